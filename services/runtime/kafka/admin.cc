@@ -1,0 +1,206 @@
+#include "services/runtime/kafka/admin.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "librdkafka/rdkafka.h"
+#include "librdkafka/rdkafkacpp.h"
+
+namespace helpline::kafka {
+namespace {
+
+// Runs one admin request on a temporary queue and returns its result event.
+struct EventDeleter {
+  void operator()(rd_kafka_event_t* event) const { rd_kafka_event_destroy(event); }
+};
+using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+
+absl::StatusOr<EventPtr> AwaitResult(rd_kafka_queue_t* queue, absl::Duration timeout,
+                                     const char* operation) {
+  EventPtr event(rd_kafka_queue_poll(queue, internal::ToMillis(timeout + absl::Seconds(5))));
+  rd_kafka_queue_destroy(queue);
+  if (event == nullptr) {
+    return absl::DeadlineExceededError(absl::StrCat(operation, ": no answer from the cluster"));
+  }
+  if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat(operation, ": ", rd_kafka_event_error_string(event.get())));
+  }
+  return event;
+}
+
+rd_kafka_AdminOptions_t* NewOptions(rd_kafka_t* handle, rd_kafka_admin_op_t op,
+                                    absl::Duration timeout) {
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(handle, op);
+  char error[256];
+  rd_kafka_AdminOptions_set_request_timeout(options, internal::ToMillis(timeout), error,
+                                            sizeof error);
+  rd_kafka_AdminOptions_set_operation_timeout(options, internal::ToMillis(timeout), error,
+                                              sizeof error);
+  return options;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Admin>> Admin::Create(const ClientConfig& client) {
+  std::unique_ptr<RdKafka::Conf> conf = internal::NewGlobalConf();
+  if (absl::Status status = internal::BuildConf(client, {}, conf.get()); !status.ok()) {
+    return status;
+  }
+  std::string error;
+  std::unique_ptr<Admin> admin(new Admin());
+  admin->handle_.reset(RdKafka::Producer::create(conf.get(), error));
+  if (admin->handle_ == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot create a Kafka client: ", error));
+  }
+  return admin;
+}
+
+Admin::~Admin() = default;
+
+absl::Status Admin::WaitUntilReachable(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  std::string last_error = "no attempt";
+  while (absl::Now() < deadline) {
+    RdKafka::Metadata* raw = nullptr;
+    RdKafka::ErrorCode code = handle_->metadata(
+        /*all_topics=*/false, nullptr, &raw,
+        std::max(100, internal::ToMillis(std::min(deadline - absl::Now(), absl::Seconds(2)))));
+    std::unique_ptr<RdKafka::Metadata> metadata(raw);
+    if (code == RdKafka::ERR_NO_ERROR && !metadata->brokers()->empty()) return absl::OkStatus();
+    last_error = RdKafka::err2str(code);
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return absl::UnavailableError(absl::StrCat("Kafka not reachable: ", last_error));
+}
+
+absl::StatusOr<std::map<std::string, int>> Admin::ListTopics(absl::Duration timeout) {
+  RdKafka::Metadata* raw = nullptr;
+  RdKafka::ErrorCode code =
+      handle_->metadata(/*all_topics=*/true, nullptr, &raw, internal::ToMillis(timeout));
+  std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("list topics: ", RdKafka::err2str(code)));
+  }
+  std::map<std::string, int> topics;
+  for (const RdKafka::TopicMetadata* topic : *metadata->topics()) {
+    if (topic->err() == RdKafka::ERR_NO_ERROR) {
+      topics[topic->topic()] = static_cast<int>(topic->partitions()->size());
+    }
+  }
+  return topics;
+}
+
+absl::StatusOr<std::vector<std::string>> Admin::CreateTopics(const std::vector<TopicSpec>& topics,
+                                                             absl::Duration timeout) {
+  absl::StatusOr<std::map<std::string, int>> existing = ListTopics(timeout);
+  if (!existing.ok()) return existing.status();
+
+  std::vector<const TopicSpec*> to_check;  // exist already: their partition count must match
+  std::vector<rd_kafka_NewTopic_t*> requests;
+  for (const TopicSpec& topic : topics) {
+    if (existing->contains(topic.name)) {
+      to_check.push_back(&topic);
+      continue;
+    }
+    char error[512];
+    rd_kafka_NewTopic_t* request = rd_kafka_NewTopic_new(
+        topic.name.c_str(), topic.partitions, topic.replication_factor, error, sizeof error);
+    if (request == nullptr) {
+      rd_kafka_NewTopic_destroy_array(requests.data(), requests.size());
+      return absl::InvalidArgumentError(absl::StrCat("topic ", topic.name, ": ", error));
+    }
+    for (const auto& [name, value] : topic.configs) {
+      rd_kafka_NewTopic_set_config(request, name.c_str(), value.c_str());
+    }
+    requests.push_back(request);
+  }
+
+  std::vector<std::string> created;
+  if (!requests.empty()) {
+    rd_kafka_t* handle = handle_->c_ptr();
+    rd_kafka_AdminOptions_t* options = NewOptions(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout);
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(handle);
+    rd_kafka_CreateTopics(handle, requests.data(), requests.size(), options, queue);
+    rd_kafka_AdminOptions_destroy(options);
+    rd_kafka_NewTopic_destroy_array(requests.data(), requests.size());
+    absl::StatusOr<EventPtr> event = AwaitResult(queue, timeout, "create topics");
+    if (!event.ok()) return event.status();
+
+    size_t count = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(
+        rd_kafka_event_CreateTopics_result(event->get()), &count);
+    std::vector<std::string> failures;
+    for (size_t i = 0; i < count; ++i) {
+      rd_kafka_resp_err_t code = rd_kafka_topic_result_error(results[i]);
+      std::string name = rd_kafka_topic_result_name(results[i]);
+      if (code == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        created.push_back(name);
+      } else if (code == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        // Created meanwhile by someone else, or too new for our metadata.
+        for (const TopicSpec& topic : topics) {
+          if (topic.name == name) to_check.push_back(&topic);
+        }
+      } else {
+        const char* why = rd_kafka_topic_result_error_string(results[i]);
+        failures.push_back(absl::StrCat(name, ": ", why ? why : rd_kafka_err2str(code)));
+      }
+    }
+    if (!failures.empty()) {
+      return absl::UnavailableError(
+          absl::StrCat("create topics: ", absl::StrJoin(failures, "; ")));
+    }
+  }
+
+  std::vector<std::string> mismatched;
+  absl::Time deadline = absl::Now() + timeout;
+  for (const TopicSpec* topic : to_check) {
+    auto found = existing->find(topic->name);
+    while (found == existing->end() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(100));
+      existing = ListTopics(timeout);
+      if (!existing.ok()) return existing.status();
+      found = existing->find(topic->name);
+    }
+    if (found == existing->end()) {
+      return absl::UnavailableError(absl::StrCat(topic->name, " exists but has no metadata"));
+    }
+    if (found->second != topic->partitions) {
+      mismatched.push_back(absl::StrCat(topic->name, " has ", found->second,
+                                        " partitions, declared ", topic->partitions));
+    }
+  }
+  if (!mismatched.empty()) return absl::FailedPreconditionError(absl::StrJoin(mismatched, "; "));
+  return created;
+}
+
+absl::Status Admin::DeleteTopics(const std::vector<std::string>& names, absl::Duration timeout) {
+  if (names.empty()) return absl::OkStatus();
+  std::vector<rd_kafka_DeleteTopic_t*> requests;
+  for (const std::string& name : names) requests.push_back(rd_kafka_DeleteTopic_new(name.c_str()));
+  rd_kafka_t* handle = handle_->c_ptr();
+  rd_kafka_AdminOptions_t* options = NewOptions(handle, RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(handle);
+  rd_kafka_DeleteTopics(handle, requests.data(), requests.size(), options, queue);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_DeleteTopic_destroy_array(requests.data(), requests.size());
+  absl::StatusOr<EventPtr> event = AwaitResult(queue, timeout, "delete topics");
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_topic_result_t** results = rd_kafka_DeleteTopics_result_topics(
+      rd_kafka_event_DeleteTopics_result(event->get()), &count);
+  std::vector<std::string> failures;
+  for (size_t i = 0; i < count; ++i) {
+    rd_kafka_resp_err_t code = rd_kafka_topic_result_error(results[i]);
+    if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+      failures.push_back(absl::StrCat(rd_kafka_topic_result_name(results[i]), ": ",
+                                      rd_kafka_err2str(code)));
+    }
+  }
+  if (!failures.empty()) {
+    return absl::UnavailableError(absl::StrCat("delete topics: ", absl::StrJoin(failures, "; ")));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace helpline::kafka

@@ -1,0 +1,96 @@
+#include "services/runtime/kafka/client.h"
+
+#include "absl/strings/str_cat.h"
+#include "librdkafka/rdkafkacpp.h"
+#include "services/runtime/server/log.h"
+
+namespace helpline::kafka {
+
+void AddKafkaKeys(server::ConfigSchema& schema) {
+  schema.String("kafka.bootstrap_servers", std::nullopt, "host:port[,host:port...] of the brokers")
+      .OneOf("kafka.security_protocol", "plaintext", {"plaintext", "ssl", "sasl_plaintext", "sasl_ssl"},
+             "how clients talk to the brokers")
+      .OneOf("kafka.sasl_mechanism", "", {"", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
+             "SASL mechanism when the protocol is sasl_*")
+      .String("kafka.sasl_username", "", "SASL user name")
+      .Secret("kafka.sasl_password", "SASL password (give it through the environment)")
+      .String("kafka.ssl_ca_location", "", "PEM file of the CA that signed the brokers' certificates")
+      .String("kafka.client_id", "helpline", "client.id the brokers see in their logs and quotas");
+}
+
+ClientConfig ClientConfigFromConfig(const server::Config& config) {
+  ClientConfig client;
+  client.bootstrap_servers = config.GetString("kafka.bootstrap_servers");
+  client.properties["security.protocol"] = config.GetString("kafka.security_protocol");
+  client.properties["client.id"] = config.GetString("kafka.client_id");
+  auto set_if_given = [&](const char* property, const char* key) {
+    if (!config.GetString(key).empty()) client.properties[property] = config.GetString(key);
+  };
+  set_if_given("sasl.mechanisms", "kafka.sasl_mechanism");
+  set_if_given("sasl.username", "kafka.sasl_username");
+  set_if_given("sasl.password", "kafka.sasl_password");
+  set_if_given("ssl.ca.location", "kafka.ssl_ca_location");
+  return client;
+}
+
+std::optional<std::string> Record::HeaderValue(const std::string& name) const {
+  for (const Header& header : headers) {
+    if (header.key == name) return header.value;
+  }
+  return std::nullopt;
+}
+
+namespace internal {
+namespace {
+
+// librdkafka's own log lines and client-level errors, into the JSON log.
+class LogEvents : public RdKafka::EventCb {
+ public:
+  void event_cb(RdKafka::Event& event) override {
+    switch (event.type()) {
+      case RdKafka::Event::EVENT_LOG: {
+        log::Level level = event.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR ? log::Level::kError
+                           : event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING
+                               ? log::Level::kWarn
+                               : log::Level::kDebug;
+        log::Write(level, event.str(), {{"component", "librdkafka"}, {"facility", event.fac()}});
+        break;
+      }
+      case RdKafka::Event::EVENT_ERROR:
+        log::Write(event.fatal() ? log::Level::kError : log::Level::kWarn, event.str(),
+                   {{"component", "librdkafka"}, {"error", RdKafka::err2str(event.err())}});
+        break;
+      default:
+        break;
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<RdKafka::Conf> NewGlobalConf() {
+  return std::unique_ptr<RdKafka::Conf>(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+}
+
+absl::Status BuildConf(const ClientConfig& client,
+                       const std::map<std::string, std::string>& overrides, RdKafka::Conf* conf) {
+  std::map<std::string, std::string> properties = client.properties;
+  properties["bootstrap.servers"] = client.bootstrap_servers;
+  for (const auto& [name, value] : overrides) properties[name] = value;
+  std::string error;
+  static LogEvents* log_events = new LogEvents();
+  conf->set("event_cb", static_cast<RdKafka::EventCb*>(log_events), error);
+  for (const auto& [name, value] : properties) {
+    if (conf->set(name, value, error) != RdKafka::Conf::CONF_OK) {
+      return absl::InvalidArgumentError(absl::StrCat("kafka property ", name, ": ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int ToMillis(absl::Duration duration) {
+  return static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(duration)));
+}
+
+}  // namespace internal
+}  // namespace helpline::kafka

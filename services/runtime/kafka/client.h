@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "services/runtime/server/config.h"
+
+namespace RdKafka {
+class Conf;
+class Error;
+}  // namespace RdKafka
+
+namespace helpline::kafka {
+
+// How to reach a Kafka cluster. `properties` carries any further librdkafka
+// setting (security.protocol, sasl.*, ssl.*, client.id ...).
+struct ClientConfig {
+  std::string bootstrap_servers;
+  std::map<std::string, std::string> properties;
+};
+
+// Adds kafka.* keys (bootstrap servers, SASL/TLS) to a service's schema.
+void AddKafkaKeys(server::ConfigSchema& schema);
+ClientConfig ClientConfigFromConfig(const server::Config& config);
+
+struct Header {
+  std::string key;
+  std::string value;
+  bool operator==(const Header&) const = default;
+};
+
+// A record read from Kafka.
+struct Record {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::string value;
+  std::vector<Header> headers;
+  absl::Time timestamp;
+
+  // The value of the first header with this key, if any.
+  std::optional<std::string> HeaderValue(const std::string& key) const;
+};
+
+// A record to write. Without `partition`, the key's hash picks it (the same
+// murmur2 partitioner as Kafka's Java clients, so every client agrees).
+struct OutgoingRecord {
+  std::string topic;
+  std::optional<int32_t> partition;
+  std::string key;
+  std::string value;
+  std::vector<Header> headers;
+};
+
+// Special offsets for Consumer::Assign.
+inline constexpr int64_t kOffsetBeginning = -2;
+inline constexpr int64_t kOffsetEnd = -1;
+
+struct TopicPartitionOffset {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = kOffsetBeginning;
+  bool operator==(const TopicPartitionOffset&) const = default;
+};
+
+namespace internal {
+
+// A librdkafka configuration with the client settings and then `overrides`
+// applied; an unknown or invalid property is INVALID_ARGUMENT naming it.
+absl::Status BuildConf(const ClientConfig& client, const std::map<std::string, std::string>& overrides,
+                       RdKafka::Conf* conf);
+std::unique_ptr<RdKafka::Conf> NewGlobalConf();
+int ToMillis(absl::Duration duration);
+
+}  // namespace internal
+}  // namespace helpline::kafka

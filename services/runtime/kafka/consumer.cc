@@ -1,0 +1,133 @@
+#include "services/runtime/kafka/consumer.h"
+
+#include "absl/strings/str_cat.h"
+#include "librdkafka/rdkafkacpp.h"
+
+namespace helpline::kafka {
+namespace {
+
+std::vector<RdKafka::TopicPartition*> ToNative(const std::vector<TopicPartitionOffset>& list) {
+  std::vector<RdKafka::TopicPartition*> out;
+  for (const TopicPartitionOffset& item : list) {
+    out.push_back(RdKafka::TopicPartition::create(item.topic, item.partition, item.offset));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& client,
+                                                           const ConsumerOptions& options) {
+  std::map<std::string, std::string> properties = {
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"isolation.level", options.read_committed ? "read_committed" : "read_uncommitted"},
+      {"auto.offset.reset", options.start_at_beginning ? "earliest" : "latest"},
+      {"session.timeout.ms", std::to_string(internal::ToMillis(options.session_timeout))},
+      {"heartbeat.interval.ms",
+       std::to_string(std::max(100, internal::ToMillis(options.session_timeout) / 3))},
+      {"enable.partition.eof", "false"},
+  };
+  // librdkafka insists on a group id even for a consumer that only assigns
+  // partitions and never commits; such a group never appears on the broker.
+  properties["group.id"] = options.group_id.empty() ? "helpline-unused" : options.group_id;
+  for (const auto& [name, value] : options.overrides) properties[name] = value;
+
+  std::unique_ptr<RdKafka::Conf> conf = internal::NewGlobalConf();
+  if (absl::Status status = internal::BuildConf(client, properties, conf.get()); !status.ok()) {
+    return status;
+  }
+  std::string error;
+  std::unique_ptr<Consumer> consumer(new Consumer());
+  consumer->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (consumer->consumer_ == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot create a Kafka consumer: ", error));
+  }
+  return consumer;
+}
+
+Consumer::~Consumer() {
+  if (consumer_ != nullptr) consumer_->close();
+}
+
+absl::Status Consumer::Assign(const std::vector<TopicPartitionOffset>& partitions) {
+  std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
+  RdKafka::ErrorCode code = consumer_->assign(native);
+  RdKafka::TopicPartition::destroy(native);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::InvalidArgumentError(absl::StrCat("assign: ", RdKafka::err2str(code)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<Record>> Consumer::Poll(absl::Duration timeout) {
+  std::unique_ptr<RdKafka::Message> message(consumer_->consume(internal::ToMillis(timeout)));
+  switch (message->err()) {
+    case RdKafka::ERR_NO_ERROR:
+      break;
+    case RdKafka::ERR__TIMED_OUT:
+    case RdKafka::ERR__PARTITION_EOF:
+      return std::nullopt;
+    case RdKafka::ERR__FATAL:
+      return absl::FailedPreconditionError(absl::StrCat("fatal consumer error: ", message->errstr()));
+    default:
+      return absl::UnavailableError(absl::StrCat("consume: ", message->errstr()));
+  }
+  Record record;
+  record.topic = message->topic_name();
+  record.partition = message->partition();
+  record.offset = message->offset();
+  if (message->key() != nullptr) record.key = *message->key();
+  record.value.assign(static_cast<const char*>(message->payload()), message->len());
+  record.timestamp = absl::FromUnixMillis(message->timestamp().timestamp);
+  if (RdKafka::Headers* headers = message->headers()) {
+    for (const RdKafka::Headers::Header& header : headers->get_all()) {
+      record.headers.push_back(
+          {header.key(), header.value() == nullptr
+                             ? std::string()
+                             : std::string(static_cast<const char*>(header.value()),
+                                           header.value_size())});
+    }
+  }
+  return record;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> Consumer::WatermarkOffsets(const std::string& topic,
+                                                                       int32_t partition,
+                                                                       absl::Duration timeout) {
+  int64_t low = 0, high = 0;
+  RdKafka::ErrorCode code =
+      consumer_->query_watermark_offsets(topic, partition, &low, &high, internal::ToMillis(timeout));
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("watermarks of ", topic, "/", partition, ": ",
+                                               RdKafka::err2str(code)));
+  }
+  return std::make_pair(low, high);
+}
+
+absl::StatusOr<std::vector<TopicPartitionOffset>> Consumer::Committed(
+    const std::vector<TopicPartitionOffset>& partitions, absl::Duration timeout) {
+  std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
+  RdKafka::ErrorCode code = consumer_->committed(native, internal::ToMillis(timeout));
+  std::vector<TopicPartitionOffset> out;
+  for (RdKafka::TopicPartition* item : native) {
+    out.push_back({item->topic(), item->partition(), item->offset()});
+  }
+  RdKafka::TopicPartition::destroy(native);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("committed offsets: ", RdKafka::err2str(code)));
+  }
+  return out;
+}
+
+absl::Status Consumer::Commit(const std::vector<TopicPartitionOffset>& offsets) {
+  std::vector<RdKafka::TopicPartition*> native = ToNative(offsets);
+  RdKafka::ErrorCode code = consumer_->commitSync(native);
+  RdKafka::TopicPartition::destroy(native);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("commit: ", RdKafka::err2str(code)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace helpline::kafka

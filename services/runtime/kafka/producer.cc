@@ -1,0 +1,177 @@
+#include "services/runtime/kafka/producer.h"
+
+#include "absl/strings/str_cat.h"
+#include "librdkafka/rdkafkacpp.h"
+#include "services/runtime/kafka/consumer.h"
+
+namespace helpline::kafka {
+namespace {
+
+absl::Status FromTransactionError(RdKafka::Error* raw, const char* operation) {
+  if (raw == nullptr) return absl::OkStatus();
+  std::unique_ptr<RdKafka::Error> error(raw);
+  std::string message = absl::StrCat(operation, ": ", error->name(), ": ", error->str());
+  if (error->is_fatal()) return absl::FailedPreconditionError(absl::StrCat("fatal: ", message));
+  if (error->txn_requires_abort()) return absl::AbortedError(message);
+  if (error->is_retriable()) return absl::UnavailableError(message);
+  return absl::InternalError(message);
+}
+
+}  // namespace
+
+class Producer::DeliveryReporter : public RdKafka::DeliveryReportCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    std::unique_ptr<DeliveryCallback> callback(static_cast<DeliveryCallback*>(message.msg_opaque()));
+    if (callback == nullptr) return;
+    Delivery delivery;
+    delivery.topic = message.topic_name();
+    delivery.partition = message.partition();
+    delivery.offset = message.offset();
+    if (message.err() != RdKafka::ERR_NO_ERROR) {
+      delivery.status = absl::UnavailableError(
+          absl::StrCat("delivery to ", delivery.topic, " failed: ", message.errstr()));
+    }
+    (*callback)(delivery);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ClientConfig& client,
+                                                           const ProducerOptions& options) {
+  std::map<std::string, std::string> properties = {
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"partitioner", "murmur2_random"},
+      {"linger.ms", std::to_string(internal::ToMillis(options.linger))},
+      {"message.timeout.ms", std::to_string(internal::ToMillis(options.delivery_timeout))},
+  };
+  if (!options.transactional_id.empty()) {
+    properties["transactional.id"] = options.transactional_id;
+    properties["transaction.timeout.ms"] =
+        std::to_string(internal::ToMillis(options.transaction_timeout));
+    if (options.delivery_timeout > options.transaction_timeout) {
+      properties["message.timeout.ms"] = properties["transaction.timeout.ms"];
+    }
+  }
+  for (const auto& [name, value] : options.overrides) properties[name] = value;
+
+  std::unique_ptr<Producer> producer(new Producer());
+  producer->reporter_ = std::make_unique<DeliveryReporter>();
+  std::unique_ptr<RdKafka::Conf> conf = internal::NewGlobalConf();
+  if (absl::Status status = internal::BuildConf(client, properties, conf.get()); !status.ok()) {
+    return status;
+  }
+  std::string error;
+  conf->set("dr_cb", producer->reporter_.get(), error);
+  producer->producer_.reset(RdKafka::Producer::create(conf.get(), error));
+  if (producer->producer_ == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot create a Kafka producer: ", error));
+  }
+  Producer* self = producer.get();
+  producer->poller_ = std::thread([self] {
+    while (!self->stopping_.load()) self->producer_->poll(50);
+  });
+  return producer;
+}
+
+Producer::~Producer() {
+  if (producer_ != nullptr) producer_->flush(internal::ToMillis(absl::Seconds(5)));
+  stopping_.store(true);
+  if (poller_.joinable()) poller_.join();
+  producer_.reset();
+}
+
+absl::Status Producer::Produce(const OutgoingRecord& record, DeliveryCallback on_delivery) {
+  RdKafka::Headers* headers = nullptr;
+  if (!record.headers.empty()) {
+    headers = RdKafka::Headers::create();
+    for (const Header& header : record.headers) {
+      headers->add(header.key, header.value.data(), header.value.size());
+    }
+  }
+  auto* callback = new DeliveryCallback(std::move(on_delivery));
+  for (;;) {
+    RdKafka::ErrorCode code = producer_->produce(
+        record.topic, record.partition.value_or(RdKafka::Topic::PARTITION_UA),
+        RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(record.value.data()),
+        record.value.size(), record.key.data(), record.key.size(), /*timestamp=*/0, headers,
+        callback);
+    if (code == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
+    if (code == RdKafka::ERR__QUEUE_FULL) {
+      producer_->poll(10);  // the local queue drains as deliveries complete
+      continue;
+    }
+    delete callback;
+    delete headers;
+    std::string message = absl::StrCat("cannot produce to ", record.topic, ": ",
+                                       RdKafka::err2str(code));
+    if (code == RdKafka::ERR__FATAL) return absl::FailedPreconditionError(message);
+    if (code == RdKafka::ERR__STATE) return absl::InternalError(message);  // e.g. no transaction begun
+    return absl::InvalidArgumentError(message);
+  }
+}
+
+Delivery Producer::ProduceAndWait(const OutgoingRecord& record) {
+  auto promise = std::make_shared<std::promise<Delivery>>();
+  std::future<Delivery> future = promise->get_future();
+  absl::Status queued =
+      Produce(record, [promise](const Delivery& delivery) { promise->set_value(delivery); });
+  if (!queued.ok()) {
+    Delivery failed;
+    failed.status = queued;
+    failed.topic = record.topic;
+    return failed;
+  }
+  return future.get();
+}
+
+absl::Status Producer::Flush(absl::Duration timeout) {
+  RdKafka::ErrorCode code = producer_->flush(internal::ToMillis(timeout));
+  if (code == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
+  return absl::DeadlineExceededError(
+      absl::StrCat("flush: ", producer_->outq_len(), " records still in flight"));
+}
+
+absl::Status Producer::FatalError() const {
+  std::string reason;
+  RdKafka::ErrorCode code = producer_->fatal_error(reason);
+  if (code == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("fatal: ", RdKafka::err2str(code), ": ", reason));
+}
+
+absl::Status Producer::InitTransactions(absl::Duration timeout) {
+  return FromTransactionError(producer_->init_transactions(internal::ToMillis(timeout)),
+                              "init_transactions");
+}
+
+absl::Status Producer::BeginTransaction() {
+  return FromTransactionError(producer_->begin_transaction(), "begin_transaction");
+}
+
+absl::Status Producer::SendOffsetsToTransaction(const std::vector<TopicPartitionOffset>& offsets,
+                                                Consumer& consumer, absl::Duration timeout) {
+  std::vector<RdKafka::TopicPartition*> partitions;
+  for (const TopicPartitionOffset& offset : offsets) {
+    partitions.push_back(
+        RdKafka::TopicPartition::create(offset.topic, offset.partition, offset.offset));
+  }
+  std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer.native()->groupMetadata());
+  absl::Status status = FromTransactionError(
+      producer_->send_offsets_to_transaction(partitions, group.get(), internal::ToMillis(timeout)),
+      "send_offsets_to_transaction");
+  RdKafka::TopicPartition::destroy(partitions);
+  return status;
+}
+
+absl::Status Producer::CommitTransaction(absl::Duration timeout) {
+  return FromTransactionError(producer_->commit_transaction(internal::ToMillis(timeout)),
+                              "commit_transaction");
+}
+
+absl::Status Producer::AbortTransaction(absl::Duration timeout) {
+  return FromTransactionError(producer_->abort_transaction(internal::ToMillis(timeout)),
+                              "abort_transaction");
+}
+
+}  // namespace helpline::kafka

@@ -1,0 +1,138 @@
+#include "services/runtime/redis/redis_client.h"
+
+#include <sys/time.h>
+
+#include "absl/strings/str_cat.h"
+#include "hiredis/hiredis.h"
+
+namespace helpline::redis {
+namespace {
+
+timeval ToTimeval(absl::Duration duration) { return absl::ToTimeval(duration); }
+
+Reply Convert(const redisReply* raw) {
+  Reply reply;
+  switch (raw->type) {
+    case REDIS_REPLY_STRING:
+      reply.type = Reply::Type::kString;
+      reply.text.assign(raw->str, raw->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      reply.type = Reply::Type::kStatus;
+      reply.text.assign(raw->str, raw->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      reply.type = Reply::Type::kError;
+      reply.text.assign(raw->str, raw->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      reply.type = Reply::Type::kInteger;
+      reply.integer = raw->integer;
+      break;
+    case REDIS_REPLY_ARRAY:
+      reply.type = Reply::Type::kArray;
+      for (size_t i = 0; i < raw->elements; ++i) reply.elements.push_back(Convert(raw->element[i]));
+      break;
+    default:
+      reply.type = Reply::Type::kNil;
+  }
+  return reply;
+}
+
+void Append(redisContext* context, const std::vector<std::string>& args) {
+  std::vector<const char*> pointers;
+  std::vector<size_t> lengths;
+  for (const std::string& arg : args) {
+    pointers.push_back(arg.data());
+    lengths.push_back(arg.size());
+  }
+  redisAppendCommandArgv(context, static_cast<int>(args.size()), pointers.data(), lengths.data());
+}
+
+}  // namespace
+
+void AddRedisKeys(server::ConfigSchema& schema) {
+  schema.String("redis.host", "127.0.0.1", "Redis host (a managed or Sentinel-fronted endpoint)")
+      .Int("redis.port", 6379, 1, 65535, "Redis port")
+      .Secret("redis.password", "Redis AUTH password (give it through the environment)")
+      .Duration("redis.timeout", absl::Seconds(1), absl::Milliseconds(10), absl::Seconds(30),
+                "connect and command timeout");
+}
+
+ClientOptions ClientOptionsFromConfig(const server::Config& config) {
+  ClientOptions options;
+  options.host = config.GetString("redis.host");
+  options.port = static_cast<int>(config.GetInt("redis.port"));
+  options.password = config.GetString("redis.password");
+  options.connect_timeout = config.GetDuration("redis.timeout");
+  options.command_timeout = config.GetDuration("redis.timeout");
+  return options;
+}
+
+Client::Client(ClientOptions options) : options_(std::move(options)) {}
+
+Client::~Client() {
+  if (context_ != nullptr) redisFree(context_);
+}
+
+absl::Status Client::Broken(const char* during) {
+  std::string why = context_ != nullptr && context_->err != 0 ? context_->errstr : "no reply";
+  if (context_ != nullptr) redisFree(context_);
+  context_ = nullptr;
+  return absl::UnavailableError(absl::StrCat("redis ", options_.host, ":", options_.port, ": ",
+                                             during, ": ", why));
+}
+
+absl::Status Client::EnsureConnected() {
+  if (context_ != nullptr) return absl::OkStatus();
+  timeval connect_timeout = absl::ToTimeval(options_.connect_timeout);
+  context_ = redisConnectWithTimeout(options_.host.c_str(), options_.port, connect_timeout);
+  if (context_ == nullptr || context_->err != 0) return Broken("connect");
+  timeval command_timeout = absl::ToTimeval(options_.command_timeout);
+  if (redisSetTimeout(context_, command_timeout) != REDIS_OK) return Broken("set timeout");
+  if (!options_.password.empty()) {
+    auto* raw = static_cast<redisReply*>(redisCommand(context_, "AUTH %s", options_.password.c_str()));
+    if (raw == nullptr) return Broken("AUTH");
+    Reply reply = Convert(raw);
+    freeReplyObject(raw);
+    if (reply.is_error()) {
+      redisFree(context_);
+      context_ = nullptr;
+      return absl::UnauthenticatedError(absl::StrCat("redis AUTH: ", reply.text));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Reply> Client::Command(const std::vector<std::string>& args) {
+  absl::StatusOr<std::vector<Reply>> replies = Pipeline({args});
+  if (!replies.ok()) return replies.status();
+  return std::move(replies->front());
+}
+
+absl::StatusOr<std::vector<Reply>> Client::Pipeline(
+    const std::vector<std::vector<std::string>>& commands) {
+  absl::MutexLock lock(&mutex_);
+  if (absl::Status status = EnsureConnected(); !status.ok()) return status;
+  for (const std::vector<std::string>& args : commands) Append(context_, args);
+  std::vector<Reply> replies;
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) return Broken("command");
+    replies.push_back(Convert(static_cast<redisReply*>(raw)));
+    freeReplyObject(raw);
+  }
+  return replies;
+}
+
+absl::Status Client::Ping() {
+  absl::StatusOr<Reply> reply = Command({"PING"});
+  if (!reply.ok()) return reply.status();
+  if (reply->type != Reply::Type::kStatus || reply->text != "PONG") {
+    return absl::UnavailableError(absl::StrCat("redis PING answered '", reply->text, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace helpline::redis

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "services/runtime/server/config.h"
+
+struct redisContext;
+
+namespace helpline::redis {
+
+// One reply, as RESP2 has them. An error reply (WRONGTYPE ...) is a reply,
+// not a failed call: the command reached Redis.
+struct Reply {
+  enum class Type { kNil, kString, kStatus, kInteger, kArray, kError };
+  Type type = Type::kNil;
+  std::string text;  // kString, kStatus, kError
+  int64_t integer = 0;
+  std::vector<Reply> elements;
+
+  bool is_nil() const { return type == Type::kNil; }
+  bool is_error() const { return type == Type::kError; }
+};
+
+struct ClientOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string password;  // AUTH when set
+  absl::Duration connect_timeout = absl::Seconds(1);
+  absl::Duration command_timeout = absl::Seconds(1);
+};
+
+void AddRedisKeys(server::ConfigSchema& schema);
+ClientOptions ClientOptionsFromConfig(const server::Config& config);
+
+// A connection to one Redis endpoint (hiredis 0.14: no TLS, Sentinel or
+// Cluster; production points it at a managed or Sentinel-fronted address).
+// Thread-safe: calls are serialised on one connection. A call that finds the
+// connection broken reconnects first; a call that breaks it returns
+// UNAVAILABLE and is not retried here, because the command may or may not
+// have run (SET NX, INCR ...) - the caller knows whether a retry is safe.
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();
+
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  absl::StatusOr<Reply> Command(const std::vector<std::string>& args);
+  // Sends all commands in one write and reads the replies in order.
+  absl::StatusOr<std::vector<Reply>> Pipeline(const std::vector<std::vector<std::string>>& commands);
+  // OK when Redis answered PONG.
+  absl::Status Ping();
+
+ private:
+  absl::Status EnsureConnected() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  absl::Status Broken(const char* during) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  const ClientOptions options_;
+  absl::Mutex mutex_;
+  redisContext* context_ ABSL_GUARDED_BY(mutex_) = nullptr;
+};
+
+}  // namespace helpline::redis

@@ -1,0 +1,172 @@
+#include "services/runtime/server/server.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "services/runtime/server/log.h"
+
+namespace helpline::server {
+namespace {
+
+int shutdown_pipe[2] = {-1, -1};
+std::atomic<bool> shutdown_requested{false};
+
+void OnShutdownSignal(int) {
+  shutdown_requested.store(true);
+  char byte = 1;
+  [[maybe_unused]] ssize_t ignored = write(shutdown_pipe[1], &byte, 1);
+}
+
+absl::Status WritePortsFile(const std::string& path, int grpc_port, int metrics_port) {
+  std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << nlohmann::json{{"grpc_port", grpc_port}, {"metrics_port", metrics_port}}.dump() << "\n";
+    if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", temporary));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot rename ", temporary, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void AddServerKeys(ConfigSchema& schema) {
+  schema.String("grpc.listen", "0.0.0.0:50051", "host:port of the gRPC server; port 0 picks one")
+      .Int("grpc.max_message_bytes", 4 << 20, 1024, 64 << 20,
+           "largest request or response message accepted")
+      .String("metrics.listen", "0.0.0.0:9090", "host:port of the Prometheus /metrics endpoint")
+      .OneOf("log.level", "info", {"debug", "info", "warn", "error"}, "lowest level logged")
+      .String("log.file", "", "file to append JSON log lines to; empty means stderr")
+      .Duration("shutdown.grace", absl::Seconds(10), absl::ZeroDuration(), absl::Minutes(5),
+                "how long in-flight calls may finish after SIGTERM")
+      .String("ports_file", "", "if set, the bound ports are written there as JSON");
+}
+
+ServerOptions ServerOptionsFromConfig(const std::string& service_name, const Config& config) {
+  ServerOptions options;
+  options.service_name = service_name;
+  options.grpc_listen = config.GetString("grpc.listen");
+  options.max_message_bytes = static_cast<int>(config.GetInt("grpc.max_message_bytes"));
+  options.metrics_listen = config.GetString("metrics.listen");
+  options.shutdown_grace = config.GetDuration("shutdown.grace");
+  options.ports_file = config.GetString("ports_file");
+  return options;
+}
+
+void InitLogging(const std::string& service_name, const Config& config) {
+  log::Options options;
+  options.service = service_name;
+  log::ParseLevel(config.GetString("log.level"), &options.level);
+  options.file = config.GetString("log.file");
+  log::Init(options);
+}
+
+GrpcServer::GrpcServer(ServerOptions options) : options_(std::move(options)) {}
+
+GrpcServer::~GrpcServer() { Shutdown(); }
+
+void GrpcServer::AddService(grpc::Service* service) { services_.push_back(service); }
+
+absl::Status GrpcServer::Start() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
+  // Without this, Linux lets a second process bind the same port and share the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_message_bytes);
+  for (grpc::Service* service : services_) builder.RegisterService(service);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(metrics_.NewRpcInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || grpc_port_ == 0) {
+    server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for gRPC on ", options_.grpc_listen));
+  }
+  SetServing(false);
+
+  if (absl::Status status = metrics_.Serve(options_.metrics_listen); !status.ok()) {
+    server_->Shutdown();
+    server_.reset();
+    return status;
+  }
+  if (!options_.ports_file.empty()) {
+    if (absl::Status status = WritePortsFile(options_.ports_file, grpc_port_, metrics_.port());
+        !status.ok()) {
+      return status;
+    }
+  }
+  log::Info("listening", {{"grpc_port", grpc_port_}, {"metrics_port", metrics_.port()}});
+  return absl::OkStatus();
+}
+
+void GrpcServer::SetServing(bool serving) {
+  if (server_ == nullptr || shut_down_) return;
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus(serving);
+  log::Info(serving ? "serving" : "not serving");
+}
+
+void GrpcServer::Shutdown() {
+  if (server_ == nullptr || shut_down_) return;
+  shut_down_ = true;
+  log::Info("shutting down", {{"grace_ms", absl::ToInt64Milliseconds(options_.shutdown_grace)}});
+  server_->GetHealthCheckService()->Shutdown();
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoMilliseconds(options_.shutdown_grace));
+  server_->Wait();
+  log::Info("stopped");
+}
+
+ShutdownSignal::ShutdownSignal() {
+  if (shutdown_pipe[0] == -1 && pipe(shutdown_pipe) != 0) {
+    log::Error("cannot create the shutdown pipe", {{"errno", errno}});
+    std::abort();
+  }
+  struct sigaction action = {};
+  action.sa_handler = OnShutdownSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+ShutdownSignal::~ShutdownSignal() {
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+}
+
+void ShutdownSignal::Wait() {
+  while (!WaitFor(absl::Hours(1))) {
+  }
+}
+
+bool ShutdownSignal::WaitFor(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (!shutdown_requested.load()) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    struct pollfd fd = {shutdown_pipe[0], POLLIN, 0};
+    poll(&fd, 1, static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 60000)));
+  }
+  return true;
+}
+
+void ShutdownSignal::Request() { OnShutdownSignal(0); }
+
+}  // namespace helpline::server

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "services/runtime/server/config.h"
+#include "services/runtime/server/metrics.h"
+
+namespace helpline::server {
+
+struct ServerOptions {
+  std::string service_name;                  // "identity", ...
+  std::string grpc_listen = "0.0.0.0:50051";  // port 0 picks a free one
+  std::string metrics_listen = "0.0.0.0:9090";
+  int max_message_bytes = 4 << 20;
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  std::string ports_file;  // if set, {"grpc_port":..,"metrics_port":..} is written here
+};
+
+// Adds the keys ServerOptionsFromConfig reads (grpc.*, metrics.*, log.*,
+// shutdown.grace, ports_file) to a service's schema.
+void AddServerKeys(ConfigSchema& schema);
+ServerOptions ServerOptionsFromConfig(const std::string& service_name, const Config& config);
+// Starts the JSON log as the config's log.* keys say.
+void InitLogging(const std::string& service_name, const Config& config);
+
+// What every Helpline binary serves: its gRPC services plus grpc.health.v1
+// and server reflection, RPC metrics, and a Prometheus endpoint. Health is
+// NOT_SERVING until SetServing(true), and again from the start of Shutdown.
+class GrpcServer {
+ public:
+  explicit GrpcServer(ServerOptions options);
+  ~GrpcServer();
+
+  // Before Start(). The service must outlive the server.
+  void AddService(grpc::Service* service);
+
+  absl::Status Start();
+  int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_.port(); }
+  Metrics& metrics() { return metrics_; }
+
+  void SetServing(bool serving);
+
+  // Stops accepting calls, lets calls in flight finish for up to the grace
+  // period, then cancels the rest. Idempotent.
+  void Shutdown();
+
+ private:
+  ServerOptions options_;
+  Metrics metrics_;
+  std::vector<grpc::Service*> services_;
+  std::unique_ptr<grpc::Server> server_;
+  int grpc_port_ = 0;
+  bool shut_down_ = false;
+};
+
+// Turns SIGTERM and SIGINT into a request to stop. Construct it in main()
+// before starting threads; Wait() returns once a signal (or Request()) came.
+class ShutdownSignal {
+ public:
+  ShutdownSignal();
+  ~ShutdownSignal();
+  void Wait();
+  // Waits at most `timeout`; true if shutdown was requested.
+  bool WaitFor(absl::Duration timeout);
+  void Request();
+};
+
+}  // namespace helpline::server

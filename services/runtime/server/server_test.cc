@@ -1,0 +1,149 @@
+#include "services/runtime/server/server.h"
+
+#include <signal.h>
+
+#include <future>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "helpline/testing/v1/echo.grpc.pb.h"
+#include "tests/support/grpc_probe.h"
+
+namespace helpline::server {
+namespace {
+
+using ::helpline::testing::v1::EchoRequest;
+using ::helpline::testing::v1::EchoResponse;
+using ::helpline::testing::v1::EchoService;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+class SlowEcho : public EchoService::Service {
+ public:
+  grpc::Status Echo(grpc::ServerContext* context, const EchoRequest* request,
+                    EchoResponse* response) override {
+    absl::Time until = absl::Now() + absl::Seconds(request->delay().seconds()) +
+                       absl::Nanoseconds(request->delay().nanos());
+    while (absl::Now() < until) {
+      if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    response->set_message(request->message());
+    return grpc::Status::OK;
+  }
+};
+
+ServerOptions LocalOptions() {
+  ServerOptions options;
+  options.service_name = "test";
+  options.grpc_listen = "127.0.0.1:0";
+  options.metrics_listen = "127.0.0.1:0";
+  options.max_message_bytes = 64 * 1024;
+  return options;
+}
+
+grpc::Status CallEcho(int port, const std::string& message, absl::Duration delay,
+                      EchoResponse* response) {
+  auto stub = EchoService::NewStub(::helpline::testing::LocalChannel(port));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  EchoRequest request;
+  request.set_message(message);
+  request.mutable_delay()->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(delay)));
+  return stub->Echo(&context, request, response);
+}
+
+class GrpcServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.AddService(&echo_);
+    ASSERT_TRUE(server_.Start().ok());
+  }
+  SlowEcho echo_;
+  GrpcServer server_{LocalOptions()};
+};
+
+TEST_F(GrpcServerTest, HealthIsNotServingUntilTheServiceSaysSo) {
+  EXPECT_EQ(::helpline::testing::HealthStatus(server_.grpc_port()).value_or("error"),
+            "NOT_SERVING");
+  server_.SetServing(true);
+  EXPECT_EQ(::helpline::testing::HealthStatus(server_.grpc_port()).value_or("error"), "SERVING");
+}
+
+TEST_F(GrpcServerTest, ReflectionListsTheServices) {
+  absl::StatusOr<std::vector<std::string>> services =
+      ::helpline::testing::ReflectedServices(server_.grpc_port());
+  ASSERT_TRUE(services.ok()) << services.status();
+  EXPECT_THAT(*services, Contains("helpline.testing.v1.EchoService"));
+  EXPECT_THAT(*services, Contains("grpc.health.v1.Health"));
+}
+
+TEST_F(GrpcServerTest, MetricsCountRpcsByMethodAndCode) {
+  EchoResponse response;
+  ASSERT_TRUE(CallEcho(server_.grpc_port(), "hi", absl::ZeroDuration(), &response).ok());
+  EXPECT_EQ(response.message(), "hi");
+  ASSERT_TRUE(CallEcho(server_.grpc_port(), "hi", absl::ZeroDuration(), &response).ok());
+  // Too large for the server's limit: rejected before the handler runs.
+  grpc::Status too_big =
+      CallEcho(server_.grpc_port(), std::string(100 * 1024, 'x'), absl::ZeroDuration(), &response);
+  EXPECT_EQ(too_big.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  absl::StatusOr<std::string> metrics = ::helpline::testing::HttpGet(server_.metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_THAT(*metrics, HasSubstr("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"/"
+                                  "helpline.testing.v1.EchoService/Echo\"} 2"));
+  EXPECT_THAT(*metrics, HasSubstr("grpc_server_handling_seconds_count{grpc_method=\"/"
+                                  "helpline.testing.v1.EchoService/Echo\"}"));
+}
+
+TEST_F(GrpcServerTest, ShutdownLetsCallsInFlightFinishAndRefusesNewOnes) {
+  int port = server_.grpc_port();
+  server_.SetServing(true);
+  std::future<grpc::Status> in_flight = std::async(std::launch::async, [port] {
+    EchoResponse response;
+    return CallEcho(port, "late", absl::Milliseconds(800), &response);
+  });
+  absl::SleepFor(absl::Milliseconds(200));  // let the call reach the handler
+  server_.Shutdown();
+  EXPECT_TRUE(in_flight.get().ok());
+  EchoResponse response;
+  EXPECT_FALSE(CallEcho(port, "after", absl::ZeroDuration(), &response).ok());
+}
+
+TEST(ShutdownSignalTest, SigtermRequestsShutdown) {
+  ShutdownSignal signal;
+  EXPECT_FALSE(signal.WaitFor(absl::Milliseconds(50)));
+  std::thread sender([] {
+    absl::SleepFor(absl::Milliseconds(50));
+    kill(getpid(), SIGTERM);
+  });
+  EXPECT_TRUE(signal.WaitFor(absl::Seconds(10)));
+  sender.join();
+}
+
+TEST(ServerConfigTest, ServerKeysHaveWorkingDefaults) {
+  ConfigSchema schema;
+  AddServerKeys(schema);
+  absl::StatusOr<Config> config = LoadConfig(schema, R"({"grpc": {"listen": "127.0.0.1:0"}})", {});
+  ASSERT_TRUE(config.ok()) << config.status();
+  ServerOptions options = ServerOptionsFromConfig("identity", *config);
+  EXPECT_EQ(options.grpc_listen, "127.0.0.1:0");
+  EXPECT_EQ(options.shutdown_grace, absl::Seconds(10));
+  EXPECT_EQ(options.max_message_bytes, 4 << 20);
+}
+
+TEST(GrpcServerStartTest, PortInUseIsAClearError) {
+  GrpcServer first(LocalOptions());
+  ASSERT_TRUE(first.Start().ok());
+  ServerOptions options = LocalOptions();
+  options.grpc_listen = "127.0.0.1:" + std::to_string(first.grpc_port());
+  GrpcServer second(options);
+  absl::Status status = second.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(status.message(), HasSubstr(options.grpc_listen));
+}
+
+}  // namespace
+}  // namespace helpline::server

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# deploy/local/stack's promises, checked against the test run's stack (the
+# `stack` fixture) and a second, failing one:
+# - start on a running stack starts nothing new;
+# - a start that fails says why (the log's last lines), exits non-zero and
+#   leaves no process behind, including the Redis it had already started.
+set -uo pipefail
+stack=$HL_SOURCE_DIR/deploy/local/stack
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+kafka_pid_before=$(cat "$HL_STACK_DIR/kafka/kafka.pid")
+output=$("$stack" start 2>&1) || fail "second start exited non-zero: $output"
+grep -q "already running" <<<"$output" || fail "second start did not say it was running: $output"
+[ "$(cat "$HL_STACK_DIR/kafka/kafka.pid")" = "$kafka_pid_before" ] || fail "second start replaced Kafka"
+[ "$(pgrep -fc "$HL_STACK_DIR/kafka/server.properties")" = 1 ] || fail "more than one Kafka runs"
+
+# Kafka's port is taken by the running test stack, so this Kafka cannot bind it.
+taken_port=$(sed -n 's/^KAFKA_BOOTSTRAP_SERVERS=127.0.0.1://p' "$HL_STACK_DIR/stack.env")
+broken_dir=$(mktemp -d)
+trap 'HL_STACK_DIR=$broken_dir "$stack" stop >/dev/null 2>&1; rm -rf "$broken_dir"' EXIT
+output=$(HL_STACK_DIR=$broken_dir HL_KAFKA_PORT=$taken_port HL_REDIS_PORT=0 "$stack" start 2>&1)
+rc=$?
+[ $rc -ne 0 ] || fail "start on a taken port succeeded: $output"
+grep -q "last lines of $broken_dir/kafka/server.log" <<<"$output" || fail "no log tail shown: $output"
+grep -qi "address already in use\|BindException" <<<"$output" || fail "the log tail does not say why: $output"
+if pgrep -f "$broken_dir/" >/dev/null; then
+  fail "processes left behind: $(pgrep -af "$broken_dir/")"
+fi
+echo "PASS"

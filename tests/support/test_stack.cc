@@ -1,0 +1,107 @@
+#include "tests/support/test_stack.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "services/runtime/kafka/admin.h"
+#include "services/runtime/kafka/consumer.h"
+
+namespace helpline::testing {
+namespace {
+
+std::map<std::string, std::string> ReadStackEnvironment() {
+  std::map<std::string, std::string> values;
+  std::string path = absl::StrCat(HELPLINE_TEST_STACK_DIR, "/stack.env");
+  std::ifstream file(path);
+  if (!file) {
+    ADD_FAILURE() << "no test stack: " << path
+                  << " is missing (the stack.start fixture starts it; run through ctest)";
+    return values;
+  }
+  std::string line;
+  while (std::getline(file, line)) {
+    size_t equals = line.find('=');
+    if (equals != std::string::npos) values[line.substr(0, equals)] = line.substr(equals + 1);
+  }
+  return values;
+}
+
+}  // namespace
+
+kafka::ClientConfig TestKafka() {
+  kafka::ClientConfig config;
+  config.bootstrap_servers = ReadStackEnvironment()["KAFKA_BOOTSTRAP_SERVERS"];
+  return config;
+}
+
+redis::ClientOptions TestRedis() {
+  std::map<std::string, std::string> values = ReadStackEnvironment();
+  redis::ClientOptions options;
+  options.host = values["REDIS_HOST"];
+  int port = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(values["REDIS_PORT"], &port)) << "REDIS_PORT in stack.env";
+  options.port = port;
+  return options;
+}
+
+std::string CreateTestTopic(int partitions) {
+  std::string name = UniqueName("test");
+  absl::StatusOr<std::unique_ptr<kafka::Admin>> admin = kafka::Admin::Create(TestKafka());
+  EXPECT_TRUE(admin.ok()) << admin.status();
+  if (!admin.ok()) return name;
+  auto created = (*admin)->CreateTopics({{name, partitions, 1, {}}}, absl::Seconds(30));
+  EXPECT_TRUE(created.ok()) << created.status();
+  return name;
+}
+
+std::vector<kafka::Record> ReadRecords(const std::string& topic, int partitions, size_t count,
+                                       bool read_committed, absl::Duration wait) {
+  kafka::ConsumerOptions options;
+  options.read_committed = read_committed;
+  auto consumer = kafka::Consumer::Create(TestKafka(), options);
+  EXPECT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<kafka::Record> records;
+  if (!consumer.ok()) return records;
+  std::vector<kafka::TopicPartitionOffset> assignment;
+  for (int p = 0; p < partitions; ++p) assignment.push_back({topic, p, kafka::kOffsetBeginning});
+  EXPECT_TRUE((*consumer)->Assign(assignment).ok());
+  absl::Time deadline = absl::Now() + wait;
+  while (records.size() < count && absl::Now() < deadline) {
+    auto record = (*consumer)->Poll(absl::Milliseconds(100));
+    if (record.ok() && record->has_value()) records.push_back(**record);
+  }
+  return records;
+}
+
+std::string UniqueName(std::string_view prefix) {
+  static std::mt19937_64 generator{std::random_device{}()};
+  return absl::StrCat(std::string(prefix), "-", getpid(), "-", generator() % 1000000000);
+}
+
+std::string SourcePath(std::string_view relative) {
+  return absl::StrCat(HELPLINE_SOURCE_DIR, "/", std::string(relative));
+}
+
+int PickFreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+}  // namespace helpline::testing

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/time/time.h"
+
+#include "services/runtime/kafka/client.h"
+#include "services/runtime/redis/redis_client.h"
+
+// What tests need to reach the test run's own Kafka and Redis, which the
+// `stack.start` fixture started (deploy/local/stack start) and described in
+// <build>/test-stack/stack.env.
+namespace helpline::testing {
+
+// Fails the current test (and returns an empty config) if the stack is not up.
+kafka::ClientConfig TestKafka();
+redis::ClientOptions TestRedis();
+
+// Creates a topic with a unique name for one test and returns the name.
+std::string CreateTestTopic(int partitions);
+
+// Reads from the beginning of the topic's partitions until `count` records
+// came or `wait` passed.
+std::vector<kafka::Record> ReadRecords(const std::string& topic, int partitions, size_t count,
+                                       bool read_committed = true,
+                                       absl::Duration wait = absl::Seconds(30));
+
+// A name no other test or run uses: "<prefix>-<pid>-<random>".
+std::string UniqueName(std::string_view prefix);
+
+// An absolute path inside the source tree.
+std::string SourcePath(std::string_view relative);
+
+// A TCP port that was free a moment ago on 127.0.0.1.
+int PickFreePort();
+
+}  // namespace helpline::testing

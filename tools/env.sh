@@ -1,0 +1,19 @@
+# Sourced by Helpline's scripts: pinned versions of what Debian does not
+# package, and where things live. Every HL_* variable can be set beforehand.
+HL_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HL_DEPS_DIR=${HL_DEPS_DIR:-$HOME/.cache/helpline}
+HL_BUILD_DIR=${HL_BUILD_DIR:-$HL_REPO/build}
+HL_STACK_DIR=${HL_STACK_DIR:-$HL_REPO/.stack}
+
+# Kafka 3.9, not 4.x: Debian's librdkafka 2.0.2 would turn idempotence and
+# transactions off against a 4.x broker (KIP-896, librdkafka issue #4948).
+KAFKA_VERSION=3.9.1
+SLF4J_VERSION=1.7.36  # the slf4j that kafka_2.13 3.9 depends on, for its reload4j binding
+HELM_VERSION=v3.19.0
+BUF_VERSION=1.75.0
+GOOGLE_PROTO_FILES_VERSION=5.0.1
+
+HL_KAFKA_LIBS=$HL_DEPS_DIR/kafka-$KAFKA_VERSION/libs
+export PATH="$HL_DEPS_DIR/bin:$HL_DEPS_DIR/npm/node_modules/.bin:/usr/local/go/bin:$PATH"
+
+hl_say() { printf '\033[1m==> %s\033[0m\n' "$*"; }

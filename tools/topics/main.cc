@@ -1,0 +1,122 @@
+// helpline-topics: creates Helpline's Kafka topics from the declared list
+// (deploy/topics.json), idempotently. Used by the local stack and by the
+// Helm chart's pre-install/pre-upgrade hook.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/time/time.h"
+#include "services/runtime/kafka/admin.h"
+#include "services/runtime/kafka/topics.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(Usage: helpline-topics --bootstrap-servers HOST:PORT --file topics.json [options]
+
+Creates every topic in the declared list that does not exist yet; a topic that
+exists with another partition count is an error (exit 1).
+
+Options:
+  --partitions N            partitions per topic (default 12)
+  --replication-factor N    replicas per partition (default 1; 3 in production)
+  --config KEY=VALUE        a topic setting added to every topic (repeatable),
+                            e.g. min.insync.replicas=2
+  --prefix P                prepended to every name (tests)
+  --property KEY=VALUE      a librdkafka client setting (repeatable), e.g.
+                            security.protocol=sasl_ssl
+  --wait DURATION           how long to wait for the cluster (default 60s)
+  --list                    print the topics that would be created, then exit
+)";
+
+bool SplitPair(const std::string& text, std::pair<std::string, std::string>* out) {
+  size_t equals = text.find('=');
+  if (equals == std::string::npos || equals == 0) return false;
+  *out = {text.substr(0, equals), text.substr(equals + 1)};
+  return true;
+}
+
+int Fail(const std::string& message) {
+  std::cerr << "helpline-topics: " << message << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  helpline::kafka::ClientConfig client;
+  helpline::kafka::TopicPlan plan;
+  std::string file;
+  absl::Duration wait = absl::Seconds(60);
+  bool list_only = false;
+
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "helpline-topics: " << arg << " needs a value\n" << kUsage;
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    std::pair<std::string, std::string> pair;
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--bootstrap-servers") {
+      client.bootstrap_servers = value();
+    } else if (arg == "--file") {
+      file = value();
+    } else if (arg == "--partitions") {
+      if (!absl::SimpleAtoi(value(), &plan.partitions)) return Fail("--partitions: not a number");
+    } else if (arg == "--replication-factor") {
+      if (!absl::SimpleAtoi(value(), &plan.replication_factor)) {
+        return Fail("--replication-factor: not a number");
+      }
+    } else if (arg == "--config") {
+      if (!SplitPair(value(), &pair)) return Fail("--config takes KEY=VALUE");
+      plan.extra_configs[pair.first] = pair.second;
+    } else if (arg == "--property") {
+      if (!SplitPair(value(), &pair)) return Fail("--property takes KEY=VALUE");
+      client.properties[pair.first] = pair.second;
+    } else if (arg == "--prefix") {
+      plan.name_prefix = value();
+    } else if (arg == "--wait") {
+      if (!absl::ParseDuration(value(), &wait)) return Fail("--wait: not a duration (\"60s\")");
+    } else if (arg == "--list") {
+      list_only = true;
+    } else {
+      std::cerr << "helpline-topics: unknown argument '" << arg << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (file.empty()) return Fail("--file is required");
+  std::ifstream input(file);
+  if (!input) return Fail("cannot read " + file);
+  std::stringstream text;
+  text << input.rdbuf();
+  auto topics = helpline::kafka::TopicsFromDeclaration(text.str(), plan);
+  if (!topics.ok()) return Fail(std::string(topics.status().message()));
+  if (list_only) {
+    for (const auto& topic : *topics) {
+      std::cout << topic.name << " partitions=" << topic.partitions
+                << " replication=" << topic.replication_factor;
+      for (const auto& [key, v] : topic.configs) std::cout << " " << key << "=" << v;
+      std::cout << "\n";
+    }
+    return 0;
+  }
+  if (client.bootstrap_servers.empty()) return Fail("--bootstrap-servers is required");
+
+  auto admin = helpline::kafka::Admin::Create(client);
+  if (!admin.ok()) return Fail(std::string(admin.status().message()));
+  if (absl::Status reachable = (*admin)->WaitUntilReachable(wait); !reachable.ok()) {
+    return Fail(std::string(reachable.message()));
+  }
+  auto created = (*admin)->CreateTopics(*topics, wait);
+  if (!created.ok()) return Fail(std::string(created.status().message()));
+  std::cout << "topics: " << created->size() << " created, "
+            << topics->size() - created->size() << " already there\n";
+  return 0;
+}
