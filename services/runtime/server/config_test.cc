@@ -70,6 +70,8 @@ struct BadValue {
   std::string expected;
 };
 
+void PrintTo(const BadValue& value, std::ostream* out) { *out << value.name; }
+
 class BadValueTest : public ::testing::TestWithParam<BadValue> {};
 
 TEST_P(BadValueTest, IsRejectedWithTheKeyNamed) {
