@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <random>
 
@@ -14,6 +15,8 @@
 #include "gtest/gtest.h"
 #include "services/runtime/kafka/admin.h"
 #include "services/runtime/kafka/consumer.h"
+#include "services/runtime/kafka/topics.h"
+#include "nlohmann/json.hpp"
 
 namespace helpline::testing {
 namespace {
@@ -79,6 +82,53 @@ std::vector<kafka::Record> ReadRecords(const std::string& topic, int partitions,
     auto record = (*consumer)->Poll(absl::Milliseconds(100));
     if (record.ok() && record->has_value()) records.push_back(**record);
   }
+  return records;
+}
+
+void CreateServiceTopics(const std::string& service, const std::string& prefix, int partitions) {
+  std::ifstream file(SourcePath("deploy/topics.json"));
+  std::stringstream text;
+  text << file.rdbuf();
+  nlohmann::json declaration = nlohmann::json::parse(text.str());
+  declaration["services"] = nlohmann::json::array({service});
+  kafka::TopicPlan plan;
+  plan.name_prefix = prefix;
+  plan.partitions = partitions;
+  auto topics = kafka::TopicsFromDeclaration(declaration.dump(), plan);
+  ASSERT_TRUE(topics.ok()) << topics.status();
+  auto admin = kafka::Admin::Create(TestKafka());
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  auto created = (*admin)->CreateTopics(*topics, absl::Seconds(60));
+  ASSERT_TRUE(created.ok()) << created.status();
+}
+
+std::vector<kafka::Record> ReadToEnd(const std::string& topic, int partitions) {
+  std::vector<kafka::Record> records;
+  auto consumer = kafka::Consumer::Create(TestKafka(), kafka::ConsumerOptions{});
+  EXPECT_TRUE(consumer.ok()) << consumer.status();
+  if (!consumer.ok()) return records;
+  std::vector<int64_t> ends;
+  std::vector<kafka::TopicPartitionOffset> assignment;
+  for (int p = 0; p < partitions; ++p) {
+    auto watermarks = (*consumer)->WatermarkOffsets(topic, p, absl::Seconds(10));
+    EXPECT_TRUE(watermarks.ok()) << watermarks.status();
+    ends.push_back(watermarks.ok() ? watermarks->second : 0);
+    assignment.push_back({topic, p, kafka::kOffsetBeginning});
+  }
+  EXPECT_TRUE((*consumer)->Assign(assignment).ok());
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    auto record = (*consumer)->Poll(absl::Milliseconds(50));
+    if (record.ok() && record->has_value()) records.push_back(**record);
+    bool done = true;
+    for (int p = 0; p < partitions && done; ++p) {
+      if (ends[p] == 0) continue;
+      auto position = (*consumer)->Position(topic, p);
+      done = position.ok() && *position >= ends[p];
+    }
+    if (done) return records;
+  }
+  ADD_FAILURE() << "could not read " << topic << " to its end within 60 s";
   return records;
 }
 

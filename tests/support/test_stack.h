@@ -27,6 +27,14 @@ std::vector<kafka::Record> ReadRecords(const std::string& topic, int partitions,
                                        bool read_committed = true,
                                        absl::Duration wait = absl::Seconds(30));
 
+// Creates helpline.<service>.{commands,events,replies,snapshots} and the
+// dead-letter topic, all with `prefix`, with the settings of
+// deploy/topics.json.
+void CreateServiceTopics(const std::string& service, const std::string& prefix, int partitions);
+
+// Every committed record of the topic's partitions, up to their ends now.
+std::vector<kafka::Record> ReadToEnd(const std::string& topic, int partitions);
+
 // A name no other test or run uses: "<prefix>-<pid>-<random>".
 std::string UniqueName(std::string_view prefix);
 

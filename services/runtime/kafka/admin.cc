@@ -152,8 +152,18 @@ absl::StatusOr<std::vector<std::string>> Admin::CreateTopics(const std::vector<T
     }
   }
 
-  std::vector<std::string> mismatched;
+  // Created means usable: wait until the new topics are in the metadata
+  // that clients get, or a producer or consumer right after us finds none.
   absl::Time deadline = absl::Now() + timeout;
+  for (const std::string& name : created) {
+    while (!existing->contains(name) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(50));
+      existing = ListTopics(timeout);
+      if (!existing.ok()) return existing.status();
+    }
+  }
+
+  std::vector<std::string> mismatched;
   for (const TopicSpec* topic : to_check) {
     auto found = existing->find(topic->name);
     while (found == existing->end() && absl::Now() < deadline) {

@@ -16,6 +16,32 @@ std::vector<RdKafka::TopicPartition*> ToNative(const std::vector<TopicPartitionO
 
 }  // namespace
 
+class Consumer::RebalanceAdapter : public RdKafka::RebalanceCb {
+ public:
+  explicit RebalanceAdapter(std::function<void(const Rebalance&)> handler)
+      : handler_(std::move(handler)) {}
+
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode code,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override {
+    Rebalance rebalance;
+    rebalance.assigned = code == RdKafka::ERR__ASSIGN_PARTITIONS;
+    rebalance.lost = !rebalance.assigned && consumer->assignment_lost();
+    for (RdKafka::TopicPartition* partition : partitions) {
+      rebalance.partitions.push_back({partition->topic(), partition->partition(), partition->offset()});
+    }
+    if (rebalance.assigned) {
+      consumer->assign(partitions);
+      if (handler_) handler_(rebalance);
+    } else {
+      if (handler_) handler_(rebalance);
+      consumer->unassign();
+    }
+  }
+
+ private:
+  std::function<void(const Rebalance&)> handler_;
+};
+
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& client,
                                                            const ConsumerOptions& options) {
   std::map<std::string, std::string> properties = {
@@ -27,6 +53,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& c
       {"heartbeat.interval.ms",
        std::to_string(std::max(100, internal::ToMillis(options.session_timeout) / 3))},
       {"enable.partition.eof", "false"},
+      {"fetch.wait.max.ms", std::to_string(internal::ToMillis(options.max_fetch_wait))},
   };
   // librdkafka insists on a group id even for a consumer that only assigns
   // partitions and never commits; such a group never appears on the broker.
@@ -39,6 +66,10 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& c
   }
   std::string error;
   std::unique_ptr<Consumer> consumer(new Consumer());
+  if (options.on_rebalance) {
+    consumer->rebalance_ = std::make_unique<RebalanceAdapter>(options.on_rebalance);
+    conf->set("rebalance_cb", consumer->rebalance_.get(), error);
+  }
   consumer->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
   if (consumer->consumer_ == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot create a Kafka consumer: ", error));
@@ -60,27 +91,28 @@ absl::Status Consumer::Assign(const std::vector<TopicPartitionOffset>& partition
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<Record>> Consumer::Poll(absl::Duration timeout) {
-  std::unique_ptr<RdKafka::Message> message(consumer_->consume(internal::ToMillis(timeout)));
-  switch (message->err()) {
+namespace internal {
+
+absl::StatusOr<std::optional<Record>> ToRecord(RdKafka::Message& message) {
+  switch (message.err()) {
     case RdKafka::ERR_NO_ERROR:
       break;
     case RdKafka::ERR__TIMED_OUT:
     case RdKafka::ERR__PARTITION_EOF:
       return std::nullopt;
     case RdKafka::ERR__FATAL:
-      return absl::FailedPreconditionError(absl::StrCat("fatal consumer error: ", message->errstr()));
+      return absl::FailedPreconditionError(absl::StrCat("fatal consumer error: ", message.errstr()));
     default:
-      return absl::UnavailableError(absl::StrCat("consume: ", message->errstr()));
+      return absl::UnavailableError(absl::StrCat("consume: ", message.errstr()));
   }
   Record record;
-  record.topic = message->topic_name();
-  record.partition = message->partition();
-  record.offset = message->offset();
-  if (message->key() != nullptr) record.key = *message->key();
-  record.value.assign(static_cast<const char*>(message->payload()), message->len());
-  record.timestamp = absl::FromUnixMillis(message->timestamp().timestamp);
-  if (RdKafka::Headers* headers = message->headers()) {
+  record.topic = message.topic_name();
+  record.partition = message.partition();
+  record.offset = message.offset();
+  if (message.key() != nullptr) record.key = *message.key();
+  record.value.assign(static_cast<const char*>(message.payload()), message.len());
+  record.timestamp = absl::FromUnixMillis(message.timestamp().timestamp);
+  if (RdKafka::Headers* headers = message.headers()) {
     for (const RdKafka::Headers::Header& header : headers->get_all()) {
       record.headers.push_back(
           {header.key(), header.value() == nullptr
@@ -90,6 +122,61 @@ absl::StatusOr<std::optional<Record>> Consumer::Poll(absl::Duration timeout) {
     }
   }
   return record;
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::optional<Record>> Consumer::Poll(absl::Duration timeout) {
+  std::unique_ptr<RdKafka::Message> message(consumer_->consume(internal::ToMillis(timeout)));
+  return internal::ToRecord(*message);
+}
+
+absl::Status Consumer::Subscribe(const std::vector<std::string>& topics) {
+  RdKafka::ErrorCode code = consumer_->subscribe(topics);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::InvalidArgumentError(absl::StrCat("subscribe: ", RdKafka::err2str(code)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::Seek(const TopicPartitionOffset& position, absl::Duration timeout) {
+  std::unique_ptr<RdKafka::TopicPartition> partition(
+      RdKafka::TopicPartition::create(position.topic, position.partition, position.offset));
+  RdKafka::ErrorCode code = consumer_->seek(*partition, internal::ToMillis(timeout));
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("seek ", position.topic, "/", position.partition,
+                                               " to ", position.offset, ": ", RdKafka::err2str(code)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Consumer::Position(const std::string& topic, int32_t partition) {
+  std::vector<RdKafka::TopicPartition*> native = {RdKafka::TopicPartition::create(topic, partition)};
+  RdKafka::ErrorCode code = consumer_->position(native);
+  int64_t offset = native[0]->offset();
+  RdKafka::TopicPartition::destroy(native);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("position: ", RdKafka::err2str(code)));
+  }
+  return offset;
+}
+
+std::unique_ptr<PartitionReader> Consumer::ReadPartitionSeparately(const std::string& topic,
+                                                                   int32_t partition) {
+  std::unique_ptr<RdKafka::TopicPartition> native(RdKafka::TopicPartition::create(topic, partition));
+  std::unique_ptr<RdKafka::Queue> queue(consumer_->get_partition_queue(native.get()));
+  if (queue == nullptr) return nullptr;
+  queue->forward(nullptr);  // detach from the consumer's main queue
+  return std::make_unique<PartitionReader>(std::move(queue));
+}
+
+PartitionReader::PartitionReader(std::unique_ptr<RdKafka::Queue> queue) : queue_(std::move(queue)) {}
+
+PartitionReader::~PartitionReader() = default;
+
+absl::StatusOr<std::optional<Record>> PartitionReader::Poll(absl::Duration timeout) {
+  std::unique_ptr<RdKafka::Message> message(queue_->consume(internal::ToMillis(timeout)));
+  return internal::ToRecord(*message);
 }
 
 absl::StatusOr<std::pair<int64_t, int64_t>> Consumer::WatermarkOffsets(const std::string& topic,

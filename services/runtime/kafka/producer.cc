@@ -7,17 +7,34 @@
 namespace helpline::kafka {
 namespace {
 
+constexpr char kFencedPayload[] = "helpline.kafka/fenced";
+
+bool IsFencingCode(RdKafka::ErrorCode code) {
+  return code == RdKafka::ERR__FENCED || code == RdKafka::ERR_PRODUCER_FENCED ||
+         code == RdKafka::ERR_INVALID_PRODUCER_EPOCH;
+}
+
+absl::Status Fatal(RdKafka::ErrorCode code, const std::string& message) {
+  absl::Status status = absl::FailedPreconditionError(absl::StrCat("fatal: ", message));
+  if (IsFencingCode(code)) status.SetPayload(kFencedPayload, absl::Cord("1"));
+  return status;
+}
+
 absl::Status FromTransactionError(RdKafka::Error* raw, const char* operation) {
   if (raw == nullptr) return absl::OkStatus();
   std::unique_ptr<RdKafka::Error> error(raw);
   std::string message = absl::StrCat(operation, ": ", error->name(), ": ", error->str());
-  if (error->is_fatal()) return absl::FailedPreconditionError(absl::StrCat("fatal: ", message));
+  if (error->is_fatal()) return Fatal(error->code(), message);
   if (error->txn_requires_abort()) return absl::AbortedError(message);
   if (error->is_retriable()) return absl::UnavailableError(message);
   return absl::InternalError(message);
 }
 
 }  // namespace
+
+bool IsFenced(const absl::Status& status) {
+  return status.GetPayload(kFencedPayload).has_value();
+}
 
 class Producer::DeliveryReporter : public RdKafka::DeliveryReportCb {
  public:
@@ -67,10 +84,16 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ClientConfig& c
   if (producer->producer_ == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot create a Kafka producer: ", error));
   }
-  Producer* self = producer.get();
-  producer->poller_ = std::thread([self] {
-    while (!self->stopping_.load()) self->producer_->poll(50);
-  });
+  // A transactional producer's callbacks run inside Flush and the
+  // transaction calls instead: a second thread polling the same queue would
+  // take the delivery reports those calls wait for, and they would only
+  // notice on their next 10 ms tick.
+  if (options.transactional_id.empty()) {
+    Producer* self = producer.get();
+    producer->poller_ = std::thread([self] {
+      while (!self->stopping_.load()) self->producer_->poll(50);
+    });
+  }
   return producer;
 }
 
@@ -78,6 +101,7 @@ Producer::~Producer() {
   if (producer_ != nullptr) producer_->flush(internal::ToMillis(absl::Seconds(5)));
   stopping_.store(true);
   if (poller_.joinable()) poller_.join();
+  warm_topics_.clear();
   producer_.reset();
 }
 
@@ -105,7 +129,7 @@ absl::Status Producer::Produce(const OutgoingRecord& record, DeliveryCallback on
     delete headers;
     std::string message = absl::StrCat("cannot produce to ", record.topic, ": ",
                                        RdKafka::err2str(code));
-    if (code == RdKafka::ERR__FATAL) return absl::FailedPreconditionError(message);
+    if (code == RdKafka::ERR__FATAL) return FatalError();
     if (code == RdKafka::ERR__STATE) return absl::InternalError(message);  // e.g. no transaction begun
     return absl::InvalidArgumentError(message);
   }
@@ -122,6 +146,10 @@ Delivery Producer::ProduceAndWait(const OutgoingRecord& record) {
     failed.topic = record.topic;
     return failed;
   }
+  while (future.wait_for(std::chrono::milliseconds(poller_.joinable() ? 50 : 0)) !=
+         std::future_status::ready) {
+    if (!poller_.joinable()) producer_->poll(5);  // nobody else serves the callbacks
+  }
   return future.get();
 }
 
@@ -132,12 +160,29 @@ absl::Status Producer::Flush(absl::Duration timeout) {
       absl::StrCat("flush: ", producer_->outq_len(), " records still in flight"));
 }
 
+absl::Status Producer::WarmUp(const std::vector<std::string>& topics, absl::Duration timeout) {
+  for (const std::string& name : topics) {
+    std::string error;
+    std::unique_ptr<RdKafka::Topic> topic(
+        RdKafka::Topic::create(producer_.get(), name, nullptr, error));
+    if (topic == nullptr) return absl::InvalidArgumentError(absl::StrCat(name, ": ", error));
+    RdKafka::Metadata* raw = nullptr;
+    RdKafka::ErrorCode code =
+        producer_->metadata(/*all_topics=*/false, topic.get(), &raw, internal::ToMillis(timeout));
+    std::unique_ptr<RdKafka::Metadata> metadata(raw);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("metadata of ", name, ": ", RdKafka::err2str(code)));
+    }
+    warm_topics_.push_back(std::move(topic));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Producer::FatalError() const {
   std::string reason;
   RdKafka::ErrorCode code = producer_->fatal_error(reason);
   if (code == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      absl::StrCat("fatal: ", RdKafka::err2str(code), ": ", reason));
+  return Fatal(code, absl::StrCat(RdKafka::err2str(code), ": ", reason));
 }
 
 absl::Status Producer::InitTransactions(absl::Duration timeout) {

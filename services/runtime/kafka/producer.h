@@ -16,6 +16,7 @@
 namespace RdKafka {
 class Producer;
 class KafkaConsumer;
+class Topic;
 }  // namespace RdKafka
 
 namespace helpline::kafka {
@@ -53,6 +54,10 @@ struct ProducerOptions {
 //   ABORTED             the transaction must be aborted (Abort), then redone;
 //   FAILED_PRECONDITION fatal, fencing included: destroy this producer;
 //   other               a misuse, such as Commit without Begin.
+// True for the fatal error of a producer whose transactional id a newer
+// producer took over (it was fenced).
+bool IsFenced(const absl::Status& status);
+
 class Producer {
  public:
   static absl::StatusOr<std::unique_ptr<Producer>> Create(const ClientConfig& client,
@@ -64,8 +69,10 @@ class Producer {
 
   using DeliveryCallback = std::function<void(const Delivery&)>;
 
-  // Queues the record. `on_delivery` runs once, on the producer's own thread,
-  // when the broker acknowledged it or it finally failed. A record that cannot
+  // Queues the record. `on_delivery` runs once when the broker acknowledged
+  // it or it finally failed: on the producer's own thread, or for a
+  // transactional producer inside Flush, CommitTransaction or
+  // AbortTransaction on the caller's thread. A record that cannot
   // even be queued (unknown topic, too large ...) is an error here and
   // `on_delivery` is not called.
   absl::Status Produce(const OutgoingRecord& record, DeliveryCallback on_delivery);
@@ -74,6 +81,10 @@ class Producer {
 
   // Waits until every queued record was delivered or failed.
   absl::Status Flush(absl::Duration timeout);
+
+  // Fetches the topics' metadata now, so that the first record to each does
+  // not wait for the next metadata refresh (up to a second).
+  absl::Status WarmUp(const std::vector<std::string>& topics, absl::Duration timeout);
 
   // The producer's fatal error (fencing, idempotence broken), if it had one.
   absl::Status FatalError() const;
@@ -93,6 +104,7 @@ class Producer {
 
   std::unique_ptr<DeliveryReporter> reporter_;
   std::unique_ptr<RdKafka::Producer> producer_;
+  std::vector<std::unique_ptr<RdKafka::Topic>> warm_topics_;
   std::atomic<bool> stopping_{false};
   std::thread poller_;
 };

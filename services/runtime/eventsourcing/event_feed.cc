@@ -1,0 +1,129 @@
+#include "services/runtime/eventsourcing/event_feed.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/runtime/eventsourcing/record_headers.h"
+#include "services/runtime/kafka/admin.h"
+#include "services/runtime/server/log.h"
+
+namespace helpline::es {
+
+EventFeed::EventFeed(kafka::ClientConfig client, EventFeedOptions options,
+                     std::function<std::unique_ptr<google::protobuf::Message>()> new_event,
+                     Projection& projection)
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      new_event_(std::move(new_event)),
+      projection_(projection) {}
+
+EventFeed::~EventFeed() { Stop(); }
+
+absl::Status EventFeed::Start() {
+  absl::StatusOr<std::unique_ptr<kafka::Admin>> admin = kafka::Admin::Create(client_);
+  if (!admin.ok()) return admin.status();
+  absl::StatusOr<std::map<std::string, int>> topics = (*admin)->ListTopics(absl::Seconds(30));
+  if (!topics.ok()) return topics.status();
+  auto found = topics->find(options_.topic);
+  if (found == topics->end()) {
+    return absl::FailedPreconditionError(absl::StrCat("topic ", options_.topic, " does not exist"));
+  }
+  int partitions = found->second;
+
+  absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer =
+      kafka::Consumer::Create(client_, kafka::ConsumerOptions{});
+  if (!consumer.ok()) return consumer.status();
+  consumer_ = *std::move(consumer);
+  absl::StatusOr<std::unique_ptr<kafka::Producer>> producer =
+      kafka::Producer::Create(client_, kafka::ProducerOptions{});
+  if (!producer.ok()) return producer.status();
+  dead_letters_ = *std::move(producer);
+
+  std::vector<kafka::TopicPartitionOffset> assignment;
+  {
+    absl::MutexLock lock(&mutex_);
+    start_ends_.assign(partitions, 0);
+    positions_.assign(partitions, 0);
+    for (int p = 0; p < partitions; ++p) {
+      absl::StatusOr<std::pair<int64_t, int64_t>> watermarks =
+          consumer_->WatermarkOffsets(options_.topic, p, absl::Seconds(30));
+      if (!watermarks.ok()) return watermarks.status();
+      start_ends_[p] = watermarks->second;
+      positions_[p] = watermarks->first;
+      assignment.push_back({options_.topic, p, kafka::kOffsetBeginning});
+    }
+  }
+  if (absl::Status s = consumer_->Assign(assignment); !s.ok()) return s;
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void EventFeed::Stop() {
+  stopping_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+void EventFeed::Run() {
+  std::unique_ptr<google::protobuf::Message> event = new_event_();
+  absl::Time last_positions = absl::InfinitePast();
+  while (!stopping_.load()) {
+    absl::StatusOr<std::optional<kafka::Record>> record = consumer_->Poll(absl::Milliseconds(20));
+    if (!record.ok()) {
+      log::Warn("event feed", {{"feed", options_.name}, {"error", record.status().ToString()}});
+    } else if (record->has_value()) {
+      const kafka::Record& r = **record;
+      event->Clear();
+      if (event->ParseFromString(r.value)) {
+        projection_.Apply(*event, r);
+      } else {
+        log::Error("undecodable event sent to the dead-letter topic",
+                   {{"feed", options_.name}, {"partition", r.partition}, {"offset", r.offset}});
+        dead_letters_->Produce(DeadLetter(options_.deadletter_topic, r,
+                                          absl::StrCat("not a ", event->GetDescriptor()->full_name()),
+                                          options_.name),
+                               [](const kafka::Delivery&) {}).IgnoreError();
+      }
+      absl::MutexLock lock(&mutex_);
+      if (r.offset + 1 > positions_[r.partition]) positions_[r.partition] = r.offset + 1;
+    }
+    // Positions move past transaction markers only as the consumer reports
+    // them; ask for them when idle and now and then while busy.
+    if (!record.ok() || !record->has_value() || absl::Now() - last_positions > absl::Milliseconds(50)) {
+      UpdatePositions();
+      last_positions = absl::Now();
+    }
+  }
+}
+
+void EventFeed::UpdatePositions() {
+  absl::MutexLock lock(&mutex_);
+  for (size_t p = 0; p < positions_.size(); ++p) {
+    absl::StatusOr<int64_t> position = consumer_->Position(options_.topic, static_cast<int32_t>(p));
+    if (position.ok() && *position > positions_[p]) positions_[p] = *position;
+  }
+}
+
+bool EventFeed::CaughtUp() {
+  absl::MutexLock lock(&mutex_);
+  if (positions_.empty()) return false;
+  for (size_t p = 0; p < positions_.size(); ++p) {
+    if (positions_[p] < start_ends_[p]) return false;
+  }
+  return true;
+}
+
+absl::Status EventFeed::WaitForOffset(int32_t partition, int64_t offset, absl::Time deadline) {
+  absl::MutexLock lock(&mutex_);
+  if (partition < 0 || partition >= static_cast<int32_t>(positions_.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("no partition ", partition, " in ", options_.topic));
+  }
+  auto applied = [this, partition, offset]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return positions_[partition] > offset;
+  };
+  if (!mutex_.AwaitWithDeadline(absl::Condition(&applied), deadline)) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the read model has not yet applied ", options_.topic, "/", partition, "@", offset));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace helpline::es

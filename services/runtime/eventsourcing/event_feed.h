@@ -1,0 +1,73 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "services/runtime/kafka/consumer.h"
+#include "services/runtime/kafka/producer.h"
+
+namespace helpline::es {
+
+// A read model: a service's in-memory projection of an events topic. Apply
+// runs on the feed's thread, one event at a time, in each partition's order;
+// the projection guards its own data against the query threads.
+class Projection {
+ public:
+  virtual ~Projection() = default;
+  virtual void Apply(const google::protobuf::Message& event, const kafka::Record& record) = 0;
+};
+
+struct EventFeedOptions {
+  std::string topic;             // the events topic to project
+  std::string deadletter_topic;  // where undecodable records go
+  std::string name;              // for logs and the dead-letter headers
+};
+
+// Feeds a Projection from the whole events topic (read_committed, from the
+// beginning) and tracks how far it got, so that a front can say when it has
+// caught up (health) and wait until it has applied a write's events
+// (read-your-writes).
+class EventFeed {
+ public:
+  EventFeed(kafka::ClientConfig client, EventFeedOptions options,
+            std::function<std::unique_ptr<google::protobuf::Message>()> new_event,
+            Projection& projection);
+  ~EventFeed();
+
+  absl::Status Start();
+  void Stop();
+
+  // Applied everything that was in the topic when Start ran.
+  bool CaughtUp();
+  // Waits until the event at `offset` of `partition` (and all before it) is
+  // applied. DEADLINE_EXCEEDED if not by `deadline`.
+  absl::Status WaitForOffset(int32_t partition, int64_t offset, absl::Time deadline);
+
+ private:
+  void Run();
+  void UpdatePositions();
+
+  const kafka::ClientConfig client_;
+  const EventFeedOptions options_;
+  std::function<std::unique_ptr<google::protobuf::Message>()> new_event_;
+  Projection& projection_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<kafka::Producer> dead_letters_;
+
+  absl::Mutex mutex_;
+  std::vector<int64_t> start_ends_ ABSL_GUARDED_BY(mutex_);   // high watermarks at start
+  std::vector<int64_t> positions_ ABSL_GUARDED_BY(mutex_);    // next offset to apply
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace helpline::es

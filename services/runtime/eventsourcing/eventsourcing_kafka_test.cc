@@ -1,0 +1,538 @@
+// The event-sourcing runtime against the test run's Kafka, with the example
+// counter aggregate: the command path, exactly-once rules, read models,
+// reactors, timers, snapshots and dead letters.
+#include <signal.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "services/runtime/core/errors.h"
+#include "services/runtime/core/ids.h"
+#include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/processor.h"
+#include "services/runtime/eventsourcing/reactor.h"
+#include "services/runtime/eventsourcing/record_headers.h"
+#include "services/runtime/eventsourcing/testing/counter_domain.h"
+#include "services/runtime/kafka/producer.h"
+#include "tests/support/child_process.h"
+#include "tests/support/test_stack.h"
+
+namespace helpline::es {
+namespace {
+
+using ::helpline::testing::CreateServiceTopics;
+using ::helpline::testing::ReadToEnd;
+using ::helpline::testing::TestKafka;
+using ::helpline::testing::UniqueName;
+using Command = testing::CounterDomain::Command;
+using Event = testing::CounterDomain::Event;
+using runtime::v1::Reply;
+
+constexpr int kPartitions = 3;
+
+class CounterProjection : public Projection {
+ public:
+  void Apply(const google::protobuf::Message& message, const kafka::Record&) override {
+    const auto& event = static_cast<const Event&>(message);
+    absl::MutexLock lock(&mutex_);
+    if (event.has_incremented()) totals_[event.meta().aggregate_id()] = event.incremented().total();
+    if (event.has_alarm_rang()) ++rings_[event.meta().aggregate_id()];
+  }
+  int64_t Total(const std::string& id) {
+    absl::MutexLock lock(&mutex_);
+    return totals_[id];
+  }
+
+ private:
+  absl::Mutex mutex_;
+  std::map<std::string, int64_t> totals_;
+  std::map<std::string, int64_t> rings_;
+};
+
+Command Increment(const std::string& aggregate, int64_t by, const std::string& command_id = "",
+                  int64_t expected_version = 0) {
+  Command command;
+  command.mutable_meta()->set_aggregate_id(aggregate);
+  command.mutable_meta()->set_command_id(command_id.empty() ? ids::NewUuidV7() : command_id);
+  command.mutable_meta()->set_expected_version(expected_version);
+  command.mutable_increment()->set_by(by);
+  return command;
+}
+
+std::vector<Event> Events(const std::vector<kafka::Record>& records) {
+  std::vector<Event> events;
+  for (const kafka::Record& record : records) {
+    Event event;
+    EXPECT_TRUE(event.ParseFromString(record.value)) << "offset " << record.offset;
+    events.push_back(event);
+  }
+  return events;
+}
+
+// Each aggregate's versions are 1..N without gaps or repeats.
+void ExpectContiguousVersions(const std::vector<Event>& events) {
+  std::map<std::string, std::vector<int64_t>> versions;
+  for (const Event& event : events) {
+    versions[event.meta().aggregate_id()].push_back(event.meta().aggregate_version());
+  }
+  for (const auto& [id, list] : versions) {
+    for (size_t i = 0; i < list.size(); ++i) {
+      ASSERT_EQ(list[i], static_cast<int64_t>(i + 1)) << "aggregate " << id;
+    }
+  }
+}
+
+class EventSourcingKafkaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    prefix_ = UniqueName("es") + ".";
+    topics_ = ServiceTopics::For("counter", prefix_);
+    CreateServiceTopics("counter", prefix_, kPartitions);
+    options_.service = prefix_ + "counter";
+    options_.topics = topics_;
+    options_.session_timeout = absl::Seconds(6);
+  }
+
+  std::unique_ptr<Processor> StartProcessor(const ProcessorOptions& options,
+                                            const Clock& clock) {
+    auto processor = std::make_unique<Processor>(TestKafka(), options,
+                                                 testing::CounterType(), clock, nullptr);
+    absl::Status started = processor->Start();
+    EXPECT_TRUE(started.ok()) << started;
+    absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (!processor->Ready() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+    EXPECT_TRUE(processor->Ready()) << "processor not ready within 60 s";
+    return processor;
+  }
+  std::unique_ptr<Processor> StartProcessor() { return StartProcessor(options_, clock_); }
+
+  std::unique_ptr<CommandSender> Sender() {
+    auto sender = CommandSender::Create(TestKafka(), {topics_, ""});
+    EXPECT_TRUE(sender.ok()) << sender.status();
+    return sender.ok() ? *std::move(sender) : nullptr;
+  }
+
+  // Sends until the processor answers (retrying the same command id after a
+  // deadline, as a client would).
+  Reply SendUntilAnswered(CommandSender& sender, Command command) {
+    absl::Time give_up = absl::Now() + absl::Seconds(120);
+    for (;;) {
+      Command attempt = command;
+      absl::StatusOr<Reply> reply = sender.Send(attempt, absl::Now() + absl::Seconds(5));
+      if (reply.ok()) return *reply;
+      if (absl::Now() > give_up) {
+        ADD_FAILURE() << "no answer for " << command.meta().command_id() << ": " << reply.status();
+        return Reply();
+      }
+    }
+  }
+
+  std::vector<Event> AllEvents() { return Events(ReadToEnd(topics_.events, kPartitions)); }
+
+  std::string prefix_;
+  ServiceTopics topics_;
+  ProcessorOptions options_;
+  SystemClock clock_;
+};
+
+TEST_F(EventSourcingKafkaTest, CommandBecomesEventReplyAndReadModelState) {
+  auto processor = StartProcessor();
+  auto sender = Sender();
+  CounterProjection projection;
+  EventFeed feed(TestKafka(), {topics_.events, topics_.deadletter, "test-feed"},
+                 [] { return std::make_unique<Event>(); }, projection);
+  ASSERT_TRUE(feed.Start().ok());
+
+  Command command = Increment("counter-a", 5);
+  command.mutable_meta()->set_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  absl::StatusOr<Reply> reply = sender->Send(command, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->code(), 0) << reply->message();
+  EXPECT_EQ(reply->aggregate_version(), 1);
+  EXPECT_GE(reply->last_event_offset(), 0);
+  EXPECT_FALSE(reply->duplicate());
+
+  // Read-your-writes: once the feed applied the reply's offset, the read model has it.
+  ASSERT_TRUE(feed.WaitForOffset(reply->events_partition(), reply->last_event_offset(),
+                                 absl::Now() + absl::Seconds(30)).ok());
+  EXPECT_EQ(projection.Total("counter-a"), 5);
+  EXPECT_TRUE(feed.CaughtUp());
+
+  std::vector<kafka::Record> records = ReadToEnd(topics_.events, kPartitions);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].key, "counter-a");
+  EXPECT_EQ(records[0].offset, reply->last_event_offset());
+  EXPECT_EQ(records[0].HeaderValue("ce_type"), "helpline.testing.v1.Incremented");
+  EXPECT_EQ(records[0].HeaderValue("ce_subject"), "counter-a");
+  EXPECT_EQ(TraceIdOf(records[0].HeaderValue("traceparent").value_or("")),
+            "4bf92f3577b34da6a3ce929d0e0e4736");
+  Event event = Events(records)[0];
+  EXPECT_EQ(event.meta().command_id(), command.meta().command_id());
+  EXPECT_EQ(event.meta().aggregate_version(), 1);
+  EXPECT_TRUE(ids::IsUuid(event.meta().event_id()));
+  EXPECT_EQ(records[0].HeaderValue("ce_id"), event.meta().event_id());
+}
+
+TEST_F(EventSourcingKafkaTest, RetryOfTheSameCommandActsOnce) {
+  auto processor = StartProcessor();
+  auto sender = Sender();
+  Command command = Increment("counter-retry", 7, ids::CommandId("user-1", "request-1"));
+  Command first_try = command, second_try = command;
+  absl::StatusOr<Reply> first = sender->Send(first_try, absl::Now() + absl::Seconds(30));
+  absl::StatusOr<Reply> second = sender->Send(second_try, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_FALSE(first->duplicate());
+  EXPECT_TRUE(second->duplicate());
+  EXPECT_EQ(second->code(), 0);
+  EXPECT_EQ(second->aggregate_version(), first->aggregate_version());
+  EXPECT_EQ(second->last_event_offset(), first->last_event_offset());
+  EXPECT_EQ(AllEvents().size(), 1u) << "the retry wrote nothing";
+
+  // Still a no-op after the processor restarts and rebuilds from the log.
+  processor->Stop();
+  processor = StartProcessor();
+  Command third_try = command;
+  absl::StatusOr<Reply> third = sender->Send(third_try, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE(third->duplicate());
+  EXPECT_EQ(third->last_event_offset(), first->last_event_offset());
+  EXPECT_EQ(AllEvents().size(), 1u);
+}
+
+TEST_F(EventSourcingKafkaTest, RejectionNamesTheFieldAndWritesNothing) {
+  auto processor = StartProcessor();
+  auto sender = Sender();
+  Command command = Increment("counter-bad", 0);
+  absl::StatusOr<Reply> reply = sender->Send(command, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(reply.ok());
+  absl::Status status = errors::FromReply(*reply);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(errors::FieldViolations(status).size(), 1u);
+  EXPECT_EQ(errors::FieldViolations(status)[0].field, "increment.by");
+  EXPECT_EQ(reply->aggregate_version(), 0);
+  Command valid = Increment("counter-bad", 1);
+  ASSERT_TRUE(sender->Send(valid, absl::Now() + absl::Seconds(30)).ok());
+  std::vector<Event> events = AllEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].meta().command_id(), valid.meta().command_id());
+}
+
+TEST_F(EventSourcingKafkaTest, ConcurrentConflictingClientsGetContiguousVersionsOrAborted) {
+  auto processor = StartProcessor();
+  auto sender = Sender();
+  Command create = Increment("contended", 1);
+  ASSERT_EQ(sender->Send(create, absl::Now() + absl::Seconds(30))->code(), 0);
+  constexpr int kClients = 32;
+  std::atomic<int> aborted{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      int64_t believed_version = 1;
+      for (int attempt = 0; attempt < 1000; ++attempt) {
+        Command command = Increment("contended", 1,
+                                    ids::CommandId("client", absl::StrCat(c, "/", attempt)),
+                                    believed_version);
+        absl::StatusOr<Reply> reply = sender->Send(command, absl::Now() + absl::Seconds(30));
+        if (!reply.ok()) continue;
+        if (reply->code() == 0) return;
+        ASSERT_EQ(reply->code(), static_cast<int>(absl::StatusCode::kAborted)) << reply->message();
+        ++aborted;
+        believed_version = reply->aggregate_version();  // the version it is really at
+      }
+      ADD_FAILURE() << "client " << c << " never got its increment in";
+    });
+  }
+  for (auto& client : clients) client.join();
+  std::vector<Event> events = AllEvents();
+  EXPECT_EQ(events.size(), static_cast<size_t>(kClients + 1));
+  ExpectContiguousVersions(events);
+  EXPECT_EQ(events.back().incremented().total(), kClients + 1);
+  EXPECT_GT(aborted.load(), 0) << "the clients did conflict";
+}
+
+TEST_F(EventSourcingKafkaTest, NoProcessorMeansDeadlineExceededNotAHang) {
+  auto sender = Sender();
+  Command command = Increment("nobody-home", 1);
+  absl::Time started = absl::Now();
+  absl::StatusOr<Reply> reply = sender->Send(command, absl::Now() + absl::Milliseconds(500));
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - started, absl::Seconds(5));
+}
+
+TEST_F(EventSourcingKafkaTest, PoisonCommandGoesToTheDeadLetterTopicAndTheRestGoesOn) {
+  auto processor = StartProcessor();
+  auto sender = Sender();
+  auto producer = kafka::Producer::Create(TestKafka(), {});
+  ASSERT_TRUE(producer.ok());
+  kafka::Delivery poison = (*producer)->ProduceAndWait(
+      {topics_.commands, std::nullopt, "poisoned", std::string("\xff\xff\xff not protobuf"), {}});
+  ASSERT_TRUE(poison.status.ok());
+  Command after = Increment("poisoned", 2);
+  absl::StatusOr<Reply> reply = sender->Send(after, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->code(), 0);
+
+  std::vector<kafka::Record> dead = ReadToEnd(topics_.deadletter, kPartitions);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].key, "poisoned");
+  EXPECT_EQ(dead[0].value, std::string("\xff\xff\xff not protobuf"));
+  EXPECT_THAT(dead[0].HeaderValue("dlq_reason").value_or(""),
+              ::testing::HasSubstr("helpline.testing.v1.CounterCommand"));
+  EXPECT_EQ(dead[0].HeaderValue("dlq_source_offset"), std::to_string(poison.offset));
+}
+
+TEST_F(EventSourcingKafkaTest, SnapshotRecoveryEqualsFullReplay) {
+  options_.snapshot_every_events = 40;
+  {
+    auto processor = StartProcessor();
+    auto sender = Sender();
+    for (int i = 0; i < 300; ++i) {
+      Command command = Increment(absl::StrCat("snap-", i % 20), 1 + i % 5);
+      ASSERT_TRUE(sender->Send(command, absl::Now() + absl::Seconds(30)).ok());
+    }
+    processor->Stop();
+  }
+  std::vector<kafka::Record> snapshots = ReadToEnd(topics_.snapshots, kPartitions);
+  int markers = 0;
+  for (const auto& record : snapshots) markers += record.key.rfind("snapshot-marker:", 0) == 0;
+  ASSERT_GT(markers, 0) << "snapshots were written";
+
+  auto from_snapshot = StartProcessor();
+  std::vector<std::string> digests;
+  for (int p = 0; p < kPartitions; ++p) digests.push_back(from_snapshot->StateDigest(p));
+  from_snapshot->Stop();
+
+  // The same events without any snapshot: an empty snapshots topic.
+  ProcessorOptions replay_only = options_;
+  replay_only.topics.snapshots = UniqueName("no-snapshots");
+  auto admin = kafka::Admin::Create(TestKafka());
+  ASSERT_TRUE((*admin)->CreateTopics({{replay_only.topics.snapshots, kPartitions, 1, {}}},
+                                     absl::Seconds(30)).ok());
+  replay_only.snapshot_every_events = 1 << 30;
+  auto full_replay = StartProcessor(replay_only, clock_);
+  for (int p = 0; p < kPartitions; ++p) {
+    EXPECT_EQ(full_replay->StateDigest(p), digests[p]) << "partition " << p;
+    EXPECT_FALSE(digests[p].empty());
+  }
+}
+
+TEST_F(EventSourcingKafkaTest, TimerDueDuringARestartFiresOnceAfterIt) {
+  FakeClock clock;
+  auto processor = StartProcessor(options_, clock);
+  auto sender = Sender();
+  Command schedule;
+  schedule.mutable_meta()->set_aggregate_id("alarm-1");
+  schedule.mutable_meta()->set_command_id(ids::NewUuidV7());
+  *schedule.mutable_schedule_alarm()->mutable_at() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      absl::ToUnixNanos(clock.Now() + absl::Minutes(10)));
+  ASSERT_EQ(sender->Send(schedule, absl::Now() + absl::Seconds(30))->code(), 0);
+  processor->Stop();
+
+  clock.Advance(absl::Minutes(11));  // due while nobody runs
+  processor = StartProcessor(options_, clock);
+  auto rings = [&] {
+    int count = 0;
+    for (const Event& event : AllEvents()) count += event.has_alarm_rang();
+    return count;
+  };
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (rings() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_EQ(rings(), 1);
+  // Another restart and more traffic on the aggregate: still one ring.
+  processor->Stop();
+  processor = StartProcessor(options_, clock);
+  Command after = Increment("alarm-1", 1);
+  ASSERT_EQ(sender->Send(after, absl::Now() + absl::Seconds(30))->code(), 0);
+  EXPECT_EQ(rings(), 1);
+  std::vector<Event> events = AllEvents();
+  ExpectContiguousVersions(events);
+  EXPECT_EQ(events.size(), 3u);
+}
+
+TEST_F(EventSourcingKafkaTest, TwoProcessorsOnTheSamePartitionsWriteEachCommandOnce) {
+  options_.static_partitions = {0, 1, 2};
+  auto first = StartProcessor();
+  auto second = StartProcessor();  // same transactional ids: fences the first
+  auto sender = Sender();
+  std::vector<std::string> acknowledged;
+  absl::Mutex mutex;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < 50; ++i) {
+        Command command = Increment(absl::StrCat("shared-", i % 7), 1);
+        Reply reply = SendUntilAnswered(*sender, command);
+        if (reply.code() == 0) {
+          absl::MutexLock lock(&mutex);
+          acknowledged.push_back(command.meta().command_id());
+        }
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  EXPECT_TRUE(first->OwnedPartitions().empty()) << "the fenced processor gave its partitions up";
+  EXPECT_EQ(second->OwnedPartitions().size(), static_cast<size_t>(kPartitions));
+  ASSERT_EQ(acknowledged.size(), 200u);
+  std::map<std::string, int> events_per_command;
+  std::vector<Event> events = AllEvents();
+  for (const Event& event : events) ++events_per_command[event.meta().command_id()];
+  for (const std::string& id : acknowledged) EXPECT_EQ(events_per_command[id], 1) << id;
+  EXPECT_EQ(events.size(), 200u);
+  ExpectContiguousVersions(events);
+}
+
+TEST_F(EventSourcingKafkaTest, PartitionsMoveBetweenProcessorsInTheGroup) {
+  auto first = StartProcessor();
+  EXPECT_EQ(first->OwnedPartitions().size(), static_cast<size_t>(kPartitions));
+  auto sender = Sender();
+  for (int i = 0; i < 30; ++i) {
+    Command command = Increment(absl::StrCat("moving-", i % 6), 1);
+    ASSERT_EQ(SendUntilAnswered(*sender, command).code(), 0);
+  }
+  auto second = StartProcessor();
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline &&
+         (first->OwnedPartitions().size() + second->OwnedPartitions().size() != kPartitions ||
+          second->OwnedPartitions().empty() || !first->Ready() || !second->Ready())) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_FALSE(second->OwnedPartitions().empty()) << "the group shared the partitions";
+  for (int i = 0; i < 30; ++i) {
+    Command command = Increment(absl::StrCat("moving-", i % 6), 1);
+    ASSERT_EQ(SendUntilAnswered(*sender, command).code(), 0);
+  }
+  first->Stop();  // leaves the group: the second takes everything over
+  for (int i = 0; i < 30; ++i) {
+    Command command = Increment(absl::StrCat("moving-", i % 6), 1);
+    ASSERT_EQ(SendUntilAnswered(*sender, command).code(), 0);
+  }
+  EXPECT_EQ(second->OwnedPartitions().size(), static_cast<size_t>(kPartitions));
+  std::vector<Event> events = AllEvents();
+  EXPECT_EQ(events.size(), 90u);
+  ExpectContiguousVersions(events);
+}
+
+TEST_F(EventSourcingKafkaTest, ReactorSendsEachReactionOnceEvenWhenEventsAreReadAgain) {
+  auto processor = StartProcessor();
+  auto sender = Sender();
+  // Every increment of "source-*" is mirrored onto "mirror-*".
+  TypedReaction<Event, Command> mirror([](const Event& event) {
+    std::vector<Command> commands;
+    const std::string& id = event.meta().aggregate_id();
+    if (event.has_incremented() && id.rfind("source-", 0) == 0) {
+      Command command;
+      command.mutable_meta()->set_aggregate_id("mirror-" + id.substr(7));
+      command.mutable_increment()->set_by(event.incremented().by());
+      commands.push_back(command);
+    }
+    return commands;
+  });
+  ReactorOptions reactor_options{prefix_ + "counter.mirror", topics_.events, topics_.commands,
+                                 topics_.deadletter, absl::Seconds(6)};
+  auto reactor = std::make_unique<Reactor>(TestKafka(), reactor_options, mirror);
+  ASSERT_TRUE(reactor->Start().ok());
+  CounterProjection projection;
+  EventFeed feed(TestKafka(), {topics_.events, topics_.deadletter, "test-feed"},
+                 [] { return std::make_unique<Event>(); }, projection);
+  ASSERT_TRUE(feed.Start().ok());
+
+  for (int i = 1; i <= 10; ++i) {
+    Command command = Increment("source-1", i);
+    ASSERT_EQ(sender->Send(command, absl::Now() + absl::Seconds(30))->code(), 0);
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (projection.Total("mirror-1") < 55 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(projection.Total("mirror-1"), 55);
+
+  // Replay: the reactor's group starts over from the first event.
+  reactor->Stop();
+  reactor.reset();
+  {
+    kafka::ConsumerOptions group;
+    group.group_id = reactor_options.name;
+    auto rewind = kafka::Consumer::Create(TestKafka(), group);
+    ASSERT_TRUE(rewind.ok());
+    std::vector<kafka::TopicPartitionOffset> start;
+    for (int p = 0; p < kPartitions; ++p) start.push_back({topics_.events, p, 0});
+    ASSERT_TRUE((*rewind)->Commit(start).ok());
+  }
+  reactor = std::make_unique<Reactor>(TestKafka(), reactor_options, mirror);
+  ASSERT_TRUE(reactor->Start().ok());
+  deadline = absl::Now() + absl::Seconds(60);
+  while (reactor->events_seen() < 20 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_GE(reactor->events_seen(), 20) << "the reactor read the events again";
+  // A command sent after the replay went through the same processor queue,
+  // so its reply means the replayed commands were handled before it.
+  Command marker = Increment("mirror-1", 1);
+  ASSERT_EQ(SendUntilAnswered(*sender, marker).code(), 0);
+  int mirror_events = 0;
+  for (const Event& event : AllEvents()) mirror_events += event.meta().aggregate_id() == "mirror-1";
+  EXPECT_EQ(mirror_events, 11) << "10 mirrored increments and the marker, nothing twice";
+  reactor->Stop();
+}
+
+TEST_F(EventSourcingKafkaTest, KillNineMidBatchUnderLoadLosesAndDuplicatesNothing) {
+  std::string log_file = ::testing::TempDir() + UniqueName("counter-processor") + ".log";
+  auto spawn = [&] {
+    auto child = std::make_unique<::helpline::testing::ChildProcess>(
+        COUNTER_PROCESSOR_PATH,
+        std::vector<std::string>{"--bootstrap-servers", TestKafka().bootstrap_servers, "--prefix",
+                                 prefix_, "--partitions", "0,1,2"},
+        log_file);
+    EXPECT_TRUE(child->Start());
+    return child;
+  };
+  auto processor = spawn();
+  ASSERT_TRUE(processor->WaitForOutput("ready", 60)) << processor->Output();
+  auto sender = Sender();
+
+  std::atomic<bool> load_done{false};
+  absl::Mutex mutex;
+  std::vector<std::string> acknowledged;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; !load_done.load(); ++i) {
+        Command command = Increment(absl::StrCat("kill-", (c * 31 + i) % 17), 1,
+                                    ids::CommandId(absl::StrCat("client-", c), std::to_string(i)));
+        Reply reply = SendUntilAnswered(*sender, command);
+        ASSERT_EQ(reply.code(), 0) << reply.message();
+        absl::MutexLock lock(&mutex);
+        acknowledged.push_back(command.meta().command_id());
+      }
+    });
+  }
+  for (int kill = 0; kill < 20; ++kill) {
+    absl::SleepFor(absl::Milliseconds(300 + 37 * (kill % 7)));
+    processor->Signal(SIGKILL);
+    processor = spawn();
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  load_done.store(true);
+  for (auto& client : clients) client.join();
+  processor->Signal(SIGTERM);
+
+  std::map<std::string, int> events_per_command;
+  std::vector<Event> events = AllEvents();
+  for (const Event& event : events) ++events_per_command[event.meta().command_id()];
+  EXPECT_GT(acknowledged.size(), 100u) << "the load kept going";
+  for (const std::string& id : acknowledged) ASSERT_EQ(events_per_command[id], 1) << id;
+  EXPECT_EQ(events.size(), acknowledged.size()) << "no event without an acknowledged command";
+  ExpectContiguousVersions(events);
+}
+
+}  // namespace
+}  // namespace helpline::es

@@ -1,0 +1,57 @@
+#include "services/runtime/eventsourcing/processor_metrics.h"
+
+namespace helpline::es {
+
+ProcessorMetrics::ProcessorMetrics(prometheus::Registry& registry)
+    : commands_(prometheus::BuildCounter()
+                    .Name("helpline_processor_commands_total")
+                    .Help("Commands the processor finished, by result")
+                    .Register(registry)),
+      transaction_seconds_(prometheus::BuildHistogram()
+                               .Name("helpline_processor_transaction_seconds")
+                               .Help("From a batch's first decide to its commit")
+                               .Register(registry)
+                               .Add({}, prometheus::Histogram::BucketBoundaries{
+                                            0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2,
+                                            0.5, 1, 2, 5})),
+      batch_commands_(prometheus::BuildHistogram()
+                          .Name("helpline_processor_batch_commands")
+                          .Help("Commands per transaction")
+                          .Register(registry)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 5, 10, 20, 50,
+                                                                           100, 200, 500, 1000})),
+      transaction_failures_(prometheus::BuildCounter()
+                                .Name("helpline_processor_transaction_failures_total")
+                                .Help("Transactions that did not commit, by what followed")
+                                .Register(registry)),
+      recovery_seconds_(prometheus::BuildHistogram()
+                            .Name("helpline_processor_recovery_seconds")
+                            .Help("Time to rebuild a partition from snapshot and events")
+                            .Register(registry)
+                            .Add({}, prometheus::Histogram::BucketBoundaries{
+                                         0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120})),
+      events_replayed_(prometheus::BuildCounter()
+                           .Name("helpline_processor_events_replayed_total")
+                           .Help("Events read back while rebuilding partitions")
+                           .Register(registry)
+                           .Add({})) {}
+
+void ProcessorMetrics::CountCommand(const std::string& result) {
+  commands_.Add({{"result", result}}).Increment();
+}
+
+void ProcessorMetrics::ObserveTransaction(double seconds, int commands) {
+  transaction_seconds_.Observe(seconds);
+  batch_commands_.Observe(commands);
+}
+
+void ProcessorMetrics::CountTransactionFailure(const std::string& kind) {
+  transaction_failures_.Add({{"kind", kind}}).Increment();
+}
+
+void ProcessorMetrics::ObserveRecovery(double seconds, int64_t events_replayed) {
+  recovery_seconds_.Observe(seconds);
+  events_replayed_.Increment(static_cast<double>(events_replayed));
+}
+
+}  // namespace helpline::es

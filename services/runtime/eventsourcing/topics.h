@@ -1,0 +1,29 @@
+#pragma once
+
+#include <string>
+
+#include "services/runtime/kafka/topics.h"
+
+namespace helpline::es {
+
+// The topics one service owns (DESIGN.md §2), plus the shared dead-letter
+// topic. Tests give each run a prefix of its own.
+struct ServiceTopics {
+  std::string service;
+  std::string commands;
+  std::string events;
+  std::string replies;
+  std::string snapshots;
+  std::string deadletter;
+
+  static ServiceTopics For(const std::string& service, const std::string& prefix = "") {
+    return ServiceTopics{service,
+                         prefix + kafka::ServiceTopic(service, "commands"),
+                         prefix + kafka::ServiceTopic(service, "events"),
+                         prefix + kafka::ServiceTopic(service, "replies"),
+                         prefix + kafka::ServiceTopic(service, "snapshots"),
+                         prefix + "helpline.deadletter"};
+  }
+};
+
+}  // namespace helpline::es
