@@ -86,6 +86,11 @@ std::vector<kafka::Record> ReadRecords(const std::string& topic, int partitions,
 }
 
 void CreateServiceTopics(const std::string& service, const std::string& prefix, int partitions) {
+  CreateServiceTopics(TestKafka(), service, prefix, partitions);
+}
+
+void CreateServiceTopics(const kafka::ClientConfig& client, const std::string& service,
+                         const std::string& prefix, int partitions) {
   std::ifstream file(SourcePath("deploy/topics.json"));
   std::stringstream text;
   text << file.rdbuf();
@@ -96,15 +101,20 @@ void CreateServiceTopics(const std::string& service, const std::string& prefix, 
   plan.partitions = partitions;
   auto topics = kafka::TopicsFromDeclaration(declaration.dump(), plan);
   ASSERT_TRUE(topics.ok()) << topics.status();
-  auto admin = kafka::Admin::Create(TestKafka());
+  auto admin = kafka::Admin::Create(client);
   ASSERT_TRUE(admin.ok()) << admin.status();
   auto created = (*admin)->CreateTopics(*topics, absl::Seconds(60));
   ASSERT_TRUE(created.ok()) << created.status();
 }
 
 std::vector<kafka::Record> ReadToEnd(const std::string& topic, int partitions) {
+  return ReadToEnd(TestKafka(), topic, partitions);
+}
+
+std::vector<kafka::Record> ReadToEnd(const kafka::ClientConfig& client, const std::string& topic,
+                                     int partitions) {
   std::vector<kafka::Record> records;
-  auto consumer = kafka::Consumer::Create(TestKafka(), kafka::ConsumerOptions{});
+  auto consumer = kafka::Consumer::Create(client, kafka::ConsumerOptions{});
   EXPECT_TRUE(consumer.ok()) << consumer.status();
   if (!consumer.ok()) return records;
   std::vector<int64_t> ends;

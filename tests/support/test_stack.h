@@ -31,9 +31,13 @@ std::vector<kafka::Record> ReadRecords(const std::string& topic, int partitions,
 // dead-letter topic, all with `prefix`, with the settings of
 // deploy/topics.json.
 void CreateServiceTopics(const std::string& service, const std::string& prefix, int partitions);
+void CreateServiceTopics(const kafka::ClientConfig& client, const std::string& service,
+                         const std::string& prefix, int partitions);
 
 // Every committed record of the topic's partitions, up to their ends now.
 std::vector<kafka::Record> ReadToEnd(const std::string& topic, int partitions);
+std::vector<kafka::Record> ReadToEnd(const kafka::ClientConfig& client, const std::string& topic,
+                                     int partitions);
 
 // A name no other test or run uses: "<prefix>-<pid>-<random>".
 std::string UniqueName(std::string_view prefix);

@@ -21,6 +21,7 @@
 #include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/record_headers.h"
+#include "services/runtime/eventsourcing/testing/counter_commands.h"
 #include "services/runtime/eventsourcing/testing/counter_domain.h"
 #include "services/runtime/kafka/producer.h"
 #include "tests/support/child_process.h"
@@ -36,6 +37,11 @@ using ::helpline::testing::UniqueName;
 using Command = testing::CounterDomain::Command;
 using Event = testing::CounterDomain::Event;
 using runtime::v1::Reply;
+using testing::Events;
+using testing::ExpectContiguousVersions;
+using testing::ExpectExactlyOnce;
+using testing::Increment;
+using testing::SendUntilAnswered;
 
 constexpr int kPartitions = 3;
 
@@ -57,39 +63,6 @@ class CounterProjection : public Projection {
   std::map<std::string, int64_t> totals_;
   std::map<std::string, int64_t> rings_;
 };
-
-Command Increment(const std::string& aggregate, int64_t by, const std::string& command_id = "",
-                  int64_t expected_version = 0) {
-  Command command;
-  command.mutable_meta()->set_aggregate_id(aggregate);
-  command.mutable_meta()->set_command_id(command_id.empty() ? ids::NewUuidV7() : command_id);
-  command.mutable_meta()->set_expected_version(expected_version);
-  command.mutable_increment()->set_by(by);
-  return command;
-}
-
-std::vector<Event> Events(const std::vector<kafka::Record>& records) {
-  std::vector<Event> events;
-  for (const kafka::Record& record : records) {
-    Event event;
-    EXPECT_TRUE(event.ParseFromString(record.value)) << "offset " << record.offset;
-    events.push_back(event);
-  }
-  return events;
-}
-
-// Each aggregate's versions are 1..N without gaps or repeats.
-void ExpectContiguousVersions(const std::vector<Event>& events) {
-  std::map<std::string, std::vector<int64_t>> versions;
-  for (const Event& event : events) {
-    versions[event.meta().aggregate_id()].push_back(event.meta().aggregate_version());
-  }
-  for (const auto& [id, list] : versions) {
-    for (size_t i = 0; i < list.size(); ++i) {
-      ASSERT_EQ(list[i], static_cast<int64_t>(i + 1)) << "aggregate " << id;
-    }
-  }
-}
 
 class EventSourcingKafkaTest : public ::testing::Test {
  protected:
@@ -119,21 +92,6 @@ class EventSourcingKafkaTest : public ::testing::Test {
     auto sender = CommandSender::Create(TestKafka(), {topics_, ""});
     EXPECT_TRUE(sender.ok()) << sender.status();
     return sender.ok() ? *std::move(sender) : nullptr;
-  }
-
-  // Sends until the processor answers (retrying the same command id after a
-  // deadline, as a client would).
-  Reply SendUntilAnswered(CommandSender& sender, Command command) {
-    absl::Time give_up = absl::Now() + absl::Seconds(120);
-    for (;;) {
-      Command attempt = command;
-      absl::StatusOr<Reply> reply = sender.Send(attempt, absl::Now() + absl::Seconds(5));
-      if (reply.ok()) return *reply;
-      if (absl::Now() > give_up) {
-        ADD_FAILURE() << "no answer for " << command.meta().command_id() << ": " << reply.status();
-        return Reply();
-      }
-    }
   }
 
   std::vector<Event> AllEvents() { return Events(ReadToEnd(topics_.events, kPartitions)); }
@@ -382,12 +340,7 @@ TEST_F(EventSourcingKafkaTest, TwoProcessorsOnTheSamePartitionsWriteEachCommandO
   EXPECT_TRUE(first->OwnedPartitions().empty()) << "the fenced processor gave its partitions up";
   EXPECT_EQ(second->OwnedPartitions().size(), static_cast<size_t>(kPartitions));
   ASSERT_EQ(acknowledged.size(), 200u);
-  std::map<std::string, int> events_per_command;
-  std::vector<Event> events = AllEvents();
-  for (const Event& event : events) ++events_per_command[event.meta().command_id()];
-  for (const std::string& id : acknowledged) EXPECT_EQ(events_per_command[id], 1) << id;
-  EXPECT_EQ(events.size(), 200u);
-  ExpectContiguousVersions(events);
+  ExpectExactlyOnce(acknowledged, AllEvents());
 }
 
 TEST_F(EventSourcingKafkaTest, PartitionsMoveBetweenProcessorsInTheGroup) {
@@ -525,13 +478,8 @@ TEST_F(EventSourcingKafkaTest, KillNineMidBatchUnderLoadLosesAndDuplicatesNothin
   for (auto& client : clients) client.join();
   processor->Signal(SIGTERM);
 
-  std::map<std::string, int> events_per_command;
-  std::vector<Event> events = AllEvents();
-  for (const Event& event : events) ++events_per_command[event.meta().command_id()];
   EXPECT_GT(acknowledged.size(), 100u) << "the load kept going";
-  for (const std::string& id : acknowledged) ASSERT_EQ(events_per_command[id], 1) << id;
-  EXPECT_EQ(events.size(), acknowledged.size()) << "no event without an acknowledged command";
-  ExpectContiguousVersions(events);
+  ExpectExactlyOnce(acknowledged, AllEvents());
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "services/runtime/server/log.h"
@@ -99,7 +100,7 @@ absl::Status GrpcServer::Start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen for gRPC on ", options_.grpc_listen));
   }
-  SetServing(false);
+  server_->GetHealthCheckService()->SetServingStatus(false);
 
   if (absl::Status status = metrics_.Serve(options_.metrics_listen); !status.ok()) {
     server_->Shutdown();
@@ -117,15 +118,25 @@ absl::Status GrpcServer::Start() {
 }
 
 void GrpcServer::SetServing(bool serving) {
-  if (server_ == nullptr || shut_down_) return;
+  if (server_ == nullptr || shut_down_.load()) return;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   health->SetServingStatus(serving);
-  log::Info(serving ? "serving" : "not serving");
+  if (serving_.exchange(serving) != serving) log::Info(serving ? "serving" : "not serving");
+}
+
+void GrpcServer::ServeWhen(std::function<bool()> ready) {
+  readiness_ = std::thread([this, ready = std::move(ready)] {
+    while (!shut_down_.load()) {
+      SetServing(ready());
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  });
 }
 
 void GrpcServer::Shutdown() {
-  if (server_ == nullptr || shut_down_) return;
-  shut_down_ = true;
+  bool first = !shut_down_.exchange(true);
+  if (readiness_.joinable()) readiness_.join();
+  if (!first || server_ == nullptr) return;
   log::Info("shutting down", {{"grace_ms", absl::ToInt64Milliseconds(options_.shutdown_grace)}});
   server_->GetHealthCheckService()->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() +

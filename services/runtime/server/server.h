@@ -1,6 +1,9 @@
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -45,6 +48,9 @@ class GrpcServer {
   Metrics& metrics() { return metrics_; }
 
   void SetServing(bool serving);
+  // From now until Shutdown, health follows `ready` (asked every 100 ms):
+  // e.g. the read model caught up and the processor rebuilt its partitions.
+  void ServeWhen(std::function<bool()> ready);
 
   // Stops accepting calls, lets calls in flight finish for up to the grace
   // period, then cancels the rest. Idempotent.
@@ -56,7 +62,9 @@ class GrpcServer {
   std::vector<grpc::Service*> services_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
-  bool shut_down_ = false;
+  std::atomic<bool> shut_down_{false};
+  std::atomic<bool> serving_{false};
+  std::thread readiness_;
 };
 
 // Turns SIGTERM and SIGINT into a request to stop. Construct it in main()

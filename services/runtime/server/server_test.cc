@@ -72,6 +72,24 @@ TEST_F(GrpcServerTest, HealthIsNotServingUntilTheServiceSaysSo) {
   EXPECT_EQ(::helpline::testing::HealthStatus(server_.grpc_port()).value_or("error"), "SERVING");
 }
 
+TEST_F(GrpcServerTest, HealthFollowsReadiness) {
+  std::atomic<bool> caught_up{false};
+  server_.ServeWhen([&] { return caught_up.load(); });
+  auto status_becomes = [&](const std::string& expected) {
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      if (::helpline::testing::HealthStatus(server_.grpc_port()).value_or("") == expected) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
+  };
+  EXPECT_TRUE(status_becomes("NOT_SERVING"));
+  caught_up.store(true);
+  EXPECT_TRUE(status_becomes("SERVING"));
+  caught_up.store(false);
+  EXPECT_TRUE(status_becomes("NOT_SERVING"));
+}
+
 TEST_F(GrpcServerTest, ReflectionListsTheServices) {
   absl::StatusOr<std::vector<std::string>> services =
       ::helpline::testing::ReflectedServices(server_.grpc_port());
