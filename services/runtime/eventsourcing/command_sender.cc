@@ -6,19 +6,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/runtime/core/ids.h"
+#include "services/runtime/core/proto_time.h"
 #include "services/runtime/kafka/admin.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::es {
 namespace {
-
-google::protobuf::Timestamp ToTimestamp(absl::Time time) {
-  google::protobuf::Timestamp timestamp;
-  int64_t nanos = absl::ToUnixNanos(time);
-  timestamp.set_seconds(nanos / 1000000000);
-  timestamp.set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  return timestamp;
-}
 
 }  // namespace
 
@@ -30,16 +23,10 @@ absl::StatusOr<std::unique_ptr<CommandSender>> CommandSender::Create(
   std::unique_ptr<CommandSender> sender(new CommandSender(std::move(options)));
   const std::string& replies = sender->options_.topics.replies;
 
-  absl::StatusOr<std::unique_ptr<kafka::Admin>> admin = kafka::Admin::Create(client);
-  if (!admin.ok()) return admin.status();
-  absl::StatusOr<std::map<std::string, int>> topics = (*admin)->ListTopics(absl::Seconds(30));
-  if (!topics.ok()) return topics.status();
-  auto found = topics->find(replies);
-  if (found == topics->end()) {
-    return absl::FailedPreconditionError(absl::StrCat("topic ", replies, " does not exist"));
-  }
+  absl::StatusOr<int> partitions = kafka::PartitionCount(client, replies);
+  if (!partitions.ok()) return partitions.status();
   sender->reply_partition_ =
-      static_cast<int32_t>(absl::Hash<std::string>{}(sender->options_.instance_id) % found->second);
+      static_cast<int32_t>(absl::Hash<std::string>{}(sender->options_.instance_id) % *partitions);
 
   kafka::ProducerOptions producer_options;
   producer_options.linger = absl::Milliseconds(1);
@@ -77,6 +64,7 @@ CommandSender::~CommandSender() {
   {
     absl::MutexLock lock(&mutex_);
     left.swap(waiting_);
+    deadlines_.clear();
   }
   for (auto& [id, waiter] : left) waiter.done(absl::UnavailableError("the front is shutting down"));
 }
@@ -85,12 +73,12 @@ void CommandSender::SendAsync(google::protobuf::Message& command, runtime::v1::C
                               absl::Time deadline, ReplyCallback done) {
   meta.set_reply_to(options_.instance_id);
   meta.set_reply_partition(reply_partition_);
-  *meta.mutable_sent_at() = ToTimestamp(absl::Now());
-  *meta.mutable_deadline() = ToTimestamp(deadline);
+  *meta.mutable_sent_at() = ToProtoTime(absl::Now());
+  *meta.mutable_deadline() = ToProtoTime(deadline);
   std::string command_id = meta.command_id();
   {
     absl::MutexLock lock(&mutex_);
-    waiting_.emplace(command_id, Waiter{deadline, std::move(done)});
+    waiting_.emplace(command_id, Waiter{std::move(done), deadlines_.emplace(deadline, command_id)});
   }
   kafka::OutgoingRecord record{options_.topics.commands, std::nullopt, meta.aggregate_id(),
                                command.SerializeAsString(), {}};
@@ -117,7 +105,10 @@ void CommandSender::Finish(const std::string& command_id,
   {
     absl::MutexLock lock(&mutex_);
     auto [begin, end] = waiting_.equal_range(command_id);
-    for (auto it = begin; it != end; ++it) callbacks.push_back(std::move(it->second.done));
+    for (auto it = begin; it != end; ++it) {
+      callbacks.push_back(std::move(it->second.done));
+      deadlines_.erase(it->second.deadline);
+    }
     waiting_.erase(begin, end);
   }
   for (ReplyCallback& callback : callbacks) callback(outcome);
@@ -141,13 +132,18 @@ void CommandSender::ReadReplies() {
     absl::Time now = absl::Now();
     {
       absl::MutexLock lock(&mutex_);
-      for (auto it = waiting_.begin(); it != waiting_.end();) {
-        if (it->second.deadline <= now) {
-          expired.emplace_back(it->first, std::move(it->second.done));
-          it = waiting_.erase(it);
-        } else {
-          ++it;
+      while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+        std::string id = deadlines_.begin()->second;
+        auto [begin, end] = waiting_.equal_range(id);
+        for (auto it = begin; it != end;) {
+          if (it->second.deadline == deadlines_.begin()) {
+            expired.emplace_back(id, std::move(it->second.done));
+            it = waiting_.erase(it);
+          } else {
+            ++it;
+          }
         }
+        deadlines_.erase(deadlines_.begin());
       }
     }
     for (auto& [id, done] : expired) {

@@ -59,8 +59,8 @@ class CommandSender {
 
  private:
   struct Waiter {
-    absl::Time deadline;
     ReplyCallback done;
+    std::multimap<absl::Time, std::string>::iterator deadline;
   };
 
   explicit CommandSender(CommandSenderOptions options);
@@ -73,6 +73,8 @@ class CommandSender {
   std::unique_ptr<kafka::Consumer> replies_;
   absl::Mutex mutex_;
   std::multimap<std::string, Waiter> waiting_ ABSL_GUARDED_BY(mutex_);
+  // The same waiters by deadline (command id), earliest first.
+  std::multimap<absl::Time, std::string> deadlines_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stopping_{false};
   std::thread reader_;
 };

@@ -19,15 +19,8 @@ EventFeed::EventFeed(kafka::ClientConfig client, EventFeedOptions options,
 EventFeed::~EventFeed() { Stop(); }
 
 absl::Status EventFeed::Start() {
-  absl::StatusOr<std::unique_ptr<kafka::Admin>> admin = kafka::Admin::Create(client_);
-  if (!admin.ok()) return admin.status();
-  absl::StatusOr<std::map<std::string, int>> topics = (*admin)->ListTopics(absl::Seconds(30));
-  if (!topics.ok()) return topics.status();
-  auto found = topics->find(options_.topic);
-  if (found == topics->end()) {
-    return absl::FailedPreconditionError(absl::StrCat("topic ", options_.topic, " does not exist"));
-  }
-  int partitions = found->second;
+  absl::StatusOr<int> partitions = kafka::PartitionCount(client_, options_.topic);
+  if (!partitions.ok()) return partitions.status();
 
   absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer =
       kafka::Consumer::Create(client_, kafka::ConsumerOptions{});
@@ -41,9 +34,9 @@ absl::Status EventFeed::Start() {
   std::vector<kafka::TopicPartitionOffset> assignment;
   {
     absl::MutexLock lock(&mutex_);
-    start_ends_.assign(partitions, 0);
-    positions_.assign(partitions, 0);
-    for (int p = 0; p < partitions; ++p) {
+    start_ends_.assign(*partitions, 0);
+    positions_.assign(*partitions, 0);
+    for (int p = 0; p < *partitions; ++p) {
       absl::StatusOr<std::pair<int64_t, int64_t>> watermarks =
           consumer_->WatermarkOffsets(options_.topic, p, absl::Seconds(30));
       if (!watermarks.ok()) return watermarks.status();

@@ -8,20 +8,14 @@
 #include "absl/strings/escaping.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "google/protobuf/util/time_util.h"
+#include "services/runtime/core/proto_time.h"
 
 namespace helpline::es {
 namespace {
 
-using google::protobuf::util::TimeUtil;
-
 // Past this many remembered commands an aggregate forgets those older than
-// the dedupe window (counted from its newest event, so replay agrees).
+// the dedupe window (counted from its newest handled command).
 constexpr size_t kPruneAbove = 32;
-
-absl::Time ToTime(const google::protobuf::Timestamp& timestamp) {
-  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
-}
 
 std::string DeterministicBytes(const google::protobuf::Message& message) {
   std::string out;
@@ -35,36 +29,24 @@ std::string DeterministicBytes(const google::protobuf::Message& message) {
 
 }  // namespace
 
-AggregateRecord AggregateRecord::Clone() const {
-  AggregateRecord copy;
-  copy.state.reset(state->New());
-  copy.state->CopyFrom(*state);
-  copy.version = version;
-  copy.last_event_offset = last_event_offset;
-  copy.handled_commands = handled_commands;
-  copy.timer_suppressed_at_version = timer_suppressed_at_version;
-  return copy;
+const HandledCommand* WorkingAggregate::FindHandled(const std::string& command_id) const {
+  auto added = new_handled.find(command_id);
+  if (added != new_handled.end()) return &added->second;
+  if (committed == nullptr) return nullptr;
+  auto found = committed->handled_commands.find(command_id);
+  return found == committed->handled_commands.end() ? nullptr : &found->second;
 }
 
 void ApplyEvent(const AggregateType& type, const google::protobuf::Message& event, int64_t offset,
-                absl::Duration dedupe_window, AggregateRecord& record) {
-  type.Apply(*record.state, event);
+                google::protobuf::Message& state, int64_t& version, int64_t& last_event_offset,
+                HandledCommands& handled) {
+  type.Apply(state, event);
   const runtime::v1::EventMeta& meta =
       *type.MutableEventMeta(const_cast<google::protobuf::Message&>(event));
-  record.version = meta.aggregate_version();
-  record.last_event_offset = offset;
+  version = meta.aggregate_version();
+  last_event_offset = offset;
   if (!meta.command_id().empty()) {
-    runtime::v1::HandledCommand& handled = record.handled_commands[meta.command_id()];
-    handled.set_command_id(meta.command_id());
-    handled.set_version(meta.aggregate_version());
-    handled.set_last_event_offset(offset);
-    *handled.mutable_handled_at() = meta.occurred_at();
-  }
-  if (record.handled_commands.size() > kPruneAbove) {
-    absl::Time horizon = ToTime(meta.occurred_at()) - dedupe_window;
-    absl::erase_if(record.handled_commands, [&](const auto& entry) {
-      return ToTime(entry.second.handled_at()) < horizon;
-    });
+    handled[meta.command_id()] = {meta.aggregate_version(), offset, FromProtoTime(meta.occurred_at())};
   }
 }
 
@@ -82,10 +64,39 @@ AggregateRecord& PartitionState::Mutable(const std::string& aggregate_id) {
   return record;
 }
 
-void PartitionState::Put(const std::string& aggregate_id, AggregateRecord record) {
-  AggregateRecord& stored = aggregates_[aggregate_id];
-  stored = std::move(record);
-  RefreshTimer(aggregate_id, stored);
+WorkingAggregate PartitionState::Checkout(const std::string& aggregate_id) const {
+  WorkingAggregate working;
+  working.committed = Find(aggregate_id);
+  if (working.committed == nullptr) {
+    working.state = type_.NewState();
+    return working;
+  }
+  working.state.reset(working.committed->state->New());
+  working.state->CopyFrom(*working.committed->state);
+  working.version = working.committed->version;
+  working.last_event_offset = working.committed->last_event_offset;
+  working.timer_suppressed_at_version = working.committed->timer_suppressed_at_version;
+  return working;
+}
+
+void PartitionState::Commit(const std::string& aggregate_id, WorkingAggregate working) {
+  AggregateRecord& record = Mutable(aggregate_id);
+  record.state = std::move(working.state);
+  record.version = working.version;
+  record.last_event_offset = working.last_event_offset;
+  record.timer_suppressed_at_version = working.timer_suppressed_at_version;
+  for (auto& [id, handled] : working.new_handled) record.handled_commands[id] = handled;
+  Prune(record);
+  RefreshTimer(aggregate_id, record);
+}
+
+void PartitionState::Prune(AggregateRecord& record) const {
+  if (record.handled_commands.size() <= kPruneAbove) return;
+  absl::Time newest = absl::InfinitePast();
+  for (const auto& [id, handled] : record.handled_commands) newest = std::max(newest, handled.handled_at);
+  absl::Time horizon = newest - dedupe_window_;
+  absl::erase_if(record.handled_commands,
+                 [&](const auto& entry) { return entry.second.handled_at < horizon; });
 }
 
 void PartitionState::Clear() {
@@ -97,7 +108,9 @@ void PartitionState::Clear() {
 void PartitionState::ApplyCommitted(const std::string& aggregate_id,
                                     const google::protobuf::Message& event, int64_t offset) {
   AggregateRecord& record = Mutable(aggregate_id);
-  ApplyEvent(type_, event, offset, dedupe_window_, record);
+  ApplyEvent(type_, event, offset, *record.state, record.version, record.last_event_offset,
+             record.handled_commands);
+  Prune(record);
   RefreshTimer(aggregate_id, record);
 }
 
@@ -109,24 +122,36 @@ runtime::v1::AggregateSnapshot PartitionState::ToSnapshot(const std::string& agg
   snapshot.set_version(record->version);
   snapshot.set_state(DeterministicBytes(*record->state));
   snapshot.set_last_event_offset(record->last_event_offset);
-  std::vector<const runtime::v1::HandledCommand*> handled;
-  for (const auto& [id, command] : record->handled_commands) handled.push_back(&command);
+  absl::Time newest = absl::InfinitePast();
+  for (const auto& [id, handled] : record->handled_commands) newest = std::max(newest, handled.handled_at);
+  std::vector<std::pair<std::string, HandledCommand>> handled;
+  for (const auto& [id, command] : record->handled_commands) {
+    // Only those within the window: the same set however the map was pruned.
+    if (command.handled_at >= newest - dedupe_window_) handled.emplace_back(id, command);
+  }
   std::sort(handled.begin(), handled.end(),
-            [](auto* a, auto* b) { return a->command_id() < b->command_id(); });
-  for (const auto* command : handled) *snapshot.add_handled_commands() = *command;
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [id, command] : handled) {
+    runtime::v1::HandledCommand* added = snapshot.add_handled_commands();
+    added->set_command_id(id);
+    added->set_version(command.version);
+    added->set_last_event_offset(command.last_event_offset);
+    *added->mutable_handled_at() = ToProtoTime(command.handled_at);
+  }
   return snapshot;
 }
 
 void PartitionState::LoadSnapshot(const runtime::v1::AggregateSnapshot& snapshot) {
-  AggregateRecord record;
-  record.state = type_.NewState();
+  AggregateRecord& record = Mutable(snapshot.aggregate_id());
   record.state->ParseFromString(snapshot.state());
   record.version = snapshot.version();
   record.last_event_offset = snapshot.last_event_offset();
+  record.handled_commands.clear();
   for (const auto& command : snapshot.handled_commands()) {
-    record.handled_commands[command.command_id()] = command;
+    record.handled_commands[command.command_id()] = {
+        command.version(), command.last_event_offset(), FromProtoTime(command.handled_at())};
   }
-  Put(snapshot.aggregate_id(), std::move(record));
+  RefreshTimer(snapshot.aggregate_id(), record);
 }
 
 void PartitionState::RefreshTimer(const std::string& aggregate_id, const AggregateRecord& record) {

@@ -14,24 +14,45 @@
 
 namespace helpline::es {
 
+// A command an aggregate handled: what a retry of it is answered with.
+struct HandledCommand {
+  int64_t version = 0;            // aggregate version after its last event
+  int64_t last_event_offset = -1;  // events-topic offset of its last event
+  absl::Time handled_at;
+};
+using HandledCommands = absl::flat_hash_map<std::string, HandledCommand>;
+
 // One aggregate as the processor holds it: the service's state plus what the
 // runtime needs (version, the commands it handled within the dedupe window).
 struct AggregateRecord {
   std::unique_ptr<google::protobuf::Message> state;
   int64_t version = 0;
   int64_t last_event_offset = -1;
-  absl::flat_hash_map<std::string, runtime::v1::HandledCommand> handled_commands;
+  HandledCommands handled_commands;
   // The timer was found stale at this version (decide turned it down or did
   // nothing); it stays quiet until the version changes. Memory only.
   int64_t timer_suppressed_at_version = -1;
-
-  AggregateRecord Clone() const;
 };
 
-// Applies one event to a record: the service's Apply, the version, and the
-// command it came from. `offset` may be -1 while the event is not yet written.
+// A batch's copy of one aggregate: a clone of the state to decide against,
+// and the commands handled in this batch on top of the committed ones (which
+// are only looked at, never copied).
+struct WorkingAggregate {
+  const AggregateRecord* committed = nullptr;
+  std::unique_ptr<google::protobuf::Message> state;
+  int64_t version = 0;
+  int64_t last_event_offset = -1;
+  HandledCommands new_handled;
+  int64_t timer_suppressed_at_version = -1;
+
+  const HandledCommand* FindHandled(const std::string& command_id) const;
+};
+
+// Applies one event: the service's Apply, the version, and the command it
+// came from. `offset` may be -1 while the event is not yet written.
 void ApplyEvent(const AggregateType& type, const google::protobuf::Message& event, int64_t offset,
-                absl::Duration dedupe_window, AggregateRecord& record);
+                google::protobuf::Message& state, int64_t& version, int64_t& last_event_offset,
+                HandledCommands& handled);
 
 // The committed state of every aggregate of one commands partition, with the
 // aggregates' timers in due order.
@@ -43,8 +64,10 @@ class PartitionState {
   absl::Duration dedupe_window() const { return dedupe_window_; }
 
   const AggregateRecord* Find(const std::string& aggregate_id) const;
-  // Replaces (or adds) an aggregate and refreshes its timer.
-  void Put(const std::string& aggregate_id, AggregateRecord record);
+  // A copy of the aggregate for a batch to decide against.
+  WorkingAggregate Checkout(const std::string& aggregate_id) const;
+  // Makes a batch's copy the committed aggregate and refreshes its timer.
+  void Commit(const std::string& aggregate_id, WorkingAggregate working);
   void Clear();
   size_t size() const { return aggregates_.size(); }
 
@@ -59,13 +82,16 @@ class PartitionState {
   std::vector<std::string> DueTimers(absl::Time now, size_t limit) const;
   std::optional<absl::Time> NextTimer() const;
 
-  // SHA-256 over every aggregate (id, version, state, handled commands), in id
-  // order: equal digests mean equal states, however they were rebuilt.
+  // SHA-256 over every aggregate (id, version, state, handled commands within
+  // the window), in id order: equal digests mean equal states, however they
+  // were rebuilt.
   std::string Digest() const;
 
  private:
   void RefreshTimer(const std::string& aggregate_id, const AggregateRecord& record);
   AggregateRecord& Mutable(const std::string& aggregate_id);
+  // Forgets handled commands older than the window (counted from the newest).
+  void Prune(AggregateRecord& record) const;
 
   const AggregateType& type_;
   const absl::Duration dedupe_window_;

@@ -33,8 +33,8 @@ TEST(PartitionStateTest, ReplayRemembersCommandsAndVersions) {
   EXPECT_EQ(a->version, 2);
   EXPECT_EQ(a->last_event_offset, 11);
   ASSERT_TRUE(a->handled_commands.contains("cmd-1"));
-  EXPECT_EQ(a->handled_commands.at("cmd-1").version(), 1);
-  EXPECT_EQ(a->handled_commands.at("cmd-1").last_event_offset(), 10);
+  EXPECT_EQ(a->handled_commands.at("cmd-1").version, 1);
+  EXPECT_EQ(a->handled_commands.at("cmd-1").last_event_offset, 10);
 }
 
 TEST(PartitionStateTest, SnapshotPlusTailHasTheDigestOfAFullReplay) {

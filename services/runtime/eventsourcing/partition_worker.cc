@@ -8,6 +8,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
+#include "services/runtime/core/proto_time.h"
 #include "services/runtime/eventsourcing/record_headers.h"
 #include "services/runtime/server/log.h"
 
@@ -18,14 +19,6 @@ using google::protobuf::Message;
 
 constexpr int kMaxBatchRetries = 5;
 constexpr absl::Duration kIdlePoll = absl::Milliseconds(20);
-
-google::protobuf::Timestamp ToTimestamp(absl::Time time) {
-  google::protobuf::Timestamp timestamp;
-  timestamp.set_seconds(absl::ToUnixSeconds(time));
-  timestamp.set_nanos(static_cast<int32_t>(
-      (time - absl::FromUnixSeconds(absl::ToUnixSeconds(time))) / absl::Nanoseconds(1)));
-  return timestamp;
-}
 
 // Anything that is not ABORTED ends the producer: FAILED_PRECONDITION, with
 // the original's payload (fencing) when it already was.
@@ -81,23 +74,16 @@ struct PartitionWorker::Batch {
 
   // Copies of the aggregates this batch touched: decided against, and kept
   // only if the transaction commits.
-  absl::flat_hash_map<std::string, AggregateRecord> working;
+  absl::flat_hash_map<std::string, WorkingAggregate> working;
   std::vector<PendingEvent> events;
   std::vector<PendingReply> replies;
   std::vector<kafka::OutgoingRecord> dead_letters;
   std::vector<std::string> result_counts;  // one metrics label per command
 
-  AggregateRecord& Get(const std::string& id, const PartitionState& state) {
+  WorkingAggregate& Get(const std::string& id, const PartitionState& state) {
     auto it = working.find(id);
     if (it != working.end()) return it->second;
-    const AggregateRecord* committed = state.Find(id);
-    AggregateRecord record;
-    if (committed != nullptr) {
-      record = committed->Clone();
-    } else {
-      record.state = state.type().NewState();
-    }
-    return working.emplace(id, std::move(record)).first->second;
+    return working.emplace(id, state.Checkout(id)).first->second;
   }
 };
 
@@ -165,21 +151,17 @@ void PartitionWorker::Run() {
 }
 
 void PartitionWorker::HandleFencing() {
-  if (!options_.static_partitions.empty()) {
-    // Two owners by configuration: the newer one keeps the partition.
-    log::Error("another processor took this partition over (fenced); giving it up",
-               {{"partition", partition_}});
-    gave_up_.store(true);
-    stopping_.store(true);
-    return;
-  }
-  // In a group the owner is who the group says; a processor that lost its
-  // session (a zombie) learns so when the group revokes its partitions. Wait
-  // that long before taking the transactional id back.
-  log::Warn("fenced by another producer of this partition; waiting before taking it back",
-            {{"partition", partition_}});
-  absl::Time until = absl::Now() + options_.session_timeout;
-  while (!stopping_.load() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
+  // A newer producer with our transactional id (another owner: a zombie's
+  // successor, or a second processor given the same partitions) or the
+  // coordinator aborting a transaction that outlived its timeout (a broker
+  // restart) both show up as fencing. Wait a little, so that a processor
+  // that lost its group session learns so and stops, then take it back.
+  ++times_fenced_;
+  log::Warn("fenced on this partition; taking it back shortly",
+            {{"partition", partition_},
+             {"backoff_ms", absl::ToInt64Milliseconds(options_.fencing_backoff)}});
+  absl::Time until = absl::Now() + options_.fencing_backoff;
+  while (!stopping_.load() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
 }
 
 absl::Status PartitionWorker::Recover() {
@@ -189,7 +171,9 @@ absl::Status PartitionWorker::Recover() {
   producer_options.transactional_id = absl::StrCat(options_.service, "-processor-", partition_);
   producer_options.transaction_timeout = options_.transaction_timeout;
   producer_options.delivery_timeout = options_.transaction_timeout;
-  producer_options.linger = absl::Milliseconds(1);
+  // Flush and commit send at once whatever the linger; a long one keeps the
+  // producer's threads from waking every millisecond.
+  producer_options.linger = absl::Milliseconds(100);
   absl::StatusOr<std::unique_ptr<kafka::Producer>> producer =
       kafka::Producer::Create(client_, producer_options);
   if (!producer.ok()) return producer.status();
@@ -344,9 +328,9 @@ void PartitionWorker::Decide(Batch& batch, Message& command, const kafka::Record
     return;
   }
 
-  AggregateRecord& record = batch.Get(meta.aggregate_id(), state_);
+  WorkingAggregate& record = batch.Get(meta.aggregate_id(), state_);
   pending.reply.set_aggregate_version(record.version);
-  if (record.handled_commands.contains(meta.command_id())) {
+  if (record.FindHandled(meta.command_id()) != nullptr) {
     pending.reply.set_duplicate(true);
     answer(absl::OkStatus(), "duplicate");
     return;
@@ -384,12 +368,13 @@ void PartitionWorker::Decide(Batch& batch, Message& command, const kafka::Record
     event_meta.set_event_id(ids::NewUuidV7());
     event_meta.set_aggregate_id(meta.aggregate_id());
     event_meta.set_aggregate_version(record.version + 1);
-    *event_meta.mutable_occurred_at() = ToTimestamp(context.now);
+    *event_meta.mutable_occurred_at() = ToProtoTime(context.now);
     event_meta.set_command_id(meta.command_id());
     event_meta.set_correlation_id(meta.correlation_id().empty() ? meta.command_id()
                                                                 : meta.correlation_id());
     *event_meta.mutable_actor() = meta.actor();
-    ApplyEvent(type_, *event, -1, options_.dedupe_window, record);
+    ApplyEvent(type_, *event, -1, *record.state, record.version, record.last_event_offset,
+               record.new_handled);
 
     Batch::PendingEvent pending_event;
     pending_event.aggregate_id = meta.aggregate_id();
@@ -417,7 +402,7 @@ absl::Status PartitionWorker::RunBatch(const std::vector<kafka::Record>& command
         absl::MutexLock lock(&state_mutex_);
         for (auto& [id, record] : batch.working) {
           changed_since_snapshot_.insert(id);
-          state_.Put(id, std::move(record));
+          state_.Commit(id, std::move(record));
         }
       }
       events_since_snapshot_ += events;
@@ -452,7 +437,7 @@ absl::Status PartitionWorker::TryBatch(const std::vector<kafka::Record>& command
     Decide(batch, *command, &record);
   }
   for (const std::string& aggregate_id : due) {
-    AggregateRecord& record = batch.Get(aggregate_id, state_);
+    WorkingAggregate& record = batch.Get(aggregate_id, state_);
     std::optional<absl::Time> deadline = type_.NextDeadline(*record.state);
     std::unique_ptr<Message> timer_command =
         deadline && *deadline <= now ? type_.DeadlineCommand(*record.state, *deadline) : nullptr;
@@ -466,7 +451,7 @@ absl::Status PartitionWorker::TryBatch(const std::vector<kafka::Record>& command
       meta.mutable_actor()->set_system(absl::StrCat(options_.service, ".timer"));
       Decide(batch, *timer_command, nullptr);
     }
-    AggregateRecord& after = batch.Get(aggregate_id, state_);
+    WorkingAggregate& after = batch.Get(aggregate_id, state_);
     if (after.version == version_before) after.timer_suppressed_at_version = after.version;
   }
 
@@ -509,19 +494,18 @@ absl::Status PartitionWorker::TryBatch(const std::vector<kafka::Record>& command
 
   // Offsets are known now: into the aggregates and the replies.
   for (size_t i = 0; i < batch.events.size(); ++i) {
-    AggregateRecord& record = batch.working.at(batch.events[i].aggregate_id);
+    WorkingAggregate& record = batch.working.at(batch.events[i].aggregate_id);
     record.last_event_offset = deliveries[i].offset;
-    record.handled_commands[batch.events[i].command_id].set_last_event_offset(deliveries[i].offset);
+    record.new_handled[batch.events[i].command_id].last_event_offset = deliveries[i].offset;
     events_next_offset_ = deliveries[i].offset + 1;
   }
   std::vector<kafka::OutgoingRecord> others = std::move(batch.dead_letters);
   for (Batch::PendingReply& pending : batch.replies) {
     if (pending.reply.code() == 0) {
-      const AggregateRecord& record = batch.working.at(pending.reply.aggregate_id());
-      auto handled = record.handled_commands.find(pending.reply.command_id());
-      if (handled != record.handled_commands.end()) {
-        pending.reply.set_aggregate_version(handled->second.version());
-        pending.reply.set_last_event_offset(handled->second.last_event_offset());
+      const WorkingAggregate& record = batch.working.at(pending.reply.aggregate_id());
+      if (const HandledCommand* handled = record.FindHandled(pending.reply.command_id())) {
+        pending.reply.set_aggregate_version(handled->version);
+        pending.reply.set_last_event_offset(handled->last_event_offset);
       }
     }
     others.push_back({options_.topics.replies, pending.partition, pending.key,
@@ -593,7 +577,7 @@ void PartitionWorker::MaybeSnapshot() {
   runtime::v1::SnapshotRecord marker;
   marker.mutable_marker()->set_partition(partition_);
   marker.mutable_marker()->set_events_offset(events_next_offset_);
-  *marker.mutable_marker()->mutable_taken_at() = ToTimestamp(clock_.Now());
+  *marker.mutable_marker()->mutable_taken_at() = ToProtoTime(clock_.Now());
   marker.mutable_marker()->set_aggregates_written(static_cast<int64_t>(records.size()));
   records.push_back({options_.topics.snapshots, partition_, SnapshotMarkerKey(partition_),
                      marker.SerializeAsString(), {}});

@@ -35,6 +35,9 @@ struct ProcessorOptions {
   // this long if anything changed.
   int64_t snapshot_every_events = 10000;
   absl::Duration snapshot_interval = absl::Minutes(5);
+  // After being fenced, how long a worker waits before taking its
+  // partition back (see PartitionWorker::HandleFencing).
+  absl::Duration fencing_backoff = absl::Seconds(1);
   // Largest event a command may produce (the broker takes 1 MB records).
   size_t max_event_bytes = 900 * 1024;
   // Tests: own these partitions without joining the consumer group.
@@ -61,8 +64,9 @@ class PartitionWorker {
   int32_t partition() const { return partition_; }
   // Rebuilt and taking commands.
   bool ready() const { return ready_.load(); }
-  // Fenced by another owner of a static partition; the worker has stopped.
-  bool gave_up() const { return gave_up_.load(); }
+  // How often another producer with this partition's transactional id
+  // fenced this worker.
+  int64_t times_fenced() const { return times_fenced_.load(); }
   // Digest of the committed state (see PartitionState::Digest).
   std::string StateDigest();
   int64_t commands_handled() const { return commands_handled_.load(); }
@@ -108,7 +112,7 @@ class PartitionWorker {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> abandon_{false};
   std::atomic<bool> ready_{false};
-  std::atomic<bool> gave_up_{false};
+  std::atomic<int64_t> times_fenced_{0};
   std::atomic<int64_t> commands_handled_{0};
   std::thread thread_;
 };

@@ -19,23 +19,19 @@ Processor::~Processor() { Stop(); }
 absl::Status Processor::Start() {
   absl::StatusOr<std::unique_ptr<kafka::Admin>> admin = kafka::Admin::Create(client_);
   if (!admin.ok()) return admin.status();
-  absl::StatusOr<std::map<std::string, int>> topics = (*admin)->ListTopics(absl::Seconds(30));
-  if (!topics.ok()) return topics.status();
-  int partitions = -1;
+  std::map<std::string, int> partitions;
   for (const std::string& topic : {options_.topics.commands, options_.topics.events,
                                    options_.topics.snapshots, options_.topics.replies,
                                    options_.topics.deadletter}) {
-    auto found = topics->find(topic);
-    if (found == topics->end()) {
-      return absl::FailedPreconditionError(absl::StrCat("topic ", topic, " does not exist"));
-    }
-    if (topic == options_.topics.replies || topic == options_.topics.deadletter) continue;
-    if (partitions >= 0 && found->second != partitions) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("topics ", options_.topics.commands, ", ", options_.topics.events, " and ",
-                       options_.topics.snapshots, " must have the same partition count"));
-    }
-    partitions = found->second;
+    absl::StatusOr<int> count = (*admin)->PartitionCount(topic, absl::Seconds(30));
+    if (!count.ok()) return count.status();
+    partitions[topic] = *count;
+  }
+  if (partitions[options_.topics.commands] != partitions[options_.topics.events] ||
+      partitions[options_.topics.commands] != partitions[options_.topics.snapshots]) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("topics ", options_.topics.commands, ", ", options_.topics.events, " and ",
+                     options_.topics.snapshots, " must have the same partition count"));
   }
 
   kafka::ConsumerOptions consumer_options;
@@ -120,9 +116,7 @@ void Processor::OnRebalance(const kafka::Rebalance& rebalance) {
 std::vector<int32_t> Processor::OwnedPartitions() {
   absl::MutexLock lock(&workers_mutex_);
   std::vector<int32_t> owned;
-  for (const auto& [partition, worker] : workers_) {
-    if (!worker->gave_up()) owned.push_back(partition);
-  }
+  for (const auto& [partition, worker] : workers_) owned.push_back(partition);
   return owned;
 }
 
@@ -130,7 +124,7 @@ bool Processor::Ready() {
   if (!assignment_known_.load()) return false;
   absl::MutexLock lock(&workers_mutex_);
   for (const auto& [partition, worker] : workers_) {
-    if (!worker->ready() && !worker->gave_up()) return false;
+    if (!worker->ready()) return false;
   }
   return true;
 }
@@ -139,6 +133,13 @@ std::string Processor::StateDigest(int32_t partition) {
   absl::MutexLock lock(&workers_mutex_);
   auto found = workers_.find(partition);
   return found == workers_.end() ? "" : found->second->StateDigest();
+}
+
+int64_t Processor::TimesFenced() {
+  absl::MutexLock lock(&workers_mutex_);
+  int64_t total = 0;
+  for (const auto& [partition, worker] : workers_) total += worker->times_fenced();
+  return total;
 }
 
 int64_t Processor::CommandsHandled() {

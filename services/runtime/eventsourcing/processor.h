@@ -41,6 +41,7 @@ class Processor {
   // Digest of an owned partition's state; empty if not owned here.
   std::string StateDigest(int32_t partition);
   int64_t CommandsHandled();
+  int64_t TimesFenced();
 
  private:
   void OnRebalance(const kafka::Rebalance& rebalance);

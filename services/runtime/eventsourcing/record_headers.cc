@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "google/protobuf/descriptor.h"
-#include "google/protobuf/util/time_util.h"
+#include "services/runtime/core/proto_time.h"
 
 namespace helpline::es {
 namespace {
@@ -43,8 +43,7 @@ std::string EventTypeName(const google::protobuf::Message& event) {
 std::vector<kafka::Header> EventHeaders(const runtime::v1::EventMeta& meta,
                                         const google::protobuf::Message& event,
                                         const std::string& source, const std::string& traceparent) {
-  absl::Time time = absl::FromUnixSeconds(meta.occurred_at().seconds()) +
-                    absl::Nanoseconds(meta.occurred_at().nanos());
+  absl::Time time = FromProtoTime(meta.occurred_at());
   return {
       {"ce_specversion", "1.0"},
       {"ce_id", meta.event_id()},

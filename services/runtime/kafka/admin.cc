@@ -91,6 +91,39 @@ absl::StatusOr<std::map<std::string, int>> Admin::ListTopics(absl::Duration time
   return topics;
 }
 
+absl::StatusOr<int> Admin::PartitionCount(const std::string& topic, absl::Duration timeout) {
+  absl::StatusOr<std::map<std::string, int>> topics = ListTopics(timeout);
+  if (!topics.ok()) return topics.status();
+  auto found = topics->find(topic);
+  if (found == topics->end()) {
+    return absl::FailedPreconditionError(absl::StrCat("topic ", topic, " does not exist"));
+  }
+  return found->second;
+}
+
+absl::StatusOr<int> PartitionCount(const ClientConfig& client, const std::string& topic) {
+  absl::StatusOr<std::unique_ptr<Admin>> admin = Admin::Create(client);
+  if (!admin.ok()) return admin.status();
+  return (*admin)->PartitionCount(topic, absl::Seconds(30));
+}
+
+bool Admin::LeadersKnown(const std::vector<std::string>& topics) {
+  RdKafka::Metadata* raw = nullptr;
+  RdKafka::ErrorCode code = handle_->metadata(/*all_topics=*/true, nullptr, &raw, 5000);
+  std::unique_ptr<RdKafka::Metadata> metadata(raw);
+  if (code != RdKafka::ERR_NO_ERROR) return false;
+  size_t ready = 0;
+  for (const RdKafka::TopicMetadata* topic : *metadata->topics()) {
+    if (std::find(topics.begin(), topics.end(), topic->topic()) == topics.end()) continue;
+    if (topic->err() != RdKafka::ERR_NO_ERROR || topic->partitions()->empty()) return false;
+    for (const RdKafka::PartitionMetadata* partition : *topic->partitions()) {
+      if (partition->leader() < 0 || partition->err() != RdKafka::ERR_NO_ERROR) return false;
+    }
+    ++ready;
+  }
+  return ready == topics.size();
+}
+
 absl::StatusOr<std::vector<std::string>> Admin::CreateTopics(const std::vector<TopicSpec>& topics,
                                                              absl::Duration timeout) {
   absl::StatusOr<std::map<std::string, int>> existing = ListTopics(timeout);
@@ -155,13 +188,11 @@ absl::StatusOr<std::vector<std::string>> Admin::CreateTopics(const std::vector<T
   // Created means usable: wait until the new topics are in the metadata
   // that clients get, or a producer or consumer right after us finds none.
   absl::Time deadline = absl::Now() + timeout;
-  for (const std::string& name : created) {
-    while (!existing->contains(name) && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(50));
-      existing = ListTopics(timeout);
-      if (!existing.ok()) return existing.status();
-    }
+  while (!created.empty() && !LeadersKnown(created) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
   }
+  existing = ListTopics(timeout);
+  if (!existing.ok()) return existing.status();
 
   std::vector<std::string> mismatched;
   for (const TopicSpec* topic : to_check) {

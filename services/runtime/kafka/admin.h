@@ -42,11 +42,20 @@ class Admin {
   // Partition count of each existing topic, by name.
   absl::StatusOr<std::map<std::string, int>> ListTopics(absl::Duration timeout);
 
+  // Partition count of an existing topic; FAILED_PRECONDITION naming it if
+  // it does not exist.
+  absl::StatusOr<int> PartitionCount(const std::string& topic, absl::Duration timeout);
+
   absl::Status DeleteTopics(const std::vector<std::string>& names, absl::Duration timeout);
 
  private:
   Admin() = default;
+  // Every partition of these topics has a leader in the metadata.
+  bool LeadersKnown(const std::vector<std::string>& topics);
   std::unique_ptr<RdKafka::Producer> handle_;
 };
+
+// Admin::PartitionCount with an admin client of its own.
+absl::StatusOr<int> PartitionCount(const ClientConfig& client, const std::string& topic);
 
 }  // namespace helpline::kafka

@@ -1,6 +1,7 @@
 #include "services/runtime/kafka/consumer.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "librdkafka/rdkafkacpp.h"
 
 namespace helpline::kafka {
@@ -182,14 +183,23 @@ absl::StatusOr<std::optional<Record>> PartitionReader::Poll(absl::Duration timeo
 absl::StatusOr<std::pair<int64_t, int64_t>> Consumer::WatermarkOffsets(const std::string& topic,
                                                                        int32_t partition,
                                                                        absl::Duration timeout) {
-  int64_t low = 0, high = 0;
-  RdKafka::ErrorCode code =
-      consumer_->query_watermark_offsets(topic, partition, &low, &high, internal::ToMillis(timeout));
-  if (code != RdKafka::ERR_NO_ERROR) {
-    return absl::UnavailableError(absl::StrCat("watermarks of ", topic, "/", partition, ": ",
-                                               RdKafka::err2str(code)));
+  absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    int64_t low = 0, high = 0;
+    RdKafka::ErrorCode code = consumer_->query_watermark_offsets(
+        topic, partition, &low, &high, std::max(100, internal::ToMillis(deadline - absl::Now())));
+    if (code == RdKafka::ERR_NO_ERROR) return std::make_pair(low, high);
+    // A partition just created (or just moved) has a leader in the metadata
+    // a moment before that broker acts as its leader.
+    bool transient = code == RdKafka::ERR_NOT_LEADER_FOR_PARTITION ||
+                     code == RdKafka::ERR_LEADER_NOT_AVAILABLE ||
+                     code == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART;
+    if (!transient || absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat("watermarks of ", topic, "/", partition, ": ",
+                                                 RdKafka::err2str(code)));
+    }
+    absl::SleepFor(absl::Milliseconds(50));
   }
-  return std::make_pair(low, high);
 }
 
 absl::StatusOr<std::vector<TopicPartitionOffset>> Consumer::Committed(

@@ -1,23 +1,10 @@
 #include "services/runtime/eventsourcing/testing/counter_domain.h"
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
+#include "services/runtime/core/proto_time.h"
 #include "services/runtime/core/errors.h"
 
 namespace helpline::es::testing {
-namespace {
-
-using google::protobuf::util::TimeUtil;
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-google::protobuf::Timestamp ToProto(absl::Time time) {
-  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
-}
-
-}  // namespace
 
 absl::StatusOr<std::vector<CounterDomain::Event>> CounterDomain::Decide(
     const State& state, const Command& command, const DecideContext& context) {
@@ -48,11 +35,11 @@ absl::StatusOr<std::vector<CounterDomain::Event>> CounterDomain::Decide(
       *event.mutable_alarm_scheduled()->mutable_at() = command.schedule_alarm().at();
       break;
     case Command::kRingAlarm:
-      if (!state.has_alarm_at() || FromProto(state.alarm_at()) != FromProto(command.ring_alarm().due())) {
+      if (!state.has_alarm_at() || FromProtoTime(state.alarm_at()) != FromProtoTime(command.ring_alarm().due())) {
         return absl::FailedPreconditionError("no alarm is due at that time");
       }
       *event.mutable_alarm_rang()->mutable_due() = command.ring_alarm().due();
-      *event.mutable_alarm_rang()->mutable_rang_at() = ToProto(context.now);
+      *event.mutable_alarm_rang()->mutable_rang_at() = ToProtoTime(context.now);
       break;
     case Command::BODY_NOT_SET:
       return errors::InvalidField("body", "one of increment, schedule_alarm is required");
@@ -79,12 +66,12 @@ void CounterDomain::Apply(State& state, const Event& event) {
 
 std::optional<absl::Time> CounterDomain::NextDeadline(const State& state) {
   if (!state.has_alarm_at()) return std::nullopt;
-  return FromProto(state.alarm_at());
+  return FromProtoTime(state.alarm_at());
 }
 
 CounterDomain::Command CounterDomain::OnDeadline(const State& state, absl::Time due) {
   Command command;
-  *command.mutable_ring_alarm()->mutable_due() = ToProto(due);
+  *command.mutable_ring_alarm()->mutable_due() = ToProtoTime(due);
   return command;
 }
 
