@@ -13,8 +13,7 @@
 namespace helpline::es {
 namespace {
 
-// Past this many remembered commands an aggregate forgets those older than
-// the dedupe window (counted from its newest handled command).
+// Below this many remembered commands an aggregate never prunes them.
 constexpr size_t kPruneAbove = 32;
 
 std::string DeterministicBytes(const google::protobuf::Message& message) {
@@ -50,8 +49,9 @@ void ApplyEvent(const AggregateType& type, const google::protobuf::Message& even
   }
 }
 
-PartitionState::PartitionState(const AggregateType& type, absl::Duration dedupe_window)
-    : type_(type), dedupe_window_(dedupe_window) {}
+PartitionState::PartitionState(const AggregateType& type, absl::Duration dedupe_window,
+                               size_t max_handled_per_aggregate)
+    : type_(type), dedupe_window_(dedupe_window), max_handled_(max_handled_per_aggregate) {}
 
 const AggregateRecord* PartitionState::Find(const std::string& aggregate_id) const {
   auto it = aggregates_.find(aggregate_id);
@@ -90,13 +90,41 @@ void PartitionState::Commit(const std::string& aggregate_id, WorkingAggregate wo
   RefreshTimer(aggregate_id, record);
 }
 
-void PartitionState::Prune(AggregateRecord& record) const {
-  if (record.handled_commands.size() <= kPruneAbove) return;
+std::vector<std::pair<std::string, HandledCommand>> PartitionState::Retained(
+    const AggregateRecord& record) const {
   absl::Time newest = absl::InfinitePast();
-  for (const auto& [id, handled] : record.handled_commands) newest = std::max(newest, handled.handled_at);
-  absl::Time horizon = newest - dedupe_window_;
-  absl::erase_if(record.handled_commands,
-                 [&](const auto& entry) { return entry.second.handled_at < horizon; });
+  for (const auto& [id, handled] : record.handled_commands) {
+    newest = std::max(newest, handled.handled_at);
+  }
+  std::vector<std::pair<std::string, HandledCommand>> kept;
+  for (const auto& [id, handled] : record.handled_commands) {
+    if (handled.handled_at >= newest - dedupe_window_) kept.emplace_back(id, handled);
+  }
+  auto newer = [](const auto& a, const auto& b) {
+    return a.second.handled_at != b.second.handled_at ? a.second.handled_at > b.second.handled_at
+                                                      : a.first < b.first;
+  };
+  if (kept.size() > max_handled_) {
+    std::nth_element(kept.begin(), kept.begin() + static_cast<ptrdiff_t>(max_handled_), kept.end(),
+                     newer);
+    kept.resize(max_handled_);
+  }
+  std::sort(kept.begin(), kept.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return kept;
+}
+
+void PartitionState::Prune(AggregateRecord& record) const {
+  // Amortised: only when well past the bounds, down to exactly what
+  // Retained() keeps (so that every rebuild keeps the same commands).
+  size_t size = record.handled_commands.size();
+  if (size <= kPruneAbove || (size <= max_handled_ + max_handled_ / 8 && size % kPruneAbove != 0)) {
+    return;
+  }
+  std::vector<std::pair<std::string, HandledCommand>> kept = Retained(record);
+  if (kept.size() == size) return;
+  record.handled_commands.clear();
+  for (auto& [id, handled] : kept) record.handled_commands.emplace(std::move(id), handled);
 }
 
 void PartitionState::Clear() {
@@ -108,6 +136,11 @@ void PartitionState::Clear() {
 void PartitionState::ApplyCommitted(const std::string& aggregate_id,
                                     const google::protobuf::Message& event, int64_t offset) {
   AggregateRecord& record = Mutable(aggregate_id);
+  // A snapshot record written after the snapshot's offset already has it.
+  if (type_.MutableEventMeta(const_cast<google::protobuf::Message&>(event))->aggregate_version() <=
+      record.version) {
+    return;
+  }
   ApplyEvent(type_, event, offset, *record.state, record.version, record.last_event_offset,
              record.handled_commands);
   Prune(record);
@@ -122,15 +155,7 @@ runtime::v1::AggregateSnapshot PartitionState::ToSnapshot(const std::string& agg
   snapshot.set_version(record->version);
   snapshot.set_state(DeterministicBytes(*record->state));
   snapshot.set_last_event_offset(record->last_event_offset);
-  absl::Time newest = absl::InfinitePast();
-  for (const auto& [id, handled] : record->handled_commands) newest = std::max(newest, handled.handled_at);
-  std::vector<std::pair<std::string, HandledCommand>> handled;
-  for (const auto& [id, command] : record->handled_commands) {
-    // Only those within the window: the same set however the map was pruned.
-    if (command.handled_at >= newest - dedupe_window_) handled.emplace_back(id, command);
-  }
-  std::sort(handled.begin(), handled.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::pair<std::string, HandledCommand>> handled = Retained(*record);
   for (const auto& [id, command] : handled) {
     runtime::v1::HandledCommand* added = snapshot.add_handled_commands();
     added->set_command_id(id);

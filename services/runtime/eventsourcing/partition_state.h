@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
@@ -58,7 +59,10 @@ void ApplyEvent(const AggregateType& type, const google::protobuf::Message& even
 // aggregates' timers in due order.
 class PartitionState {
  public:
-  PartitionState(const AggregateType& type, absl::Duration dedupe_window);
+  // An aggregate remembers the commands it handled within `dedupe_window` of
+  // its newest one, at most `max_handled_per_aggregate` (the newest).
+  PartitionState(const AggregateType& type, absl::Duration dedupe_window,
+                 size_t max_handled_per_aggregate = 10000);
 
   const AggregateType& type() const { return type_; }
   absl::Duration dedupe_window() const { return dedupe_window_; }
@@ -71,7 +75,8 @@ class PartitionState {
   void Clear();
   size_t size() const { return aggregates_.size(); }
 
-  // Replay: one committed event read back from the events topic.
+  // Replay: one committed event read back from the events topic. An event
+  // the aggregate already has (its version is not newer) is skipped.
   void ApplyCommitted(const std::string& aggregate_id, const google::protobuf::Message& event,
                       int64_t offset);
 
@@ -90,11 +95,13 @@ class PartitionState {
  private:
   void RefreshTimer(const std::string& aggregate_id, const AggregateRecord& record);
   AggregateRecord& Mutable(const std::string& aggregate_id);
-  // Forgets handled commands older than the window (counted from the newest).
+  // The handled commands an aggregate keeps (window, then count), by id.
+  std::vector<std::pair<std::string, HandledCommand>> Retained(const AggregateRecord& record) const;
   void Prune(AggregateRecord& record) const;
 
   const AggregateType& type_;
   const absl::Duration dedupe_window_;
+  const size_t max_handled_;
   absl::flat_hash_map<std::string, AggregateRecord> aggregates_;
   std::set<std::pair<absl::Time, std::string>> timers_;
   absl::flat_hash_map<std::string, absl::Time> timer_of_;

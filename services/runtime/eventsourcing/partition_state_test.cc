@@ -61,6 +61,22 @@ TEST(PartitionStateTest, SnapshotPlusTailHasTheDigestOfAFullReplay) {
   EXPECT_NE(full.Digest(), from_snapshot.Digest());
 }
 
+TEST(PartitionStateTest, ReplayFromBeforeARecordSkipsWhatItHas) {
+  // A snapshot written in chunks: a record may be newer than the snapshot's
+  // events offset. Replaying from that offset must not apply its events twice.
+  PartitionState full(CounterType(), absl::Hours(1));
+  PartitionState recovered(CounterType(), absl::Hours(1));
+  for (int v = 1; v <= 50; ++v) {
+    full.ApplyCommitted("a", Incremented("a", v, v, "a" + std::to_string(v)), v);
+    if (v == 40) recovered.LoadSnapshot(full.ToSnapshot("a"));
+  }
+  for (int v = 30; v <= 50; ++v) {  // the snapshot's offset was that of version 30
+    recovered.ApplyCommitted("a", Incremented("a", v, v, "a" + std::to_string(v)), v);
+  }
+  EXPECT_EQ(recovered.Find("a")->version, 50);
+  EXPECT_EQ(full.Digest(), recovered.Digest());
+}
+
 TEST(PartitionStateTest, OldCommandIdsAreForgottenAfterTheWindow) {
   PartitionState state(CounterType(), absl::Minutes(10));
   for (int v = 1; v <= 100; ++v) {
@@ -69,7 +85,28 @@ TEST(PartitionStateTest, OldCommandIdsAreForgottenAfterTheWindow) {
   const AggregateRecord* a = state.Find("a");
   EXPECT_FALSE(a->handled_commands.contains("cmd-1"));
   EXPECT_TRUE(a->handled_commands.contains("cmd-100"));
-  EXPECT_LE(a->handled_commands.size(), 40u);
+  EXPECT_LE(a->handled_commands.size(), 64u) << "pruning keeps memory bounded";
+  // cmd-90 .. cmd-100 are within 10 minutes of the newest.
+  EXPECT_EQ(state.ToSnapshot("a").handled_commands_size(), 11);
+}
+
+TEST(PartitionStateTest, AHotAggregateKeepsItsNewestCommandsOnly) {
+  PartitionState live(CounterType(), absl::Hours(24), /*max_handled_per_aggregate=*/100);
+  PartitionState from_snapshot(CounterType(), absl::Hours(24), 100);
+  for (int v = 1; v <= 1000; ++v) {
+    live.ApplyCommitted("hot", Incremented("hot", v, v, "cmd-" + std::to_string(v), 1800000000 + v), v);
+    if (v == 500) from_snapshot.LoadSnapshot(live.ToSnapshot("hot"));
+    if (v > 500) {
+      from_snapshot.ApplyCommitted("hot", Incremented("hot", v, v, "cmd-" + std::to_string(v), 1800000000 + v), v);
+    }
+  }
+  const AggregateRecord* hot = live.Find("hot");
+  EXPECT_TRUE(hot->handled_commands.contains("cmd-1000"));
+  EXPECT_TRUE(hot->handled_commands.contains("cmd-901"));
+  EXPECT_FALSE(hot->handled_commands.contains("cmd-500"));
+  EXPECT_LE(hot->handled_commands.size(), 100u + 100u / 8 + 32u);
+  EXPECT_EQ(live.ToSnapshot("hot").handled_commands_size(), 100);
+  EXPECT_EQ(live.Digest(), from_snapshot.Digest());
 }
 
 TEST(PartitionStateTest, TimersComeDueInOrder) {

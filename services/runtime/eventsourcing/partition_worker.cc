@@ -18,6 +18,8 @@ namespace {
 using google::protobuf::Message;
 
 constexpr int kMaxBatchRetries = 5;
+// Snapshot records written per transaction between batches.
+constexpr size_t kSnapshotChunkBytes = 256 << 10;
 constexpr absl::Duration kIdlePoll = absl::Milliseconds(20);
 
 // Anything that is not ABORTED ends the producer: FAILED_PRECONDITION, with
@@ -101,7 +103,7 @@ PartitionWorker::PartitionWorker(kafka::ClientConfig client, const ProcessorOpti
       reader_(std::move(reader)),
       metrics_(metrics),
       source_(absl::StrCat("helpline/", options.service)),
-      state_(type, options.dedupe_window) {}
+      state_(type, options.dedupe_window, options.max_handled_per_aggregate) {}
 
 PartitionWorker::~PartitionWorker() { Stop(/*commit_in_flight=*/false); }
 
@@ -198,6 +200,7 @@ absl::Status PartitionWorker::Recover() {
     state_.Clear();
   }
   changed_since_snapshot_.clear();
+  snapshot_pending_.clear();
   int64_t events_from = 0;
   if (absl::Status s = LoadSnapshot(&events_from); !s.ok()) return s;
   events_since_snapshot_ = 0;
@@ -554,15 +557,30 @@ absl::Status PartitionWorker::TryBatch(const std::vector<kafka::Record>& command
 }
 
 void PartitionWorker::MaybeSnapshot() {
-  if (changed_since_snapshot_.empty()) return;
-  absl::Time now = absl::Now();
-  if (events_since_snapshot_ < options_.snapshot_every_events &&
-      now - last_snapshot_ < options_.snapshot_interval) {
-    return;
+  if (snapshot_pending_.empty()) {
+    if (changed_since_snapshot_.empty()) return;
+    absl::Time now = absl::Now();
+    if (events_since_snapshot_ < options_.snapshot_every_events &&
+        now - last_snapshot_ < options_.snapshot_interval) {
+      return;
+    }
+    // A new snapshot: every aggregate changed since the last one, written a
+    // chunk per call between batches so commands do not wait for all of it.
+    // Each record holds a state at least as new as `snapshot_events_offset_`;
+    // recovery skips events an aggregate's record already has (by version).
+    last_snapshot_ = now;
+    snapshot_pending_.assign(changed_since_snapshot_.begin(), changed_since_snapshot_.end());
+    changed_since_snapshot_.clear();
+    snapshot_events_offset_ = events_next_offset_;
+    snapshot_written_ = 0;
+    events_since_snapshot_ = 0;
   }
-  last_snapshot_ = now;
+
   std::vector<kafka::OutgoingRecord> records;
-  for (const std::string& id : changed_since_snapshot_) {
+  size_t bytes = 0;
+  while (!snapshot_pending_.empty() && bytes < kSnapshotChunkBytes) {
+    const std::string id = std::move(snapshot_pending_.back());
+    snapshot_pending_.pop_back();
     runtime::v1::SnapshotRecord snapshot;
     *snapshot.mutable_aggregate() = state_.ToSnapshot(id);
     std::string value = snapshot.SerializeAsString();
@@ -570,17 +588,23 @@ void PartitionWorker::MaybeSnapshot() {
       log::Error("aggregate too large to snapshot; the partition keeps replaying from the last "
                  "complete snapshot",
                  {{"partition", partition_}, {"aggregate_id", id}, {"bytes", value.size()}});
+      snapshot_pending_.clear();
       return;
     }
+    bytes += value.size();
     records.push_back({options_.topics.snapshots, partition_, id, std::move(value), {}});
   }
-  runtime::v1::SnapshotRecord marker;
-  marker.mutable_marker()->set_partition(partition_);
-  marker.mutable_marker()->set_events_offset(events_next_offset_);
-  *marker.mutable_marker()->mutable_taken_at() = ToProtoTime(clock_.Now());
-  marker.mutable_marker()->set_aggregates_written(static_cast<int64_t>(records.size()));
-  records.push_back({options_.topics.snapshots, partition_, SnapshotMarkerKey(partition_),
-                     marker.SerializeAsString(), {}});
+  snapshot_written_ += static_cast<int64_t>(records.size());
+  bool complete = snapshot_pending_.empty();
+  if (complete) {
+    runtime::v1::SnapshotRecord marker;
+    marker.mutable_marker()->set_partition(partition_);
+    marker.mutable_marker()->set_events_offset(snapshot_events_offset_);
+    *marker.mutable_marker()->mutable_taken_at() = ToProtoTime(clock_.Now());
+    marker.mutable_marker()->set_aggregates_written(snapshot_written_);
+    records.push_back({options_.topics.snapshots, partition_, SnapshotMarkerKey(partition_),
+                       marker.SerializeAsString(), {}});
+  }
 
   absl::Status status = producer_->BeginTransaction();
   for (size_t i = 0; status.ok() && i < records.size(); ++i) {
@@ -589,15 +613,20 @@ void PartitionWorker::MaybeSnapshot() {
   if (status.ok()) status = producer_->CommitTransaction(options_.transaction_timeout);
   if (!status.ok()) {
     producer_->AbortTransaction(options_.transaction_timeout).IgnoreError();
-    log::Warn("snapshot not written; will try again", {{"partition", partition_},
-                                                       {"error", status.ToString()}});
+    log::Warn("snapshot chunk not written; the snapshot starts over later",
+              {{"partition", partition_}, {"error", status.ToString()}});
+    // Its aggregates are still newer than the last complete snapshot.
+    for (auto& record : records) changed_since_snapshot_.insert(record.key);
+    for (auto& id : snapshot_pending_) changed_since_snapshot_.insert(id);
+    changed_since_snapshot_.erase(SnapshotMarkerKey(partition_));
+    snapshot_pending_.clear();
     return;
   }
-  log::Info("snapshot written", {{"partition", partition_},
-                                 {"aggregates", records.size() - 1},
-                                 {"events_offset", events_next_offset_}});
-  changed_since_snapshot_.clear();
-  events_since_snapshot_ = 0;
+  if (complete) {
+    log::Info("snapshot written", {{"partition", partition_},
+                                   {"aggregates", snapshot_written_},
+                                   {"events_offset", snapshot_events_offset_}});
+  }
 }
 
 }  // namespace helpline::es

@@ -29,11 +29,14 @@ struct ProcessorOptions {
   // at once anyway (fencing).
   absl::Duration transaction_timeout = absl::Seconds(10);
   absl::Duration session_timeout = absl::Seconds(10);
-  // How long a command id is remembered, so that a retry gets the first outcome.
-  absl::Duration dedupe_window = absl::Hours(24 * 7);
+  // How long a command id is remembered, so that a retry gets the first
+  // outcome, and how many at most per aggregate (the newest); memory and
+  // snapshots grow with both.
+  absl::Duration dedupe_window = absl::Hours(24);
+  size_t max_handled_per_aggregate = 10000;
   // A partition's snapshot is refreshed after this many events, or after
   // this long if anything changed.
-  int64_t snapshot_every_events = 10000;
+  int64_t snapshot_every_events = 100000;
   absl::Duration snapshot_interval = absl::Minutes(5);
   // After being fenced, how long a worker waits before taking its
   // partition back (see PartitionWorker::HandleFencing).
@@ -86,6 +89,7 @@ class PartitionWorker {
   absl::Status RunBatch(const std::vector<kafka::Record>& commands);
   absl::Status TryBatch(const std::vector<kafka::Record>& commands, Batch& batch);
   void Decide(Batch& batch, google::protobuf::Message& command, const kafka::Record* source);
+  // Starts a snapshot when due, and writes the next chunk of one in progress.
   void MaybeSnapshot();
   void DeadLetter(Batch& batch, const kafka::Record& record, const std::string& reason);
 
@@ -108,6 +112,11 @@ class PartitionWorker {
   int64_t events_since_snapshot_ = 0;
   absl::Time last_snapshot_;
   std::set<std::string> changed_since_snapshot_;
+  // The snapshot being written: aggregates still to write, and the events
+  // offset its marker will name.
+  std::vector<std::string> snapshot_pending_;
+  int64_t snapshot_events_offset_ = 0;
+  int64_t snapshot_written_ = 0;
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> abandon_{false};
