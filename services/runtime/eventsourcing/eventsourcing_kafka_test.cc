@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "prometheus/text_serializer.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/eventsourcing/command_sender.h"
@@ -103,7 +104,11 @@ class EventSourcingKafkaTest : public ::testing::Test {
 };
 
 TEST_F(EventSourcingKafkaTest, CommandBecomesEventReplyAndReadModelState) {
-  auto processor = StartProcessor();
+  prometheus::Registry registry;
+  ProcessorMetrics metrics(registry);
+  auto processor = std::make_unique<Processor>(TestKafka(), options_, testing::CounterType(),
+                                               clock_, &metrics);
+  ASSERT_TRUE(processor->Start().ok());
   auto sender = Sender();
   CounterProjection projection;
   EventFeed feed(TestKafka(), {topics_.events, topics_.deadletter, "test-feed"},
@@ -138,6 +143,8 @@ TEST_F(EventSourcingKafkaTest, CommandBecomesEventReplyAndReadModelState) {
   EXPECT_EQ(event.meta().aggregate_version(), 1);
   EXPECT_TRUE(ids::IsUuid(event.meta().event_id()));
   EXPECT_EQ(records[0].HeaderValue("ce_id"), event.meta().event_id());
+  std::string exposition = prometheus::TextSerializer().Serialize(registry.Collect());
+  EXPECT_THAT(exposition, ::testing::HasSubstr("helpline_processor_commands_total{result=\"ok\"} 1"));
 }
 
 TEST_F(EventSourcingKafkaTest, RetryOfTheSameCommandActsOnce) {
@@ -246,6 +253,31 @@ TEST_F(EventSourcingKafkaTest, PoisonCommandGoesToTheDeadLetterTopicAndTheRestGo
   EXPECT_THAT(dead[0].HeaderValue("dlq_reason").value_or(""),
               ::testing::HasSubstr("helpline.testing.v1.CounterCommand"));
   EXPECT_EQ(dead[0].HeaderValue("dlq_source_offset"), std::to_string(poison.offset));
+}
+
+TEST_F(EventSourcingKafkaTest, ReadModelDeadLettersAnUndecodableEventAndGoesOn) {
+  auto producer = kafka::Producer::Create(TestKafka(), {});
+  ASSERT_TRUE(producer.ok());
+  ASSERT_TRUE((*producer)->ProduceAndWait({topics_.events, 0, "broken", std::string("\x08\xff garbage"), {}})
+                  .status.ok());
+  auto processor = StartProcessor();
+  auto sender = Sender();
+  CounterProjection projection;
+  EventFeed feed(TestKafka(), {topics_.events, topics_.deadletter, "test-feed"},
+                 [] { return std::make_unique<Event>(); }, projection);
+  ASSERT_TRUE(feed.Start().ok());
+  Command command = Increment("after-broken", 4);
+  absl::StatusOr<Reply> reply = sender->Send(command, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(reply.ok());
+  ASSERT_TRUE(feed.WaitForOffset(reply->events_partition(), reply->last_event_offset(),
+                                 absl::Now() + absl::Seconds(30)).ok());
+  EXPECT_EQ(projection.Total("after-broken"), 4);
+  std::vector<kafka::Record> dead;
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (dead.empty() && absl::Now() < deadline) dead = ReadToEnd(topics_.deadletter, kPartitions);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].key, "broken");
+  EXPECT_EQ(dead[0].HeaderValue("dlq_consumer"), "test-feed");
 }
 
 TEST_F(EventSourcingKafkaTest, SnapshotRecoveryEqualsFullReplay) {
