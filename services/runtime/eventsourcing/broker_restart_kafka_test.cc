@@ -34,38 +34,18 @@ TEST(BrokerRestartKafkaTest, LoadContinuesAcrossABrokerRestartExactlyOnce) {
   auto sender = CommandSender::Create(client, {options.topics, ""});
   ASSERT_TRUE(sender.ok()) << sender.status();
 
-  std::atomic<bool> load_done{false};
-  absl::Mutex mutex;
-  std::vector<std::string> acknowledged;
-  std::vector<std::thread> clients;
-  for (int c = 0; c < 6; ++c) {
-    clients.emplace_back([&, c] {
-      for (int i = 0; !load_done.load(); ++i) {
-        auto command = testing::Increment(absl::StrCat("restart-", (c * 13 + i) % 11), 1,
-                                          ids::CommandId(absl::StrCat("client-", c), std::to_string(i)));
-        runtime::v1::Reply reply = testing::SendUntilAnswered(**sender, command);
-        ASSERT_EQ(reply.code(), 0) << reply.message();
-        absl::MutexLock lock(&mutex);
-        acknowledged.push_back(command.meta().command_id());
-      }
-    });
-  }
-  auto acknowledged_count = [&] {
-    absl::MutexLock lock(&mutex);
-    return acknowledged.size();
-  };
+  testing::IncrementLoad load(**sender, 6, "restart-", 11);
   absl::SleepFor(absl::Seconds(1));
-  size_t before_restart = acknowledged_count();
+  size_t before_restart = load.acknowledged();
   ASSERT_TRUE(stack.Stop()) << stack.last_output();
   ASSERT_TRUE(stack.Start()) << stack.last_output();
   // Load goes on by itself once the broker is back.
   deadline = absl::Now() + absl::Seconds(90);
-  size_t after_restart = acknowledged_count();
-  while (acknowledged_count() < after_restart + 200 && absl::Now() < deadline) {
+  size_t after_restart = load.acknowledged();
+  while (load.acknowledged() < after_restart + 200 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(100));
   }
-  load_done.store(true);
-  for (auto& thread : clients) thread.join();
+  std::vector<std::string> acknowledged = load.Stop();
   EXPECT_GT(before_restart, 0u);
   EXPECT_GE(acknowledged.size(), after_restart + 200) << "commands were acknowledged after the restart";
   testing::ExpectExactlyOnce(

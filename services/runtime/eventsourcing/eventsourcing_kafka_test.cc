@@ -484,30 +484,14 @@ TEST_F(EventSourcingKafkaTest, KillNineMidBatchUnderLoadLosesAndDuplicatesNothin
   ASSERT_TRUE(processor->WaitForOutput("ready", 60)) << processor->Output();
   auto sender = Sender();
 
-  std::atomic<bool> load_done{false};
-  absl::Mutex mutex;
-  std::vector<std::string> acknowledged;
-  std::vector<std::thread> clients;
-  for (int c = 0; c < 8; ++c) {
-    clients.emplace_back([&, c] {
-      for (int i = 0; !load_done.load(); ++i) {
-        Command command = Increment(absl::StrCat("kill-", (c * 31 + i) % 17), 1,
-                                    ids::CommandId(absl::StrCat("client-", c), std::to_string(i)));
-        Reply reply = SendUntilAnswered(*sender, command);
-        ASSERT_EQ(reply.code(), 0) << reply.message();
-        absl::MutexLock lock(&mutex);
-        acknowledged.push_back(command.meta().command_id());
-      }
-    });
-  }
+  testing::IncrementLoad load(*sender, 8, "kill-", 17);
   for (int kill = 0; kill < 20; ++kill) {
     absl::SleepFor(absl::Milliseconds(300 + 37 * (kill % 7)));
     processor->Signal(SIGKILL);
     processor = spawn();
   }
   absl::SleepFor(absl::Milliseconds(500));
-  load_done.store(true);
-  for (auto& client : clients) client.join();
+  std::vector<std::string> acknowledged = load.Stop();
   processor->Signal(SIGTERM);
 
   EXPECT_GT(acknowledged.size(), 100u) << "the load kept going";

@@ -1,10 +1,13 @@
 #pragma once
 
+#include <atomic>
 #include <map>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "services/runtime/core/ids.h"
@@ -78,5 +81,48 @@ inline runtime::v1::Reply SendUntilAnswered(CommandSender& sender,
     }
   }
 }
+
+// Clients that keep sending increments (each until answered) to a handful of
+// aggregates until Stop, remembering the commands that were acknowledged.
+class IncrementLoad {
+ public:
+  IncrementLoad(CommandSender& sender, int clients, const std::string& aggregate_prefix,
+                int aggregates) {
+    for (int c = 0; c < clients; ++c) {
+      threads_.emplace_back([this, &sender, c, aggregate_prefix, aggregates] {
+        for (int i = 0; !stop_.load(); ++i) {
+          CounterDomain::Command command = Increment(
+              absl::StrCat(aggregate_prefix, (c * 31 + i) % aggregates), 1,
+              ids::CommandId(absl::StrCat(aggregate_prefix, "client-", c), std::to_string(i)));
+          runtime::v1::Reply reply = SendUntilAnswered(sender, command);
+          ASSERT_EQ(reply.code(), 0) << reply.message();
+          absl::MutexLock lock(&mutex_);
+          acknowledged_.push_back(command.meta().command_id());
+        }
+      });
+    }
+  }
+  ~IncrementLoad() { Stop(); }
+
+  // Lets every client finish the command it is on; returns the acknowledged ones.
+  std::vector<std::string> Stop() {
+    stop_.store(true);
+    for (auto& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+    absl::MutexLock lock(&mutex_);
+    return acknowledged_;
+  }
+  size_t acknowledged() {
+    absl::MutexLock lock(&mutex_);
+    return acknowledged_.size();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  absl::Mutex mutex_;
+  std::vector<std::string> acknowledged_;
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace helpline::es::testing
