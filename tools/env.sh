@@ -14,6 +14,8 @@ BUF_VERSION=1.75.0
 GOOGLE_PROTO_FILES_VERSION=5.0.1
 
 HL_KAFKA_LIBS=$HL_DEPS_DIR/kafka-$KAFKA_VERSION/libs
+# ccache hits for any clone of the repository, wherever it lies.
+export CCACHE_BASEDIR=$HL_REPO CCACHE_NOHASHDIR=1
 export PATH="$HL_DEPS_DIR/bin:$HL_DEPS_DIR/npm/node_modules/.bin:/usr/local/go/bin:$PATH"
 
 hl_say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
