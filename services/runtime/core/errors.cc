@@ -9,6 +9,7 @@ namespace helpline::errors {
 namespace {
 
 constexpr char kBadRequestUrl[] = "type.googleapis.com/google.rpc.BadRequest";
+constexpr char kRetryInfoUrl[] = "type.googleapis.com/google.rpc.RetryInfo";
 
 google::rpc::BadRequest ToBadRequest(const std::vector<FieldViolation>& violations) {
   google::rpc::BadRequest bad_request;
@@ -46,6 +47,23 @@ std::vector<FieldViolation> FieldViolations(const absl::Status& status) {
     violations.push_back({violation.field(), violation.description()});
   }
   return violations;
+}
+
+absl::Status RetryLater(const std::string& message, absl::Duration retry_after) {
+  google::rpc::RetryInfo info;
+  int64_t nanos = absl::ToInt64Nanoseconds(retry_after);
+  info.mutable_retry_delay()->set_seconds(nanos / 1000000000);
+  info.mutable_retry_delay()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  absl::Status status = absl::ResourceExhaustedError(message);
+  status.SetPayload(kRetryInfoUrl, absl::Cord(info.SerializeAsString()));
+  return status;
+}
+
+std::optional<absl::Duration> RetryAfter(const absl::Status& status) {
+  auto payload = status.GetPayload(kRetryInfoUrl);
+  google::rpc::RetryInfo info;
+  if (!payload || !info.ParseFromString(std::string(*payload))) return std::nullopt;
+  return absl::Seconds(info.retry_delay().seconds()) + absl::Nanoseconds(info.retry_delay().nanos());
 }
 
 void Validator::Check(bool ok, const std::string& field, const std::string& description) {
@@ -87,6 +105,10 @@ grpc::Status ToGrpc(const absl::Status& status) {
   details.set_message(std::string(status.message()));
   std::vector<FieldViolation> violations = FieldViolations(status);
   if (!violations.empty()) details.add_details()->PackFrom(ToBadRequest(violations));
+  if (auto payload = status.GetPayload(kRetryInfoUrl)) {
+    google::rpc::RetryInfo info;
+    if (info.ParseFromString(std::string(*payload))) details.add_details()->PackFrom(info);
+  }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()),
                       details.SerializeAsString());
 }
@@ -98,8 +120,11 @@ absl::Status FromGrpc(const grpc::Status& status) {
   if (!status.error_details().empty() && details.ParseFromString(status.error_details())) {
     for (const auto& any : details.details()) {
       google::rpc::BadRequest bad_request;
-      if (any.UnpackTo(&bad_request)) {
+      google::rpc::RetryInfo retry_info;
+      if (any.Is<google::rpc::BadRequest>() && any.UnpackTo(&bad_request)) {
         out.SetPayload(kBadRequestUrl, absl::Cord(bad_request.SerializeAsString()));
+      } else if (any.Is<google::rpc::RetryInfo>() && any.UnpackTo(&retry_info)) {
+        out.SetPayload(kRetryInfoUrl, absl::Cord(retry_info.SerializeAsString()));
       }
     }
   }

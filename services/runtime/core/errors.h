@@ -1,9 +1,11 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "grpcpp/support/status.h"
 #include "helpline/runtime/v1/envelope.pb.h"
 
@@ -24,6 +26,11 @@ absl::Status InvalidField(const std::string& field, const std::string& descripti
 absl::Status InvalidFields(const std::vector<FieldViolation>& violations);
 
 std::vector<FieldViolation> FieldViolations(const absl::Status& status);
+
+// RESOURCE_EXHAUSTED with google.rpc.RetryInfo: when the caller may try again.
+absl::Status RetryLater(const std::string& message, absl::Duration retry_after);
+// The RetryInfo delay of a status, if it has one.
+std::optional<absl::Duration> RetryAfter(const absl::Status& status);
 
 // Collects violations while a request is validated field by field.
 class Validator {

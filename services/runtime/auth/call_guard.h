@@ -1,0 +1,39 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "grpcpp/server_context.h"
+#include "services/runtime/auth/rate_limiter.h"
+#include "services/runtime/auth/token_verifier.h"
+
+namespace helpline::auth {
+
+// The one wrapper every gRPC handler goes through (gRPC 1.51's server
+// interceptors cannot reject a call): reads the bearer token and verifies it
+// (UNAUTHENTICATED otherwise), applies the per-caller rate limit
+// (RESOURCE_EXHAUSTED with RetryInfo), carries the trace id into the logs,
+// and turns the handler's absl::Status into a gRPC status with details.
+class CallGuard {
+ public:
+  // `verifier` may be null for a server whose RPCs are all public.
+  CallGuard(TokenVerifier* verifier, RateLimiter& per_caller);
+
+  grpc::Status Authenticated(grpc::ServerContext* context,
+                             const std::function<absl::Status(const Principal&)>& handler);
+  // Register, Login, Refresh, GetJwks: limited per peer address.
+  grpc::Status Public(grpc::ServerContext* context, const std::function<absl::Status()>& handler);
+
+  // The caller's address without the port ("ipv4:10.0.0.7").
+  static std::string PeerOf(const grpc::ServerContext& context);
+
+ private:
+  TokenVerifier* verifier_;
+  RateLimiter& per_caller_;
+};
+
+// PERMISSION_DENIED unless the caller has the role.
+absl::Status RequireRole(const Principal& caller, std::string_view role);
+
+}  // namespace helpline::auth

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+// Compact JWS access tokens signed with Ed25519 (RFC 8037, "alg": "EdDSA").
+namespace helpline::auth {
+
+std::string Base64UrlEncode(std::string_view bytes);
+absl::StatusOr<std::string> Base64UrlDecode(std::string_view text);
+
+// An Ed25519 key pair with its key id; `secret_key` is empty for a key that
+// only verifies.
+struct Ed25519Key {
+  std::string kid;
+  std::array<uint8_t, 32> public_key{};
+  std::string secret_key;  // 64 bytes (libsodium layout: seed || public key)
+
+  static Ed25519Key FromSeed(std::string kid, std::string_view seed32);
+  static Ed25519Key Generate(std::string kid);
+  std::string seed() const;  // the 32-byte seed of a signing key
+};
+
+struct AccessClaims {
+  std::string issuer;
+  std::string audience;
+  std::string subject;  // user id
+  std::vector<std::string> roles;
+  std::string token_id;  // jti
+  absl::Time issued_at;
+  absl::Time expires_at;
+};
+
+std::string SignToken(const AccessClaims& claims, const Ed25519Key& key);
+
+// A token taken apart, before any check: its header and claims, what was
+// signed and the signature.
+struct ParsedToken {
+  nlohmann::json header;
+  nlohmann::json claims;
+  std::string signing_input;  // "<header>.<payload>" as received
+  std::string signature;
+};
+
+// UNAUTHENTICATED naming what is malformed.
+absl::StatusOr<ParsedToken> ParseToken(std::string_view token);
+
+bool VerifySignature(const ParsedToken& token, const Ed25519Key& key);
+
+}  // namespace helpline::auth

@@ -1,0 +1,119 @@
+#include "services/runtime/auth/token_verifier.h"
+
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "services/runtime/server/log.h"
+
+namespace helpline::auth {
+namespace {
+
+absl::Status Refused(std::string_view why) {
+  return absl::UnauthenticatedError(absl::StrCat("access token refused: ", std::string(why)));
+}
+
+bool AudienceMatches(const nlohmann::json& aud, const std::string& audience) {
+  if (aud.is_string()) return aud.get<std::string>() == audience;
+  if (aud.is_array()) {
+    return std::any_of(aud.begin(), aud.end(), [&](const nlohmann::json& item) {
+      return item.is_string() && item.get<std::string>() == audience;
+    });
+  }
+  return false;
+}
+
+}  // namespace
+
+bool Principal::HasRole(std::string_view role) const {
+  return std::find(roles.begin(), roles.end(), role) != roles.end();
+}
+
+void AddAuthKeys(server::ConfigSchema& schema) {
+  schema.String("auth.issuer", "helpline-identity", "the iss every access token must carry")
+      .String("auth.audience", "helpline", "the aud every access token must carry")
+      .Duration("auth.leeway", absl::Seconds(30), absl::ZeroDuration(), absl::Minutes(2),
+                "clock skew tolerated on exp and nbf");
+}
+
+VerifierOptions VerifierOptionsFromConfig(const server::Config& config) {
+  VerifierOptions options;
+  options.issuer = config.GetString("auth.issuer");
+  options.audience = config.GetString("auth.audience");
+  options.leeway = config.GetDuration("auth.leeway");
+  return options;
+}
+
+TokenVerifier::TokenVerifier(VerifierOptions options, PublicKeySource& keys, const Clock& clock)
+    : options_(std::move(options)), source_(keys), clock_(clock) {}
+
+std::optional<Ed25519Key> TokenVerifier::FindKey(const std::string& kid) {
+  absl::MutexLock lock(&mutex_);
+  auto find = [&]() -> std::optional<Ed25519Key> {
+    for (const Ed25519Key& key : keys_) {
+      if (key.kid == kid) return key;
+    }
+    return std::nullopt;
+  };
+  if (std::optional<Ed25519Key> key = find()) return key;
+  absl::Time now = absl::Now();
+  if (now - last_refresh_ < options_.min_refresh_interval) return std::nullopt;
+  last_refresh_ = now;
+  absl::StatusOr<std::vector<Ed25519Key>> fetched = source_.FetchKeys();
+  if (!fetched.ok()) {
+    log::Warn("cannot refresh the token signing keys", {{"error", fetched.status().ToString()}});
+    return std::nullopt;
+  }
+  keys_ = *std::move(fetched);
+  return find();
+}
+
+absl::StatusOr<Principal> TokenVerifier::Verify(std::string_view token) {
+  absl::StatusOr<ParsedToken> parsed = ParseToken(token);
+  if (!parsed.ok()) return parsed.status();
+  const nlohmann::json& header = parsed->header;
+  const nlohmann::json& claims = parsed->claims;
+  if (header.value("alg", "") != "EdDSA") return Refused("only alg EdDSA is accepted");
+  if (header.contains("crit")) return Refused("critical header extensions are not supported");
+  std::string kid = header.value("kid", "");
+  if (kid.empty()) return Refused("no kid");
+  std::optional<Ed25519Key> key = FindKey(kid);
+  if (!key) return Refused(absl::StrCat("unknown signing key '", kid, "'"));
+  if (!VerifySignature(*parsed, *key)) return Refused("bad signature");
+
+  if (claims.value("iss", "") != options_.issuer) return Refused("wrong issuer");
+  if (!claims.contains("aud") || !AudienceMatches(claims["aud"], options_.audience)) {
+    return Refused("wrong audience");
+  }
+  if (!claims.contains("exp") || !claims["exp"].is_number_integer()) return Refused("no exp");
+  absl::Time now = clock_.Now();
+  absl::Time expires = absl::FromUnixSeconds(claims["exp"].get<int64_t>());
+  if (now > expires + options_.leeway) return Refused("expired");
+  if (claims.contains("nbf")) {
+    if (!claims["nbf"].is_number_integer()) return Refused("bad nbf");
+    if (now + options_.leeway < absl::FromUnixSeconds(claims["nbf"].get<int64_t>())) {
+      return Refused("not valid yet");
+    }
+  }
+  if (!claims.contains("iat") || !claims["iat"].is_number_integer()) return Refused("no iat");
+  if (expires - absl::FromUnixSeconds(claims["iat"].get<int64_t>()) >
+      options_.max_lifetime + options_.leeway) {
+    return Refused("lifetime longer than allowed");
+  }
+
+  Principal principal;
+  principal.user_id = claims.value("sub", "");
+  if (principal.user_id.empty()) return Refused("no subject");
+  principal.token_id = claims.value("jti", "");
+  principal.expires_at = expires;
+  if (claims.contains("roles")) {
+    if (!claims["roles"].is_array()) return Refused("roles must be a list");
+    for (const nlohmann::json& role : claims["roles"]) {
+      if (!role.is_string()) return Refused("roles must be strings");
+      principal.roles.push_back(role.get<std::string>());
+    }
+  }
+  return principal;
+}
+
+}  // namespace helpline::auth

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/clock.h"
+#include "services/runtime/server/config.h"
+
+namespace helpline::auth {
+
+// Who is calling, as their access token says.
+struct Principal {
+  std::string user_id;
+  std::vector<std::string> roles;
+  std::string token_id;
+  absl::Time expires_at;
+
+  bool HasRole(std::string_view role) const;
+};
+
+// Where a verifier gets the public keys (identity's GetJwks, or identity's
+// own key set).
+class PublicKeySource {
+ public:
+  virtual ~PublicKeySource() = default;
+  virtual absl::StatusOr<std::vector<Ed25519Key>> FetchKeys() = 0;
+};
+
+struct VerifierOptions {
+  std::string issuer = "helpline-identity";
+  std::string audience = "helpline";
+  absl::Duration leeway = absl::Seconds(30);
+  // Tokens that claim to live longer than this are refused outright.
+  absl::Duration max_lifetime = absl::Minutes(15);
+  // At most one key refresh this often, however many unknown kids arrive.
+  absl::Duration min_refresh_interval = absl::Seconds(30);
+};
+
+void AddAuthKeys(server::ConfigSchema& schema);
+VerifierOptions VerifierOptionsFromConfig(const server::Config& config);
+
+// Checks an access token the way every Helpline service must: the algorithm
+// is EdDSA and nothing else, the kid is a published key (an unknown kid
+// refreshes the keys, rate-limited), the signature, issuer, audience, expiry
+// and not-before (with a small leeway), and the lifetime. Thread-safe.
+class TokenVerifier {
+ public:
+  TokenVerifier(VerifierOptions options, PublicKeySource& keys, const Clock& clock);
+
+  // The caller, or UNAUTHENTICATED saying what is wrong with the token.
+  absl::StatusOr<Principal> Verify(std::string_view token);
+
+ private:
+  std::optional<Ed25519Key> FindKey(const std::string& kid);
+
+  const VerifierOptions options_;
+  PublicKeySource& source_;
+  const Clock& clock_;
+  absl::Mutex mutex_;
+  std::vector<Ed25519Key> keys_ ABSL_GUARDED_BY(mutex_);
+  absl::Time last_refresh_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+};
+
+}  // namespace helpline::auth
