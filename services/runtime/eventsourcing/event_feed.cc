@@ -104,6 +104,25 @@ bool EventFeed::CaughtUp() {
   return true;
 }
 
+absl::Status EventFeed::WaitUntilCurrent(absl::Time deadline) {
+  size_t partitions;
+  {
+    absl::MutexLock lock(&mutex_);
+    partitions = positions_.size();
+  }
+  for (size_t p = 0; p < partitions; ++p) {
+    absl::StatusOr<std::pair<int64_t, int64_t>> watermarks = consumer_->WatermarkOffsets(
+        options_.topic, static_cast<int32_t>(p), std::max(absl::Milliseconds(100), deadline - absl::Now()));
+    if (!watermarks.ok()) return watermarks.status();
+    if (watermarks->second == 0) continue;
+    if (absl::Status s = WaitForOffset(static_cast<int32_t>(p), watermarks->second - 1, deadline);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status EventFeed::WaitForOffset(int32_t partition, int64_t offset, absl::Time deadline) {
   absl::MutexLock lock(&mutex_);
   if (partition < 0 || partition >= static_cast<int32_t>(positions_.size())) {

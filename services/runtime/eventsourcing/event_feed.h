@@ -48,6 +48,8 @@ class EventFeed {
 
   // Applied everything that was in the topic when Start ran.
   bool CaughtUp();
+  // Waits until everything in the topic now is applied.
+  absl::Status WaitUntilCurrent(absl::Time deadline);
   // Waits until the event at `offset` of `partition` (and all before it) is
   // applied. DEADLINE_EXCEEDED if not by `deadline`.
   absl::Status WaitForOffset(int32_t partition, int64_t offset, absl::Time deadline);

@@ -8,6 +8,24 @@
 
 namespace helpline::es {
 
+namespace internal {
+
+kafka::OutgoingRecord ReactionCommand(google::protobuf::Message& command,
+                                      runtime::v1::CommandMeta& meta,
+                                      const runtime::v1::EventMeta& source_meta,
+                                      const kafka::Record& source, size_t n,
+                                      const ReactorOptions& options) {
+  meta.set_command_id(ids::DerivedCommandId(source_meta.event_id(), absl::StrCat(options.name, "/", n)));
+  meta.set_correlation_id(source_meta.correlation_id());
+  meta.mutable_actor()->set_system(options.name);
+  meta.set_traceparent(NewTraceparent(source.HeaderValue("traceparent").value_or("")));
+  meta.clear_reply_to();
+  return kafka::OutgoingRecord{options.commands_topic, std::nullopt, meta.aggregate_id(),
+                               command.SerializeAsString(), {{"traceparent", meta.traceparent()}}};
+}
+
+}  // namespace internal
+
 Reactor::Reactor(kafka::ClientConfig client, ReactorOptions options, const Reaction& reaction)
     : client_(std::move(client)), options_(std::move(options)), reaction_(reaction) {}
 
@@ -39,10 +57,10 @@ void Reactor::Stop() {
 void Reactor::Run() {
   std::unique_ptr<google::protobuf::Message> event = reaction_.NewEvent();
   while (!stopping_.load()) {
-    std::vector<kafka::OutgoingRecord> commands;
+    std::vector<kafka::OutgoingRecord> outputs;
     std::map<int32_t, int64_t> next_offsets;
     absl::Time batch_end = absl::Now() + absl::Milliseconds(20);
-    while (commands.size() < 500 && absl::Now() < batch_end && !stopping_.load()) {
+    while (outputs.size() < 500 && absl::Now() < batch_end && !stopping_.load()) {
       absl::StatusOr<std::optional<kafka::Record>> polled =
           consumer_->Poll(absl::Milliseconds(10));
       if (!polled.ok()) {
@@ -57,48 +75,37 @@ void Reactor::Run() {
       if (!event->ParseFromString(record.value)) {
         log::Error("undecodable event sent to the dead-letter topic",
                    {{"reactor", options_.name}, {"offset", record.offset}});
-        commands.push_back(DeadLetter(options_.deadletter_topic, record,
+        outputs.push_back(DeadLetter(options_.deadletter_topic, record,
                                       absl::StrCat("not a ", event->GetDescriptor()->full_name()),
                                       options_.name));
         continue;
       }
-      const runtime::v1::EventMeta& source = reaction_.EventMetaOf(*event);
-      std::vector<std::unique_ptr<google::protobuf::Message>> reactions = reaction_.React(*event);
-      for (size_t n = 0; n < reactions.size(); ++n) {
-        runtime::v1::CommandMeta& meta = *reaction_.MutableCommandMeta(*reactions[n]);
-        meta.set_command_id(ids::DerivedCommandId(source.event_id(), absl::StrCat(options_.name, "/", n)));
-        meta.set_correlation_id(source.correlation_id());
-        meta.mutable_actor()->set_system(options_.name);
-        meta.set_traceparent(NewTraceparent(record.HeaderValue("traceparent").value_or("")));
-        meta.clear_reply_to();
-        kafka::OutgoingRecord command{options_.commands_topic, std::nullopt, meta.aggregate_id(),
-                                      reactions[n]->SerializeAsString(),
-                                      {{"traceparent", meta.traceparent()}}};
-        commands.push_back(std::move(command));
+      for (kafka::OutgoingRecord& output : reaction_.Outputs(*event, record, options_)) {
+        outputs.push_back(std::move(output));
       }
     }
     if (next_offsets.empty()) continue;
     while (!stopping_.load()) {
-      absl::Status sent = SendAndCommit(commands, next_offsets);
+      absl::Status sent = SendAndCommit(outputs, next_offsets);
       if (sent.ok()) break;
-      log::Warn("reactor could not send its commands; retrying",
+      log::Warn("reactor could not write its outputs; retrying",
                 {{"reactor", options_.name}, {"error", sent.ToString()}});
       absl::SleepFor(absl::Milliseconds(200));
     }
   }
 }
 
-absl::Status Reactor::SendAndCommit(std::vector<kafka::OutgoingRecord>& commands,
+absl::Status Reactor::SendAndCommit(std::vector<kafka::OutgoingRecord>& outputs,
                                     std::map<int32_t, int64_t>& next_offsets) {
   auto failures = std::make_shared<std::atomic<int>>(0);
-  for (const kafka::OutgoingRecord& command : commands) {
-    absl::Status queued = producer_->Produce(command, [failures](const kafka::Delivery& d) {
+  for (const kafka::OutgoingRecord& output : outputs) {
+    absl::Status queued = producer_->Produce(output, [failures](const kafka::Delivery& d) {
       if (!d.status.ok()) ++*failures;
     });
     if (!queued.ok()) return queued;
   }
   if (absl::Status s = producer_->Flush(absl::Seconds(30)); !s.ok()) return s;
-  if (failures->load() > 0) return absl::UnavailableError("some commands were not delivered");
+  if (failures->load() > 0) return absl::UnavailableError("some outputs were not delivered");
   std::vector<kafka::TopicPartitionOffset> offsets;
   for (const auto& [partition, offset] : next_offsets) {
     offsets.push_back({options_.source_topic, partition, offset});

@@ -15,20 +15,26 @@
 
 namespace helpline::es {
 
-// What a reactor does with one event of another service: the commands it
-// sends to its own service. Type-erased; see TypedReaction.
+struct ReactorOptions;
+
+// What a reactor does with one event: the records it writes in answer
+// (commands for its own service, or anything else, such as tombstones).
+// Type-erased; see TypedReaction.
 class Reaction {
  public:
   virtual ~Reaction() = default;
   virtual std::unique_ptr<google::protobuf::Message> NewEvent() const = 0;
-  virtual const runtime::v1::EventMeta& EventMetaOf(const google::protobuf::Message& event) const = 0;
-  virtual std::vector<std::unique_ptr<google::protobuf::Message>> React(
-      const google::protobuf::Message& event) const = 0;
-  virtual runtime::v1::CommandMeta* MutableCommandMeta(google::protobuf::Message& command) const = 0;
+  // Must be pure: the same event, the same records (events are read again
+  // after a crash or a rebalance).
+  virtual std::vector<kafka::OutgoingRecord> Outputs(const google::protobuf::Message& event,
+                                                     const kafka::Record& source,
+                                                     const ReactorOptions& options) const = 0;
 };
 
-// `react` returns the commands with meta.aggregate_id set; the reactor fills
-// the rest of the meta. It must be pure: the same event, the same commands.
+// A saga step: `react` returns commands for the reactor's own service with
+// meta.aggregate_id set; the n-th command of an event gets the id
+// UUIDv5(event id, "<reactor name>/<n>"), so a repeated event sends commands
+// the processor already knows: a no-op.
 template <class SourceEvent, class TargetCommand>
 class TypedReaction : public Reaction {
  public:
@@ -37,20 +43,9 @@ class TypedReaction : public Reaction {
   std::unique_ptr<google::protobuf::Message> NewEvent() const override {
     return std::make_unique<SourceEvent>();
   }
-  const runtime::v1::EventMeta& EventMetaOf(const google::protobuf::Message& event) const override {
-    return static_cast<const SourceEvent&>(event).meta();
-  }
-  std::vector<std::unique_ptr<google::protobuf::Message>> React(
-      const google::protobuf::Message& event) const override {
-    std::vector<std::unique_ptr<google::protobuf::Message>> out;
-    for (TargetCommand& command : react_(static_cast<const SourceEvent&>(event))) {
-      out.push_back(std::make_unique<TargetCommand>(std::move(command)));
-    }
-    return out;
-  }
-  runtime::v1::CommandMeta* MutableCommandMeta(google::protobuf::Message& command) const override {
-    return static_cast<TargetCommand&>(command).mutable_meta();
-  }
+  std::vector<kafka::OutgoingRecord> Outputs(const google::protobuf::Message& message,
+                                             const kafka::Record& source,
+                                             const ReactorOptions& options) const override;
 
  private:
   std::function<std::vector<TargetCommand>(const SourceEvent&)> react_;
@@ -58,17 +53,38 @@ class TypedReaction : public Reaction {
 
 struct ReactorOptions {
   std::string name;              // "identity.expert-approved": group id, actor, command ids
-  std::string source_topic;      // another service's events topic
+  std::string source_topic;      // an events topic
   std::string commands_topic;    // this service's commands topic
   std::string deadletter_topic;
   absl::Duration session_timeout = absl::Seconds(10);
 };
 
-// A saga step: consumes another service's events (in a consumer group of its
-// own) and sends commands to its own service. The n-th command for an event
-// gets the id UUIDv5(event id, "<name>/<n>"), so an event read twice (after a
-// crash, a rebalance) sends commands the processor already knows: a no-op.
-// Offsets are committed once the commands are in Kafka.
+namespace internal {
+// The command record for the n-th reaction to an event.
+kafka::OutgoingRecord ReactionCommand(google::protobuf::Message& command,
+                                      runtime::v1::CommandMeta& meta,
+                                      const runtime::v1::EventMeta& source_meta,
+                                      const kafka::Record& source, size_t n,
+                                      const ReactorOptions& options);
+}  // namespace internal
+
+template <class SourceEvent, class TargetCommand>
+std::vector<kafka::OutgoingRecord> TypedReaction<SourceEvent, TargetCommand>::Outputs(
+    const google::protobuf::Message& message, const kafka::Record& source,
+    const ReactorOptions& options) const {
+  const auto& event = static_cast<const SourceEvent&>(message);
+  std::vector<TargetCommand> commands = react_(event);
+  std::vector<kafka::OutgoingRecord> records;
+  for (size_t n = 0; n < commands.size(); ++n) {
+    records.push_back(internal::ReactionCommand(commands[n], *commands[n].mutable_meta(),
+                                                event.meta(), source, n, options));
+  }
+  return records;
+}
+
+// Consumes an events topic in a consumer group of its own and writes what
+// the Reaction answers to each event. Offsets are committed once those
+// records are in Kafka: at least once, which the reactions make harmless.
 class Reactor {
  public:
   Reactor(kafka::ClientConfig client, ReactorOptions options, const Reaction& reaction);
@@ -80,7 +96,7 @@ class Reactor {
 
  private:
   void Run();
-  absl::Status SendAndCommit(std::vector<kafka::OutgoingRecord>& commands,
+  absl::Status SendAndCommit(std::vector<kafka::OutgoingRecord>& outputs,
                              std::map<int32_t, int64_t>& next_offsets);
 
   const kafka::ClientConfig client_;

@@ -57,6 +57,8 @@ struct OutgoingRecord {
   std::string key;
   std::string value;
   std::vector<Header> headers;
+  // A null value: in a compacted topic, erases the key.
+  bool tombstone = false;
 };
 
 // Special offsets for Consumer::Assign.

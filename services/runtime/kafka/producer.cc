@@ -117,8 +117,10 @@ absl::Status Producer::Produce(const OutgoingRecord& record, DeliveryCallback on
   for (;;) {
     RdKafka::ErrorCode code = producer_->produce(
         record.topic, record.partition.value_or(RdKafka::Topic::PARTITION_UA),
-        RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(record.value.data()),
-        record.value.size(), record.key.data(), record.key.size(), /*timestamp=*/0, headers,
+        RdKafka::Producer::RK_MSG_COPY,
+        record.tombstone ? nullptr : const_cast<char*>(record.value.data()),
+        record.tombstone ? 0 : record.value.size(), record.key.data(), record.key.size(),
+        /*timestamp=*/0, headers,
         callback);
     if (code == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
     if (code == RdKafka::ERR__QUEUE_FULL) {

@@ -33,7 +33,7 @@ TEST(TopicsTest, DeclaredListHasEveryServiceTopicWithItsRetention) {
   absl::StatusOr<std::vector<TopicSpec>> topics =
       TopicsFromDeclaration(ReadFile(testing::SourcePath("deploy/topics.json")), plan);
   ASSERT_TRUE(topics.ok()) << topics.status();
-  EXPECT_EQ(topics->size(), 5u * 4u + 1u);
+  EXPECT_EQ(topics->size(), 5u * 4u + 2u);
   for (const char* service : {"identity", "catalog", "matching", "sessions", "payments"}) {
     for (const char* kind : {"commands", "events", "replies", "snapshots"}) {
       const TopicSpec* topic = Find(*topics, "t1." + ServiceTopic(service, kind));
@@ -49,6 +49,9 @@ TEST(TopicsTest, DeclaredListHasEveryServiceTopicWithItsRetention) {
         "compact");
   }
   ASSERT_NE(Find(*topics, "t1.helpline.deadletter"), nullptr);
+  const TopicSpec* keys = Find(*topics, "t1.helpline.identity.keys");
+  ASSERT_NE(keys, nullptr);
+  EXPECT_EQ(keys->configs.at("cleanup.policy"), "compact");
 }
 
 TEST(TopicsTest, BadDeclarationsAreRejectedWithThePlace) {

@@ -1,0 +1,107 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "helpline/identity/v1/identity.grpc.pb.h"
+#include "services/identity/domain/read_model.h"
+#include "services/identity/key_cache.h"
+#include "services/identity/passwords.h"
+#include "services/identity/pii_vault.h"
+#include "services/identity/signing_keys.h"
+#include "services/runtime/auth/call_guard.h"
+#include "services/runtime/auth/rate_limiter.h"
+#include "services/runtime/core/clock.h"
+#include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/kafka/producer.h"
+
+namespace helpline::identity {
+
+struct IdentityOptions {
+  std::string issuer = "helpline-identity";
+  std::string audience = "helpline";
+  absl::Duration access_token_ttl = absl::Minutes(15);
+  absl::Duration refresh_token_ttl = absl::Hours(24 * 30);
+  // How long a write waits for the processor and the read model.
+  absl::Duration command_timeout = absl::Seconds(10);
+  std::string keys_topic;     // helpline.identity.keys
+  std::string email_hash_key;  // 32 bytes
+};
+
+// What the gRPC glue works with; all owned by main.
+struct IdentityParts {
+  es::CommandSender& commands;
+  es::EventFeed& events;
+  IdentityReadModel& read_model;
+  es::EventFeed& keys_feed;
+  KeyCache& keys;
+  kafka::Producer& keys_producer;
+  const PiiVault& vault;
+  const PasswordHasher& passwords;
+  SigningKeys& signing_keys;
+  auth::CallGuard& guard;
+  auth::RateLimiter& logins_per_account;
+  const Clock& clock;
+};
+
+// The IdentityService API: validation, the password and token work, and the
+// commands it sends to identity's processor. Every handler goes through the
+// CallGuard.
+class IdentityService final : public v1::IdentityService::Service {
+ public:
+  IdentityService(IdentityOptions options, IdentityParts parts);
+
+  grpc::Status Register(grpc::ServerContext* context, const v1::RegisterRequest* request,
+                        v1::RegisterResponse* response) override;
+  grpc::Status Login(grpc::ServerContext* context, const v1::LoginRequest* request,
+                     v1::LoginResponse* response) override;
+  grpc::Status Refresh(grpc::ServerContext* context, const v1::RefreshRequest* request,
+                       v1::RefreshResponse* response) override;
+  grpc::Status Logout(grpc::ServerContext* context, const v1::LogoutRequest* request,
+                      v1::LogoutResponse* response) override;
+  grpc::Status GetMe(grpc::ServerContext* context, const v1::GetMeRequest* request,
+                     v1::GetMeResponse* response) override;
+  grpc::Status ChangePassword(grpc::ServerContext* context,
+                              const v1::ChangePasswordRequest* request,
+                              v1::ChangePasswordResponse* response) override;
+  grpc::Status DeleteAccount(grpc::ServerContext* context, const v1::DeleteAccountRequest* request,
+                             v1::DeleteAccountResponse* response) override;
+  grpc::Status GetJwks(grpc::ServerContext* context, const v1::GetJwksRequest* request,
+                       v1::GetJwksResponse* response) override;
+
+  // Registers an account (or finds the one this request_id registered
+  // before); the bootstrap admin comes this way with extra_roles {"admin"}.
+  absl::StatusOr<std::string> RegisterAccount(const std::string& email, const std::string& password,
+                                              const std::string& display_name,
+                                              v1::AccountType type, const std::string& request_id,
+                                              const std::vector<std::string>& extra_roles);
+  // Grants a role to an existing account (idempotent per request id).
+  absl::Status GrantRole(const std::string& user_id, const std::string& role,
+                         const std::string& request_id);
+  std::string EmailClaimFor(const std::string& normalised_email) const;
+
+ private:
+  // Sends a command and waits until the read model has its events.
+  absl::StatusOr<runtime::v1::Reply> Execute(v1::IdentityCommand command,
+                                             const std::string& aggregate_id,
+                                             const std::string& command_id,
+                                             const std::string& actor_user_id);
+  // The account's password hash opened and checked; UNAUTHENTICATED otherwise.
+  absl::Status CheckPassword(const IdentityReadModel::UserView& user, const std::string& password);
+  absl::StatusOr<std::string> Open(const v1::SealedText& sealed);
+  // A new session's token pair.
+  absl::StatusOr<v1::TokenPair> StartSession(const IdentityReadModel::UserView& user);
+  v1::TokenPair Tokens(const IdentityReadModel::UserView& user, const std::string& family_id,
+                       const std::string& secret, absl::Time refresh_expires);
+  // The data key to seal a new account's PII with: one an earlier attempt of
+  // the same registration stored, or a new one, stored before use.
+  absl::StatusOr<PiiVault::DataKey> DataKeyFor(const std::string& user_id);
+
+  const IdentityOptions options_;
+  IdentityParts parts_;
+};
+
+}  // namespace helpline::identity

@@ -1,0 +1,224 @@
+// helpline-identity: accounts, sign-in and the token signing keys.
+#include <iostream>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/identity/domain/identity_domain.h"
+#include "services/identity/domain/read_model.h"
+#include "services/identity/domain/validation.h"
+#include "services/identity/identity_service.h"
+#include "services/identity/key_cache.h"
+#include "services/identity/reactions.h"
+#include "services/runtime/auth/call_guard.h"
+#include "services/runtime/auth/jwt.h"
+#include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/processor.h"
+#include "services/runtime/eventsourcing/reactor.h"
+#include "services/runtime/kafka/client.h"
+#include "services/runtime/server/log.h"
+#include "services/runtime/server/server.h"
+
+namespace helpline::identity {
+namespace {
+
+constexpr char kService[] = "identity";
+
+server::ConfigSchema Schema() {
+  server::ConfigSchema schema;
+  server::AddServerKeys(schema);
+  kafka::AddKafkaKeys(schema);
+  AddClockKeys(schema);
+  auth::AddAuthKeys(schema);
+  schema
+      .String("topics.prefix", "", "prepended to every topic and group name (tests)")
+      .String("identity.signing_keys_file", std::nullopt,
+              "JSON key set the access tokens are signed with (a mounted Secret)")
+      .Secret("identity.key_encryption_key",
+              "base64url of 32 bytes: wraps the per-user data keys (from a Secret)")
+      .String("identity.key_encryption_key_id", "kek-1", "names the key-encryption key in use")
+      .Secret("identity.email_hash_key",
+              "base64url of 32 bytes: keys the email hash that names email claims (from a Secret)")
+      .Int("identity.argon2_passes", 2, 1, 10, "argon2id time cost")
+      .Int("identity.argon2_memory_mib", 19, 1, 1024, "argon2id memory cost")
+      .Bool("identity.argon2_allow_weak", false,
+            "allow argon2id below the OWASP minimum (19 MiB, 2 passes): tests only")
+      .Duration("identity.access_token_ttl", absl::Minutes(15), absl::Minutes(1), absl::Minutes(15),
+                "lifetime of an access token")
+      .Duration("identity.refresh_token_ttl", absl::Hours(24 * 30), absl::Minutes(5),
+                absl::Hours(24 * 90), "lifetime of a session without use")
+      .Double("identity.logins_per_minute_per_account", 10, 0.1, 10000,
+              "login attempts an account takes per minute (burst: the same number)")
+      .Double("identity.requests_per_second_per_caller", 20, 0.1, 100000,
+              "calls a user or peer address makes per second (burst: 5 times that)")
+      .String("admin.email", "", "the admin account made at start if missing")
+      .Secret("admin.password", "its password (from a Secret)");
+  return schema;
+}
+
+std::string DecodeKey(const server::Config& config, const std::string& key) {
+  absl::StatusOr<std::string> bytes = auth::Base64UrlDecode(config.GetString(key));
+  if (!bytes.ok() || bytes->size() != 32) {
+    std::cerr << "helpline-identity: bad config: '" << key
+              << "' must be base64url of 32 bytes (set "
+              << server::ConfigSchema::EnvironmentName(key) << ")\n";
+    std::exit(2);
+  }
+  return *bytes;
+}
+
+template <class T>
+T OrExit(absl::StatusOr<T> value, const char* what) {
+  if (!value.ok()) {
+    log::Error(absl::StrCat("cannot start: ", what), {{"error", value.status().ToString()}});
+    std::exit(1);
+  }
+  return *std::move(value);
+}
+
+void BootstrapAdmin(IdentityService& service, IdentityReadModel& read_model,
+                    const server::Config& config) {
+  const std::string& raw_email = config.GetString("admin.email");
+  if (raw_email.empty()) return;
+  std::optional<std::string> email = NormaliseEmail(raw_email);
+  if (!email) {
+    log::Error("admin.email is not an email address; no admin bootstrapped");
+    return;
+  }
+  std::optional<IdentityReadModel::UserView> existing =
+      read_model.FindByEmailClaim(service.EmailClaimFor(*email));
+  absl::Status done;
+  if (existing) {
+    done = service.GrantRole(existing->user_id, "admin", "admin-bootstrap");
+  } else {
+    done = service
+               .RegisterAccount(*email, config.GetString("admin.password"), "Administrator",
+                                v1::ACCOUNT_TYPE_PERSON, "admin-bootstrap", {"admin"})
+               .status();
+  }
+  if (done.ok()) {
+    log::Info("admin account ready");
+  } else {
+    log::Error("admin bootstrap failed", {{"error", done.ToString()}});
+  }
+}
+
+int Main(int argc, char** argv) {
+  server::ShutdownSignal shutdown;
+  server::Config config = server::LoadConfigOrExit(Schema(), argc, argv);
+  server::InitLogging(kService, config);
+  log::Info("starting", {{"config", config.Describe()}});
+
+  kafka::ClientConfig client = kafka::ClientConfigFromConfig(config);
+  SystemClock clock = OrExit(ClockFromConfig(config), "clock");
+  const std::string prefix = config.GetString("topics.prefix");
+  es::ServiceTopics topics = es::ServiceTopics::For(kService, prefix);
+  const std::string keys_topic = prefix + "helpline.identity.keys";
+
+  PiiVault vault = OrExit(PiiVault::Create(DecodeKey(config, "identity.key_encryption_key"),
+                                           config.GetString("identity.key_encryption_key_id")),
+                          "key-encryption key");
+  PasswordHasher passwords = OrExit(
+      PasswordHasher::Create(static_cast<uint64_t>(config.GetInt("identity.argon2_passes")),
+                             static_cast<uint64_t>(config.GetInt("identity.argon2_memory_mib")) << 20,
+                             config.GetBool("identity.argon2_allow_weak")),
+      "password hashing");
+  std::unique_ptr<SigningKeys> signing_keys =
+      OrExit(SigningKeys::Load(config.GetString("identity.signing_keys_file")), "signing keys");
+
+  server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
+  es::ProcessorMetrics processor_metrics(server.metrics().registry());
+
+  es::ProcessorOptions processor_options;
+  processor_options.service = prefix + kService;
+  processor_options.topics = topics;
+  es::Processor processor(client, processor_options, IdentityType(), clock, &processor_metrics);
+
+  IdentityReadModel read_model;
+  es::EventFeed events(client, {topics.events, topics.deadletter, "identity.read-model"},
+                       [] { return std::make_unique<v1::IdentityEvent>(); }, read_model);
+  KeyCache keys(vault);
+  es::EventFeed keys_feed(client, {keys_topic, topics.deadletter, "identity.key-cache"},
+                          [] { return std::make_unique<v1::DataKeyRecord>(); }, keys);
+  std::unique_ptr<kafka::Producer> keys_producer =
+      OrExit(kafka::Producer::Create(client, {}), "keys producer");
+
+  auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), *signing_keys, clock);
+  double per_second = config.GetDouble("identity.requests_per_second_per_caller");
+  auth::RateLimiter per_caller(per_second, per_second * 5, clock);
+  double per_minute = config.GetDouble("identity.logins_per_minute_per_account");
+  auth::RateLimiter logins(per_minute / 60, per_minute, clock);
+  auth::CallGuard guard(&verifier, per_caller);
+
+  es::TypedReaction<v1::IdentityEvent, v1::IdentityCommand> claim_reaction(ClaimFollowsAccount);
+  es::Reactor claim_reactor(client,
+                            {prefix + "identity.email-claims", topics.events, topics.commands,
+                             topics.deadletter},
+                            claim_reaction);
+  KeyShredder shredder(keys, keys_feed, keys_topic);
+  es::Reactor shred_reactor(client,
+                            {prefix + "identity.key-shredder", topics.events, topics.commands,
+                             topics.deadletter},
+                            shredder);
+
+  for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
+           {[&] { return keys_feed.Start(); }, "key cache"},
+           {[&] { return events.Start(); }, "read model"},
+           {[&] { return processor.Start(); }, "processor"},
+           {[&] { return claim_reactor.Start(); }, "email-claim reactor"},
+           {[&] { return shred_reactor.Start(); }, "key shredder"}}) {
+    if (absl::Status started = start(); !started.ok()) {
+      log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
+      return 1;
+    }
+  }
+  std::unique_ptr<es::CommandSender> sender =
+      OrExit(es::CommandSender::Create(client, {topics, ""}), "command sender");
+
+  IdentityOptions options;
+  options.issuer = config.GetString("auth.issuer");
+  options.audience = config.GetString("auth.audience");
+  options.access_token_ttl = config.GetDuration("identity.access_token_ttl");
+  options.refresh_token_ttl = config.GetDuration("identity.refresh_token_ttl");
+  options.keys_topic = keys_topic;
+  options.email_hash_key = DecodeKey(config, "identity.email_hash_key");
+  IdentityService service(options,
+                          IdentityParts{*sender, events, read_model, keys_feed, keys,
+                                        *keys_producer, vault, passwords, *signing_keys, guard,
+                                        logins, clock});
+
+  server.AddService(&service);
+  if (absl::Status started = server.Start(); !started.ok()) {
+    log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
+    return 1;
+  }
+  auto ready = [&] { return processor.Ready() && events.CaughtUp() && keys_feed.CaughtUp(); };
+  server.ServeWhen(ready);
+  std::thread bootstrap([&] {
+    while (!ready() && !shutdown.WaitFor(absl::Milliseconds(50))) {
+    }
+    if (ready()) BootstrapAdmin(service, read_model, config);
+  });
+
+  shutdown.Wait();
+  log::Info("stopping");
+  server.Shutdown();
+  bootstrap.join();
+  claim_reactor.Stop();
+  shred_reactor.Stop();
+  processor.Stop();
+  events.Stop();
+  keys_feed.Stop();
+  sender.reset();
+  return 0;
+}
+
+}  // namespace
+}  // namespace helpline::identity
+
+int main(int argc, char** argv) { return helpline::identity::Main(argc, argv); }

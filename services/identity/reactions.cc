@@ -1,0 +1,49 @@
+#include "services/identity/reactions.h"
+
+#include "absl/time/clock.h"
+#include "services/runtime/server/log.h"
+
+namespace helpline::identity {
+
+std::vector<v1::IdentityCommand> ClaimFollowsAccount(const v1::IdentityEvent& event) {
+  v1::IdentityCommand command;
+  const std::string& user_id = event.meta().aggregate_id();
+  if (event.has_user_registered()) {
+    command.mutable_meta()->set_aggregate_id(event.user_registered().email_claim_id());
+    command.mutable_confirm_email_claim()->set_user_id(user_id);
+    return {command};
+  }
+  if (event.has_account_deleted()) {
+    command.mutable_meta()->set_aggregate_id(event.account_deleted().email_claim_id());
+    command.mutable_release_email_claim()->set_user_id(user_id);
+    return {command};
+  }
+  return {};
+}
+
+std::vector<kafka::OutgoingRecord> KeyShredder::Outputs(const google::protobuf::Message& message,
+                                                        const kafka::Record&,
+                                                        const es::ReactorOptions&) const {
+  const auto& event = static_cast<const v1::IdentityEvent&>(message);
+  if (!event.has_account_deleted()) return {};
+  const std::string& user_id = event.meta().aggregate_id();
+  // Keys are written before the account's first event: once the cache holds
+  // everything in the topic now, it holds every key of this account.
+  if (absl::Status current = keys_feed_.WaitUntilCurrent(absl::Now() + absl::Seconds(30));
+      !current.ok()) {
+    log::Warn("key cache not current; erasing the keys it knows", {{"error", current.ToString()}});
+  }
+  std::vector<kafka::OutgoingRecord> tombstones;
+  for (const std::string& key_id : keys_.KeyIdsOf(user_id)) {
+    kafka::OutgoingRecord tombstone;
+    tombstone.topic = keys_topic_;
+    tombstone.key = key_id;
+    tombstone.tombstone = true;
+    tombstones.push_back(std::move(tombstone));
+  }
+  log::Info("erasing the data keys of a deleted account",
+            {{"user_id", user_id}, {"keys", tombstones.size()}});
+  return tombstones;
+}
+
+}  // namespace helpline::identity
