@@ -39,6 +39,8 @@ server::ConfigSchema Schema() {
       .String("topics.prefix", "", "prepended to every topic and group name (tests)")
       .String("identity.signing_keys_file", std::nullopt,
               "JSON key set the access tokens are signed with (a mounted Secret)")
+      .Duration("identity.signing_keys_check_interval", absl::Seconds(10), absl::Milliseconds(10),
+                absl::Hours(1), "how often the signing keys file is looked at for a rotation")
       .Secret("identity.key_encryption_key",
               "base64url of 32 bytes: wraps the per-user data keys (from a Secret)")
       .String("identity.key_encryption_key_id", "kek-1", "names the key-encryption key in use")
@@ -129,7 +131,9 @@ int Main(int argc, char** argv) {
                              config.GetBool("identity.argon2_allow_weak")),
       "password hashing");
   std::unique_ptr<SigningKeys> signing_keys =
-      OrExit(SigningKeys::Load(config.GetString("identity.signing_keys_file")), "signing keys");
+      OrExit(SigningKeys::Load(config.GetString("identity.signing_keys_file"),
+                               config.GetDuration("identity.signing_keys_check_interval")),
+             "signing keys");
 
   server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
   es::ProcessorMetrics processor_metrics(server.metrics().registry());
@@ -148,7 +152,11 @@ int Main(int argc, char** argv) {
   std::unique_ptr<kafka::Producer> keys_producer =
       OrExit(kafka::Producer::Create(client, {}), "keys producer");
 
-  auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), *signing_keys, clock);
+  // Its own keys are local: no reason to ration refreshes.
+  auth::VerifierOptions verifier_options = auth::VerifierOptionsFromConfig(config);
+  verifier_options.min_refresh_interval = absl::ZeroDuration();
+  verifier_options.max_key_age = absl::Seconds(1);
+  auth::TokenVerifier verifier(verifier_options, *signing_keys, clock);
   double per_second = config.GetDouble("identity.requests_per_second_per_caller");
   auth::RateLimiter per_caller(per_second, per_second * 5, clock);
   double per_minute = config.GetDouble("identity.logins_per_minute_per_account");

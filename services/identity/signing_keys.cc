@@ -16,10 +16,11 @@ int64_t ModificationTime(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SigningKeys>> SigningKeys::Load(std::string path) {
+absl::StatusOr<std::unique_ptr<SigningKeys>> SigningKeys::Load(std::string path,
+                                                                absl::Duration check_interval) {
   absl::StatusOr<auth::SigningKeySet> keys = auth::SigningKeySet::FromFile(path);
   if (!keys.ok()) return keys.status();
-  std::unique_ptr<SigningKeys> loaded(new SigningKeys(std::move(path)));
+  std::unique_ptr<SigningKeys> loaded(new SigningKeys(std::move(path), check_interval));
   absl::MutexLock lock(&loaded->mutex_);
   loaded->keys_ = std::make_unique<auth::SigningKeySet>(*std::move(keys));
   loaded->file_mtime_ = ModificationTime(loaded->path_);
@@ -29,7 +30,7 @@ absl::StatusOr<std::unique_ptr<SigningKeys>> SigningKeys::Load(std::string path)
 
 void SigningKeys::Refresh() {
   absl::Time now = absl::Now();
-  if (now - last_look_ < absl::Seconds(10)) return;
+  if (now - last_look_ < check_interval_) return;
   last_look_ = now;
   int64_t mtime = ModificationTime(path_);
   if (mtime == file_mtime_) return;

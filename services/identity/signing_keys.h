@@ -18,19 +18,23 @@ namespace helpline::identity {
 // no restart. Also the public-key source of identity's own verifier.
 class SigningKeys : public auth::PublicKeySource {
  public:
-  static absl::StatusOr<std::unique_ptr<SigningKeys>> Load(std::string path);
+  // The file is looked at again at most every `check_interval`.
+  static absl::StatusOr<std::unique_ptr<SigningKeys>> Load(std::string path,
+                                                           absl::Duration check_interval);
 
   auth::Ed25519Key Active();
   std::vector<auth::Ed25519Key> Published();
   absl::StatusOr<std::vector<auth::Ed25519Key>> FetchKeys() override { return Published(); }
 
  private:
-  explicit SigningKeys(std::string path) : path_(std::move(path)) {}
-  // Reads the file if it changed since the last look (at most every 10 s);
-  // a broken file keeps the keys in use and is logged.
+  SigningKeys(std::string path, absl::Duration check_interval)
+      : path_(std::move(path)), check_interval_(check_interval) {}
+  // Reads the file if it changed since the last look; a broken file keeps
+  // the keys in use and is logged.
   void Refresh() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const std::string path_;
+  const absl::Duration check_interval_;
   absl::Mutex mutex_;
   std::unique_ptr<auth::SigningKeySet> keys_ ABSL_GUARDED_BY(mutex_);
   int64_t file_mtime_ ABSL_GUARDED_BY(mutex_) = 0;

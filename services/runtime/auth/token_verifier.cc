@@ -55,14 +55,16 @@ std::optional<Ed25519Key> TokenVerifier::FindKey(const std::string& kid) {
     }
     return std::nullopt;
   };
-  if (std::optional<Ed25519Key> key = find()) return key;
   absl::Time now = absl::Now();
-  if (now - last_refresh_ < options_.min_refresh_interval) return std::nullopt;
+  std::optional<Ed25519Key> key = find();
+  bool stale = now - last_refresh_ > options_.max_key_age;
+  if (key && !stale) return key;
+  if (!stale && now - last_refresh_ < options_.min_refresh_interval) return std::nullopt;
   last_refresh_ = now;
   absl::StatusOr<std::vector<Ed25519Key>> fetched = source_.FetchKeys();
   if (!fetched.ok()) {
     log::Warn("cannot refresh the token signing keys", {{"error", fetched.status().ToString()}});
-    return std::nullopt;
+    return key;
   }
   keys_ = *std::move(fetched);
   return find();

@@ -41,6 +41,9 @@ struct VerifierOptions {
   absl::Duration max_lifetime = absl::Minutes(15);
   // At most one key refresh this often, however many unknown kids arrive.
   absl::Duration min_refresh_interval = absl::Seconds(30);
+  // Keys are fetched again when older than this, so a key dropped from the
+  // set stops verifying.
+  absl::Duration max_key_age = absl::Minutes(5);
 };
 
 void AddAuthKeys(server::ConfigSchema& schema);

@@ -128,6 +128,23 @@ TEST_F(TokenVerifierTest, NewKeyPublishedBeforeSigningIsPickedUp) {
   EXPECT_FALSE(verifier.Verify(old_token).ok());
 }
 
+TEST_F(TokenVerifierTest, AKeyDroppedFromTheSetStopsVerifyingOnceTheKeysAreStale) {
+  StaticKeys source;
+  source.keys = {key_};
+  TokenVerifier verifier(VerifierOptions{.max_key_age = absl::Minutes(5)}, source, clock_);
+  std::string token = SignToken(Claims(), key_);
+  ASSERT_TRUE(verifier.Verify(token).ok());
+  source.keys = {};
+  EXPECT_TRUE(verifier.Verify(token).ok()) << "cached for a while";
+  absl::SleepFor(absl::Milliseconds(1));
+  TokenVerifier quick(VerifierOptions{.max_key_age = absl::ZeroDuration()}, source, clock_);
+  source.keys = {key_};
+  ASSERT_TRUE(quick.Verify(token).ok());
+  source.keys = {};
+  absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_FALSE(quick.Verify(token).ok());
+}
+
 TEST_F(TokenVerifierTest, OverlongLifetimeAndGarbageAreRefused) {
   AccessClaims claims = Claims();
   claims.expires_at = claims.issued_at + absl::Hours(24);
