@@ -11,8 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "google/protobuf/unknown_field_set.h"
-#include "grpcpp/generic/generic_stub.h"
+#include "services/runtime/server/health_client.h"
 
 namespace helpline::testing {
 
@@ -21,46 +20,7 @@ std::shared_ptr<grpc::Channel> LocalChannel(int port) {
 }
 
 absl::StatusOr<std::string> HealthStatus(int port, const std::string& service) {
-  grpc::GenericStub stub(LocalChannel(port));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  // HealthCheckRequest{service = 1}, written by hand: the health protos are
-  // compiled into gRPC but not shipped as headers.
-  std::string request_bytes;
-  if (!service.empty()) {
-    request_bytes = absl::StrCat("\x0a", std::string(1, static_cast<char>(service.size())), service);
-  }
-  grpc::Slice slice(request_bytes);
-  grpc::ByteBuffer request(&slice, 1), response;
-  std::mutex mutex;
-  std::condition_variable done;
-  bool finished = false;
-  grpc::Status status;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                 &response, [&](grpc::Status s) {
-                   std::lock_guard<std::mutex> lock(mutex);
-                   status = std::move(s);
-                   finished = true;
-                   done.notify_one();
-                 });
-  std::unique_lock<std::mutex> lock(mutex);
-  done.wait(lock, [&] { return finished; });
-  if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-  }
-  std::vector<grpc::Slice> slices;
-  response.Dump(&slices);
-  std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  google::protobuf::UnknownFieldSet fields;
-  fields.ParseFromString(bytes);
-  int64_t value = fields.field_count() > 0 ? fields.field(0).varint() : 0;
-  switch (value) {
-    case 1: return std::string("SERVING");
-    case 2: return std::string("NOT_SERVING");
-    case 3: return std::string("SERVICE_UNKNOWN");
-    default: return std::string("UNKNOWN");
-  }
+  return server::HealthStatus(absl::StrCat("127.0.0.1:", port), service);
 }
 
 absl::StatusOr<std::vector<std::string>> ReflectedServices(int port) {
