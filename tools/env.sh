@@ -3,7 +3,7 @@
 HL_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 HL_DEPS_DIR=${HL_DEPS_DIR:-$HOME/.cache/helpline}
 HL_BUILD_DIR=${HL_BUILD_DIR:-$HL_REPO/build}
-HL_STACK_DIR=${HL_STACK_DIR:-$HL_REPO/.stack}
+HL_STACK_DIR=$(realpath -m "${HL_STACK_DIR:-$HL_REPO/.stack}")  # servers chdir: no relative paths
 
 # Kafka 3.9, not 4.x: Debian's librdkafka 2.0.2 would turn idempotence and
 # transactions off against a 4.x broker (KIP-896, librdkafka issue #4948).

@@ -17,6 +17,7 @@
 #include "helpline/identity/v1/identity.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "services/identity/pii_vault.h"
+#include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/auth/jwt.h"
 #include "services/runtime/auth/key_set.h"
 #include "services/runtime/core/errors.h"
@@ -511,6 +512,17 @@ TEST_F(IdentityKafkaTest, DeletedAccountsPiiCannotBeRecoveredFromAnyTopic) {
     }
   }
   EXPECT_EQ(sealed_events, 1) << "the history stays";
+}
+
+TEST_F(IdentityKafkaTest, AnotherServiceVerifiesTokensWithThePublishedKeys) {
+  v1::LoginResponse session = NewAccount(UniqueName("other") + "@example.org", "verified-elsewhere");
+  auth::IdentityJwks jwks(absl::StrCat("127.0.0.1:", port_));
+  SystemClock clock;
+  auth::TokenVerifier verifier(auth::VerifierOptions{}, jwks, clock);
+  absl::StatusOr<auth::Principal> caller = verifier.Verify(session.tokens().access_token());
+  ASSERT_TRUE(caller.ok()) << caller.status();
+  EXPECT_EQ(caller->user_id, session.user_id());
+  EXPECT_TRUE(caller->HasRole("person"));
 }
 
 TEST_F(IdentityKafkaTest, AdminIsBootstrappedFromTheSecret) {

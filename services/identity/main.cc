@@ -54,9 +54,9 @@ server::ConfigSchema Schema() {
                 "lifetime of an access token")
       .Duration("identity.refresh_token_ttl", absl::Hours(24 * 30), absl::Minutes(5),
                 absl::Hours(24 * 90), "lifetime of a session without use")
-      .Double("identity.logins_per_minute_per_account", 10, 0.1, 10000,
+      .Double("identity.logins_per_minute_per_account", 10, 0.1, 1e6,
               "login attempts an account takes per minute (burst: the same number)")
-      .Double("identity.requests_per_second_per_caller", 20, 0.1, 100000,
+      .Double("identity.requests_per_second_per_caller", 20, 0.1, 1e6,
               "calls a user or peer address makes per second (burst: 5 times that)")
       .String("admin.email", "", "the admin account made at start if missing")
       .Secret("admin.password", "its password (from a Secret)");

@@ -41,7 +41,7 @@ struct ConsumerOptions {
   // How long the broker may hold a fetch that found nothing. Short, because
   // a fetch waiting on a read_committed partition is not always answered
   // when a transaction commits (seen: a whole 500 ms default).
-  absl::Duration max_fetch_wait = absl::Milliseconds(50);
+  absl::Duration max_fetch_wait = absl::Milliseconds(200);
   // For Subscribe: called from Poll when partitions come or go. On
   // assignment it runs after the partitions are assigned; on revocation
   // before they are released, so work in flight can be finished first.

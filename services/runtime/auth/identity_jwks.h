@@ -1,0 +1,28 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "helpline/identity/v1/identity.grpc.pb.h"
+#include "services/runtime/auth/token_verifier.h"
+
+namespace helpline::auth {
+
+// The public keys as identity publishes them (GetJwks): what every other
+// service's TokenVerifier uses.
+class IdentityJwks : public PublicKeySource {
+ public:
+  // `target` is identity's gRPC address ("identity:7001").
+  explicit IdentityJwks(const std::string& target);
+  absl::StatusOr<std::vector<Ed25519Key>> FetchKeys() override;
+
+  // The keys of a GetJwks answer; Ed25519 keys only, others are skipped.
+  static std::vector<Ed25519Key> FromResponse(const identity::v1::GetJwksResponse& response);
+
+ private:
+  std::unique_ptr<identity::v1::IdentityService::Stub> stub_;
+};
+
+}  // namespace helpline::auth
