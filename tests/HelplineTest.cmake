@@ -1,13 +1,16 @@
-# helpline_test(<name> LABELS <labels> SOURCES <files> [NEEDS_STACK] [LIBRARIES <libs>])
+# helpline_test(<name> LABELS <labels> SOURCES <files> [NEEDS_STACK] [WHOLE]
+#               [LIBRARIES <libs>])
 #
-# A GoogleTest binary whose cases become CTest tests. NEEDS_STACK ties them to
+# A GoogleTest binary whose cases become CTest tests (WHOLE: one CTest test for
+# the binary, for suites that share an expensive set-up such as a service
+# process). NEEDS_STACK ties them to
 # the test run's own Kafka and Redis (the `stack` fixture, tests/CMakeLists.txt);
 # they find the brokers through tests/support/test_stack.h.
 set(HELPLINE_TEST_STACK_DIR ${CMAKE_BINARY_DIR}/test-stack)
 find_program(BUF_PROGRAM buf HINTS ${HELPLINE_DEPS_DIR}/npm/node_modules/.bin REQUIRED)
 
 function(helpline_test name)
-  cmake_parse_arguments(arg "NEEDS_STACK" "" "LABELS;SOURCES;LIBRARIES" ${ARGN})
+  cmake_parse_arguments(arg "NEEDS_STACK;WHOLE" "" "LABELS;SOURCES;LIBRARIES" ${ARGN})
   add_executable(${name} ${arg_SOURCES})
   target_link_libraries(${name} PRIVATE helpline_runtime helpline_test_support ${arg_LIBRARIES}
                         GTest::gtest GTest::gmock GTest::gtest_main)
@@ -15,6 +18,11 @@ function(helpline_test name)
   if(arg_NEEDS_STACK)
     list(APPEND properties FIXTURES_REQUIRED stack)
   endif()
-  gtest_discover_tests(${name} TEST_PREFIX "${name}." DISCOVERY_TIMEOUT 60
-                       PROPERTIES ${properties})
+  if(arg_WHOLE)
+    add_test(NAME ${name} COMMAND ${name})
+    set_tests_properties(${name} PROPERTIES ${properties})
+  else()
+    gtest_discover_tests(${name} TEST_PREFIX "${name}." DISCOVERY_TIMEOUT 60
+                         PROPERTIES ${properties})
+  endif()
 endfunction()
