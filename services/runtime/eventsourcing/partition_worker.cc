@@ -409,7 +409,6 @@ absl::Status PartitionWorker::RunBatch(const std::vector<kafka::Record>& command
         }
       }
       events_since_snapshot_ += events;
-      commands_handled_ += static_cast<int64_t>(commands.size());
       if (metrics_ != nullptr && !batch.result_counts.empty()) {
         metrics_->ObserveTransaction(absl::ToDoubleSeconds(absl::Now() - started),
                                      static_cast<int>(batch.result_counts.size()));

@@ -72,7 +72,6 @@ class PartitionWorker {
   int64_t times_fenced() const { return times_fenced_.load(); }
   // Digest of the committed state (see PartitionState::Digest).
   std::string StateDigest();
-  int64_t commands_handled() const { return commands_handled_.load(); }
 
  private:
   struct Batch;
@@ -122,7 +121,6 @@ class PartitionWorker {
   std::atomic<bool> abandon_{false};
   std::atomic<bool> ready_{false};
   std::atomic<int64_t> times_fenced_{0};
-  std::atomic<int64_t> commands_handled_{0};
   std::thread thread_;
 };
 

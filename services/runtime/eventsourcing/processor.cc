@@ -142,11 +142,4 @@ int64_t Processor::TimesFenced() {
   return total;
 }
 
-int64_t Processor::CommandsHandled() {
-  absl::MutexLock lock(&workers_mutex_);
-  int64_t total = 0;
-  for (const auto& [partition, worker] : workers_) total += worker->commands_handled();
-  return total;
-}
-
 }  // namespace helpline::es

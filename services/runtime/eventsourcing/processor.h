@@ -40,7 +40,6 @@ class Processor {
   bool Ready();
   // Digest of an owned partition's state; empty if not owned here.
   std::string StateDigest(int32_t partition);
-  int64_t CommandsHandled();
   int64_t TimesFenced();
 
  private:
