@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "services/identity/domain/validation.h"
+#include "services/runtime/core/text_checks.h"
 #include "services/runtime/auth/jwt.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
@@ -203,7 +204,7 @@ grpc::Status IdentityService::Register(grpc::ServerContext* context,
                                        v1::RegisterResponse* response) {
   return parts_.guard.Public(context, [&]() -> absl::Status {
     errors::Validator validator;
-    CheckRequestId(request->request_id(), "request_id", validator);
+    text::CheckRequestId(request->request_id(), "request_id", validator);
     std::optional<std::string> email = NormaliseEmail(request->email());
     validator.Check(email.has_value(), "email", "must be an email address");
     identity::CheckPassword(request->password(), request->email(), "password", validator);
@@ -328,7 +329,7 @@ grpc::Status IdentityService::ChangePassword(grpc::ServerContext* context,
     if (!user) return absl::NotFoundError("no such account");
     absl::StatusOr<std::string> email = Open(user->email);
     errors::Validator validator;
-    CheckRequestId(request->request_id(), "request_id", validator);
+    text::CheckRequestId(request->request_id(), "request_id", validator);
     validator.Check(!request->current_password().empty(), "current_password", "is required");
     identity::CheckPassword(request->new_password(), email.ok() ? *email : "", "new_password",
                             validator);
@@ -355,7 +356,7 @@ grpc::Status IdentityService::DeleteAccount(grpc::ServerContext* context,
                                             v1::DeleteAccountResponse*) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     errors::Validator validator;
-    CheckRequestId(request->request_id(), "request_id", validator);
+    text::CheckRequestId(request->request_id(), "request_id", validator);
     validator.Check(!request->password().empty(), "password", "is required");
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     std::optional<IdentityReadModel::UserView> user = parts_.read_model.FindUser(caller.user_id);

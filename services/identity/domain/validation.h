@@ -20,8 +20,4 @@ void CheckPassword(std::string_view password, std::string_view email, const std:
 // 1 to 80 characters of valid UTF-8 without control characters.
 void CheckDisplayName(std::string_view name, const std::string& field, errors::Validator& validator);
 
-// 1 to 128 printable ASCII characters.
-void CheckRequestId(std::string_view request_id, const std::string& field,
-                    errors::Validator& validator);
-
 }  // namespace helpline::identity

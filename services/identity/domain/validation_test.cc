@@ -1,4 +1,5 @@
 #include "services/identity/domain/validation.h"
+#include "services/runtime/core/text_checks.h"
 
 #include "gtest/gtest.h"
 
@@ -32,12 +33,12 @@ TEST(ValidationTest, PasswordPolicy) {
 TEST(ValidationTest, DisplayNamesAndRequestIds) {
   errors::Validator validator;
   CheckDisplayName("Zoë Ng", "display_name", validator);
-  CheckRequestId("req-42", "request_id", validator);
+  text::CheckRequestId("req-42", "request_id", validator);
   EXPECT_TRUE(validator.ok());
   CheckDisplayName("   ", "display_name", validator);
   CheckDisplayName(std::string(81, 'z'), "display_name", validator);
-  CheckRequestId("", "request_id", validator);
-  CheckRequestId("has space", "request_id", validator);
+  text::CheckRequestId("", "request_id", validator);
+  text::CheckRequestId("has space", "request_id", validator);
   EXPECT_EQ(errors::FieldViolations(validator.Finish()).size(), 4u);
 }
 

@@ -1,0 +1,11 @@
+#pragma once
+
+#include "helpline/catalog/v1/events.pb.h"
+
+namespace helpline::catalog {
+
+// The tree a new deployment starts with (admins change it from there):
+// parents before their children.
+v1::SeedCategories DefaultCategories();
+
+}  // namespace helpline::catalog

@@ -1,0 +1,322 @@
+#include "services/catalog/domain/validation.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "services/runtime/core/ids.h"
+#include "services/runtime/core/proto_time.h"
+#include "services/runtime/core/text_checks.h"
+
+namespace helpline::catalog {
+namespace {
+
+constexpr int64_t kMaxRatePerMinute = 100'000;  // 1000.00 a minute
+constexpr int64_t kMaxFixedPrice = 10'000'000;
+
+// ISO 639-1 (two-letter) language codes.
+const absl::flat_hash_set<std::string>& TwoLetterLanguages() {
+  static const auto* codes = [] {
+    auto* set = new absl::flat_hash_set<std::string>();
+    for (absl::string_view code : absl::StrSplit(
+             "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs "
+             "cu cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha "
+             "he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki kj kk kl km kn "
+             "ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb "
+             "nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd "
+             "se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw "
+             "ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu",
+             ' ')) {
+      set->insert(std::string(code));
+    }
+    return set;
+  }();
+  return *codes;
+}
+
+bool AllOf(std::string_view text, bool (*predicate)(unsigned char)) {
+  return std::all_of(text.begin(), text.end(),
+                     [&](char c) { return predicate(static_cast<unsigned char>(c)); });
+}
+
+bool IsCurrencyCode(const std::string& code) {
+  return code.size() == 3 && std::all_of(code.begin(), code.end(),
+                                         [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+
+void CheckMoney(const runtime::v1::Money& money, int64_t max, const std::string& field,
+                const ContentRules& rules, errors::Validator& validator) {
+  if (!IsCurrencyCode(money.currency_code())) {
+    validator.Add(field + ".currency_code", "must be an ISO 4217 code such as \"EUR\"");
+  } else if (!rules.currency.empty() && money.currency_code() != rules.currency) {
+    validator.Add(field + ".currency_code",
+                  absl::StrCat("must be ", rules.currency, ", this deployment's currency"));
+  }
+  validator.Check(money.amount_minor() > 0 && money.amount_minor() <= max,
+                  field + ".amount_minor",
+                  absl::StrCat("must be more than 0 and at most ", max, " minor units"));
+}
+
+struct Span {
+  int start;
+  int end;
+  std::string field;
+};
+
+// Adds a violation for each range that overlaps an earlier one.
+void CheckNoOverlap(std::vector<Span> spans, errors::Validator& validator) {
+  std::sort(spans.begin(), spans.end(),
+            [](const Span& a, const Span& b) { return a.start < b.start; });
+  for (size_t i = 1; i < spans.size(); ++i) {
+    if (spans[i].start < spans[i - 1].end) {
+      validator.Add(spans[i].field, absl::StrCat("overlaps ", spans[i - 1].field));
+    }
+  }
+}
+
+bool CheckTimeRange(const v1::TimeRange& range, const std::string& field,
+                    errors::Validator& validator) {
+  bool ok = range.start_minute() >= 0 && range.start_minute() < 1440 &&
+            range.end_minute() > range.start_minute() && range.end_minute() <= 1440;
+  validator.Check(ok, field,
+                  "must have 0 <= start_minute < end_minute <= 1440 (minutes after midnight)");
+  return ok;
+}
+
+void CheckCategoryIds(const google::protobuf::RepeatedPtrField<std::string>& ids, int min, int max,
+                      const std::string& field, const ContentRules& rules,
+                      errors::Validator& validator) {
+  validator.Check(ids.size() >= min && ids.size() <= max, field,
+                  absl::StrCat("must name ", min, " to ", max, " categories"));
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < ids.size(); ++i) {
+    std::string item = absl::StrCat(field, "[", i, "]");
+    if (!seen.insert(ids[i]).second) {
+      validator.Add(item, "is listed twice");
+    } else if (rules.active_category && !rules.active_category(ids[i])) {
+      validator.Add(item, absl::StrCat("\"", ids[i], "\" is not an active category"));
+    } else if (!rules.active_category && !IsCategorySlug(ids[i])) {
+      validator.Add(item, "must be a category id");
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> NormaliseLanguageTag(std::string_view tag) {
+  if (tag.empty() || tag.size() > 35) return std::nullopt;
+  std::vector<std::string> parts = absl::StrSplit(std::string(tag), absl::ByAnyChar("-_"));
+  std::string language = absl::AsciiStrToLower(parts[0]);
+  if (!AllOf(language, absl::ascii_isalpha)) return std::nullopt;
+  if (language.size() == 2) {
+    if (!TwoLetterLanguages().contains(language)) return std::nullopt;
+  } else if (language.size() != 3) {
+    return std::nullopt;
+  }
+  std::string out = language;
+  size_t i = 1;
+  if (i < parts.size() && parts[i].size() == 4 && AllOf(parts[i], absl::ascii_isalpha)) {
+    std::string script = absl::AsciiStrToLower(parts[i]);
+    script[0] = absl::ascii_toupper(script[0]);
+    absl::StrAppend(&out, "-", script);
+    ++i;
+  }
+  if (i < parts.size() && ((parts[i].size() == 2 && AllOf(parts[i], absl::ascii_isalpha)) ||
+                           (parts[i].size() == 3 && AllOf(parts[i], absl::ascii_isdigit)))) {
+    absl::StrAppend(&out, "-", absl::AsciiStrToUpper(parts[i]));
+    ++i;
+  }
+  for (; i < parts.size(); ++i) {
+    const std::string& variant = parts[i];
+    bool long_variant = variant.size() >= 5 && variant.size() <= 8;
+    bool digit_variant = variant.size() == 4 && absl::ascii_isdigit(variant[0]);
+    if (!(long_variant || digit_variant) || !AllOf(variant, absl::ascii_isalnum)) {
+      return std::nullopt;
+    }
+    absl::StrAppend(&out, "-", absl::AsciiStrToLower(variant));
+  }
+  return out;
+}
+
+bool IsCategorySlug(std::string_view id) {
+  if (id.size() < 2 || id.size() > 40 || id.front() == '-' || id.back() == '-') return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+void CheckPriceTerms(const v1::PriceTerms& price, const std::string& prefix,
+                     const ContentRules& rules, errors::Validator& validator) {
+  switch (price.kind_case()) {
+    case v1::PriceTerms::kPerMinute:
+      CheckMoney(price.per_minute().rate(), kMaxRatePerMinute, prefix + "per_minute.rate", rules,
+                 validator);
+      validator.Check(price.per_minute().minimum_minutes() >= 1 &&
+                          price.per_minute().minimum_minutes() <= 60,
+                      prefix + "per_minute.minimum_minutes", "must be 1 to 60");
+      break;
+    case v1::PriceTerms::kFixed:
+      CheckMoney(price.fixed().price(), kMaxFixedPrice, prefix + "fixed.price", rules, validator);
+      validator.Check(price.fixed().session_minutes() >= 5 &&
+                          price.fixed().session_minutes() <= 240,
+                      prefix + "fixed.session_minutes", "must be 5 to 240");
+      break;
+    case v1::PriceTerms::KIND_NOT_SET:
+      validator.Add(prefix.substr(0, prefix.size() - 1), "must be per_minute or fixed");
+      break;
+  }
+}
+
+void CheckAvailability(const v1::Availability& availability, const std::string& prefix,
+                       const ContentRules& rules, errors::Validator& validator) {
+  const std::string& zone = availability.time_zone();
+  bool zone_ok = !zone.empty() && zone.size() <= 64 && zone.find("..") == std::string::npos &&
+                 zone.front() != '/';
+  if (zone_ok && rules.check_time_zone) {
+    absl::TimeZone loaded;
+    zone_ok = absl::LoadTimeZone(zone, &loaded);
+  }
+  validator.Check(zone_ok, prefix + "time_zone",
+                  "must be an IANA time zone such as \"Europe/Berlin\"");
+  validator.Check(availability.weekly_size() <= 70, prefix + "weekly", "at most 70 windows");
+  std::vector<std::vector<Span>> by_day(8);
+  for (int i = 0; i < availability.weekly_size(); ++i) {
+    const v1::WeeklyWindow& window = availability.weekly(i);
+    std::string field = absl::StrCat(prefix, "weekly[", i, "]");
+    if (window.weekday() == v1::WEEKDAY_UNSPECIFIED || !v1::Weekday_IsValid(window.weekday())) {
+      validator.Add(field + ".weekday", "must be a day of the week");
+      continue;
+    }
+    if (CheckTimeRange(window.time(), field + ".time", validator)) {
+      by_day[window.weekday()].push_back(
+          {window.time().start_minute(), window.time().end_minute(), field});
+    }
+  }
+  for (std::vector<Span>& day : by_day) CheckNoOverlap(std::move(day), validator);
+
+  validator.Check(availability.exceptions_size() <= 366, prefix + "exceptions",
+                  "at most 366 dated exceptions");
+  absl::flat_hash_set<absl::CivilDay> dates;
+  for (int i = 0; i < availability.exceptions_size(); ++i) {
+    const v1::AvailabilityException& exception = availability.exceptions(i);
+    std::string field = absl::StrCat(prefix, "exceptions[", i, "]");
+    const v1::LocalDate& date = exception.date();
+    absl::CivilDay day(date.year(), date.month(), date.day());
+    bool date_ok = date.year() >= 2000 && date.year() <= 2200 && day.year() == date.year() &&
+                   day.month() == date.month() && day.day() == date.day();
+    if (!date_ok) {
+      validator.Add(field + ".date", "must be a real calendar date");
+    } else if (!dates.insert(day).second) {
+      validator.Add(field + ".date", "has another exception on the same date");
+    }
+    std::vector<Span> spans;
+    for (int k = 0; k < exception.times_size(); ++k) {
+      std::string time_field = absl::StrCat(field, ".times[", k, "]");
+      if (CheckTimeRange(exception.times(k), time_field, validator)) {
+        spans.push_back({exception.times(k).start_minute(), exception.times(k).end_minute(),
+                         time_field});
+      }
+    }
+    CheckNoOverlap(std::move(spans), validator);
+  }
+}
+
+void CheckProfileContent(const v1::ProfileContent& content, const std::string& prefix,
+                         const ContentRules& rules, errors::Validator& validator) {
+  text::CheckText(content.public_name(), 1, 80, prefix + "public_name", validator);
+  text::CheckText(content.headline(), 1, 120, prefix + "headline", validator);
+  text::CheckText(content.bio(), 0, 4000, prefix + "bio", validator, /*multiline=*/true);
+  validator.Check(content.skills_size() <= 30, prefix + "skills", "at most 30 skills");
+  absl::flat_hash_set<std::string> skills;
+  for (int i = 0; i < content.skills_size(); ++i) {
+    std::string field = absl::StrCat(prefix, "skills[", i, "]");
+    text::CheckText(content.skills(i), 1, 40, field, validator);
+    if (!skills.insert(absl::AsciiStrToLower(content.skills(i))).second) {
+      validator.Add(field, "is listed twice");
+    }
+  }
+  CheckCategoryIds(content.category_ids(), 1, 5, prefix + "category_ids", rules, validator);
+  validator.Check(content.languages_size() >= 1 && content.languages_size() <= 10,
+                  prefix + "languages", "must name 1 to 10 languages");
+  absl::flat_hash_set<std::string> languages;
+  for (int i = 0; i < content.languages_size(); ++i) {
+    std::string field = absl::StrCat(prefix, "languages[", i, "]");
+    std::optional<std::string> tag = NormaliseLanguageTag(content.languages(i));
+    if (!tag) {
+      validator.Add(field, "must be a BCP 47 language tag such as \"de\" or \"en-GB\"");
+    } else if (!languages.insert(*tag).second) {
+      validator.Add(field, "is listed twice");
+    }
+  }
+  CheckPriceTerms(content.price(), prefix + "price.", rules, validator);
+  CheckAvailability(content.availability(), prefix + "availability.", rules, validator);
+  const std::string& url = content.intro_video_url();
+  bool url_ok = url.empty() || (absl::StartsWith(url, "https://") && url.size() > 8 &&
+                                url.size() <= 2048 &&
+                                std::none_of(url.begin(), url.end(), [](char c) {
+                                  return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f;
+                                }));
+  validator.Check(url_ok, prefix + "intro_video_url", "must be an https:// URL (or empty)");
+}
+
+void CheckSponsorTerms(const v1::SponsorProgramTerms& terms, const std::string& prefix,
+                       const ContentRules& rules, errors::Validator& validator) {
+  text::CheckText(terms.name(), 1, 80, prefix + "name", validator);
+  text::CheckText(terms.description(), 0, 2000, prefix + "description", validator, true);
+  if (terms.category_ids().empty() && terms.expert_ids().empty()) {
+    validator.Add(prefix + "category_ids", "name categories or experts to sponsor");
+  }
+  if (!terms.category_ids().empty()) {
+    CheckCategoryIds(terms.category_ids(), 1, 50, prefix + "category_ids", rules, validator);
+  }
+  validator.Check(terms.expert_ids_size() <= 500, prefix + "expert_ids", "at most 500 experts");
+  absl::flat_hash_set<std::string> experts;
+  for (int i = 0; i < terms.expert_ids_size(); ++i) {
+    std::string field = absl::StrCat(prefix, "expert_ids[", i, "]");
+    if (!ids::IsUuid(terms.expert_ids(i))) {
+      validator.Add(field, "must be an expert's user id");
+    } else if (!experts.insert(terms.expert_ids(i)).second) {
+      validator.Add(field, "is listed twice");
+    }
+  }
+  validator.Check(terms.free_sessions_per_person() >= 1 && terms.free_sessions_per_person() <= 100,
+                  prefix + "free_sessions_per_person", "must be 1 to 100");
+  validator.Check(terms.max_minutes_per_session() >= 1 && terms.max_minutes_per_session() <= 240,
+                  prefix + "max_minutes_per_session", "must be 1 to 240");
+  validator.Check(terms.has_active_from(), prefix + "active_from", "is required");
+  if (terms.has_active_until()) {
+    validator.Check(FromProtoTime(terms.active_until()) > FromProtoTime(terms.active_from()),
+                    prefix + "active_until", "must be after active_from");
+  }
+}
+
+v1::ProfileContent Normalised(v1::ProfileContent content) {
+  for (std::string& language : *content.mutable_languages()) {
+    if (std::optional<std::string> tag = NormaliseLanguageTag(language)) language = *tag;
+  }
+  return content;
+}
+
+int64_t PricePerMinute(const v1::PriceTerms& price) {
+  if (price.has_per_minute()) return price.per_minute().rate().amount_minor();
+  if (price.has_fixed() && price.fixed().session_minutes() > 0) {
+    int64_t minutes = price.fixed().session_minutes();
+    return (price.fixed().price().amount_minor() + minutes - 1) / minutes;
+  }
+  return 0;
+}
+
+std::string PriceCurrency(const v1::PriceTerms& price) {
+  if (price.has_per_minute()) return price.per_minute().rate().currency_code();
+  if (price.has_fixed()) return price.fixed().price().currency_code();
+  return "";
+}
+
+}  // namespace helpline::catalog
