@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "helpline/catalog/v1/events.pb.h"
 #include "helpline/identity/v1/events.pb.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
 #include "nlohmann/json.hpp"
@@ -69,6 +70,7 @@ class IdentityKafkaTest : public ::testing::Test {
                     .ok());
     // The rest as declared (the keys topic exists already: kept as it is).
     ::helpline::testing::CreateServiceTopics("identity", *prefix_, kPartitions);
+    ::helpline::testing::CreateServiceTopics("catalog", *prefix_, kPartitions);
     keys_file_ = new std::string(*dir_ + "/signing-keys.json");
     email_hash_key_ = new std::string(*auth::Base64UrlDecode(RandomKey()));
     WriteFile(*keys_file_, auth::SigningKeySet::GenerateJson({{"k1", "active"}}));
@@ -523,6 +525,38 @@ TEST_F(IdentityKafkaTest, AnotherServiceVerifiesTokensWithThePublishedKeys) {
   ASSERT_TRUE(caller.ok()) << caller.status();
   EXPECT_EQ(caller->user_id, session.user_id());
   EXPECT_TRUE(caller->HasRole("person"));
+}
+
+TEST_F(IdentityKafkaTest, CatalogsExpertApprovedGrantsTheExpertRoleOnce) {
+  v1::LoginResponse session = NewAccount(UniqueName("expert") + "@example.org", "approved-expert-1");
+  catalog::v1::CatalogEvent approved;
+  approved.mutable_meta()->set_event_id(ids::NewUuidV7());
+  approved.mutable_meta()->set_aggregate_id(session.user_id());
+  approved.mutable_meta()->set_aggregate_version(3);
+  approved.mutable_expert_approved()->mutable_live()->set_headline("I fix bikes");
+  auto producer = kafka::Producer::Create(TestKafka(), {});
+  ASSERT_TRUE(producer.ok());
+  kafka::OutgoingRecord record{*prefix_ + "helpline.catalog.events", std::nullopt,
+                               session.user_id(), approved.SerializeAsString(), {}};
+  // The same event twice (a reactor reads again after a crash): one role.
+  ASSERT_TRUE((*producer)->ProduceAndWait(record).status.ok());
+  ASSERT_TRUE((*producer)->ProduceAndWait(record).status.ok());
+
+  v1::GetMeResponse me;
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  do {
+    absl::SleepFor(absl::Milliseconds(100));
+    me.Clear();
+    ASSERT_TRUE(GetMe(session.tokens().access_token(), &me).ok());
+  } while (std::count(me.user().roles().begin(), me.user().roles().end(), "expert") == 0 &&
+           absl::Now() < deadline);
+  EXPECT_THAT(me.user().roles(), ::testing::ElementsAre("person", "expert"));
+
+  v1::RefreshResponse refreshed;
+  ASSERT_TRUE(Refresh(session.tokens().refresh_token(), &refreshed).ok());
+  auth::ParsedToken token = *auth::ParseToken(refreshed.tokens().access_token());
+  EXPECT_THAT(token.claims["roles"].get<std::vector<std::string>>(), ::testing::Contains("expert"))
+      << "the next access token carries the role";
 }
 
 TEST_F(IdentityKafkaTest, AdminIsBootstrappedFromTheSecret) {

@@ -11,6 +11,7 @@
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::identity {
@@ -63,25 +64,9 @@ absl::StatusOr<runtime::v1::Reply> IdentityService::Execute(v1::IdentityCommand 
                                                             const std::string& aggregate_id,
                                                             const std::string& command_id,
                                                             const std::string& actor_user_id) {
-  absl::Time deadline = absl::Now() + options_.command_timeout;
-  runtime::v1::CommandMeta& meta = *command.mutable_meta();
-  meta.set_aggregate_id(aggregate_id);
-  meta.set_command_id(command_id);
-  meta.set_correlation_id(command_id);
-  if (actor_user_id.empty()) {
-    meta.mutable_actor()->set_system("identity.front");
-  } else {
-    meta.mutable_actor()->set_user_id(actor_user_id);
-  }
-  absl::StatusOr<runtime::v1::Reply> reply = parts_.commands.Send(command, deadline);
-  if (!reply.ok()) return reply.status();
-  if (absl::Status status = errors::FromReply(*reply); !status.ok()) return status;
-  if (reply->last_event_offset() >= 0) {
-    absl::Status applied =
-        parts_.events.WaitForOffset(reply->events_partition(), reply->last_event_offset(), deadline);
-    if (!applied.ok()) return applied;
-  }
-  return reply;
+  return es::ExecuteCommand(parts_.commands, parts_.events, command,
+                            {aggregate_id, command_id, actor_user_id, "identity.front"},
+                            options_.command_timeout);
 }
 
 absl::StatusOr<std::string> IdentityService::Open(const v1::SealedText& sealed) {

@@ -174,12 +174,19 @@ int Main(int argc, char** argv) {
                              topics.deadletter},
                             shredder);
 
+  es::TypedReaction<catalog::v1::CatalogEvent, v1::IdentityCommand> expert_reaction(ExpertGetsRole);
+  es::Reactor expert_reactor(client,
+                             {prefix + "identity.expert-role", prefix + "helpline.catalog.events",
+                              topics.commands, topics.deadletter},
+                             expert_reaction);
+
   for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
            {[&] { return keys_feed.Start(); }, "key cache"},
            {[&] { return events.Start(); }, "read model"},
            {[&] { return processor.Start(); }, "processor"},
            {[&] { return claim_reactor.Start(); }, "email-claim reactor"},
-           {[&] { return shred_reactor.Start(); }, "key shredder"}}) {
+           {[&] { return shred_reactor.Start(); }, "key shredder"},
+           {[&] { return expert_reactor.Start(); }, "expert-role reactor"}}) {
     if (absl::Status started = start(); !started.ok()) {
       log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
       return 1;
@@ -219,6 +226,7 @@ int Main(int argc, char** argv) {
   bootstrap.join();
   claim_reactor.Stop();
   shred_reactor.Stop();
+  expert_reactor.Stop();
   processor.Stop();
   events.Stop();
   keys_feed.Stop();

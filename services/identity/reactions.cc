@@ -21,6 +21,14 @@ std::vector<v1::IdentityCommand> ClaimFollowsAccount(const v1::IdentityEvent& ev
   return {};
 }
 
+std::vector<v1::IdentityCommand> ExpertGetsRole(const catalog::v1::CatalogEvent& event) {
+  if (!event.has_expert_approved()) return {};
+  v1::IdentityCommand command;
+  command.mutable_meta()->set_aggregate_id(event.meta().aggregate_id());
+  command.mutable_grant_role()->set_role("expert");
+  return {command};
+}
+
 std::vector<kafka::OutgoingRecord> KeyShredder::Outputs(const google::protobuf::Message& message,
                                                         const kafka::Record&,
                                                         const es::ReactorOptions&) const {

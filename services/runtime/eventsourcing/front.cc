@@ -1,0 +1,34 @@
+#include "services/runtime/eventsourcing/front.h"
+
+#include "absl/time/clock.h"
+#include "services/runtime/core/errors.h"
+
+namespace helpline::es {
+
+absl::StatusOr<runtime::v1::Reply> ExecuteCommand(CommandSender& sender, EventFeed& events,
+                                                  google::protobuf::Message& command,
+                                                  runtime::v1::CommandMeta& meta,
+                                                  const CommandOrigin& origin,
+                                                  absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  meta.set_aggregate_id(origin.aggregate_id);
+  meta.set_command_id(origin.command_id);
+  if (meta.correlation_id().empty()) meta.set_correlation_id(origin.command_id);
+  meta.set_expected_version(origin.expected_version);
+  if (origin.actor_user_id.empty()) {
+    meta.mutable_actor()->set_system(origin.system);
+  } else {
+    meta.mutable_actor()->set_user_id(origin.actor_user_id);
+  }
+  absl::StatusOr<runtime::v1::Reply> reply = sender.Send(command, meta, deadline);
+  if (!reply.ok()) return reply.status();
+  if (absl::Status status = errors::FromReply(*reply); !status.ok()) return status;
+  if (reply->last_event_offset() >= 0) {
+    absl::Status applied =
+        events.WaitForOffset(reply->events_partition(), reply->last_event_offset(), deadline);
+    if (!applied.ok()) return applied;
+  }
+  return reply;
+}
+
+}  // namespace helpline::es
