@@ -9,6 +9,11 @@
 
 namespace helpline::auth {
 
+void AddIdentityTargetKey(server::ConfigSchema& schema) {
+  schema.String("auth.identity_target", "127.0.0.1:7001",
+                "identity's gRPC address (host:port): its GetJwks has the token keys");
+}
+
 IdentityJwks::IdentityJwks(const std::string& target)
     : stub_(identity::v1::IdentityService::NewStub(
           grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))) {}

@@ -10,6 +10,9 @@
 
 namespace helpline::auth {
 
+// "auth.identity_target": where services other than identity fetch the keys.
+void AddIdentityTargetKey(server::ConfigSchema& schema);
+
 // The public keys as identity publishes them (GetJwks): what every other
 // service's TokenVerifier uses.
 class IdentityJwks : public PublicKeySource {

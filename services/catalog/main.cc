@@ -1,0 +1,135 @@
+// helpline-catalog: expert profiles and their review, the category tree,
+// sponsor programs and search.
+#include <functional>
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "services/catalog/catalog_service.h"
+#include "services/catalog/domain/catalog_domain.h"
+#include "services/catalog/domain/read_model.h"
+#include "services/runtime/auth/call_guard.h"
+#include "services/runtime/auth/identity_jwks.h"
+#include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/processor.h"
+#include "services/runtime/kafka/client.h"
+#include "services/runtime/server/log.h"
+#include "services/runtime/server/server.h"
+
+namespace helpline::catalog {
+namespace {
+
+constexpr char kService[] = "catalog";
+
+server::ConfigSchema Schema() {
+  server::ConfigSchema schema;
+  server::AddServerKeys(schema);
+  kafka::AddKafkaKeys(schema);
+  AddClockKeys(schema);
+  auth::AddAuthKeys(schema);
+  auth::AddIdentityTargetKey(schema);
+  schema.String("topics.prefix", "", "prepended to every topic and group name (tests)")
+      .String("catalog.currency", "EUR",
+              "the deployment's ISO 4217 currency: every price is in it")
+      .Double("catalog.rating_prior_mean", 4.0, 1, 5,
+              "ratings are pulled towards this many stars ...")
+      .Double("catalog.rating_prior_weight", 5, 0, 1000,
+              "... as if this many reviews of that many stars came first")
+      .Bool("catalog.seed_categories", true,
+            "create the default category tree at start when there is none")
+      .Double("catalog.requests_per_second_per_caller", 50, 0.1, 1e6,
+              "calls a user makes per second (burst: 5 times that)");
+  return schema;
+}
+
+int Main(int argc, char** argv) {
+  server::ShutdownSignal shutdown;
+  server::Config config = server::LoadConfigOrExit(Schema(), argc, argv);
+  server::InitLogging(kService, config);
+  log::Info("starting", {{"config", config.Describe()}});
+
+  const std::string currency = config.GetString("catalog.currency");
+  if (currency.size() != 3 || !std::all_of(currency.begin(), currency.end(),
+                                           [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    log::Error("bad config: catalog.currency must be an ISO 4217 code such as EUR");
+    return 2;
+  }
+  kafka::ClientConfig client = kafka::ClientConfigFromConfig(config);
+  absl::StatusOr<SystemClock> clock = ClockFromConfig(config);
+  if (!clock.ok()) {
+    log::Error("cannot start: clock", {{"error", clock.status().ToString()}});
+    return 2;
+  }
+  const std::string prefix = config.GetString("topics.prefix");
+  es::ServiceTopics topics = es::ServiceTopics::For(kService, prefix);
+
+  server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
+  es::ProcessorMetrics processor_metrics(server.metrics().registry());
+  es::ProcessorOptions processor_options;
+  processor_options.service = prefix + kService;
+  processor_options.topics = topics;
+  es::Processor processor(client, processor_options, CatalogType(), *clock, &processor_metrics);
+
+  CatalogReadModel read_model(RatingOptions{config.GetDouble("catalog.rating_prior_mean"),
+                                            config.GetDouble("catalog.rating_prior_weight")});
+  es::EventFeed events(client, {topics.events, topics.deadletter, "catalog.read-model"},
+                       [] { return std::make_unique<v1::CatalogEvent>(); }, read_model);
+
+  auth::IdentityJwks jwks(config.GetString("auth.identity_target"));
+  auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), jwks, *clock);
+  double per_second = config.GetDouble("catalog.requests_per_second_per_caller");
+  auth::RateLimiter per_caller(per_second, per_second * 5, *clock);
+  auth::CallGuard guard(&verifier, per_caller);
+
+  for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
+           {[&] { return events.Start(); }, "read model"},
+           {[&] { return processor.Start(); }, "processor"}}) {
+    if (absl::Status started = start(); !started.ok()) {
+      log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
+      return 1;
+    }
+  }
+  absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
+      es::CommandSender::Create(client, {topics, ""});
+  if (!sender.ok()) {
+    log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
+    return 1;
+  }
+
+  CatalogOptions options;
+  options.currency = currency;
+  CatalogService service(options, CatalogParts{**sender, events, read_model, guard, *clock});
+  server.AddService(&service);
+  if (absl::Status started = server.Start(); !started.ok()) {
+    log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
+    return 1;
+  }
+  auto ready = [&] { return processor.Ready() && events.CaughtUp(); };
+  server.ServeWhen(ready);
+  std::thread seed([&] {
+    if (!config.GetBool("catalog.seed_categories")) return;
+    while (!ready() && !shutdown.WaitFor(absl::Milliseconds(50))) {
+    }
+    if (!ready()) return;
+    if (absl::Status seeded = service.SeedCategories(); !seeded.ok()) {
+      log::Error("could not seed the default categories", {{"error", seeded.ToString()}});
+    }
+  });
+
+  shutdown.Wait();
+  log::Info("stopping");
+  server.Shutdown();
+  seed.join();
+  processor.Stop();
+  events.Stop();
+  sender->reset();
+  return 0;
+}
+
+}  // namespace
+}  // namespace helpline::catalog
+
+int main(int argc, char** argv) { return helpline::catalog::Main(argc, argv); }
