@@ -1,5 +1,7 @@
 // helpline-catalog: expert profiles and their review, the category tree,
 // sponsor programs and search.
+#include <algorithm>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -107,15 +109,20 @@ int Main(int argc, char** argv) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
-  auto ready = [&] { return processor.Ready() && events.CaughtUp(); };
-  server.ServeWhen(ready);
+  // Serving once the read model has caught up and the category tree exists.
+  auto caught_up = [&] { return processor.Ready() && events.CaughtUp(); };
+  std::atomic<bool> seeded{!config.GetBool("catalog.seed_categories")};
+  server.ServeWhen([&] { return caught_up() && seeded.load(); });
   std::thread seed([&] {
-    if (!config.GetBool("catalog.seed_categories")) return;
-    while (!ready() && !shutdown.WaitFor(absl::Milliseconds(50))) {
-    }
-    if (!ready()) return;
-    if (absl::Status seeded = service.SeedCategories(); !seeded.ok()) {
-      log::Error("could not seed the default categories", {{"error", seeded.ToString()}});
+    while (!seeded.load() && !shutdown.WaitFor(absl::Milliseconds(50))) {
+      if (!caught_up()) continue;
+      if (absl::Status done = service.SeedCategories(); done.ok()) {
+        seeded.store(true);
+      } else {
+        log::Warn("could not seed the default categories; trying again",
+                  {{"error", done.ToString()}});
+        shutdown.WaitFor(absl::Seconds(1));
+      }
     }
   });
 

@@ -25,7 +25,7 @@
 #include "services/runtime/core/ids.h"
 #include "services/runtime/kafka/admin.h"
 #include "services/runtime/kafka/producer.h"
-#include "tests/support/child_process.h"
+#include "tests/support/service_process.h"
 #include "tests/support/grpc_probe.h"
 #include "tests/support/test_stack.h"
 
@@ -75,10 +75,6 @@ class IdentityKafkaTest : public ::testing::Test {
     email_hash_key_ = new std::string(*auth::Base64UrlDecode(RandomKey()));
     WriteFile(*keys_file_, auth::SigningKeySet::GenerateJson({{"k1", "active"}}));
     nlohmann::json config = {
-        {"grpc", {{"listen", "127.0.0.1:0"}}},
-        {"metrics", {{"listen", "127.0.0.1:0"}}},
-        {"ports_file", *dir_ + "/ports.json"},
-        {"kafka", {{"bootstrap_servers", TestKafka().bootstrap_servers}}},
         {"topics", {{"prefix", *prefix_}}},
         {"identity",
          {{"signing_keys_file", *keys_file_},
@@ -90,31 +86,13 @@ class IdentityKafkaTest : public ::testing::Test {
           {"argon2_allow_weak", true},
           {"logins_per_minute_per_account", 6}}},
         {"admin", {{"email", "root@helpline.test"}, {"password", "bootstrap-password-1"}}}};
-    WriteFile(*dir_ + "/config.json", config.dump(2));
-    process_ = new ::helpline::testing::ChildProcess(
-        IDENTITY_BINARY, {"--config", *dir_ + "/config.json"}, *dir_ + "/identity.log");
+    process_ = new ::helpline::testing::ServiceProcess(IDENTITY_BINARY, "identity", config, *dir_);
     ASSERT_TRUE(process_->Start());
-    absl::Time deadline = absl::Now() + absl::Seconds(90);
-    while (absl::Now() < deadline && port_ == 0) {
-      std::ifstream ports(*dir_ + "/ports.json");
-      nlohmann::json parsed = nlohmann::json::parse(ports, nullptr, false);
-      if (parsed.is_object()) port_ = parsed.value("grpc_port", 0);
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    ASSERT_NE(port_, 0) << process_->Output();
-    while (absl::Now() < deadline &&
-           ::helpline::testing::HealthStatus(port_).value_or("") != "SERVING") {
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    ASSERT_EQ(::helpline::testing::HealthStatus(port_).value_or(""), "SERVING")
-        << process_->Output();
+    port_ = process_->port();
   }
 
   static void TearDownTestSuite() {
-    if (process_ != nullptr) {
-      int status = process_->Signal(SIGTERM);
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "clean shutdown on SIGTERM";
-    }
+    if (process_ != nullptr) EXPECT_TRUE(process_->Stop()) << "clean shutdown on SIGTERM";
     delete process_;
   }
 
@@ -177,7 +155,7 @@ class IdentityKafkaTest : public ::testing::Test {
   static std::string* dir_;
   static std::string* keys_file_;
   static std::string* email_hash_key_;
-  static ::helpline::testing::ChildProcess* process_;
+  static ::helpline::testing::ServiceProcess* process_;
   static int port_;
   std::unique_ptr<v1::IdentityService::Stub> stub_;
 };
@@ -186,7 +164,7 @@ std::string* IdentityKafkaTest::prefix_ = nullptr;
 std::string* IdentityKafkaTest::dir_ = nullptr;
 std::string* IdentityKafkaTest::keys_file_ = nullptr;
 std::string* IdentityKafkaTest::email_hash_key_ = nullptr;
-::helpline::testing::ChildProcess* IdentityKafkaTest::process_ = nullptr;
+::helpline::testing::ServiceProcess* IdentityKafkaTest::process_ = nullptr;
 int IdentityKafkaTest::port_ = 0;
 
 TEST_F(IdentityKafkaTest, RegisterLoginAndUseTheToken) {

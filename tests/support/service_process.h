@@ -1,0 +1,39 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/child_process.h"
+
+namespace helpline::testing {
+
+// A Helpline service binary run by a test against the test run's Kafka: its
+// config is `config` plus loopback gRPC and metrics ports picked at start,
+// the ports file and Kafka's address; its log is `<dir>/<name>.log`.
+class ServiceProcess {
+ public:
+  ServiceProcess(std::string binary, std::string name, nlohmann::json config, std::string dir);
+  ~ServiceProcess();
+
+  // Starts it and waits (up to 90 s) until its health check says SERVING.
+  ::testing::AssertionResult Start();
+  // The gRPC port of the running process (a new one after each start).
+  int port() const { return port_; }
+  // SIGTERM; true if it shut down cleanly (exit status 0).
+  bool Stop();
+  // SIGKILL: a crash.
+  void Kill();
+  std::string Output() const;
+
+ private:
+  const std::string binary_;
+  const std::string name_;
+  const std::string dir_;
+  nlohmann::json config_;
+  std::unique_ptr<ChildProcess> process_;
+  int port_ = 0;
+};
+
+}  // namespace helpline::testing
