@@ -371,8 +371,8 @@ grpc::Status CatalogService::SearchExperts(grpc::ServerContext* context,
     errors::Validator validator;
     text::CheckText(request->text(), 0, 200, "text", validator);
     if (!request->category_id().empty()) {
-      validator.Check(parts_.read_model.Category(request->category_id()).has_value(),
-                      "category_id", "is not a category (see ListCategories)");
+      validator.Check(parts_.read_model.IsCategory(request->category_id()), "category_id",
+                      "is not a category (see ListCategories)");
     }
     v1::SearchExpertsRequest normalised = *request;
     if (!request->language().empty()) {

@@ -29,6 +29,7 @@
 #include "services/runtime/auth/token_verifier.h"
 #include "services/runtime/core/clock.h"
 #include "services/runtime/core/ids.h"
+#include "tests/bench/closed_loop.h"
 
 namespace {
 
@@ -85,45 +86,17 @@ int Login(const Flags& flags) {
     if (!status.ok()) return Fail("register: " + status.error_message());
     emails.push_back(request.email());
   }
-  std::mutex mutex;
-  std::vector<double> latencies;
-  std::atomic<int64_t> failures{0};
-  absl::Time end = absl::Now() + absl::Seconds(flags.seconds);
-  absl::Time started = absl::Now();
-  std::vector<std::thread> threads;
-  for (int t = 0; t < flags.threads; ++t) {
-    threads.emplace_back([&, t] {
-      auto own = identity::v1::IdentityService::NewStub(channel);
-      while (absl::Now() < end) {
+  bench::LoadFigures figures =
+      bench::ClosedLoop(flags.threads, absl::Seconds(flags.seconds), [&](int t) {
+        thread_local auto own = identity::v1::IdentityService::NewStub(channel);
         identity::v1::LoginRequest request;
         request.set_email(emails[t]);
         request.set_password("benchmark-password-1");
         grpc::ClientContext context;
         identity::v1::LoginResponse response;
-        absl::Time begin = absl::Now();
-        grpc::Status status = own->Login(&context, request, &response);
-        double ms = absl::ToDoubleMilliseconds(absl::Now() - begin);
-        std::lock_guard<std::mutex> lock(mutex);
-        if (status.ok()) {
-          latencies.push_back(ms);
-        } else {
-          ++failures;
-        }
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  double elapsed = absl::ToDoubleSeconds(absl::Now() - started);
-  std::sort(latencies.begin(), latencies.end());
-  auto at = [&](double q) {
-    return latencies.empty() ? 0.0 : latencies[std::min(latencies.size() - 1, size_t(q * latencies.size()))];
-  };
-  std::cout << nlohmann::json{{"logins_per_sec", latencies.size() / elapsed},
-                              {"failures", failures.load()},
-                              {"p50_ms", at(0.5)},
-                              {"p99_ms", at(0.99)}}
-                   .dump()
-            << std::endl;
+        return own->Login(&context, request, &response).ok();
+      });
+  std::cout << figures.ToJson("logins_per_sec").dump() << std::endl;
   return 0;
 }
 

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,21 +18,58 @@
 // The search index over published experts: an inverted index of their text
 // (headline and name weigh most, then skills, then bio), postings per
 // category, and orders by rating and price for browsing without text.
-// Not thread-safe: the read model guards it.
+//
+// What filters read is kept apart from the rest, one cache line per expert
+// in a dense array (a search looks at thousands of experts; each one costs
+// a memory access, not five). Not thread-safe: the read model guards it.
 namespace helpline::catalog {
+
+inline constexpr int kMaxCategoriesPerExpert = 5;
+inline constexpr int kMaxLanguagesPerExpert = 10;
 
 struct IndexedExpert {
   std::string expert_id;
   std::shared_ptr<const v1::ProfileContent> live;
   // The read model's numbers for the profile's categories.
   std::vector<int> categories;
-  int64_t price_per_minute = 0;
-  v1::PricingKind pricing = v1::PRICING_KIND_UNSPECIFIED;
-  // The Bayesian rating search ranks by.
-  double rating = 0;
-  bool online = false;
   // (token id, field-weighted term frequency), by token id.
   std::vector<std::pair<int32_t, float>> tokens;
+  double rating = 0;
+  bool online = false;
+  uint32_t row = 0;
+};
+
+// A set of small numbers (category numbers) as a bitmask.
+class NumberSet {
+ public:
+  void Add(int number);
+  bool Contains(int number) const {
+    size_t word = static_cast<size_t>(number) / 64;
+    return word < bits_.size() && (bits_[word] >> (number % 64) & 1) != 0;
+  }
+  bool empty() const { return empty_; }
+
+ private:
+  std::vector<uint64_t> bits_;
+  bool empty_ = true;
+};
+
+// What a search filters on, in the index's terms.
+struct ExpertFilter {
+  // In one of these categories (numbers); no restriction when null.
+  const NumberSet* categories = nullptr;
+  // Speaks one of these language numbers (LanguagesCovered); no restriction
+  // when null.
+  const std::vector<uint16_t>* languages = nullptr;
+  v1::PricingKind pricing = v1::PRICING_KIND_UNSPECIFIED;
+  std::optional<int64_t> min_price_per_minute;
+  std::optional<int64_t> max_price_per_minute;
+  double min_rating = 0;
+  bool online_only = false;
+  // Covered by a sponsor program in effect: by category or by expert id.
+  bool sponsored_only = false;
+  const NumberSet* sponsored_categories = nullptr;
+  const absl::flat_hash_set<std::string>* sponsored_experts = nullptr;
 };
 
 // Where a page ended: its last hit's sort key and id. Results are ordered by
@@ -46,11 +82,10 @@ struct SearchCursor {
 struct ExpertQuery {
   // Query tokens: all must match, the last one as a prefix. Empty: browse.
   std::vector<std::string> terms;
-  // Every other filter; null lets everyone through.
-  std::function<bool(const IndexedExpert&)> filter;
-  // Category numbers the hits must be in (the filter checks it as well);
-  // lets the index start from the categories' postings. Null: any.
-  const absl::flat_hash_set<int>* categories = nullptr;
+  ExpertFilter filter;
+  // The category numbers of filter.categories as a list: lets the index
+  // start from the categories' postings. Empty: any.
+  std::vector<int> category_list;
   v1::SearchSort sort = v1::SEARCH_SORT_RELEVANCE;
   int limit = 20;
   std::optional<SearchCursor> after;
@@ -79,16 +114,37 @@ class ExpertIndex {
   void ForEach(Visit visit) const {
     for (const auto& [id, expert] : experts_) visit(expert);
   }
+  // The numbers of the language tags that `language` covers: itself and its
+  // subtags ("de" covers "de-AT").
+  std::vector<uint16_t> LanguagesCovered(const std::string& language) const;
 
   // Up to query.limit matches after the cursor in the sort's order;
   // `more` says whether another page follows.
   std::vector<ExpertMatch> Search(const ExpertQuery& query, bool* more) const;
 
  private:
+  // What filters and sorting read, one cache line.
+  struct Row {
+    const IndexedExpert* expert = nullptr;  // null: a free row
+    uint64_t id_prefix = 0;                 // the id's first 8 bytes, big-endian
+    double rating = 0;
+    int32_t price_per_minute = 0;           // at most 10,000,000 / 5
+    uint8_t pricing = v1::PRICING_KIND_UNSPECIFIED;
+    bool online = false;
+    uint8_t category_count = 0;
+    uint8_t language_count = 0;
+    uint16_t categories[kMaxCategoriesPerExpert] = {};
+    uint16_t languages[kMaxLanguagesPerExpert] = {};
+  };
+  static_assert(sizeof(Row) <= 64);
+  struct Posting {
+    uint32_t row;
+    float weight;
+  };
   struct OrderEntry {
     double key;
     std::string_view expert_id;
-    const IndexedExpert* expert;
+    uint32_t row;
   };
   struct OrderLess {
     bool operator()(const OrderEntry& a, const OrderEntry& b) const {
@@ -96,21 +152,42 @@ class ExpertIndex {
     }
   };
   using Order = absl::btree_set<OrderEntry, OrderLess>;
+  struct Candidate {
+    uint32_t row;
+    double relevance;
+    double key;
+  };
+  // The query's filter with sponsored experts resolved to rows.
+  struct ResolvedFilter {
+    const ExpertFilter* filter;
+    absl::flat_hash_set<uint32_t> sponsored_rows;
+  };
 
   void Unlink(const IndexedExpert& expert);
   void Link(const IndexedExpert& expert);
   const Order& OrderFor(v1::SearchSort sort) const;
-  std::vector<ExpertMatch> SearchText(const ExpertQuery& query, bool* more) const;
-  std::vector<ExpertMatch> Walk(const ExpertQuery& query, bool* more) const;
-  std::vector<ExpertMatch> Collect(const ExpertQuery& query,
-                                   const std::vector<const IndexedExpert*>& candidates,
-                                   bool* more) const;
+  bool Passes(const Row& row, uint32_t index, const ResolvedFilter& filter) const;
+  double SortKey(v1::SearchSort sort, const Row& row, double relevance) const;
+  // Orders by key, then id; the id's prefix decides most ties.
+  bool Before(const Candidate& a, const Candidate& b) const;
+  bool IsAfter(const Candidate& candidate, const SearchCursor& cursor,
+               uint64_t cursor_prefix) const;
+  std::vector<ExpertMatch> Best(std::vector<Candidate> candidates, int limit, bool* more) const;
+  std::vector<ExpertMatch> SearchText(const ExpertQuery& query, const ResolvedFilter& filter,
+                                      bool* more) const;
+  std::vector<ExpertMatch> Walk(const ExpertQuery& query, const ResolvedFilter& filter,
+                                bool* more) const;
+  std::vector<ExpertMatch> Collect(const ExpertQuery& query, const ResolvedFilter& filter,
+                                   const std::vector<uint32_t>& rows, bool* more) const;
   int32_t TokenId(const std::string& token);
 
   absl::node_hash_map<std::string, IndexedExpert> experts_;
+  std::vector<Row> rows_;
+  std::vector<uint32_t> free_rows_;
   absl::btree_map<std::string, int32_t> dictionary_;
-  std::vector<std::vector<const IndexedExpert*>> postings_;  // by token id
-  absl::flat_hash_map<int, std::vector<const IndexedExpert*>> by_category_;
+  std::vector<std::vector<Posting>> postings_;  // by token id
+  absl::flat_hash_map<int, std::vector<uint32_t>> by_category_;
+  absl::btree_map<std::string, uint16_t> languages_;
   Order by_rating_;
   Order by_price_ascending_;
   Order by_price_descending_;

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "absl/strings/match.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -40,16 +41,6 @@ absl::Status BadPageToken(const std::string& why) { return errors::InvalidField(
 bool InEffect(const v1::SponsorProgramTerms& terms, bool paused, absl::Time now) {
   return !paused && FromProtoTime(terms.active_from()) <= now &&
          (!terms.has_active_until() || now < FromProtoTime(terms.active_until()));
-}
-
-bool SpeaksLanguage(const v1::ProfileContent& content, const std::string& language) {
-  for (const std::string& tag : content.languages()) {
-    if (tag == language || (absl::StartsWith(tag, language) && tag.size() > language.size() &&
-                            tag[language.size()] == '-')) {
-      return true;
-    }
-  }
-  return false;
 }
 
 }  // namespace
@@ -94,12 +85,16 @@ void CatalogReadModel::ApplyProfile(const v1::CatalogEvent& event) {
   }
   v1::CatalogState state;
   state.mutable_profile()->Swap(&view.state);
+  if (view.draft_is_live) *state.mutable_profile()->mutable_draft() = *view.live;
   CatalogDomain::Apply(state, event);
   view.state.Swap(state.mutable_profile());
   if (view.state.has_live()) {
     view.live = std::make_shared<const v1::ProfileContent>(std::move(*view.state.mutable_live()));
     view.state.clear_live();
   }
+  view.draft_is_live =
+      view.live && google::protobuf::util::MessageDifferencer::Equals(view.state.draft(), *view.live);
+  if (view.draft_is_live) view.state.clear_draft();
   view.version = event.meta().aggregate_version();
   view.updated_at = FromProtoTime(event.meta().occurred_at());
   if (in_review(view.state)) {
@@ -283,7 +278,7 @@ v1::ExpertProfile CatalogReadModel::ProfileMessage(const std::string& expert_id,
   profile.set_status(view.state.status());
   profile.set_version(view.version);
   if (view.live) *profile.mutable_live() = *view.live;
-  *profile.mutable_draft() = view.state.draft();
+  *profile.mutable_draft() = view.draft_is_live ? *view.live : view.state.draft();
   profile.set_held_change(view.state.held_change());
   profile.set_rejection_reason(view.state.rejection_reason());
   *profile.mutable_rating() = RatingMessage(expert_id);
@@ -362,38 +357,31 @@ absl::StatusOr<v1::SearchExpertsResponse> CatalogReadModel::Search(
                                                               : request.sort();
   query.limit = request.page_size() > 0 ? request.page_size() : kDefaultPageSize;
   query.after = std::move(after);
-  std::optional<absl::flat_hash_set<int>> subtree;
+  NumberSet categories;
   if (!request.category_id().empty()) {
-    subtree = Subtree(request.category_id());
-    query.categories = &*subtree;
+    for (int number : Subtree(request.category_id())) {
+      categories.Add(number);
+      query.category_list.push_back(number);
+    }
+    query.filter.categories = &categories;
   }
+  const std::vector<uint16_t> languages = index_.LanguagesCovered(request.language());
+  if (!request.language().empty()) query.filter.languages = &languages;
+  query.filter.pricing = request.pricing();
+  if (request.has_min_price_per_minute()) {
+    query.filter.min_price_per_minute = request.min_price_per_minute().amount_minor();
+  }
+  if (request.has_max_price_per_minute()) {
+    query.filter.max_price_per_minute = request.max_price_per_minute().amount_minor();
+  }
+  query.filter.min_rating = request.min_rating();
+  query.filter.online_only = request.available_now();
   Sponsorship sponsorship = SponsorshipAt(options.now);
-  const bool has_min_price = request.has_min_price_per_minute();
-  const bool has_max_price = request.has_max_price_per_minute();
-  query.filter = [&](const IndexedExpert& expert) {
-    if (subtree && std::none_of(expert.categories.begin(), expert.categories.end(),
-                                [&](int number) { return subtree->contains(number); })) {
-      return false;
-    }
-    if (!request.language().empty() && !SpeaksLanguage(*expert.live, request.language())) {
-      return false;
-    }
-    if (request.pricing() != v1::PRICING_KIND_UNSPECIFIED && expert.pricing != request.pricing()) {
-      return false;
-    }
-    if (has_min_price && expert.price_per_minute < request.min_price_per_minute().amount_minor()) {
-      return false;
-    }
-    if (has_max_price && expert.price_per_minute > request.max_price_per_minute().amount_minor()) {
-      return false;
-    }
-    if (expert.rating < request.min_rating()) return false;
-    if (request.available_now() && !expert.online) return false;
-    if (request.sponsored_only() && !Covers(sponsorship, expert.expert_id, expert.categories)) {
-      return false;
-    }
-    return true;
-  };
+  NumberSet sponsored_categories;
+  for (int number : sponsorship.categories) sponsored_categories.Add(number);
+  query.filter.sponsored_only = request.sponsored_only();
+  query.filter.sponsored_categories = &sponsored_categories;
+  query.filter.sponsored_experts = &sponsorship.experts;
 
   bool more = false;
   std::vector<ExpertMatch> matches = index_.Search(query, &more);
@@ -429,13 +417,38 @@ bool CatalogReadModel::IsActiveCategory(const std::string& category_id) {
   return found != categories_.end() && !found->second.retired;
 }
 
+bool CatalogReadModel::IsCategory(const std::string& category_id) {
+  absl::ReaderMutexLock lock(&mutex_);
+  return categories_.contains(category_id);
+}
+
 bool CatalogReadModel::HasCategories() {
   absl::ReaderMutexLock lock(&mutex_);
   return !categories_.empty();
 }
 
-v1::Category CatalogReadModel::CategoryMessage(const std::string& category_id,
-                                               const CategoryView& view) const {
+absl::flat_hash_map<std::string, int64_t> CatalogReadModel::ExpertCounts() const {
+  absl::flat_hash_map<std::string, int64_t> counts;
+  absl::flat_hash_set<std::string> above;
+  index_.ForEach([&](const IndexedExpert& expert) {
+    above.clear();
+    for (const std::string& id : expert.live->category_ids()) {
+      std::string at = id;
+      for (size_t depth = 0; !at.empty() && depth <= categories_.size(); ++depth) {
+        if (!above.insert(at).second) break;
+        auto found = categories_.find(at);
+        if (found == categories_.end()) break;
+        at = found->second.parent_id;
+      }
+    }
+    for (const std::string& id : above) ++counts[id];
+  });
+  return counts;
+}
+
+v1::Category CatalogReadModel::CategoryMessage(
+    const std::string& category_id, const CategoryView& view,
+    const absl::flat_hash_map<std::string, int64_t>& counts) const {
   v1::Category category;
   category.set_category_id(category_id);
   category.set_name(view.name);
@@ -450,15 +463,8 @@ v1::Category CatalogReadModel::CategoryMessage(const std::string& category_id,
     at = found->second.parent_id;
   }
   for (auto name = path.rbegin(); name != path.rend(); ++name) category.add_path(*name);
-  absl::flat_hash_set<int> subtree = Subtree(category_id);
-  int64_t experts = 0;
-  index_.ForEach([&](const IndexedExpert& expert) {
-    if (std::any_of(expert.categories.begin(), expert.categories.end(),
-                    [&](int number) { return subtree.contains(number); })) {
-      ++experts;
-    }
-  });
-  category.set_expert_count(experts);
+  auto count = counts.find(category_id);
+  category.set_expert_count(count == counts.end() ? 0 : count->second);
   return category;
 }
 
@@ -466,11 +472,12 @@ std::optional<v1::Category> CatalogReadModel::Category(const std::string& catego
   absl::ReaderMutexLock lock(&mutex_);
   auto found = categories_.find(category_id);
   if (found == categories_.end()) return std::nullopt;
-  return CategoryMessage(category_id, found->second);
+  return CategoryMessage(category_id, found->second, ExpertCounts());
 }
 
 std::vector<v1::Category> CatalogReadModel::Categories(bool include_retired) {
   absl::ReaderMutexLock lock(&mutex_);
+  const absl::flat_hash_map<std::string, int64_t> counts = ExpertCounts();
   std::vector<v1::Category> out;
   std::function<void(const std::string&)> visit = [&](const std::string& parent) {
     auto children = children_.find(parent);
@@ -482,7 +489,7 @@ std::vector<v1::Category> CatalogReadModel::Categories(bool include_retired) {
     for (const std::string& id : ids) {
       const CategoryView& view = categories_.at(id);
       if (view.retired && !include_retired) continue;
-      out.push_back(CategoryMessage(id, view));
+      out.push_back(CategoryMessage(id, view, counts));
       visit(id);
     }
   };

@@ -65,6 +65,7 @@ class CatalogReadModel : public es::Projection {
                                                    const SearchOptions& options);
 
   bool IsActiveCategory(const std::string& category_id);
+  bool IsCategory(const std::string& category_id);
   bool HasCategories();
   std::optional<v1::Category> Category(const std::string& category_id);
   // Depth first, parents before children, siblings by name.
@@ -82,10 +83,12 @@ class CatalogReadModel : public es::Projection {
 
  private:
   // The profile as the domain folds it, except that the live version is
-  // kept once, shared with the search index.
+  // kept once, shared with the search index, and a draft equal to it (the
+  // usual case) is not kept at all.
   struct ProfileView {
-    v1::ProfileState state;  // without `live`
+    v1::ProfileState state;  // without `live`, and without `draft` if draft_is_live
     std::shared_ptr<const v1::ProfileContent> live;
+    bool draft_is_live = false;
     int64_t version = 0;
     absl::Time updated_at;
   };
@@ -132,7 +135,11 @@ class CatalogReadModel : public es::Projection {
   v1::ExpertProfile ProfileMessage(const std::string& expert_id, const ProfileView& view,
                                    const Sponsorship& sponsorship) const
       ABSL_SHARED_LOCKS_REQUIRED(mutex_);
-  v1::Category CategoryMessage(const std::string& category_id, const CategoryView& view) const
+  // Published experts per category, each counted once in every category
+  // above its own.
+  absl::flat_hash_map<std::string, int64_t> ExpertCounts() const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  v1::Category CategoryMessage(const std::string& category_id, const CategoryView& view,
+                               const absl::flat_hash_map<std::string, int64_t>& counts) const
       ABSL_SHARED_LOCKS_REQUIRED(mutex_);
   v1::SponsorProgram ProgramMessage(const std::string& program_id, const ProgramView& view,
                                     absl::Time now) const;

@@ -23,6 +23,9 @@ bool AudienceMatches(const nlohmann::json& aud, const std::string& audience) {
   return false;
 }
 
+// Verified tokens remembered; a full cache starts again empty.
+constexpr size_t kMaxVerifiedTokens = 100000;
+
 }  // namespace
 
 bool Principal::HasRole(std::string_view role) const {
@@ -67,10 +70,47 @@ std::optional<Ed25519Key> TokenVerifier::FindKey(const std::string& kid) {
     return key;
   }
   keys_ = *std::move(fetched);
+  {
+    // Tokens signed with a key that is no longer published are checked again.
+    absl::MutexLock verified_lock(&verified_mutex_);
+    for (auto it = verified_.begin(); it != verified_.end();) {
+      const std::string& token_kid = it->second.kid;
+      bool published = std::any_of(keys_.begin(), keys_.end(),
+                                   [&](const Ed25519Key& k) { return k.kid == token_kid; });
+      if (published) {
+        ++it;
+      } else {
+        verified_.erase(it++);
+      }
+    }
+  }
   return find();
 }
 
 absl::StatusOr<Principal> TokenVerifier::Verify(std::string_view token) {
+  absl::Time now = clock_.Now();
+  {
+    absl::MutexLock lock(&verified_mutex_);
+    auto found = verified_.find(absl::string_view(token.data(), token.size()));
+    if (found != verified_.end()) {
+      if (now <= found->second.principal.expires_at + options_.leeway &&
+          absl::Now() - found->second.checked_at < options_.max_key_age) {
+        return found->second.principal;
+      }
+      verified_.erase(found);
+    }
+  }
+  std::string kid;
+  absl::StatusOr<Principal> principal = VerifyFully(token, &kid);
+  if (principal.ok()) {
+    absl::MutexLock lock(&verified_mutex_);
+    if (verified_.size() >= kMaxVerifiedTokens) verified_.clear();
+    verified_[std::string(token)] = Verified{*principal, std::move(kid), absl::Now()};
+  }
+  return principal;
+}
+
+absl::StatusOr<Principal> TokenVerifier::VerifyFully(std::string_view token, std::string* kid_out) {
   absl::StatusOr<ParsedToken> parsed = ParseToken(token);
   if (!parsed.ok()) return parsed.status();
   const nlohmann::json& header = parsed->header;
@@ -82,6 +122,7 @@ absl::StatusOr<Principal> TokenVerifier::Verify(std::string_view token) {
   std::optional<Ed25519Key> key = FindKey(kid);
   if (!key) return Refused(absl::StrCat("unknown signing key '", kid, "'"));
   if (!VerifySignature(*parsed, *key)) return Refused("bad signature");
+  *kid_out = kid;
 
   if (claims.value("iss", "") != options_.issuer) return Refused("wrong issuer");
   if (!claims.contains("aud") || !AudienceMatches(claims["aud"], options_.audience)) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -57,10 +58,19 @@ class TokenVerifier {
  public:
   TokenVerifier(VerifierOptions options, PublicKeySource& keys, const Clock& clock);
 
-  // The caller, or UNAUTHENTICATED saying what is wrong with the token.
+  // The caller, or UNAUTHENTICATED saying what is wrong with the token. A
+  // token verified before is not verified again (a signature check costs
+  // more than the rest of a typical call) for max_key_age, as long as it
+  // has not expired and its key is still published.
   absl::StatusOr<Principal> Verify(std::string_view token);
 
  private:
+  struct Verified {
+    Principal principal;
+    std::string kid;
+    absl::Time checked_at;  // real time, as the key refreshes
+  };
+  absl::StatusOr<Principal> VerifyFully(std::string_view token, std::string* kid);
   std::optional<Ed25519Key> FindKey(const std::string& kid);
 
   const VerifierOptions options_;
@@ -69,6 +79,9 @@ class TokenVerifier {
   absl::Mutex mutex_;
   std::vector<Ed25519Key> keys_ ABSL_GUARDED_BY(mutex_);
   absl::Time last_refresh_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  // Taken after mutex_ when both are held.
+  absl::Mutex verified_mutex_ ABSL_ACQUIRED_AFTER(mutex_);
+  absl::flat_hash_map<std::string, Verified> verified_ ABSL_GUARDED_BY(verified_mutex_);
 };
 
 }  // namespace helpline::auth

@@ -145,6 +145,18 @@ TEST_F(TokenVerifierTest, AKeyDroppedFromTheSetStopsVerifyingOnceTheKeysAreStale
   EXPECT_FALSE(quick.Verify(token).ok());
 }
 
+TEST_F(TokenVerifierTest, ATokenVerifiedBeforeStillExpires) {
+  StaticKeys source;
+  source.keys = {key_};
+  TokenVerifier verifier(VerifierOptions{}, source, clock_);
+  std::string token = SignToken(Claims(), key_);
+  ASSERT_TRUE(verifier.Verify(token).ok());
+  ASSERT_TRUE(verifier.Verify(token).ok());
+  clock_.Advance(absl::Minutes(16));
+  absl::StatusOr<Principal> late = verifier.Verify(token);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kUnauthenticated);
+}
+
 TEST_F(TokenVerifierTest, OverlongLifetimeAndGarbageAreRefused) {
   AccessClaims claims = Claims();
   claims.expires_at = claims.issued_at + absl::Hours(24);

@@ -46,6 +46,8 @@ void AddServerKeys(ConfigSchema& schema) {
   schema.String("grpc.listen", "0.0.0.0:50051", "host:port of the gRPC server; port 0 picks one")
       .Int("grpc.max_message_bytes", 4 << 20, 1024, 64 << 20,
            "largest request or response message accepted")
+      .Int("grpc.idle_threads", 16, 1, 1024,
+           "handler threads kept waiting for calls (above it, threads end when idle)")
       .String("metrics.listen", "0.0.0.0:9090", "host:port of the Prometheus /metrics endpoint")
       .OneOf("log.level", "info", {"debug", "info", "warn", "error"}, "lowest level logged")
       .String("log.file", "", "file to append JSON log lines to; empty means stderr")
@@ -59,6 +61,7 @@ ServerOptions ServerOptionsFromConfig(const std::string& service_name, const Con
   options.service_name = service_name;
   options.grpc_listen = config.GetString("grpc.listen");
   options.max_message_bytes = static_cast<int>(config.GetInt("grpc.max_message_bytes"));
+  options.idle_threads = static_cast<int>(config.GetInt("grpc.idle_threads"));
   options.metrics_listen = config.GetString("metrics.listen");
   options.shutdown_grace = config.GetDuration("shutdown.grace");
   options.ports_file = config.GetString("ports_file");
@@ -89,6 +92,10 @@ absl::Status GrpcServer::Start() {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
+                              std::min(2, options_.idle_threads));
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              options_.idle_threads);
   for (grpc::Service* service : services_) builder.RegisterService(service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(metrics_.NewRpcInterceptorFactory());

@@ -20,6 +20,9 @@ struct ServerOptions {
   std::string grpc_listen = "0.0.0.0:50051";  // port 0 picks a free one
   std::string metrics_listen = "0.0.0.0:9090";
   int max_message_bytes = 4 << 20;
+  // Handler threads kept waiting for calls; more are made under load and
+  // end again when idle above this number (thread churn costs CPU).
+  int idle_threads = 16;
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string ports_file;  // if set, {"grpc_port":..,"metrics_port":..} is written here
 };
