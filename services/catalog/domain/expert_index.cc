@@ -71,6 +71,8 @@ void ExpertIndex::Put(const std::string& expert_id,
   if (free_rows_.empty()) {
     expert.row = static_cast<uint32_t>(rows_.size());
     rows_.emplace_back();
+    ratings_.push_back(0);
+    id_prefixes_.push_back(0);
   } else {
     expert.row = free_rows_.back();
     free_rows_.pop_back();
@@ -79,7 +81,9 @@ void ExpertIndex::Put(const std::string& expert_id,
   row = Row();
   row.expert = &expert;
   row.id_prefix = IdPrefix(expert_id);
+  id_prefixes_[expert.row] = row.id_prefix;
   row.rating = rating;
+  ratings_[expert.row] = rating;
   row.online = online;
   row.price_per_minute = static_cast<int32_t>(PricePerMinute(live->price()));
   row.pricing = live->price().has_fixed() ? v1::PRICING_KIND_FIXED : v1::PRICING_KIND_PER_MINUTE;
@@ -114,6 +118,31 @@ void ExpertIndex::Put(const std::string& expert_id,
   Link(expert);
 }
 
+void ExpertIndex::Orders::Insert(const Row& row, std::string_view expert_id, uint32_t index) {
+  double price = static_cast<double>(row.price_per_minute);
+  by_rating.insert({row.rating, expert_id, index});
+  by_price_ascending.insert({-price, expert_id, index});
+  by_price_descending.insert({price, expert_id, index});
+}
+
+void ExpertIndex::Orders::Erase(const Row& row, std::string_view expert_id, uint32_t index) {
+  double price = static_cast<double>(row.price_per_minute);
+  by_rating.erase({row.rating, expert_id, index});
+  by_price_ascending.erase({-price, expert_id, index});
+  by_price_descending.erase({price, expert_id, index});
+}
+
+const ExpertIndex::Order& ExpertIndex::Orders::For(v1::SearchSort sort) const {
+  switch (sort) {
+    case v1::SEARCH_SORT_PRICE_LOW_TO_HIGH:
+      return by_price_ascending;
+    case v1::SEARCH_SORT_PRICE_HIGH_TO_LOW:
+      return by_price_descending;
+    default:
+      return by_rating;
+  }
+}
+
 void ExpertIndex::Link(const IndexedExpert& expert) {
   for (const auto& [token, weight] : expert.tokens) {
     std::vector<Posting>& list = postings_[token];
@@ -122,12 +151,11 @@ void ExpertIndex::Link(const IndexedExpert& expert) {
                                [](const Posting& posting, uint32_t row) { return posting.row < row; });
     list.insert(at, {expert.row, weight});
   }
-  for (int category : expert.categories) by_category_[category].push_back(expert.row);
   const Row& row = rows_[expert.row];
-  by_rating_.insert({row.rating, expert.expert_id, expert.row});
-  double price = static_cast<double>(row.price_per_minute);
-  by_price_ascending_.insert({-price, expert.expert_id, expert.row});
-  by_price_descending_.insert({price, expert.expert_id, expert.row});
+  everyone_.Insert(row, expert.expert_id, expert.row);
+  for (int category : expert.categories) {
+    by_category_[category].Insert(row, expert.expert_id, expert.row);
+  }
 }
 
 void ExpertIndex::Unlink(const IndexedExpert& expert) {
@@ -137,14 +165,11 @@ void ExpertIndex::Unlink(const IndexedExpert& expert) {
                                [](const Posting& posting, uint32_t row) { return posting.row < row; });
     if (at != list.end() && at->row == expert.row) list.erase(at);
   }
-  for (int category : expert.categories) {
-    Erase(by_category_[category], [&](uint32_t row) { return row == expert.row; });
-  }
   const Row& row = rows_[expert.row];
-  by_rating_.erase({row.rating, expert.expert_id, expert.row});
-  double price = static_cast<double>(row.price_per_minute);
-  by_price_ascending_.erase({-price, expert.expert_id, expert.row});
-  by_price_descending_.erase({price, expert.expert_id, expert.row});
+  everyone_.Erase(row, expert.expert_id, expert.row);
+  for (int category : expert.categories) {
+    by_category_[category].Erase(row, expert.expert_id, expert.row);
+  }
 }
 
 void ExpertIndex::Remove(const std::string& expert_id) {
@@ -161,10 +186,13 @@ void ExpertIndex::SetRating(const std::string& expert_id, double rating) {
   if (existing == experts_.end()) return;
   IndexedExpert& expert = existing->second;
   Row& row = rows_[expert.row];
-  by_rating_.erase({row.rating, expert.expert_id, expert.row});
+  std::vector<Order*> orders = {&everyone_.by_rating};
+  for (int category : expert.categories) orders.push_back(&by_category_[category].by_rating);
+  for (Order* order : orders) order->erase({row.rating, expert.expert_id, expert.row});
   expert.rating = rating;
   row.rating = rating;
-  by_rating_.insert({row.rating, expert.expert_id, expert.row});
+  ratings_[expert.row] = rating;
+  for (Order* order : orders) order->insert({row.rating, expert.expert_id, expert.row});
 }
 
 void ExpertIndex::SetOnline(const std::string& expert_id, bool online) {
@@ -188,17 +216,6 @@ std::vector<uint16_t> ExpertIndex::LanguagesCovered(const std::string& language)
     }
   }
   return covered;
-}
-
-const ExpertIndex::Order& ExpertIndex::OrderFor(v1::SearchSort sort) const {
-  switch (sort) {
-    case v1::SEARCH_SORT_PRICE_LOW_TO_HIGH:
-      return by_price_ascending_;
-    case v1::SEARCH_SORT_PRICE_HIGH_TO_LOW:
-      return by_price_descending_;
-    default:
-      return by_rating_;
-  }
 }
 
 bool ExpertIndex::Passes(const Row& row, uint32_t index, const ResolvedFilter& resolved) const {
@@ -253,32 +270,40 @@ double ExpertIndex::SortKey(v1::SearchSort sort, const Row& row, double relevanc
 
 bool ExpertIndex::Before(const Candidate& a, const Candidate& b) const {
   if (a.key != b.key) return a.key > b.key;
-  const Row& row_a = rows_[a.row];
-  const Row& row_b = rows_[b.row];
-  if (row_a.id_prefix != row_b.id_prefix) return row_a.id_prefix < row_b.id_prefix;
-  return row_a.expert->expert_id < row_b.expert->expert_id;
+  if (a.id_prefix != b.id_prefix) return a.id_prefix < b.id_prefix;
+  return rows_[a.row].expert->expert_id < rows_[b.row].expert->expert_id;
 }
 
 bool ExpertIndex::IsAfter(const Candidate& candidate, const SearchCursor& cursor,
                           uint64_t cursor_prefix) const {
   if (candidate.key != cursor.key) return candidate.key < cursor.key;
-  const Row& row = rows_[candidate.row];
-  if (row.id_prefix != cursor_prefix) return row.id_prefix > cursor_prefix;
-  return row.expert->expert_id > cursor.expert_id;
+  if (candidate.id_prefix != cursor_prefix) return candidate.id_prefix > cursor_prefix;
+  return rows_[candidate.row].expert->expert_id > cursor.expert_id;
 }
 
-std::vector<ExpertMatch> ExpertIndex::Best(std::vector<Candidate> candidates, int limit,
+void ExpertIndex::Offer(std::vector<Candidate>& best, const Candidate& candidate,
+                        int limit) const {
+  auto before = [this](const Candidate& a, const Candidate& b) { return Before(a, b); };
+  if (best.size() <= static_cast<size_t>(limit)) {
+    best.push_back(candidate);
+    std::push_heap(best.begin(), best.end(), before);
+  } else if (Before(candidate, best.front())) {
+    std::pop_heap(best.begin(), best.end(), before);
+    best.back() = candidate;
+    std::push_heap(best.begin(), best.end(), before);
+  }
+}
+
+std::vector<ExpertMatch> ExpertIndex::Page(std::vector<Candidate> best, int limit,
                                            bool* more) const {
-  size_t keep = std::min(candidates.size(), static_cast<size_t>(limit));
-  *more = candidates.size() > keep;
-  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<long>(keep),
-                    candidates.end(),
-                    [this](const Candidate& a, const Candidate& b) { return Before(a, b); });
+  std::sort_heap(best.begin(), best.end(),
+                 [this](const Candidate& a, const Candidate& b) { return Before(a, b); });
+  *more = best.size() > static_cast<size_t>(limit);
+  if (*more) best.resize(static_cast<size_t>(limit));
   std::vector<ExpertMatch> matches;
-  matches.reserve(keep);
-  for (size_t i = 0; i < keep; ++i) {
-    matches.push_back({rows_[candidates[i].row].expert, candidates[i].relevance,
-                       candidates[i].key});
+  matches.reserve(best.size());
+  for (const Candidate& candidate : best) {
+    matches.push_back({rows_[candidate.row].expert, candidate.relevance, candidate.key});
   }
   return matches;
 }
@@ -292,64 +317,112 @@ std::vector<ExpertMatch> ExpertIndex::Search(const ExpertQuery& query, bool* mor
       if (const IndexedExpert* expert = Find(id)) filter.sponsored_rows.insert(expert->row);
     }
   }
+  const ExpertFilter& f = query.filter;
+  filter.lets_everyone_through =
+      f.categories == nullptr && f.languages == nullptr &&
+      f.pricing == v1::PRICING_KIND_UNSPECIFIED && !f.min_price_per_minute &&
+      !f.max_price_per_minute && f.min_rating <= 0 && !f.online_only && !f.sponsored_only;
   if (!query.terms.empty()) return SearchText(query, filter, more);
-  if (!query.category_list.empty()) {
-    size_t in_categories = 0;
+  std::vector<const Order*> orders;
+  if (query.category_list.empty()) {
+    orders.push_back(&everyone_.For(query.sort));
+  } else {
     for (int category : query.category_list) {
-      auto postings = by_category_.find(category);
-      if (postings != by_category_.end()) in_categories += postings->second.size();
-    }
-    // A small part of everyone: start from the categories, not the order.
-    if (in_categories * 4 < experts_.size()) {
-      std::vector<uint32_t> rows;
-      rows.reserve(in_categories);
-      for (int category : query.category_list) {
-        auto postings = by_category_.find(category);
-        if (postings == by_category_.end()) continue;
-        rows.insert(rows.end(), postings->second.begin(), postings->second.end());
-      }
-      // An expert in two of the categories once.
-      if (query.category_list.size() > 1) {
-        std::sort(rows.begin(), rows.end());
-        rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-      }
-      return Collect(query, filter, rows, more);
+      auto in_category = by_category_.find(category);
+      if (in_category != by_category_.end()) orders.push_back(&in_category->second.For(query.sort));
     }
   }
-  return Walk(query, filter, more);
+  return Walk(query, filter, orders, more);
 }
 
 std::vector<ExpertMatch> ExpertIndex::Walk(const ExpertQuery& query, const ResolvedFilter& filter,
-                                           bool* more) const {
-  const Order& order = OrderFor(query.sort);
-  auto at = order.begin();
-  if (query.after) at = order.upper_bound({query.after->key, query.after->expert_id, 0});
+                                           const std::vector<const Order*>& orders, bool* more,
+                                           const std::vector<Posting>* within) const {
+  struct Cursor {
+    Order::const_iterator at;
+    Order::const_iterator end;
+  };
+  std::vector<Cursor> cursors;
+  for (const Order* order : orders) {
+    Cursor cursor{order->begin(), order->end()};
+    if (query.after) cursor.at = order->upper_bound({query.after->key, query.after->expert_id, 0});
+    if (cursor.at != cursor.end) cursors.push_back(cursor);
+  }
+  // A heap of the cursors by their next entry, first in order on top.
+  auto later = [](const Cursor& a, const Cursor& b) { return OrderLess()(*b.at, *a.at); };
+  std::make_heap(cursors.begin(), cursors.end(), later);
+  std::vector<uint64_t> within_rows;
+  if (within != nullptr) {
+    within_rows.assign((rows_.size() + 63) / 64, 0);
+    for (const Posting& match : *within) within_rows[match.row / 64] |= uint64_t{1} << (match.row % 64);
+  }
   std::vector<ExpertMatch> matches;
-  for (; at != order.end(); ++at) {
-    if (!Passes(rows_[at->row], at->row, filter)) continue;
+  int64_t previous = -1;
+  while (!cursors.empty()) {
+    std::pop_heap(cursors.begin(), cursors.end(), later);
+    Cursor& cursor = cursors.back();
+    const OrderEntry entry = *cursor.at;
+    if (++cursor.at == cursor.end) {
+      cursors.pop_back();
+    } else {
+      std::push_heap(cursors.begin(), cursors.end(), later);
+    }
+    if (entry.row == previous) continue;  // in two of the categories
+    previous = entry.row;
+    double relevance = 0;
+    if (within != nullptr) {
+      if ((within_rows[entry.row / 64] >> (entry.row % 64) & 1) == 0) continue;
+      auto match = std::lower_bound(
+          within->begin(), within->end(), entry.row,
+          [](const Posting& posting, uint32_t row) { return posting.row < row; });
+      if (match == within->end() || match->row != entry.row) continue;
+      relevance = match->weight;
+    }
+    if (!filter.lets_everyone_through && !Passes(rows_[entry.row], entry.row, filter)) continue;
     if (static_cast<int>(matches.size()) == query.limit) {
       *more = true;
       break;
     }
-    matches.push_back({rows_[at->row].expert, 0, at->key});
+    matches.push_back({rows_[entry.row].expert, relevance, entry.key});
   }
   return matches;
 }
 
-std::vector<ExpertMatch> ExpertIndex::Collect(const ExpertQuery& query,
-                                              const ResolvedFilter& filter,
-                                              const std::vector<uint32_t>& rows,
-                                              bool* more) const {
-  const uint64_t cursor_prefix = query.after ? IdPrefix(query.after->expert_id) : 0;
-  std::vector<Candidate> candidates;
-  for (uint32_t index : rows) {
-    const Row& row = rows_[index];
-    if (!Passes(row, index, filter)) continue;
-    Candidate candidate{index, 0, SortKey(query.sort, row, 0)};
-    if (query.after && !IsAfter(candidate, *query.after, cursor_prefix)) continue;
-    candidates.push_back(candidate);
+std::vector<ExpertIndex::Posting> ExpertIndex::Union(const std::vector<int32_t>& tokens) const {
+  // Marks each expert in a bitmap (and its best weight in a row-indexed
+  // scratch), then reads the bitmap in order: linear in the postings, with
+  // no sorting. The scratch is per thread: searches run in parallel.
+  thread_local std::vector<uint64_t> marks;
+  thread_local std::vector<float> best;
+  marks.assign((rows_.size() + 63) / 64, 0);
+  if (best.size() < rows_.size()) best.resize(rows_.size());
+  const size_t documents = experts_.size();
+  size_t total = 0;
+  for (int32_t token : tokens) {
+    const std::vector<Posting>& postings = postings_[token];
+    float idf = static_cast<float>(Idf(documents, postings.size()));
+    total += postings.size();
+    for (const Posting& posting : postings) {
+      uint64_t& word = marks[posting.row / 64];
+      uint64_t bit = uint64_t{1} << (posting.row % 64);
+      float weight = idf * posting.weight;
+      if ((word & bit) == 0) {
+        word |= bit;
+        best[posting.row] = weight;
+      } else {
+        best[posting.row] = std::max(best[posting.row], weight);
+      }
+    }
   }
-  return Best(std::move(candidates), query.limit, more);
+  std::vector<Posting> merged;
+  merged.reserve(total);
+  for (size_t w = 0; w < marks.size(); ++w) {
+    for (uint64_t word = marks[w]; word != 0; word &= word - 1) {
+      uint32_t row = static_cast<uint32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(word)));
+      merged.push_back({row, best[row]});
+    }
+  }
+  return merged;
 }
 
 std::vector<ExpertMatch> ExpertIndex::SearchText(const ExpertQuery& query,
@@ -400,26 +473,23 @@ std::vector<ExpertMatch> ExpertIndex::SearchText(const ExpertQuery& query,
   if (prefix_tokens.size() == 1) {
     lists.push_back(list_of(prefix_tokens[0]));
   } else {
-    for (int32_t token : prefix_tokens) {
-      double idf = Idf(documents, postings_[token].size());
-      for (const Posting& posting : postings_[token]) {
-        merged.push_back({posting.row, static_cast<float>(idf * posting.weight)});
-      }
-    }
-    std::sort(merged.begin(), merged.end(), [](const Posting& a, const Posting& b) {
-      return a.row < b.row || (a.row == b.row && a.weight > b.weight);
-    });
-    merged.erase(std::unique(merged.begin(), merged.end(),
-                             [](const Posting& a, const Posting& b) { return a.row == b.row; }),
-                 merged.end());
+    merged = Union(prefix_tokens);
     lists.push_back({merged.data(), merged.data() + merged.size(), 1.0});
   }
-  // The shortest list leads; the others are galloped through.
+  // The shortest list leads; the others are galloped through. A word in
+  // more than half of everyone ("help") narrows nothing and weighs next to
+  // nothing (its idf is near 0): it is left out, as long as another remains.
   std::sort(lists.begin(), lists.end(),
             [](const TermList& a, const TermList& b) { return a.size() < b.size(); });
+  while (lists.size() > 1 && lists.back().size() * 2 > documents) lists.pop_back();
 
+  // Sorted by rating or price with many matches: walk that order and keep
+  // the matches (collected first, in row order), rather than rank them all.
+  const bool walk = query.sort != v1::SEARCH_SORT_RELEVANCE && lists[0].size() * 16 > documents;
+  std::vector<Posting> matched;
   const uint64_t cursor_prefix = query.after ? IdPrefix(query.after->expert_id) : 0;
-  std::vector<Candidate> candidates;
+  std::vector<Candidate> best;
+  best.reserve(static_cast<size_t>(query.limit) + 1);
   TermList& lead = lists[0];
   for (const Posting* posting = lead.at; posting != lead.end; ++posting) {
     double score = lead.idf * posting->weight;
@@ -430,13 +500,25 @@ std::vector<ExpertMatch> ExpertIndex::SearchText(const ExpertQuery& query,
       if (all) score += *part;
     }
     if (!all) continue;
-    const Row& row = rows_[posting->row];
-    if (!Passes(row, posting->row, filter)) continue;
-    Candidate candidate{posting->row, score, SortKey(query.sort, row, score)};
+    const uint32_t index = posting->row;
+    if (walk) {
+      matched.push_back({index, static_cast<float>(score)});
+      continue;
+    }
+    double key;
+    if (filter.lets_everyone_through && query.sort == v1::SEARCH_SORT_RELEVANCE) {
+      key = score + kRatingWeightInRelevance * ratings_[index];
+    } else {
+      const Row& row = rows_[index];
+      if (!Passes(row, index, filter)) continue;
+      key = SortKey(query.sort, row, score);
+    }
+    Candidate candidate{index, score, key, id_prefixes_[index]};
     if (query.after && !IsAfter(candidate, *query.after, cursor_prefix)) continue;
-    candidates.push_back(candidate);
+    Offer(best, candidate, query.limit);
   }
-  return Best(std::move(candidates), query.limit, more);
+  if (walk) return Walk(query, filter, {&everyone_.For(query.sort)}, more, &matched);
+  return Page(std::move(best), query.limit, more);
 }
 
 }  // namespace helpline::catalog

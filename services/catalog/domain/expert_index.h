@@ -152,45 +152,64 @@ class ExpertIndex {
     }
   };
   using Order = absl::btree_set<OrderEntry, OrderLess>;
+  // The three orders of a set of experts (everyone, or one category's).
+  struct Orders {
+    Order by_rating;
+    Order by_price_ascending;
+    Order by_price_descending;
+    const Order& For(v1::SearchSort sort) const;
+    void Insert(const Row& row, std::string_view expert_id, uint32_t index);
+    void Erase(const Row& row, std::string_view expert_id, uint32_t index);
+  };
   struct Candidate {
     uint32_t row;
     double relevance;
     double key;
+    uint64_t id_prefix;
   };
   // The query's filter with sponsored experts resolved to rows.
   struct ResolvedFilter {
     const ExpertFilter* filter;
     absl::flat_hash_set<uint32_t> sponsored_rows;
+    bool lets_everyone_through = false;
   };
 
   void Unlink(const IndexedExpert& expert);
   void Link(const IndexedExpert& expert);
-  const Order& OrderFor(v1::SearchSort sort) const;
   bool Passes(const Row& row, uint32_t index, const ResolvedFilter& filter) const;
   double SortKey(v1::SearchSort sort, const Row& row, double relevance) const;
   // Orders by key, then id; the id's prefix decides most ties.
   bool Before(const Candidate& a, const Candidate& b) const;
   bool IsAfter(const Candidate& candidate, const SearchCursor& cursor,
                uint64_t cursor_prefix) const;
-  std::vector<ExpertMatch> Best(std::vector<Candidate> candidates, int limit, bool* more) const;
+  // Keeps the best limit + 1 candidates offered (a heap, the worst on top).
+  void Offer(std::vector<Candidate>& best, const Candidate& candidate, int limit) const;
+  // The heap as a page in order; `more` if it held more than `limit`.
+  std::vector<ExpertMatch> Page(std::vector<Candidate> best, int limit, bool* more) const;
   std::vector<ExpertMatch> SearchText(const ExpertQuery& query, const ResolvedFilter& filter,
                                       bool* more) const;
+  // Merges the orders (an expert in several once) from the cursor on,
+  // keeping those that pass the filter (and are `within` the text's
+  // matches, if given: row order, with their scores), until the page is full.
   std::vector<ExpertMatch> Walk(const ExpertQuery& query, const ResolvedFilter& filter,
-                                bool* more) const;
-  std::vector<ExpertMatch> Collect(const ExpertQuery& query, const ResolvedFilter& filter,
-                                   const std::vector<uint32_t>& rows, bool* more) const;
+                                const std::vector<const Order*>& orders, bool* more,
+                                const std::vector<Posting>* within = nullptr) const;
   int32_t TokenId(const std::string& token);
+  // The postings of many tokens as one list in row order, each expert with
+  // its best idf-weighted weight.
+  std::vector<Posting> Union(const std::vector<int32_t>& tokens) const;
 
   absl::node_hash_map<std::string, IndexedExpert> experts_;
   std::vector<Row> rows_;
   std::vector<uint32_t> free_rows_;
   absl::btree_map<std::string, int32_t> dictionary_;
   std::vector<std::vector<Posting>> postings_;  // by token id
-  absl::flat_hash_map<int, std::vector<uint32_t>> by_category_;
+  // By row, apart from the rows: what ranking text matches reads.
+  std::vector<double> ratings_;
+  std::vector<uint64_t> id_prefixes_;
   absl::btree_map<std::string, uint16_t> languages_;
-  Order by_rating_;
-  Order by_price_ascending_;
-  Order by_price_descending_;
+  Orders everyone_;
+  absl::flat_hash_map<int, Orders> by_category_;
 };
 
 // Text score plus this times the rating is the relevance order's key, so
