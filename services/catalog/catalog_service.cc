@@ -364,61 +364,81 @@ grpc::Status CatalogService::ListReviewQueue(grpc::ServerContext* context,
   });
 }
 
-grpc::Status CatalogService::SearchExperts(grpc::ServerContext* context,
-                                           const v1::SearchExpertsRequest* request,
-                                           v1::SearchExpertsResponse* response) {
-  return parts_.guard.Authenticated(context, [&](const auth::Principal&) -> absl::Status {
-    errors::Validator validator;
-    text::CheckText(request->text(), 0, 200, "text", validator);
-    if (!request->category_id().empty()) {
-      validator.Check(parts_.read_model.IsCategory(request->category_id()), "category_id",
-                      "is not a category (see ListCategories)");
-    }
-    v1::SearchExpertsRequest normalised = *request;
-    if (!request->language().empty()) {
-      std::optional<std::string> tag = NormaliseLanguageTag(request->language());
-      validator.Check(tag.has_value(), "language",
-                      "must be a BCP 47 language tag such as \"de\" or \"en-GB\"");
-      if (tag) normalised.set_language(*tag);
-    }
-    for (const auto& [field, money] :
-         {std::pair<std::string, const runtime::v1::Money*>{"min_price_per_minute",
-                                                             &request->min_price_per_minute()},
-          {"max_price_per_minute", &request->max_price_per_minute()}}) {
-      const bool present = field == "min_price_per_minute" ? request->has_min_price_per_minute()
-                                                          : request->has_max_price_per_minute();
-      if (!present) continue;
-      validator.Check(money->currency_code() == options_.currency, field + ".currency_code",
-                      absl::StrCat("must be ", options_.currency, ", this deployment's currency"));
-      validator.Check(money->amount_minor() >= 0, field + ".amount_minor", "must not be negative");
-    }
-    if (request->has_min_price_per_minute() && request->has_max_price_per_minute()) {
-      validator.Check(request->min_price_per_minute().amount_minor() <=
-                          request->max_price_per_minute().amount_minor(),
-                      "max_price_per_minute.amount_minor", "must not be below the minimum");
-    }
-    validator.Check(request->min_rating() >= 0 && request->min_rating() <= 5, "min_rating",
-                    "must be 0 to 5");
-    validator.Check(v1::SearchSort_IsValid(request->sort()), "sort", "is not a known sort");
-    validator.Check(v1::PricingKind_IsValid(request->pricing()), "pricing",
-                    "is not a known kind of pricing");
-    CheckPageSize(request->page_size(), validator);
-    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
+absl::StatusOr<std::string> CatalogService::Search(const std::string& request_bytes) {
+  v1::SearchExpertsRequest request;
+  if (!request.ParseFromString(request_bytes)) {
+    return absl::InvalidArgumentError("the request is not a SearchExpertsRequest");
+  }
+  errors::Validator validator;
+  text::CheckText(request.text(), 0, 200, "text", validator);
+  if (!request.category_id().empty()) {
+    validator.Check(parts_.read_model.IsCategory(request.category_id()), "category_id",
+                    "is not a category (see ListCategories)");
+  }
+  v1::SearchExpertsRequest normalised = request;
+  if (!request.language().empty()) {
+    std::optional<std::string> tag = NormaliseLanguageTag(request.language());
+    validator.Check(tag.has_value(), "language",
+                    "must be a BCP 47 language tag such as \"de\" or \"en-GB\"");
+    if (tag) normalised.set_language(*tag);
+  }
+  for (const auto& [field, money] :
+       {std::pair<std::string, const runtime::v1::Money*>{"min_price_per_minute",
+                                                           &request.min_price_per_minute()},
+        {"max_price_per_minute", &request.max_price_per_minute()}}) {
+    const bool present = field == "min_price_per_minute" ? request.has_min_price_per_minute()
+                                                        : request.has_max_price_per_minute();
+    if (!present) continue;
+    validator.Check(money->currency_code() == options_.currency, field + ".currency_code",
+                    absl::StrCat("must be ", options_.currency, ", this deployment's currency"));
+    validator.Check(money->amount_minor() >= 0, field + ".amount_minor", "must not be negative");
+  }
+  if (request.has_min_price_per_minute() && request.has_max_price_per_minute()) {
+    validator.Check(request.min_price_per_minute().amount_minor() <=
+                        request.max_price_per_minute().amount_minor(),
+                    "max_price_per_minute.amount_minor", "must not be below the minimum");
+  }
+  validator.Check(request.min_rating() >= 0 && request.min_rating() <= 5, "min_rating",
+                  "must be 0 to 5");
+  validator.Check(v1::SearchSort_IsValid(request.sort()), "sort", "is not a known sort");
+  validator.Check(v1::PricingKind_IsValid(request.pricing()), "pricing",
+                  "is not a known kind of pricing");
+  CheckPageSize(request.page_size(), validator);
+  if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
 
-    v1::SearchExpertsRequest identity = normalised;
-    identity.clear_page_size();
-    identity.clear_page_token();
-    std::string serialized;
-    identity.SerializeToString(&serialized);
-    SearchOptions search{options_.currency,
-                         ids::UuidV5(ids::kHelplineNamespace, serialized).substr(0, 13),
-                         parts_.clock.Now()};
-    absl::StatusOr<v1::SearchExpertsResponse> found =
-        parts_.read_model.Search(normalised, search);
-    if (!found.ok()) return found.status();
-    *response = *std::move(found);
+  v1::SearchExpertsRequest identity = normalised;
+  identity.clear_page_size();
+  identity.clear_page_token();
+  std::string serialized;
+  identity.SerializeToString(&serialized);
+  SearchOptions search{options_.currency,
+                       ids::UuidV5(ids::kHelplineNamespace, serialized).substr(0, 13),
+                       parts_.clock.Now()};
+  return parts_.read_model.SearchSerialized(normalised, search);
+}
+
+grpc::ServerUnaryReactor* CatalogService::SearchExperts(grpc::CallbackServerContext* context,
+                                                        const grpc::ByteBuffer* request,
+                                                        grpc::ByteBuffer* response) {
+  grpc::Status status = parts_.guard.Authenticated(context, [&](const auth::Principal&) {
+    grpc::Slice request_slice;
+    if (!request->DumpToSingleSlice(&request_slice).ok()) {
+      return absl::InvalidArgumentError("the request could not be read");
+    }
+    absl::StatusOr<std::string> page = Search(std::string(
+        reinterpret_cast<const char*>(request_slice.begin()), request_slice.size()));
+    if (!page.ok()) return page.status();
+    // Handed to gRPC without a copy; it frees the string with the slice.
+    auto* bytes = new std::string(*std::move(page));
+    grpc::Slice slice(
+        bytes->data(), bytes->size(), [](void* owned) { delete static_cast<std::string*>(owned); },
+        bytes);
+    *response = grpc::ByteBuffer(&slice, 1);
     return absl::OkStatus();
   });
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
 }
 
 grpc::Status CatalogService::ListCategories(grpc::ServerContext* context,

@@ -71,8 +71,9 @@ absl::StatusOr<Events> DecideProfile(const v1::ProfileState& profile, int64_t ve
         event.Clear();
       }
       if (PublicFieldsDiffer(content, profile.live())) {
-        if (PublicFieldsDiffer(content, profile.draft()) ||
-            profile.held_change() != v1::HELD_CHANGE_STATUS_IN_REVIEW) {
+        // New text goes to review; the text held already (in review, or
+        // rejected and not changed since) stays where it is.
+        if (PublicFieldsDiffer(content, profile.draft())) {
           *event.mutable_profile_change_held()->mutable_draft() = content;
           events.push_back(event);
         }
@@ -85,6 +86,12 @@ absl::StatusOr<Events> DecideProfile(const v1::ProfileState& profile, int64_t ve
     }
     case CatalogCommand::kSubmitProfile:
       if (status == v1::PROFILE_STATUS_SUBMITTED) return Events{};
+      if (approved && profile.held_change() == v1::HELD_CHANGE_STATUS_REJECTED) {
+        // The rejected change, as it is, back to review.
+        *event.mutable_profile_change_held()->mutable_draft() = profile.draft();
+        return Events{event};
+      }
+      if (approved && profile.held_change() == v1::HELD_CHANGE_STATUS_IN_REVIEW) return Events{};
       if (approved) {
         return absl::FailedPreconditionError(
             "the profile is approved; its changes go to review by themselves");

@@ -174,6 +174,24 @@ TEST_F(ApprovedProfile, PriceAndTextTogetherSplitIntoLiveTermsAndAHeldChange) {
   EXPECT_EQ(Profile(log).draft().headline(), "New headline");
 }
 
+TEST_F(ApprovedProfile, APriceEditLeavesARejectedChangeRejected) {
+  ASSERT_TRUE(log.Send(kExpert, Update(ValidContent("Cheapest bikes!!!"))).ok());
+  ASSERT_TRUE(log.Send(kExpert, Reject("No shouting")).ok());
+  v1::ProfileContent cheaper = ValidContent("Cheapest bikes!!!");  // the draft, new price
+  cheaper.mutable_price()->mutable_per_minute()->mutable_rate()->set_amount_minor(90);
+  auto changed = log.Send(kExpert, Update(cheaper));
+  ASSERT_TRUE(changed.ok());
+  ASSERT_EQ(changed->size(), 1u);
+  EXPECT_TRUE((*changed)[0].has_live_terms_changed());
+  EXPECT_EQ(Profile(log).held_change(), v1::HELD_CHANGE_STATUS_REJECTED);
+  EXPECT_EQ(Profile(log).rejection_reason(), "No shouting");
+
+  // Sent to review again as it is, on purpose.
+  ASSERT_TRUE(log.Send(kExpert, Submit()).ok());
+  EXPECT_EQ(Profile(log).held_change(), v1::HELD_CHANGE_STATUS_IN_REVIEW);
+  EXPECT_EQ(Profile(log).live().headline(), "I fix bikes");
+}
+
 TEST_F(ApprovedProfile, RevertingTheTextWithdrawsTheHeldChange) {
   ASSERT_TRUE(log.Send(kExpert, Update(ValidContent("New headline"))).ok());
   ASSERT_TRUE(log.Send(kExpert, Update(ValidContent())).ok());

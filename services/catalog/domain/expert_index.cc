@@ -114,6 +114,16 @@ void ExpertIndex::Put(const std::string& expert_id,
     expert.tokens.emplace_back(TokenId(token), Saturated(count, length));
   }
   std::sort(expert.tokens.begin(), expert.tokens.end());
+  v1::ExpertHit hit;
+  hit.set_expert_id(expert_id);
+  hit.set_public_name(live->public_name());
+  hit.set_headline(live->headline());
+  *hit.mutable_skills() = live->skills();
+  *hit.mutable_category_ids() = live->category_ids();
+  *hit.mutable_languages() = live->languages();
+  *hit.mutable_price() = live->price();
+  hit.set_intro_video_url(live->intro_video_url());
+  hit.SerializeToString(&expert.hit);
   expert.live = std::move(live);
   Link(expert);
 }
@@ -308,9 +318,10 @@ std::vector<ExpertMatch> ExpertIndex::Page(std::vector<Candidate> best, int limi
   return matches;
 }
 
-std::vector<ExpertMatch> ExpertIndex::Search(const ExpertQuery& query, bool* more) const {
-  *more = false;
-  if (query.limit <= 0) return {};
+ExpertResults ExpertIndex::Search(const ExpertQuery& query) const {
+  ExpertResults results;
+  if (query.limit <= 0) return results;
+  bool* more = &results.more;
   ResolvedFilter filter{&query.filter, {}};
   if (query.filter.sponsored_only && query.filter.sponsored_experts != nullptr) {
     for (const std::string& id : *query.filter.sponsored_experts) {
@@ -322,7 +333,10 @@ std::vector<ExpertMatch> ExpertIndex::Search(const ExpertQuery& query, bool* mor
       f.categories == nullptr && f.languages == nullptr &&
       f.pricing == v1::PRICING_KIND_UNSPECIFIED && !f.min_price_per_minute &&
       !f.max_price_per_minute && f.min_rating <= 0 && !f.online_only && !f.sponsored_only;
-  if (!query.terms.empty()) return SearchText(query, filter, more);
+  if (!query.terms.empty()) {
+    results.matches = SearchText(query, filter, more, &results.term_idf);
+    return results;
+  }
   std::vector<const Order*> orders;
   if (query.category_list.empty()) {
     orders.push_back(&everyone_.For(query.sort));
@@ -332,7 +346,8 @@ std::vector<ExpertMatch> ExpertIndex::Search(const ExpertQuery& query, bool* mor
       if (in_category != by_category_.end()) orders.push_back(&in_category->second.For(query.sort));
     }
   }
-  return Walk(query, filter, orders, more);
+  results.matches = Walk(query, filter, orders, more);
+  return results;
 }
 
 std::vector<ExpertMatch> ExpertIndex::Walk(const ExpertQuery& query, const ResolvedFilter& filter,
@@ -396,16 +411,14 @@ std::vector<ExpertIndex::Posting> ExpertIndex::Union(const std::vector<int32_t>&
   thread_local std::vector<float> best;
   marks.assign((rows_.size() + 63) / 64, 0);
   if (best.size() < rows_.size()) best.resize(rows_.size());
-  const size_t documents = experts_.size();
   size_t total = 0;
   for (int32_t token : tokens) {
     const std::vector<Posting>& postings = postings_[token];
-    float idf = static_cast<float>(Idf(documents, postings.size()));
     total += postings.size();
     for (const Posting& posting : postings) {
       uint64_t& word = marks[posting.row / 64];
       uint64_t bit = uint64_t{1} << (posting.row % 64);
-      float weight = idf * posting.weight;
+      float weight = posting.weight;
       if ((word & bit) == 0) {
         word |= bit;
         best[posting.row] = weight;
@@ -426,80 +439,122 @@ std::vector<ExpertIndex::Posting> ExpertIndex::Union(const std::vector<int32_t>&
 }
 
 std::vector<ExpertMatch> ExpertIndex::SearchText(const ExpertQuery& query,
-                                                 const ResolvedFilter& filter, bool* more) const {
+                                                 const ResolvedFilter& filter, bool* more,
+                                                 std::vector<double>* term_idf) const {
   const size_t documents = experts_.size();
   // A term's postings in row order, read front to back as rows increase.
   struct TermList {
     const Posting* at;
     const Posting* end;
     double idf;
+    size_t position;  // of its word in the query
     size_t size() const { return static_cast<size_t>(end - at); }
     // Moves to the first posting at or after `row` (galloping); its weight
     // times the idf if it is `row`.
     std::optional<double> Seek(uint32_t row) {
+      size_t left = size();
       size_t step = 1;
-      while (at + step < end && at[step].row < row) {
+      while (step < left && at[step].row < row) {
         at += step;
+        left -= step;
         step *= 2;
       }
-      at = std::lower_bound(at, std::min(at + step + 1, end), row,
+      at = std::lower_bound(at, at + std::min(step + 1, left), row,
                             [](const Posting& posting, uint32_t r) { return posting.row < r; });
       if (at == end || at->row != row) return std::nullopt;
       return idf * at->weight;
     }
   };
-  auto list_of = [&](int32_t token) {
-    const std::vector<Posting>& postings = postings_[token];
-    return TermList{postings.data(), postings.data() + postings.size(),
-                    Idf(documents, postings.size())};
-  };
 
+  // One list per word; the last word as a prefix stands for every word it
+  // begins (an expert counts with the best of them).
   std::vector<TermList> lists;
-  for (size_t i = 0; i + 1 < query.terms.size(); ++i) {
-    auto found = dictionary_.find(query.terms[i]);
-    if (found == dictionary_.end() || postings_[found->second].empty()) return {};
-    lists.push_back(list_of(found->second));
-  }
-  // The last word as a prefix: one list of every word it stands for, each
-  // expert with the best of them (idf included, so the list's idf is 1).
-  const std::string& prefix = query.terms.back();
-  std::vector<int32_t> prefix_tokens;
-  for (auto it = dictionary_.lower_bound(prefix);
-       it != dictionary_.end() && absl::StartsWith(it->first, prefix); ++it) {
-    if (!postings_[it->second].empty()) prefix_tokens.push_back(it->second);
-  }
-  if (prefix_tokens.empty()) return {};
   std::vector<Posting> merged;
-  if (prefix_tokens.size() == 1) {
-    lists.push_back(list_of(prefix_tokens[0]));
-  } else {
-    merged = Union(prefix_tokens);
-    lists.push_back({merged.data(), merged.data() + merged.size(), 1.0});
+  for (size_t i = 0; i < query.terms.size(); ++i) {
+    const bool last = i + 1 == query.terms.size();
+    std::vector<int32_t> tokens;
+    if (!last) {
+      auto found = dictionary_.find(query.terms[i]);
+      if (found != dictionary_.end() && !postings_[found->second].empty()) {
+        tokens.push_back(found->second);
+      }
+    } else {
+      for (auto it = dictionary_.lower_bound(query.terms[i]);
+           it != dictionary_.end() && absl::StartsWith(it->first, query.terms[i]); ++it) {
+        if (!postings_[it->second].empty()) tokens.push_back(it->second);
+      }
+    }
+    if (tokens.empty()) return {};
+    if (tokens.size() == 1) {
+      const std::vector<Posting>& postings = postings_[tokens[0]];
+      lists.push_back({postings.data(), postings.data() + postings.size(), 0, i});
+    } else {
+      merged = Union(tokens);
+      lists.push_back({merged.data(), merged.data() + merged.size(), 0, i});
+    }
   }
-  // The shortest list leads; the others are galloped through. A word in
-  // more than half of everyone ("help") narrows nothing and weighs next to
-  // nothing (its idf is near 0): it is left out, as long as another remains.
-  std::sort(lists.begin(), lists.end(),
+  // Each word's idf, as the first page saw it (so later pages order the
+  // same way whatever other experts do); negative: the word is left out.
+  // A word in more than half of everyone ("help") narrows nothing and
+  // weighs next to nothing: it is left out, as long as another remains.
+  std::vector<double> idf(lists.size());
+  if (query.term_idf.size() == lists.size()) {
+    idf = query.term_idf;
+  } else {
+    size_t kept = lists.size();
+    std::vector<size_t> by_size(lists.size());
+    for (size_t i = 0; i < lists.size(); ++i) by_size[i] = i;
+    std::sort(by_size.begin(), by_size.end(),
+              [&](size_t a, size_t b) { return lists[a].size() > lists[b].size(); });
+    for (size_t i : by_size) {
+      if (kept > 1 && lists[i].size() * 2 > documents) {
+        idf[i] = -1;
+        --kept;
+      } else {
+        idf[i] = Idf(documents, lists[i].size());
+      }
+    }
+  }
+  *term_idf = idf;
+  std::vector<TermList> used;
+  for (size_t i = 0; i < lists.size(); ++i) {
+    if (idf[i] < 0) continue;
+    lists[i].idf = idf[i];
+    used.push_back(lists[i]);
+  }
+  if (used.empty()) return {};
+  // The shortest list leads; the others are galloped through.
+  std::sort(used.begin(), used.end(),
             [](const TermList& a, const TermList& b) { return a.size() < b.size(); });
-  while (lists.size() > 1 && lists.back().size() * 2 > documents) lists.pop_back();
 
   // Sorted by rating or price with many matches: walk that order and keep
   // the matches (collected first, in row order), rather than rank them all.
-  const bool walk = query.sort != v1::SEARCH_SORT_RELEVANCE && lists[0].size() * 16 > documents;
+  const bool walk = query.sort != v1::SEARCH_SORT_RELEVANCE && used[0].size() * 16 > documents;
   std::vector<Posting> matched;
   const uint64_t cursor_prefix = query.after ? IdPrefix(query.after->expert_id) : 0;
   std::vector<Candidate> best;
   best.reserve(static_cast<size_t>(query.limit) + 1);
-  TermList& lead = lists[0];
+  // Parts of the score by word position, added in query order: the same
+  // sum, bit for bit, whichever list leads.
+  std::vector<double> parts(query.terms.size(), 0);
+  TermList& lead = used[0];
   for (const Posting* posting = lead.at; posting != lead.end; ++posting) {
-    double score = lead.idf * posting->weight;
+    parts[lead.position] = lead.idf * posting->weight;
     bool all = true;
-    for (size_t t = 1; t < lists.size() && all; ++t) {
-      std::optional<double> part = lists[t].Seek(posting->row);
+    for (size_t t = 1; t < used.size() && all; ++t) {
+      std::optional<double> part = used[t].Seek(posting->row);
       all = part.has_value();
-      if (all) score += *part;
+      if (all) parts[used[t].position] = *part;
     }
-    if (!all) continue;
+    if (!all) {
+      if (std::any_of(used.begin() + 1, used.end(),
+                      [](const TermList& list) { return list.at == list.end; })) {
+        break;  // a word has no more experts: nobody further has them all
+      }
+      continue;
+    }
+    double score = 0;
+    for (size_t p = 0; p < parts.size(); ++p) score += parts[p];
     const uint32_t index = posting->row;
     if (walk) {
       matched.push_back({index, static_cast<float>(score)});

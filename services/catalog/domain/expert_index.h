@@ -37,6 +37,9 @@ struct IndexedExpert {
   double rating = 0;
   bool online = false;
   uint32_t row = 0;
+  // The fields of its search hit that only change with the profile, as a
+  // serialized ExpertHit: a page is these bytes plus a few per search.
+  std::string hit;
 };
 
 // A set of small numbers (category numbers) as a bitmask.
@@ -89,6 +92,10 @@ struct ExpertQuery {
   v1::SearchSort sort = v1::SEARCH_SORT_RELEVANCE;
   int limit = 20;
   std::optional<SearchCursor> after;
+  // Per word, the idf the first page used (negative: the word was left out);
+  // empty on a first page. Text scores depend on everyone's words; a page
+  // scored with other idfs would repeat or skip hits.
+  std::vector<double> term_idf;
 };
 
 struct ExpertMatch {
@@ -97,6 +104,14 @@ struct ExpertMatch {
   double relevance;
   // The sort key the next page's cursor is made of.
   double key;
+};
+
+struct ExpertResults {
+  std::vector<ExpertMatch> matches;
+  // Another page follows.
+  bool more = false;
+  // What the next page's query must carry as its term_idf.
+  std::vector<double> term_idf;
 };
 
 class ExpertIndex {
@@ -118,9 +133,8 @@ class ExpertIndex {
   // subtags ("de" covers "de-AT").
   std::vector<uint16_t> LanguagesCovered(const std::string& language) const;
 
-  // Up to query.limit matches after the cursor in the sort's order;
-  // `more` says whether another page follows.
-  std::vector<ExpertMatch> Search(const ExpertQuery& query, bool* more) const;
+  // Up to query.limit matches after the cursor in the sort's order.
+  ExpertResults Search(const ExpertQuery& query) const;
 
  private:
   // What filters and sorting read, one cache line.
@@ -187,7 +201,7 @@ class ExpertIndex {
   // The heap as a page in order; `more` if it held more than `limit`.
   std::vector<ExpertMatch> Page(std::vector<Candidate> best, int limit, bool* more) const;
   std::vector<ExpertMatch> SearchText(const ExpertQuery& query, const ResolvedFilter& filter,
-                                      bool* more) const;
+                                      bool* more, std::vector<double>* term_idf) const;
   // Merges the orders (an expert in several once) from the cursor on,
   // keeping those that pass the filter (and are `within` the text's
   // matches, if given: row order, with their scores), until the page is full.

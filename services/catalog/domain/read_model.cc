@@ -5,6 +5,8 @@
 #include <functional>
 
 #include "absl/strings/match.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -20,6 +22,10 @@ namespace helpline::catalog {
 namespace {
 
 constexpr int kDefaultPageSize = 20;
+// SearchExpertsResponse's fields on the wire: 1 hits, 2 next_page_token
+// (length-delimited).
+constexpr uint32_t kHitsTag = (1 << 3) | 2;
+constexpr uint32_t kNextPageTokenTag = (2 << 3) | 2;
 
 std::string KeyBits(double key) {
   uint64_t bits;
@@ -103,9 +109,17 @@ void CatalogReadModel::ApplyProfile(const v1::CatalogEvent& event) {
   Reindex(id, view);
 }
 
+int CatalogReadModel::NumberOf(const std::string& category_id) {
+  auto [entry, added] =
+      category_numbers_.try_emplace(category_id, static_cast<int>(category_numbers_.size()));
+  return entry->second;
+}
+
 void CatalogReadModel::Reindex(const std::string& expert_id, const ProfileView& view) {
   if (view.state.status() == v1::PROFILE_STATUS_PUBLISHED && view.live) {
-    index_.Put(expert_id, view.live, CategoryNumbers(*view.live), RatingOf(expert_id),
+    std::vector<int> numbers;
+    for (const std::string& id : view.live->category_ids()) numbers.push_back(NumberOf(id));
+    index_.Put(expert_id, view.live, std::move(numbers), RatingOf(expert_id),
                online_.contains(expert_id));
   } else {
     index_.Remove(expert_id);
@@ -117,7 +131,7 @@ void CatalogReadModel::ApplyCategory(const v1::CatalogEvent& event) {
     case v1::CatalogEvent::kCategoryCreated: {
       const v1::CategoryCreated& created = event.category_created();
       CategoryView& view = categories_[created.category_id()];
-      view.number = static_cast<int>(categories_.size());
+      view.number = NumberOf(created.category_id());
       view.name = created.name();
       view.parent_id = created.parent_id();
       children_[view.parent_id].push_back(created.category_id());
@@ -214,8 +228,8 @@ v1::Rating CatalogReadModel::RatingMessage(const std::string& expert_id) const {
 std::vector<int> CatalogReadModel::CategoryNumbers(const v1::ProfileContent& content) const {
   std::vector<int> numbers;
   for (const std::string& id : content.category_ids()) {
-    auto found = categories_.find(id);
-    if (found != categories_.end()) numbers.push_back(found->second.number);
+    auto found = category_numbers_.find(id);
+    if (found != category_numbers_.end()) numbers.push_back(found->second);
   }
   return numbers;
 }
@@ -334,11 +348,12 @@ CatalogReadModel::ReviewQueue(int page_size, const std::string& after_token, abs
   return std::make_pair(std::move(page), std::move(next));
 }
 
-absl::StatusOr<v1::SearchExpertsResponse> CatalogReadModel::Search(
+absl::StatusOr<std::string> CatalogReadModel::SearchSerialized(
     const v1::SearchExpertsRequest& request, const SearchOptions& options) {
   std::optional<SearchCursor> after;
+  std::vector<double> term_idf;
   if (!request.page_token().empty()) {
-    std::optional<std::vector<std::string>> parts = DecodePageToken(request.page_token(), 4);
+    std::optional<std::vector<std::string>> parts = DecodePageToken(request.page_token(), 5);
     if (!parts || (*parts)[0] != "search") {
       return BadPageToken("is not a page token of SearchExperts");
     }
@@ -348,6 +363,13 @@ absl::StatusOr<v1::SearchExpertsResponse> CatalogReadModel::Search(
     std::optional<double> key = KeyFromBits((*parts)[2]);
     if (!key) return BadPageToken("is damaged");
     after = SearchCursor{*key, (*parts)[3]};
+    if (!(*parts)[4].empty()) {
+      for (absl::string_view bits : absl::StrSplit((*parts)[4], ',')) {
+        std::optional<double> idf = KeyFromBits(std::string(bits));
+        if (!idf) return BadPageToken("is damaged");
+        term_idf.push_back(*idf);
+      }
+    }
   }
 
   absl::ReaderMutexLock lock(&mutex_);
@@ -357,6 +379,7 @@ absl::StatusOr<v1::SearchExpertsResponse> CatalogReadModel::Search(
                                                               : request.sort();
   query.limit = request.page_size() > 0 ? request.page_size() : kDefaultPageSize;
   query.after = std::move(after);
+  query.term_idf = std::move(term_idf);
   NumberSet categories;
   if (!request.category_id().empty()) {
     for (int number : Subtree(request.category_id())) {
@@ -383,31 +406,50 @@ absl::StatusOr<v1::SearchExpertsResponse> CatalogReadModel::Search(
   query.filter.sponsored_categories = &sponsored_categories;
   query.filter.sponsored_experts = &sponsorship.experts;
 
-  bool more = false;
-  std::vector<ExpertMatch> matches = index_.Search(query, &more);
+  ExpertResults results = index_.Search(query);
+  const std::vector<ExpertMatch>& matches = results.matches;
+  std::string page;
+  {
+    google::protobuf::io::StringOutputStream stream(&page);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    std::string extra;
+    for (const ExpertMatch& match : matches) {
+      const IndexedExpert& expert = *match.expert;
+      // The hit's changing fields, appended to its kept bytes (two
+      // serialized parts of one message make that message).
+      v1::ExpertHit changing;
+      *changing.mutable_rating() = RatingMessage(expert.expert_id);
+      changing.set_sponsored(Covers(sponsorship, expert.expert_id, expert.categories));
+      changing.set_online(expert.online);
+      changing.set_relevance(match.relevance);
+      extra.clear();
+      changing.SerializeToString(&extra);
+      out.WriteTag(kHitsTag);
+      out.WriteVarint32(static_cast<uint32_t>(expert.hit.size() + extra.size()));
+      out.WriteRaw(expert.hit.data(), static_cast<int>(expert.hit.size()));
+      out.WriteRaw(extra.data(), static_cast<int>(extra.size()));
+    }
+    if (results.more && !matches.empty()) {
+      std::vector<std::string> idf_bits;
+      for (double idf : results.term_idf) idf_bits.push_back(KeyBits(idf));
+      std::string token = EncodePageToken({"search", options.fingerprint,
+                                           KeyBits(matches.back().key),
+                                           matches.back().expert->expert_id,
+                                           absl::StrJoin(idf_bits, ",")});
+      out.WriteTag(kNextPageTokenTag);
+      out.WriteVarint32(static_cast<uint32_t>(token.size()));
+      out.WriteRaw(token.data(), static_cast<int>(token.size()));
+    }
+  }
+  return page;
+}
+
+absl::StatusOr<v1::SearchExpertsResponse> CatalogReadModel::Search(
+    const v1::SearchExpertsRequest& request, const SearchOptions& options) {
+  absl::StatusOr<std::string> page = SearchSerialized(request, options);
+  if (!page.ok()) return page.status();
   v1::SearchExpertsResponse response;
-  for (const ExpertMatch& match : matches) {
-    const IndexedExpert& expert = *match.expert;
-    const v1::ProfileContent& live = *expert.live;
-    v1::ExpertHit& hit = *response.add_hits();
-    hit.set_expert_id(expert.expert_id);
-    hit.set_public_name(live.public_name());
-    hit.set_headline(live.headline());
-    *hit.mutable_skills() = live.skills();
-    *hit.mutable_category_ids() = live.category_ids();
-    *hit.mutable_languages() = live.languages();
-    *hit.mutable_price() = live.price();
-    *hit.mutable_rating() = RatingMessage(expert.expert_id);
-    hit.set_sponsored(Covers(sponsorship, expert.expert_id, expert.categories));
-    hit.set_online(expert.online);
-    hit.set_intro_video_url(live.intro_video_url());
-    hit.set_relevance(match.relevance);
-  }
-  if (more && !matches.empty()) {
-    response.set_next_page_token(EncodePageToken({"search", options.fingerprint,
-                                                  KeyBits(matches.back().key),
-                                                  matches.back().expert->expert_id}));
-  }
+  if (!response.ParseFromString(*page)) return absl::InternalError("a search page did not parse");
   return response;
 }
 

@@ -61,6 +61,10 @@ class CatalogReadModel : public es::Projection {
   absl::StatusOr<std::pair<std::vector<v1::ExpertProfile>, std::string>> ReviewQueue(
       int page_size, const std::string& after_token, absl::Time now);
 
+  // A page of search hits as a serialized SearchExpertsResponse (most of it
+  // copied from bytes kept per expert), and the same parsed.
+  absl::StatusOr<std::string> SearchSerialized(const v1::SearchExpertsRequest& request,
+                                               const SearchOptions& options);
   absl::StatusOr<v1::SearchExpertsResponse> Search(const v1::SearchExpertsRequest& request,
                                                    const SearchOptions& options);
 
@@ -123,6 +127,9 @@ class CatalogReadModel : public es::Projection {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   double RatingOf(const std::string& expert_id) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
   v1::Rating RatingMessage(const std::string& expert_id) const ABSL_SHARED_LOCKS_REQUIRED(mutex_);
+  // The number of a category id, given on first sight: a profile's event can
+  // come before its category's (they are on different partitions).
+  int NumberOf(const std::string& category_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::vector<int> CategoryNumbers(const v1::ProfileContent& content) const
       ABSL_SHARED_LOCKS_REQUIRED(mutex_);
   absl::flat_hash_set<int> Subtree(const std::string& category_id) const
@@ -149,6 +156,7 @@ class CatalogReadModel : public es::Projection {
   absl::flat_hash_map<std::string, ProfileView> profiles_ ABSL_GUARDED_BY(mutex_);
   ExpertIndex index_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, CategoryView> categories_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, int> category_numbers_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, RatingView> ratings_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_set<std::string> online_ ABSL_GUARDED_BY(mutex_);
   std::map<std::string, ProgramView> programs_ ABSL_GUARDED_BY(mutex_);

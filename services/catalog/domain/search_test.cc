@@ -95,6 +95,28 @@ TEST_F(SearchTest, TextMatchesEveryWordAndTheLastAsPrefix) {
       << "skills are searched too";
 }
 
+TEST_F(SearchTest, AHitCarriesWhatAResultCardShows) {
+  AddExpert(ExpertId(1), ValidContent("Bike help", "bike-repair", 175));
+  read_model_.RecordReview(ExpertId(1), 5);
+  read_model_.SetOnline(ExpertId(1), true);
+  v1::SearchExpertsResponse response = Search(Text("bike"));
+  ASSERT_EQ(response.hits_size(), 1);
+  const v1::ExpertHit& hit = response.hits(0);
+  EXPECT_EQ(hit.expert_id(), ExpertId(1));
+  EXPECT_EQ(hit.public_name(), "Ben");
+  EXPECT_EQ(hit.headline(), "Bike help");
+  EXPECT_THAT(hit.skills(), ElementsAre("gears", "tyres"));
+  EXPECT_THAT(hit.category_ids(), ElementsAre("bike-repair"));
+  EXPECT_THAT(hit.languages(), ElementsAre("de", "en-GB"));
+  EXPECT_EQ(hit.price().per_minute().rate().amount_minor(), 175);
+  EXPECT_EQ(hit.price().per_minute().rate().currency_code(), "EUR");
+  EXPECT_EQ(hit.rating().review_count(), 1);
+  EXPECT_EQ(hit.rating().average_stars(), 5.0);
+  EXPECT_TRUE(hit.online());
+  EXPECT_FALSE(hit.sponsored());
+  EXPECT_GT(hit.relevance(), 0);
+}
+
 TEST_F(SearchTest, HeadlineMatchesRankAboveBioMatches) {
   v1::ProfileContent in_bio = ValidContent("General help");
   in_bio.set_bio("I also know a little about espresso machines.");
@@ -125,6 +147,43 @@ TEST_F(SearchTest, FiltersCombineAndCategoriesIncludeDescendants) {
   read_model_.SetOnline(ExpertId(1), true);
   EXPECT_THAT(Ids(request), ElementsAre(ExpertId(1)));
   EXPECT_TRUE(Search(request).hits(0).online());
+}
+
+// Replaying the events topic, a profile's events can come before the
+// category's (other partition): the expert is still found in it.
+TEST(SearchReplay, AProfileBeforeItsCategoryIsFoundInIt) {
+  CatalogReadModel replayed;
+  CatalogTestLog tree;  // the category's events, held back
+  CatalogTestLog log(&replayed);
+  for (const char* what : {"create", "submit", "approve", "publish"}) {
+    v1::CatalogCommand command;
+    if (std::string(what) == "create") {
+      *command.mutable_create_profile()->mutable_content() = ValidContent("Surfboards", "surfing");
+    }
+    if (std::string(what) == "submit") command.mutable_submit_profile();
+    if (std::string(what) == "approve") command.mutable_approve_profile();
+    if (std::string(what) == "publish") command.mutable_publish_profile();
+    ASSERT_TRUE(log.Send(ExpertId(1), command).ok());
+  }
+  v1::CatalogCommand sports;
+  sports.mutable_create_category()->set_category_id("sports");
+  sports.mutable_create_category()->set_name("Sports");
+  v1::CatalogCommand surfing;
+  surfing.mutable_create_category()->set_category_id("surfing");
+  surfing.mutable_create_category()->set_name("Surfing");
+  surfing.mutable_create_category()->set_parent_id("sports");
+  for (const v1::CatalogCommand& command : {sports, surfing}) {
+    auto events = tree.Send(kCategoryTreeId, command);
+    ASSERT_TRUE(events.ok());
+    for (const v1::CatalogEvent& event : *events) replayed.Apply(event, kafka::Record{});
+  }
+  v1::SearchExpertsRequest request;
+  request.set_category_id("sports");
+  absl::StatusOr<v1::SearchExpertsResponse> found =
+      replayed.Search(request, SearchOptions{"EUR", "test", log.now});
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->hits_size(), 1);
+  EXPECT_EQ(found->hits(0).expert_id(), ExpertId(1));
 }
 
 TEST_F(SearchTest, UnpublishedAndRejectedNeverAppear) {
@@ -244,6 +303,32 @@ TEST_F(SearchTest, PaginationNeitherRepeatsNorSkipsWhileOthersChange) {
         }
       }
     }
+  }
+}
+
+// Text scores depend on how rare the words are among everyone; pages after
+// the first keep the first page's view, so others joining cannot make a hit
+// repeat or be skipped.
+TEST_F(SearchTest, TextPagesHoldWhileOthersChangeHowRareTheWordsAre) {
+  v1::ProfileContent stronger = ValidContent("Piano piano lessons");
+  AddExpert(ExpertId(1), stronger);
+  AddExpert(ExpertId(2), ValidContent("Piano tuning"));
+  AddExpert(ExpertId(3), ValidContent("Piano for kids"));
+  for (const std::string& text : {std::string("piano"), std::string("pia")}) {
+    SCOPED_TRACE(text);
+    v1::SearchExpertsRequest request = Text(text);
+    request.set_page_size(1);
+    std::vector<std::string> seen;
+    int next_new = text == "piano" ? 100 : 200;
+    do {
+      v1::SearchExpertsResponse response = Search(request);
+      for (const v1::ExpertHit& hit : response.hits()) seen.push_back(hit.expert_id());
+      // Ten more experts without the word, and one with another word of the prefix.
+      for (int i = 0; i < 10; ++i) AddExpert(ExpertId(next_new++), ValidContent("Cooking"));
+      AddExpert(ExpertId(next_new++), ValidContent("Pianist wanted"), /*publish=*/false);
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty() && seen.size() < 10);
+    EXPECT_THAT(seen, UnorderedElementsAre(ExpertId(1), ExpertId(2), ExpertId(3)));
   }
 }
 

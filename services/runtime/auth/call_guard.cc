@@ -9,13 +9,13 @@
 namespace helpline::auth {
 namespace {
 
-std::string Metadata(const grpc::ServerContext& context, const std::string& name) {
+std::string Metadata(const grpc::ServerContextBase& context, const std::string& name) {
   auto found = context.client_metadata().find(name);
   if (found == context.client_metadata().end()) return "";
   return std::string(found->second.data(), found->second.size());
 }
 
-std::string TraceIdFor(const grpc::ServerContext& context) {
+std::string TraceIdFor(const grpc::ServerContextBase& context) {
   std::string trace_id = es::TraceIdOf(Metadata(context, "traceparent"));
   return trace_id.empty() ? es::TraceIdOf(es::NewTraceparent()) : trace_id;
 }
@@ -34,14 +34,14 @@ grpc::Status Run(const std::function<absl::Status()>& body) {
 CallGuard::CallGuard(TokenVerifier* verifier, RateLimiter& per_caller)
     : verifier_(verifier), per_caller_(per_caller) {}
 
-std::string CallGuard::PeerOf(const grpc::ServerContext& context) {
+std::string CallGuard::PeerOf(const grpc::ServerContextBase& context) {
   std::string peer = context.peer();
   size_t colon = peer.rfind(':');
   return colon == std::string::npos || colon < peer.find(':') + 1 ? peer : peer.substr(0, colon);
 }
 
 grpc::Status CallGuard::Authenticated(
-    grpc::ServerContext* context, const std::function<absl::Status(const Principal&)>& handler) {
+    grpc::ServerContextBase* context, const std::function<absl::Status(const Principal&)>& handler) {
   log::ScopedTraceId trace(TraceIdFor(*context));
   return Run([&]() -> absl::Status {
     if (verifier_ == nullptr) return absl::InternalError("this server verifies no tokens");
@@ -57,7 +57,7 @@ grpc::Status CallGuard::Authenticated(
   });
 }
 
-grpc::Status CallGuard::Public(grpc::ServerContext* context,
+grpc::Status CallGuard::Public(grpc::ServerContextBase* context,
                                const std::function<absl::Status()>& handler) {
   log::ScopedTraceId trace(TraceIdFor(*context));
   return Run([&]() -> absl::Status {

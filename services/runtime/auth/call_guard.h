@@ -20,13 +20,13 @@ class CallGuard {
   // `verifier` may be null for a server whose RPCs are all public.
   CallGuard(TokenVerifier* verifier, RateLimiter& per_caller);
 
-  grpc::Status Authenticated(grpc::ServerContext* context,
+  grpc::Status Authenticated(grpc::ServerContextBase* context,
                              const std::function<absl::Status(const Principal&)>& handler);
   // Register, Login, Refresh, GetJwks: limited per peer address.
-  grpc::Status Public(grpc::ServerContext* context, const std::function<absl::Status()>& handler);
+  grpc::Status Public(grpc::ServerContextBase* context, const std::function<absl::Status()>& handler);
 
   // The caller's address without the port ("ipv4:10.0.0.7").
-  static std::string PeerOf(const grpc::ServerContext& context);
+  static std::string PeerOf(const grpc::ServerContextBase& context);
 
  private:
   TokenVerifier* verifier_;

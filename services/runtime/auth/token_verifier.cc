@@ -94,7 +94,7 @@ absl::StatusOr<Principal> TokenVerifier::Verify(std::string_view token) {
     auto found = verified_.find(absl::string_view(token.data(), token.size()));
     if (found != verified_.end()) {
       if (now <= found->second.principal.expires_at + options_.leeway &&
-          absl::Now() - found->second.checked_at < options_.max_key_age) {
+          absl::Now() - found->second.keys_fetched_at < options_.max_key_age) {
         return found->second.principal;
       }
       verified_.erase(found);
@@ -103,9 +103,16 @@ absl::StatusOr<Principal> TokenVerifier::Verify(std::string_view token) {
   std::string kid;
   absl::StatusOr<Principal> principal = VerifyFully(token, &kid);
   if (principal.ok()) {
-    absl::MutexLock lock(&verified_mutex_);
-    if (verified_.size() >= kMaxVerifiedTokens) verified_.clear();
-    verified_[std::string(token)] = Verified{*principal, std::move(kid), absl::Now()};
+    // Remembered only while its key is published, from when the keys were
+    // last fetched: no longer than the keys themselves are trusted.
+    absl::MutexLock lock(&mutex_);
+    bool published = std::any_of(keys_.begin(), keys_.end(),
+                                 [&](const Ed25519Key& key) { return key.kid == kid; });
+    if (published) {
+      absl::MutexLock verified_lock(&verified_mutex_);
+      if (verified_.size() >= kMaxVerifiedTokens) verified_.clear();
+      verified_[std::string(token)] = Verified{*principal, std::move(kid), last_refresh_};
+    }
   }
   return principal;
 }

@@ -60,15 +60,15 @@ class TokenVerifier {
 
   // The caller, or UNAUTHENTICATED saying what is wrong with the token. A
   // token verified before is not verified again (a signature check costs
-  // more than the rest of a typical call) for max_key_age, as long as it
-  // has not expired and its key is still published.
+  // more than the rest of a typical call) until it expires or the keys it
+  // was checked against are older than max_key_age.
   absl::StatusOr<Principal> Verify(std::string_view token);
 
  private:
   struct Verified {
     Principal principal;
     std::string kid;
-    absl::Time checked_at;  // real time, as the key refreshes
+    absl::Time keys_fetched_at;  // real time, as the key refreshes
   };
   absl::StatusOr<Principal> VerifyFully(std::string_view token, std::string* kid);
   std::optional<Ed25519Key> FindKey(const std::string& kid);
