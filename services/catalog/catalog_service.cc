@@ -84,17 +84,37 @@ absl::Status CatalogService::SeedCategories() {
       .status();
 }
 
-absl::StatusOr<v1::ExpertProfile> CatalogService::ProfileAfterWrite(const std::string& expert_id) {
-  std::optional<v1::ExpertProfile> profile =
-      parts_.read_model.Profile(expert_id, parts_.clock.Now());
-  if (!profile) return absl::NotFoundError("no such profile");
-  return *std::move(profile);
+absl::Status CatalogService::WriteProfile(v1::CatalogCommand command,
+                                          const std::string& expert_id,
+                                          const auth::Principal& caller,
+                                          const std::string& request_kind,
+                                          const std::string& request_id, v1::ExpertProfile* profile,
+                                          int64_t expected_version) {
+  if (absl::Status written =
+          Write(command, expert_id, caller, request_kind, request_id, expected_version);
+      !written.ok()) {
+    return written;
+  }
+  std::optional<v1::ExpertProfile> after = parts_.read_model.Profile(expert_id, parts_.clock.Now());
+  if (!after) return absl::NotFoundError("no such profile");
+  *profile = *std::move(after);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Category> CatalogService::CategoryAfterWrite(const std::string& category_id) {
-  std::optional<v1::Category> category = parts_.read_model.Category(category_id);
-  if (!category) return absl::NotFoundError("no such category");
-  return *std::move(category);
+absl::Status CatalogService::WriteCategory(v1::CatalogCommand command,
+                                           const std::string& category_id,
+                                           const auth::Principal& caller,
+                                           const std::string& request_kind,
+                                           const std::string& request_id,
+                                           v1::Category* category) {
+  if (absl::Status written = Write(command, kCategoryTreeId, caller, request_kind, request_id);
+      !written.ok()) {
+    return written;
+  }
+  std::optional<v1::Category> after = parts_.read_model.Category(category_id);
+  if (!after) return absl::NotFoundError("no such category");
+  *category = *std::move(after);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::SponsorProgram> CatalogService::ProgramAfterWrite(
@@ -118,15 +138,8 @@ grpc::Status CatalogService::CreateProfile(grpc::ServerContext* context,
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     v1::CatalogCommand create;
     *create.mutable_create_profile()->mutable_content() = Normalised(request->content());
-    if (absl::Status written =
-            Write(create, caller.user_id, caller, "create-profile", request->request_id());
-        !written.ok()) {
-      return written;
-    }
-    absl::StatusOr<v1::ExpertProfile> profile = ProfileAfterWrite(caller.user_id);
-    if (!profile.ok()) return profile.status();
-    *response->mutable_profile() = *std::move(profile);
-    return absl::OkStatus();
+    return WriteProfile(create, caller.user_id, caller, "create-profile", request->request_id(),
+                        response->mutable_profile());
   });
 }
 
@@ -177,15 +190,8 @@ grpc::Status CatalogService::UpdateProfile(grpc::ServerContext* context,
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     v1::CatalogCommand update;
     *update.mutable_update_profile()->mutable_content() = Normalised(std::move(content));
-    if (absl::Status written = Write(update, caller.user_id, caller, "update-profile",
-                                     request->request_id(), request->expected_version());
-        !written.ok()) {
-      return written;
-    }
-    absl::StatusOr<v1::ExpertProfile> profile = ProfileAfterWrite(caller.user_id);
-    if (!profile.ok()) return profile.status();
-    *response->mutable_profile() = *std::move(profile);
-    return absl::OkStatus();
+    return WriteProfile(update, caller.user_id, caller, "update-profile", request->request_id(),
+                        response->mutable_profile(), request->expected_version());
   });
 }
 
@@ -198,72 +204,58 @@ grpc::Status CatalogService::SubmitProfile(grpc::ServerContext* context,
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     v1::CatalogCommand submit;
     submit.mutable_submit_profile();
-    absl::Status written =
-        Write(submit, caller.user_id, caller, "submit-profile", request->request_id());
+    absl::Status written = WriteProfile(submit, caller.user_id, caller, "submit-profile",
+                                        request->request_id(), response->mutable_profile());
     if (written.code() == absl::StatusCode::kNotFound) {
       return absl::NotFoundError("you have no expert profile; create one first");
     }
-    if (!written.ok()) return written;
-    absl::StatusOr<v1::ExpertProfile> profile = ProfileAfterWrite(caller.user_id);
-    if (!profile.ok()) return profile.status();
-    *response->mutable_profile() = *std::move(profile);
-    return absl::OkStatus();
+    return written;
   });
+}
+
+absl::Status CatalogService::Review(const auth::Principal& caller, v1::CatalogCommand command,
+                                    const std::string& request_kind, const std::string& request_id,
+                                    const std::string& expert_id, int64_t expected_version,
+                                    errors::Validator& validator, v1::ExpertProfile* profile) {
+  if (absl::Status allowed = auth::RequireRole(caller, "admin"); !allowed.ok()) return allowed;
+  text::CheckRequestId(request_id, "request_id", validator);
+  CheckExpertId(expert_id, "expert_id", validator);
+  validator.Check(expected_version >= 0, "expected_version", "must not be negative");
+  if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
+  if (expert_id == caller.user_id) {
+    return absl::PermissionDeniedError("another admin reviews your own profile");
+  }
+  absl::Status written =
+      WriteProfile(command, expert_id, caller, request_kind, request_id, profile, expected_version);
+  if (written.ok()) {
+    log::Info("profile reviewed",
+              {{"expert_id", expert_id}, {"admin", caller.user_id}, {"decision", request_kind}});
+  }
+  return written;
 }
 
 grpc::Status CatalogService::ApproveProfile(grpc::ServerContext* context,
                                             const v1::ApproveProfileRequest* request,
                                             v1::ApproveProfileResponse* response) {
-  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    if (absl::Status allowed = auth::RequireRole(caller, "admin"); !allowed.ok()) return allowed;
-    errors::Validator validator;
-    text::CheckRequestId(request->request_id(), "request_id", validator);
-    CheckExpertId(request->expert_id(), "expert_id", validator);
-    validator.Check(request->expected_version() >= 0, "expected_version", "must not be negative");
-    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
-    if (request->expert_id() == caller.user_id) {
-      return absl::PermissionDeniedError("another admin reviews your own profile");
-    }
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) {
     v1::CatalogCommand approve;
     approve.mutable_approve_profile();
-    if (absl::Status written = Write(approve, request->expert_id(), caller, "approve-profile",
-                                     request->request_id(), request->expected_version());
-        !written.ok()) {
-      return written;
-    }
-    absl::StatusOr<v1::ExpertProfile> profile = ProfileAfterWrite(request->expert_id());
-    if (!profile.ok()) return profile.status();
-    log::Info("profile approved", {{"expert_id", request->expert_id()}, {"admin", caller.user_id}});
-    *response->mutable_profile() = *std::move(profile);
-    return absl::OkStatus();
+    errors::Validator validator;
+    return Review(caller, approve, "approve-profile", request->request_id(), request->expert_id(),
+                  request->expected_version(), validator, response->mutable_profile());
   });
 }
 
 grpc::Status CatalogService::RejectProfile(grpc::ServerContext* context,
                                            const v1::RejectProfileRequest* request,
                                            v1::RejectProfileResponse* response) {
-  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    if (absl::Status allowed = auth::RequireRole(caller, "admin"); !allowed.ok()) return allowed;
-    errors::Validator validator;
-    text::CheckRequestId(request->request_id(), "request_id", validator);
-    CheckExpertId(request->expert_id(), "expert_id", validator);
-    text::CheckText(request->reason(), 1, 1000, "reason", validator, /*multiline=*/true);
-    validator.Check(request->expected_version() >= 0, "expected_version", "must not be negative");
-    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
-    if (request->expert_id() == caller.user_id) {
-      return absl::PermissionDeniedError("another admin reviews your own profile");
-    }
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) {
     v1::CatalogCommand reject;
     reject.mutable_reject_profile()->set_reason(request->reason());
-    if (absl::Status written = Write(reject, request->expert_id(), caller, "reject-profile",
-                                     request->request_id(), request->expected_version());
-        !written.ok()) {
-      return written;
-    }
-    absl::StatusOr<v1::ExpertProfile> profile = ProfileAfterWrite(request->expert_id());
-    if (!profile.ok()) return profile.status();
-    *response->mutable_profile() = *std::move(profile);
-    return absl::OkStatus();
+    errors::Validator validator;
+    text::CheckText(request->reason(), 1, 1000, "reason", validator, /*multiline=*/true);
+    return Review(caller, reject, "reject-profile", request->request_id(), request->expert_id(),
+                  request->expected_version(), validator, response->mutable_profile());
   });
 }
 
@@ -283,15 +275,8 @@ grpc::Status CatalogService::PublishProfile(grpc::ServerContext* context,
     const std::string& expert_id = for_someone_else ? request->expert_id() : caller.user_id;
     v1::CatalogCommand publish;
     publish.mutable_publish_profile()->set_by_admin(for_someone_else);
-    if (absl::Status written =
-            Write(publish, expert_id, caller, "publish-profile", request->request_id());
-        !written.ok()) {
-      return written;
-    }
-    absl::StatusOr<v1::ExpertProfile> profile = ProfileAfterWrite(expert_id);
-    if (!profile.ok()) return profile.status();
-    *response->mutable_profile() = *std::move(profile);
-    return absl::OkStatus();
+    return WriteProfile(publish, expert_id, caller, "publish-profile", request->request_id(),
+                        response->mutable_profile());
   });
 }
 
@@ -317,15 +302,8 @@ grpc::Status CatalogService::UnpublishProfile(grpc::ServerContext* context,
     v1::CatalogCommand unpublish;
     unpublish.mutable_unpublish_profile()->set_reason(request->reason());
     unpublish.mutable_unpublish_profile()->set_by_admin(for_someone_else);
-    if (absl::Status written =
-            Write(unpublish, expert_id, caller, "unpublish-profile", request->request_id());
-        !written.ok()) {
-      return written;
-    }
-    absl::StatusOr<v1::ExpertProfile> profile = ProfileAfterWrite(expert_id);
-    if (!profile.ok()) return profile.status();
-    *response->mutable_profile() = *std::move(profile);
-    return absl::OkStatus();
+    return WriteProfile(unpublish, expert_id, caller, "unpublish-profile", request->request_id(),
+                        response->mutable_profile());
   });
 }
 
@@ -452,13 +430,23 @@ grpc::Status CatalogService::ListCategories(grpc::ServerContext* context,
   });
 }
 
+absl::Status CatalogService::TreeChange(const auth::Principal& caller,
+                                        v1::CatalogCommand command,
+                                        const std::string& request_kind,
+                                        const std::string& request_id,
+                                        const std::string& category_id,
+                                        errors::Validator& validator, v1::Category* category) {
+  if (absl::Status allowed = auth::RequireRole(caller, "admin"); !allowed.ok()) return allowed;
+  text::CheckRequestId(request_id, "request_id", validator);
+  if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
+  return WriteCategory(command, category_id, caller, request_kind, request_id, category);
+}
+
 grpc::Status CatalogService::CreateCategory(grpc::ServerContext* context,
                                             const v1::CreateCategoryRequest* request,
                                             v1::CreateCategoryResponse* response) {
-  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    if (absl::Status allowed = auth::RequireRole(caller, "admin"); !allowed.ok()) return allowed;
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) {
     errors::Validator validator;
-    text::CheckRequestId(request->request_id(), "request_id", validator);
     validator.Check(IsCategorySlug(request->category_id()), "category_id",
                     "must be 2 to 40 of a-z, 0-9 and \"-\" (a slug)");
     text::CheckText(request->name(), 1, 60, "name", validator);
@@ -466,92 +454,54 @@ grpc::Status CatalogService::CreateCategory(grpc::ServerContext* context,
       validator.Check(parts_.read_model.IsActiveCategory(request->parent_id()), "parent_id",
                       "is not an active category");
     }
-    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     v1::CatalogCommand create;
     create.mutable_create_category()->set_category_id(request->category_id());
     create.mutable_create_category()->set_name(request->name());
     create.mutable_create_category()->set_parent_id(request->parent_id());
-    if (absl::Status written =
-            Write(create, kCategoryTreeId, caller, "create-category", request->request_id());
-        !written.ok()) {
-      return written;
-    }
-    absl::StatusOr<v1::Category> category = CategoryAfterWrite(request->category_id());
-    if (!category.ok()) return category.status();
-    *response->mutable_category() = *std::move(category);
-    return absl::OkStatus();
+    return TreeChange(caller, create, "create-category", request->request_id(),
+                      request->category_id(), validator, response->mutable_category());
   });
 }
 
 grpc::Status CatalogService::RenameCategory(grpc::ServerContext* context,
                                             const v1::RenameCategoryRequest* request,
                                             v1::RenameCategoryResponse* response) {
-  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    if (absl::Status allowed = auth::RequireRole(caller, "admin"); !allowed.ok()) return allowed;
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) {
     errors::Validator validator;
-    text::CheckRequestId(request->request_id(), "request_id", validator);
     validator.Check(!request->category_id().empty(), "category_id", "is required");
     text::CheckText(request->name(), 1, 60, "name", validator);
-    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     v1::CatalogCommand rename;
     rename.mutable_rename_category()->set_category_id(request->category_id());
     rename.mutable_rename_category()->set_name(request->name());
-    if (absl::Status written =
-            Write(rename, kCategoryTreeId, caller, "rename-category", request->request_id());
-        !written.ok()) {
-      return written;
-    }
-    absl::StatusOr<v1::Category> category = CategoryAfterWrite(request->category_id());
-    if (!category.ok()) return category.status();
-    *response->mutable_category() = *std::move(category);
-    return absl::OkStatus();
+    return TreeChange(caller, rename, "rename-category", request->request_id(),
+                      request->category_id(), validator, response->mutable_category());
   });
 }
 
 grpc::Status CatalogService::MoveCategory(grpc::ServerContext* context,
                                           const v1::MoveCategoryRequest* request,
                                           v1::MoveCategoryResponse* response) {
-  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    if (absl::Status allowed = auth::RequireRole(caller, "admin"); !allowed.ok()) return allowed;
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) {
     errors::Validator validator;
-    text::CheckRequestId(request->request_id(), "request_id", validator);
     validator.Check(!request->category_id().empty(), "category_id", "is required");
-    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     v1::CatalogCommand move;
     move.mutable_move_category()->set_category_id(request->category_id());
     move.mutable_move_category()->set_parent_id(request->parent_id());
-    if (absl::Status written =
-            Write(move, kCategoryTreeId, caller, "move-category", request->request_id());
-        !written.ok()) {
-      return written;
-    }
-    absl::StatusOr<v1::Category> category = CategoryAfterWrite(request->category_id());
-    if (!category.ok()) return category.status();
-    *response->mutable_category() = *std::move(category);
-    return absl::OkStatus();
+    return TreeChange(caller, move, "move-category", request->request_id(), request->category_id(),
+                      validator, response->mutable_category());
   });
 }
 
 grpc::Status CatalogService::RetireCategory(grpc::ServerContext* context,
                                             const v1::RetireCategoryRequest* request,
                                             v1::RetireCategoryResponse* response) {
-  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    if (absl::Status allowed = auth::RequireRole(caller, "admin"); !allowed.ok()) return allowed;
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) {
     errors::Validator validator;
-    text::CheckRequestId(request->request_id(), "request_id", validator);
     validator.Check(!request->category_id().empty(), "category_id", "is required");
-    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     v1::CatalogCommand retire;
     retire.mutable_retire_category()->set_category_id(request->category_id());
-    if (absl::Status written =
-            Write(retire, kCategoryTreeId, caller, "retire-category", request->request_id());
-        !written.ok()) {
-      return written;
-    }
-    absl::StatusOr<v1::Category> category = CategoryAfterWrite(request->category_id());
-    if (!category.ok()) return category.status();
-    *response->mutable_category() = *std::move(category);
-    return absl::OkStatus();
+    return TreeChange(caller, retire, "retire-category", request->request_id(),
+                      request->category_id(), validator, response->mutable_category());
   });
 }
 

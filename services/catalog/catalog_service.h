@@ -111,9 +111,25 @@ class CatalogService final
   absl::Status Write(v1::CatalogCommand command, const std::string& aggregate_id,
                      const auth::Principal& caller, const std::string& request_kind,
                      const std::string& request_id, int64_t expected_version = 0);
-  // The caller's own profile after a write, or an admin's view of one.
-  absl::StatusOr<v1::ExpertProfile> ProfileAfterWrite(const std::string& expert_id);
-  absl::StatusOr<v1::Category> CategoryAfterWrite(const std::string& category_id);
+  // An admin's approval or rejection: permission, the request's checks
+  // (some in `validator` already), no reviewing one's own profile, the write.
+  absl::Status Review(const auth::Principal& caller, v1::CatalogCommand command,
+                      const std::string& request_kind, const std::string& request_id,
+                      const std::string& expert_id, int64_t expected_version,
+                      errors::Validator& validator, v1::ExpertProfile* profile);
+  // An admin's change of the category tree, the same way.
+  absl::Status TreeChange(const auth::Principal& caller, v1::CatalogCommand command,
+                          const std::string& request_kind, const std::string& request_id,
+                          const std::string& category_id, errors::Validator& validator,
+                          v1::Category* category);
+  // Write, then the profile (or category) as the read model has it after.
+  absl::Status WriteProfile(v1::CatalogCommand command, const std::string& expert_id,
+                            const auth::Principal& caller, const std::string& request_kind,
+                            const std::string& request_id, v1::ExpertProfile* profile,
+                            int64_t expected_version = 0);
+  absl::Status WriteCategory(v1::CatalogCommand command, const std::string& category_id,
+                             const auth::Principal& caller, const std::string& request_kind,
+                             const std::string& request_id, v1::Category* category);
   absl::StatusOr<v1::SponsorProgram> ProgramAfterWrite(const std::string& program_id);
   // The program if the caller is its sponsor or an admin; NOT_FOUND or
   // PERMISSION_DENIED otherwise.
