@@ -118,11 +118,9 @@ void ExpertIndex::Put(const std::string& expert_id,
   hit.set_expert_id(expert_id);
   hit.set_public_name(live->public_name());
   hit.set_headline(live->headline());
-  *hit.mutable_skills() = live->skills();
   *hit.mutable_category_ids() = live->category_ids();
   *hit.mutable_languages() = live->languages();
   *hit.mutable_price() = live->price();
-  hit.set_intro_video_url(live->intro_video_url());
   hit.SerializeToString(&expert.hit);
   expert.live = std::move(live);
   Link(expert);
