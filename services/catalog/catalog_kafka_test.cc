@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "helpline/catalog/v1/catalog.grpc.pb.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
+#include "helpline/matching/v1/matching.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "services/catalog/domain/catalog_test_log.h"
 #include "services/runtime/auth/jwt.h"
@@ -50,6 +51,7 @@ class CatalogKafkaTest : public ::testing::Test {
     std::system(absl::StrCat("mkdir -p '", dir, "'").c_str());
     ::helpline::testing::CreateServiceTopics("identity", *prefix_, kPartitions);
     ::helpline::testing::CreateServiceTopics("catalog", *prefix_, kPartitions);
+    ::helpline::testing::CreateServiceTopics("matching", *prefix_, kPartitions);
     std::string keys_file = dir + "/signing-keys.json";
     {
       std::ofstream out(keys_file);
@@ -75,10 +77,24 @@ class CatalogKafkaTest : public ::testing::Test {
     catalog_ = new ::helpline::testing::ServiceProcess(CATALOG_BINARY, "catalog", catalog_config,
                                                        dir);
     ASSERT_TRUE(catalog_->Start());
+    redis::ClientOptions redis = ::helpline::testing::TestRedis();
+    nlohmann::json matching_config = {
+        {"topics", {{"prefix", *prefix_}}},
+        {"auth", {{"identity_target", absl::StrCat("127.0.0.1:", identity_->port())}}},
+        {"redis", {{"host", redis.host}, {"port", redis.port}}},
+        {"matching",
+         {{"presence_key_prefix", *prefix_ + "presence:"},
+          {"presence_ttl", "1s"},
+          {"presence_sweep_interval", "100ms"}}}};
+    matching_ = new ::helpline::testing::ServiceProcess(MATCHING_BINARY, "matching",
+                                                        matching_config, dir);
+    ASSERT_TRUE(matching_->Start());
   }
 
   static void TearDownTestSuite() {
     if (catalog_ != nullptr) EXPECT_TRUE(catalog_->Stop()) << "clean shutdown on SIGTERM";
+    if (matching_ != nullptr) EXPECT_TRUE(matching_->Stop()) << "clean shutdown on SIGTERM";
+    delete matching_;
     if (identity_ != nullptr) identity_->Stop();
     delete catalog_;
     delete identity_;
@@ -95,10 +111,11 @@ class CatalogKafkaTest : public ::testing::Test {
     stub_ = v1::CatalogService::NewStub(::helpline::testing::LocalChannel(catalog_->port()));
   }
 
-  Account NewAccount(identity::v1::AccountType type = identity::v1::ACCOUNT_TYPE_PERSON) {
+  Account NewAccount(identity::v1::AccountType type = identity::v1::ACCOUNT_TYPE_PERSON,
+                     std::string email = "") {
     identity::v1::RegisterRequest request;
     request.set_request_id(ids::NewUuidV7());
-    request.set_email(UniqueName("user") + "@example.org");
+    request.set_email(email.empty() ? UniqueName("user") + "@example.org" : email);
     request.set_password("a-long-enough-password");
     request.set_display_name("Someone");
     request.set_account_type(type);
@@ -126,6 +143,37 @@ class CatalogKafkaTest : public ::testing::Test {
   }
 
   Account Admin() { return Login(kAdminEmail, kAdminPassword); }
+
+  // Signs in again until the access token carries `role` (identity grants
+  // roles by reacting to events).
+  Account LoginWithRole(const std::string& email, const std::string& role) {
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (true) {
+      Account account = Login(email, "a-long-enough-password");
+      absl::StatusOr<auth::ParsedToken> token = auth::ParseToken(account.access_token);
+      if (token.ok() && token->claims.contains("roles")) {
+        for (const auto& granted : token->claims["roles"]) {
+          if (granted == role) return account;
+        }
+      }
+      if (absl::Now() > deadline) {
+        ADD_FAILURE() << email << " never got the role " << role;
+        return account;
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+  }
+
+  absl::Status Heartbeat(const Account& expert, matching::v1::PresenceStatus status) {
+    auto stub = matching::v1::MatchingService::NewStub(
+        ::helpline::testing::LocalChannel(matching_->port()));
+    matching::v1::HeartbeatRequest request;
+    request.set_status(status);
+    matching::v1::HeartbeatResponse response;
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + expert.access_token);
+    return errors::FromGrpc(stub->Heartbeat(&context, request, &response));
+  }
 
   // Calls a CatalogService method as `caller` (no token when empty).
   template <class Request, class Response, class Method>
@@ -196,6 +244,7 @@ class CatalogKafkaTest : public ::testing::Test {
   static std::string* prefix_;
   static ::helpline::testing::ServiceProcess* identity_;
   static ::helpline::testing::ServiceProcess* catalog_;
+  static ::helpline::testing::ServiceProcess* matching_;
   std::unique_ptr<identity::v1::IdentityService::Stub> identity_stub_;
   std::unique_ptr<v1::CatalogService::Stub> stub_;
 };
@@ -203,6 +252,7 @@ class CatalogKafkaTest : public ::testing::Test {
 std::string* CatalogKafkaTest::prefix_ = nullptr;
 ::helpline::testing::ServiceProcess* CatalogKafkaTest::identity_ = nullptr;
 ::helpline::testing::ServiceProcess* CatalogKafkaTest::catalog_ = nullptr;
+::helpline::testing::ServiceProcess* CatalogKafkaTest::matching_ = nullptr;
 
 using testing::ValidContent;
 
@@ -440,6 +490,52 @@ TEST_F(CatalogKafkaTest, SponsorProgramsBelongToSponsorsAndShowInSearch) {
   EXPECT_THAT(listed.programs(), IsEmpty()) << "a paused program is the sponsor's business";
   ASSERT_TRUE(Call(&v1::CatalogService::Stub::ListSponsorPrograms, sponsor, list, &listed).ok());
   ASSERT_EQ(listed.programs_size(), 1);
+}
+
+// Matching's presence events reach catalog's "available now".
+TEST_F(CatalogKafkaTest, HeartbeatsMakeAnExpertAvailableNowUntilTheyStop) {
+  const std::string word = Unique("presence");
+  const std::string email = UniqueName("online") + "@example.org";
+  Account before = NewAccount(identity::v1::ACCOUNT_TYPE_PERSON, email);
+  EXPECT_EQ(Heartbeat(before, matching::v1::PRESENCE_STATUS_AVAILABLE).code(),
+            absl::StatusCode::kPermissionDenied)
+      << "only experts go online";
+  CreateProfile(before, ValidContent("Bike help " + word));
+  ASSERT_TRUE(Submit(before).ok());
+  ASSERT_TRUE(Approve(Admin(), before.user_id).ok());
+  ASSERT_TRUE(Publish(before).ok());
+  Account expert = LoginWithRole(email, "expert");
+
+  v1::SearchExpertsRequest search;
+  search.set_text(word);
+  search.set_available_now(true);
+  EXPECT_THAT(SearchIds(expert, search), IsEmpty());
+  EXPECT_EQ(Heartbeat(expert, matching::v1::PRESENCE_STATUS_UNSPECIFIED).code(),
+            absl::StatusCode::kInvalidArgument);
+
+  // Sends `status` heartbeats (none for OFFLINE) until search shows the
+  // expert as `available` or not.
+  auto eventually = [&](matching::v1::PresenceStatus status, bool available) {
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    do {
+      if (status != matching::v1::PRESENCE_STATUS_OFFLINE) {
+        EXPECT_TRUE(Heartbeat(expert, status).ok());
+      }
+      if (SearchIds(expert, search).empty() != available) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    } while (absl::Now() < deadline);
+    return false;
+  };
+  EXPECT_TRUE(eventually(matching::v1::PRESENCE_STATUS_AVAILABLE, true))
+      << "a heartbeat makes the expert available now";
+  EXPECT_TRUE(eventually(matching::v1::PRESENCE_STATUS_BUSY, false)) << "busy is not available";
+  EXPECT_TRUE(eventually(matching::v1::PRESENCE_STATUS_AVAILABLE, true));
+  // No more heartbeats: offline after the TTL (1 s here) and a sweep.
+  EXPECT_TRUE(eventually(matching::v1::PRESENCE_STATUS_OFFLINE, false))
+      << "missed heartbeats make the expert offline";
+  v1::SearchExpertsRequest anyone;
+  anyone.set_text(word);
+  EXPECT_THAT(SearchIds(expert, anyone), ElementsAre(expert.user_id)) << "offline, still listed";
 }
 
 TEST_F(CatalogKafkaTest, ACrashLosesNoAcknowledgedWrite) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/catalog/catalog_service.h"
 #include "services/catalog/domain/catalog_domain.h"
+#include "services/catalog/domain/presence_projection.h"
 #include "services/catalog/domain/read_model.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/identity_jwks.h"
@@ -79,6 +80,12 @@ int Main(int argc, char** argv) {
                                             config.GetDouble("catalog.rating_prior_weight")});
   es::EventFeed events(client, {topics.events, topics.deadletter, "catalog.read-model"},
                        [] { return std::make_unique<v1::CatalogEvent>(); }, read_model);
+  // "Available now": matching's presence events.
+  PresenceProjection presence_projection(read_model);
+  es::EventFeed presence(client,
+                         {prefix + "helpline.matching.events", topics.deadletter, "catalog.presence"},
+                         [] { return std::make_unique<matching::v1::MatchingEvent>(); },
+                         presence_projection);
 
   auth::IdentityJwks jwks(config.GetString("auth.identity_target"));
   auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), jwks, *clock);
@@ -88,6 +95,7 @@ int Main(int argc, char** argv) {
 
   for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
            {[&] { return events.Start(); }, "read model"},
+           {[&] { return presence.Start(); }, "presence feed"},
            {[&] { return processor.Start(); }, "processor"}}) {
     if (absl::Status started = start(); !started.ok()) {
       log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
@@ -110,7 +118,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   // Serving once the read model has caught up and the category tree exists.
-  auto caught_up = [&] { return processor.Ready() && events.CaughtUp(); };
+  auto caught_up = [&] { return processor.Ready() && events.CaughtUp() && presence.CaughtUp(); };
   std::atomic<bool> seeded{!config.GetBool("catalog.seed_categories")};
   server.ServeWhen([&] { return caught_up() && seeded.load(); });
   std::thread seed([&] {
@@ -132,6 +140,7 @@ int Main(int argc, char** argv) {
   seed.join();
   processor.Stop();
   events.Stop();
+  presence.Stop();
   sender->reset();
   return 0;
 }

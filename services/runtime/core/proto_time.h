@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 
 namespace helpline {
@@ -19,6 +20,14 @@ inline google::protobuf::Timestamp ToProtoTime(absl::Time time) {
   timestamp.set_seconds(seconds);
   timestamp.set_nanos(static_cast<int32_t>(rest));
   return timestamp;
+}
+
+inline google::protobuf::Duration ToProtoDuration(absl::Duration duration) {
+  int64_t nanos = absl::ToInt64Nanoseconds(duration);
+  google::protobuf::Duration out;
+  out.set_seconds(nanos / 1000000000);
+  out.set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  return out;
 }
 
 inline absl::Time FromProtoTime(const google::protobuf::Timestamp& timestamp) {

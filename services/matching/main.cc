@@ -1,0 +1,139 @@
+// helpline-matching: presence of experts (so far; help requests, offers and
+// bookings come with the rest of the matching issue).
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/matching/domain/presence_domain.h"
+#include "services/matching/matching_service.h"
+#include "services/matching/presence.h"
+#include "services/runtime/auth/call_guard.h"
+#include "services/runtime/auth/identity_jwks.h"
+#include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/processor.h"
+#include "services/runtime/kafka/client.h"
+#include "services/runtime/redis/redis_client.h"
+#include "services/runtime/server/log.h"
+#include "services/runtime/server/server.h"
+
+namespace helpline::matching {
+namespace {
+
+constexpr char kService[] = "matching";
+
+server::ConfigSchema Schema() {
+  server::ConfigSchema schema;
+  server::AddServerKeys(schema);
+  kafka::AddKafkaKeys(schema);
+  redis::AddRedisKeys(schema);
+  AddClockKeys(schema);
+  auth::AddAuthKeys(schema);
+  auth::AddIdentityTargetKey(schema);
+  schema.String("topics.prefix", "", "prepended to every topic and group name (tests)")
+      .String("matching.presence_key_prefix", "helpline:presence:",
+              "prepended to every Redis key of presence")
+      .Duration("matching.presence_ttl", absl::Seconds(30), absl::Seconds(1), absl::Minutes(10),
+                "an expert without a heartbeat for this long is offline")
+      .Duration("matching.heartbeat_interval", absl::Seconds(10), absl::Milliseconds(100),
+                absl::Minutes(5), "how often expert apps are told to send a heartbeat")
+      .Duration("matching.presence_sweep_interval", absl::Seconds(5), absl::Milliseconds(50),
+                absl::Minutes(5), "how often expired heartbeats are looked for")
+      .Double("matching.requests_per_second_per_caller", 20, 0.1, 1e6,
+              "calls a user makes per second (burst: 5 times that)");
+  return schema;
+}
+
+// Turns expired heartbeats into offline transitions until `shutdown`.
+void SweepUntil(server::ShutdownSignal& shutdown, PresenceStore& presence,
+                es::CommandSender& commands, absl::Duration interval, absl::Duration timeout) {
+  while (!shutdown.WaitFor(interval)) {
+    absl::StatusOr<std::vector<PresenceStore::Change>> gone = presence.Sweep(absl::Now(), 1000);
+    if (!gone.ok()) {
+      log::Warn("presence sweep failed", {{"error", gone.status().ToString()}});
+      continue;
+    }
+    for (const PresenceStore::Change& change : *gone) {
+      v1::MatchingCommand offline;
+      offline.mutable_mark_offline()->set_sequence(change.sequence);
+      absl::Status sent =
+          SendPresenceCommand(commands, offline, change.expert_id, change.sequence, timeout);
+      if (!sent.ok()) {
+        log::Warn("offline not recorded; the next sweep tries again",
+                  {{"expert_id", change.expert_id}, {"error", sent.ToString()}});
+        presence.Requeue(change.expert_id, absl::Now()).IgnoreError();
+      }
+    }
+  }
+}
+
+int Main(int argc, char** argv) {
+  server::ShutdownSignal shutdown;
+  server::Config config = server::LoadConfigOrExit(Schema(), argc, argv);
+  server::InitLogging(kService, config);
+  log::Info("starting", {{"config", config.Describe()}});
+
+  kafka::ClientConfig client = kafka::ClientConfigFromConfig(config);
+  absl::StatusOr<SystemClock> clock = ClockFromConfig(config);
+  if (!clock.ok()) {
+    log::Error("cannot start: clock", {{"error", clock.status().ToString()}});
+    return 2;
+  }
+  const std::string prefix = config.GetString("topics.prefix");
+  es::ServiceTopics topics = es::ServiceTopics::For(kService, prefix);
+
+  server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
+  es::ProcessorMetrics processor_metrics(server.metrics().registry());
+  es::ProcessorOptions processor_options;
+  processor_options.service = prefix + kService;
+  processor_options.topics = topics;
+  es::Processor processor(client, processor_options, MatchingType(), *clock, &processor_metrics);
+  if (absl::Status started = processor.Start(); !started.ok()) {
+    log::Error("cannot start: processor", {{"error", started.ToString()}});
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
+      es::CommandSender::Create(client, {topics, ""});
+  if (!sender.ok()) {
+    log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
+    return 1;
+  }
+
+  redis::Client redis(redis::ClientOptionsFromConfig(config));
+  PresenceStore presence(redis, config.GetString("matching.presence_key_prefix"),
+                         config.GetDuration("matching.presence_ttl"));
+
+  auth::IdentityJwks jwks(config.GetString("auth.identity_target"));
+  auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), jwks, *clock);
+  double per_second = config.GetDouble("matching.requests_per_second_per_caller");
+  auth::RateLimiter per_caller(per_second, per_second * 5, *clock);
+  auth::CallGuard guard(&verifier, per_caller);
+
+  MatchingOptions options;
+  options.heartbeat_interval = config.GetDuration("matching.heartbeat_interval");
+  MatchingService service(options, presence, **sender, guard);
+  server.AddService(&service);
+  if (absl::Status started = server.Start(); !started.ok()) {
+    log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
+    return 1;
+  }
+  // Serving with Redis down too: help now says UNAVAILABLE, the rest works.
+  server.ServeWhen([&] { return processor.Ready(); });
+  std::thread sweeper([&] {
+    SweepUntil(shutdown, presence, **sender, config.GetDuration("matching.presence_sweep_interval"),
+               options.command_timeout);
+  });
+
+  shutdown.Wait();
+  log::Info("stopping");
+  server.Shutdown();
+  sweeper.join();
+  processor.Stop();
+  sender->reset();
+  return 0;
+}
+
+}  // namespace
+}  // namespace helpline::matching
+
+int main(int argc, char** argv) { return helpline::matching::Main(argc, argv); }

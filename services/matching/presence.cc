@@ -1,0 +1,94 @@
+#include "services/matching/presence.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace helpline::matching {
+namespace {
+
+// KEYS: the expert's key, the online set, the expert's counter.
+// ARGV: status, ttl ms, now ms, expert id.
+constexpr char kHeartbeatScript[] = R"lua(
+local previous = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+if previous ~= ARGV[1] then return redis.call('INCR', KEYS[3]) end
+return 0
+)lua";
+
+// KEYS: the online set. ARGV: cutoff ms, key prefix, limit.
+// Takes out only experts whose key has expired, so a heartbeat between the
+// range read and the removal keeps its expert online.
+constexpr char kSweepScript[] = R"lua(
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local gone = {}
+for _, id in ipairs(ids) do
+  if redis.call('EXISTS', ARGV[2] .. 'expert:' .. id) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+    table.insert(gone, id)
+    table.insert(gone, redis.call('INCR', ARGV[2] .. 'sequence:' .. id))
+  end
+end
+return gone
+)lua";
+
+absl::Status Unexpected(const redis::Reply& reply) {
+  return absl::InternalError(absl::StrCat("presence: unexpected Redis reply: ", reply.text));
+}
+
+}  // namespace
+
+PresenceStore::PresenceStore(redis::Client& redis, std::string key_prefix, absl::Duration ttl)
+    : redis_(redis), prefix_(std::move(key_prefix)), ttl_(ttl) {}
+
+absl::StatusOr<int64_t> PresenceStore::Heartbeat(const std::string& expert_id,
+                                                 v1::PresenceStatus status, absl::Time now) {
+  absl::StatusOr<redis::Reply> reply = redis_.Command(
+      {"EVAL", kHeartbeatScript, "3", absl::StrCat(prefix_, "expert:", expert_id),
+       absl::StrCat(prefix_, "online"), absl::StrCat(prefix_, "sequence:", expert_id),
+       v1::PresenceStatus_Name(status), absl::StrCat(absl::ToInt64Milliseconds(ttl_)),
+       absl::StrCat(absl::ToUnixMillis(now)), expert_id});
+  if (!reply.ok()) return reply.status();
+  if (reply->type != redis::Reply::Type::kInteger) return Unexpected(*reply);
+  return reply->integer;
+}
+
+absl::StatusOr<std::vector<PresenceStore::Change>> PresenceStore::Sweep(absl::Time now,
+                                                                        int limit) {
+  absl::StatusOr<redis::Reply> reply =
+      redis_.Command({"EVAL", kSweepScript, "1", absl::StrCat(prefix_, "online"),
+                      absl::StrCat(absl::ToUnixMillis(now - ttl_)), prefix_,
+                      absl::StrCat(limit)});
+  if (!reply.ok()) return reply.status();
+  if (reply->type != redis::Reply::Type::kArray) return Unexpected(*reply);
+  std::vector<Change> gone;
+  for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+    gone.push_back({reply->elements[i].text, reply->elements[i + 1].integer});
+  }
+  return gone;
+}
+
+absl::Status PresenceStore::Forget(const std::string& expert_id) {
+  return redis_.Command({"DEL", absl::StrCat(prefix_, "expert:", expert_id)}).status();
+}
+
+absl::Status PresenceStore::Requeue(const std::string& expert_id, absl::Time now) {
+  // Scored as expired already, and only if no heartbeat came back meanwhile.
+  return redis_
+      .Command({"ZADD", absl::StrCat(prefix_, "online"), "NX",
+                absl::StrCat(absl::ToUnixMillis(now - ttl_) - 1), expert_id})
+      .status();
+}
+
+absl::StatusOr<v1::PresenceStatus> PresenceStore::Status(const std::string& expert_id) {
+  absl::StatusOr<redis::Reply> reply =
+      redis_.Command({"GET", absl::StrCat(prefix_, "expert:", expert_id)});
+  if (!reply.ok()) return reply.status();
+  v1::PresenceStatus status = v1::PRESENCE_STATUS_OFFLINE;
+  if (!reply->is_nil() && !v1::PresenceStatus_Parse(reply->text, &status)) {
+    return Unexpected(*reply);
+  }
+  return status;
+}
+
+}  // namespace helpline::matching

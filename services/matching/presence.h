@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "helpline/matching/v1/matching.pb.h"
+#include "services/runtime/redis/redis_client.h"
+
+namespace helpline::matching {
+
+// Presence is soft state in Redis (DESIGN.md §3): a key per expert with a
+// TTL, a sorted set of online experts by last heartbeat, and a counter per
+// expert that orders the changes. Each operation is one atomic script, one
+// round trip.
+class PresenceStore {
+ public:
+  struct Change {
+    std::string expert_id;
+    // The counter after this change: what the presence aggregate orders by.
+    int64_t sequence = 0;
+  };
+
+  PresenceStore(redis::Client& redis, std::string key_prefix, absl::Duration ttl);
+
+  // Records a heartbeat at `now`. Returns the change's sequence if the
+  // expert's status changed (or the expert was offline), 0 otherwise.
+  absl::StatusOr<int64_t> Heartbeat(const std::string& expert_id, v1::PresenceStatus status,
+                                    absl::Time now);
+  // Experts whose heartbeat expired (last one before now - ttl), at most
+  // `limit`; each is taken out of the online set, with a sequence.
+  absl::StatusOr<std::vector<Change>> Sweep(absl::Time now, int limit);
+  // Drops the expert's key, so that the next heartbeat counts as a change
+  // (used when a change could not be recorded).
+  absl::Status Forget(const std::string& expert_id);
+  // Puts an expert taken out by Sweep back for the next sweep (used when
+  // the offline change could not be recorded).
+  absl::Status Requeue(const std::string& expert_id, absl::Time now);
+  // The status Redis has for an expert; OFFLINE when none.
+  absl::StatusOr<v1::PresenceStatus> Status(const std::string& expert_id);
+
+  absl::Duration ttl() const { return ttl_; }
+
+ private:
+  redis::Client& redis_;
+  const std::string prefix_;
+  const absl::Duration ttl_;
+};
+
+}  // namespace helpline::matching

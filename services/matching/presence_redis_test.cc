@@ -1,0 +1,84 @@
+// PresenceStore against the test run's real Redis.
+#include "services/matching/presence.h"
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/test_stack.h"
+
+namespace helpline::matching {
+namespace {
+
+using ::helpline::testing::TestRedis;
+using ::helpline::testing::UniqueName;
+
+class PresenceRedisTest : public ::testing::Test {
+ protected:
+  PresenceRedisTest()
+      : redis_(TestRedis()), presence_(redis_, UniqueName("presence") + ":", absl::Seconds(30)) {}
+  redis::Client redis_;
+  PresenceStore presence_;
+  absl::Time now_ = absl::FromUnixSeconds(1'790'000'000);
+};
+
+TEST_F(PresenceRedisTest, OnlyChangesCountAndTheyAreOrdered) {
+  auto first = presence_.Heartbeat("ben", v1::PRESENCE_STATUS_AVAILABLE, now_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_GT(*first, 0);
+  auto same = presence_.Heartbeat("ben", v1::PRESENCE_STATUS_AVAILABLE, now_ + absl::Seconds(10));
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(*same, 0) << "the same status again is no change";
+  auto busy = presence_.Heartbeat("ben", v1::PRESENCE_STATUS_BUSY, now_ + absl::Seconds(20));
+  ASSERT_TRUE(busy.ok());
+  EXPECT_GT(*busy, *first);
+  EXPECT_EQ(*presence_.Status("ben"), v1::PRESENCE_STATUS_BUSY);
+  EXPECT_EQ(*presence_.Status("nobody"), v1::PRESENCE_STATUS_OFFLINE);
+}
+
+TEST_F(PresenceRedisTest, ASweepTakesOnlyExpiredExperts) {
+  // Real time here: the key's TTL is Redis's.
+  PresenceStore quick(redis_, UniqueName("presence") + ":", absl::Milliseconds(300));
+  absl::Time start = absl::Now();
+  ASSERT_TRUE(quick.Heartbeat("gone", v1::PRESENCE_STATUS_AVAILABLE, start).ok());
+  ASSERT_TRUE(quick.Heartbeat("stays", v1::PRESENCE_STATUS_AVAILABLE, start).ok());
+  absl::SleepFor(absl::Milliseconds(400));
+  ASSERT_TRUE(quick.Heartbeat("stays", v1::PRESENCE_STATUS_AVAILABLE, absl::Now()).ok());
+  auto gone = quick.Sweep(absl::Now(), 100);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  ASSERT_EQ(gone->size(), 1u);
+  EXPECT_EQ((*gone)[0].expert_id, "gone");
+  EXPECT_GT((*gone)[0].sequence, 0);
+  EXPECT_TRUE(quick.Sweep(absl::Now(), 100)->empty()) << "taken once";
+
+  // A heartbeat after expiry is a change again (back online).
+  auto back = quick.Heartbeat("gone", v1::PRESENCE_STATUS_AVAILABLE, absl::Now());
+  ASSERT_TRUE(back.ok());
+  EXPECT_GT(*back, (*gone)[0].sequence);
+}
+
+TEST_F(PresenceRedisTest, ConcurrentSweepersTakeEachExpertOnce) {
+  PresenceStore quick(redis_, UniqueName("presence") + ":", absl::Milliseconds(100));
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(quick.Heartbeat(absl::StrCat("e", i), v1::PRESENCE_STATUS_AVAILABLE, absl::Now()).ok());
+  }
+  absl::SleepFor(absl::Milliseconds(250));
+  std::atomic<int> taken{0};
+  std::vector<std::thread> sweepers;
+  for (int t = 0; t < 4; ++t) {
+    sweepers.emplace_back([&] {
+      for (int round = 0; round < 20; ++round) {
+        auto gone = quick.Sweep(absl::Now(), 17);
+        if (gone.ok()) taken += static_cast<int>(gone->size());
+      }
+    });
+  }
+  for (std::thread& sweeper : sweepers) sweeper.join();
+  EXPECT_EQ(taken.load(), 200);
+}
+
+}  // namespace
+}  // namespace helpline::matching
