@@ -6,31 +6,44 @@
 namespace helpline::matching {
 namespace {
 
-// KEYS: the expert's key, the online set, the expert's counter.
+// A change's sequence: Redis's time in microseconds, above the expert's
+// last one. It keeps growing when Redis loses its data (a restart), so the
+// presence aggregate never takes a new change for a stale one.
+#define HELPLINE_NEXT_SEQUENCE(key)                                   \
+  "local now = redis.call('TIME')\n"                                  \
+  "local sequence = tonumber(now[1]) * 1000000 + tonumber(now[2])\n"  \
+  "local last = tonumber(redis.call('GET', " key ") or '0')\n"         \
+  "if sequence <= last then sequence = last + 1 end\n"                 \
+  "redis.call('SET', " key ", sequence)\n"
+
+// KEYS: the expert's key, the online set, the expert's sequence.
 // ARGV: status, ttl ms, now ms, expert id.
-constexpr char kHeartbeatScript[] = R"lua(
-local previous = redis.call('GET', KEYS[1])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-if previous ~= ARGV[1] then return redis.call('INCR', KEYS[3]) end
-return 0
-)lua";
+constexpr char kHeartbeatScript[] =
+    "local previous = redis.call('GET', KEYS[1])\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])\n"
+    "if previous == ARGV[1] then return 0 end\n"
+    HELPLINE_NEXT_SEQUENCE("KEYS[3]")
+    "return sequence\n";
 
 // KEYS: the online set. ARGV: cutoff ms, key prefix, limit.
 // Takes out only experts whose key has expired, so a heartbeat between the
 // range read and the removal keeps its expert online.
-constexpr char kSweepScript[] = R"lua(
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
-local gone = {}
-for _, id in ipairs(ids) do
-  if redis.call('EXISTS', ARGV[2] .. 'expert:' .. id) == 0 then
-    redis.call('ZREM', KEYS[1], id)
-    table.insert(gone, id)
-    table.insert(gone, redis.call('INCR', ARGV[2] .. 'sequence:' .. id))
-  end
-end
-return gone
-)lua";
+constexpr char kSweepScript[] =
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])\n"
+    "local gone = {}\n"
+    "for _, id in ipairs(ids) do\n"
+    "  if redis.call('EXISTS', ARGV[2] .. 'expert:' .. id) == 0 then\n"
+    "    redis.call('ZREM', KEYS[1], id)\n"
+    "    local key = ARGV[2] .. 'sequence:' .. id\n"
+    HELPLINE_NEXT_SEQUENCE("key")
+    "    table.insert(gone, id)\n"
+    "    table.insert(gone, sequence)\n"
+    "  end\n"
+    "end\n"
+    "return gone\n";
+
+#undef HELPLINE_NEXT_SEQUENCE
 
 absl::Status Unexpected(const redis::Reply& reply) {
   return absl::InternalError(absl::StrCat("presence: unexpected Redis reply: ", reply.text));

@@ -12,14 +12,15 @@
 namespace helpline::matching {
 
 // Presence is soft state in Redis (DESIGN.md §3): a key per expert with a
-// TTL, a sorted set of online experts by last heartbeat, and a counter per
-// expert that orders the changes. Each operation is one atomic script, one
-// round trip.
+// TTL, a sorted set of online experts by last heartbeat, and a sequence per
+// expert that orders the changes (Redis's time in microseconds, so it keeps
+// growing across a Redis restart that lost everything). Each operation is
+// one atomic script, one round trip.
 class PresenceStore {
  public:
   struct Change {
     std::string expert_id;
-    // The counter after this change: what the presence aggregate orders by.
+    // This change's sequence: what the presence aggregate orders by.
     int64_t sequence = 0;
   };
 

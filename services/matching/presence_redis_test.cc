@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/redis_server.h"
 #include "tests/support/test_stack.h"
 
 namespace helpline::matching {
@@ -78,6 +79,27 @@ TEST_F(PresenceRedisTest, ConcurrentSweepersTakeEachExpertOnce) {
   }
   for (std::thread& sweeper : sweepers) sweeper.join();
   EXPECT_EQ(taken.load(), 200);
+}
+
+TEST(PresenceRedisDown, HeartbeatsFailClearlyAndRecoverWhenRedisReturns) {
+  ::helpline::testing::RedisServerProcess server(::helpline::testing::PickFreePort());
+  ASSERT_TRUE(server.Start());
+  redis::ClientOptions options;
+  options.port = server.port();
+  redis::Client client(options);
+  PresenceStore presence(client, "down:", absl::Seconds(30));
+  absl::StatusOr<int64_t> first =
+      presence.Heartbeat("ben", v1::PRESENCE_STATUS_AVAILABLE, absl::Now());
+  ASSERT_TRUE(first.ok());
+  server.Kill();
+  absl::StatusOr<int64_t> during = presence.Heartbeat("ben", v1::PRESENCE_STATUS_BUSY, absl::Now());
+  EXPECT_EQ(during.status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(server.Start());
+  // Presence is soft state: the restarted Redis is empty, and the next
+  // heartbeat is a change (back online), ordered after every earlier one.
+  absl::StatusOr<int64_t> after = presence.Heartbeat("ben", v1::PRESENCE_STATUS_BUSY, absl::Now());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_GT(*after, *first);
 }
 
 }  // namespace
