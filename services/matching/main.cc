@@ -33,6 +33,8 @@ server::ConfigSchema Schema() {
   schema.String("topics.prefix", "", "prepended to every topic and group name (tests)")
       .String("matching.presence_key_prefix", "helpline:presence:",
               "prepended to every Redis key of presence")
+      .Int("matching.redis_connections", 4, 1, 64,
+           "connections to Redis (each carries one call at a time)")
       .Duration("matching.presence_ttl", absl::Seconds(30), absl::Seconds(1), absl::Minutes(10),
                 "an expert without a heartbeat for this long is offline")
       .Duration("matching.heartbeat_interval", absl::Seconds(10), absl::Milliseconds(100),
@@ -99,7 +101,8 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  redis::Client redis(redis::ClientOptionsFromConfig(config));
+  redis::ClientPool redis(redis::ClientOptionsFromConfig(config),
+                          static_cast<int>(config.GetInt("matching.redis_connections")));
   PresenceStore presence(redis, config.GetString("matching.presence_key_prefix"),
                          config.GetDuration("matching.presence_ttl"));
 

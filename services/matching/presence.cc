@@ -1,5 +1,8 @@
 #include "services/matching/presence.h"
 
+#include <openssl/sha.h>
+
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -45,22 +48,52 @@ constexpr char kSweepScript[] =
 
 #undef HELPLINE_NEXT_SEQUENCE
 
+std::string Sha1Hex(const std::string& text) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  std::string hex;
+  for (unsigned char byte : digest) absl::StrAppend(&hex, absl::Hex(byte, absl::kZeroPad2));
+  return hex;
+}
+
 absl::Status Unexpected(const redis::Reply& reply) {
   return absl::InternalError(absl::StrCat("presence: unexpected Redis reply: ", reply.text));
 }
 
 }  // namespace
 
-PresenceStore::PresenceStore(redis::Client& redis, std::string key_prefix, absl::Duration ttl)
-    : redis_(redis), prefix_(std::move(key_prefix)), ttl_(ttl) {}
+PresenceStore::PresenceStore(redis::ClientPool& redis, std::string key_prefix,
+                             absl::Duration ttl)
+    : redis_(redis),
+      heartbeat_sha_(Sha1Hex(kHeartbeatScript)),
+      sweep_sha_(Sha1Hex(kSweepScript)),
+      prefix_(std::move(key_prefix)),
+      ttl_(ttl) {}
+
+absl::StatusOr<redis::Reply> PresenceStore::RunScript(
+    const std::string& script, const std::string& sha,
+    const std::vector<std::string>& keys_and_args, int key_count) {
+  redis::Client& client = redis_.Next();
+  std::vector<std::string> command = {"EVALSHA", sha, absl::StrCat(key_count)};
+  command.insert(command.end(), keys_and_args.begin(), keys_and_args.end());
+  absl::StatusOr<redis::Reply> reply = client.Command(command);
+  if (reply.ok() && reply->is_error() && absl::StartsWith(reply->text, "NOSCRIPT")) {
+    command[0] = "EVAL";
+    command[1] = script;
+    reply = client.Command(command);
+  }
+  return reply;
+}
 
 absl::StatusOr<int64_t> PresenceStore::Heartbeat(const std::string& expert_id,
                                                  v1::PresenceStatus status, absl::Time now) {
-  absl::StatusOr<redis::Reply> reply = redis_.Command(
-      {"EVAL", kHeartbeatScript, "3", absl::StrCat(prefix_, "expert:", expert_id),
-       absl::StrCat(prefix_, "online"), absl::StrCat(prefix_, "sequence:", expert_id),
-       v1::PresenceStatus_Name(status), absl::StrCat(absl::ToInt64Milliseconds(ttl_)),
-       absl::StrCat(absl::ToUnixMillis(now)), expert_id});
+  absl::StatusOr<redis::Reply> reply = RunScript(
+      kHeartbeatScript, heartbeat_sha_,
+      {absl::StrCat(prefix_, "expert:", expert_id), absl::StrCat(prefix_, "online"),
+       absl::StrCat(prefix_, "sequence:", expert_id), v1::PresenceStatus_Name(status),
+       absl::StrCat(absl::ToInt64Milliseconds(ttl_)), absl::StrCat(absl::ToUnixMillis(now)),
+       expert_id},
+      3);
   if (!reply.ok()) return reply.status();
   if (reply->type != redis::Reply::Type::kInteger) return Unexpected(*reply);
   return reply->integer;
@@ -69,9 +102,10 @@ absl::StatusOr<int64_t> PresenceStore::Heartbeat(const std::string& expert_id,
 absl::StatusOr<std::vector<PresenceStore::Change>> PresenceStore::Sweep(absl::Time now,
                                                                         int limit) {
   absl::StatusOr<redis::Reply> reply =
-      redis_.Command({"EVAL", kSweepScript, "1", absl::StrCat(prefix_, "online"),
-                      absl::StrCat(absl::ToUnixMillis(now - ttl_)), prefix_,
-                      absl::StrCat(limit)});
+      RunScript(kSweepScript, sweep_sha_,
+                {absl::StrCat(prefix_, "online"), absl::StrCat(absl::ToUnixMillis(now - ttl_)),
+                 prefix_, absl::StrCat(limit)},
+                1);
   if (!reply.ok()) return reply.status();
   if (reply->type != redis::Reply::Type::kArray) return Unexpected(*reply);
   std::vector<Change> gone;
@@ -82,12 +116,12 @@ absl::StatusOr<std::vector<PresenceStore::Change>> PresenceStore::Sweep(absl::Ti
 }
 
 absl::Status PresenceStore::Forget(const std::string& expert_id) {
-  return redis_.Command({"DEL", absl::StrCat(prefix_, "expert:", expert_id)}).status();
+  return redis_.Next().Command({"DEL", absl::StrCat(prefix_, "expert:", expert_id)}).status();
 }
 
 absl::Status PresenceStore::Requeue(const std::string& expert_id, absl::Time now) {
   // Scored as expired already, and only if no heartbeat came back meanwhile.
-  return redis_
+  return redis_.Next()
       .Command({"ZADD", absl::StrCat(prefix_, "online"), "NX",
                 absl::StrCat(absl::ToUnixMillis(now - ttl_) - 1), expert_id})
       .status();
@@ -95,7 +129,7 @@ absl::Status PresenceStore::Requeue(const std::string& expert_id, absl::Time now
 
 absl::StatusOr<v1::PresenceStatus> PresenceStore::Status(const std::string& expert_id) {
   absl::StatusOr<redis::Reply> reply =
-      redis_.Command({"GET", absl::StrCat(prefix_, "expert:", expert_id)});
+      redis_.Next().Command({"GET", absl::StrCat(prefix_, "expert:", expert_id)});
   if (!reply.ok()) return reply.status();
   v1::PresenceStatus status = v1::PRESENCE_STATUS_OFFLINE;
   if (!reply->is_nil() && !v1::PresenceStatus_Parse(reply->text, &status)) {

@@ -24,7 +24,7 @@ class PresenceStore {
     int64_t sequence = 0;
   };
 
-  PresenceStore(redis::Client& redis, std::string key_prefix, absl::Duration ttl);
+  PresenceStore(redis::ClientPool& redis, std::string key_prefix, absl::Duration ttl);
 
   // Records a heartbeat at `now`. Returns the change's sequence if the
   // expert's status changed (or the expert was offline), 0 otherwise.
@@ -45,7 +45,15 @@ class PresenceStore {
   absl::Duration ttl() const { return ttl_; }
 
  private:
-  redis::Client& redis_;
+  // EVALSHA, and EVAL (which loads the script) when Redis does not know it
+  // yet (first use, or after a restart).
+  absl::StatusOr<redis::Reply> RunScript(const std::string& script, const std::string& sha,
+                                         const std::vector<std::string>& keys_and_args,
+                                         int key_count);
+
+  redis::ClientPool& redis_;
+  const std::string heartbeat_sha_;
+  const std::string sweep_sha_;
   const std::string prefix_;
   const absl::Duration ttl_;
 };

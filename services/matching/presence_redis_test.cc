@@ -20,8 +20,8 @@ using ::helpline::testing::UniqueName;
 class PresenceRedisTest : public ::testing::Test {
  protected:
   PresenceRedisTest()
-      : redis_(TestRedis()), presence_(redis_, UniqueName("presence") + ":", absl::Seconds(30)) {}
-  redis::Client redis_;
+      : redis_(TestRedis(), 2), presence_(redis_, UniqueName("presence") + ":", absl::Seconds(30)) {}
+  redis::ClientPool redis_;
   PresenceStore presence_;
   absl::Time now_ = absl::FromUnixSeconds(1'790'000'000);
 };
@@ -86,7 +86,7 @@ TEST(PresenceRedisDown, HeartbeatsFailClearlyAndRecoverWhenRedisReturns) {
   ASSERT_TRUE(server.Start());
   redis::ClientOptions options;
   options.port = server.port();
-  redis::Client client(options);
+  redis::ClientPool client(options, 1);
   PresenceStore presence(client, "down:", absl::Seconds(30));
   absl::StatusOr<int64_t> first =
       presence.Heartbeat("ben", v1::PRESENCE_STATUS_AVAILABLE, absl::Now());

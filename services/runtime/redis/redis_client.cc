@@ -1,5 +1,7 @@
 #include "services/runtime/redis/redis_client.h"
 
+#include <algorithm>
+
 #include <sys/time.h>
 
 #include "absl/strings/str_cat.h"
@@ -70,6 +72,14 @@ ClientOptions ClientOptionsFromConfig(const server::Config& config) {
 }
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {}
+
+ClientPool::ClientPool(const ClientOptions& options, int connections) {
+  for (int i = 0; i < std::max(1, connections); ++i) {
+    clients_.push_back(std::make_unique<Client>(options));
+  }
+}
+
+Client& ClientPool::Next() { return *clients_[next_.fetch_add(1) % clients_.size()]; }
 
 Client::~Client() {
   if (context_ != nullptr) redisFree(context_);

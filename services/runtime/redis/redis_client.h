@@ -1,5 +1,8 @@
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -67,6 +70,19 @@ class Client {
   const ClientOptions options_;
   absl::Mutex mutex_;
   redisContext* context_ ABSL_GUARDED_BY(mutex_) = nullptr;
+};
+
+// A few connections to the same endpoint, handed out in turn, so that
+// calls from many threads are in flight together (a Client serialises its
+// calls on its one connection).
+class ClientPool {
+ public:
+  ClientPool(const ClientOptions& options, int connections);
+  Client& Next();
+
+ private:
+  std::vector<std::unique_ptr<Client>> clients_;
+  std::atomic<size_t> next_{0};
 };
 
 }  // namespace helpline::redis
