@@ -389,8 +389,7 @@ absl::StatusOr<std::string> CatalogService::Search(const std::string& request_by
   identity.clear_page_token();
   std::string serialized;
   identity.SerializeToString(&serialized);
-  SearchOptions search{options_.currency,
-                       ids::UuidV5(ids::kHelplineNamespace, serialized).substr(0, 13),
+  SearchOptions search{ids::UuidV5(ids::kHelplineNamespace, serialized).substr(0, 13),
                        parts_.clock.Now()};
   return parts_.read_model.SearchSerialized(normalised, search);
 }

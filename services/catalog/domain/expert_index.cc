@@ -66,7 +66,6 @@ void ExpertIndex::Put(const std::string& expert_id,
   IndexedExpert& expert = experts_[expert_id];
   expert.expert_id = expert_id;
   expert.categories = std::move(categories);
-  expert.rating = rating;
   expert.online = online;
   if (free_rows_.empty()) {
     expert.row = static_cast<uint32_t>(rows_.size());
@@ -197,7 +196,6 @@ void ExpertIndex::SetRating(const std::string& expert_id, double rating) {
   std::vector<Order*> orders = {&everyone_.by_rating};
   for (int category : expert.categories) orders.push_back(&by_category_[category].by_rating);
   for (Order* order : orders) order->erase({row.rating, expert.expert_id, expert.row});
-  expert.rating = rating;
   row.rating = rating;
   ratings_[expert.row] = rating;
   for (Order* order : orders) order->insert({row.rating, expert.expert_id, expert.row});

@@ -34,7 +34,6 @@ struct IndexedExpert {
   std::vector<int> categories;
   // (token id, field-weighted term frequency), by token id.
   std::vector<std::pair<int32_t, float>> tokens;
-  double rating = 0;
   bool online = false;
   uint32_t row = 0;
   // The fields of its search hit that only change with the profile, as a

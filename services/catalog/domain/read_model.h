@@ -28,10 +28,8 @@ struct RatingOptions {
   double prior_weight = 5;
 };
 
-// A search as the read model runs it: the request after validation (text,
-// filters, sort, cursor) plus what the front knows about the deployment.
+// What a search needs besides its validated request.
 struct SearchOptions {
-  std::string currency;  // the deployment's
   // Names the request's fields other than page size and token; a page token
   // made for another search is refused.
   std::string fingerprint;

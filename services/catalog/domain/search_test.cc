@@ -50,7 +50,7 @@ class SearchTest : public ::testing::Test {
   }
 
   v1::SearchExpertsResponse Search(v1::SearchExpertsRequest request) {
-    SearchOptions options{"EUR", "test", log_.now};
+    SearchOptions options{"test", log_.now};
     absl::StatusOr<v1::SearchExpertsResponse> response = read_model_.Search(request, options);
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : v1::SearchExpertsResponse();
@@ -179,7 +179,7 @@ TEST(SearchReplay, AProfileBeforeItsCategoryIsFoundInIt) {
   v1::SearchExpertsRequest request;
   request.set_category_id("sports");
   absl::StatusOr<v1::SearchExpertsResponse> found =
-      replayed.Search(request, SearchOptions{"EUR", "test", log.now});
+      replayed.Search(request, SearchOptions{"test", log.now});
   ASSERT_TRUE(found.ok());
   ASSERT_EQ(found->hits_size(), 1);
   EXPECT_EQ(found->hits(0).expert_id(), ExpertId(1));
@@ -338,12 +338,12 @@ TEST_F(SearchTest, APageTokenBelongsToItsSearch) {
   v1::SearchExpertsResponse first = Search(request);
   ASSERT_FALSE(first.next_page_token().empty());
   request.set_page_token(first.next_page_token());
-  SearchOptions other{"EUR", "another search", log_.now};
+  SearchOptions other{"another search", log_.now};
   absl::Status status = read_model_.Search(request, other).status();
   ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(errors::FieldViolations(status)[0].field, "page_token");
   request.set_page_token("garbage!");
-  EXPECT_EQ(read_model_.Search(request, SearchOptions{"EUR", "test", log_.now}).status().code(),
+  EXPECT_EQ(read_model_.Search(request, SearchOptions{"test", log_.now}).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

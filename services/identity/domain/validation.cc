@@ -38,5 +38,4 @@ void CheckDisplayName(std::string_view name, const std::string& field,
   text::CheckText(name, 1, 80, field, validator);
 }
 
-
 }  // namespace helpline::identity
