@@ -1,11 +1,14 @@
-// helpline-matching: presence of experts (so far; help requests, offers and
-// bookings come with the rest of the matching issue).
+// helpline-matching: presence of experts, help requests matched through
+// offers (the dispatcher), booked slots.
+#include <functional>
 #include <memory>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "services/matching/domain/presence_domain.h"
+#include "services/matching/dispatcher.h"
+#include "services/matching/domain/matching_domain.h"
+#include "services/matching/domain/read_model.h"
 #include "services/matching/matching_service.h"
 #include "services/matching/presence.h"
 #include "services/runtime/auth/call_guard.h"
@@ -41,6 +44,23 @@ server::ConfigSchema Schema() {
                 absl::Minutes(5), "how often expert apps are told to send a heartbeat")
       .Duration("matching.presence_sweep_interval", absl::Seconds(5), absl::Milliseconds(50),
                 absl::Minutes(5), "how often expired heartbeats are looked for")
+      .String("matching.currency", "EUR", "the deployment's currency: budgets must be in it")
+      .Duration("matching.offer_window", absl::Seconds(30), absl::Seconds(1), absl::Minutes(10),
+                "how long an expert has to answer an offer")
+      .Duration("matching.request_wait_limit", absl::Minutes(10), absl::Seconds(10),
+                absl::Hours(24), "a help request nobody accepted expires after this")
+      .Duration("matching.match_hold", absl::Minutes(2), absl::Seconds(1), absl::Hours(1),
+                "a matched expert gets no offers for this long (until the app says busy)")
+      .Duration("matching.booking_minimum_notice", absl::Hours(2), absl::ZeroDuration(),
+                absl::Hours(24 * 14), "how far ahead a booked slot must start")
+      .Duration("matching.booking_horizon", absl::Hours(24 * 90), absl::Hours(1),
+                absl::Hours(24 * 730), "how far ahead a slot may be booked")
+      .Duration("matching.free_cancellation_before", absl::Hours(12), absl::ZeroDuration(),
+                absl::Hours(24 * 14), "a person's cancellation later than this before the start is late")
+      .Double("matching.rating_prior_mean", 4.0, 1, 5, "ratings are pulled towards this")
+      .Double("matching.rating_prior_weight", 5, 0, 1000, "as if this many reviews came first")
+      .Duration("matching.fairness_window", absl::Hours(1), absl::Minutes(1), absl::Hours(24 * 7),
+                "offers in this window lower an expert's fairness term")
       .Double("matching.requests_per_second_per_caller", 20, 0.1, 1e6,
               "calls a user makes per second (burst: 5 times that)");
   return schema;
@@ -90,9 +110,26 @@ int Main(int argc, char** argv) {
   processor_options.service = prefix + kService;
   processor_options.topics = topics;
   es::Processor processor(client, processor_options, MatchingType(), *clock, &processor_metrics);
-  if (absl::Status started = processor.Start(); !started.ok()) {
-    log::Error("cannot start: processor", {{"error", started.ToString()}});
-    return 1;
+
+  RankingOptions ranking;
+  ranking.rating_prior_mean = config.GetDouble("matching.rating_prior_mean");
+  ranking.rating_prior_weight = config.GetDouble("matching.rating_prior_weight");
+  ranking.fairness_window = config.GetDuration("matching.fairness_window");
+  MatchingReadModel read_model(ranking);
+  es::EventFeed events(client, {topics.events, topics.deadletter, "matching.read-model"},
+                       [] { return std::make_unique<v1::MatchingEvent>(); }, read_model);
+  es::EventFeed catalog(client,
+                        {prefix + "helpline.catalog.events", topics.deadletter, "matching.catalog"},
+                        [] { return std::make_unique<catalog::v1::CatalogEvent>(); },
+                        read_model.catalog_projection());
+  for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
+           {[&] { return events.Start(); }, "read model"},
+           {[&] { return catalog.Start(); }, "catalog feed"},
+           {[&] { return processor.Start(); }, "processor"}}) {
+    if (absl::Status started = start(); !started.ok()) {
+      log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
+      return 1;
+    }
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
       es::CommandSender::Create(client, {topics, ""});
@@ -113,15 +150,33 @@ int Main(int argc, char** argv) {
   auth::CallGuard guard(&verifier, per_caller);
 
   MatchingOptions options;
+  options.currency = config.GetString("matching.currency");
   options.heartbeat_interval = config.GetDuration("matching.heartbeat_interval");
-  MatchingService service(options, presence, **sender, guard);
+  options.request_wait_limit = config.GetDuration("matching.request_wait_limit");
+  options.booking_minimum_notice = config.GetDuration("matching.booking_minimum_notice");
+  options.booking_horizon = config.GetDuration("matching.booking_horizon");
+  options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");
+  MatchingService service(options,
+                          MatchingParts{presence, **sender, events, read_model, guard, *clock});
   server.AddService(&service);
   if (absl::Status started = server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
   // Serving with Redis down too: help now says UNAVAILABLE, the rest works.
-  server.ServeWhen([&] { return processor.Ready(); });
+  server.ServeWhen([&] { return processor.Ready() && events.CaughtUp() && catalog.CaughtUp(); });
+  DispatcherOptions dispatch;
+  dispatch.offer_window = config.GetDuration("matching.offer_window");
+  dispatch.match_hold = config.GetDuration("matching.match_hold");
+  dispatch.clock_rate = clock->rate();
+  dispatch.command_timeout = options.command_timeout;
+  Dispatcher dispatcher(dispatch, read_model, presence, **sender, events, *clock);
+  std::thread dispatching([&] {
+    while (!shutdown.WaitFor(absl::Milliseconds(50))) {
+      if (events.CaughtUp() && catalog.CaughtUp()) break;
+    }
+    dispatcher.Run([&](absl::Duration wait) { return shutdown.WaitFor(wait); });
+  });
   std::thread sweeper([&] {
     SweepUntil(shutdown, presence, **sender, config.GetDuration("matching.presence_sweep_interval"),
                options.command_timeout);
@@ -131,7 +186,10 @@ int Main(int argc, char** argv) {
   log::Info("stopping");
   server.Shutdown();
   sweeper.join();
+  dispatching.join();
   processor.Stop();
+  events.Stop();
+  catalog.Stop();
   sender->reset();
   return 0;
 }

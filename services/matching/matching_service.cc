@@ -2,13 +2,40 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "services/matching/domain/presence_domain.h"
+#include "services/catalog/domain/read_model.h"
+#include "services/catalog/domain/validation.h"
+#include "services/matching/domain/availability.h"
+#include "services/matching/domain/matching_domain.h"
+#include "services/matching/domain/pricing.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"
+#include "services/runtime/core/text_checks.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::matching {
+namespace {
+
+constexpr int kDefaultMinutes = 30;
+constexpr int kMinMinutes = 5;
+constexpr int kMaxMinutes = 240;
+constexpr int kMaxDescription = 2000;
+// How often a watch stream looks whether its client went away.
+constexpr absl::Duration kWatchPoll = absl::Seconds(1);
+
+bool Over(v1::HelpRequestStatus status) {
+  return status == v1::HELP_REQUEST_STATUS_MATCHED || status == v1::HELP_REQUEST_STATUS_CANCELLED ||
+         status == v1::HELP_REQUEST_STATUS_EXPIRED;
+}
+
+absl::Status PresenceDown() {
+  return absl::UnavailableError(
+      "matching experts now needs presence, which is unavailable at the moment; try again "
+      "shortly (booking a slot works meanwhile)");
+}
+
+}  // namespace
 
 absl::Status SendPresenceCommand(es::CommandSender& commands, v1::MatchingCommand command,
                                  const std::string& expert_id, int64_t sequence,
@@ -24,14 +51,74 @@ absl::Status SendPresenceCommand(es::CommandSender& commands, v1::MatchingComman
   return errors::FromReply(*reply);
 }
 
-MatchingService::MatchingService(MatchingOptions options, PresenceStore& presence,
-                                 es::CommandSender& commands, auth::CallGuard& guard)
-    : options_(options), presence_(presence), commands_(commands), guard_(guard) {}
+MatchingService::MatchingService(MatchingOptions options, MatchingParts parts)
+    : options_(std::move(options)), parts_(parts) {}
+
+absl::Status MatchingService::Write(v1::MatchingCommand& command, const std::string& aggregate_id,
+                                    const std::string& command_id,
+                                    const auth::Principal& caller) {
+  return es::ExecuteCommand(parts_.commands, parts_.events, command,
+                            es::CommandOrigin{aggregate_id, command_id, caller.user_id, "", 0},
+                            options_.command_timeout)
+      .status();
+}
+
+absl::StatusOr<v1::HelpRequest> MatchingService::VisibleRequest(
+    const std::string& help_request_id, const auth::Principal& caller) const {
+  std::optional<v1::HelpRequest> request = parts_.read_model.Request(help_request_id);
+  if (!request) return absl::NotFoundError("no such help request");
+  if (request->person_id() != caller.user_id && !caller.HasRole("admin")) {
+    return absl::PermissionDeniedError("only the person who asked can see a help request");
+  }
+  return *std::move(request);
+}
+
+absl::StatusOr<v1::Booking> MatchingService::VisibleBooking(const std::string& booking_id,
+                                                            const auth::Principal& caller) const {
+  std::optional<v1::Booking> booking = parts_.read_model.Booking(booking_id);
+  if (!booking) return absl::NotFoundError("no such booking");
+  if (booking->person_id() != caller.user_id && booking->expert_id() != caller.user_id &&
+      !caller.HasRole("admin")) {
+    return absl::PermissionDeniedError("only the booking's person and expert can see it");
+  }
+  return *std::move(booking);
+}
+
+absl::StatusOr<std::string> MatchingService::OfferedRequest(const std::string& offer_id,
+                                                            const auth::Principal& caller) const {
+  std::optional<std::string> request_id = parts_.read_model.RequestOfOffer(offer_id);
+  if (!request_id) return absl::NotFoundError("no such offer");
+  std::optional<v1::HelpRequest> request = parts_.read_model.Request(*request_id);
+  if (request && request->offer().offer_id() == offer_id &&
+      request->offer().expert_id() != caller.user_id) {
+    return absl::PermissionDeniedError("only the expert the offer went to can answer it");
+  }
+  return *request_id;
+}
+
+void MatchingService::CheckBudget(const v1::Budget& budget, const std::string& field,
+                                  errors::Validator& validator) const {
+  const runtime::v1::Money* money = nullptr;
+  std::string path;
+  if (budget.has_max_per_minute()) {
+    money = &budget.max_per_minute();
+    path = absl::StrCat(field, ".max_per_minute");
+  } else if (budget.has_max_total()) {
+    money = &budget.max_total();
+    path = absl::StrCat(field, ".max_total");
+  } else {
+    validator.Add(field, "set max_per_minute or max_total (or a sponsor program)");
+    return;
+  }
+  validator.Check(money->currency_code() == options_.currency, path + ".currency_code",
+                  absl::StrCat("must be ", options_.currency));
+  validator.Check(money->amount_minor() > 0, path + ".amount_minor", "must be positive");
+}
 
 grpc::Status MatchingService::Heartbeat(grpc::ServerContext* context,
                                         const v1::HeartbeatRequest* request,
                                         v1::HeartbeatResponse* response) {
-  return guard_.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     if (!caller.HasRole("expert")) {
       return absl::PermissionDeniedError("only experts with an approved profile go online");
     }
@@ -43,7 +130,7 @@ grpc::Status MatchingService::Heartbeat(grpc::ServerContext* context,
     }
     // Presence lives on Redis's clock (the key's TTL), not the service clock.
     absl::Time now = absl::Now();
-    absl::StatusOr<int64_t> changed = presence_.Heartbeat(caller.user_id, status, now);
+    absl::StatusOr<int64_t> changed = parts_.presence.Heartbeat(caller.user_id, status, now);
     if (!changed.ok()) {
       log::Warn("presence unavailable", {{"error", changed.status().ToString()}});
       return absl::UnavailableError("presence is unavailable right now; send the heartbeat again");
@@ -52,18 +139,376 @@ grpc::Status MatchingService::Heartbeat(grpc::ServerContext* context,
       v1::MatchingCommand record;
       record.mutable_record_presence()->set_status(status);
       record.mutable_record_presence()->set_sequence(*changed);
-      absl::Status sent = SendPresenceCommand(commands_, record, caller.user_id, *changed,
+      absl::Status sent = SendPresenceCommand(parts_.commands, record, caller.user_id, *changed,
                                               options_.command_timeout);
       if (!sent.ok()) {
         // Forget the change in Redis too, so the next heartbeat makes it again.
-        presence_.Forget(caller.user_id).IgnoreError();
+        parts_.presence.Forget(caller.user_id).IgnoreError();
         return absl::UnavailableError(absl::StrCat(
             "the presence change could not be recorded; send the heartbeat again (", sent.message(),
             ")"));
       }
     }
     *response->mutable_next_heartbeat_in() = ToProtoDuration(options_.heartbeat_interval);
-    *response->mutable_online_until() = ToProtoTime(now + presence_.ttl());
+    *response->mutable_online_until() = ToProtoTime(now + parts_.presence.ttl());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status MatchingService::RequestHelp(grpc::ServerContext* context,
+                                          const v1::RequestHelpRequest* request,
+                                          v1::HelpRequest* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    errors::Validator validator;
+    text::CheckRequestId(request->request_id(), "request_id", validator);
+    if (request->category_id().empty()) {
+      validator.Add("category_id", "is required");
+    } else {
+      validator.Check(parts_.read_model.ActiveCategory(request->category_id()), "category_id",
+                      "is not an active category");
+    }
+    std::optional<std::string> language = catalog::NormaliseLanguageTag(request->language());
+    validator.Check(language.has_value(), "language",
+                    "must be a BCP 47 language tag such as \"de\" or \"en-GB\"");
+    text::CheckText(request->description(), 1, kMaxDescription, "description", validator, true);
+    int minutes = request->max_minutes() == 0 ? kDefaultMinutes : request->max_minutes();
+    validator.Check(minutes >= kMinMinutes && minutes <= kMaxMinutes, "max_minutes",
+                    "must be 5 to 240 (0 means 30)");
+    std::optional<SponsorProgramEntry> program;
+    if (!request->sponsor_program_id().empty()) {
+      program = parts_.read_model.Program(request->sponsor_program_id());
+      validator.Check(program.has_value(), "sponsor_program_id", "is not a sponsor program");
+    } else {
+      CheckBudget(request->budget(), "budget", validator);
+    }
+    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
+    if (program && !CandidatePool::InEffect(*program, parts_.clock.Now())) {
+      return absl::FailedPreconditionError("the sponsor program is not in effect now");
+    }
+    if (!parts_.presence.Check().ok()) return PresenceDown();
+
+    const std::string command_id =
+        ids::CommandId(caller.user_id, absl::StrCat("request-help:", request->request_id()));
+    const std::string help_request_id = ids::DerivedCommandId(command_id, "help-request");
+    v1::MatchingCommand command;
+    v1::OpenHelpRequest& open = *command.mutable_open_help_request();
+    open.set_person_id(caller.user_id);
+    open.set_category_id(request->category_id());
+    open.set_language(*language);
+    open.set_description(request->description());
+    if (!program) *open.mutable_budget() = request->budget();
+    open.set_max_minutes(minutes);
+    open.set_sponsor_program_id(request->sponsor_program_id());
+    *open.mutable_wait_limit() = ToProtoDuration(options_.request_wait_limit);
+    if (absl::Status written =
+            Write(command, HelpRequestAggregate(help_request_id), command_id, caller);
+        !written.ok()) {
+      return written;
+    }
+    absl::StatusOr<v1::HelpRequest> view = VisibleRequest(help_request_id, caller);
+    if (!view.ok()) return view.status();
+    *response = *std::move(view);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status MatchingService::GetRequest(grpc::ServerContext* context,
+                                         const v1::GetRequestRequest* request,
+                                         v1::HelpRequest* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    if (request->help_request_id().empty()) {
+      return errors::InvalidField("help_request_id", "is required");
+    }
+    absl::StatusOr<v1::HelpRequest> view = VisibleRequest(request->help_request_id(), caller);
+    if (!view.ok()) return view.status();
+    *response = *std::move(view);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status MatchingService::CancelRequest(grpc::ServerContext* context,
+                                            const v1::CancelRequestRequest* request,
+                                            v1::HelpRequest* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    const std::string& id = request->help_request_id();
+    if (id.empty()) return errors::InvalidField("help_request_id", "is required");
+    if (absl::StatusOr<v1::HelpRequest> view = VisibleRequest(id, caller); !view.ok()) {
+      return view.status();
+    }
+    v1::MatchingCommand command;
+    command.mutable_cancel_help_request();
+    if (absl::Status written = Write(command, HelpRequestAggregate(id),
+                                     ids::CommandId(caller.user_id, absl::StrCat("cancel:", id)),
+                                     caller);
+        !written.ok()) {
+      return written;
+    }
+    absl::StatusOr<v1::HelpRequest> view = VisibleRequest(id, caller);
+    if (!view.ok()) return view.status();
+    *response = *std::move(view);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status MatchingService::WatchRequest(grpc::ServerContext* context,
+                                           const v1::WatchRequestRequest* request,
+                                           grpc::ServerWriter<v1::HelpRequest>* writer) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    const std::string& id = request->help_request_id();
+    if (id.empty()) return errors::InvalidField("help_request_id", "is required");
+    absl::Time end = absl::Now() + options_.watch_lifetime;
+    std::string sent;
+    uint64_t seen = parts_.read_model.changes();
+    while (!context->IsCancelled() && absl::Now() < end) {
+      absl::StatusOr<v1::HelpRequest> view = VisibleRequest(id, caller);
+      if (!view.ok()) return view.status();
+      std::string bytes = view->SerializeAsString();
+      if (bytes != sent) {
+        if (!writer->Write(*view)) return absl::OkStatus();
+        sent = std::move(bytes);
+      }
+      if (Over(view->status())) return absl::OkStatus();
+      seen = parts_.read_model.WaitForChange(seen, kWatchPoll);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status MatchingService::WatchOffers(grpc::ServerContext* context,
+                                          const v1::WatchOffersRequest*,
+                                          grpc::ServerWriter<v1::OfferUpdate>* writer) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    if (!caller.HasRole("expert")) {
+      return absl::PermissionDeniedError("only experts receive offers");
+    }
+    absl::Time end = absl::Now() + options_.watch_lifetime;
+    std::string sent;
+    bool first = true;
+    uint64_t seen = parts_.read_model.changes();
+    while (!context->IsCancelled() && absl::Now() < end) {
+      v1::OfferUpdate update;
+      if (std::optional<v1::Offer> offer = parts_.read_model.OpenOffer(caller.user_id)) {
+        *update.mutable_offer() = *std::move(offer);
+      }
+      std::string bytes = update.SerializeAsString();
+      if (first || bytes != sent) {
+        if (!writer->Write(update)) return absl::OkStatus();
+        sent = std::move(bytes);
+        first = false;
+      }
+      seen = parts_.read_model.WaitForChange(seen, kWatchPoll);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status MatchingService::AcceptOffer(grpc::ServerContext* context,
+                                          const v1::AcceptOfferRequest* request,
+                                          v1::HelpRequest* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    const std::string& offer_id = request->offer_id();
+    if (offer_id.empty()) return errors::InvalidField("offer_id", "is required");
+    absl::StatusOr<std::string> request_id = OfferedRequest(offer_id, caller);
+    if (!request_id.ok()) return request_id.status();
+    v1::MatchingCommand command;
+    command.mutable_accept_offer()->set_offer_id(offer_id);
+    if (absl::Status written =
+            Write(command, HelpRequestAggregate(*request_id),
+                  ids::CommandId(caller.user_id, absl::StrCat("accept:", offer_id)), caller);
+        !written.ok()) {
+      return written;
+    }
+    std::optional<v1::HelpRequest> view = parts_.read_model.Request(*request_id);
+    if (!view) return absl::InternalError("the match is not in the read model");
+    // The expert sees the match, not the person's budget.
+    view->clear_budget();
+    *response = *std::move(view);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status MatchingService::DeclineOffer(grpc::ServerContext* context,
+                                           const v1::DeclineOfferRequest* request,
+                                           v1::DeclineOfferResponse*) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    const std::string& offer_id = request->offer_id();
+    if (offer_id.empty()) return errors::InvalidField("offer_id", "is required");
+    absl::StatusOr<std::string> request_id = OfferedRequest(offer_id, caller);
+    if (!request_id.ok()) return request_id.status();
+    v1::MatchingCommand command;
+    command.mutable_decline_offer()->set_offer_id(offer_id);
+    return Write(command, HelpRequestAggregate(*request_id),
+                 ids::CommandId(caller.user_id, absl::StrCat("decline:", offer_id)), caller);
+  });
+}
+
+grpc::Status MatchingService::BookSlot(grpc::ServerContext* context,
+                                       const v1::BookSlotRequest* request, v1::Booking* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    errors::Validator validator;
+    text::CheckRequestId(request->request_id(), "request_id", validator);
+    validator.Check(!request->expert_id().empty(), "expert_id", "is required");
+    validator.Check(request->has_start(), "start", "is required");
+    validator.Check(request->start().seconds() % 60 == 0 && request->start().nanos() == 0, "start",
+                    "must be on a whole minute");
+    validator.Check(request->minutes() >= 0, "minutes", "must not be negative");
+    text::CheckText(request->note(), 0, kMaxDescription, "note", validator, true);
+    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
+
+    std::optional<ExpertEntry> expert = parts_.read_model.Expert(request->expert_id());
+    if (!expert || !expert->published || !expert->has_live) {
+      return absl::NotFoundError("no published expert with that id");
+    }
+    if (expert->id == caller.user_id) {
+      return absl::FailedPreconditionError("an expert does not book their own time");
+    }
+    int minutes = request->minutes();
+    if (expert->price.has_fixed()) {
+      int session = expert->price.fixed().session_minutes();
+      if (minutes != 0 && minutes != session) {
+        return errors::InvalidField(
+            "minutes", absl::StrCat("this expert sells sessions of ", session, " minutes: 0 or ",
+                                    session));
+      }
+      minutes = session;
+    } else {
+      int minimum = expert->price.per_minute().minimum_minutes();
+      if (minutes == 0) minutes = std::max(kDefaultMinutes, minimum);
+      if (minutes < std::max(kMinMinutes, minimum) || minutes > kMaxMinutes) {
+        return errors::InvalidField(
+            "minutes", absl::StrCat("must be ", std::max(kMinMinutes, minimum), " to ", kMaxMinutes,
+                                    " for this expert (0 means ", std::max(kDefaultMinutes, minimum),
+                                    ")"));
+      }
+    }
+    absl::Time now = parts_.clock.Now();
+    absl::Time start = FromProtoTime(request->start());
+    if (start > now + options_.booking_horizon) {
+      return errors::InvalidField(
+          "start", absl::StrCat("must be within ", absl::FormatDuration(options_.booking_horizon),
+                                " from now"));
+    }
+    if (start < now + options_.booking_minimum_notice) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("start: must be at least ",
+                       absl::FormatDuration(options_.booking_minimum_notice), " from now"));
+    }
+    if (absl::Status inside = CheckInAvailability(expert->availability, start, minutes);
+        !inside.ok()) {
+      return inside;
+    }
+    int sponsor_cap = 0;
+    if (!request->sponsor_program_id().empty()) {
+      std::optional<SponsorProgramEntry> program =
+          parts_.read_model.Program(request->sponsor_program_id());
+      if (!program) return errors::InvalidField("sponsor_program_id", "is not a sponsor program");
+      if (!CandidatePool::InEffect(*program, now)) {
+        return absl::FailedPreconditionError("the sponsor program is not in effect now");
+      }
+      if (!parts_.read_model.Covers(*program, *expert)) {
+        return absl::FailedPreconditionError("the sponsor program does not cover this expert");
+      }
+      sponsor_cap = program->terms.max_minutes_per_session();
+      if (minutes > sponsor_cap) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "minutes: the sponsor program covers sessions of at most ", sponsor_cap, " minutes"));
+      }
+    }
+    SessionTerms terms = TermsFor(expert->price, minutes, sponsor_cap);
+
+    const std::string command_id =
+        ids::CommandId(caller.user_id, absl::StrCat("book-slot:", request->request_id()));
+    const std::string booking_id = ids::DerivedCommandId(command_id, "booking");
+    v1::MatchingCommand command;
+    v1::BookSlot& book = *command.mutable_book_slot();
+    book.set_booking_id(booking_id);
+    book.set_person_id(caller.user_id);
+    *book.mutable_start() = request->start();
+    book.set_minutes(terms.max_minutes);
+    *book.mutable_price() = expert->price;
+    *book.mutable_max_amount() = terms.max_amount;
+    book.set_sponsor_program_id(request->sponsor_program_id());
+    book.set_note(request->note());
+    *book.mutable_minimum_notice() = ToProtoDuration(options_.booking_minimum_notice);
+    if (absl::Status written = Write(command, CalendarId(expert->id), command_id, caller);
+        !written.ok()) {
+      return written;
+    }
+    absl::StatusOr<v1::Booking> booking = VisibleBooking(booking_id, caller);
+    if (!booking.ok()) return booking.status();
+    *response = *std::move(booking);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status MatchingService::CancelBooking(grpc::ServerContext* context,
+                                            const v1::CancelBookingRequest* request,
+                                            v1::Booking* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    const std::string& id = request->booking_id();
+    if (id.empty()) return errors::InvalidField("booking_id", "is required");
+    absl::StatusOr<v1::Booking> booking = VisibleBooking(id, caller);
+    if (!booking.ok()) return booking.status();
+    v1::MatchingCommand command;
+    command.mutable_cancel_booking()->set_booking_id(id);
+    *command.mutable_cancel_booking()->mutable_free_until_before() =
+        ToProtoDuration(options_.free_cancellation_before);
+    if (absl::Status written =
+            Write(command, CalendarId(booking->expert_id()),
+                  ids::CommandId(caller.user_id, absl::StrCat("cancel-booking:", id)), caller);
+        !written.ok()) {
+      return written;
+    }
+    booking = VisibleBooking(id, caller);
+    if (!booking.ok()) return booking.status();
+    *response = *std::move(booking);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status MatchingService::GetBooking(grpc::ServerContext* context,
+                                         const v1::GetBookingRequest* request,
+                                         v1::Booking* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    if (request->booking_id().empty()) return errors::InvalidField("booking_id", "is required");
+    absl::StatusOr<v1::Booking> booking = VisibleBooking(request->booking_id(), caller);
+    if (!booking.ok()) return booking.status();
+    *response = *std::move(booking);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status MatchingService::ListMyBookings(grpc::ServerContext* context,
+                                             const v1::ListMyBookingsRequest* request,
+                                             v1::ListMyBookingsResponse* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    int page_size = request->page_size() == 0 ? 20 : request->page_size();
+    if (page_size < 1 || page_size > 100) {
+      return errors::InvalidField("page_size", "must be 1 to 100 (0 means 20)");
+    }
+    // The token: the last booking of the previous page (its start and id).
+    std::optional<std::pair<absl::Time, std::string>> after;
+    if (!request->page_token().empty()) {
+      std::optional<std::vector<std::string>> parts =
+          catalog::DecodePageToken(request->page_token(), 2);
+      int64_t nanos = 0;
+      if (!parts || !absl::SimpleAtoi((*parts)[0], &nanos)) {
+        return errors::InvalidField("page_token", "is not a token this call returned");
+      }
+      after = {absl::FromUnixNanos(nanos), (*parts)[1]};
+    }
+    for (v1::Booking& booking : parts_.read_model.BookingsOf(
+             caller.user_id, parts_.clock.Now(), request->include_past_and_cancelled())) {
+      std::pair<absl::Time, std::string> key{FromProtoTime(booking.start()), booking.booking_id()};
+      if (after && key <= *after) continue;
+      if (response->bookings_size() == page_size) {
+        const v1::Booking& last = response->bookings(page_size - 1);
+        response->set_next_page_token(catalog::EncodePageToken(
+            {absl::StrCat(absl::ToUnixNanos(FromProtoTime(last.start()))), last.booking_id()}));
+        break;
+      }
+      *response->add_bookings() = std::move(booking);
+    }
     return absl::OkStatus();
   });
 }

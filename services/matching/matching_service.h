@@ -1,35 +1,96 @@
 #pragma once
 
+#include <string>
+
 #include "absl/time/time.h"
 #include "helpline/matching/v1/events.pb.h"
 #include "helpline/matching/v1/matching.grpc.pb.h"
+#include "services/matching/domain/read_model.h"
 #include "services/matching/presence.h"
 #include "services/runtime/auth/call_guard.h"
+#include "services/runtime/core/clock.h"
+#include "services/runtime/core/errors.h"
 #include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/event_feed.h"
 
 namespace helpline::matching {
 
 struct MatchingOptions {
+  // The deployment's currency (ISO 4217): budgets must be in it.
+  std::string currency = "EUR";
   absl::Duration heartbeat_interval = absl::Seconds(10);
   absl::Duration command_timeout = absl::Seconds(10);
+  // A help request nobody accepted expires after this (service time).
+  absl::Duration request_wait_limit = absl::Minutes(10);
+  // How far ahead a slot must start, and how far ahead it may.
+  absl::Duration booking_minimum_notice = absl::Hours(2);
+  absl::Duration booking_horizon = absl::Hours(24 * 90);
+  // A person's cancellation later than this before the start is late.
+  absl::Duration free_cancellation_before = absl::Hours(12);
+  // A watch stream ends after this (the client reconnects and resumes).
+  absl::Duration watch_lifetime = absl::Minutes(10);
 };
 
-// The MatchingService API. Heartbeats go to Redis; a change of status there
-// becomes a command to the expert's presence aggregate, whose events tell
-// catalog and analysts who is online.
+struct MatchingParts {
+  PresenceStore& presence;
+  es::CommandSender& commands;
+  es::EventFeed& events;
+  MatchingReadModel& read_model;
+  auth::CallGuard& guard;
+  const Clock& clock;
+};
+
+// The MatchingService API: presence to Redis (status changes become
+// commands to the expert's presence aggregate), help requests and their
+// offers, booked slots. Queries come from the read model; every write waits
+// until the read model has it, so the caller reads its own write.
 class MatchingService final : public v1::MatchingService::Service {
  public:
-  MatchingService(MatchingOptions options, PresenceStore& presence, es::CommandSender& commands,
-                  auth::CallGuard& guard);
+  MatchingService(MatchingOptions options, MatchingParts parts);
 
   grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                          v1::HeartbeatResponse* response) override;
+  grpc::Status RequestHelp(grpc::ServerContext* context, const v1::RequestHelpRequest* request,
+                           v1::HelpRequest* response) override;
+  grpc::Status GetRequest(grpc::ServerContext* context, const v1::GetRequestRequest* request,
+                          v1::HelpRequest* response) override;
+  grpc::Status CancelRequest(grpc::ServerContext* context, const v1::CancelRequestRequest* request,
+                             v1::HelpRequest* response) override;
+  grpc::Status WatchRequest(grpc::ServerContext* context, const v1::WatchRequestRequest* request,
+                            grpc::ServerWriter<v1::HelpRequest>* writer) override;
+  grpc::Status WatchOffers(grpc::ServerContext* context, const v1::WatchOffersRequest* request,
+                           grpc::ServerWriter<v1::OfferUpdate>* writer) override;
+  grpc::Status AcceptOffer(grpc::ServerContext* context, const v1::AcceptOfferRequest* request,
+                           v1::HelpRequest* response) override;
+  grpc::Status DeclineOffer(grpc::ServerContext* context, const v1::DeclineOfferRequest* request,
+                            v1::DeclineOfferResponse* response) override;
+  grpc::Status BookSlot(grpc::ServerContext* context, const v1::BookSlotRequest* request,
+                        v1::Booking* response) override;
+  grpc::Status CancelBooking(grpc::ServerContext* context, const v1::CancelBookingRequest* request,
+                             v1::Booking* response) override;
+  grpc::Status GetBooking(grpc::ServerContext* context, const v1::GetBookingRequest* request,
+                          v1::Booking* response) override;
+  grpc::Status ListMyBookings(grpc::ServerContext* context,
+                              const v1::ListMyBookingsRequest* request,
+                              v1::ListMyBookingsResponse* response) override;
 
  private:
+  // Sends a command as the caller and waits for the read model to have it.
+  absl::Status Write(v1::MatchingCommand& command, const std::string& aggregate_id,
+                     const std::string& command_id, const auth::Principal& caller);
+  // The request if the caller may see it (its person or an admin).
+  absl::StatusOr<v1::HelpRequest> VisibleRequest(const std::string& help_request_id,
+                                                 const auth::Principal& caller) const;
+  absl::StatusOr<v1::Booking> VisibleBooking(const std::string& booking_id,
+                                             const auth::Principal& caller) const;
+  // The offer's request, if `caller` is the expert it went to.
+  absl::StatusOr<std::string> OfferedRequest(const std::string& offer_id,
+                                             const auth::Principal& caller) const;
+  void CheckBudget(const v1::Budget& budget, const std::string& field,
+                   errors::Validator& validator) const;
+
   const MatchingOptions options_;
-  PresenceStore& presence_;
-  es::CommandSender& commands_;
-  auth::CallGuard& guard_;
+  MatchingParts parts_;
 };
 
 // Sends a presence change (a heartbeat's or the sweep's) to the expert's

@@ -48,6 +48,24 @@ constexpr char kSweepScript[] =
 
 #undef HELPLINE_NEXT_SEQUENCE
 
+// KEYS: the expert's key, the expert's reservation. ARGV: offer id, window ms.
+constexpr char kReserveScript[] =
+    "if redis.call('GET', KEYS[1]) ~= 'PRESENCE_STATUS_AVAILABLE' then return 0 end\n"
+    "if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end\n"
+    "return 0\n";
+
+// KEYS: the reservation. ARGV: offer id.
+constexpr char kReleaseScript[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n";
+
+// KEYS: the reservation. ARGV: offer id, period ms.
+constexpr char kKeepScript[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 0\n";
+
 std::string Sha1Hex(const std::string& text) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
@@ -67,6 +85,9 @@ PresenceStore::PresenceStore(redis::ClientPool& redis, std::string key_prefix,
     : redis_(redis),
       heartbeat_sha_(Sha1Hex(kHeartbeatScript)),
       sweep_sha_(Sha1Hex(kSweepScript)),
+      reserve_sha_(Sha1Hex(kReserveScript)),
+      release_sha_(Sha1Hex(kReleaseScript)),
+      keep_sha_(Sha1Hex(kKeepScript)),
       prefix_(std::move(key_prefix)),
       ttl_(ttl) {}
 
@@ -137,5 +158,34 @@ absl::StatusOr<v1::PresenceStatus> PresenceStore::Status(const std::string& expe
   }
   return status;
 }
+
+absl::StatusOr<bool> PresenceStore::Reserve(const std::string& expert_id,
+                                            const std::string& offer_id, absl::Duration window) {
+  absl::StatusOr<redis::Reply> reply = RunScript(
+      kReserveScript, reserve_sha_,
+      {absl::StrCat(prefix_, "expert:", expert_id), absl::StrCat(prefix_, "offer:", expert_id),
+       offer_id, absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(window)))},
+      2);
+  if (!reply.ok()) return reply.status();
+  if (reply->type != redis::Reply::Type::kInteger) return Unexpected(*reply);
+  return reply->integer == 1;
+}
+
+absl::Status PresenceStore::Release(const std::string& expert_id, const std::string& offer_id) {
+  return RunScript(kReleaseScript, release_sha_,
+                   {absl::StrCat(prefix_, "offer:", expert_id), offer_id}, 1)
+      .status();
+}
+
+absl::Status PresenceStore::Keep(const std::string& expert_id, const std::string& offer_id,
+                                 absl::Duration period) {
+  return RunScript(kKeepScript, keep_sha_,
+                   {absl::StrCat(prefix_, "offer:", expert_id), offer_id,
+                    absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(period)))},
+                   1)
+      .status();
+}
+
+absl::Status PresenceStore::Check() { return redis_.Next().Ping(); }
 
 }  // namespace helpline::matching

@@ -42,6 +42,20 @@ class PresenceStore {
   // The status Redis has for an expert; OFFLINE when none.
   absl::StatusOr<v1::PresenceStatus> Status(const std::string& expert_id);
 
+  // Reserves an AVAILABLE expert for an offer for `window` (SET NX PX), so
+  // the expert is never offered two requests at once. False if the expert
+  // is not available or holds another reservation.
+  absl::StatusOr<bool> Reserve(const std::string& expert_id, const std::string& offer_id,
+                               absl::Duration window);
+  // Ends the reservation if it is still `offer_id`'s.
+  absl::Status Release(const std::string& expert_id, const std::string& offer_id);
+  // Keeps `offer_id`'s reservation for `period` more (a match was made; the
+  // expert app has not said "busy" yet).
+  absl::Status Keep(const std::string& expert_id, const std::string& offer_id,
+                    absl::Duration period);
+  // Whether Redis answers.
+  absl::Status Check();
+
   absl::Duration ttl() const { return ttl_; }
 
  private:
@@ -54,6 +68,9 @@ class PresenceStore {
   redis::ClientPool& redis_;
   const std::string heartbeat_sha_;
   const std::string sweep_sha_;
+  const std::string reserve_sha_;
+  const std::string release_sha_;
+  const std::string keep_sha_;
   const std::string prefix_;
   const absl::Duration ttl_;
 };

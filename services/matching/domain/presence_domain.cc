@@ -1,7 +1,4 @@
-#include "services/matching/domain/presence_domain.h"
-
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
+#include "services/matching/domain/matching_domain.h"
 #include "services/runtime/core/errors.h"
 
 namespace helpline::matching {
@@ -15,6 +12,8 @@ bool Online(v1::PresenceStatus status) {
   return status == v1::PRESENCE_STATUS_AVAILABLE || status == v1::PRESENCE_STATUS_BUSY ||
          status == v1::PRESENCE_STATUS_AWAY;
 }
+
+}  // namespace
 
 absl::StatusOr<Events> DecidePresence(const v1::ExpertPresenceState& presence,
                                       const std::string& expert_id,
@@ -57,30 +56,7 @@ absl::StatusOr<Events> DecidePresence(const v1::ExpertPresenceState& presence,
   }
 }
 
-}  // namespace
-
-std::string PresenceId(const std::string& expert_id) {
-  return absl::StrCat(kPresencePrefix, expert_id);
-}
-
-std::string ExpertOfPresence(const std::string& aggregate_id) {
-  if (!absl::StartsWith(aggregate_id, kPresencePrefix)) return "";
-  return aggregate_id.substr(sizeof(kPresencePrefix) - 1);
-}
-
-absl::StatusOr<std::vector<MatchingEvent>> MatchingDomain::Decide(
-    const v1::MatchingState& state, const MatchingCommand& command,
-    const es::DecideContext& context) {
-  if (command.body_case() == MatchingCommand::BODY_NOT_SET) {
-    return errors::InvalidField("body", "a command is required");
-  }
-  std::string expert_id = ExpertOfPresence(context.aggregate_id);
-  if (expert_id.empty()) return errors::InvalidField("meta.aggregate_id", "is not a presence id");
-  return DecidePresence(state.presence(), expert_id, command);
-}
-
-void MatchingDomain::Apply(v1::MatchingState& state, const MatchingEvent& event) {
-  v1::ExpertPresenceState& presence = *state.mutable_presence();
+void ApplyPresence(v1::ExpertPresenceState& presence, const MatchingEvent& event) {
   switch (event.body_case()) {
     case MatchingEvent::kExpertWentOnline:
       presence.set_status(event.expert_went_online().status());
@@ -94,7 +70,7 @@ void MatchingDomain::Apply(v1::MatchingState& state, const MatchingEvent& event)
       presence.set_status(v1::PRESENCE_STATUS_OFFLINE);
       presence.set_sequence(event.expert_went_offline().sequence());
       break;
-    case MatchingEvent::BODY_NOT_SET:
+    default:
       break;
   }
 }

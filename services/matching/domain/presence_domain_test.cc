@@ -1,4 +1,4 @@
-#include "services/matching/domain/presence_domain.h"
+#include "services/matching/domain/matching_domain.h"
 
 #include "gtest/gtest.h"
 #include "services/runtime/core/errors.h"

@@ -1,0 +1,109 @@
+#include "services/matching/dispatcher.h"
+
+#include "absl/time/clock.h"
+#include "services/matching/domain/matching_domain.h"
+#include "services/runtime/core/errors.h"
+#include "services/runtime/core/ids.h"
+#include "services/runtime/core/proto_time.h"
+#include "services/runtime/eventsourcing/front.h"
+#include "services/runtime/server/log.h"
+
+namespace helpline::matching {
+
+Dispatcher::Dispatcher(DispatcherOptions options, MatchingReadModel& read_model,
+                       PresenceStore& presence, es::CommandSender& commands,
+                       es::EventFeed& events, const Clock& clock)
+    : options_(options),
+      read_model_(read_model),
+      presence_(presence),
+      commands_(commands),
+      events_(events),
+      clock_(clock) {}
+
+absl::Duration Dispatcher::Real(absl::Duration service_time) const {
+  return service_time / options_.clock_rate;
+}
+
+void Dispatcher::SettleReservations() {
+  for (const ReservationChange& change : read_model_.TakeReservationChanges()) {
+    absl::Status done = change.matched
+                            ? presence_.Keep(change.expert_id, change.offer_id,
+                                             Real(options_.match_hold))
+                            : presence_.Release(change.expert_id, change.offer_id);
+    // Not fatal: the reservation expires by itself at the end of its window.
+    if (!done.ok()) {
+      log::Warn("reservation not settled", {{"expert_id", change.expert_id},
+                                             {"error", done.ToString()}});
+    }
+  }
+}
+
+absl::StatusOr<bool> Dispatcher::Offer(const WaitingRequest& request) {
+  absl::Time now = clock_.Now();
+  for (const Candidate& candidate :
+       read_model_.CandidatesFor(request, now, options_.candidates_per_try)) {
+    std::string offer_id = ids::NewUuidV7();
+    // A little longer than the offer, which ends when its timer fires.
+    absl::StatusOr<bool> reserved = presence_.Reserve(
+        candidate.expert_id, offer_id, Real(options_.offer_window) + absl::Seconds(2));
+    if (!reserved.ok()) return reserved.status();
+    if (!*reserved) continue;
+    v1::MatchingCommand command;
+    v1::OfferToExpert& offer = *command.mutable_offer_to_expert();
+    offer.set_offer_id(offer_id);
+    offer.set_expert_id(candidate.expert_id);
+    *offer.mutable_price() = candidate.price;
+    offer.set_max_minutes(candidate.terms.max_minutes);
+    *offer.mutable_max_amount() = candidate.terms.max_amount;
+    *offer.mutable_window() = ToProtoDuration(options_.offer_window);
+    // Waits for the read model too, so the next pass sees the offer.
+    absl::Status outcome =
+        es::ExecuteCommand(commands_, events_, command,
+                           es::CommandOrigin{HelpRequestAggregate(request.help_request_id),
+                                             ids::DerivedCommandId(offer_id, "offer"), "",
+                                             "matching.dispatcher", 0},
+                           options_.command_timeout)
+            .status();
+    if (outcome.ok()) return true;
+    // Taken by another dispatcher, cancelled or expired meanwhile: free the expert.
+    presence_.Release(candidate.expert_id, offer_id).IgnoreError();
+    if (outcome.code() != absl::StatusCode::kFailedPrecondition) {
+      log::Warn("offer not sent", {{"help_request_id", request.help_request_id},
+                                   {"error", outcome.ToString()}});
+    }
+    return false;
+  }
+  return false;
+}
+
+int Dispatcher::RunOnce() {
+  SettleReservations();
+  int offers = 0;
+  for (const WaitingRequest& request : read_model_.WaitingRequests()) {
+    absl::StatusOr<bool> offered = Offer(request);
+    if (!offered.ok()) {
+      if (!presence_down_) {
+        log::Warn("presence unavailable; no offers until it is back",
+                  {{"error", offered.status().ToString()}});
+      }
+      presence_down_ = true;
+      break;
+    }
+    if (presence_down_) log::Info("presence is back; offering again");
+    presence_down_ = false;
+    if (*offered) ++offers;
+  }
+  return offers;
+}
+
+void Dispatcher::Run(const std::function<bool(absl::Duration)>& wait_or_stop) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t now_seen = read_model_.WaitForChange(seen, options_.idle_pass);
+    if (wait_or_stop(absl::ZeroDuration())) return;
+    seen = now_seen;
+    RunOnce();
+  }
+}
+
+}  // namespace helpline::matching

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+#include "absl/time/time.h"
+#include "services/matching/domain/read_model.h"
+#include "services/matching/presence.h"
+#include "services/runtime/core/clock.h"
+#include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/event_feed.h"
+
+namespace helpline::matching {
+
+struct DispatcherOptions {
+  // How long an expert has to answer an offer (service time).
+  absl::Duration offer_window = absl::Seconds(30);
+  // How long a matched expert stays reserved, for the expert app to say "busy".
+  absl::Duration match_hold = absl::Minutes(2);
+  // Service time per real time (clock.rate): Redis expiries are real time.
+  double clock_rate = 1;
+  // Candidates tried per request and pass when the best are reserved.
+  size_t candidates_per_try = 10;
+  absl::Duration command_timeout = absl::Seconds(10);
+  // A pass at least this often even when nothing changed (expiries in Redis).
+  absl::Duration idle_pass = absl::Milliseconds(500);
+};
+
+// Outside decide (DESIGN.md §3): takes waiting help requests from the read
+// model oldest first, picks the best free expert, reserves the expert in
+// Redis for the offer window, then sends OfferToExpert, which the help
+// request accepts only while it still waits. Also releases reservations of
+// offers that ended. Every replica runs one; Redis and decide keep them
+// from offering twice.
+class Dispatcher {
+ public:
+  Dispatcher(DispatcherOptions options, MatchingReadModel& read_model, PresenceStore& presence,
+             es::CommandSender& commands, es::EventFeed& events, const Clock& clock);
+
+  // One pass; the number of offers made.
+  int RunOnce();
+  // Passes after every change of the read model until `stop` says so.
+  void Run(const std::function<bool(absl::Duration)>& wait_or_stop);
+
+ private:
+  absl::Duration Real(absl::Duration service_time) const;
+  void SettleReservations();
+  // Offers `request` to the best expert that can be reserved: true if sent,
+  // false if nobody could be, an error if Redis is down.
+  absl::StatusOr<bool> Offer(const WaitingRequest& request);
+
+  const DispatcherOptions options_;
+  MatchingReadModel& read_model_;
+  PresenceStore& presence_;
+  es::CommandSender& commands_;
+  es::EventFeed& events_;
+  const Clock& clock_;
+  bool presence_down_ = false;
+};
+
+}  // namespace helpline::matching

@@ -1,0 +1,292 @@
+#include "services/matching/domain/read_model.h"
+
+#include <algorithm>
+
+#include "services/matching/domain/matching_domain.h"
+#include "services/runtime/core/proto_time.h"
+
+namespace helpline::matching {
+
+MatchingReadModel::MatchingReadModel(RankingOptions ranking)
+    : catalog_projection_(*this), pool_(ranking) {}
+
+void MatchingReadModel::CatalogFeed::Apply(const google::protobuf::Message& message,
+                                           const kafka::Record&) {
+  absl::MutexLock lock(&model_.mutex_);
+  model_.pool_.ApplyCatalog(static_cast<const catalog::v1::CatalogEvent&>(message));
+  ++model_.changes_;
+}
+
+void MatchingReadModel::RecordReview(const std::string& expert_id, int stars) {
+  absl::MutexLock lock(&mutex_);
+  pool_.RecordReview(expert_id, stars);
+  ++changes_;
+}
+
+void MatchingReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
+  const auto& event = static_cast<const v1::MatchingEvent&>(message);
+  absl::MutexLock lock(&mutex_);
+  pool_.ApplyMatching(event);
+  if (std::string id = HelpRequestOf(event.meta().aggregate_id()); !id.empty()) {
+    ApplyRequestEvent(id, event);
+  } else {
+    ApplyBookingEvent(event);
+  }
+  ++changes_;
+}
+
+void MatchingReadModel::CloseOffer(RequestRecord& record, bool matched) {
+  if (!record.view.has_offer()) return;
+  const v1::Offer& offer = record.view.offer();
+  auto open = open_offers_.find(offer.expert_id());
+  if (open != open_offers_.end() && open->second == offer.offer_id()) open_offers_.erase(open);
+  reservation_changes_.push_back({offer.expert_id(), offer.offer_id(), matched});
+  record.view.clear_offer();
+}
+
+void MatchingReadModel::LeaveLine(const RequestRecord& record) {
+  std::pair<absl::Time, std::string> key{FromProtoTime(record.view.created_at()),
+                                         record.view.help_request_id()};
+  waiting_.erase(key);
+  auto line = lines_.find(record.view.category_id());
+  if (line == lines_.end()) return;
+  line->second.erase(key);
+  if (line->second.empty()) lines_.erase(line);
+}
+
+void MatchingReadModel::ApplyRequestEvent(const std::string& id, const v1::MatchingEvent& event) {
+  RequestRecord& record = requests_[id];
+  v1::HelpRequest& view = record.view;
+  view.set_version(event.meta().aggregate_version());
+  std::pair<absl::Time, std::string> key{FromProtoTime(view.created_at()), id};
+  switch (event.body_case()) {
+    case v1::MatchingEvent::kHelpRequested: {
+      const v1::HelpRequested& asked = event.help_requested();
+      view.set_help_request_id(id);
+      view.set_person_id(asked.person_id());
+      view.set_category_id(asked.category_id());
+      view.set_language(asked.language());
+      view.set_description(asked.description());
+      *view.mutable_budget() = asked.budget();
+      view.set_max_minutes(asked.max_minutes());
+      view.set_sponsor_program_id(asked.sponsor_program_id());
+      view.set_status(v1::HELP_REQUEST_STATUS_WAITING);
+      *view.mutable_created_at() = event.meta().occurred_at();
+      *view.mutable_expires_at() = asked.expires_at();
+      key.first = FromProtoTime(view.created_at());
+      lines_[asked.category_id()].insert(key);
+      waiting_.insert(key);
+      break;
+    }
+    case v1::MatchingEvent::kExpertOffered: {
+      const v1::ExpertOffered& offered = event.expert_offered();
+      view.set_status(v1::HELP_REQUEST_STATUS_OFFERED);
+      view.set_offers_made(view.offers_made() + 1);
+      v1::Offer& offer = *view.mutable_offer();
+      offer.set_offer_id(offered.offer_id());
+      offer.set_help_request_id(id);
+      offer.set_expert_id(offered.expert_id());
+      offer.set_category_id(view.category_id());
+      offer.set_language(view.language());
+      offer.set_description(view.description());
+      *offer.mutable_price() = offered.price();
+      offer.set_max_minutes(offered.max_minutes());
+      offer.set_sponsor_program_id(view.sponsor_program_id());
+      *offer.mutable_offered_at() = event.meta().occurred_at();
+      *offer.mutable_expires_at() = offered.expires_at();
+      record.offered_experts.push_back(offered.expert_id());
+      offer_requests_[offered.offer_id()] = id;
+      open_offers_[offered.expert_id()] = offered.offer_id();
+      waiting_.erase(key);
+      break;
+    }
+    case v1::MatchingEvent::kOfferDeclined:
+    case v1::MatchingEvent::kOfferExpired:
+      view.set_status(v1::HELP_REQUEST_STATUS_WAITING);
+      CloseOffer(record, false);
+      waiting_.insert(key);
+      break;
+    case v1::MatchingEvent::kMatchMade:
+      view.set_status(v1::HELP_REQUEST_STATUS_MATCHED);
+      *view.mutable_match() = event.match_made().match();
+      CloseOffer(record, true);
+      LeaveLine(record);
+      break;
+    case v1::MatchingEvent::kHelpRequestCancelled:
+      view.set_status(v1::HELP_REQUEST_STATUS_CANCELLED);
+      CloseOffer(record, false);
+      LeaveLine(record);
+      break;
+    case v1::MatchingEvent::kHelpRequestExpired:
+      view.set_status(v1::HELP_REQUEST_STATUS_EXPIRED);
+      CloseOffer(record, false);
+      LeaveLine(record);
+      break;
+    default:
+      break;
+  }
+}
+
+void MatchingReadModel::ApplyBookingEvent(const v1::MatchingEvent& event) {
+  if (event.has_booking_confirmed()) {
+    const v1::Booking& booking = event.booking_confirmed().booking();
+    auto [it, added] = bookings_.try_emplace(booking.booking_id(), booking);
+    if (!added) return;
+    bookings_of_[booking.person_id()].push_back(booking.booking_id());
+    bookings_of_[booking.expert_id()].push_back(booking.booking_id());
+  } else if (event.has_booking_cancelled()) {
+    const v1::BookingCancelled& cancelled = event.booking_cancelled();
+    auto found = bookings_.find(cancelled.booking_id());
+    if (found == bookings_.end()) return;
+    found->second.set_status(v1::BOOKING_STATUS_CANCELLED);
+    found->second.set_cancelled_by(cancelled.cancelled_by());
+    found->second.set_late_cancellation(cancelled.late());
+  }
+}
+
+std::optional<v1::HelpRequest> MatchingReadModel::Request(const std::string& id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  auto found = requests_.find(id);
+  if (found == requests_.end() || found->second.view.help_request_id().empty()) return std::nullopt;
+  v1::HelpRequest view = found->second.view;
+  if (view.status() == v1::HELP_REQUEST_STATUS_WAITING ||
+      view.status() == v1::HELP_REQUEST_STATUS_OFFERED) {
+    auto line = lines_.find(view.category_id());
+    if (line != lines_.end()) {
+      int position = 1;
+      for (const auto& [opened, other] : line->second) {
+        if (other == id) break;
+        ++position;
+      }
+      view.set_position(position);
+    }
+  }
+  return view;
+}
+
+std::optional<std::string> MatchingReadModel::RequestOfOffer(const std::string& offer_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  auto found = offer_requests_.find(offer_id);
+  if (found == offer_requests_.end()) return std::nullopt;
+  return found->second;
+}
+
+std::optional<v1::Offer> MatchingReadModel::OpenOffer(const std::string& expert_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  auto open = open_offers_.find(expert_id);
+  if (open == open_offers_.end()) return std::nullopt;
+  auto request = requests_.find(offer_requests_.at(open->second));
+  if (request == requests_.end() || !request->second.view.has_offer()) return std::nullopt;
+  return request->second.view.offer();
+}
+
+std::vector<WaitingRequest> MatchingReadModel::WaitingRequests() const {
+  absl::ReaderMutexLock lock(&mutex_);
+  std::vector<WaitingRequest> waiting;
+  for (const auto& [opened, id] : waiting_) {
+    const v1::HelpRequest& view = requests_.at(id).view;
+    WaitingRequest request;
+    request.help_request_id = id;
+    request.query.person_id = view.person_id();
+    request.query.category_id = view.category_id();
+    request.query.language = view.language();
+    request.query.budget = view.budget();
+    request.query.max_minutes = view.max_minutes();
+    request.query.sponsor_program_id = view.sponsor_program_id();
+    waiting.push_back(std::move(request));
+  }
+  return waiting;
+}
+
+std::vector<Candidate> MatchingReadModel::CandidatesFor(const WaitingRequest& request,
+                                                        absl::Time now, size_t limit) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  auto found = requests_.find(request.help_request_id);
+  if (found == requests_.end()) return {};
+  const std::vector<std::string>& before = found->second.offered_experts;
+  CandidateQuery query = request.query;
+  query.excluded = [&](const std::string& expert_id) {
+    return open_offers_.contains(expert_id) ||
+           std::find(before.begin(), before.end(), expert_id) != before.end();
+  };
+  return pool_.Rank(query, now, limit);
+}
+
+std::vector<ReservationChange> MatchingReadModel::TakeReservationChanges() {
+  absl::MutexLock lock(&mutex_);
+  return std::exchange(reservation_changes_, {});
+}
+
+std::optional<v1::Booking> MatchingReadModel::Booking(const std::string& booking_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  auto found = bookings_.find(booking_id);
+  if (found == bookings_.end()) return std::nullopt;
+  return found->second;
+}
+
+std::vector<v1::Booking> MatchingReadModel::BookingsOf(const std::string& user_id, absl::Time now,
+                                                       bool all) const {
+  std::vector<v1::Booking> out;
+  {
+    absl::ReaderMutexLock lock(&mutex_);
+    auto ids = bookings_of_.find(user_id);
+    if (ids == bookings_of_.end()) return out;
+    for (const std::string& id : ids->second) {
+      const v1::Booking& booking = bookings_.at(id);
+      if (!all && (booking.status() != v1::BOOKING_STATUS_CONFIRMED ||
+                   FromProtoTime(booking.end()) <= now)) {
+        continue;
+      }
+      out.push_back(booking);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const v1::Booking& a, const v1::Booking& b) {
+    absl::Time a_start = FromProtoTime(a.start()), b_start = FromProtoTime(b.start());
+    return a_start != b_start ? a_start < b_start : a.booking_id() < b.booking_id();
+  });
+  return out;
+}
+
+bool MatchingReadModel::ActiveCategory(const std::string& category_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  return pool_.ActiveCategory(category_id);
+}
+
+std::optional<ExpertEntry> MatchingReadModel::Expert(const std::string& expert_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  const ExpertEntry* expert = pool_.Expert(expert_id);
+  if (expert == nullptr) return std::nullopt;
+  return *expert;
+}
+
+std::optional<SponsorProgramEntry> MatchingReadModel::Program(const std::string& program_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  const SponsorProgramEntry* program = pool_.Program(program_id);
+  if (program == nullptr) return std::nullopt;
+  return *program;
+}
+
+bool MatchingReadModel::Covers(const SponsorProgramEntry& program,
+                               const ExpertEntry& expert) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  return pool_.Covers(program, expert);
+}
+
+size_t MatchingReadModel::available_experts() const {
+  absl::ReaderMutexLock lock(&mutex_);
+  return pool_.available_count();
+}
+
+uint64_t MatchingReadModel::changes() const {
+  absl::ReaderMutexLock lock(&mutex_);
+  return changes_;
+}
+
+uint64_t MatchingReadModel::WaitForChange(uint64_t seen, absl::Duration timeout) const {
+  absl::MutexLock lock(&mutex_);
+  auto changed = [this, seen]() ABSL_SHARED_LOCKS_REQUIRED(mutex_) { return changes_ > seen; };
+  mutex_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+  return changes_;
+}
+
+}  // namespace helpline::matching

@@ -1,0 +1,127 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "helpline/catalog/v1/events.pb.h"
+#include "helpline/matching/v1/events.pb.h"
+#include "services/matching/domain/candidate_pool.h"
+#include "services/runtime/eventsourcing/event_feed.h"
+
+namespace helpline::matching {
+
+// An offer whose Redis reservation is to be released (declined, expired,
+// withdrawn) or kept a while longer (the match was made).
+struct ReservationChange {
+  std::string expert_id;
+  std::string offer_id;
+  bool matched = false;
+};
+
+// A waiting help request, as the dispatcher sees it.
+struct WaitingRequest {
+  std::string help_request_id;
+  CandidateQuery query;
+};
+
+// Matching's read model: its projection of catalog (the candidate pool),
+// its own events (help requests, offers, bookings, presence), and what the
+// dispatcher and the streams wait on. Thread-safe; Apply runs on the feeds'
+// threads, queries on any thread.
+class MatchingReadModel : public es::Projection {
+ public:
+  explicit MatchingReadModel(RankingOptions ranking = {});
+
+  // Matching's own events.
+  void Apply(const google::protobuf::Message& event, const kafka::Record& record) override;
+  // Catalog's events, through catalog_projection().
+  es::Projection& catalog_projection() { return catalog_projection_; }
+  void RecordReview(const std::string& expert_id, int stars);
+
+  // The request with its position in line; nullopt if unknown.
+  std::optional<v1::HelpRequest> Request(const std::string& help_request_id) const;
+  // The help request an offer belongs to (any offer ever made).
+  std::optional<std::string> RequestOfOffer(const std::string& offer_id) const;
+  // The expert's open offer, if any.
+  std::optional<v1::Offer> OpenOffer(const std::string& expert_id) const;
+
+  // Requests without an open offer, longest waiting first.
+  std::vector<WaitingRequest> WaitingRequests() const;
+  // The best experts to offer a waiting request to now (Rank, minus experts
+  // with an open offer and those the request was offered to before).
+  std::vector<Candidate> CandidatesFor(const WaitingRequest& request, absl::Time now,
+                                       size_t limit) const;
+  // Reservations to release or keep, since the last call.
+  std::vector<ReservationChange> TakeReservationChanges();
+
+  std::optional<v1::Booking> Booking(const std::string& booking_id) const;
+  // `user_id`'s bookings as person and as expert, soonest first; upcoming
+  // confirmed ones only unless `all`.
+  std::vector<v1::Booking> BookingsOf(const std::string& user_id, absl::Time now, bool all) const;
+
+  // Catalog facts for the fronts' checks.
+  bool ActiveCategory(const std::string& category_id) const;
+  std::optional<ExpertEntry> Expert(const std::string& expert_id) const;
+  std::optional<SponsorProgramEntry> Program(const std::string& program_id) const;
+  bool Covers(const SponsorProgramEntry& program, const ExpertEntry& expert) const;
+  size_t available_experts() const;
+
+  // A counter that grows with every applied change; WaitForChange returns
+  // once it is above `seen` or after `timeout`, with its value.
+  uint64_t changes() const;
+  uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) const;
+
+  // Runs `rank` with the pool under the lock (benchmarks, tests).
+  template <class F>
+  auto WithPool(F rank) const {
+    absl::ReaderMutexLock lock(&mutex_);
+    return rank(pool_);
+  }
+
+ private:
+  class CatalogFeed : public es::Projection {
+   public:
+    explicit CatalogFeed(MatchingReadModel& model) : model_(model) {}
+    void Apply(const google::protobuf::Message& event, const kafka::Record&) override;
+
+   private:
+    MatchingReadModel& model_;
+  };
+
+  struct RequestRecord {
+    v1::HelpRequest view;  // without its position
+    std::vector<std::string> offered_experts;
+  };
+  using Line = std::set<std::pair<absl::Time, std::string>>;
+
+  void ApplyRequestEvent(const std::string& id, const v1::MatchingEvent& event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void CloseOffer(RequestRecord& record, bool matched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void LeaveLine(const RequestRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void ApplyBookingEvent(const v1::MatchingEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  CatalogFeed catalog_projection_;
+  mutable absl::Mutex mutex_;
+  CandidatePool pool_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, RequestRecord> requests_ ABSL_GUARDED_BY(mutex_);
+  // Open requests (waiting or offered) per category, by opening time.
+  absl::flat_hash_map<std::string, Line> lines_ ABSL_GUARDED_BY(mutex_);
+  // Requests waiting for an offer, by opening time.
+  Line waiting_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, std::string> offer_requests_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, std::string> open_offers_ ABSL_GUARDED_BY(mutex_);
+  std::vector<ReservationChange> reservation_changes_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, v1::Booking> bookings_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, std::vector<std::string>> bookings_of_ ABSL_GUARDED_BY(mutex_);
+  uint64_t changes_ ABSL_GUARDED_BY(mutex_) = 0;
+};
+
+}  // namespace helpline::matching
