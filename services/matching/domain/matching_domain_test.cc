@@ -1,0 +1,635 @@
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "services/catalog/domain/catalog_test_log.h"
+#include "services/matching/domain/availability.h"
+#include "services/matching/domain/matching_domain.h"
+#include "services/matching/domain/matching_test_log.h"
+#include "services/matching/domain/pricing.h"
+#include "services/matching/domain/read_model.h"
+#include "services/runtime/core/errors.h"
+#include "services/runtime/core/proto_time.h"
+
+namespace helpline::matching {
+namespace {
+
+using testing::MatchingTestLog;
+
+const std::string kPerson = "person-1";
+const std::string kOtherPerson = "person-2";
+const std::string kAnna = "expert-anna";
+const std::string kBen = "expert-ben";
+const std::string kCara = "expert-cara";
+const std::string kRequest = HelpRequestAggregate("req-1");
+
+runtime::v1::Money Eur(int64_t minor) {
+  runtime::v1::Money money;
+  money.set_currency_code("EUR");
+  money.set_amount_minor(minor);
+  return money;
+}
+
+catalog::v1::PriceTerms PerMinute(int64_t rate, int minimum = 5) {
+  catalog::v1::PriceTerms price;
+  *price.mutable_per_minute()->mutable_rate() = Eur(rate);
+  price.mutable_per_minute()->set_minimum_minutes(minimum);
+  return price;
+}
+
+catalog::v1::PriceTerms Fixed(int64_t amount, int minutes) {
+  catalog::v1::PriceTerms price;
+  *price.mutable_fixed()->mutable_price() = Eur(amount);
+  price.mutable_fixed()->set_session_minutes(minutes);
+  return price;
+}
+
+v1::Budget PerMinuteBudget(int64_t minor) {
+  v1::Budget budget;
+  *budget.mutable_max_per_minute() = Eur(minor);
+  return budget;
+}
+
+// Feeds catalog facts and presence into a read model the way the feeds do.
+class World {
+ public:
+  World() {
+    Category("repair", "");
+    Category("bike-repair", "repair");
+    Category("car-repair", "repair");
+    Category("cooking", "");
+  }
+
+  void Category(const std::string& id, const std::string& parent) {
+    catalog::v1::CatalogEvent event;
+    event.mutable_meta()->set_aggregate_id(catalog::kCategoryTreeId);
+    event.mutable_category_created()->set_category_id(id);
+    event.mutable_category_created()->set_name(id);
+    event.mutable_category_created()->set_parent_id(parent);
+    Catalog(event);
+  }
+
+  void Expert(const std::string& id, const std::string& category,
+              const catalog::v1::PriceTerms& price, const std::string& language = "de-AT",
+              bool published = true) {
+    catalog::v1::ProfileContent live = catalog::testing::ValidContent("Help", category);
+    live.clear_languages();
+    live.add_languages(language);
+    *live.mutable_price() = price;
+    catalog::v1::CatalogEvent approved;
+    approved.mutable_meta()->set_aggregate_id(id);
+    *approved.mutable_expert_approved()->mutable_live() = live;
+    Catalog(approved);
+    if (published) {
+      catalog::v1::CatalogEvent publish;
+      publish.mutable_meta()->set_aggregate_id(id);
+      publish.mutable_profile_published();
+      Catalog(publish);
+    }
+    Presence(id, v1::PRESENCE_STATUS_AVAILABLE);
+  }
+
+  void Presence(const std::string& id, v1::PresenceStatus status) {
+    v1::MatchingEvent event;
+    event.mutable_meta()->set_aggregate_id(PresenceId(id));
+    if (status == v1::PRESENCE_STATUS_OFFLINE) {
+      event.mutable_expert_went_offline()->set_expert_id(id);
+    } else {
+      event.mutable_expert_status_changed()->set_expert_id(id);
+      event.mutable_expert_status_changed()->set_status(status);
+    }
+    model.Apply(event, kafka::Record{});
+  }
+
+  void Program(const std::string& id, std::vector<std::string> categories, absl::Time from) {
+    catalog::v1::CatalogEvent event;
+    event.mutable_meta()->set_aggregate_id(id);
+    catalog::v1::SponsorProgramTerms& terms =
+        *event.mutable_sponsor_program_created()->mutable_terms();
+    terms.set_name("Free repairs");
+    for (const std::string& category : categories) terms.add_category_ids(category);
+    terms.set_free_sessions_per_person(1);
+    terms.set_max_minutes_per_session(20);
+    *terms.mutable_active_from() = ToProtoTime(from);
+    Catalog(event);
+  }
+
+  void Catalog(const catalog::v1::CatalogEvent& event) {
+    model.catalog_projection().Apply(event, kafka::Record{});
+  }
+
+  std::vector<std::string> Ranked(const CandidateQuery& query, absl::Time now) {
+    std::vector<std::string> ids;
+    for (const Candidate& candidate :
+         model.WithPool([&](const CandidatePool& pool) { return pool.Rank(query, now, 10); })) {
+      ids.push_back(candidate.expert_id);
+    }
+    return ids;
+  }
+
+  MatchingReadModel model;
+};
+
+CandidateQuery BikeQuery() {
+  CandidateQuery query;
+  query.person_id = kPerson;
+  query.category_id = "bike-repair";
+  query.language = "de";
+  query.budget = PerMinuteBudget(200);
+  query.max_minutes = 30;
+  return query;
+}
+
+v1::MatchingCommand Open(const std::string& category = "bike-repair",
+                         const std::string& person = kPerson) {
+  v1::MatchingCommand command;
+  v1::OpenHelpRequest& open = *command.mutable_open_help_request();
+  open.set_person_id(person);
+  open.set_category_id(category);
+  open.set_language("de");
+  open.set_description("My gears slip");
+  *open.mutable_budget() = PerMinuteBudget(200);
+  open.set_max_minutes(30);
+  *open.mutable_wait_limit() = ToProtoDuration(absl::Minutes(10));
+  return command;
+}
+
+v1::MatchingCommand OfferTo(const std::string& expert, const std::string& offer_id) {
+  v1::MatchingCommand command;
+  v1::OfferToExpert& offer = *command.mutable_offer_to_expert();
+  offer.set_offer_id(offer_id);
+  offer.set_expert_id(expert);
+  *offer.mutable_price() = PerMinute(150);
+  SessionTerms terms = TermsFor(offer.price(), 30);
+  offer.set_max_minutes(terms.max_minutes);
+  *offer.mutable_max_amount() = terms.max_amount;
+  *offer.mutable_window() = ToProtoDuration(absl::Seconds(30));
+  return command;
+}
+
+v1::MatchingCommand Accept(const std::string& offer_id) {
+  v1::MatchingCommand command;
+  command.mutable_accept_offer()->set_offer_id(offer_id);
+  return command;
+}
+
+v1::MatchingCommand Decline(const std::string& offer_id) {
+  v1::MatchingCommand command;
+  command.mutable_decline_offer()->set_offer_id(offer_id);
+  return command;
+}
+
+v1::MatchingCommand Cancel() {
+  v1::MatchingCommand command;
+  command.mutable_cancel_help_request();
+  return command;
+}
+
+absl::StatusCode Code(const absl::StatusOr<std::vector<v1::MatchingEvent>>& result) {
+  return result.status().code();
+}
+
+// --- help requests ---
+
+TEST(HelpRequest, AcceptedOfferMakesAMatchWithEverythingSessionsAndPaymentsNeed) {
+  MatchingTestLog log;
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  ASSERT_TRUE(log.Send(kRequest, OfferTo(kAnna, "offer-1")).ok());
+  log.now += absl::Seconds(12);
+  auto events = log.Send(kRequest, Accept("offer-1"), kAnna);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  const v1::MatchMade& made = (*events)[0].match_made();
+  EXPECT_EQ(made.match().match_id(), "req-1");
+  EXPECT_EQ(made.match().person_id(), kPerson);
+  EXPECT_EQ(made.match().expert_id(), kAnna);
+  EXPECT_EQ(made.match().price().per_minute().rate().amount_minor(), 150);
+  EXPECT_EQ(made.match().max_minutes(), 30);
+  EXPECT_EQ(made.match().max_amount().amount_minor(), 150 * 30);
+  EXPECT_EQ(made.match().category_id(), "bike-repair");
+  EXPECT_EQ(FromProtoDuration(made.waited()), absl::Seconds(12));
+  EXPECT_EQ(log.State(kRequest).help_request().status(), v1::HELP_REQUEST_STATUS_MATCHED);
+  // Matched: nothing else is offered, accepted or cancelled.
+  EXPECT_EQ(Code(log.Send(kRequest, OfferTo(kBen, "offer-2"))),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Code(log.Send(kRequest, Cancel(), kPerson)), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(HelpRequest, OnlyTheOfferedExpertAnswersAndOnlyWhileTheOfferIsOpen) {
+  MatchingTestLog log;
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  ASSERT_TRUE(log.Send(kRequest, OfferTo(kAnna, "offer-1")).ok());
+  EXPECT_EQ(Code(log.Send(kRequest, Accept("offer-1"), kBen)), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Code(log.Send(kRequest, Accept("offer-1"), kPerson)),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Code(log.Send(kRequest, Decline("offer-1"), kBen)), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Code(log.Send(kRequest, Accept("offer-x"), kAnna)),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(log.Send(kRequest, Decline("offer-1"), kAnna).ok());
+  EXPECT_EQ(log.State(kRequest).help_request().status(), v1::HELP_REQUEST_STATUS_WAITING);
+  EXPECT_EQ(Code(log.Send(kRequest, Accept("offer-1"), kAnna)),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(HelpRequest, OneOfferAtATimeAndNeverTheSameExpertTwice) {
+  MatchingTestLog log;
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  ASSERT_TRUE(log.Send(kRequest, OfferTo(kAnna, "offer-1")).ok());
+  EXPECT_EQ(Code(log.Send(kRequest, OfferTo(kBen, "offer-2"))),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(log.Send(kRequest, Decline("offer-1"), kAnna).ok());
+  EXPECT_EQ(Code(log.Send(kRequest, OfferTo(kAnna, "offer-3"))),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Code(log.Send(kRequest, OfferTo(kPerson, "offer-4"))),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(log.Send(kRequest, OfferTo(kBen, "offer-5")).ok());
+}
+
+TEST(HelpRequest, AnUnansweredOfferExpiresAndTheRequestMovesOnToTheNextExpert) {
+  World world;
+  world.Expert(kAnna, "bike-repair", PerMinute(100));
+  world.Expert(kBen, "bike-repair", PerMinute(150));
+  MatchingTestLog log(&world.model);
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  std::vector<WaitingRequest> waiting = world.model.WaitingRequests();
+  ASSERT_EQ(waiting.size(), 1u);
+  std::vector<Candidate> first = world.model.CandidatesFor(waiting[0], log.now, 10);
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_TRUE(log.Send(kRequest, OfferTo(first[0].expert_id, "offer-1")).ok());
+  EXPECT_TRUE(world.model.WaitingRequests().empty()) << "an offered request is not waiting";
+  EXPECT_EQ(world.model.OpenOffer(first[0].expert_id)->offer_id(), "offer-1");
+
+  EXPECT_TRUE(log.Advance(absl::Seconds(29)).empty());
+  std::vector<v1::MatchingEvent> fired = log.Advance(absl::Seconds(1));
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].offer_expired().expert_id(), first[0].expert_id);
+  EXPECT_FALSE(world.model.OpenOffer(first[0].expert_id).has_value());
+  std::vector<ReservationChange> released = world.model.TakeReservationChanges();
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].offer_id, "offer-1");
+  EXPECT_FALSE(released[0].matched);
+
+  waiting = world.model.WaitingRequests();
+  ASSERT_EQ(waiting.size(), 1u);
+  std::vector<Candidate> next = world.model.CandidatesFor(waiting[0], log.now, 10);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_NE(next[0].expert_id, first[0].expert_id);
+  EXPECT_EQ(Code(log.Send(kRequest, Accept("offer-1"), first[0].expert_id)),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(HelpRequest, ExpiresAfterItsWaitLimitWithdrawingAnOpenOffer) {
+  MatchingTestLog log;
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  log.Advance(absl::Minutes(9) + absl::Seconds(50));
+  ASSERT_TRUE(log.Send(kRequest, OfferTo(kAnna, "offer-1")).ok());
+  std::vector<v1::MatchingEvent> fired = log.Advance(absl::Seconds(10));
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].help_request_expired().offer_id(), "offer-1");
+  EXPECT_EQ(log.State(kRequest).help_request().status(), v1::HELP_REQUEST_STATUS_EXPIRED);
+  EXPECT_EQ(Code(log.Send(kRequest, Accept("offer-1"), kAnna)),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(log.Advance(absl::Hours(1)).empty()) << "no timer after the end";
+}
+
+TEST(HelpRequest, OnlyThePersonCancelsAndAnOpenOfferIsWithdrawn) {
+  MatchingTestLog log;
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  ASSERT_TRUE(log.Send(kRequest, OfferTo(kAnna, "offer-1")).ok());
+  EXPECT_EQ(Code(log.Send(kRequest, Cancel(), kOtherPerson)), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Code(log.Send(kRequest, Cancel(), kAnna)), absl::StatusCode::kPermissionDenied);
+  auto events = log.Send(kRequest, Cancel(), kPerson);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ((*events)[0].help_request_cancelled().offer_id(), "offer-1");
+  EXPECT_EQ((*events)[0].help_request_cancelled().expert_id(), kAnna);
+  EXPECT_EQ(Code(log.Send(kRequest, Cancel(), kPerson)), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Code(log.Send(HelpRequestAggregate("nope"), Cancel(), kPerson)),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(HelpRequest, AnIncompleteRequestNamesEveryBadField) {
+  MatchingTestLog log;
+  v1::MatchingCommand command = Open();
+  command.mutable_open_help_request()->clear_category_id();
+  command.mutable_open_help_request()->set_max_minutes(500);
+  command.mutable_open_help_request()->clear_budget();
+  auto events = log.Send(kRequest, command, kPerson);
+  ASSERT_EQ(Code(events), absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> fields;
+  for (const auto& violation : errors::FieldViolations(events.status())) {
+    fields.push_back(violation.field);
+  }
+  EXPECT_EQ(fields, (std::vector<std::string>{"open_help_request.category_id",
+                                              "open_help_request.max_minutes",
+                                              "open_help_request.budget"}));
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  EXPECT_EQ(Code(log.Send(kRequest, Open(), kPerson)), absl::StatusCode::kAlreadyExists);
+}
+
+// --- the waiting line ---
+
+TEST(WaitingLine, PositionsCountEarlierOpenRequestsOfTheCategoryAndMoveUp) {
+  World world;
+  MatchingTestLog log(&world.model);
+  const std::string first = HelpRequestAggregate("r1");
+  const std::string second = HelpRequestAggregate("r2");
+  const std::string third = HelpRequestAggregate("r3");
+  const std::string cooking = HelpRequestAggregate("r4");
+  ASSERT_TRUE(log.Send(first, Open(), kPerson).ok());
+  log.now += absl::Seconds(1);
+  ASSERT_TRUE(log.Send(second, Open("bike-repair", kOtherPerson), kOtherPerson).ok());
+  log.now += absl::Seconds(1);
+  ASSERT_TRUE(log.Send(third, Open("bike-repair", "person-3"), "person-3").ok());
+  ASSERT_TRUE(log.Send(cooking, Open("cooking", "person-4"), "person-4").ok());
+  EXPECT_EQ(world.model.Request("r1")->position(), 1);
+  EXPECT_EQ(world.model.Request("r2")->position(), 2);
+  EXPECT_EQ(world.model.Request("r3")->position(), 3);
+  EXPECT_EQ(world.model.Request("r4")->position(), 1) << "another category, another line";
+
+  uint64_t seen = world.model.changes();
+  ASSERT_TRUE(log.Send(first, Cancel(), kPerson).ok());
+  EXPECT_GT(world.model.WaitForChange(seen, absl::ZeroDuration()), seen);
+  EXPECT_EQ(world.model.Request("r1")->position(), 0) << "out of the line";
+  EXPECT_EQ(world.model.Request("r2")->position(), 1);
+  EXPECT_EQ(world.model.Request("r3")->position(), 2);
+
+  // The dispatcher serves the longest waiting first.
+  std::vector<WaitingRequest> waiting = world.model.WaitingRequests();
+  ASSERT_EQ(waiting.size(), 3u);
+  EXPECT_EQ(waiting[0].help_request_id, "r2");
+  EXPECT_EQ(waiting[1].help_request_id, "r3");
+}
+
+TEST(WaitingLine, AMatchKeepsTheExpertsReservationAndShowsTheMatch) {
+  World world;
+  MatchingTestLog log(&world.model);
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  ASSERT_TRUE(log.Send(kRequest, OfferTo(kAnna, "offer-1")).ok());
+  EXPECT_EQ(world.model.Request("req-1")->status(), v1::HELP_REQUEST_STATUS_OFFERED);
+  EXPECT_EQ(world.model.Request("req-1")->offer().description(), "My gears slip");
+  ASSERT_TRUE(log.Send(kRequest, Accept("offer-1"), kAnna).ok());
+  std::optional<v1::HelpRequest> matched = world.model.Request("req-1");
+  EXPECT_EQ(matched->status(), v1::HELP_REQUEST_STATUS_MATCHED);
+  EXPECT_EQ(matched->match().expert_id(), kAnna);
+  EXPECT_FALSE(matched->has_offer());
+  std::vector<ReservationChange> changes = world.model.TakeReservationChanges();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].matched);
+  EXPECT_EQ(world.model.RequestOfOffer("offer-1"), "req-1");
+}
+
+// --- ranking ---
+
+TEST(Ranking, FiltersByCategoryTreeLanguageBudgetPresenceAndPublication) {
+  World world;
+  world.Expert(kAnna, "bike-repair", PerMinute(100));
+  world.Expert(kBen, "repair", PerMinute(100));                    // above the category
+  world.Expert(kCara, "bike-repair", PerMinute(100), "en-GB");     // another language
+  world.Expert("expert-dan", "bike-repair", PerMinute(250));       // too dear
+  world.Expert("expert-eve", "bike-repair", PerMinute(100), "de", false);  // unpublished
+  world.Expert("expert-fay", "bike-repair", PerMinute(100));
+  world.Presence("expert-fay", v1::PRESENCE_STATUS_BUSY);
+  world.Expert("expert-gus", "bike-repair", PerMinute(100));
+  world.Presence("expert-gus", v1::PRESENCE_STATUS_OFFLINE);
+  world.Expert(kPerson, "bike-repair", PerMinute(100));            // the person themself
+  absl::Time now = absl::FromUnixSeconds(1'798'761'600);
+  EXPECT_EQ(world.Ranked(BikeQuery(), now), std::vector<std::string>{kAnna});
+
+  CandidateQuery repair = BikeQuery();
+  repair.category_id = "repair";  // experts below a category fit it
+  EXPECT_EQ(world.Ranked(repair, now), (std::vector<std::string>{kAnna, kBen}));
+
+  CandidateQuery excluded = repair;
+  excluded.excluded = [](const std::string& id) { return id == kAnna; };
+  EXPECT_EQ(world.Ranked(excluded, now), std::vector<std::string>{kBen});
+
+  CandidateQuery english = BikeQuery();
+  english.language = "en-US";
+  EXPECT_EQ(world.Ranked(english, now), std::vector<std::string>{kCara});
+
+  CandidateQuery rich = BikeQuery();
+  rich.budget = PerMinuteBudget(300);
+  EXPECT_EQ(world.Ranked(rich, now).size(), 2u);
+}
+
+TEST(Ranking, RatingAcceptanceAndFairnessOrderTheCandidatesDeterministically) {
+  World world;
+  world.Expert(kAnna, "bike-repair", PerMinute(100));
+  world.Expert(kBen, "bike-repair", PerMinute(100));
+  world.Expert(kCara, "bike-repair", PerMinute(100));
+  absl::Time now = absl::FromUnixSeconds(1'798'761'600);
+  // Alike: by id.
+  EXPECT_EQ(world.Ranked(BikeQuery(), now), (std::vector<std::string>{kAnna, kBen, kCara}));
+
+  // Cara's five-star reviews lift her to the top.
+  for (int i = 0; i < 10; ++i) world.model.RecordReview(kCara, 5);
+  EXPECT_EQ(world.Ranked(BikeQuery(), now), (std::vector<std::string>{kCara, kAnna, kBen}));
+
+  // Cara had many offers in the last hour: the fairness term gives the
+  // others exposure; an hour later it has worn off.
+  MatchingTestLog log(&world.model);
+  for (int i = 0; i < 4; ++i) {
+    std::string request = HelpRequestAggregate(absl::StrCat("fair-", i));
+    log.now = now;
+    ASSERT_TRUE(log.Send(request, Open("bike-repair", absl::StrCat("p", i)), "p").ok());
+    ASSERT_TRUE(log.Send(request, OfferTo(kCara, absl::StrCat("o", i))).ok());
+    ASSERT_TRUE(log.Send(request, Accept(absl::StrCat("o", i)), kCara).ok());
+  }
+  EXPECT_EQ(world.Ranked(BikeQuery(), now).back(), kCara);
+  EXPECT_EQ(world.Ranked(BikeQuery(), now + absl::Minutes(61)).front(), kCara);
+
+  // Ben declines a lot: his acceptance rate puts him below Anna.
+  for (int i = 0; i < 5; ++i) {
+    std::string request = HelpRequestAggregate(absl::StrCat("decline-", i));
+    log.now = now - absl::Hours(3);
+    ASSERT_TRUE(log.Send(request, Open("bike-repair", absl::StrCat("q", i)), "q").ok());
+    ASSERT_TRUE(log.Send(request, OfferTo(kBen, absl::StrCat("d", i))).ok());
+    ASSERT_TRUE(log.Send(request, Decline(absl::StrCat("d", i)), kBen).ok());
+  }
+  std::vector<std::string> later = world.Ranked(BikeQuery(), now + absl::Hours(2));
+  EXPECT_EQ(later, (std::vector<std::string>{kCara, kAnna, kBen}));
+}
+
+TEST(Ranking, ASponsorProgramPaysForTheExpertsItCoversAndCapsTheMinutes) {
+  World world;
+  world.Expert(kAnna, "bike-repair", PerMinute(500));  // above any budget
+  world.Expert(kBen, "cooking", PerMinute(100));
+  absl::Time now = absl::FromUnixSeconds(1'798'761'600);
+  world.Program("sponsor-program:p1", {"repair"}, now - absl::Hours(1));
+  world.Program("sponsor-program:later", {"repair"}, now + absl::Hours(1));
+  CandidateQuery query = BikeQuery();
+  EXPECT_TRUE(world.Ranked(query, now).empty());
+  query.sponsor_program_id = "sponsor-program:p1";
+  std::vector<Candidate> sponsored = world.model.WithPool(
+      [&](const CandidatePool& pool) { return pool.Rank(query, now, 10); });
+  ASSERT_EQ(sponsored.size(), 1u);
+  EXPECT_EQ(sponsored[0].expert_id, kAnna);
+  EXPECT_EQ(sponsored[0].terms.max_minutes, 20);
+  EXPECT_EQ(sponsored[0].terms.max_amount.amount_minor(), 500 * 20);
+  query.sponsor_program_id = "sponsor-program:later";
+  EXPECT_TRUE(world.Ranked(query, now).empty()) << "not in effect yet";
+}
+
+// --- pricing ---
+
+TEST(Pricing, TheHoldCoversTheLongestSessionAndTheBudgetDecidesWhoFits) {
+  SessionTerms per_minute = TermsFor(PerMinute(150, 10), 30);
+  EXPECT_EQ(per_minute.max_minutes, 30);
+  EXPECT_EQ(per_minute.max_amount.amount_minor(), 4500);
+  EXPECT_EQ(TermsFor(PerMinute(150, 10), 5).max_amount.amount_minor(), 1500) << "minimum minutes";
+  SessionTerms fixed = TermsFor(Fixed(2500, 20), 30);
+  EXPECT_EQ(fixed.max_minutes, 20);
+  EXPECT_EQ(fixed.max_amount.amount_minor(), 2500);
+  EXPECT_EQ(TermsFor(PerMinute(150), 30, 15).max_minutes, 15) << "sponsor cap";
+
+  EXPECT_DOUBLE_EQ(*BudgetFit(PerMinuteBudget(200), PerMinute(150), per_minute), 0.25);
+  EXPECT_DOUBLE_EQ(*BudgetFit(PerMinuteBudget(150), PerMinute(150), per_minute), 0.0);
+  EXPECT_FALSE(BudgetFit(PerMinuteBudget(149), PerMinute(150), per_minute));
+  v1::Budget total;
+  *total.mutable_max_total() = Eur(4000);
+  EXPECT_FALSE(BudgetFit(total, PerMinute(150, 10), per_minute)) << "30 minutes cost 4500";
+  EXPECT_TRUE(BudgetFit(total, Fixed(2500, 20), fixed));
+  // A fixed price against a per-minute budget: the price over the session's minutes.
+  EXPECT_TRUE(BudgetFit(PerMinuteBudget(125), Fixed(2500, 20), fixed));
+  EXPECT_FALSE(BudgetFit(PerMinuteBudget(124), Fixed(2500, 20), fixed));
+  v1::Budget dollars;
+  dollars.mutable_max_per_minute()->set_currency_code("USD");
+  dollars.mutable_max_per_minute()->set_amount_minor(1000);
+  EXPECT_FALSE(BudgetFit(dollars, PerMinute(150), per_minute));
+}
+
+// --- calendars ---
+
+v1::MatchingCommand Book(const std::string& booking_id, absl::Time start, int minutes,
+                         const std::string& person = kPerson) {
+  v1::MatchingCommand command;
+  v1::BookSlot& book = *command.mutable_book_slot();
+  book.set_booking_id(booking_id);
+  book.set_person_id(person);
+  *book.mutable_start() = ToProtoTime(start);
+  book.set_minutes(minutes);
+  *book.mutable_price() = PerMinute(150);
+  *book.mutable_max_amount() = Eur(150 * minutes);
+  *book.mutable_minimum_notice() = ToProtoDuration(absl::Hours(2));
+  return command;
+}
+
+v1::MatchingCommand CancelBooking(const std::string& booking_id) {
+  v1::MatchingCommand command;
+  command.mutable_cancel_booking()->set_booking_id(booking_id);
+  *command.mutable_cancel_booking()->mutable_free_until_before() =
+      ToProtoDuration(absl::Hours(12));
+  return command;
+}
+
+TEST(Calendar, BookingsNeverOverlapButMayTouch) {
+  MatchingTestLog log;
+  const std::string calendar = CalendarId(kAnna);
+  absl::Time ten = log.now + absl::Hours(10);
+  auto booked = log.Send(calendar, Book("b1", ten, 30), kPerson);
+  ASSERT_TRUE(booked.ok()) << booked.status();
+  const v1::Booking& booking = (*booked)[0].booking_confirmed().booking();
+  EXPECT_EQ(booking.expert_id(), kAnna);
+  EXPECT_EQ(FromProtoTime(booking.end()), ten + absl::Minutes(30));
+  EXPECT_EQ(booking.max_amount().amount_minor(), 4500);
+
+  for (auto [start, minutes] : std::vector<std::pair<absl::Time, int>>{
+           {ten, 30}, {ten - absl::Minutes(10), 15}, {ten + absl::Minutes(29), 30},
+           {ten - absl::Minutes(5), 60}}) {
+    EXPECT_EQ(Code(log.Send(calendar, Book("b2", start, minutes), kOtherPerson)),
+              absl::StatusCode::kFailedPrecondition)
+        << absl::FormatTime(start) << " for " << minutes;
+  }
+  EXPECT_TRUE(log.Send(calendar, Book("b3", ten + absl::Minutes(30), 30), kOtherPerson).ok());
+  EXPECT_TRUE(log.Send(calendar, Book("b4", ten - absl::Minutes(30), 30), kOtherPerson).ok());
+  EXPECT_EQ(Code(log.Send(calendar, Book("b1", ten + absl::Hours(5), 30), kPerson)),
+            absl::StatusCode::kAlreadyExists);
+  // A cancelled booking frees its time.
+  ASSERT_TRUE(log.Send(calendar, CancelBooking("b1"), kPerson).ok());
+  EXPECT_TRUE(log.Send(calendar, Book("b5", ten, 30), kOtherPerson).ok());
+}
+
+TEST(Calendar, TheMinimumNoticeAndTheExpertsOwnTimeAreRefused) {
+  MatchingTestLog log;
+  const std::string calendar = CalendarId(kAnna);
+  EXPECT_EQ(Code(log.Send(calendar, Book("b1", log.now + absl::Minutes(119), 30), kPerson)),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(log.Send(calendar, Book("b2", log.now + absl::Hours(2), 30), kPerson).ok());
+  EXPECT_EQ(Code(log.Send(calendar, Book("b3", log.now + absl::Hours(5), 30, kAnna), kAnna)),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(Calendar, CancellingIsFreeUntilTwelveHoursBeforeForThePersonAndAlwaysForTheExpert) {
+  MatchingTestLog log;
+  const std::string calendar = CalendarId(kAnna);
+  absl::Time start = log.now + absl::Hours(24);
+  ASSERT_TRUE(log.Send(calendar, Book("early", start, 30), kPerson).ok());
+  ASSERT_TRUE(log.Send(calendar, Book("late", start + absl::Hours(1), 30), kPerson).ok());
+  ASSERT_TRUE(log.Send(calendar, Book("expert", start + absl::Hours(2), 30), kPerson).ok());
+  ASSERT_TRUE(log.Send(calendar, Book("started", start + absl::Hours(3), 30), kPerson).ok());
+
+  EXPECT_EQ(Code(log.Send(calendar, CancelBooking("early"), kOtherPerson)),
+            absl::StatusCode::kPermissionDenied);
+  auto early = log.Send(calendar, CancelBooking("early"), kPerson);
+  ASSERT_TRUE(early.ok());
+  EXPECT_FALSE((*early)[0].booking_cancelled().late());
+  EXPECT_EQ((*early)[0].booking_cancelled().cancelled_by(), "person");
+  EXPECT_EQ(Code(log.Send(calendar, CancelBooking("early"), kPerson)),
+            absl::StatusCode::kFailedPrecondition);
+
+  log.now += absl::Hours(13) + absl::Minutes(1);  // "late" starts in 11 h 59 min
+  auto late = log.Send(calendar, CancelBooking("late"), kPerson);
+  ASSERT_TRUE(late.ok());
+  EXPECT_TRUE((*late)[0].booking_cancelled().late());
+  auto by_expert = log.Send(calendar, CancelBooking("expert"), kAnna);
+  ASSERT_TRUE(by_expert.ok());
+  EXPECT_FALSE((*by_expert)[0].booking_cancelled().late());
+  EXPECT_EQ((*by_expert)[0].booking_cancelled().cancelled_by(), "expert");
+
+  log.now = start + absl::Hours(3);
+  EXPECT_EQ(Code(log.Send(calendar, CancelBooking("started"), kPerson)),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Code(log.Send(calendar, CancelBooking("none"), kPerson)), absl::StatusCode::kNotFound);
+}
+
+// --- availability ---
+
+TEST(Availability, SlotsMustLieInsideAWindowOfTheDayInTheExpertsZone) {
+  // Monday 9:00-12:00 in Berlin (ValidContent).
+  catalog::v1::Availability berlin = catalog::testing::ValidContent().availability();
+  absl::TimeZone zone;
+  ASSERT_TRUE(absl::LoadTimeZone("Europe/Berlin", &zone));
+  // Monday 2027-01-04.
+  auto at = [&](int hour, int minute) {
+    return absl::FromCivil(absl::CivilMinute(2027, 1, 4, hour, minute), zone);
+  };
+  EXPECT_TRUE(CheckInAvailability(berlin, at(9, 0), 60).ok());
+  EXPECT_TRUE(CheckInAvailability(berlin, at(11, 30), 30).ok());
+  EXPECT_EQ(CheckInAvailability(berlin, at(11, 45), 30).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(CheckInAvailability(berlin, at(8, 59), 30).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(CheckInAvailability(berlin, at(10, 0) + absl::Hours(24), 30).code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "Tuesday has no window";
+  // 9:00 UTC is 10:00 in Berlin in winter.
+  EXPECT_TRUE(
+      CheckInAvailability(berlin, absl::FromCivil(absl::CivilMinute(2027, 1, 4, 9, 0),
+                                                  absl::UTCTimeZone()), 30)
+          .ok());
+  // A dated exception replaces the weekday's windows.
+  catalog::v1::AvailabilityException& exception = *berlin.add_exceptions();
+  exception.mutable_date()->set_year(2027);
+  exception.mutable_date()->set_month(1);
+  exception.mutable_date()->set_day(4);
+  catalog::v1::TimeRange& afternoon = *exception.add_times();
+  afternoon.set_start_minute(14 * 60);
+  afternoon.set_end_minute(16 * 60);
+  EXPECT_FALSE(CheckInAvailability(berlin, at(9, 0), 30).ok());
+  EXPECT_TRUE(CheckInAvailability(berlin, at(14, 0), 120).ok());
+  EXPECT_TRUE(CheckInAvailability(berlin, at(9, 0) + absl::Hours(24 * 7), 30).ok())
+      << "the next Monday is a normal one";
+}
+
+}  // namespace
+}  // namespace helpline::matching
