@@ -2,7 +2,6 @@
 // processes against the test run's Kafka, called over gRPC the way a
 // frontend would.
 #include <algorithm>
-#include <fstream>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -12,15 +11,12 @@
 #include "helpline/catalog/v1/catalog.grpc.pb.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
 #include "helpline/matching/v1/matching.grpc.pb.h"
-#include "nlohmann/json.hpp"
 #include "services/catalog/domain/catalog_test_log.h"
-#include "services/runtime/auth/jwt.h"
-#include "services/runtime/auth/key_set.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"
 #include "tests/support/grpc_probe.h"
-#include "tests/support/service_process.h"
+#include "tests/support/platform.h"
 #include "tests/support/test_stack.h"
 
 namespace helpline::catalog {
@@ -31,159 +27,53 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
-
-constexpr int kPartitions = 3;
-constexpr char kAdminEmail[] = "root@catalog.test";
-constexpr char kAdminPassword[] = "bootstrap-password-1";
-
-std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generate("x").seed()); }
-
-struct Account {
-  std::string user_id;
-  std::string access_token;
-};
+using ::helpline::testing::Account;
+using ::helpline::testing::Platform;
 
 class CatalogKafkaTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    prefix_ = new std::string(UniqueName("cat") + ".");
-    std::string dir = ::testing::TempDir() + UniqueName("catalog");
-    std::system(absl::StrCat("mkdir -p '", dir, "'").c_str());
-    ::helpline::testing::CreateServiceTopics("identity", *prefix_, kPartitions);
-    ::helpline::testing::CreateServiceTopics("catalog", *prefix_, kPartitions);
-    ::helpline::testing::CreateServiceTopics("matching", *prefix_, kPartitions);
-    std::string keys_file = dir + "/signing-keys.json";
-    {
-      std::ofstream out(keys_file);
-      out << auth::SigningKeySet::GenerateJson({{"k1", "active"}});
-    }
-    nlohmann::json identity_config = {
-        {"topics", {{"prefix", *prefix_}}},
-        {"identity",
-         {{"signing_keys_file", keys_file},
-          {"key_encryption_key", RandomKey()},
-          {"email_hash_key", RandomKey()},
-          {"argon2_passes", 1},
-          {"argon2_memory_mib", 8},
-          {"argon2_allow_weak", true}}},
-        {"admin", {{"email", kAdminEmail}, {"password", kAdminPassword}}}};
-    identity_ = new ::helpline::testing::ServiceProcess(IDENTITY_BINARY, "identity",
-                                                        identity_config, dir);
-    ASSERT_TRUE(identity_->Start());
-    nlohmann::json catalog_config = {
-        {"topics", {{"prefix", *prefix_}}},
-        {"auth", {{"identity_target", absl::StrCat("127.0.0.1:", identity_->port())}}},
-        {"catalog", {{"requests_per_second_per_caller", 1000}}}};
-    catalog_ = new ::helpline::testing::ServiceProcess(CATALOG_BINARY, "catalog", catalog_config,
-                                                       dir);
-    ASSERT_TRUE(catalog_->Start());
-    redis::ClientOptions redis = ::helpline::testing::TestRedis();
-    nlohmann::json matching_config = {
-        {"topics", {{"prefix", *prefix_}}},
-        {"auth", {{"identity_target", absl::StrCat("127.0.0.1:", identity_->port())}}},
-        {"redis", {{"host", redis.host}, {"port", redis.port}}},
-        {"matching",
-         {{"presence_key_prefix", *prefix_ + "presence:"},
-          {"presence_ttl", "1s"},
-          {"presence_sweep_interval", "100ms"}}}};
-    matching_ = new ::helpline::testing::ServiceProcess(MATCHING_BINARY, "matching",
-                                                        matching_config, dir);
-    ASSERT_TRUE(matching_->Start());
+    platform_ = new Platform();
+    Platform::Options options;
+    options.matching_config = {
+        {"matching", {{"presence_ttl", "1s"}, {"presence_sweep_interval", "100ms"}}}};
+    ASSERT_TRUE(platform_->Start("cat", options));
   }
 
   static void TearDownTestSuite() {
-    if (catalog_ != nullptr) EXPECT_TRUE(catalog_->Stop()) << "clean shutdown on SIGTERM";
-    if (matching_ != nullptr) EXPECT_TRUE(matching_->Stop()) << "clean shutdown on SIGTERM";
-    delete matching_;
-    if (identity_ != nullptr) identity_->Stop();
-    delete catalog_;
-    delete identity_;
+    EXPECT_TRUE(platform_->Stop()) << "clean shutdown on SIGTERM";
+    delete platform_;
   }
 
   void SetUp() override {
-    ASSERT_NE(catalog_->port(), 0);
+    ASSERT_NE(platform_->catalog().port(), 0);
     identity_stub_ = identity::v1::IdentityService::NewStub(
-        ::helpline::testing::LocalChannel(identity_->port()));
+        ::helpline::testing::LocalChannel(platform_->identity().port()));
     Connect();
   }
 
   void Connect() {
-    stub_ = v1::CatalogService::NewStub(::helpline::testing::LocalChannel(catalog_->port()));
+    stub_ = v1::CatalogService::NewStub(
+        ::helpline::testing::LocalChannel(platform_->catalog().port()));
   }
 
   Account NewAccount(identity::v1::AccountType type = identity::v1::ACCOUNT_TYPE_PERSON,
                      std::string email = "") {
-    identity::v1::RegisterRequest request;
-    request.set_request_id(ids::NewUuidV7());
-    request.set_email(email.empty() ? UniqueName("user") + "@example.org" : email);
-    request.set_password("a-long-enough-password");
-    request.set_display_name("Someone");
-    request.set_account_type(type);
-    identity::v1::RegisterResponse registered;
-    grpc::ClientContext context;
-    grpc::Status status = identity_stub_->Register(&context, request, &registered);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return Login(request.email(), request.password());
+    return platform_->NewAccount(type, email);
   }
-
-  Account Login(const std::string& email, const std::string& password) {
-    identity::v1::LoginRequest request;
-    request.set_email(email);
-    request.set_password(password);
-    identity::v1::LoginResponse session;
-    absl::Time deadline = absl::Now() + absl::Seconds(30);
-    grpc::Status status;
-    do {
-      grpc::ClientContext context;
-      status = identity_stub_->Login(&context, request, &session);
-      if (!status.ok()) absl::SleepFor(absl::Milliseconds(200));
-    } while (!status.ok() && absl::Now() < deadline);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return {session.user_id(), session.tokens().access_token()};
-  }
-
-  Account Admin() { return Login(kAdminEmail, kAdminPassword); }
-
-  // Signs in again until the access token carries `role` (identity grants
-  // roles by reacting to events).
+  Account Admin() { return platform_->Admin(); }
   Account LoginWithRole(const std::string& email, const std::string& role) {
-    absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (true) {
-      Account account = Login(email, "a-long-enough-password");
-      absl::StatusOr<auth::ParsedToken> token = auth::ParseToken(account.access_token);
-      if (token.ok() && token->claims.contains("roles")) {
-        for (const auto& granted : token->claims["roles"]) {
-          if (granted == role) return account;
-        }
-      }
-      if (absl::Now() > deadline) {
-        ADD_FAILURE() << email << " never got the role " << role;
-        return account;
-      }
-      absl::SleepFor(absl::Milliseconds(200));
-    }
+    return platform_->LoginWithRole(email, role);
   }
-
   absl::Status Heartbeat(const Account& expert, matching::v1::PresenceStatus status) {
-    auto stub = matching::v1::MatchingService::NewStub(
-        ::helpline::testing::LocalChannel(matching_->port()));
-    matching::v1::HeartbeatRequest request;
-    request.set_status(status);
-    matching::v1::HeartbeatResponse response;
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + expert.access_token);
-    return errors::FromGrpc(stub->Heartbeat(&context, request, &response));
+    return platform_->Heartbeat(expert, status);
   }
 
   // Calls a CatalogService method as `caller` (no token when empty).
   template <class Request, class Response, class Method>
   absl::Status Call(Method method, const Account& caller, const Request& request,
                     Response* response) {
-    grpc::ClientContext context;
-    if (!caller.access_token.empty()) {
-      context.AddMetadata("authorization", "Bearer " + caller.access_token);
-    }
-    return errors::FromGrpc(((*stub_).*method)(&context, request, response));
+    return Platform::Call(*stub_, method, caller, request, response);
   }
 
   v1::ExpertProfile CreateProfile(const Account& expert, const v1::ProfileContent& content) {
@@ -218,14 +108,8 @@ class CatalogKafkaTest : public ::testing::Test {
     return Call(&v1::CatalogService::Stub::PublishProfile, expert, request, &response);
   }
 
-  // A published expert with `content`.
   Account PublishedExpert(const v1::ProfileContent& content) {
-    Account expert = NewAccount();
-    CreateProfile(expert, content);
-    EXPECT_TRUE(Submit(expert).ok());
-    EXPECT_TRUE(Approve(Admin(), expert.user_id).ok());
-    EXPECT_TRUE(Publish(expert).ok());
-    return expert;
+    return platform_->PublishedExpert(content);
   }
 
   std::vector<std::string> SearchIds(const Account& caller, v1::SearchExpertsRequest request) {
@@ -238,21 +122,17 @@ class CatalogKafkaTest : public ::testing::Test {
   }
 
   size_t EventCount() {
-    return ::helpline::testing::ReadToEnd(*prefix_ + "helpline.catalog.events", kPartitions).size();
+    return ::helpline::testing::ReadToEnd(platform_->prefix() + "helpline.catalog.events",
+                                          platform_->partitions())
+        .size();
   }
 
-  static std::string* prefix_;
-  static ::helpline::testing::ServiceProcess* identity_;
-  static ::helpline::testing::ServiceProcess* catalog_;
-  static ::helpline::testing::ServiceProcess* matching_;
+  static Platform* platform_;
   std::unique_ptr<identity::v1::IdentityService::Stub> identity_stub_;
   std::unique_ptr<v1::CatalogService::Stub> stub_;
 };
 
-std::string* CatalogKafkaTest::prefix_ = nullptr;
-::helpline::testing::ServiceProcess* CatalogKafkaTest::identity_ = nullptr;
-::helpline::testing::ServiceProcess* CatalogKafkaTest::catalog_ = nullptr;
-::helpline::testing::ServiceProcess* CatalogKafkaTest::matching_ = nullptr;
+Platform* CatalogKafkaTest::platform_ = nullptr;
 
 using testing::ValidContent;
 
@@ -541,8 +421,8 @@ TEST_F(CatalogKafkaTest, HeartbeatsMakeAnExpertAvailableNowUntilTheyStop) {
 TEST_F(CatalogKafkaTest, ACrashLosesNoAcknowledgedWrite) {
   const std::string word = Unique("crashproof");
   Account expert = PublishedExpert(ValidContent("Bike help " + word));
-  catalog_->Kill();
-  ASSERT_TRUE(catalog_->Start());
+  platform_->catalog().Kill();
+  ASSERT_TRUE(platform_->catalog().Start());
   Connect();
   v1::GetExpertRequest get;
   get.set_expert_id(expert.user_id);

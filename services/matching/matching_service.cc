@@ -157,7 +157,7 @@ grpc::Status MatchingService::Heartbeat(grpc::ServerContext* context,
 
 grpc::Status MatchingService::RequestHelp(grpc::ServerContext* context,
                                           const v1::RequestHelpRequest* request,
-                                          v1::HelpRequest* response) {
+                                          v1::RequestHelpResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     errors::Validator validator;
     text::CheckRequestId(request->request_id(), "request_id", validator);
@@ -207,28 +207,28 @@ grpc::Status MatchingService::RequestHelp(grpc::ServerContext* context,
     }
     absl::StatusOr<v1::HelpRequest> view = VisibleRequest(help_request_id, caller);
     if (!view.ok()) return view.status();
-    *response = *std::move(view);
+    *response->mutable_help_request() = *std::move(view);
     return absl::OkStatus();
   });
 }
 
 grpc::Status MatchingService::GetRequest(grpc::ServerContext* context,
                                          const v1::GetRequestRequest* request,
-                                         v1::HelpRequest* response) {
+                                         v1::GetRequestResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     if (request->help_request_id().empty()) {
       return errors::InvalidField("help_request_id", "is required");
     }
     absl::StatusOr<v1::HelpRequest> view = VisibleRequest(request->help_request_id(), caller);
     if (!view.ok()) return view.status();
-    *response = *std::move(view);
+    *response->mutable_help_request() = *std::move(view);
     return absl::OkStatus();
   });
 }
 
 grpc::Status MatchingService::CancelRequest(grpc::ServerContext* context,
                                             const v1::CancelRequestRequest* request,
-                                            v1::HelpRequest* response) {
+                                            v1::CancelRequestResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     const std::string& id = request->help_request_id();
     if (id.empty()) return errors::InvalidField("help_request_id", "is required");
@@ -245,14 +245,14 @@ grpc::Status MatchingService::CancelRequest(grpc::ServerContext* context,
     }
     absl::StatusOr<v1::HelpRequest> view = VisibleRequest(id, caller);
     if (!view.ok()) return view.status();
-    *response = *std::move(view);
+    *response->mutable_help_request() = *std::move(view);
     return absl::OkStatus();
   });
 }
 
 grpc::Status MatchingService::WatchRequest(grpc::ServerContext* context,
                                            const v1::WatchRequestRequest* request,
-                                           grpc::ServerWriter<v1::HelpRequest>* writer) {
+                                           grpc::ServerWriter<v1::WatchRequestResponse>* writer) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     const std::string& id = request->help_request_id();
     if (id.empty()) return errors::InvalidField("help_request_id", "is required");
@@ -262,9 +262,11 @@ grpc::Status MatchingService::WatchRequest(grpc::ServerContext* context,
     while (!context->IsCancelled() && absl::Now() < end) {
       absl::StatusOr<v1::HelpRequest> view = VisibleRequest(id, caller);
       if (!view.ok()) return view.status();
-      std::string bytes = view->SerializeAsString();
+      v1::WatchRequestResponse update;
+      *update.mutable_help_request() = *view;
+      std::string bytes = update.SerializeAsString();
       if (bytes != sent) {
-        if (!writer->Write(*view)) return absl::OkStatus();
+        if (!writer->Write(update)) return absl::OkStatus();
         sent = std::move(bytes);
       }
       if (Over(view->status())) return absl::OkStatus();
@@ -276,7 +278,7 @@ grpc::Status MatchingService::WatchRequest(grpc::ServerContext* context,
 
 grpc::Status MatchingService::WatchOffers(grpc::ServerContext* context,
                                           const v1::WatchOffersRequest*,
-                                          grpc::ServerWriter<v1::OfferUpdate>* writer) {
+                                          grpc::ServerWriter<v1::WatchOffersResponse>* writer) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     if (!caller.HasRole("expert")) {
       return absl::PermissionDeniedError("only experts receive offers");
@@ -286,7 +288,7 @@ grpc::Status MatchingService::WatchOffers(grpc::ServerContext* context,
     bool first = true;
     uint64_t seen = parts_.read_model.changes();
     while (!context->IsCancelled() && absl::Now() < end) {
-      v1::OfferUpdate update;
+      v1::WatchOffersResponse update;
       if (std::optional<v1::Offer> offer = parts_.read_model.OpenOffer(caller.user_id)) {
         *update.mutable_offer() = *std::move(offer);
       }
@@ -304,7 +306,7 @@ grpc::Status MatchingService::WatchOffers(grpc::ServerContext* context,
 
 grpc::Status MatchingService::AcceptOffer(grpc::ServerContext* context,
                                           const v1::AcceptOfferRequest* request,
-                                          v1::HelpRequest* response) {
+                                          v1::AcceptOfferResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     const std::string& offer_id = request->offer_id();
     if (offer_id.empty()) return errors::InvalidField("offer_id", "is required");
@@ -322,7 +324,7 @@ grpc::Status MatchingService::AcceptOffer(grpc::ServerContext* context,
     if (!view) return absl::InternalError("the match is not in the read model");
     // The expert sees the match, not the person's budget.
     view->clear_budget();
-    *response = *std::move(view);
+    *response->mutable_help_request() = *std::move(view);
     return absl::OkStatus();
   });
 }
@@ -343,7 +345,7 @@ grpc::Status MatchingService::DeclineOffer(grpc::ServerContext* context,
 }
 
 grpc::Status MatchingService::BookSlot(grpc::ServerContext* context,
-                                       const v1::BookSlotRequest* request, v1::Booking* response) {
+                                       const v1::BookSlotRequest* request, v1::BookSlotResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     errors::Validator validator;
     text::CheckRequestId(request->request_id(), "request_id", validator);
@@ -436,14 +438,14 @@ grpc::Status MatchingService::BookSlot(grpc::ServerContext* context,
     }
     absl::StatusOr<v1::Booking> booking = VisibleBooking(booking_id, caller);
     if (!booking.ok()) return booking.status();
-    *response = *std::move(booking);
+    *response->mutable_booking() = *std::move(booking);
     return absl::OkStatus();
   });
 }
 
 grpc::Status MatchingService::CancelBooking(grpc::ServerContext* context,
                                             const v1::CancelBookingRequest* request,
-                                            v1::Booking* response) {
+                                            v1::CancelBookingResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     const std::string& id = request->booking_id();
     if (id.empty()) return errors::InvalidField("booking_id", "is required");
@@ -461,19 +463,19 @@ grpc::Status MatchingService::CancelBooking(grpc::ServerContext* context,
     }
     booking = VisibleBooking(id, caller);
     if (!booking.ok()) return booking.status();
-    *response = *std::move(booking);
+    *response->mutable_booking() = *std::move(booking);
     return absl::OkStatus();
   });
 }
 
 grpc::Status MatchingService::GetBooking(grpc::ServerContext* context,
                                          const v1::GetBookingRequest* request,
-                                         v1::Booking* response) {
+                                         v1::GetBookingResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     if (request->booking_id().empty()) return errors::InvalidField("booking_id", "is required");
     absl::StatusOr<v1::Booking> booking = VisibleBooking(request->booking_id(), caller);
     if (!booking.ok()) return booking.status();
-    *response = *std::move(booking);
+    *response->mutable_booking() = *std::move(booking);
     return absl::OkStatus();
   });
 }

@@ -51,25 +51,25 @@ class MatchingService final : public v1::MatchingService::Service {
   grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                          v1::HeartbeatResponse* response) override;
   grpc::Status RequestHelp(grpc::ServerContext* context, const v1::RequestHelpRequest* request,
-                           v1::HelpRequest* response) override;
+                           v1::RequestHelpResponse* response) override;
   grpc::Status GetRequest(grpc::ServerContext* context, const v1::GetRequestRequest* request,
-                          v1::HelpRequest* response) override;
+                          v1::GetRequestResponse* response) override;
   grpc::Status CancelRequest(grpc::ServerContext* context, const v1::CancelRequestRequest* request,
-                             v1::HelpRequest* response) override;
+                             v1::CancelRequestResponse* response) override;
   grpc::Status WatchRequest(grpc::ServerContext* context, const v1::WatchRequestRequest* request,
-                            grpc::ServerWriter<v1::HelpRequest>* writer) override;
+                            grpc::ServerWriter<v1::WatchRequestResponse>* writer) override;
   grpc::Status WatchOffers(grpc::ServerContext* context, const v1::WatchOffersRequest* request,
-                           grpc::ServerWriter<v1::OfferUpdate>* writer) override;
+                           grpc::ServerWriter<v1::WatchOffersResponse>* writer) override;
   grpc::Status AcceptOffer(grpc::ServerContext* context, const v1::AcceptOfferRequest* request,
-                           v1::HelpRequest* response) override;
+                           v1::AcceptOfferResponse* response) override;
   grpc::Status DeclineOffer(grpc::ServerContext* context, const v1::DeclineOfferRequest* request,
                             v1::DeclineOfferResponse* response) override;
   grpc::Status BookSlot(grpc::ServerContext* context, const v1::BookSlotRequest* request,
-                        v1::Booking* response) override;
+                        v1::BookSlotResponse* response) override;
   grpc::Status CancelBooking(grpc::ServerContext* context, const v1::CancelBookingRequest* request,
-                             v1::Booking* response) override;
+                             v1::CancelBookingResponse* response) override;
   grpc::Status GetBooking(grpc::ServerContext* context, const v1::GetBookingRequest* request,
-                          v1::Booking* response) override;
+                          v1::GetBookingResponse* response) override;
   grpc::Status ListMyBookings(grpc::ServerContext* context,
                               const v1::ListMyBookingsRequest* request,
                               v1::ListMyBookingsResponse* response) override;

@@ -1,0 +1,162 @@
+#include "tests/support/platform.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/runtime/auth/jwt.h"
+#include "services/runtime/auth/key_set.h"
+#include "services/runtime/core/ids.h"
+#include "tests/support/grpc_probe.h"
+#include "tests/support/test_stack.h"
+
+namespace helpline::testing {
+namespace {
+
+std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generate("x").seed()); }
+
+}  // namespace
+
+::testing::AssertionResult Platform::Start(const std::string& name, Options options) {
+  options_ = std::move(options);
+  prefix_ = UniqueName(name) + ".";
+  dir_ = ::testing::TempDir() + UniqueName(name);
+  std::system(absl::StrCat("mkdir -p '", dir_, "'").c_str());
+  for (const char* service : {"identity", "catalog", "matching"}) {
+    CreateServiceTopics(service, prefix_, options_.partitions);
+  }
+  std::string keys_file = dir_ + "/signing-keys.json";
+  {
+    std::ofstream out(keys_file);
+    out << auth::SigningKeySet::GenerateJson({{"k1", "active"}});
+  }
+  nlohmann::json identity_config = {
+      {"topics", {{"prefix", prefix_}}},
+      {"identity",
+       {{"signing_keys_file", keys_file},
+        {"key_encryption_key", RandomKey()},
+        {"email_hash_key", RandomKey()},
+        {"argon2_passes", 1},
+        {"argon2_memory_mib", 8},
+        {"argon2_allow_weak", true},
+        {"requests_per_second_per_caller", 1000}}},
+      {"admin", {{"email", kPlatformAdminEmail}, {"password", kPlatformAdminPassword}}}};
+  identity_ = std::make_unique<ServiceProcess>(IDENTITY_BINARY_PATH, "identity", identity_config,
+                                               dir_);
+  if (auto started = identity_->Start(); !started) return started;
+  const std::string identity_target = absl::StrCat("127.0.0.1:", identity_->port());
+  nlohmann::json catalog_config = {{"topics", {{"prefix", prefix_}}},
+                                   {"auth", {{"identity_target", identity_target}}},
+                                   {"catalog", {{"requests_per_second_per_caller", 1000}}}};
+  catalog_config.merge_patch(options_.catalog_config);
+  catalog_ = std::make_unique<ServiceProcess>(CATALOG_BINARY_PATH, "catalog", catalog_config, dir_);
+  if (auto started = catalog_->Start(); !started) return started;
+  if (!options_.matching) return ::testing::AssertionSuccess();
+  redis::ClientOptions redis = TestRedis();
+  nlohmann::json matching_config = {
+      {"topics", {{"prefix", prefix_}}},
+      {"auth", {{"identity_target", identity_target}}},
+      {"redis", {{"host", redis.host}, {"port", redis.port}}},
+      {"matching",
+       {{"presence_key_prefix", prefix_ + "presence:"},
+        {"requests_per_second_per_caller", 1000}}}};
+  matching_config.merge_patch(options_.matching_config);
+  matching_ = std::make_unique<ServiceProcess>(MATCHING_BINARY_PATH, "matching", matching_config,
+                                               dir_);
+  return matching_->Start();
+}
+
+bool Platform::Stop() {
+  bool clean = true;
+  for (auto* service : {&matching_, &catalog_, &identity_}) {
+    if (*service != nullptr) clean = (*service)->Stop() && clean;
+    service->reset();
+  }
+  return clean;
+}
+
+Account Platform::NewAccount(identity::v1::AccountType type, std::string email) {
+  auto stub = identity::v1::IdentityService::NewStub(LocalChannel(identity_->port()));
+  identity::v1::RegisterRequest request;
+  request.set_request_id(ids::NewUuidV7());
+  request.set_email(email.empty() ? UniqueName("user") + "@example.org" : email);
+  request.set_password(kPlatformPassword);
+  request.set_display_name("Someone");
+  request.set_account_type(type);
+  identity::v1::RegisterResponse registered;
+  grpc::ClientContext context;
+  grpc::Status status = stub->Register(&context, request, &registered);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return Login(request.email());
+}
+
+Account Platform::Login(const std::string& email, const std::string& password) {
+  auto stub = identity::v1::IdentityService::NewStub(LocalChannel(identity_->port()));
+  identity::v1::LoginRequest request;
+  request.set_email(email);
+  request.set_password(password);
+  identity::v1::LoginResponse session;
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  grpc::Status status;
+  do {
+    grpc::ClientContext context;
+    status = stub->Login(&context, request, &session);
+    if (!status.ok()) absl::SleepFor(absl::Milliseconds(200));
+  } while (!status.ok() && absl::Now() < deadline);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return {session.user_id(), session.tokens().access_token(), email};
+}
+
+Account Platform::LoginWithRole(const std::string& email, const std::string& role) {
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (true) {
+    Account account = Login(email);
+    absl::StatusOr<auth::ParsedToken> token = auth::ParseToken(account.access_token);
+    if (token.ok() && token->claims.contains("roles")) {
+      for (const auto& granted : token->claims["roles"]) {
+        if (granted == role) return account;
+      }
+    }
+    if (absl::Now() > deadline) {
+      ADD_FAILURE() << email << " never got the role " << role;
+      return account;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+}
+
+Account Platform::PublishedExpert(const catalog::v1::ProfileContent& content) {
+  using Stub = catalog::v1::CatalogService::Stub;
+  auto stub = catalog::v1::CatalogService::NewStub(LocalChannel(catalog_->port()));
+  Account expert = NewAccount();
+  catalog::v1::CreateProfileRequest create;
+  create.set_request_id(ids::NewUuidV7());
+  *create.mutable_content() = content;
+  catalog::v1::CreateProfileResponse created;
+  EXPECT_TRUE(Call(*stub, &Stub::CreateProfile, expert, create, &created).ok());
+  catalog::v1::SubmitProfileRequest submit;
+  submit.set_request_id(ids::NewUuidV7());
+  catalog::v1::SubmitProfileResponse submitted;
+  EXPECT_TRUE(Call(*stub, &Stub::SubmitProfile, expert, submit, &submitted).ok());
+  catalog::v1::ApproveProfileRequest approve;
+  approve.set_request_id(ids::NewUuidV7());
+  approve.set_expert_id(expert.user_id);
+  catalog::v1::ApproveProfileResponse approved;
+  EXPECT_TRUE(Call(*stub, &Stub::ApproveProfile, Admin(), approve, &approved).ok());
+  catalog::v1::PublishProfileRequest publish;
+  publish.set_request_id(ids::NewUuidV7());
+  catalog::v1::PublishProfileResponse published;
+  EXPECT_TRUE(Call(*stub, &Stub::PublishProfile, expert, publish, &published).ok());
+  return LoginWithRole(expert.email, "expert");
+}
+
+absl::Status Platform::Heartbeat(const Account& expert, matching::v1::PresenceStatus status) {
+  auto stub = matching::v1::MatchingService::NewStub(LocalChannel(matching_->port()));
+  matching::v1::HeartbeatRequest request;
+  request.set_status(status);
+  matching::v1::HeartbeatResponse response;
+  return Call(*stub, &matching::v1::MatchingService::Stub::Heartbeat, expert, request, &response);
+}
+
+}  // namespace helpline::testing
