@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -79,6 +80,53 @@ TEST_F(PresenceRedisTest, ConcurrentSweepersTakeEachExpertOnce) {
   }
   for (std::thread& sweeper : sweepers) sweeper.join();
   EXPECT_EQ(taken.load(), 200);
+}
+
+TEST_F(PresenceRedisTest, ConcurrentDispatchersReserveAnExpertForOneOfferOnly) {
+  ASSERT_TRUE(presence_.Heartbeat("ann", v1::PRESENCE_STATUS_AVAILABLE, absl::Now()).ok());
+  std::atomic<int> won{0};
+  std::string winner;
+  absl::Mutex mutex;
+  std::vector<std::thread> dispatchers;
+  for (int t = 0; t < 8; ++t) {
+    dispatchers.emplace_back([&, t] {
+      for (int round = 0; round < 10; ++round) {
+        std::string offer = absl::StrCat("offer-", t, "-", round);
+        absl::StatusOr<bool> reserved = presence_.Reserve("ann", offer, absl::Seconds(30));
+        ASSERT_TRUE(reserved.ok()) << reserved.status();
+        if (*reserved) {
+          ++won;
+          absl::MutexLock lock(&mutex);
+          winner = offer;
+        }
+      }
+    });
+  }
+  for (std::thread& dispatcher : dispatchers) dispatcher.join();
+  EXPECT_EQ(won.load(), 1) << "80 attempts, one reservation";
+
+  // Only the winner's offer releases it; then the expert can be reserved again.
+  ASSERT_TRUE(presence_.Release("ann", "someone-else").ok());
+  EXPECT_FALSE(*presence_.Reserve("ann", "next", absl::Seconds(30)));
+  ASSERT_TRUE(presence_.Release("ann", winner).ok());
+  EXPECT_TRUE(*presence_.Reserve("ann", "next", absl::Seconds(30)));
+
+  // Busy, away or offline experts are not reserved.
+  ASSERT_TRUE(presence_.Heartbeat("bea", v1::PRESENCE_STATUS_BUSY, absl::Now()).ok());
+  EXPECT_FALSE(*presence_.Reserve("bea", "o", absl::Seconds(30)));
+  EXPECT_FALSE(*presence_.Reserve("nobody", "o", absl::Seconds(30)));
+}
+
+TEST_F(PresenceRedisTest, AReservationEndsWithItsWindowAndAMatchKeepsIt) {
+  ASSERT_TRUE(presence_.Heartbeat("cid", v1::PRESENCE_STATUS_AVAILABLE, absl::Now()).ok());
+  ASSERT_TRUE(*presence_.Reserve("cid", "short", absl::Milliseconds(200)));
+  ASSERT_TRUE(presence_.Keep("cid", "short", absl::Seconds(30)).ok());
+  absl::SleepFor(absl::Milliseconds(400));
+  EXPECT_FALSE(*presence_.Reserve("cid", "other", absl::Seconds(1))) << "kept for the match";
+  ASSERT_TRUE(presence_.Heartbeat("dee", v1::PRESENCE_STATUS_AVAILABLE, absl::Now()).ok());
+  ASSERT_TRUE(*presence_.Reserve("dee", "short", absl::Milliseconds(200)));
+  absl::SleepFor(absl::Milliseconds(400));
+  EXPECT_TRUE(*presence_.Reserve("dee", "other", absl::Seconds(1))) << "the window ended";
 }
 
 TEST(PresenceRedisDown, HeartbeatsFailClearlyAndRecoverWhenRedisReturns) {

@@ -71,11 +71,12 @@ ClientOptions ClientOptionsFromConfig(const server::Config& config) {
   return options;
 }
 
-Client::Client(ClientOptions options) : options_(std::move(options)) {}
+Client::Client(ClientOptions options, std::atomic<int64_t>* breaks)
+    : options_(std::move(options)), breaks_(breaks) {}
 
 ClientPool::ClientPool(const ClientOptions& options, int connections) {
   for (int i = 0; i < std::max(1, connections); ++i) {
-    clients_.push_back(std::make_unique<Client>(options));
+    clients_.push_back(std::make_unique<Client>(options, &breaks_));
   }
 }
 
@@ -86,6 +87,7 @@ Client::~Client() {
 }
 
 absl::Status Client::Broken(const char* during) {
+  if (breaks_ != nullptr) breaks_->fetch_add(1);
   std::string why = context_ != nullptr && context_->err != 0 ? context_->errstr : "no reply";
   if (context_ != nullptr) redisFree(context_);
   context_ = nullptr;
@@ -94,7 +96,12 @@ absl::Status Client::Broken(const char* during) {
 }
 
 absl::Status Client::EnsureConnected() {
+  if (context_ != nullptr && breaks_ != nullptr && breaks_->load() > breaks_at_connect_) {
+    redisFree(context_);
+    context_ = nullptr;
+  }
   if (context_ != nullptr) return absl::OkStatus();
+  if (breaks_ != nullptr) breaks_at_connect_ = breaks_->load();
   timeval connect_timeout = absl::ToTimeval(options_.connect_timeout);
   context_ = redisConnectWithTimeout(options_.host.c_str(), options_.port, connect_timeout);
   if (context_ == nullptr || context_->err != 0) return Broken("connect");

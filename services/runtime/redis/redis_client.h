@@ -51,7 +51,10 @@ ClientOptions ClientOptionsFromConfig(const server::Config& config);
 // have run (SET NX, INCR ...) - the caller knows whether a retry is safe.
 class Client {
  public:
-  explicit Client(ClientOptions options);
+  // `breaks`: a counter shared by a pool's clients; a break of any of them
+  // makes the others reconnect before their next call (a Redis that went
+  // away has broken them all, and their first call would fail otherwise).
+  explicit Client(ClientOptions options, std::atomic<int64_t>* breaks = nullptr);
   ~Client();
 
   Client(const Client&) = delete;
@@ -68,8 +71,10 @@ class Client {
   absl::Status Broken(const char* during) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const ClientOptions options_;
+  std::atomic<int64_t>* const breaks_;
   absl::Mutex mutex_;
   redisContext* context_ ABSL_GUARDED_BY(mutex_) = nullptr;
+  int64_t breaks_at_connect_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 // A few connections to the same endpoint, handed out in turn, so that
@@ -81,6 +86,7 @@ class ClientPool {
   Client& Next();
 
  private:
+  std::atomic<int64_t> breaks_{0};
   std::vector<std::unique_ptr<Client>> clients_;
   std::atomic<size_t> next_{0};
 };

@@ -1,0 +1,567 @@
+// helpline-matching (with identity and catalog) as processes against the
+// test run's Kafka and a Redis of its own (killed and restarted on purpose),
+// called over gRPC the way the person's and the expert's apps would.
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "helpline/matching/v1/events.pb.h"
+#include "helpline/matching/v1/matching.grpc.pb.h"
+#include "services/catalog/domain/catalog_test_log.h"
+#include "services/runtime/core/errors.h"
+#include "services/runtime/core/ids.h"
+#include "services/runtime/core/proto_time.h"
+#include "tests/support/grpc_probe.h"
+#include "tests/support/platform.h"
+#include "tests/support/redis_server.h"
+#include "tests/support/test_stack.h"
+
+namespace helpline::matching {
+namespace {
+
+using ::helpline::testing::Account;
+using ::helpline::testing::Platform;
+using ::helpline::testing::UniqueName;
+using Stub = v1::MatchingService::Stub;
+
+// Service time runs at the real rate here; offers expire after 2 s.
+constexpr char kOfferWindow[] = "2s";
+
+class MatchingKafkaTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    redis_ = new ::helpline::testing::RedisServerProcess(::helpline::testing::PickFreePort());
+    ASSERT_TRUE(redis_->Start());
+    platform_ = new Platform();
+    Platform::Options options;
+    options.matching_config = {
+        {"redis", {{"host", "127.0.0.1"}, {"port", redis_->port()}}},
+        {"matching", {{"offer_window", kOfferWindow}, {"request_wait_limit", "60s"}}}};
+    ASSERT_TRUE(platform_->Start("match", options));
+  }
+
+  static void TearDownTestSuite() {
+    EXPECT_TRUE(platform_->Stop()) << "clean shutdown on SIGTERM";
+    delete platform_;
+    delete redis_;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(platform_->matching().port(), 0);
+    stub_ = v1::MatchingService::NewStub(
+        ::helpline::testing::LocalChannel(platform_->matching().port()));
+  }
+
+  template <class Request, class Response, class Method>
+  absl::Status Call(Method method, const Account& caller, const Request& request,
+                    Response* response) {
+    return Platform::Call(*stub_, method, caller, request, response);
+  }
+
+  // A category of the test's own, so that other tests' experts stay out.
+  std::string NewCategory() {
+    std::string id = UniqueName("c");
+    auto catalog = catalog::v1::CatalogService::NewStub(
+        ::helpline::testing::LocalChannel(platform_->catalog().port()));
+    catalog::v1::CreateCategoryRequest request;
+    request.set_request_id(ids::NewUuidV7());
+    request.set_category_id(id);
+    request.set_name(id);
+    catalog::v1::CreateCategoryResponse response;
+    EXPECT_TRUE(Platform::Call(*catalog, &catalog::v1::CatalogService::Stub::CreateCategory,
+                               platform_->Admin(), request, &response)
+                    .ok());
+    return id;
+  }
+
+  // A published expert in `category`, online and available.
+  Account OnlineExpert(const std::string& category, int64_t rate = 150) {
+    Account expert = platform_->PublishedExpert(catalog::testing::ValidContent(
+        "Help with " + category, category, rate));
+    EXPECT_TRUE(platform_->Heartbeat(expert, v1::PRESENCE_STATUS_AVAILABLE).ok());
+    return expert;
+  }
+
+  v1::RequestHelpRequest HelpRequest(const std::string& category) {
+    v1::RequestHelpRequest request;
+    request.set_request_id(ids::NewUuidV7());
+    request.set_category_id(category);
+    request.set_language("de");
+    request.set_description("My gears slip on the big cog");
+    request.mutable_budget()->mutable_max_per_minute()->set_currency_code("EUR");
+    request.mutable_budget()->mutable_max_per_minute()->set_amount_minor(200);
+    request.set_max_minutes(20);
+    return request;
+  }
+
+  // Asks for help, retrying while matching has not yet seen the new category.
+  v1::HelpRequest AskForHelp(const Account& person, const v1::RequestHelpRequest& request) {
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    v1::RequestHelpResponse response;
+    absl::Status status;
+    do {
+      status = Call(&Stub::RequestHelp, person, request, &response);
+      if (status.code() != absl::StatusCode::kInvalidArgument) break;
+      absl::SleepFor(absl::Milliseconds(100));
+    } while (absl::Now() < deadline);
+    EXPECT_TRUE(status.ok()) << status;
+    return response.help_request();
+  }
+
+  // The expert's next open offer, from WatchOffers.
+  std::optional<v1::Offer> NextOffer(const Account& expert,
+                                     absl::Duration timeout = absl::Seconds(20)) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + expert.access_token);
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    std::unique_ptr<grpc::ClientReader<v1::WatchOffersResponse>> reader =
+        stub_->WatchOffers(&context, v1::WatchOffersRequest());
+    v1::WatchOffersResponse update;
+    std::optional<v1::Offer> offer;
+    while (reader->Read(&update)) {
+      if (update.has_offer()) {
+        offer = update.offer();
+        context.TryCancel();
+        break;
+      }
+    }
+    reader->Finish().ok();
+    return offer;
+  }
+
+  v1::HelpRequest Get(const Account& person, const std::string& id) {
+    v1::GetRequestRequest request;
+    request.set_help_request_id(id);
+    v1::GetRequestResponse response;
+    absl::Status status = Call(&Stub::GetRequest, person, request, &response);
+    EXPECT_TRUE(status.ok()) << status;
+    return response.help_request();
+  }
+
+  // Polls until `done` holds for the request or 20 s passed.
+  v1::HelpRequest GetUntil(const Account& person, const std::string& id,
+                           const std::function<bool(const v1::HelpRequest&)>& done) {
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    v1::HelpRequest request;
+    do {
+      request = Get(person, id);
+      if (done(request)) break;
+      absl::SleepFor(absl::Milliseconds(50));
+    } while (absl::Now() < deadline);
+    return request;
+  }
+
+  absl::Status Answer(const Account& expert, const std::string& offer_id, bool accept,
+                      v1::HelpRequest* matched = nullptr) {
+    if (accept) {
+      v1::AcceptOfferRequest request;
+      request.set_offer_id(offer_id);
+      v1::AcceptOfferResponse response;
+      absl::Status status = Call(&Stub::AcceptOffer, expert, request, &response);
+      if (matched != nullptr) *matched = response.help_request();
+      return status;
+    }
+    v1::DeclineOfferRequest request;
+    request.set_offer_id(offer_id);
+    v1::DeclineOfferResponse response;
+    return Call(&Stub::DeclineOffer, expert, request, &response);
+  }
+
+  std::vector<v1::MatchingEvent> Events() {
+    std::vector<v1::MatchingEvent> events;
+    for (const kafka::Record& record : ::helpline::testing::ReadToEnd(
+             platform_->prefix() + "helpline.matching.events", platform_->partitions())) {
+      v1::MatchingEvent event;
+      EXPECT_TRUE(event.ParseFromString(record.value));
+      events.push_back(std::move(event));
+    }
+    return events;
+  }
+
+  // Next Monday 10:00 in Berlin, at least a day ahead: inside ValidContent's hours.
+  static absl::Time NextMondayAtTen() {
+    absl::TimeZone berlin;
+    EXPECT_TRUE(absl::LoadTimeZone("Europe/Berlin", &berlin));
+    absl::CivilDay day = absl::ToCivilDay(absl::Now() + absl::Hours(24), berlin);
+    while (absl::GetWeekday(day) != absl::Weekday::monday) ++day;
+    return absl::FromCivil(absl::CivilMinute(day.year(), day.month(), day.day(), 10, 0), berlin);
+  }
+
+  v1::BookSlotRequest Slot(const std::string& expert_id, absl::Time start, int minutes = 30) {
+    v1::BookSlotRequest request;
+    request.set_request_id(ids::NewUuidV7());
+    request.set_expert_id(expert_id);
+    *request.mutable_start() = ToProtoTime(start);
+    request.set_minutes(minutes);
+    request.set_note("Gears");
+    return request;
+  }
+
+  static Platform* platform_;
+  static ::helpline::testing::RedisServerProcess* redis_;
+  std::unique_ptr<Stub> stub_;
+};
+
+Platform* MatchingKafkaTest::platform_ = nullptr;
+::helpline::testing::RedisServerProcess* MatchingKafkaTest::redis_ = nullptr;
+
+TEST_F(MatchingKafkaTest, AnAvailableExpertIsOfferedTheRequestAcceptsAndTheMatchCarriesTheTerms) {
+  const std::string category = NewCategory();
+  Account expert = OnlineExpert(category, 150);
+  Account outsider = OnlineExpert(NewCategory());
+  Account person = platform_->NewAccount();
+  v1::HelpRequest asked = AskForHelp(person, HelpRequest(category));
+  ASSERT_FALSE(asked.help_request_id().empty());
+  EXPECT_EQ(asked.person_id(), person.user_id);
+
+  std::optional<v1::Offer> offer = NextOffer(expert);
+  ASSERT_TRUE(offer.has_value()) << "the only fitting expert gets the offer";
+  EXPECT_EQ(offer->help_request_id(), asked.help_request_id());
+  EXPECT_EQ(offer->description(), "My gears slip on the big cog");
+  EXPECT_EQ(offer->price().per_minute().rate().amount_minor(), 150);
+  EXPECT_EQ(Answer(outsider, offer->offer_id(), true).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Answer(person, offer->offer_id(), true).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Get(person, asked.help_request_id()).status(), v1::HELP_REQUEST_STATUS_OFFERED);
+
+  v1::HelpRequest matched;
+  ASSERT_TRUE(Answer(expert, offer->offer_id(), true, &matched).ok());
+  EXPECT_EQ(matched.status(), v1::HELP_REQUEST_STATUS_MATCHED);
+  EXPECT_EQ(matched.match().expert_id(), expert.user_id);
+  EXPECT_EQ(matched.match().person_id(), person.user_id);
+  EXPECT_EQ(matched.match().max_minutes(), 20);
+  EXPECT_EQ(matched.match().max_amount().amount_minor(), 150 * 20);
+  EXPECT_FALSE(matched.has_budget()) << "the expert does not see the person's budget";
+  v1::HelpRequest again;
+  ASSERT_TRUE(Answer(expert, offer->offer_id(), true, &again).ok()) << "a retry is answered alike";
+  EXPECT_EQ(again.match().match_id(), matched.match().match_id());
+
+  // The person's stream shows the match and ends.
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + person.access_token);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::WatchRequestRequest watch;
+  watch.set_help_request_id(asked.help_request_id());
+  auto reader = stub_->WatchRequest(&context, watch);
+  std::vector<v1::HelpRequestStatus> seen;
+  v1::WatchRequestResponse update;
+  while (reader->Read(&update)) seen.push_back(update.help_request().status());
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_THAT(seen, ::testing::ElementsAre(v1::HELP_REQUEST_STATUS_MATCHED));
+
+  // Nobody else reads the request.
+  v1::GetRequestRequest get;
+  get.set_help_request_id(asked.help_request_id());
+  v1::GetRequestResponse got;
+  EXPECT_EQ(Call(&Stub::GetRequest, outsider, get, &got).code(),
+            absl::StatusCode::kPermissionDenied);
+
+  int made = 0;
+  for (const v1::MatchingEvent& event : Events()) {
+    if (event.has_match_made() && event.match_made().match().match_id() == asked.help_request_id()) {
+      ++made;
+      EXPECT_EQ(event.match_made().match().category_id(), category);
+      EXPECT_EQ(event.match_made().match().price().per_minute().rate().amount_minor(), 150);
+    }
+  }
+  EXPECT_EQ(made, 1);
+}
+
+TEST_F(MatchingKafkaTest, DeclinedAndExpiredOffersMoveOnAndThenTheRequestWaitsInLine) {
+  const std::string category = NewCategory();
+  Account anna = OnlineExpert(category);
+  Account ben = OnlineExpert(category);
+  Account person = platform_->NewAccount();
+  v1::HelpRequest asked = AskForHelp(person, HelpRequest(category));
+
+  v1::HelpRequest first = GetUntil(person, asked.help_request_id(), [](const v1::HelpRequest& r) {
+    return r.status() == v1::HELP_REQUEST_STATUS_OFFERED;
+  });
+  ASSERT_EQ(first.status(), v1::HELP_REQUEST_STATUS_OFFERED);
+  const Account& declining = first.offer().expert_id() == anna.user_id ? anna : ben;
+  const Account& silent = first.offer().expert_id() == anna.user_id ? ben : anna;
+  ASSERT_TRUE(Answer(declining, first.offer().offer_id(), false).ok());
+
+  std::optional<v1::Offer> second = NextOffer(silent);
+  ASSERT_TRUE(second.has_value()) << "a decline moves the request on";
+  EXPECT_EQ(second->help_request_id(), asked.help_request_id());
+  // Nobody answers: the offer expires and nobody is left.
+  v1::HelpRequest waiting = GetUntil(person, asked.help_request_id(), [](const v1::HelpRequest& r) {
+    return r.status() == v1::HELP_REQUEST_STATUS_WAITING;
+  });
+  EXPECT_EQ(waiting.status(), v1::HELP_REQUEST_STATUS_WAITING);
+  EXPECT_EQ(waiting.offers_made(), 2);
+  EXPECT_EQ(waiting.position(), 1);
+  EXPECT_EQ(Answer(silent, second->offer_id(), true).code(), absl::StatusCode::kFailedPrecondition)
+      << "an expired offer cannot be accepted";
+
+  // A third expert comes online: the waiting request is offered at once.
+  Account cara = OnlineExpert(category);
+  std::optional<v1::Offer> third = NextOffer(cara);
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->help_request_id(), asked.help_request_id());
+
+  v1::CancelRequestRequest cancel;
+  cancel.set_help_request_id(asked.help_request_id());
+  v1::CancelRequestResponse cancelled;
+  EXPECT_EQ(Call(&Stub::CancelRequest, cara, cancel, &cancelled).code(),
+            absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE(Call(&Stub::CancelRequest, person, cancel, &cancelled).ok());
+  EXPECT_EQ(cancelled.help_request().status(), v1::HELP_REQUEST_STATUS_CANCELLED);
+  EXPECT_EQ(Answer(cara, third->offer_id(), true).code(), absl::StatusCode::kFailedPrecondition)
+      << "cancelling withdraws the offer";
+}
+
+TEST_F(MatchingKafkaTest, ConcurrentRequestsNeverOfferAnExpertTwoAtOnceAndTheLineMovesUp) {
+  const std::string category = NewCategory();
+  std::vector<Account> experts = {OnlineExpert(category), OnlineExpert(category)};
+  std::vector<Account> people;
+  for (int i = 0; i < 5; ++i) people.push_back(platform_->NewAccount());
+  std::vector<v1::HelpRequest> asked(people.size());
+  std::vector<std::thread> askers;
+  for (size_t i = 0; i < people.size(); ++i) {
+    askers.emplace_back([&, i] { asked[i] = AskForHelp(people[i], HelpRequest(category)); });
+  }
+  for (std::thread& asker : askers) asker.join();
+
+  // Nobody answers; offers expire and go round (2 s each) for a while.
+  absl::SleepFor(absl::Seconds(9));
+  std::set<int> positions;
+  for (size_t i = 0; i < people.size(); ++i) {
+    positions.insert(Get(people[i], asked[i].help_request_id()).position());
+  }
+  EXPECT_EQ(positions, (std::set<int>{1, 2, 3, 4, 5})) << "one line, everyone a place";
+
+  // The first in line cancels; everyone behind moves up.
+  size_t first = 0;
+  for (size_t i = 0; i < people.size(); ++i) {
+    if (Get(people[i], asked[i].help_request_id()).position() == 1) first = i;
+  }
+  v1::CancelRequestRequest cancel;
+  cancel.set_help_request_id(asked[first].help_request_id());
+  v1::CancelRequestResponse cancelled;
+  ASSERT_TRUE(Call(&Stub::CancelRequest, people[first], cancel, &cancelled).ok());
+  positions.clear();
+  for (size_t i = 0; i < people.size(); ++i) {
+    if (i != first) positions.insert(Get(people[i], asked[i].help_request_id()).position());
+  }
+  EXPECT_EQ(positions, (std::set<int>{1, 2, 3, 4}));
+  for (size_t i = 0; i < people.size(); ++i) {
+    if (i == first) continue;
+    cancel.set_help_request_id(asked[i].help_request_id());
+    ASSERT_TRUE(Call(&Stub::CancelRequest, people[i], cancel, &cancelled).ok());
+  }
+
+  // From the events: each expert's offers, and when each ended.
+  std::set<std::string> ours;
+  for (const v1::HelpRequest& request : asked) ours.insert(request.help_request_id());
+  struct Interval {
+    absl::Time start;
+    absl::Time end = absl::InfiniteFuture();
+  };
+  std::map<std::string, std::map<std::string, Interval>> offers;  // expert -> offer -> interval
+  std::map<std::string, std::string> expert_of;
+  std::vector<v1::MatchingEvent> events = Events();
+  for (const v1::MatchingEvent& event : events) {
+    if (event.has_expert_offered()) {
+      expert_of[event.expert_offered().offer_id()] = event.expert_offered().expert_id();
+      offers[event.expert_offered().expert_id()][event.expert_offered().offer_id()].start =
+          FromProtoTime(event.meta().occurred_at());
+    }
+  }
+  for (const v1::MatchingEvent& event : events) {
+    std::string offer_id;
+    if (event.has_offer_expired()) offer_id = event.offer_expired().offer_id();
+    if (event.has_offer_declined()) offer_id = event.offer_declined().offer_id();
+    if (event.has_help_request_cancelled()) offer_id = event.help_request_cancelled().offer_id();
+    if (event.has_help_request_expired()) offer_id = event.help_request_expired().offer_id();
+    if (event.has_match_made()) offer_id = event.match_made().offer_id();
+    if (offer_id.empty() || !expert_of.contains(offer_id)) continue;
+    offers[expert_of[offer_id]][offer_id].end = FromProtoTime(event.meta().occurred_at());
+  }
+  for (const Account& expert : experts) {
+    std::vector<Interval> intervals;
+    for (const auto& [id, interval] : offers[expert.user_id]) intervals.push_back(interval);
+    EXPECT_GE(intervals.size(), 3u) << "offers go round the line";
+    std::sort(intervals.begin(), intervals.end(),
+              [](const Interval& a, const Interval& b) { return a.start < b.start; });
+    for (size_t i = 1; i < intervals.size(); ++i) {
+      EXPECT_LE(intervals[i - 1].end, intervals[i].start)
+          << "expert " << expert.user_id << " had two offers open at once";
+    }
+  }
+}
+
+TEST_F(MatchingKafkaTest, TwentyConcurrentBookingsOfOneSlotMakeExactlyOne) {
+  Account expert = platform_->PublishedExpert(catalog::testing::ValidContent("Bookable"));
+  std::vector<Account> people;
+  for (int i = 0; i < 5; ++i) people.push_back(platform_->NewAccount());
+  const absl::Time monday = NextMondayAtTen();
+
+  // Matching sees the new expert a moment after catalog publishes it.
+  v1::BookSlotResponse probe;
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  absl::Status found;
+  do {
+    found = Call(&Stub::BookSlot, people[0], Slot(expert.user_id, monday + absl::Hours(24)), &probe);
+    if (found.code() != absl::StatusCode::kNotFound) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  } while (absl::Now() < deadline);
+  EXPECT_EQ(found.code(), absl::StatusCode::kFailedPrecondition)
+      << "Tuesday is outside the expert's hours: " << found;
+
+  std::atomic<int> booked{0};
+  std::atomic<int> refused{0};
+  std::string winner_id;
+  std::string booking_id;
+  absl::Mutex mutex;
+  std::vector<std::thread> bookers;
+  for (int i = 0; i < 20; ++i) {
+    bookers.emplace_back([&, i] {
+      const Account& person = people[i % people.size()];
+      v1::BookSlotResponse response;
+      absl::Status status = Call(&Stub::BookSlot, person, Slot(expert.user_id, monday), &response);
+      if (status.ok()) {
+        ++booked;
+        absl::MutexLock lock(&mutex);
+        winner_id = person.user_id;
+        booking_id = response.booking().booking_id();
+      } else if (status.code() == absl::StatusCode::kFailedPrecondition) {
+        ++refused;
+      } else {
+        ADD_FAILURE() << status;
+      }
+    });
+  }
+  for (std::thread& booker : bookers) booker.join();
+  EXPECT_EQ(booked.load(), 1);
+  EXPECT_EQ(refused.load(), 19);
+
+  const Account& winner =
+      *std::find_if(people.begin(), people.end(),
+                    [&](const Account& account) { return account.user_id == winner_id; });
+  for (const Account* who : std::vector<const Account*>{&winner, &expert}) {
+    v1::ListMyBookingsResponse mine;
+    ASSERT_TRUE(Call(&Stub::ListMyBookings, *who, v1::ListMyBookingsRequest(), &mine).ok());
+    ASSERT_EQ(mine.bookings_size(), 1);
+    EXPECT_EQ(mine.bookings(0).booking_id(), booking_id);
+    EXPECT_EQ(FromProtoTime(mine.bookings(0).start()), monday);
+    EXPECT_EQ(mine.bookings(0).max_amount().amount_minor(), 150 * 30);
+  }
+  v1::GetBookingRequest get;
+  get.set_booking_id(booking_id);
+  v1::GetBookingResponse got;
+  const Account& loser = winner_id == people[0].user_id ? people[1] : people[0];
+  EXPECT_EQ(Call(&Stub::GetBooking, loser, get, &got).code(), absl::StatusCode::kPermissionDenied);
+
+  // Days ahead: a free cancellation; the slot is free again.
+  v1::CancelBookingRequest cancel;
+  cancel.set_booking_id(booking_id);
+  v1::CancelBookingResponse cancelled;
+  EXPECT_EQ(Call(&Stub::CancelBooking, loser, cancel, &cancelled).code(),
+            absl::StatusCode::kPermissionDenied);
+  ASSERT_TRUE(Call(&Stub::CancelBooking, winner, cancel, &cancelled).ok());
+  EXPECT_EQ(cancelled.booking().status(), v1::BOOKING_STATUS_CANCELLED);
+  EXPECT_FALSE(cancelled.booking().late_cancellation());
+  v1::BookSlotResponse again;
+  EXPECT_TRUE(Call(&Stub::BookSlot, loser, Slot(expert.user_id, monday), &again).ok());
+
+  int confirmed = 0;
+  for (const v1::MatchingEvent& event : Events()) {
+    if (event.has_booking_confirmed() &&
+        event.booking_confirmed().booking().expert_id() == expert.user_id) {
+      ++confirmed;
+    }
+  }
+  EXPECT_EQ(confirmed, 2);
+}
+
+TEST_F(MatchingKafkaTest, BadInputNamesTheFieldAndWritesNothing) {
+  Account person = platform_->NewAccount();
+  const size_t before = Events().size();
+  auto field_of = [](const absl::Status& status) {
+    std::vector<errors::FieldViolation> violations = errors::FieldViolations(status);
+    return violations.empty() ? std::string("<none>") : violations[0].field;
+  };
+  std::vector<std::pair<std::function<void(v1::RequestHelpRequest&)>, std::string>> cases = {
+      {[](auto& r) { r.clear_request_id(); }, "request_id"},
+      {[](auto& r) { r.set_category_id("no-such-category"); }, "category_id"},
+      {[](auto& r) { r.set_language("klingon"); }, "language"},
+      {[](auto& r) { r.clear_description(); }, "description"},
+      {[](auto& r) { r.set_max_minutes(1000); }, "max_minutes"},
+      {[](auto& r) { r.clear_budget(); }, "budget"},
+      {[](auto& r) { r.mutable_budget()->mutable_max_per_minute()->set_currency_code("USD"); },
+       "budget.max_per_minute.currency_code"},
+      {[](auto& r) { r.mutable_budget()->mutable_max_per_minute()->set_amount_minor(0); },
+       "budget.max_per_minute.amount_minor"},
+      {[](auto& r) { r.set_sponsor_program_id("sponsor-program:none"); }, "sponsor_program_id"},
+  };
+  for (const auto& [spoil, field] : cases) {
+    v1::RequestHelpRequest request = HelpRequest("bike-repair");
+    spoil(request);
+    v1::RequestHelpResponse response;
+    absl::Status status = Call(&Stub::RequestHelp, person, request, &response);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_EQ(field_of(status), field);
+  }
+  v1::RequestHelpResponse response;
+  EXPECT_EQ(Call(&Stub::RequestHelp, Account{}, HelpRequest("bike-repair"), &response).code(),
+            absl::StatusCode::kUnauthenticated);
+  v1::BookSlotRequest slot = Slot("someone", NextMondayAtTen());
+  slot.clear_start();
+  v1::BookSlotResponse booked;
+  absl::Status status = Call(&Stub::BookSlot, person, slot, &booked);
+  EXPECT_EQ(field_of(status), "start");
+  v1::ListMyBookingsRequest list;
+  list.set_page_size(1000);
+  v1::ListMyBookingsResponse listed;
+  EXPECT_EQ(field_of(Call(&Stub::ListMyBookings, person, list, &listed)), "page_size");
+  v1::AcceptOfferResponse accepted;
+  EXPECT_EQ(field_of(Call(&Stub::AcceptOffer, person, v1::AcceptOfferRequest(), &accepted)),
+            "offer_id");
+  EXPECT_EQ(Events().size(), before) << "rejections write no event";
+}
+
+// Last: it kills this suite's Redis.
+TEST_F(MatchingKafkaTest, WithRedisDownHelpNowIsUnavailableBookingsWorkAndAllRecovers) {
+  const std::string category = NewCategory();
+  Account expert = OnlineExpert(category);
+  Account bookable = platform_->PublishedExpert(catalog::testing::ValidContent("Bookable"));
+  Account person = platform_->NewAccount();
+  redis_->Kill();
+
+  v1::RequestHelpResponse response;
+  absl::Status status = Call(&Stub::RequestHelp, person, HelpRequest(category), &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("presence"));
+  EXPECT_EQ(platform_->Heartbeat(expert, v1::PRESENCE_STATUS_AVAILABLE).code(),
+            absl::StatusCode::kUnavailable);
+  v1::BookSlotResponse booked;
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  do {
+    status = Call(&Stub::BookSlot, person, Slot(bookable.user_id, NextMondayAtTen()), &booked);
+    if (status.code() != absl::StatusCode::kNotFound) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  } while (absl::Now() < deadline);
+  EXPECT_TRUE(status.ok()) << "bookings do not need Redis: " << status;
+
+  ASSERT_TRUE(redis_->Start());
+  // Presence comes back with the next heartbeat; help now works again.
+  EXPECT_TRUE(platform_->Heartbeat(expert, v1::PRESENCE_STATUS_AVAILABLE).ok());
+  v1::HelpRequest asked = AskForHelp(person, HelpRequest(category));
+  std::optional<v1::Offer> offer = NextOffer(expert);
+  ASSERT_TRUE(offer.has_value());
+  v1::HelpRequest matched;
+  ASSERT_TRUE(Answer(expert, offer->offer_id(), true, &matched).ok());
+  EXPECT_EQ(matched.status(), v1::HELP_REQUEST_STATUS_MATCHED);
+  EXPECT_EQ(matched.help_request_id(), asked.help_request_id());
+}
+
+}  // namespace
+}  // namespace helpline::matching
