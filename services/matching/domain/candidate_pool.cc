@@ -31,6 +31,10 @@ int CandidatePool::CategoryNumber(const std::string& category_id) {
   return it->second;
 }
 
+int CandidatePool::LanguageNumber(const std::string& primary_language) {
+  return language_numbers_.try_emplace(primary_language, language_numbers_.size()).first->second;
+}
+
 bool CandidatePool::Under(int category, int ancestor) const {
   for (int depth = 0; category >= 0 && depth < kMaxDepth; ++depth) {
     if (category == ancestor) return true;
@@ -61,28 +65,47 @@ void CandidatePool::SetLive(ExpertEntry& expert, const catalog::v1::ProfileConte
   for (const std::string& id : live.category_ids()) expert.categories.push_back(CategoryNumber(id));
   expert.languages.clear();
   for (const std::string& tag : live.languages()) {
-    std::string primary = PrimaryLanguage(tag);
-    if (std::find(expert.languages.begin(), expert.languages.end(), primary) ==
+    int language = LanguageNumber(PrimaryLanguage(tag));
+    if (std::find(expert.languages.begin(), expert.languages.end(), language) ==
         expert.languages.end()) {
-      expert.languages.push_back(std::move(primary));
+      expert.languages.push_back(language);
     }
   }
   expert.price = live.price();
+  expert.price_figures = PriceFigures::Of(live.price());
   expert.availability = live.availability();
+  RefreshRow(expert);
 }
 
 void CandidatePool::SetAvailable(ExpertEntry& expert, bool available) {
   if (expert.available == available) return;
   expert.available = available;
-  size_t index = expert_index_.at(expert.id);
   if (available) {
     expert.available_slot = available_.size();
-    available_.push_back(index);
+    available_.emplace_back();
+    RefreshRow(expert);
   } else {
-    size_t last = available_.back();
+    AvailableRow last = available_.back();
     available_[expert.available_slot] = last;
-    experts_[last].available_slot = expert.available_slot;
+    experts_[last.expert].available_slot = expert.available_slot;
     available_.pop_back();
+  }
+}
+
+void CandidatePool::RefreshRow(const ExpertEntry& expert) {
+  if (!expert.available) return;
+  AvailableRow& row = available_[expert.available_slot];
+  row.expert = static_cast<uint32_t>(expert_index_.at(expert.id));
+  row.eligible = expert.published && expert.has_live;
+  row.category_count = 0;
+  for (int category : expert.categories) {
+    if (row.category_count == std::size(row.categories)) break;
+    row.categories[row.category_count++] = static_cast<int16_t>(category);
+  }
+  row.language_count = 0;
+  for (int language : expert.languages) {
+    if (row.language_count == std::size(row.languages)) break;
+    row.languages[row.language_count++] = static_cast<int16_t>(language);
   }
 }
 
@@ -99,11 +122,12 @@ void CandidatePool::ApplyCatalog(const CatalogEvent& event) {
       SetLive(Entry(id), event.live_terms_changed().live());
       break;
     case CatalogEvent::kProfilePublished:
-      Entry(id).published = true;
+    case CatalogEvent::kProfileUnpublished: {
+      ExpertEntry& expert = Entry(id);
+      expert.published = event.has_profile_published();
+      RefreshRow(expert);
       break;
-    case CatalogEvent::kProfileUnpublished:
-      Entry(id).published = false;
-      break;
+    }
     case CatalogEvent::kCategoryCreated: {
       int number = CategoryNumber(event.category_created().category_id());
       const std::string& parent = event.category_created().parent_id();
@@ -213,38 +237,52 @@ std::vector<Candidate> CandidatePool::Rank(const CandidateQuery& query, absl::Ti
     program = Program(query.sponsor_program_id);
     if (program == nullptr || !InEffect(*program, now)) return best;
   }
-  const std::string language = PrimaryLanguage(query.language);
+  auto language = language_numbers_.find(PrimaryLanguage(query.language));
+  if (language == language_numbers_.end()) return best;
   const int sponsor_cap = program == nullptr ? 0 : program->terms.max_minutes_per_session();
+  const BudgetFigures budget = BudgetFigures::Of(query.budget);
   struct Scored {
     double score;
     size_t index;
-    double fit;
   };
   // Ordered best first; as a heap, the worst kept is at the front.
   auto better = [&](const Scored& a, const Scored& b) {
     if (a.score != b.score) return a.score > b.score;
     return experts_[a.index].id < experts_[b.index].id;
   };
+  // The requested category and every category below it.
+  std::vector<bool> wanted(parents_.size());
+  for (size_t number = 0; number < parents_.size(); ++number) {
+    wanted[number] = Under(static_cast<int>(number), category->second);
+  }
+  const int16_t wanted_language = static_cast<int16_t>(language->second);
   std::vector<Scored> heap;
-  for (size_t index : available_) {
-    const ExpertEntry& expert = experts_[index];
-    if (!expert.published || !expert.has_live || expert.id == query.person_id) continue;
-    if (std::find(expert.languages.begin(), expert.languages.end(), language) ==
-        expert.languages.end()) {
-      continue;
+  for (const AvailableRow& row : available_) {
+    if (!row.eligible) continue;
+    bool in_category = false;
+    for (int c = 0; c < row.category_count && !in_category; ++c) {
+      in_category = wanted[row.categories[c]];
     }
-    if (!InCategory(expert, category->second)) continue;
+    if (!in_category) continue;
+    bool speaks = false;
+    for (int l = 0; l < row.language_count && !speaks; ++l) {
+      speaks = row.languages[l] == wanted_language;
+    }
+    if (!speaks) continue;
+    const size_t index = row.expert;
+    const ExpertEntry& expert = experts_[index];
+    if (expert.id == query.person_id) continue;
     double fit = 1.0;
     if (program != nullptr) {
       if (!Covers(*program, expert)) continue;
     } else {
       std::optional<double> budget_fit =
-          BudgetFit(query.budget, expert.price, TermsFor(expert.price, query.max_minutes));
+          budget.Fit(expert.price_figures, expert.price_figures.MaxMinutes(query.max_minutes));
       if (!budget_fit) continue;
       fit = *budget_fit;
     }
     if (query.excluded && query.excluded(expert.id)) continue;
-    Scored scored{Score(expert, fit, now), index, fit};
+    Scored scored{Score(expert, fit, now), index};
     if (heap.size() < limit) {
       heap.push_back(scored);
       std::push_heap(heap.begin(), heap.end(), better);

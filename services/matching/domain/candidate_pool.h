@@ -66,9 +66,10 @@ struct ExpertEntry {
   bool published = false;
   bool has_live = false;
   std::vector<int> categories;
-  // Primary language subtags, lower case.
-  std::vector<std::string> languages;
+  // Primary language subtags, as the pool's numbers for them.
+  std::vector<int> languages;
   catalog::v1::PriceTerms price;
+  PriceFigures price_figures;
   catalog::v1::Availability availability;
   int64_t reviews = 0;
   int64_t stars = 0;
@@ -102,20 +103,38 @@ class CandidatePool {
   static bool InEffect(const SponsorProgramEntry& program, absl::Time now);
   bool Covers(const SponsorProgramEntry& program, const ExpertEntry& expert) const;
   size_t available_count() const { return available_.size(); }
+  template <class F>
+  void ForEachAvailable(F visit) const {
+    for (const AvailableRow& row : available_) visit(experts_[row.expert]);
+  }
 
  private:
   int CategoryNumber(const std::string& category_id);
+  int LanguageNumber(const std::string& primary_language);
   bool Under(int category, int ancestor) const;
   bool InCategory(const ExpertEntry& expert, int category) const;
   ExpertEntry& Entry(const std::string& expert_id);
   void SetLive(ExpertEntry& expert, const catalog::v1::ProfileContent& live);
   void SetAvailable(ExpertEntry& expert, bool available);
 
+  // What Rank checks first for every available expert, packed so that the
+  // pass over thousands of them stays in cache.
+  struct AvailableRow {
+    uint32_t expert = 0;
+    bool eligible = false;  // published, with a live profile
+    uint8_t category_count = 0;
+    uint8_t language_count = 0;
+    int16_t categories[5] = {};
+    int16_t languages[10] = {};
+  };
+  void RefreshRow(const ExpertEntry& expert);
+
   const RankingOptions options_;
   std::vector<ExpertEntry> experts_;
   absl::flat_hash_map<std::string, size_t> expert_index_;
-  std::vector<size_t> available_;
+  std::vector<AvailableRow> available_;
   absl::flat_hash_map<std::string, int> category_numbers_;
+  absl::flat_hash_map<std::string, int> language_numbers_;
   std::vector<int> parents_;  // -1: top level
   std::vector<bool> retired_;
   absl::flat_hash_map<std::string, SponsorProgramEntry> programs_;
