@@ -57,6 +57,8 @@ server::ConfigSchema Schema() {
                 absl::Hours(24 * 730), "how far ahead a slot may be booked")
       .Duration("matching.free_cancellation_before", absl::Hours(12), absl::ZeroDuration(),
                 absl::Hours(24 * 14), "a person's cancellation later than this before the start is late")
+      .Duration("matching.closed_request_retention", absl::Hours(24 * 7), absl::Minutes(1),
+                absl::Hours(24 * 365), "how long an ended help request stays readable")
       .Double("matching.rating_prior_mean", 4.0, 1, 5, "ratings are pulled towards this")
       .Double("matching.rating_prior_weight", 5, 0, 1000, "as if this many reviews came first")
       .Duration("matching.fairness_window", absl::Hours(1), absl::Minutes(1), absl::Hours(24 * 7),
@@ -115,7 +117,7 @@ int Main(int argc, char** argv) {
   ranking.rating_prior_mean = config.GetDouble("matching.rating_prior_mean");
   ranking.rating_prior_weight = config.GetDouble("matching.rating_prior_weight");
   ranking.fairness_window = config.GetDuration("matching.fairness_window");
-  MatchingReadModel read_model(ranking);
+  MatchingReadModel read_model(ranking, config.GetDuration("matching.closed_request_retention"));
   es::EventFeed events(client, {topics.events, topics.deadletter, "matching.read-model"},
                        [] { return std::make_unique<v1::MatchingEvent>(); }, read_model);
   es::EventFeed catalog(client,

@@ -40,7 +40,8 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
         {"argon2_passes", 1},
         {"argon2_memory_mib", 8},
         {"argon2_allow_weak", true},
-        {"requests_per_second_per_caller", 1000}}},
+        {"requests_per_second_per_caller", 1000},
+        {"logins_per_minute_per_account", 1000}}},
       {"admin", {{"email", kPlatformAdminEmail}, {"password", kPlatformAdminPassword}}}};
   identity_ = std::make_unique<ServiceProcess>(IDENTITY_BINARY_PATH, "identity", identity_config,
                                                dir_);

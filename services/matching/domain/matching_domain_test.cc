@@ -378,6 +378,22 @@ TEST(WaitingLine, AMatchKeepsTheExpertsReservationAndShowsTheMatch) {
   EXPECT_EQ(world.model.RequestOfOffer("offer-1"), "req-1");
 }
 
+TEST(WaitingLine, EndedRequestsAreForgottenAfterTheRetention) {
+  MatchingReadModel model(RankingOptions{}, absl::Hours(1));
+  MatchingTestLog log(&model);
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  ASSERT_TRUE(log.Send(kRequest, OfferTo(kAnna, "offer-1")).ok());
+  ASSERT_TRUE(log.Send(kRequest, Cancel(), kPerson).ok());
+  log.now += absl::Minutes(59);
+  ASSERT_TRUE(log.Send(HelpRequestAggregate("r2"), Open(), kPerson).ok());
+  EXPECT_TRUE(model.Request("req-1").has_value()) << "within the retention";
+  log.now += absl::Minutes(2);
+  ASSERT_TRUE(log.Send(HelpRequestAggregate("r3"), Open(), kPerson).ok());
+  EXPECT_FALSE(model.Request("req-1").has_value());
+  EXPECT_FALSE(model.RequestOfOffer("offer-1").has_value());
+  EXPECT_TRUE(model.Request("r2").has_value()) << "open requests stay";
+}
+
 // --- ranking ---
 
 TEST(Ranking, FiltersByCategoryTreeLanguageBudgetPresenceAndPublication) {

@@ -7,8 +7,8 @@
 
 namespace helpline::matching {
 
-MatchingReadModel::MatchingReadModel(RankingOptions ranking)
-    : catalog_projection_(*this), pool_(ranking) {}
+MatchingReadModel::MatchingReadModel(RankingOptions ranking, absl::Duration closed_retention)
+    : closed_retention_(closed_retention), catalog_projection_(*this), pool_(ranking) {}
 
 void MatchingReadModel::CatalogFeed::Apply(const google::protobuf::Message& message,
                                            const kafka::Record&) {
@@ -29,6 +29,7 @@ void MatchingReadModel::Apply(const google::protobuf::Message& message, const ka
   pool_.ApplyMatching(event);
   if (std::string id = HelpRequestOf(event.meta().aggregate_id()); !id.empty()) {
     ApplyRequestEvent(id, event);
+    ForgetClosedBefore(FromProtoTime(event.meta().occurred_at()) - closed_retention_);
   } else {
     ApplyBookingEvent(event);
   }
@@ -44,10 +45,22 @@ void MatchingReadModel::CloseOffer(RequestRecord& record, bool matched) {
   record.view.clear_offer();
 }
 
-void MatchingReadModel::LeaveLine(const RequestRecord& record) {
+void MatchingReadModel::ForgetClosedBefore(absl::Time cutoff) {
+  while (!closed_.empty() && closed_.front().first < cutoff) {
+    auto found = requests_.find(closed_.front().second);
+    if (found != requests_.end()) {
+      for (const std::string& offer_id : found->second.offer_ids) offer_requests_.erase(offer_id);
+      requests_.erase(found);
+    }
+    closed_.pop_front();
+  }
+}
+
+void MatchingReadModel::LeaveLine(const RequestRecord& record, absl::Time closed_at) {
   std::pair<absl::Time, std::string> key{FromProtoTime(record.view.created_at()),
                                          record.view.help_request_id()};
   waiting_.erase(key);
+  closed_.emplace_back(closed_at, key.second);
   auto line = lines_.find(record.view.category_id());
   if (line == lines_.end()) return;
   line->second.erase(key);
@@ -95,6 +108,7 @@ void MatchingReadModel::ApplyRequestEvent(const std::string& id, const v1::Match
       *offer.mutable_offered_at() = event.meta().occurred_at();
       *offer.mutable_expires_at() = offered.expires_at();
       record.offered_experts.push_back(offered.expert_id());
+      record.offer_ids.push_back(offered.offer_id());
       offer_requests_[offered.offer_id()] = id;
       open_offers_[offered.expert_id()] = offered.offer_id();
       waiting_.erase(key);
@@ -110,17 +124,17 @@ void MatchingReadModel::ApplyRequestEvent(const std::string& id, const v1::Match
       view.set_status(v1::HELP_REQUEST_STATUS_MATCHED);
       *view.mutable_match() = event.match_made().match();
       CloseOffer(record, true);
-      LeaveLine(record);
+      LeaveLine(record, FromProtoTime(event.meta().occurred_at()));
       break;
     case v1::MatchingEvent::kHelpRequestCancelled:
       view.set_status(v1::HELP_REQUEST_STATUS_CANCELLED);
       CloseOffer(record, false);
-      LeaveLine(record);
+      LeaveLine(record, FromProtoTime(event.meta().occurred_at()));
       break;
     case v1::MatchingEvent::kHelpRequestExpired:
       view.set_status(v1::HELP_REQUEST_STATUS_EXPIRED);
       CloseOffer(record, false);
-      LeaveLine(record);
+      LeaveLine(record, FromProtoTime(event.meta().occurred_at()));
       break;
     default:
       break;

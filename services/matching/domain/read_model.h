@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <set>
 #include <string>
@@ -38,7 +39,9 @@ struct WaitingRequest {
 // threads, queries on any thread.
 class MatchingReadModel : public es::Projection {
  public:
-  explicit MatchingReadModel(RankingOptions ranking = {});
+  // Help requests that ended are forgotten `closed_retention` after they did.
+  explicit MatchingReadModel(RankingOptions ranking = {},
+                             absl::Duration closed_retention = absl::Hours(24 * 7));
 
   // Matching's own events.
   void Apply(const google::protobuf::Message& event, const kafka::Record& record) override;
@@ -99,15 +102,19 @@ class MatchingReadModel : public es::Projection {
   struct RequestRecord {
     v1::HelpRequest view;  // without its position
     std::vector<std::string> offered_experts;
+    std::vector<std::string> offer_ids;
   };
   using Line = std::set<std::pair<absl::Time, std::string>>;
 
   void ApplyRequestEvent(const std::string& id, const v1::MatchingEvent& event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void CloseOffer(RequestRecord& record, bool matched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void LeaveLine(const RequestRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void LeaveLine(const RequestRecord& record, absl::Time closed_at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void ApplyBookingEvent(const v1::MatchingEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void ForgetClosedBefore(absl::Time cutoff) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
+  const absl::Duration closed_retention_;
   CatalogFeed catalog_projection_;
   mutable absl::Mutex mutex_;
   CandidatePool pool_ ABSL_GUARDED_BY(mutex_);
@@ -116,6 +123,8 @@ class MatchingReadModel : public es::Projection {
   absl::flat_hash_map<std::string, Line> lines_ ABSL_GUARDED_BY(mutex_);
   // Requests waiting for an offer, by opening time.
   Line waiting_ ABSL_GUARDED_BY(mutex_);
+  // Requests that ended, by when they did.
+  std::deque<std::pair<absl::Time, std::string>> closed_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::string> offer_requests_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::string> open_offers_ ABSL_GUARDED_BY(mutex_);
   std::vector<ReservationChange> reservation_changes_ ABSL_GUARDED_BY(mutex_);
