@@ -63,25 +63,28 @@ absl::Status MatchingService::Write(v1::MatchingCommand& command, const std::str
       .status();
 }
 
-absl::StatusOr<v1::HelpRequest> MatchingService::VisibleRequest(
-    const std::string& help_request_id, const auth::Principal& caller) const {
+absl::Status MatchingService::ReadRequest(const std::string& help_request_id,
+                                          const auth::Principal& caller,
+                                          v1::HelpRequest* out) const {
   std::optional<v1::HelpRequest> request = parts_.read_model.Request(help_request_id);
   if (!request) return absl::NotFoundError("no such help request");
   if (request->person_id() != caller.user_id && !caller.HasRole("admin")) {
     return absl::PermissionDeniedError("only the person who asked can see a help request");
   }
-  return *std::move(request);
+  *out = *std::move(request);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Booking> MatchingService::VisibleBooking(const std::string& booking_id,
-                                                            const auth::Principal& caller) const {
+absl::Status MatchingService::ReadBooking(const std::string& booking_id,
+                                          const auth::Principal& caller, v1::Booking* out) const {
   std::optional<v1::Booking> booking = parts_.read_model.Booking(booking_id);
   if (!booking) return absl::NotFoundError("no such booking");
   if (booking->person_id() != caller.user_id && booking->expert_id() != caller.user_id &&
       !caller.HasRole("admin")) {
     return absl::PermissionDeniedError("only the booking's person and expert can see it");
   }
-  return *std::move(booking);
+  *out = *std::move(booking);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> MatchingService::OfferedRequest(const std::string& offer_id,
@@ -205,10 +208,7 @@ grpc::Status MatchingService::RequestHelp(grpc::ServerContext* context,
         !written.ok()) {
       return written;
     }
-    absl::StatusOr<v1::HelpRequest> view = VisibleRequest(help_request_id, caller);
-    if (!view.ok()) return view.status();
-    *response->mutable_help_request() = *std::move(view);
-    return absl::OkStatus();
+    return ReadRequest(help_request_id, caller, response->mutable_help_request());
   });
 }
 
@@ -219,10 +219,7 @@ grpc::Status MatchingService::GetRequest(grpc::ServerContext* context,
     if (request->help_request_id().empty()) {
       return errors::InvalidField("help_request_id", "is required");
     }
-    absl::StatusOr<v1::HelpRequest> view = VisibleRequest(request->help_request_id(), caller);
-    if (!view.ok()) return view.status();
-    *response->mutable_help_request() = *std::move(view);
-    return absl::OkStatus();
+    return ReadRequest(request->help_request_id(), caller, response->mutable_help_request());
   });
 }
 
@@ -232,8 +229,9 @@ grpc::Status MatchingService::CancelRequest(grpc::ServerContext* context,
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     const std::string& id = request->help_request_id();
     if (id.empty()) return errors::InvalidField("help_request_id", "is required");
-    if (absl::StatusOr<v1::HelpRequest> view = VisibleRequest(id, caller); !view.ok()) {
-      return view.status();
+    if (absl::Status visible = ReadRequest(id, caller, response->mutable_help_request());
+        !visible.ok()) {
+      return visible;
     }
     v1::MatchingCommand command;
     command.mutable_cancel_help_request();
@@ -243,10 +241,7 @@ grpc::Status MatchingService::CancelRequest(grpc::ServerContext* context,
         !written.ok()) {
       return written;
     }
-    absl::StatusOr<v1::HelpRequest> view = VisibleRequest(id, caller);
-    if (!view.ok()) return view.status();
-    *response->mutable_help_request() = *std::move(view);
-    return absl::OkStatus();
+    return ReadRequest(id, caller, response->mutable_help_request());
   });
 }
 
@@ -260,16 +255,17 @@ grpc::Status MatchingService::WatchRequest(grpc::ServerContext* context,
     std::string sent;
     uint64_t seen = parts_.read_model.changes();
     while (!context->IsCancelled() && absl::Now() < end) {
-      absl::StatusOr<v1::HelpRequest> view = VisibleRequest(id, caller);
-      if (!view.ok()) return view.status();
       v1::WatchRequestResponse update;
-      *update.mutable_help_request() = *view;
+      if (absl::Status visible = ReadRequest(id, caller, update.mutable_help_request());
+          !visible.ok()) {
+        return visible;
+      }
       std::string bytes = update.SerializeAsString();
       if (bytes != sent) {
         if (!writer->Write(update)) return absl::OkStatus();
         sent = std::move(bytes);
       }
-      if (Over(view->status())) return absl::OkStatus();
+      if (Over(update.help_request().status())) return absl::OkStatus();
       seen = parts_.read_model.WaitForChange(seen, kWatchPoll);
     }
     return absl::OkStatus();
@@ -436,10 +432,7 @@ grpc::Status MatchingService::BookSlot(grpc::ServerContext* context,
         !written.ok()) {
       return written;
     }
-    absl::StatusOr<v1::Booking> booking = VisibleBooking(booking_id, caller);
-    if (!booking.ok()) return booking.status();
-    *response->mutable_booking() = *std::move(booking);
-    return absl::OkStatus();
+    return ReadBooking(booking_id, caller, response->mutable_booking());
   });
 }
 
@@ -449,22 +442,19 @@ grpc::Status MatchingService::CancelBooking(grpc::ServerContext* context,
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     const std::string& id = request->booking_id();
     if (id.empty()) return errors::InvalidField("booking_id", "is required");
-    absl::StatusOr<v1::Booking> booking = VisibleBooking(id, caller);
-    if (!booking.ok()) return booking.status();
+    v1::Booking booking;
+    if (absl::Status visible = ReadBooking(id, caller, &booking); !visible.ok()) return visible;
     v1::MatchingCommand command;
     command.mutable_cancel_booking()->set_booking_id(id);
     *command.mutable_cancel_booking()->mutable_free_until_before() =
         ToProtoDuration(options_.free_cancellation_before);
     if (absl::Status written =
-            Write(command, CalendarId(booking->expert_id()),
+            Write(command, CalendarId(booking.expert_id()),
                   ids::CommandId(caller.user_id, absl::StrCat("cancel-booking:", id)), caller);
         !written.ok()) {
       return written;
     }
-    booking = VisibleBooking(id, caller);
-    if (!booking.ok()) return booking.status();
-    *response->mutable_booking() = *std::move(booking);
-    return absl::OkStatus();
+    return ReadBooking(id, caller, response->mutable_booking());
   });
 }
 
@@ -473,10 +463,7 @@ grpc::Status MatchingService::GetBooking(grpc::ServerContext* context,
                                          v1::GetBookingResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     if (request->booking_id().empty()) return errors::InvalidField("booking_id", "is required");
-    absl::StatusOr<v1::Booking> booking = VisibleBooking(request->booking_id(), caller);
-    if (!booking.ok()) return booking.status();
-    *response->mutable_booking() = *std::move(booking);
-    return absl::OkStatus();
+    return ReadBooking(request->booking_id(), caller, response->mutable_booking());
   });
 }
 

@@ -78,11 +78,12 @@ class MatchingService final : public v1::MatchingService::Service {
   // Sends a command as the caller and waits for the read model to have it.
   absl::Status Write(v1::MatchingCommand& command, const std::string& aggregate_id,
                      const std::string& command_id, const auth::Principal& caller);
-  // The request if the caller may see it (its person or an admin).
-  absl::StatusOr<v1::HelpRequest> VisibleRequest(const std::string& help_request_id,
-                                                 const auth::Principal& caller) const;
-  absl::StatusOr<v1::Booking> VisibleBooking(const std::string& booking_id,
-                                             const auth::Principal& caller) const;
+  // The request into `out` if the caller may see it (its person or an admin).
+  absl::Status ReadRequest(const std::string& help_request_id, const auth::Principal& caller,
+                           v1::HelpRequest* out) const;
+  // The booking into `out` if the caller is its person or expert (or an admin).
+  absl::Status ReadBooking(const std::string& booking_id, const auth::Principal& caller,
+                           v1::Booking* out) const;
   // The offer's request, if `caller` is the expert it went to.
   absl::StatusOr<std::string> OfferedRequest(const std::string& offer_id,
                                              const auth::Principal& caller) const;

@@ -14,13 +14,13 @@ void MatchingReadModel::CatalogFeed::Apply(const google::protobuf::Message& mess
                                            const kafka::Record&) {
   absl::MutexLock lock(&model_.mutex_);
   model_.pool_.ApplyCatalog(static_cast<const catalog::v1::CatalogEvent&>(message));
-  ++model_.changes_;
+  model_.Changed();
 }
 
 void MatchingReadModel::RecordReview(const std::string& expert_id, int stars) {
   absl::MutexLock lock(&mutex_);
   pool_.RecordReview(expert_id, stars);
-  ++changes_;
+  Changed();
 }
 
 void MatchingReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
@@ -33,7 +33,13 @@ void MatchingReadModel::Apply(const google::protobuf::Message& message, const ka
   } else {
     ApplyBookingEvent(event);
   }
+  Changed();
+}
+
+void MatchingReadModel::Changed() {
+  absl::MutexLock lock(&changes_mutex_);
   ++changes_;
+  changed_.SignalAll();
 }
 
 void MatchingReadModel::CloseOffer(RequestRecord& record, bool matched) {
@@ -292,14 +298,15 @@ size_t MatchingReadModel::available_experts() const {
 }
 
 uint64_t MatchingReadModel::changes() const {
-  absl::ReaderMutexLock lock(&mutex_);
+  absl::MutexLock lock(&changes_mutex_);
   return changes_;
 }
 
 uint64_t MatchingReadModel::WaitForChange(uint64_t seen, absl::Duration timeout) const {
-  absl::MutexLock lock(&mutex_);
-  auto changed = [this, seen]() ABSL_SHARED_LOCKS_REQUIRED(mutex_) { return changes_ > seen; };
-  mutex_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+  absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&changes_mutex_);
+  while (changes_ <= seen && !changed_.WaitWithDeadline(&changes_mutex_, deadline)) {
+  }
   return changes_;
 }
 

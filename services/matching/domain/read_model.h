@@ -113,6 +113,7 @@ class MatchingReadModel : public es::Projection {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void ApplyBookingEvent(const v1::MatchingEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void ForgetClosedBefore(absl::Time cutoff) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void Changed();
 
   const absl::Duration closed_retention_;
   CatalogFeed catalog_projection_;
@@ -130,7 +131,10 @@ class MatchingReadModel : public es::Projection {
   std::vector<ReservationChange> reservation_changes_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, v1::Booking> bookings_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::vector<std::string>> bookings_of_ ABSL_GUARDED_BY(mutex_);
-  uint64_t changes_ ABSL_GUARDED_BY(mutex_) = 0;
+  // Apart from mutex_, so that waiting streams cost nothing to its users.
+  mutable absl::Mutex changes_mutex_;
+  mutable absl::CondVar changed_;
+  uint64_t changes_ ABSL_GUARDED_BY(changes_mutex_) = 0;
 };
 
 }  // namespace helpline::matching
