@@ -45,6 +45,8 @@ server::ConfigSchema Schema() {
       .Duration("matching.presence_sweep_interval", absl::Seconds(5), absl::Milliseconds(50),
                 absl::Minutes(5), "how often expired heartbeats are looked for")
       .String("matching.currency", "EUR", "the deployment's currency: budgets must be in it")
+      .Int("matching.open_requests_per_person", 3, 1, 100,
+           "open help requests a person may have at once")
       .Duration("matching.offer_window", absl::Seconds(30), absl::Seconds(1), absl::Minutes(10),
                 "how long an expert has to answer an offer")
       .Duration("matching.request_wait_limit", absl::Minutes(10), absl::Seconds(10),
@@ -155,6 +157,8 @@ int Main(int argc, char** argv) {
   options.currency = config.GetString("matching.currency");
   options.heartbeat_interval = config.GetDuration("matching.heartbeat_interval");
   options.request_wait_limit = config.GetDuration("matching.request_wait_limit");
+  options.open_requests_per_person =
+      static_cast<int>(config.GetInt("matching.open_requests_per_person"));
   options.booking_minimum_notice = config.GetDuration("matching.booking_minimum_notice");
   options.booking_horizon = config.GetDuration("matching.booking_horizon");
   options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");

@@ -398,6 +398,29 @@ TEST_F(MatchingKafkaTest, ConcurrentRequestsNeverOfferAnExpertTwoAtOnceAndTheLin
   }
 }
 
+TEST_F(MatchingKafkaTest, APersonHasAtMostThreeOpenRequestsAndARetryIsNoNewOne) {
+  const std::string category = NewCategory();
+  Account person = platform_->NewAccount();
+  std::vector<v1::RequestHelpRequest> asks;
+  std::vector<v1::HelpRequest> open;
+  for (int i = 0; i < 3; ++i) {
+    asks.push_back(HelpRequest(category));
+    open.push_back(AskForHelp(person, asks.back()));
+  }
+  v1::RequestHelpResponse response;
+  EXPECT_EQ(Call(&Stub::RequestHelp, person, HelpRequest(category), &response).code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(Call(&Stub::RequestHelp, person, asks[1], &response).ok())
+      << "a retry with the same request_id answers as the first time";
+  EXPECT_EQ(response.help_request().help_request_id(), open[1].help_request_id());
+
+  v1::CancelRequestRequest cancel;
+  cancel.set_help_request_id(open[0].help_request_id());
+  v1::CancelRequestResponse cancelled;
+  ASSERT_TRUE(Call(&Stub::CancelRequest, person, cancel, &cancelled).ok());
+  EXPECT_TRUE(Call(&Stub::RequestHelp, person, HelpRequest(category), &response).ok());
+}
+
 TEST_F(MatchingKafkaTest, TwentyConcurrentBookingsOfOneSlotMakeExactlyOne) {
   Account expert = platform_->PublishedExpert(catalog::testing::ValidContent("Bookable"));
   std::vector<Account> people;

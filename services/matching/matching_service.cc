@@ -189,10 +189,16 @@ grpc::Status MatchingService::RequestHelp(grpc::ServerContext* context,
       return absl::FailedPreconditionError("the sponsor program is not in effect now");
     }
     if (!parts_.presence.Check().ok()) return PresenceDown();
-
     const std::string command_id =
         ids::CommandId(caller.user_id, absl::StrCat("request-help:", request->request_id()));
     const std::string help_request_id = ids::DerivedCommandId(command_id, "help-request");
+    if (!parts_.read_model.Request(help_request_id) &&
+        parts_.read_model.OpenRequestsOf(caller.user_id) >= options_.open_requests_per_person) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "you have ", options_.open_requests_per_person,
+          " open help requests already; wait for them or cancel one"));
+    }
+
     v1::MatchingCommand command;
     v1::OpenHelpRequest& open = *command.mutable_open_help_request();
     open.set_person_id(caller.user_id);

@@ -20,6 +20,8 @@ struct MatchingOptions {
   std::string currency = "EUR";
   absl::Duration heartbeat_interval = absl::Seconds(10);
   absl::Duration command_timeout = absl::Seconds(10);
+  // Open help requests a person may have at once.
+  int open_requests_per_person = 3;
   // A help request nobody accepted expires after this (service time).
   absl::Duration request_wait_limit = absl::Minutes(10);
   // How far ahead a slot must start, and how far ahead it may.

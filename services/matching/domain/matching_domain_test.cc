@@ -345,11 +345,13 @@ TEST(WaitingLine, PositionsCountEarlierOpenRequestsOfTheCategoryAndMoveUp) {
   EXPECT_EQ(world.model.Request("r2")->position(), 2);
   EXPECT_EQ(world.model.Request("r3")->position(), 3);
   EXPECT_EQ(world.model.Request("r4")->position(), 1) << "another category, another line";
+  EXPECT_EQ(world.model.OpenRequestsOf(kPerson), 1);
 
   uint64_t seen = world.model.changes();
   ASSERT_TRUE(log.Send(first, Cancel(), kPerson).ok());
   EXPECT_GT(world.model.WaitForChange(seen, absl::ZeroDuration()), seen);
   EXPECT_EQ(world.model.Request("r1")->position(), 0) << "out of the line";
+  EXPECT_EQ(world.model.OpenRequestsOf(kPerson), 0);
   EXPECT_EQ(world.model.Request("r2")->position(), 1);
   EXPECT_EQ(world.model.Request("r3")->position(), 2);
 

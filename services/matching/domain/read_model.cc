@@ -67,6 +67,8 @@ void MatchingReadModel::LeaveLine(const RequestRecord& record, absl::Time closed
                                          record.view.help_request_id()};
   waiting_.erase(key);
   closed_.emplace_back(closed_at, key.second);
+  auto open = open_requests_of_.find(record.view.person_id());
+  if (open != open_requests_of_.end() && --open->second <= 0) open_requests_of_.erase(open);
   auto line = lines_.find(record.view.category_id());
   if (line == lines_.end()) return;
   line->second.erase(key);
@@ -95,6 +97,7 @@ void MatchingReadModel::ApplyRequestEvent(const std::string& id, const v1::Match
       key.first = FromProtoTime(view.created_at());
       lines_[asked.category_id()].insert(key);
       waiting_.insert(key);
+      ++open_requests_of_[asked.person_id()];
       break;
     }
     case v1::MatchingEvent::kExpertOffered: {
@@ -182,6 +185,12 @@ std::optional<v1::HelpRequest> MatchingReadModel::Request(const std::string& id)
     }
   }
   return view;
+}
+
+int MatchingReadModel::OpenRequestsOf(const std::string& person_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  auto found = open_requests_of_.find(person_id);
+  return found == open_requests_of_.end() ? 0 : found->second;
 }
 
 std::optional<std::string> MatchingReadModel::RequestOfOffer(const std::string& offer_id) const {

@@ -51,6 +51,8 @@ class MatchingReadModel : public es::Projection {
 
   // The request with its position in line; nullopt if unknown.
   std::optional<v1::HelpRequest> Request(const std::string& help_request_id) const;
+  // How many of `person_id`'s help requests are open (waiting or offered).
+  int OpenRequestsOf(const std::string& person_id) const;
   // The help request an offer belongs to (any offer ever made).
   std::optional<std::string> RequestOfOffer(const std::string& offer_id) const;
   // The expert's open offer, if any.
@@ -128,6 +130,7 @@ class MatchingReadModel : public es::Projection {
   std::deque<std::pair<absl::Time, std::string>> closed_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::string> offer_requests_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::string> open_offers_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, int> open_requests_of_ ABSL_GUARDED_BY(mutex_);
   std::vector<ReservationChange> reservation_changes_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, v1::Booking> bookings_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::vector<std::string>> bookings_of_ ABSL_GUARDED_BY(mutex_);
