@@ -1,0 +1,56 @@
+#include "services/sessions/domain/read_model.h"
+
+#include <algorithm>
+
+#include "services/runtime/core/proto_time.h"
+#include "services/sessions/domain/session_domain.h"
+
+namespace helpline::sessions {
+
+void SessionsReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
+  const auto& event = static_cast<const v1::SessionsEvent&>(message);
+  absl::MutexLock lock(&mutex_);
+  auto [it, added] = sessions_.try_emplace(event.meta().aggregate_id());
+  SessionsDomain::Apply(it->second, event);
+  if (event.has_session_created()) {
+    for (const std::string& user :
+         {event.session_created().person_id(), event.session_created().expert_id()}) {
+      sessions_of_[user].push_back(event.meta().aggregate_id());
+    }
+  }
+}
+
+std::optional<v1::Session> SessionsReadModel::Session(const std::string& session_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  auto found = sessions_.find(session_id);
+  if (found == sessions_.end() || found->second.session().session_id().empty()) {
+    return std::nullopt;
+  }
+  return found->second.session();
+}
+
+std::vector<v1::Session> SessionsReadModel::SessionsOf(
+    const std::string& user_id, std::optional<std::pair<absl::Time, std::string>> after,
+    size_t limit) const {
+  std::vector<v1::Session> all;
+  {
+    absl::ReaderMutexLock lock(&mutex_);
+    auto ids = sessions_of_.find(user_id);
+    if (ids == sessions_of_.end()) return all;
+    for (const std::string& id : ids->second) all.push_back(sessions_.at(id).session());
+  }
+  auto key = [](const v1::Session& session) {
+    return std::make_pair(FromProtoTime(session.created_at()), session.session_id());
+  };
+  std::sort(all.begin(), all.end(),
+            [&](const v1::Session& a, const v1::Session& b) { return key(a) > key(b); });
+  std::vector<v1::Session> page;
+  for (v1::Session& session : all) {
+    if (after && key(session) >= *after) continue;
+    if (page.size() == limit) break;
+    page.push_back(std::move(session));
+  }
+  return page;
+}
+
+}  // namespace helpline::sessions

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "helpline/sessions/v1/events.pb.h"
+#include "services/runtime/eventsourcing/event_feed.h"
+
+namespace helpline::sessions {
+
+// Sessions' read model: every session as its participants see it, and each
+// user's sessions newest first. Thread-safe.
+class SessionsReadModel : public es::Projection {
+ public:
+  void Apply(const google::protobuf::Message& event, const kafka::Record& record) override;
+
+  std::optional<v1::Session> Session(const std::string& session_id) const;
+  // `user_id`'s sessions (as person or expert), newest first, after the
+  // session (created_at, id) `after` if given, at most `limit`.
+  std::vector<v1::Session> SessionsOf(const std::string& user_id,
+                                      std::optional<std::pair<absl::Time, std::string>> after,
+                                      size_t limit) const;
+
+ private:
+  mutable absl::Mutex mutex_;
+  // The same state the processor folds, per session.
+  absl::flat_hash_map<std::string, v1::SessionState> sessions_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, std::vector<std::string>> sessions_of_ ABSL_GUARDED_BY(mutex_);
+};
+
+}  // namespace helpline::sessions

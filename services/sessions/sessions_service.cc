@@ -1,0 +1,200 @@
+#include "services/sessions/sessions_service.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "services/catalog/domain/read_model.h"
+#include "services/runtime/core/errors.h"
+#include "services/runtime/core/ids.h"
+#include "services/runtime/core/proto_time.h"
+#include "services/runtime/core/text_checks.h"
+#include "services/runtime/eventsourcing/front.h"
+
+namespace helpline::sessions {
+namespace {
+
+constexpr int kMaxText = 2000;
+
+bool Participant(const v1::Session& session, const std::string& user_id) {
+  return user_id == session.person_id() || user_id == session.expert_id();
+}
+
+}  // namespace
+
+SessionsService::SessionsService(SessionsOptions options, SessionsParts parts)
+    : options_(std::move(options)), parts_(parts) {}
+
+absl::Status SessionsService::Read(const std::string& session_id, const auth::Principal& caller,
+                                   v1::Session* out) const {
+  if (session_id.empty()) return errors::InvalidField("session_id", "is required");
+  std::optional<v1::Session> session = parts_.read_model.Session(session_id);
+  if (!session) return absl::NotFoundError("no such session");
+  if (!Participant(*session, caller.user_id) && !caller.HasRole("admin")) {
+    return absl::PermissionDeniedError("only the session's person and expert can see it");
+  }
+  *out = *std::move(session);
+  return absl::OkStatus();
+}
+
+absl::Status SessionsService::Write(v1::SessionsCommand& command, const std::string& session_id,
+                                    const auth::Principal& caller, const std::string& command_id,
+                                    v1::Session* out) {
+  if (absl::Status written =
+          es::ExecuteCommand(parts_.commands, parts_.events, command,
+                             es::CommandOrigin{session_id, command_id, caller.user_id, "", 0},
+                             options_.command_timeout)
+              .status();
+      !written.ok()) {
+    return written;
+  }
+  return Read(session_id, caller, out);
+}
+
+grpc::Status SessionsService::JoinSession(grpc::ServerContext* context,
+                                          const v1::JoinSessionRequest* request,
+                                          v1::JoinSessionResponse* response) {
+  absl::Time arrived = parts_.clock.Now();
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    v1::Session& session = *response->mutable_session();
+    if (absl::Status visible = Read(request->session_id(), caller, &session); !visible.ok()) {
+      return visible;
+    }
+    bool participant = Participant(session, caller.user_id);
+    if (participant) {
+      v1::SessionsCommand command;
+      *command.mutable_join_session()->mutable_at() = ToProtoTime(arrived);
+      // Every join is its own command: a rejoin after leaving must count.
+      if (absl::Status written = Write(command, request->session_id(), caller, ids::NewUuidV7(),
+                                       &session);
+          !written.ok()) {
+        return written;
+      }
+    }
+    RoomToken token = IssueRoomToken(options_.room_tokens, caller.user_id, request->session_id(),
+                                     participant, arrived);
+    response->set_room_token(token.token);
+    response->set_room_name(request->session_id());
+    *response->mutable_token_expires_at() = ToProtoTime(token.expires_at);
+    response->set_livekit_url(options_.livekit_url);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SessionsService::LeaveSession(grpc::ServerContext* context,
+                                           const v1::LeaveSessionRequest* request,
+                                           v1::LeaveSessionResponse* response) {
+  absl::Time arrived = parts_.clock.Now();
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    if (absl::Status visible = Read(request->session_id(), caller, response->mutable_session());
+        !visible.ok()) {
+      return visible;
+    }
+    v1::SessionsCommand command;
+    *command.mutable_leave_session()->mutable_at() = ToProtoTime(arrived);
+    return Write(command, request->session_id(), caller, ids::NewUuidV7(),
+                 response->mutable_session());
+  });
+}
+
+grpc::Status SessionsService::EndSession(grpc::ServerContext* context,
+                                         const v1::EndSessionRequest* request,
+                                         v1::EndSessionResponse* response) {
+  absl::Time arrived = parts_.clock.Now();
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    if (absl::Status visible = Read(request->session_id(), caller, response->mutable_session());
+        !visible.ok()) {
+      return visible;
+    }
+    v1::SessionsCommand command;
+    *command.mutable_end_session()->mutable_at() = ToProtoTime(arrived);
+    // One end per caller and session: a retry answers as the first did.
+    return Write(command, request->session_id(), caller,
+                 ids::CommandId(caller.user_id, absl::StrCat("end:", request->session_id())),
+                 response->mutable_session());
+  });
+}
+
+grpc::Status SessionsService::GetSession(grpc::ServerContext* context,
+                                         const v1::GetSessionRequest* request,
+                                         v1::GetSessionResponse* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    return Read(request->session_id(), caller, response->mutable_session());
+  });
+}
+
+grpc::Status SessionsService::ListMySessions(grpc::ServerContext* context,
+                                             const v1::ListMySessionsRequest* request,
+                                             v1::ListMySessionsResponse* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    int page_size = request->page_size() == 0 ? 20 : request->page_size();
+    if (page_size < 1 || page_size > 100) {
+      return errors::InvalidField("page_size", "must be 1 to 100 (0 means 20)");
+    }
+    std::optional<std::pair<absl::Time, std::string>> after;
+    if (!request->page_token().empty()) {
+      std::optional<std::vector<std::string>> parts =
+          catalog::DecodePageToken(request->page_token(), 2);
+      int64_t nanos = 0;
+      if (!parts || !absl::SimpleAtoi((*parts)[0], &nanos)) {
+        return errors::InvalidField("page_token", "is not a token this call returned");
+      }
+      after = {absl::FromUnixNanos(nanos), (*parts)[1]};
+    }
+    std::vector<v1::Session> page =
+        parts_.read_model.SessionsOf(caller.user_id, after, static_cast<size_t>(page_size) + 1);
+    bool more = page.size() > static_cast<size_t>(page_size);
+    if (more) page.pop_back();
+    for (v1::Session& session : page) *response->add_sessions() = std::move(session);
+    if (more) {
+      const v1::Session& last = response->sessions(page_size - 1);
+      response->set_next_page_token(catalog::EncodePageToken(
+          {absl::StrCat(absl::ToUnixNanos(FromProtoTime(last.created_at()))), last.session_id()}));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SessionsService::SubmitReview(grpc::ServerContext* context,
+                                           const v1::SubmitReviewRequest* request,
+                                           v1::SubmitReviewResponse* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    errors::Validator validator;
+    validator.Check(!request->session_id().empty(), "session_id", "is required");
+    validator.Check(request->stars() >= 1 && request->stars() <= 5, "stars", "must be 1 to 5");
+    text::CheckText(request->text(), 0, kMaxText, "text", validator, true);
+    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
+    if (absl::Status visible = Read(request->session_id(), caller, response->mutable_session());
+        !visible.ok()) {
+      return visible;
+    }
+    v1::SessionsCommand command;
+    command.mutable_submit_review()->set_stars(request->stars());
+    command.mutable_submit_review()->set_text(request->text());
+    *command.mutable_submit_review()->mutable_window() = ToProtoDuration(options_.review_window);
+    return Write(command, request->session_id(), caller,
+                 ids::CommandId(caller.user_id, absl::StrCat("review:", request->session_id())),
+                 response->mutable_session());
+  });
+}
+
+grpc::Status SessionsService::RequestRefund(grpc::ServerContext* context,
+                                            const v1::RequestRefundRequest* request,
+                                            v1::RequestRefundResponse* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    errors::Validator validator;
+    validator.Check(!request->session_id().empty(), "session_id", "is required");
+    text::CheckText(request->reason(), 1, kMaxText, "reason", validator, true);
+    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
+    if (absl::Status visible = Read(request->session_id(), caller, response->mutable_session());
+        !visible.ok()) {
+      return visible;
+    }
+    v1::SessionsCommand command;
+    command.mutable_request_refund()->set_reason(request->reason());
+    *command.mutable_request_refund()->mutable_window() = ToProtoDuration(options_.refund_window);
+    return Write(command, request->session_id(), caller,
+                 ids::CommandId(caller.user_id, absl::StrCat("refund:", request->session_id())),
+                 response->mutable_session());
+  });
+}
+
+}  // namespace helpline::sessions
