@@ -208,7 +208,7 @@ TEST(HelpRequest, AcceptedOfferMakesAMatchWithEverythingSessionsAndPaymentsNeed)
   EXPECT_EQ(made.match().max_amount().amount_minor(), 150 * 30);
   EXPECT_EQ(made.match().category_id(), "bike-repair");
   EXPECT_EQ(FromProtoDuration(made.waited()), absl::Seconds(12));
-  EXPECT_EQ(log.State(kRequest).help_request().status(), v1::HELP_REQUEST_STATUS_MATCHED);
+  EXPECT_EQ(log.StateOf(kRequest).help_request().status(), v1::HELP_REQUEST_STATUS_MATCHED);
   // Matched: nothing else is offered, accepted or cancelled.
   EXPECT_EQ(Code(log.Send(kRequest, OfferTo(kBen, "offer-2"))),
             absl::StatusCode::kFailedPrecondition);
@@ -226,7 +226,7 @@ TEST(HelpRequest, OnlyTheOfferedExpertAnswersAndOnlyWhileTheOfferIsOpen) {
   EXPECT_EQ(Code(log.Send(kRequest, Accept("offer-x"), kAnna)),
             absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(log.Send(kRequest, Decline("offer-1"), kAnna).ok());
-  EXPECT_EQ(log.State(kRequest).help_request().status(), v1::HELP_REQUEST_STATUS_WAITING);
+  EXPECT_EQ(log.StateOf(kRequest).help_request().status(), v1::HELP_REQUEST_STATUS_WAITING);
   EXPECT_EQ(Code(log.Send(kRequest, Accept("offer-1"), kAnna)),
             absl::StatusCode::kFailedPrecondition);
 }
@@ -286,7 +286,7 @@ TEST(HelpRequest, ExpiresAfterItsWaitLimitWithdrawingAnOpenOffer) {
   std::vector<v1::MatchingEvent> fired = log.Advance(absl::Seconds(10));
   ASSERT_EQ(fired.size(), 1u);
   EXPECT_EQ(fired[0].help_request_expired().offer_id(), "offer-1");
-  EXPECT_EQ(log.State(kRequest).help_request().status(), v1::HELP_REQUEST_STATUS_EXPIRED);
+  EXPECT_EQ(log.StateOf(kRequest).help_request().status(), v1::HELP_REQUEST_STATUS_EXPIRED);
   EXPECT_EQ(Code(log.Send(kRequest, Accept("offer-1"), kAnna)),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(log.Advance(absl::Hours(1)).empty()) << "no timer after the end";

@@ -1,0 +1,407 @@
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/proto_time.h"
+#include "services/runtime/eventsourcing/testing/domain_test_log.h"
+#include "services/sessions/domain/reactions.h"
+#include "services/sessions/domain/read_model.h"
+#include "services/sessions/domain/session_domain.h"
+#include "services/sessions/room_token.h"
+
+namespace helpline::sessions {
+namespace {
+
+using Log = es::testing::DomainTestLog<SessionsDomain>;
+
+const std::string kSession = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+const std::string kPerson = "person-1";
+const std::string kExpert = "expert-1";
+const std::string kOutsider = "someone-else";
+
+catalog::v1::PriceTerms PerMinute(int64_t rate, int minimum) {
+  catalog::v1::PriceTerms price;
+  price.mutable_per_minute()->mutable_rate()->set_currency_code("EUR");
+  price.mutable_per_minute()->mutable_rate()->set_amount_minor(rate);
+  price.mutable_per_minute()->set_minimum_minutes(minimum);
+  return price;
+}
+
+matching::v1::MatchingEvent MatchMade(int max_minutes = 30) {
+  matching::v1::MatchingEvent event;
+  event.mutable_meta()->set_event_id("event-1");
+  matching::v1::Match& match = *event.mutable_match_made()->mutable_match();
+  match.set_match_id(kSession);
+  match.set_person_id(kPerson);
+  match.set_expert_id(kExpert);
+  *match.mutable_price() = PerMinute(150, 5);
+  match.set_max_minutes(max_minutes);
+  match.mutable_max_amount()->set_currency_code("EUR");
+  match.mutable_max_amount()->set_amount_minor(150 * max_minutes);
+  match.set_category_id("bike-repair");
+  return event;
+}
+
+// A help-now session created from MatchMade with the default windows.
+void Create(Log& log, int max_minutes = 30) {
+  std::vector<v1::SessionsCommand> commands = SessionsFromMatching(MatchMade(max_minutes), {});
+  ASSERT_EQ(commands.size(), 1u);
+  ASSERT_EQ(commands[0].meta().aggregate_id(), kSession);
+  ASSERT_TRUE(log.Send(kSession, commands[0]).ok());
+}
+
+v1::SessionsCommand Join(absl::Time at) {
+  v1::SessionsCommand command;
+  *command.mutable_join_session()->mutable_at() = ToProtoTime(at);
+  return command;
+}
+v1::SessionsCommand Leave(absl::Time at) {
+  v1::SessionsCommand command;
+  *command.mutable_leave_session()->mutable_at() = ToProtoTime(at);
+  return command;
+}
+v1::SessionsCommand End(absl::Time at) {
+  v1::SessionsCommand command;
+  *command.mutable_end_session()->mutable_at() = ToProtoTime(at);
+  return command;
+}
+
+// Advances the log's clock by `by` and then acts at that moment.
+absl::StatusOr<std::vector<v1::SessionsEvent>> At(Log& log, absl::Duration by,
+                                                  v1::SessionsCommand (*make)(absl::Time),
+                                                  const std::string& actor) {
+  log.Advance(by);
+  return log.Send(kSession, make(log.now), actor);
+}
+
+const v1::Session& SessionOf(Log& log) { return log.StateOf(kSession).session(); }
+
+TEST(Session, FullLifecycleBillsStartedMinutesBothWereConnected) {
+  Log log;
+  Create(log);
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_CREATED);
+  ASSERT_TRUE(At(log, absl::Seconds(20), Join, kPerson).ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_WAITING);
+  ASSERT_TRUE(At(log, absl::Seconds(40), Join, kExpert).ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_LIVE);
+  EXPECT_EQ(FromProtoTime(SessionOf(log).started_at()), log.now);
+  auto ended = At(log, absl::Minutes(11) + absl::Seconds(1), End, kExpert);
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  const v1::SessionEnded& end = (*ended)[0].session_ended();
+  EXPECT_EQ(end.reason(), v1::END_REASON_BY_PARTICIPANT);
+  EXPECT_EQ(end.ended_by(), kExpert);
+  EXPECT_EQ(FromProtoDuration(end.billing().billable()), absl::Minutes(11) + absl::Seconds(1));
+  EXPECT_EQ(end.billing().billed_minutes(), 12) << "started minutes";
+  EXPECT_EQ(end.billing().amount().amount_minor(), 12 * 150);
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_ENDED);
+  EXPECT_FALSE(SessionOf(log).person_connected());
+  EXPECT_EQ(log.Send(kSession, Join(log.now), kPerson).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(Session, OutsidersTakeNoPart) {
+  Log log;
+  Create(log);
+  for (auto make : {Join, Leave, End}) {
+    EXPECT_EQ(log.Send(kSession, make(log.now), kOutsider).status().code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+  EXPECT_EQ(log.Send("no-such-session", Join(log.now), kPerson).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(Session, AReconnectInsideTheGracePeriodKeepsItGoingAndTheGapIsNotBilled) {
+  Log log;
+  Create(log);
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kPerson).ok());
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kExpert).ok());
+  ASSERT_TRUE(At(log, absl::Minutes(5), Leave, kPerson).ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_RECONNECTING);
+  EXPECT_EQ(FromProtoTime(SessionOf(log).reconnect_deadline()), log.now + absl::Minutes(2));
+  ASSERT_TRUE(At(log, absl::Seconds(90), Join, kPerson).ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_LIVE);
+  EXPECT_TRUE(log.Advance(absl::Minutes(5)).empty()) << "no timer fires while live under the cap";
+  auto ended = log.Send(kSession, End(log.now), kPerson);
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(FromProtoDuration((*ended)[0].session_ended().billing().billable()),
+            absl::Minutes(10));
+}
+
+TEST(Session, NobodyBackWithinTheGracePeriodEndsItAtTheDeadline) {
+  Log log;
+  Create(log);
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kPerson).ok());
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kExpert).ok());
+  ASSERT_TRUE(At(log, absl::Minutes(3), Leave, kExpert).ok());
+  std::vector<v1::SessionsEvent> fired = log.Advance(absl::Minutes(10));
+  ASSERT_EQ(fired.size(), 1u);
+  const v1::SessionEnded& end = fired[0].session_ended();
+  EXPECT_EQ(end.reason(), v1::END_REASON_NOT_BACK);
+  EXPECT_EQ(FromProtoTime(end.at()), log.now - absl::Minutes(8)) << "ended at the deadline";
+  EXPECT_EQ(FromProtoDuration(end.billing().billable()), absl::Minutes(3));
+  EXPECT_EQ(end.billing().billed_minutes(), 5) << "the price's minimum minutes";
+}
+
+TEST(Session, ItEndsByItselfAtTheMaximumMinutes) {
+  Log log;
+  Create(log, 20);
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kPerson).ok());
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kExpert).ok());
+  ASSERT_TRUE(At(log, absl::Minutes(8), Leave, kPerson).ok());
+  ASSERT_TRUE(At(log, absl::Minutes(1), Join, kPerson).ok());  // 1 min not billed
+  std::vector<v1::SessionsEvent> fired = log.Advance(absl::Hours(1));
+  ASSERT_EQ(fired.size(), 1u);
+  const v1::SessionEnded& end = fired[0].session_ended();
+  EXPECT_EQ(end.reason(), v1::END_REASON_TIME_CAP);
+  EXPECT_EQ(FromProtoDuration(end.billing().billable()), absl::Minutes(20));
+  EXPECT_EQ(end.billing().amount().amount_minor(), 20 * 150);
+  EXPECT_EQ(FromProtoTime(end.at()), log.now - absl::Hours(1) + absl::Minutes(12));
+}
+
+TEST(Session, AnExpertWhoNeverJoinsIsANoShow) {
+  Log log;
+  Create(log);
+  ASSERT_TRUE(At(log, absl::Minutes(1), Join, kPerson).ok());
+  EXPECT_TRUE(log.Advance(absl::Seconds(119)).empty());
+  std::vector<v1::SessionsEvent> fired = log.Advance(absl::Seconds(1));
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(std::vector<std::string>(fired[0].session_no_show().absent().begin(),
+                                     fired[0].session_no_show().absent().end()),
+            std::vector<std::string>{kExpert});
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_NO_SHOW);
+}
+
+TEST(Session, APersonWhoNeverJoinsOrNobodyIsANoShowAndLateJoinsAreRefused) {
+  Log log;
+  Create(log);
+  ASSERT_TRUE(At(log, absl::Seconds(10), Join, kExpert).ok());
+  // The join arrives after the window, before the timer has fired.
+  EXPECT_EQ(log.Send(kSession, Join(log.now + absl::Minutes(3)), kPerson).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "after the join window";
+  std::vector<v1::SessionsEvent> fired = log.Advance(absl::Minutes(3));
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].session_no_show().absent(0), kPerson);
+
+  Log nobody;
+  Create(nobody);
+  fired = nobody.Advance(absl::Minutes(5));
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].session_no_show().absent_size(), 2);
+}
+
+TEST(Session, ABookedSessionsJoinWindowRunsFromTheSlotsStart) {
+  Log log;
+  matching::v1::MatchingEvent booked;
+  matching::v1::Booking& booking = *booked.mutable_booking_confirmed()->mutable_booking();
+  booking.set_booking_id(kSession);
+  booking.set_person_id(kPerson);
+  booking.set_expert_id(kExpert);
+  *booking.mutable_price() = PerMinute(150, 5);
+  booking.set_max_minutes(30);
+  *booking.mutable_start() = ToProtoTime(log.now + absl::Hours(24));
+  std::vector<v1::SessionsCommand> commands = SessionsFromMatching(booked, {});
+  ASSERT_TRUE(log.Send(kSession, commands[0]).ok());
+  EXPECT_EQ(SessionOf(log).kind(), v1::SESSION_KIND_BOOKED);
+  EXPECT_EQ(FromProtoTime(SessionOf(log).join_deadline()),
+            log.now + absl::Hours(24) + absl::Minutes(10));
+  EXPECT_TRUE(log.Advance(absl::Hours(24) + absl::Minutes(9)).empty());
+  EXPECT_EQ(log.Advance(absl::Minutes(1)).size(), 1u);
+
+  // A cancelled booking cancels its session.
+  Log cancelled;
+  ASSERT_TRUE(cancelled.Send(kSession, commands[0]).ok());
+  matching::v1::MatchingEvent cancel;
+  cancel.mutable_booking_cancelled()->set_booking_id(kSession);
+  cancel.mutable_booking_cancelled()->set_cancelled_by("person");
+  ASSERT_TRUE(cancelled.Send(kSession, SessionsFromMatching(cancel, {})[0]).ok());
+  EXPECT_EQ(cancelled.StateOf(kSession).session().status(), v1::SESSION_STATUS_CANCELLED);
+  EXPECT_TRUE(cancelled.Advance(absl::Hours(48)).empty());
+}
+
+TEST(Session, ASecondMatchMadeCreatesNothingMore) {
+  Log log;
+  Create(log);
+  ASSERT_TRUE(At(log, absl::Seconds(5), Join, kPerson).ok());
+  auto again = log.Send(kSession, SessionsFromMatching(MatchMade(), {})[0]);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_WAITING) << "untouched";
+}
+
+// Property: whatever the order of joins and leaves, the billable time is
+// the overlap of both participants' connections, never more than either's
+// connected time.
+TEST(Session, BillableTimeIsTheOverlapOfBothConnectionsForAnyOrderOfJoinsAndLeaves) {
+  std::mt19937 random(20261127);
+  for (int round = 0; round < 300; ++round) {
+    Log log;
+    Create(log, 240);
+    bool connected[2] = {false, false};
+    absl::Duration person_time, expert_time, overlap;
+    bool live_once = false;
+    for (int step = 0; step < 12; ++step) {
+      absl::Duration gap = absl::Seconds(static_cast<int>(random() % 100));
+      if (connected[0]) person_time += gap;
+      if (connected[1]) expert_time += gap;
+      if (connected[0] && connected[1]) overlap += gap;
+      log.Advance(gap);
+      if (SessionOf(log).status() != v1::SESSION_STATUS_CREATED &&
+          SessionOf(log).status() != v1::SESSION_STATUS_WAITING &&
+          SessionOf(log).status() != v1::SESSION_STATUS_LIVE &&
+          SessionOf(log).status() != v1::SESSION_STATUS_RECONNECTING) {
+        break;  // a timer ended it (no-show, not back)
+      }
+      int who = static_cast<int>(random() % 2);
+      const std::string& user = who == 0 ? kPerson : kExpert;
+      auto done = log.Send(kSession, connected[who] ? Leave(log.now) : Join(log.now), user);
+      if (done.ok()) connected[who] = !connected[who];
+      live_once = live_once || (connected[0] && connected[1]);
+    }
+    const v1::SessionState& state = log.StateOf(kSession);
+    if (state.session().status() == v1::SESSION_STATUS_NO_SHOW) continue;
+    absl::Duration billable = FromProtoDuration(state.session().billable());
+    if (state.session().status() != v1::SESSION_STATUS_ENDED) {
+      auto ended = log.Send(kSession, End(log.now), kPerson);
+      ASSERT_TRUE(ended.ok()) << ended.status();
+      billable = FromProtoDuration((*ended)[0].session_ended().billing().billable());
+    } else {
+      // Ended by a timer at its deadline: the model counted past it.
+      overlap = std::min(overlap, billable);
+    }
+    EXPECT_LE(billable, FromProtoDuration(state.person_connected_time()) + absl::Seconds(0))
+        << "round " << round;
+    EXPECT_LE(billable, FromProtoDuration(state.expert_connected_time())) << "round " << round;
+    EXPECT_EQ(billable, overlap) << "round " << round;
+  }
+}
+
+TEST(Session, TheReviewIsThePersonsOnceWithinFourteenDays) {
+  Log log;
+  Create(log);
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kPerson).ok());
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kExpert).ok());
+  v1::SessionsCommand review;
+  review.mutable_submit_review()->set_stars(5);
+  review.mutable_submit_review()->set_text("Fixed my gears");
+  *review.mutable_submit_review()->mutable_window() = ToProtoDuration(absl::Hours(24 * 14));
+  EXPECT_EQ(log.Send(kSession, review, kPerson).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "not before the end";
+  ASSERT_TRUE(At(log, absl::Minutes(10), End, kPerson).ok());
+  EXPECT_EQ(log.Send(kSession, review, kExpert).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  review.mutable_submit_review()->set_stars(6);
+  EXPECT_EQ(log.Send(kSession, review, kPerson).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  review.mutable_submit_review()->set_stars(5);
+  auto submitted = log.Send(kSession, review, kPerson);
+  ASSERT_TRUE(submitted.ok());
+  EXPECT_EQ((*submitted)[0].review_submitted().expert_id(), kExpert);
+  EXPECT_EQ((*submitted)[0].review_submitted().stars(), 5);
+  EXPECT_EQ(log.Send(kSession, review, kPerson).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "once";
+
+  Log late;
+  Create(late);
+  ASSERT_TRUE(At(late, absl::ZeroDuration(), Join, kPerson).ok());
+  ASSERT_TRUE(At(late, absl::ZeroDuration(), Join, kExpert).ok());
+  ASSERT_TRUE(At(late, absl::Minutes(10), End, kPerson).ok());
+  late.Advance(absl::Hours(24 * 14) + absl::Seconds(1));
+  EXPECT_EQ(late.Send(kSession, review, kPerson).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(Session, ARefundIsAskedByThePersonWithinSeventyTwoHoursForWhatWasCharged) {
+  Log log;
+  Create(log);
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kPerson).ok());
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kExpert).ok());
+  ASSERT_TRUE(At(log, absl::Minutes(12), End, kPerson).ok());
+  v1::SessionsCommand refund;
+  refund.mutable_request_refund()->set_reason("The bike still squeaks");
+  *refund.mutable_request_refund()->mutable_window() = ToProtoDuration(absl::Hours(72));
+  EXPECT_EQ(log.Send(kSession, refund, kExpert).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  log.Advance(absl::Hours(71));
+  auto requested = log.Send(kSession, refund, kPerson);
+  ASSERT_TRUE(requested.ok());
+  EXPECT_EQ((*requested)[0].refund_requested().amount().amount_minor(), 12 * 150);
+  EXPECT_EQ(log.Send(kSession, refund, kPerson).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  Log late;
+  Create(late);
+  ASSERT_TRUE(At(late, absl::ZeroDuration(), Join, kPerson).ok());
+  ASSERT_TRUE(At(late, absl::ZeroDuration(), Join, kExpert).ok());
+  ASSERT_TRUE(At(late, absl::Minutes(12), End, kPerson).ok());
+  late.Advance(absl::Hours(72) + absl::Seconds(1));
+  EXPECT_EQ(late.Send(kSession, refund, kPerson).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(Billing, PerMinuteStartedMinutesWithTheMinimumAndFixedPrices) {
+  catalog::v1::PriceTerms rate = PerMinute(200, 10);
+  EXPECT_EQ(BillFor(rate, absl::ZeroDuration(), 30).amount().amount_minor(), 0);
+  EXPECT_EQ(BillFor(rate, absl::Seconds(1), 30).billed_minutes(), 10);
+  EXPECT_EQ(BillFor(rate, absl::Minutes(10), 30).billed_minutes(), 10);
+  EXPECT_EQ(BillFor(rate, absl::Minutes(10) + absl::Milliseconds(1), 30).billed_minutes(), 11);
+  EXPECT_EQ(BillFor(rate, absl::Minutes(45), 30).billed_minutes(), 30) << "never above the cap";
+  catalog::v1::PriceTerms fixed;
+  fixed.mutable_fixed()->mutable_price()->set_currency_code("EUR");
+  fixed.mutable_fixed()->mutable_price()->set_amount_minor(2500);
+  fixed.mutable_fixed()->set_session_minutes(20);
+  EXPECT_EQ(BillFor(fixed, absl::Minutes(3), 20).amount().amount_minor(), 2500);
+  EXPECT_EQ(BillFor(fixed, absl::ZeroDuration(), 20).amount().amount_minor(), 0);
+}
+
+TEST(RoomToken, VerifiesWithTheSecretAndGrantsThisRoomOnly) {
+  RoomTokenOptions options{"api-key-1", "a-secret-of-enough-length", absl::Minutes(10)};
+  absl::Time now = absl::FromUnixSeconds(1'798'761'600);
+  RoomToken token = IssueRoomToken(options, kPerson, kSession, true, now);
+  absl::StatusOr<auth::ParsedToken> parsed = auth::ParseToken(token.token);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->header["alg"], "HS256");
+  EXPECT_EQ(HmacSha256(options.api_secret, parsed->signing_input), parsed->signature);
+  EXPECT_NE(HmacSha256("another-secret", parsed->signing_input), parsed->signature);
+  EXPECT_EQ(parsed->claims["iss"], "api-key-1");
+  EXPECT_EQ(parsed->claims["sub"], kPerson);
+  EXPECT_EQ(parsed->claims["exp"], absl::ToUnixSeconds(now + absl::Minutes(10)));
+  EXPECT_EQ(token.expires_at, now + absl::Minutes(10));
+  const nlohmann::json& video = parsed->claims["video"];
+  EXPECT_EQ(video["room"], kSession);
+  EXPECT_EQ(video["roomJoin"], true);
+  EXPECT_EQ(video["canPublish"], true);
+  EXPECT_EQ(video["canSubscribe"], true);
+  RoomToken watch = IssueRoomToken(options, "admin-1", kSession, false, now);
+  EXPECT_EQ(auth::ParseToken(watch.token)->claims["video"]["canPublish"], false);
+}
+
+TEST(ReadModel, ListsAUsersSessionsNewestFirstInPages) {
+  SessionsReadModel model;
+  Log log(&model);
+  for (int i = 0; i < 5; ++i) {
+    matching::v1::MatchingEvent event = MatchMade();
+    event.mutable_match_made()->mutable_match()->set_match_id(absl::StrCat("s", i));
+    v1::SessionsCommand create = SessionsFromMatching(event, {})[0];
+    ASSERT_TRUE(log.Send(absl::StrCat("s", i), create).ok());
+    log.now += absl::Minutes(1);
+  }
+  std::vector<v1::Session> first = model.SessionsOf(kExpert, std::nullopt, 2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].session_id(), "s4");
+  EXPECT_EQ(first[1].session_id(), "s3");
+  std::vector<v1::Session> next = model.SessionsOf(
+      kPerson, std::make_pair(FromProtoTime(first[1].created_at()), first[1].session_id()), 10);
+  ASSERT_EQ(next.size(), 3u);
+  EXPECT_EQ(next[0].session_id(), "s2");
+  EXPECT_TRUE(model.SessionsOf(kOutsider, std::nullopt, 10).empty());
+  EXPECT_EQ(model.Session("s0")->status(), v1::SESSION_STATUS_CREATED);
+}
+
+}  // namespace
+}  // namespace helpline::sessions
