@@ -12,6 +12,7 @@
 #include "services/catalog/catalog_service.h"
 #include "services/catalog/domain/catalog_domain.h"
 #include "services/catalog/domain/presence_projection.h"
+#include "services/catalog/domain/review_projection.h"
 #include "services/catalog/domain/read_model.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/identity_jwks.h"
@@ -87,6 +88,13 @@ int Main(int argc, char** argv) {
                          [] { return std::make_unique<matching::v1::MatchingEvent>(); },
                          presence_projection);
 
+  // Ratings: sessions' reviews.
+  ReviewProjection review_projection(read_model);
+  es::EventFeed reviews(client,
+                        {prefix + "helpline.sessions.events", topics.deadletter, "catalog.reviews"},
+                        [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
+                        review_projection);
+
   auth::IdentityJwks jwks(config.GetString("auth.identity_target"));
   auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), jwks, *clock);
   double per_second = config.GetDouble("catalog.requests_per_second_per_caller");
@@ -96,6 +104,7 @@ int Main(int argc, char** argv) {
   for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
            {[&] { return events.Start(); }, "read model"},
            {[&] { return presence.Start(); }, "presence feed"},
+           {[&] { return reviews.Start(); }, "reviews feed"},
            {[&] { return processor.Start(); }, "processor"}}) {
     if (absl::Status started = start(); !started.ok()) {
       log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
@@ -118,7 +127,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
   // Serving once the read model has caught up and the category tree exists.
-  auto caught_up = [&] { return processor.Ready() && events.CaughtUp() && presence.CaughtUp(); };
+  auto caught_up = [&] {
+    return processor.Ready() && events.CaughtUp() && presence.CaughtUp() && reviews.CaughtUp();
+  };
   std::atomic<bool> seeded{!config.GetBool("catalog.seed_categories")};
   server.ServeWhen([&] { return caught_up() && seeded.load(); });
   std::thread seed([&] {
@@ -141,6 +152,7 @@ int Main(int argc, char** argv) {
   processor.Stop();
   events.Stop();
   presence.Stop();
+  reviews.Stop();
   sender->reset();
   return 0;
 }

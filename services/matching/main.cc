@@ -126,9 +126,14 @@ int Main(int argc, char** argv) {
                         {prefix + "helpline.catalog.events", topics.deadletter, "matching.catalog"},
                         [] { return std::make_unique<catalog::v1::CatalogEvent>(); },
                         read_model.catalog_projection());
+  es::EventFeed session_feed(
+      client, {prefix + "helpline.sessions.events", topics.deadletter, "matching.sessions"},
+      [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
+      read_model.sessions_projection());
   for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
            {[&] { return events.Start(); }, "read model"},
            {[&] { return catalog.Start(); }, "catalog feed"},
+           {[&] { return session_feed.Start(); }, "sessions feed"},
            {[&] { return processor.Start(); }, "processor"}}) {
     if (absl::Status started = start(); !started.ok()) {
       log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
@@ -170,7 +175,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
   // Serving with Redis down too: help now says UNAVAILABLE, the rest works.
-  server.ServeWhen([&] { return processor.Ready() && events.CaughtUp() && catalog.CaughtUp(); });
+  server.ServeWhen([&] {
+    return processor.Ready() && events.CaughtUp() && catalog.CaughtUp() && session_feed.CaughtUp();
+  });
   DispatcherOptions dispatch;
   dispatch.offer_window = config.GetDuration("matching.offer_window");
   dispatch.match_hold = config.GetDuration("matching.match_hold");
@@ -196,6 +203,7 @@ int Main(int argc, char** argv) {
   processor.Stop();
   events.Stop();
   catalog.Stop();
+  session_feed.Stop();
   sender->reset();
   return 0;
 }

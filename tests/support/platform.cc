@@ -23,7 +23,7 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
   prefix_ = UniqueName(name) + ".";
   dir_ = ::testing::TempDir() + UniqueName(name);
   std::system(absl::StrCat("mkdir -p '", dir_, "'").c_str());
-  for (const char* service : {"identity", "catalog", "matching"}) {
+  for (const char* service : {"identity", "catalog", "matching", "sessions"}) {
     CreateServiceTopics(service, prefix_, options_.partitions);
   }
   std::string keys_file = dir_ + "/signing-keys.json";

@@ -209,6 +209,12 @@ void CandidatePool::RecordReview(const std::string& expert_id, int stars) {
   expert.stars += stars;
 }
 
+void CandidatePool::RecordNoShow(const std::string& expert_id) {
+  ExpertEntry& expert = Entry(expert_id);
+  ++expert.no_shows;
+  ++expert.offers_answered;
+}
+
 double CandidatePool::Score(const ExpertEntry& expert, double budget_fit, absl::Time now) const {
   double rating = (options_.rating_prior_mean * options_.rating_prior_weight +
                    static_cast<double>(expert.stars)) /

@@ -75,6 +75,7 @@ struct ExpertEntry {
   int64_t stars = 0;
   int64_t offers_answered = 0;
   int64_t offers_accepted = 0;
+  int64_t no_shows = 0;
   std::deque<absl::Time> recent_offers;
   // Online with status AVAILABLE (the presence events say so).
   bool available = false;
@@ -89,6 +90,8 @@ class CandidatePool {
   // Presence and offer outcomes from matching's own events.
   void ApplyMatching(const v1::MatchingEvent& event);
   void RecordReview(const std::string& expert_id, int stars);
+  // The expert did not join a matched session: counts as an offer not taken.
+  void RecordNoShow(const std::string& expert_id);
 
   // The best `limit` experts for `query` at `now`, best first (ties by id):
   // published, in the category or below it, speaking the language, within

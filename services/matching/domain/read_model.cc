@@ -8,7 +8,26 @@
 namespace helpline::matching {
 
 MatchingReadModel::MatchingReadModel(RankingOptions ranking, absl::Duration closed_retention)
-    : closed_retention_(closed_retention), catalog_projection_(*this), pool_(ranking) {}
+    : closed_retention_(closed_retention),
+      catalog_projection_(*this),
+      sessions_projection_(*this),
+      pool_(ranking) {}
+
+void MatchingReadModel::SessionsFeed::Apply(const google::protobuf::Message& message,
+                                            const kafka::Record&) {
+  const auto& event = static_cast<const sessions::v1::SessionsEvent&>(message);
+  if (event.has_review_submitted()) {
+    model_.RecordReview(event.review_submitted().expert_id(), event.review_submitted().stars());
+  } else if (event.has_session_no_show()) {
+    const sessions::v1::SessionNoShow& no_show = event.session_no_show();
+    for (const std::string& absent : no_show.absent()) {
+      if (absent != no_show.expert_id()) continue;
+      absl::MutexLock lock(&model_.mutex_);
+      model_.pool_.RecordNoShow(absent);
+      model_.Changed();
+    }
+  }
+}
 
 void MatchingReadModel::CatalogFeed::Apply(const google::protobuf::Message& message,
                                            const kafka::Record&) {

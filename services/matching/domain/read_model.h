@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "helpline/catalog/v1/events.pb.h"
 #include "helpline/matching/v1/events.pb.h"
+#include "helpline/sessions/v1/events.pb.h"
 #include "services/matching/domain/candidate_pool.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 
@@ -47,6 +48,8 @@ class MatchingReadModel : public es::Projection {
   void Apply(const google::protobuf::Message& event, const kafka::Record& record) override;
   // Catalog's events, through catalog_projection().
   es::Projection& catalog_projection() { return catalog_projection_; }
+  // Sessions' events (reviews, no-shows), through sessions_projection().
+  es::Projection& sessions_projection() { return sessions_projection_; }
   void RecordReview(const std::string& expert_id, int stars);
 
   // The request with its position in line; nullopt if unknown.
@@ -100,6 +103,14 @@ class MatchingReadModel : public es::Projection {
    private:
     MatchingReadModel& model_;
   };
+  class SessionsFeed : public es::Projection {
+   public:
+    explicit SessionsFeed(MatchingReadModel& model) : model_(model) {}
+    void Apply(const google::protobuf::Message& event, const kafka::Record&) override;
+
+   private:
+    MatchingReadModel& model_;
+  };
 
   struct RequestRecord {
     v1::HelpRequest view;  // without its position
@@ -119,6 +130,7 @@ class MatchingReadModel : public es::Projection {
 
   const absl::Duration closed_retention_;
   CatalogFeed catalog_projection_;
+  SessionsFeed sessions_projection_;
   mutable absl::Mutex mutex_;
   CandidatePool pool_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, RequestRecord> requests_ ABSL_GUARDED_BY(mutex_);
