@@ -65,54 +65,16 @@ class MatchingKafkaTest : public ::testing::Test {
     return Platform::Call(*stub_, method, caller, request, response);
   }
 
-  // A category of the test's own, so that other tests' experts stay out.
-  std::string NewCategory() {
-    std::string id = UniqueName("c");
-    auto catalog = catalog::v1::CatalogService::NewStub(
-        ::helpline::testing::LocalChannel(platform_->catalog().port()));
-    catalog::v1::CreateCategoryRequest request;
-    request.set_request_id(ids::NewUuidV7());
-    request.set_category_id(id);
-    request.set_name(id);
-    catalog::v1::CreateCategoryResponse response;
-    EXPECT_TRUE(Platform::Call(*catalog, &catalog::v1::CatalogService::Stub::CreateCategory,
-                               platform_->Admin(), request, &response)
-                    .ok());
-    return id;
-  }
-
-  // A published expert in `category`, online and available.
+  std::string NewCategory() { return platform_->NewCategory(); }
   Account OnlineExpert(const std::string& category, int64_t rate = 150) {
-    Account expert = platform_->PublishedExpert(catalog::testing::ValidContent(
-        "Help with " + category, category, rate));
-    EXPECT_TRUE(platform_->Heartbeat(expert, v1::PRESENCE_STATUS_AVAILABLE).ok());
-    return expert;
+    return platform_->OnlineExpert(category, rate);
   }
 
-  v1::RequestHelpRequest HelpRequest(const std::string& category) {
-    v1::RequestHelpRequest request;
-    request.set_request_id(ids::NewUuidV7());
-    request.set_category_id(category);
-    request.set_language("de");
-    request.set_description("My gears slip on the big cog");
-    request.mutable_budget()->mutable_max_per_minute()->set_currency_code("EUR");
-    request.mutable_budget()->mutable_max_per_minute()->set_amount_minor(200);
-    request.set_max_minutes(20);
-    return request;
+  static v1::RequestHelpRequest HelpRequest(const std::string& category) {
+    return Platform::HelpRequestFor(category);
   }
-
-  // Asks for help, retrying while matching has not yet seen the new category.
   v1::HelpRequest AskForHelp(const Account& person, const v1::RequestHelpRequest& request) {
-    absl::Time deadline = absl::Now() + absl::Seconds(20);
-    v1::RequestHelpResponse response;
-    absl::Status status;
-    do {
-      status = Call(&Stub::RequestHelp, person, request, &response);
-      if (status.code() != absl::StatusCode::kInvalidArgument) break;
-      absl::SleepFor(absl::Milliseconds(100));
-    } while (absl::Now() < deadline);
-    EXPECT_TRUE(status.ok()) << status;
-    return response.help_request();
+    return platform_->AskForHelp(person, request);
   }
 
   // The expert's next open offer, from WatchOffers.

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "services/catalog/domain/catalog_test_log.h"
 #include "absl/time/clock.h"
 #include "services/runtime/auth/jwt.h"
 #include "services/runtime/auth/key_set.h"
@@ -65,12 +66,24 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
   matching_config.merge_patch(options_.matching_config);
   matching_ = std::make_unique<ServiceProcess>(MATCHING_BINARY_PATH, "matching", matching_config,
                                                dir_);
-  return matching_->Start();
+  if (auto started = matching_->Start(); !started) return started;
+  if (!options_.sessions) return ::testing::AssertionSuccess();
+  nlohmann::json sessions_config = {
+      {"topics", {{"prefix", prefix_}}},
+      {"auth", {{"identity_target", identity_target}}},
+      {"sessions",
+       {{"livekit_api_key", "test-key"},
+        {"livekit_api_secret", kPlatformLivekitSecret},
+        {"requests_per_second_per_caller", 1000}}}};
+  sessions_config.merge_patch(options_.sessions_config);
+  sessions_ = std::make_unique<ServiceProcess>(SESSIONS_BINARY_PATH, "sessions", sessions_config,
+                                               dir_);
+  return sessions_->Start();
 }
 
 bool Platform::Stop() {
   bool clean = true;
-  for (auto* service : {&matching_, &catalog_, &identity_}) {
+  for (auto* service : {&sessions_, &matching_, &catalog_, &identity_}) {
     if (*service != nullptr) clean = (*service)->Stop() && clean;
     service->reset();
   }
@@ -158,6 +171,79 @@ absl::Status Platform::Heartbeat(const Account& expert, matching::v1::PresenceSt
   request.set_status(status);
   matching::v1::HeartbeatResponse response;
   return Call(*stub, &matching::v1::MatchingService::Stub::Heartbeat, expert, request, &response);
+}
+
+std::string Platform::NewCategory() {
+  std::string id = UniqueName("c");
+  auto catalog = catalog::v1::CatalogService::NewStub(LocalChannel(catalog_->port()));
+  catalog::v1::CreateCategoryRequest request;
+  request.set_request_id(ids::NewUuidV7());
+  request.set_category_id(id);
+  request.set_name(id);
+  catalog::v1::CreateCategoryResponse response;
+  absl::Status created = Call(*catalog, &catalog::v1::CatalogService::Stub::CreateCategory,
+                              Admin(), request, &response);
+  EXPECT_TRUE(created.ok()) << created;
+  return id;
+}
+
+Account Platform::OnlineExpert(const std::string& category, int64_t rate) {
+  Account expert =
+      PublishedExpert(catalog::testing::ValidContent("Help with " + category, category, rate));
+  EXPECT_TRUE(Heartbeat(expert, matching::v1::PRESENCE_STATUS_AVAILABLE).ok());
+  return expert;
+}
+
+matching::v1::RequestHelpRequest Platform::HelpRequestFor(const std::string& category,
+                                                          int max_minutes) {
+  matching::v1::RequestHelpRequest request;
+  request.set_request_id(ids::NewUuidV7());
+  request.set_category_id(category);
+  request.set_language("de");
+  request.set_description("My gears slip on the big cog");
+  request.mutable_budget()->mutable_max_per_minute()->set_currency_code("EUR");
+  request.mutable_budget()->mutable_max_per_minute()->set_amount_minor(200);
+  request.set_max_minutes(max_minutes);
+  return request;
+}
+
+matching::v1::HelpRequest Platform::AskForHelp(const Account& person,
+                                               const matching::v1::RequestHelpRequest& request) {
+  auto stub = matching::v1::MatchingService::NewStub(LocalChannel(matching_->port()));
+  matching::v1::RequestHelpResponse response;
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  absl::Status status;
+  do {
+    status = Call(*stub, &matching::v1::MatchingService::Stub::RequestHelp, person, request,
+                  &response);
+    if (status.code() != absl::StatusCode::kInvalidArgument) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  } while (absl::Now() < deadline);
+  EXPECT_TRUE(status.ok()) << status;
+  return response.help_request();
+}
+
+matching::v1::Match Platform::MatchNow(const Account& person, const Account& expert,
+                                       const std::string& category) {
+  using Stub = matching::v1::MatchingService::Stub;
+  auto stub = matching::v1::MatchingService::NewStub(LocalChannel(matching_->port()));
+  matching::v1::HelpRequest asked = AskForHelp(person, HelpRequestFor(category));
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  matching::v1::GetRequestRequest get;
+  get.set_help_request_id(asked.help_request_id());
+  matching::v1::GetRequestResponse got;
+  do {
+    absl::SleepFor(absl::Milliseconds(50));
+    EXPECT_TRUE(Call(*stub, &Stub::GetRequest, person, get, &got).ok());
+  } while (got.help_request().status() != matching::v1::HELP_REQUEST_STATUS_OFFERED &&
+           absl::Now() < deadline);
+  EXPECT_EQ(got.help_request().offer().expert_id(), expert.user_id);
+  matching::v1::AcceptOfferRequest accept;
+  accept.set_offer_id(got.help_request().offer().offer_id());
+  matching::v1::AcceptOfferResponse accepted;
+  absl::Status status = Call(*stub, &Stub::AcceptOffer, expert, accept, &accepted);
+  EXPECT_TRUE(status.ok()) << status;
+  return accepted.help_request().match();
 }
 
 }  // namespace helpline::testing

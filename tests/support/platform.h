@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -32,12 +33,15 @@ class Platform {
   struct Options {
     int partitions = 3;
     bool matching = true;
+    bool sessions = false;
     // Merged into each service's config.
     nlohmann::json catalog_config = nlohmann::json::object();
     nlohmann::json matching_config = nlohmann::json::object();
+    nlohmann::json sessions_config = nlohmann::json::object();
   };
 
-  // Creates the topics and starts identity, catalog and (optionally) matching.
+  // Creates the topics and starts identity, catalog and (optionally)
+  // matching and sessions.
   ::testing::AssertionResult Start(const std::string& name, Options options);
   // SIGTERM to each; true if all shut down cleanly.
   bool Stop();
@@ -45,6 +49,7 @@ class Platform {
   ServiceProcess& identity() { return *identity_; }
   ServiceProcess& catalog() { return *catalog_; }
   ServiceProcess& matching() { return *matching_; }
+  ServiceProcess& sessions() { return *sessions_; }
   const std::string& prefix() const { return prefix_; }
   int partitions() const { return options_.partitions; }
 
@@ -72,6 +77,23 @@ class Platform {
 
   absl::Status Heartbeat(const Account& expert, matching::v1::PresenceStatus status);
 
+  // A top-level category of the caller's own (so other tests' experts stay out).
+  std::string NewCategory();
+  // A published expert in `category` (per minute at `rate`, German and
+  // English), online and available.
+  Account OnlineExpert(const std::string& category, int64_t rate = 150);
+  // A request for help in `category`: German, a budget of 200 per minute.
+  static matching::v1::RequestHelpRequest HelpRequestFor(const std::string& category,
+                                                         int max_minutes = 20);
+  // `person` asks, retrying while matching has not seen the category yet;
+  // the request as answered.
+  matching::v1::HelpRequest AskForHelp(const Account& person,
+                                       const matching::v1::RequestHelpRequest& request);
+  // Asks as `person` and accepts as `expert` (the only expert online in the
+  // category); the match.
+  matching::v1::Match MatchNow(const Account& person, const Account& expert,
+                               const std::string& category);
+
  private:
   Options options_;
   std::string prefix_;
@@ -79,6 +101,10 @@ class Platform {
   std::unique_ptr<ServiceProcess> identity_;
   std::unique_ptr<ServiceProcess> catalog_;
   std::unique_ptr<ServiceProcess> matching_;
+  std::unique_ptr<ServiceProcess> sessions_;
 };
+
+// The LiveKit API secret the platform's sessions service signs room tokens with.
+inline constexpr char kPlatformLivekitSecret[] = "test-livekit-secret-of-32-bytes!";
 
 }  // namespace helpline::testing
