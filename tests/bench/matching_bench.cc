@@ -28,6 +28,7 @@
 #include "helpline/identity/v1/identity.grpc.pb.h"
 #include "helpline/matching/v1/matching.grpc.pb.h"
 #include "services/runtime/core/ids.h"
+#include "tests/bench/accounts.h"
 #include "tests/bench/closed_loop.h"
 
 namespace {
@@ -50,50 +51,19 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-std::shared_ptr<grpc::Channel> Channel(const std::string& target) {
-  return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-}
-
-absl::StatusOr<std::string> Login(identity::v1::IdentityService::Stub& identity,
-                                  const std::string& email, const std::string& password) {
-  identity::v1::LoginRequest request;
-  request.set_email(email);
-  request.set_password(password);
-  identity::v1::LoginResponse response;
-  grpc::ClientContext context;
-  grpc::Status status = identity.Login(&context, request, &response);
-  if (!status.ok()) return absl::UnauthenticatedError(status.error_message());
-  return response.tokens().access_token();
-}
-
-template <class Call>
-absl::Status Authorized(const std::string& token, Call call) {
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer " + token);
-  grpc::Status status = call(&context);
-  if (!status.ok()) return absl::UnknownError(status.error_message());
-  return absl::OkStatus();
-}
+using bench::Authorized;
+using bench::Channel;
+using bench::Login;
 
 // A new account with an approved profile, signed in again once identity has
 // granted it the role "expert".
 absl::StatusOr<std::string> ApprovedExpert(const Flags& flags) {
   auto identity = identity::v1::IdentityService::NewStub(Channel(flags.identity));
   auto catalog = catalog::v1::CatalogService::NewStub(Channel(flags.catalog));
-  const std::string email = absl::StrCat("bench-", ids::NewUuidV7(), "@helpline.test");
-  const std::string password = "benchmark-password-1";
-  identity::v1::RegisterRequest registration;
-  registration.set_request_id(ids::NewUuidV7());
-  registration.set_email(email);
-  registration.set_password(password);
-  registration.set_display_name("Bench expert");
-  registration.set_account_type(identity::v1::ACCOUNT_TYPE_PERSON);
-  identity::v1::RegisterResponse registered;
-  grpc::ClientContext register_context;
-  if (!identity->Register(&register_context, registration, &registered).ok()) {
-    return absl::UnknownError("register failed");
-  }
-  absl::StatusOr<std::string> person = Login(*identity, email, password);
+  absl::StatusOr<bench::BenchAccount> account = bench::NewAccount(*identity);
+  if (!account.ok()) return account.status();
+  const std::string& email = account->email;
+  absl::StatusOr<std::string> person = account->token;
   absl::StatusOr<std::string> admin = Login(*identity, "admin@helpline.local", flags.admin_password);
   if (!person.ok() || !admin.ok()) return absl::UnauthenticatedError("login failed");
 
@@ -114,7 +84,7 @@ absl::StatusOr<std::string> ApprovedExpert(const Flags& flags) {
   catalog::v1::SubmitProfileResponse submitted;
   catalog::v1::ApproveProfileRequest approve;
   approve.set_request_id(ids::NewUuidV7());
-  approve.set_expert_id(registered.user_id());
+  approve.set_expert_id(account->user_id);
   catalog::v1::ApproveProfileResponse approved;
   catalog::v1::PublishProfileRequest publish;
   publish.set_request_id(ids::NewUuidV7());
@@ -129,7 +99,7 @@ absl::StatusOr<std::string> ApprovedExpert(const Flags& flags) {
   auto matching = matching::v1::MatchingService::NewStub(Channel(flags.matching));
   absl::Time deadline = absl::Now() + absl::Seconds(30);
   while (absl::Now() < deadline) {
-    absl::StatusOr<std::string> expert = Login(*identity, email, password);
+    absl::StatusOr<std::string> expert = Login(*identity, email);
     if (!expert.ok()) return expert.status();
     matching::v1::HeartbeatRequest beat;
     beat.set_status(matching::v1::PRESENCE_STATUS_AVAILABLE);
