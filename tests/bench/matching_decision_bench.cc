@@ -71,7 +71,10 @@ MatchingReadModel& World() {
       online.mutable_expert_went_online()->set_status(v1::PRESENCE_STATUS_AVAILABLE);
       model->Apply(online, kafka::Record{});
       for (int r = static_cast<int>(random() % 20); r > 0; --r) {
-        model->RecordReview(id, 1 + static_cast<int>(random() % 5));
+        sessions::v1::SessionsEvent review;
+        review.mutable_review_submitted()->set_expert_id(id);
+        review.mutable_review_submitted()->set_stars(1 + static_cast<int>(random() % 5));
+        model->sessions_projection().Apply(review, kafka::Record{});
       }
       for (int o = static_cast<int>(random() % 4); o > 0; --o) {
         v1::MatchingEvent offered;

@@ -118,6 +118,17 @@ class World {
     model.catalog_projection().Apply(event, kafka::Record{});
   }
 
+  void Session(const sessions::v1::SessionsEvent& event) {
+    model.sessions_projection().Apply(event, kafka::Record{});
+  }
+
+  void Review(const std::string& expert, int stars) {
+    sessions::v1::SessionsEvent event;
+    event.mutable_review_submitted()->set_expert_id(expert);
+    event.mutable_review_submitted()->set_stars(stars);
+    Session(event);
+  }
+
   std::vector<std::string> Ranked(const CandidateQuery& query, absl::Time now) {
     std::vector<std::string> ids;
     for (const Candidate& candidate :
@@ -396,6 +407,37 @@ TEST(WaitingLine, EndedRequestsAreForgottenAfterTheRetention) {
   EXPECT_TRUE(model.Request("r2").has_value()) << "open requests stay";
 }
 
+TEST(WaitingLine, AnExpertInACallGetsNoOffersAndIsFreedWhenItEnds) {
+  World world;
+  world.Expert(kAnna, "bike-repair", PerMinute(100));
+  MatchingTestLog log(&world.model);
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  ASSERT_TRUE(log.Send(kRequest, OfferTo(kAnna, "offer-1")).ok());
+  ASSERT_TRUE(log.Send(kRequest, Accept("offer-1"), kAnna).ok());
+  world.model.TakeReservationChanges();
+  sessions::v1::SessionsEvent created;
+  created.mutable_meta()->set_aggregate_id("req-1");
+  created.mutable_session_created()->set_kind(sessions::v1::SESSION_KIND_HELP_NOW);
+  created.mutable_session_created()->set_expert_id(kAnna);
+  world.Session(created);
+
+  const std::string next = HelpRequestAggregate("r2");
+  ASSERT_TRUE(log.Send(next, Open("bike-repair", kOtherPerson), kOtherPerson).ok());
+  std::vector<WaitingRequest> waiting = world.model.WaitingRequests();
+  ASSERT_EQ(waiting.size(), 1u);
+  EXPECT_TRUE(world.model.CandidatesFor(waiting[0], log.now, 10).empty()) << "Anna is in a call";
+
+  sessions::v1::SessionsEvent ended;
+  ended.mutable_meta()->set_aggregate_id("req-1");
+  ended.mutable_session_ended()->set_expert_id(kAnna);
+  world.Session(ended);
+  ASSERT_EQ(world.model.CandidatesFor(waiting[0], log.now, 10).size(), 1u);
+  std::vector<ReservationChange> released = world.model.TakeReservationChanges();
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].offer_id, "offer-1");
+  EXPECT_FALSE(released[0].matched) << "the match's reservation is let go";
+}
+
 // --- ranking ---
 
 TEST(Ranking, FiltersByCategoryTreeLanguageBudgetPresenceAndPublication) {
@@ -440,7 +482,7 @@ TEST(Ranking, RatingAcceptanceAndFairnessOrderTheCandidatesDeterministically) {
   EXPECT_EQ(world.Ranked(BikeQuery(), now), (std::vector<std::string>{kAnna, kBen, kCara}));
 
   // Cara's five-star reviews lift her to the top.
-  for (int i = 0; i < 10; ++i) world.model.RecordReview(kCara, 5);
+  for (int i = 0; i < 10; ++i) world.Review(kCara, 5);
   EXPECT_EQ(world.Ranked(BikeQuery(), now), (std::vector<std::string>{kCara, kAnna, kBen}));
 
   // Cara had many offers in the last hour: the fairness term gives the

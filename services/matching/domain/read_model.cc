@@ -16,17 +16,63 @@ MatchingReadModel::MatchingReadModel(RankingOptions ranking, absl::Duration clos
 void MatchingReadModel::SessionsFeed::Apply(const google::protobuf::Message& message,
                                             const kafka::Record&) {
   const auto& event = static_cast<const sessions::v1::SessionsEvent&>(message);
-  if (event.has_review_submitted()) {
-    model_.RecordReview(event.review_submitted().expert_id(), event.review_submitted().stars());
-  } else if (event.has_session_no_show()) {
-    const sessions::v1::SessionNoShow& no_show = event.session_no_show();
-    for (const std::string& absent : no_show.absent()) {
-      if (absent != no_show.expert_id()) continue;
-      absl::MutexLock lock(&model_.mutex_);
-      model_.pool_.RecordNoShow(absent);
-      model_.Changed();
+  const std::string& session_id = event.meta().aggregate_id();
+  absl::MutexLock lock(&model_.mutex_);
+  switch (event.body_case()) {
+    case sessions::v1::SessionsEvent::kSessionCreated:
+      model_.session_experts_[session_id] = event.session_created().expert_id();
+      // A match's expert is in the call from now; a booking's once someone joins.
+      if (event.session_created().kind() == sessions::v1::SESSION_KIND_HELP_NOW) {
+        model_.InCall(session_id, true);
+      }
+      break;
+    case sessions::v1::SessionsEvent::kParticipantJoined:
+      model_.InCall(session_id, true);
+      break;
+    case sessions::v1::SessionsEvent::kSessionNoShow: {
+      const sessions::v1::SessionNoShow& no_show = event.session_no_show();
+      for (const std::string& absent : no_show.absent()) {
+        if (absent == no_show.expert_id()) model_.pool_.RecordNoShow(absent);
+      }
+      model_.SessionOver(session_id);
+      break;
     }
+    case sessions::v1::SessionsEvent::kSessionEnded:
+    case sessions::v1::SessionsEvent::kSessionCancelled:
+      model_.SessionOver(session_id);
+      break;
+    case sessions::v1::SessionsEvent::kReviewSubmitted:
+      model_.pool_.RecordReview(event.review_submitted().expert_id(),
+                                event.review_submitted().stars());
+      break;
+    default:
+      return;
   }
+  model_.Changed();
+}
+
+void MatchingReadModel::InCall(const std::string& session_id, bool in_call) {
+  auto expert = session_experts_.find(session_id);
+  if (expert == session_experts_.end()) return;
+  bool& counted = sessions_in_call_[session_id];
+  if (counted == in_call) return;
+  counted = in_call;
+  int& calls = experts_in_call_[expert->second];
+  calls += in_call ? 1 : -1;
+  if (calls <= 0) experts_in_call_.erase(expert->second);
+}
+
+void MatchingReadModel::SessionOver(const std::string& session_id) {
+  InCall(session_id, false);
+  sessions_in_call_.erase(session_id);
+  auto expert = session_experts_.find(session_id);
+  // The match's reservation in Redis is no longer needed.
+  auto request = requests_.find(session_id);
+  if (expert != session_experts_.end() && request != requests_.end() &&
+      !request->second.match_offer_id.empty()) {
+    reservation_changes_.push_back({expert->second, request->second.match_offer_id, false});
+  }
+  if (expert != session_experts_.end()) session_experts_.erase(expert);
 }
 
 void MatchingReadModel::CatalogFeed::Apply(const google::protobuf::Message& message,
@@ -34,12 +80,6 @@ void MatchingReadModel::CatalogFeed::Apply(const google::protobuf::Message& mess
   absl::MutexLock lock(&model_.mutex_);
   model_.pool_.ApplyCatalog(static_cast<const catalog::v1::CatalogEvent&>(message));
   model_.Changed();
-}
-
-void MatchingReadModel::RecordReview(const std::string& expert_id, int stars) {
-  absl::MutexLock lock(&mutex_);
-  pool_.RecordReview(expert_id, stars);
-  Changed();
 }
 
 void MatchingReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
@@ -151,6 +191,7 @@ void MatchingReadModel::ApplyRequestEvent(const std::string& id, const v1::Match
     case v1::MatchingEvent::kMatchMade:
       view.set_status(v1::HELP_REQUEST_STATUS_MATCHED);
       *view.mutable_match() = event.match_made().match();
+      record.match_offer_id = event.match_made().offer_id();
       CloseOffer(record, true);
       LeaveLine(record, FromProtoTime(event.meta().occurred_at()));
       break;
@@ -254,7 +295,7 @@ std::vector<Candidate> MatchingReadModel::CandidatesFor(const WaitingRequest& re
   const std::vector<std::string>& before = found->second.offered_experts;
   CandidateQuery query = request.query;
   query.excluded = [&](const std::string& expert_id) {
-    return open_offers_.contains(expert_id) ||
+    return open_offers_.contains(expert_id) || experts_in_call_.contains(expert_id) ||
            std::find(before.begin(), before.end(), expert_id) != before.end();
   };
   return pool_.Rank(query, now, limit);

@@ -50,7 +50,6 @@ class MatchingReadModel : public es::Projection {
   es::Projection& catalog_projection() { return catalog_projection_; }
   // Sessions' events (reviews, no-shows), through sessions_projection().
   es::Projection& sessions_projection() { return sessions_projection_; }
-  void RecordReview(const std::string& expert_id, int stars);
 
   // The request with its position in line; nullopt if unknown.
   std::optional<v1::HelpRequest> Request(const std::string& help_request_id) const;
@@ -116,6 +115,7 @@ class MatchingReadModel : public es::Projection {
     v1::HelpRequest view;  // without its position
     std::vector<std::string> offered_experts;
     std::vector<std::string> offer_ids;
+    std::string match_offer_id;
   };
   using Line = std::set<std::pair<absl::Time, std::string>>;
 
@@ -127,6 +127,9 @@ class MatchingReadModel : public es::Projection {
   void ApplyBookingEvent(const v1::MatchingEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void ForgetClosedBefore(absl::Time cutoff) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void Changed();
+  // Sessions: an expert in a call gets no offers.
+  void InCall(const std::string& session_id, bool in_call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void SessionOver(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const absl::Duration closed_retention_;
   CatalogFeed catalog_projection_;
@@ -143,6 +146,11 @@ class MatchingReadModel : public es::Projection {
   absl::flat_hash_map<std::string, std::string> offer_requests_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::string> open_offers_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, int> open_requests_of_ ABSL_GUARDED_BY(mutex_);
+  // Sessions not over yet: their expert, whether they count as a call now,
+  // and each expert's calls.
+  absl::flat_hash_map<std::string, std::string> session_experts_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, bool> sessions_in_call_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, int> experts_in_call_ ABSL_GUARDED_BY(mutex_);
   std::vector<ReservationChange> reservation_changes_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, v1::Booking> bookings_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::vector<std::string>> bookings_of_ ABSL_GUARDED_BY(mutex_);
