@@ -2,13 +2,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "services/catalog/domain/read_model.h"
 #include "services/catalog/domain/validation.h"
 #include "services/matching/domain/availability.h"
 #include "services/matching/domain/matching_domain.h"
 #include "services/matching/domain/pricing.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
+#include "services/runtime/core/paging.h"
 #include "services/runtime/core/proto_time.h"
 #include "services/runtime/core/text_checks.h"
 #include "services/runtime/eventsourcing/front.h"
@@ -477,29 +477,20 @@ grpc::Status MatchingService::ListMyBookings(grpc::ServerContext* context,
                                              const v1::ListMyBookingsRequest* request,
                                              v1::ListMyBookingsResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    int page_size = request->page_size() == 0 ? 20 : request->page_size();
-    if (page_size < 1 || page_size > 100) {
-      return errors::InvalidField("page_size", "must be 1 to 100 (0 means 20)");
-    }
+    absl::StatusOr<int> page_size = paging::PageSize(request->page_size());
+    if (!page_size.ok()) return page_size.status();
     // The token: the last booking of the previous page (its start and id).
-    std::optional<std::pair<absl::Time, std::string>> after;
-    if (!request->page_token().empty()) {
-      std::optional<std::vector<std::string>> parts =
-          catalog::DecodePageToken(request->page_token(), 2);
-      int64_t nanos = 0;
-      if (!parts || !absl::SimpleAtoi((*parts)[0], &nanos)) {
-        return errors::InvalidField("page_token", "is not a token this call returned");
-      }
-      after = {absl::FromUnixNanos(nanos), (*parts)[1]};
-    }
+    absl::StatusOr<std::optional<paging::TimeKey>> after =
+        paging::DecodeTimeKey(request->page_token());
+    if (!after.ok()) return after.status();
     for (v1::Booking& booking : parts_.read_model.BookingsOf(
              caller.user_id, parts_.clock.Now(), request->include_past_and_cancelled())) {
       std::pair<absl::Time, std::string> key{FromProtoTime(booking.start()), booking.booking_id()};
-      if (after && key <= *after) continue;
-      if (response->bookings_size() == page_size) {
-        const v1::Booking& last = response->bookings(page_size - 1);
-        response->set_next_page_token(catalog::EncodePageToken(
-            {absl::StrCat(absl::ToUnixNanos(FromProtoTime(last.start()))), last.booking_id()}));
+      if (*after && key <= **after) continue;
+      if (response->bookings_size() == *page_size) {
+        const v1::Booking& last = response->bookings(*page_size - 1);
+        response->set_next_page_token(
+            paging::EncodeTimeKey({FromProtoTime(last.start()), last.booking_id()}));
         break;
       }
       *response->add_bookings() = std::move(booking);

@@ -1,10 +1,9 @@
 #include "services/sessions/sessions_service.h"
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "services/catalog/domain/read_model.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
+#include "services/runtime/core/paging.h"
 #include "services/runtime/core/proto_time.h"
 #include "services/runtime/core/text_checks.h"
 #include "services/runtime/eventsourcing/front.h"
@@ -125,29 +124,20 @@ grpc::Status SessionsService::ListMySessions(grpc::ServerContext* context,
                                              const v1::ListMySessionsRequest* request,
                                              v1::ListMySessionsResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    int page_size = request->page_size() == 0 ? 20 : request->page_size();
-    if (page_size < 1 || page_size > 100) {
-      return errors::InvalidField("page_size", "must be 1 to 100 (0 means 20)");
-    }
-    std::optional<std::pair<absl::Time, std::string>> after;
-    if (!request->page_token().empty()) {
-      std::optional<std::vector<std::string>> parts =
-          catalog::DecodePageToken(request->page_token(), 2);
-      int64_t nanos = 0;
-      if (!parts || !absl::SimpleAtoi((*parts)[0], &nanos)) {
-        return errors::InvalidField("page_token", "is not a token this call returned");
-      }
-      after = {absl::FromUnixNanos(nanos), (*parts)[1]};
-    }
+    absl::StatusOr<int> page_size = paging::PageSize(request->page_size());
+    if (!page_size.ok()) return page_size.status();
+    absl::StatusOr<std::optional<paging::TimeKey>> after =
+        paging::DecodeTimeKey(request->page_token());
+    if (!after.ok()) return after.status();
     std::vector<v1::Session> page =
-        parts_.read_model.SessionsOf(caller.user_id, after, static_cast<size_t>(page_size) + 1);
-    bool more = page.size() > static_cast<size_t>(page_size);
+        parts_.read_model.SessionsOf(caller.user_id, *after, static_cast<size_t>(*page_size) + 1);
+    bool more = page.size() > static_cast<size_t>(*page_size);
     if (more) page.pop_back();
     for (v1::Session& session : page) *response->add_sessions() = std::move(session);
     if (more) {
-      const v1::Session& last = response->sessions(page_size - 1);
-      response->set_next_page_token(catalog::EncodePageToken(
-          {absl::StrCat(absl::ToUnixNanos(FromProtoTime(last.created_at()))), last.session_id()}));
+      const v1::Session& last = response->sessions(*page_size - 1);
+      response->set_next_page_token(
+          paging::EncodeTimeKey({FromProtoTime(last.created_at()), last.session_id()}));
     }
     return absl::OkStatus();
   });

@@ -1,5 +1,7 @@
 #include "services/catalog/domain/read_model.h"
 
+#include "services/runtime/core/paging.h"
+
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -50,18 +52,6 @@ bool InEffect(const v1::SponsorProgramTerms& terms, bool paused, absl::Time now)
 }
 
 }  // namespace
-
-std::string EncodePageToken(const std::vector<std::string>& parts) {
-  return auth::Base64UrlEncode(absl::StrJoin(parts, "\n"));
-}
-
-std::optional<std::vector<std::string>> DecodePageToken(const std::string& token, size_t parts) {
-  absl::StatusOr<std::string> text = auth::Base64UrlDecode(token);
-  if (!text.ok()) return std::nullopt;
-  std::vector<std::string> split = absl::StrSplit(*text, '\n');
-  if (split.size() != parts) return std::nullopt;
-  return split;
-}
 
 CatalogReadModel::CatalogReadModel(RatingOptions ratings) : rating_options_(ratings) {}
 
@@ -323,7 +313,7 @@ absl::StatusOr<std::pair<std::vector<v1::ExpertProfile>, std::string>>
 CatalogReadModel::ReviewQueue(int page_size, const std::string& after_token, absl::Time now) {
   std::pair<absl::Time, std::string> after = {absl::InfinitePast(), ""};
   if (!after_token.empty()) {
-    std::optional<std::vector<std::string>> parts = DecodePageToken(after_token, 3);
+    std::optional<std::vector<std::string>> parts = paging::DecodeToken(after_token, 3);
     int64_t nanos;
     if (!parts || (*parts)[0] != "queue" || !absl::SimpleAtoi((*parts)[1], &nanos)) {
       return BadPageToken("is not a page token of ListReviewQueue");
@@ -338,7 +328,7 @@ CatalogReadModel::ReviewQueue(int page_size, const std::string& after_token, abs
   for (auto it = review_queue_.upper_bound(after); it != review_queue_.end(); ++it) {
     if (static_cast<int>(page.size()) == page_size) {
       const v1::ExpertProfile& last = page.back();
-      next = EncodePageToken(
+      next = paging::EncodeToken(
           {"queue", absl::StrCat(absl::ToUnixNanos(FromProtoTime(last.submitted_at()))),
            last.expert_id()});
       break;
@@ -353,7 +343,7 @@ absl::StatusOr<std::string> CatalogReadModel::SearchSerialized(
   std::optional<SearchCursor> after;
   std::vector<double> term_idf;
   if (!request.page_token().empty()) {
-    std::optional<std::vector<std::string>> parts = DecodePageToken(request.page_token(), 5);
+    std::optional<std::vector<std::string>> parts = paging::DecodeToken(request.page_token(), 5);
     if (!parts || (*parts)[0] != "search") {
       return BadPageToken("is not a page token of SearchExperts");
     }
@@ -432,7 +422,7 @@ absl::StatusOr<std::string> CatalogReadModel::SearchSerialized(
     if (results.more && !matches.empty()) {
       std::vector<std::string> idf_bits;
       for (double idf : results.term_idf) idf_bits.push_back(KeyBits(idf));
-      std::string token = EncodePageToken({"search", options.fingerprint,
+      std::string token = paging::EncodeToken({"search", options.fingerprint,
                                            KeyBits(matches.back().key),
                                            matches.back().expert->expert_id,
                                            absl::StrJoin(idf_bits, ",")});
@@ -568,7 +558,7 @@ CatalogReadModel::Programs(const std::function<bool(const v1::SponsorProgram&)>&
                            const std::string& after_token, absl::Time now) {
   std::string after;
   if (!after_token.empty()) {
-    std::optional<std::vector<std::string>> parts = DecodePageToken(after_token, 2);
+    std::optional<std::vector<std::string>> parts = paging::DecodeToken(after_token, 2);
     if (!parts || (*parts)[0] != "programs") {
       return BadPageToken("is not a page token of ListSponsorPrograms");
     }
@@ -593,7 +583,7 @@ CatalogReadModel::Programs(const std::function<bool(const v1::SponsorProgram&)>&
     v1::SponsorProgram program = ProgramMessage(it->first, it->second, now);
     if (!visible(program)) continue;
     if (static_cast<int>(page.size()) == page_size) {
-      next = EncodePageToken({"programs", page.back().program_id()});
+      next = paging::EncodeToken({"programs", page.back().program_id()});
       break;
     }
     page.push_back(std::move(program));

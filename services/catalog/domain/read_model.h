@@ -164,7 +164,5 @@ class CatalogReadModel : public es::Projection {
 };
 
 // An opaque page token: base64url of the parts; nullopt if it is not one.
-std::string EncodePageToken(const std::vector<std::string>& parts);
-std::optional<std::vector<std::string>> DecodePageToken(const std::string& token, size_t parts);
 
 }  // namespace helpline::catalog

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+// Opaque page tokens for list RPCs (keyset pagination: a token names the
+// last item of the page before) and the usual page_size rule.
+namespace helpline::paging {
+
+std::string EncodeToken(const std::vector<std::string>& parts);
+// The parts, or nullopt if `token` is not one EncodeToken made with `parts` parts.
+std::optional<std::vector<std::string>> DecodeToken(const std::string& token, size_t parts);
+
+// 0 means `fallback`; otherwise 1 to `max`, else INVALID_ARGUMENT on "page_size".
+absl::StatusOr<int> PageSize(int requested, int fallback = 20, int max = 100);
+
+// A list ordered by (time, id): the token of its item, and back.
+using TimeKey = std::pair<absl::Time, std::string>;
+std::string EncodeTimeKey(const TimeKey& key);
+// Nullopt for an empty token; INVALID_ARGUMENT on "page_token" for a bad one.
+absl::StatusOr<std::optional<TimeKey>> DecodeTimeKey(const std::string& token);
+
+}  // namespace helpline::paging
