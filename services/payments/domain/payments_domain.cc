@@ -1,0 +1,543 @@
+#include "services/payments/domain/payments_domain.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/payments/domain/ledger.h"
+#include "services/payments/domain/money.h"
+#include "services/runtime/core/errors.h"
+#include "services/runtime/core/proto_time.h"
+
+namespace helpline::payments {
+namespace {
+
+using v1::PaymentsCommand;
+using v1::PaymentsEvent;
+using Events = std::vector<PaymentsEvent>;
+
+// Ended flows are remembered (for retries and audits) this long.
+constexpr absl::Duration kDedupeWindow = absl::Hours(24 * 7);
+
+v1::Transfer Move(const std::string& id, const std::string& debit, const std::string& credit,
+                  int64_t amount, uint32_t flags, const std::string& reference) {
+  v1::Transfer transfer;
+  transfer.set_transfer_id(id);
+  transfer.set_debit_account_id(debit);
+  transfer.set_credit_account_id(credit);
+  transfer.set_amount(amount);
+  transfer.set_flags(flags);
+  transfer.set_reference(reference);
+  return transfer;
+}
+
+v1::Transfer Settle(const std::string& id, const std::string& pending_id, int64_t amount,
+                    const std::string& reference) {
+  v1::Transfer transfer;
+  transfer.set_transfer_id(id);
+  transfer.set_pending_id(pending_id);
+  // Posting nothing is voiding (a post of 0 would take all of it).
+  transfer.set_flags(amount > 0 ? v1::TRANSFER_FLAG_POST_PENDING : v1::TRANSFER_FLAG_VOID_PENDING);
+  transfer.set_amount(amount);
+  transfer.set_reference(reference);
+  return transfer;
+}
+
+// A working copy of the ledger for decide: opens the accounts the
+// transfers need, takes them, and says whether all were taken.
+struct Attempt {
+  explicit Attempt(const v1::PaymentsState& state) : ledger_state(state.ledger()) {}
+
+  bool Take(std::vector<v1::Transfer> transfers, absl::Time now) {
+    Ledger ledger(ledger_state);
+    for (const v1::Transfer& transfer : transfers) {
+      for (const std::string& id : {transfer.debit_account_id(), transfer.credit_account_id()}) {
+        if (!id.empty()) ledger.OpenAccount(id, FlagsFor(id));
+      }
+    }
+    results = ledger.CreateTransfers(transfers, now, &taken);
+    for (v1::TransferResult result : results) {
+      if (result != v1::TRANSFER_RESULT_OK) return false;
+    }
+    return true;
+  }
+
+  v1::LedgerState ledger_state;
+  std::vector<v1::Transfer> taken;
+  std::vector<v1::TransferResult> results;
+};
+
+std::string FirstProblem(const Attempt& attempt) {
+  for (v1::TransferResult result : attempt.results) {
+    if (result != v1::TRANSFER_RESULT_OK && result != v1::TRANSFER_RESULT_LINKED_EVENT_FAILED) {
+      return v1::TransferResult_Name(result);
+    }
+  }
+  return "TRANSFER_RESULT_UNSPECIFIED";
+}
+
+PaymentsEvent Intent(const std::string& id, v1::IntentKind kind, const runtime::v1::Money& amount,
+                     const std::string& reference, const std::string& authorisation_id = "") {
+  PaymentsEvent event;
+  v1::ProcessorIntentRecorded& intent = *event.mutable_processor_intent_recorded();
+  intent.set_intent_id(id);
+  intent.set_kind(kind);
+  *intent.mutable_amount() = amount;
+  intent.set_reference(reference);
+  intent.set_authorisation_id(authorisation_id);
+  return event;
+}
+
+runtime::v1::Money Minor(const std::string& currency, int64_t amount) {
+  runtime::v1::Money money;
+  money.set_currency_code(currency);
+  money.set_amount_minor(amount);
+  return money;
+}
+
+// The linked pending transfers holding a session's maximum: the expert's
+// share and the fee, from `source`.
+std::vector<v1::Transfer> HoldTransfers(const v1::HoldSession& hold, const std::string& source) {
+  Split split = SplitAmount(hold.max_amount().amount_minor(), hold.commission_bps());
+  const std::string reference = absl::StrCat("session:", hold.session_id());
+  std::vector<v1::Transfer> transfers;
+  if (split.expert_share > 0) {
+    transfers.push_back(Move(absl::StrCat("hold-share:", hold.session_id()), source,
+                             ExpertPayable(hold.expert_id()), split.expert_share,
+                             v1::TRANSFER_FLAG_PENDING, reference));
+  }
+  if (split.fee > 0) {
+    transfers.push_back(Move(absl::StrCat("hold-fee:", hold.session_id()), source,
+                             kCommissionAccount, split.fee, v1::TRANSFER_FLAG_PENDING, reference));
+  }
+  for (size_t i = 0; i + 1 < transfers.size(); ++i) {
+    transfers[i].set_flags(transfers[i].flags() | v1::TRANSFER_FLAG_LINKED);
+  }
+  return transfers;
+}
+
+// Places a hold from `source`: HoldPlaced, or HoldFailed if the ledger says no.
+PaymentsEvent Place(const v1::PaymentsState& state, const v1::HoldSession& hold,
+                    const std::string& source, const std::string& sponsor_id, absl::Time now) {
+  PaymentsEvent event;
+  Attempt attempt(state);
+  if (!attempt.Take(HoldTransfers(hold, source), now)) {
+    v1::HoldFailed& failed = *event.mutable_hold_failed();
+    failed.set_session_id(hold.session_id());
+    failed.set_reason(sponsor_id.empty()
+                          ? absl::StrCat("the hold was refused: ", FirstProblem(attempt))
+                          : "the sponsor's budget does not cover the session");
+    return event;
+  }
+  v1::HoldPlaced& placed = *event.mutable_hold_placed();
+  placed.set_session_id(hold.session_id());
+  for (v1::Transfer& transfer : attempt.taken) *placed.add_transfers() = std::move(transfer);
+  *placed.mutable_max_amount() = hold.max_amount();
+  placed.set_sponsor_id(sponsor_id);
+  *placed.mutable_hold() = hold;
+  return event;
+}
+
+absl::StatusOr<Events> Capture(const v1::PaymentsState& state, const v1::SessionMoney& money,
+                               const v1::CaptureSession& capture, absl::Time now) {
+  const v1::HoldSession& hold = money.hold();
+  const int64_t amount = capture.amount().amount_minor();
+  if (amount < 0 || amount > hold.max_amount().amount_minor()) {
+    return errors::InvalidField("capture_session.amount", "must be 0 to the held maximum");
+  }
+  Split split = SplitAmount(amount, hold.commission_bps());
+  const std::string reference = absl::StrCat("session:", hold.session_id());
+  std::vector<v1::Transfer> transfers;
+  if (!money.share_hold_id().empty()) {
+    transfers.push_back(Settle(absl::StrCat("capture-share:", hold.session_id()),
+                               money.share_hold_id(), split.expert_share, reference));
+  } else if (split.expert_share > 0) {
+    return absl::InternalError("no share was held");
+  }
+  if (!money.fee_hold_id().empty()) {
+    transfers.push_back(Settle(absl::StrCat("capture-fee:", hold.session_id()),
+                               money.fee_hold_id(), split.fee, reference));
+  } else if (split.fee > 0) {
+    return absl::InternalError("no fee was held");
+  }
+  Attempt attempt(state);
+  if (!attempt.Take(transfers, now)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the capture was refused: ", FirstProblem(attempt)));
+  }
+  Events events;
+  PaymentsEvent captured;
+  v1::SessionCaptured& done = *captured.mutable_session_captured();
+  done.set_session_id(hold.session_id());
+  for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
+  *done.mutable_amount() = capture.amount();
+  done.set_fee_minor(split.fee);
+  done.set_expert_share_minor(split.expert_share);
+  events.push_back(captured);
+  if (money.sponsor_id().empty()) {
+    // At the processor: take the amount, or let the authorisation go.
+    std::string session = hold.session_id();
+    events.push_back(amount > 0 ? Intent(absl::StrCat("capture:", session), v1::INTENT_KIND_CAPTURE,
+                                         capture.amount(), session, money.authorisation_id())
+                                : Intent(absl::StrCat("void:", session), v1::INTENT_KIND_VOID,
+                                         hold.max_amount(), session, money.authorisation_id()));
+  }
+  return events;
+}
+
+absl::StatusOr<Events> Void(const v1::PaymentsState& state, const v1::SessionMoney& money,
+                            const std::string& reason, absl::Time now) {
+  const std::string& session = money.hold().session_id();
+  const std::string reference = absl::StrCat("session:", session);
+  std::vector<v1::Transfer> transfers;
+  for (const std::string& pending : {money.share_hold_id(), money.fee_hold_id()}) {
+    if (pending.empty()) continue;
+    transfers.push_back(Settle(absl::StrCat("void:", pending), pending, 0, reference));
+  }
+  Attempt attempt(state);
+  if (!attempt.Take(transfers, now)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the void was refused: ", FirstProblem(attempt)));
+  }
+  Events events;
+  PaymentsEvent voided;
+  voided.mutable_session_voided()->set_session_id(session);
+  voided.mutable_session_voided()->set_reason(reason);
+  for (v1::Transfer& transfer : attempt.taken) {
+    *voided.mutable_session_voided()->add_transfers() = std::move(transfer);
+  }
+  events.push_back(voided);
+  if (money.sponsor_id().empty()) {
+    events.push_back(Intent(absl::StrCat("void:", session), v1::INTENT_KIND_VOID,
+                            money.hold().max_amount(), session, money.authorisation_id()));
+  }
+  return events;
+}
+
+absl::StatusOr<Events> Refund(const v1::PaymentsState& state, const v1::SessionMoney& money,
+                              const std::string& reason, absl::Time now) {
+  const v1::HoldSession& hold = money.hold();
+  const std::string& session = hold.session_id();
+  const std::string reference = absl::StrCat("session:", session);
+  const std::string back_to =
+      money.sponsor_id().empty() ? kCashAccount : SponsorBudget(money.sponsor_id());
+  int64_t fee = money.captured_fee_minor();
+  int64_t share = money.captured_minor() - fee;
+  std::vector<v1::Transfer> transfers;
+  if (share > 0) {
+    transfers.push_back(Move(absl::StrCat("refund-share:", session), ExpertPayable(hold.expert_id()),
+                             back_to, share, 0, reference));
+  }
+  if (fee > 0) {
+    transfers.push_back(
+        Move(absl::StrCat("refund-fee:", session), kCommissionAccount, back_to, fee, 0, reference));
+  }
+  if (transfers.size() == 2) transfers[0].set_flags(v1::TRANSFER_FLAG_LINKED);
+  Attempt attempt(state);
+  if (!attempt.Take(transfers, now)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the refund was refused: ", FirstProblem(attempt)));
+  }
+  Events events;
+  PaymentsEvent refunded;
+  v1::SessionRefunded& done = *refunded.mutable_session_refunded();
+  done.set_session_id(session);
+  for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
+  *done.mutable_amount() = Minor(hold.max_amount().currency_code(), money.captured_minor());
+  done.set_reason(reason);
+  events.push_back(refunded);
+  if (money.sponsor_id().empty()) {
+    events.push_back(Intent(absl::StrCat("refund:", session), v1::INTENT_KIND_REFUND, done.amount(),
+                            session, money.authorisation_id()));
+  }
+  return events;
+}
+
+bool Closed(v1::SessionMoneyStatus status) {
+  return status == v1::SESSION_MONEY_STATUS_FAILED || status == v1::SESSION_MONEY_STATUS_VOIDED ||
+         status == v1::SESSION_MONEY_STATUS_REFUNDED;
+}
+
+}  // namespace
+
+std::string LedgerId(const std::string& currency_code) {
+  return absl::StrCat(kLedgerPrefix, currency_code);
+}
+std::string ExpertPayable(const std::string& expert_id) {
+  return absl::StrCat("expert:", expert_id, ":payable");
+}
+std::string SponsorBudget(const std::string& sponsor_id) {
+  return absl::StrCat("sponsor:", sponsor_id, ":budget");
+}
+uint32_t FlagsFor(const std::string& account_id) {
+  return account_id == kCashAccount ? 0 : v1::ACCOUNT_FLAG_DEBITS_MUST_NOT_EXCEED_CREDITS;
+}
+
+absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
+                                              const PaymentsCommand& command,
+                                              const es::DecideContext& context) {
+  if (!absl::StartsWith(context.aggregate_id, kLedgerPrefix)) {
+    return errors::InvalidField("meta.aggregate_id", "is not a ledger id");
+  }
+  const std::string currency = context.aggregate_id.substr(sizeof(kLedgerPrefix) - 1);
+  auto session_of = [&](const std::string& id) -> const v1::SessionMoney* {
+    auto found = state.sessions().find(id);
+    return found == state.sessions().end() ? nullptr : &found->second;
+  };
+  PaymentsEvent event;
+  switch (command.body_case()) {
+    case PaymentsCommand::kRecordSponsorProgram: {
+      const v1::RecordSponsorProgram& program = command.record_sponsor_program();
+      v1::SponsorProgramRecorded& recorded = *event.mutable_sponsor_program_recorded();
+      recorded.set_program_id(program.program_id());
+      recorded.set_sponsor_id(program.sponsor_id());
+      recorded.set_free_sessions_per_person(program.free_sessions_per_person());
+      return Events{event};
+    }
+    case PaymentsCommand::kHoldSession: {
+      const v1::HoldSession& hold = command.hold_session();
+      if (session_of(hold.session_id()) != nullptr) return Events{};  // a repeated match
+      if (hold.session_id().empty() || hold.expert_id().empty() || hold.person_id().empty()) {
+        return errors::InvalidField("hold_session", "session, person and expert are required");
+      }
+      if (hold.max_amount().currency_code() != currency || hold.max_amount().amount_minor() < 0) {
+        return errors::InvalidField("hold_session.max_amount",
+                                    absl::StrCat("must be a non-negative amount in ", currency));
+      }
+      if (hold.commission_bps() < 0 || hold.commission_bps() > 10000) {
+        return errors::InvalidField("hold_session.commission_bps", "must be 0 to 10000");
+      }
+      if (!hold.sponsor_program_id().empty()) {
+        auto program = state.programs().find(hold.sponsor_program_id());
+        PaymentsEvent failed;
+        failed.mutable_hold_failed()->set_session_id(hold.session_id());
+        if (program == state.programs().end()) {
+          failed.mutable_hold_failed()->set_reason("the sponsor program is not known to payments");
+          return Events{failed};
+        }
+        auto used = state.sponsored_sessions().find(
+            absl::StrCat(hold.sponsor_program_id(), "/", hold.person_id()));
+        if (used != state.sponsored_sessions().end() &&
+            used->second >= program->second.free_sessions_per_person()) {
+          failed.mutable_hold_failed()->set_reason(
+              "the person has used the program's free sessions");
+          return Events{failed};
+        }
+        const std::string& sponsor = program->second.sponsor_id();
+        return Events{Place(state, hold, SponsorBudget(sponsor), sponsor, context.now)};
+      }
+      PaymentsEvent intent = Intent(absl::StrCat("auth:", hold.session_id()),
+                                    v1::INTENT_KIND_AUTHORISE, hold.max_amount(),
+                                    hold.session_id());
+      *intent.mutable_processor_intent_recorded()->mutable_hold() = hold;
+      return Events{intent};
+    }
+    case PaymentsCommand::kRecordProcessorOutcome: {
+      const v1::RecordProcessorOutcome& outcome = command.record_processor_outcome();
+      auto open = state.open_intents().find(outcome.intent_id());
+      // A duplicate or late answer changes nothing.
+      if (open == state.open_intents().end()) return Events{};
+      if (outcome.outcome() != v1::INTENT_OUTCOME_SUCCEEDED &&
+          outcome.outcome() != v1::INTENT_OUTCOME_DECLINED) {
+        return errors::InvalidField("record_processor_outcome.outcome", "is required");
+      }
+      const v1::ProcessorIntentRecorded& intent = open->second;
+      v1::ProcessorOutcomeRecorded& recorded = *event.mutable_processor_outcome_recorded();
+      recorded.set_intent_id(outcome.intent_id());
+      recorded.set_outcome(outcome.outcome());
+      recorded.set_detail(outcome.detail());
+      Events events{event};
+      const bool succeeded = outcome.outcome() == v1::INTENT_OUTCOME_SUCCEEDED;
+      if (intent.kind() == v1::INTENT_KIND_AUTHORISE) {
+        const v1::SessionMoney* money = session_of(intent.reference());
+        if (!succeeded) {
+          PaymentsEvent failed;
+          failed.mutable_hold_failed()->set_session_id(intent.reference());
+          failed.mutable_hold_failed()->set_reason(
+              absl::StrCat("the card was declined: ", outcome.detail()));
+          events.push_back(failed);
+          return events;
+        }
+        PaymentsEvent placed = Place(state, intent.hold(), kCashAccount, "", context.now);
+        events.push_back(placed);
+        if (!placed.has_hold_placed() || money == nullptr) return events;
+        // A capture or void that waited for the authorisation.
+        v1::PaymentsState after = state;
+        for (const PaymentsEvent& done : events) Apply(after, done);
+        const v1::SessionMoney& held = after.sessions().at(intent.reference());
+        absl::StatusOr<Events> settled = Events{};
+        if (money->has_capture_waiting()) {
+          settled = Capture(after, held, money->capture_waiting(), context.now);
+        } else if (money->void_waiting()) {
+          settled = Void(after, held, "cancelled while authorising", context.now);
+        }
+        if (settled.ok()) events.insert(events.end(), settled->begin(), settled->end());
+        return events;
+      }
+      if (intent.kind() == v1::INTENT_KIND_CHARGE && succeeded) {
+        Attempt attempt(state);
+        const std::string funding = intent.intent_id().substr(sizeof("fund:") - 1);
+        if (attempt.Take({Move(absl::StrCat("funding:", funding), kCashAccount,
+                               SponsorBudget(intent.reference()), intent.amount().amount_minor(), 0,
+                               absl::StrCat("funding:", funding))},
+                         context.now)) {
+          PaymentsEvent funded;
+          v1::SponsorBudgetFunded& done = *funded.mutable_sponsor_budget_funded();
+          done.set_funding_id(funding);
+          done.set_sponsor_id(intent.reference());
+          for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
+          events.push_back(funded);
+        }
+      }
+      return events;
+    }
+    case PaymentsCommand::kCaptureSession: {
+      const v1::CaptureSession& capture = command.capture_session();
+      const v1::SessionMoney* money = session_of(capture.session_id());
+      if (money == nullptr) return absl::FailedPreconditionError("no hold for this session");
+      switch (money->status()) {
+        case v1::SESSION_MONEY_STATUS_AUTHORISING: {
+          v1::SettlementQueued& queued = *event.mutable_settlement_queued();
+          queued.set_session_id(capture.session_id());
+          *queued.mutable_capture() = capture;
+          return Events{event};
+        }
+        case v1::SESSION_MONEY_STATUS_HELD:
+          return Capture(state, *money, capture, context.now);
+        case v1::SESSION_MONEY_STATUS_CAPTURED:
+          return Events{};  // captured at most once
+        default:
+          return absl::FailedPreconditionError(absl::StrCat(
+              "nothing to capture: ", v1::SessionMoneyStatus_Name(money->status())));
+      }
+    }
+    case PaymentsCommand::kVoidSession: {
+      const v1::VoidSession& void_session = command.void_session();
+      const v1::SessionMoney* money = session_of(void_session.session_id());
+      if (money == nullptr || Closed(money->status())) return Events{};
+      switch (money->status()) {
+        case v1::SESSION_MONEY_STATUS_AUTHORISING:
+          event.mutable_settlement_queued()->set_session_id(void_session.session_id());
+          event.mutable_settlement_queued()->set_void_(true);
+          return Events{event};
+        case v1::SESSION_MONEY_STATUS_HELD:
+          return Void(state, *money, void_session.reason(), context.now);
+        default:
+          return absl::FailedPreconditionError("the session's money was captured; refund it");
+      }
+    }
+    case PaymentsCommand::kRefundSession: {
+      const v1::RefundSession& refund = command.refund_session();
+      const v1::SessionMoney* money = session_of(refund.session_id());
+      if (money == nullptr) return absl::FailedPreconditionError("no payment for this session");
+      if (money->status() == v1::SESSION_MONEY_STATUS_REFUNDED) return Events{};
+      if (money->status() != v1::SESSION_MONEY_STATUS_CAPTURED) {
+        return absl::FailedPreconditionError("only a captured session is refunded");
+      }
+      return Refund(state, *money, refund.reason(), context.now);
+    }
+    case PaymentsCommand::kFundSponsorBudget: {
+      const v1::FundSponsorBudget& fund = command.fund_sponsor_budget();
+      if (fund.funding_id().empty() || fund.sponsor_id().empty()) {
+        return errors::InvalidField("fund_sponsor_budget", "funding_id and sponsor_id are required");
+      }
+      if (fund.amount().currency_code() != currency || fund.amount().amount_minor() <= 0) {
+        return errors::InvalidField("fund_sponsor_budget.amount",
+                                    absl::StrCat("must be a positive amount in ", currency));
+      }
+      return Events{Intent(absl::StrCat("fund:", fund.funding_id()), v1::INTENT_KIND_CHARGE,
+                           fund.amount(), fund.sponsor_id())};
+    }
+    default:
+      return errors::InvalidField("body", "a command is required");
+  }
+}
+
+void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event) {
+  const absl::Time at = FromProtoTime(event.meta().occurred_at());
+  auto apply_transfers = [&](const auto& transfers) {
+    for (const v1::Transfer& transfer : transfers) {
+      for (const std::string& id : {transfer.debit_account_id(), transfer.credit_account_id()}) {
+        Ledger(*state.mutable_ledger()).OpenAccount(id, FlagsFor(id));
+      }
+      Ledger::ApplyTaken(*state.mutable_ledger(), transfer);
+    }
+  };
+  auto& sessions = *state.mutable_sessions();
+  switch (event.body_case()) {
+    case PaymentsEvent::kSponsorProgramRecorded:
+      (*state.mutable_programs())[event.sponsor_program_recorded().program_id()] =
+          event.sponsor_program_recorded();
+      break;
+    case PaymentsEvent::kProcessorIntentRecorded: {
+      const v1::ProcessorIntentRecorded& intent = event.processor_intent_recorded();
+      (*state.mutable_open_intents())[intent.intent_id()] = intent;
+      if (intent.kind() == v1::INTENT_KIND_AUTHORISE) {
+        v1::SessionMoney& money = sessions[intent.reference()];
+        money.set_status(v1::SESSION_MONEY_STATUS_AUTHORISING);
+        *money.mutable_hold() = intent.hold();
+        money.set_authorisation_id(intent.intent_id());
+      }
+      break;
+    }
+    case PaymentsEvent::kProcessorOutcomeRecorded:
+      state.mutable_open_intents()->erase(event.processor_outcome_recorded().intent_id());
+      break;
+    case PaymentsEvent::kHoldPlaced: {
+      const v1::HoldPlaced& placed = event.hold_placed();
+      apply_transfers(placed.transfers());
+      v1::SessionMoney& money = sessions[placed.session_id()];
+      money.set_status(v1::SESSION_MONEY_STATUS_HELD);
+      *money.mutable_hold() = placed.hold();
+      money.set_sponsor_id(placed.sponsor_id());
+      for (const v1::Transfer& transfer : placed.transfers()) {
+        if (absl::StartsWith(transfer.transfer_id(), "hold-share:")) {
+          money.set_share_hold_id(transfer.transfer_id());
+        } else {
+          money.set_fee_hold_id(transfer.transfer_id());
+        }
+      }
+      if (!placed.hold().sponsor_program_id().empty()) {
+        ++(*state.mutable_sponsored_sessions())[absl::StrCat(placed.hold().sponsor_program_id(),
+                                                              "/", placed.hold().person_id())];
+      }
+      break;
+    }
+    case PaymentsEvent::kHoldFailed:
+      sessions[event.hold_failed().session_id()].set_status(v1::SESSION_MONEY_STATUS_FAILED);
+      break;
+    case PaymentsEvent::kSettlementQueued: {
+      v1::SessionMoney& money = sessions[event.settlement_queued().session_id()];
+      if (event.settlement_queued().has_capture()) {
+        *money.mutable_capture_waiting() = event.settlement_queued().capture();
+      }
+      if (event.settlement_queued().void_()) money.set_void_waiting(true);
+      break;
+    }
+    case PaymentsEvent::kSessionCaptured: {
+      const v1::SessionCaptured& captured = event.session_captured();
+      apply_transfers(captured.transfers());
+      v1::SessionMoney& money = sessions[captured.session_id()];
+      money.set_status(v1::SESSION_MONEY_STATUS_CAPTURED);
+      money.set_captured_minor(captured.amount().amount_minor());
+      money.set_captured_fee_minor(captured.fee_minor());
+      money.clear_capture_waiting();
+      break;
+    }
+    case PaymentsEvent::kSessionVoided:
+      apply_transfers(event.session_voided().transfers());
+      sessions[event.session_voided().session_id()].set_status(v1::SESSION_MONEY_STATUS_VOIDED);
+      break;
+    case PaymentsEvent::kSessionRefunded:
+      apply_transfers(event.session_refunded().transfers());
+      sessions[event.session_refunded().session_id()].set_status(
+          v1::SESSION_MONEY_STATUS_REFUNDED);
+      break;
+    case PaymentsEvent::kSponsorBudgetFunded:
+      apply_transfers(event.sponsor_budget_funded().transfers());
+      break;
+    case PaymentsEvent::BODY_NOT_SET:
+      break;
+  }
+  Ledger::ForgetBefore(*state.mutable_ledger(), at - kDedupeWindow);
+}
+
+}  // namespace helpline::payments

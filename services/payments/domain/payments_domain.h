@@ -1,0 +1,40 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "helpline/payments/v1/events.pb.h"
+#include "services/runtime/eventsourcing/domain.h"
+
+// Payments' aggregate, one per currency ("ledger:EUR"): the ledger and the
+// money flows that move it (DESIGN.md §4), decided and applied purely.
+namespace helpline::payments {
+
+inline constexpr char kLedgerPrefix[] = "ledger:";
+inline constexpr char kCashAccount[] = "cash:psp";
+inline constexpr char kCommissionAccount[] = "platform:commission";
+
+std::string LedgerId(const std::string& currency_code);
+std::string ExpertPayable(const std::string& expert_id);
+std::string SponsorBudget(const std::string& sponsor_id);
+// The balance flags an account gets, from its id: everything but the
+// processor's cash account must not go negative.
+uint32_t FlagsFor(const std::string& account_id);
+
+struct PaymentsDomain {
+  using Command = helpline::payments::v1::PaymentsCommand;
+  using Event = helpline::payments::v1::PaymentsEvent;
+  using State = helpline::payments::v1::PaymentsState;
+
+  static absl::StatusOr<std::vector<Event>> Decide(const State& state, const Command& command,
+                                                   const es::DecideContext& context);
+  static void Apply(State& state, const Event& event);
+};
+
+inline const es::AggregateType& PaymentsType() {
+  static const es::TypedAggregate<PaymentsDomain> type;
+  return type;
+}
+
+}  // namespace helpline::payments

@@ -1,0 +1,238 @@
+#include "services/payments/domain/payments_domain.h"
+
+#include "gtest/gtest.h"
+#include "services/payments/domain/ledger.h"
+#include "services/runtime/eventsourcing/testing/domain_test_log.h"
+
+namespace helpline::payments {
+namespace {
+
+using Log = es::testing::DomainTestLog<PaymentsDomain>;
+
+const std::string kLedger = LedgerId("EUR");
+
+runtime::v1::Money Eur(int64_t minor) {
+  runtime::v1::Money money;
+  money.set_currency_code("EUR");
+  money.set_amount_minor(minor);
+  return money;
+}
+
+v1::PaymentsCommand Hold(const std::string& session, int64_t max, const std::string& program = "",
+                         const std::string& person = "anna") {
+  v1::PaymentsCommand command;
+  v1::HoldSession& hold = *command.mutable_hold_session();
+  hold.set_session_id(session);
+  hold.set_person_id(person);
+  hold.set_expert_id("ben");
+  *hold.mutable_max_amount() = Eur(max);
+  hold.set_commission_bps(2000);
+  hold.set_sponsor_program_id(program);
+  return command;
+}
+
+v1::PaymentsCommand Outcome(const std::string& intent, bool ok, const std::string& detail = "") {
+  v1::PaymentsCommand command;
+  command.mutable_record_processor_outcome()->set_intent_id(intent);
+  command.mutable_record_processor_outcome()->set_outcome(ok ? v1::INTENT_OUTCOME_SUCCEEDED
+                                                             : v1::INTENT_OUTCOME_DECLINED);
+  command.mutable_record_processor_outcome()->set_detail(detail);
+  return command;
+}
+
+v1::PaymentsCommand Capture(const std::string& session, int64_t amount) {
+  v1::PaymentsCommand command;
+  command.mutable_capture_session()->set_session_id(session);
+  *command.mutable_capture_session()->mutable_amount() = Eur(amount);
+  return command;
+}
+
+v1::PaymentsCommand Refund(const std::string& session) {
+  v1::PaymentsCommand command;
+  command.mutable_refund_session()->set_session_id(session);
+  command.mutable_refund_session()->set_reason("still squeaks");
+  return command;
+}
+
+v1::PaymentsCommand VoidIt(const std::string& session) {
+  v1::PaymentsCommand command;
+  command.mutable_void_session()->set_session_id(session);
+  command.mutable_void_session()->set_reason("no-show");
+  return command;
+}
+
+const v1::LedgerAccount& Account(Log& log, const std::string& id) {
+  return log.StateOf(kLedger).ledger().accounts().at(id);
+}
+
+int64_t Sum(Log& log) {
+  int64_t sum = 0;
+  for (const auto& [id, account] : log.StateOf(kLedger).ledger().accounts()) {
+    sum += Ledger::BalanceWithPending(account);
+  }
+  return sum;
+}
+
+// A paid session held for `max`: authorisation asked and approved.
+void PaidHold(Log& log, const std::string& session, int64_t max) {
+  auto asked = log.Send(kLedger, Hold(session, max));
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  ASSERT_EQ((*asked)[0].processor_intent_recorded().kind(), v1::INTENT_KIND_AUTHORISE);
+  auto approved = log.Send(kLedger, Outcome("auth:" + session, true));
+  ASSERT_TRUE(approved.ok());
+  ASSERT_TRUE(approved->back().has_hold_placed()) << approved->back().DebugString();
+}
+
+void Fund(Log& log, const std::string& sponsor, int64_t amount) {
+  v1::PaymentsCommand fund;
+  fund.mutable_fund_sponsor_budget()->set_funding_id("f-" + sponsor);
+  fund.mutable_fund_sponsor_budget()->set_sponsor_id(sponsor);
+  *fund.mutable_fund_sponsor_budget()->mutable_amount() = Eur(amount);
+  ASSERT_TRUE(log.Send(kLedger, fund).ok());
+  ASSERT_TRUE(log.Send(kLedger, Outcome("fund:f-" + sponsor, true)).ok());
+}
+
+void Program(Log& log, const std::string& program, const std::string& sponsor, int free) {
+  v1::PaymentsCommand command;
+  command.mutable_record_sponsor_program()->set_program_id(program);
+  command.mutable_record_sponsor_program()->set_sponsor_id(sponsor);
+  command.mutable_record_sponsor_program()->set_free_sessions_per_person(free);
+  ASSERT_TRUE(log.Send(kLedger, command).ok());
+}
+
+TEST(Payments, APaidSessionHoldsTheMaximumAndCapturesTheActualAmountWithAnExactSplit) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_pending(), 2400);
+  EXPECT_EQ(Account(log, kCommissionAccount).credits_pending(), 600);
+  auto captured = log.Send(kLedger, Capture("s1", 1800));
+  ASSERT_TRUE(captured.ok()) << captured.status();
+  const v1::SessionCaptured& done = (*captured)[0].session_captured();
+  EXPECT_EQ(done.fee_minor(), 360);
+  EXPECT_EQ(done.expert_share_minor(), 1440);
+  EXPECT_EQ((*captured)[1].processor_intent_recorded().kind(), v1::INTENT_KIND_CAPTURE);
+  EXPECT_EQ((*captured)[1].processor_intent_recorded().amount().amount_minor(), 1800);
+  const v1::LedgerAccount& payable = Account(log, ExpertPayable("ben"));
+  EXPECT_EQ(payable.credits_posted(), 1440);
+  EXPECT_EQ(payable.credits_pending(), 0) << "the rest of the hold is released";
+  EXPECT_EQ(Account(log, kCommissionAccount).credits_posted(), 360);
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, kCashAccount)), -1800);
+  EXPECT_EQ(Sum(log), 0);
+  auto again = log.Send(kLedger, Capture("s1", 1800));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty()) << "captured at most once";
+}
+
+TEST(Payments, ADeclinedCardFailsTheHoldAndDuplicateAnswersChangeNothing) {
+  Log log;
+  ASSERT_TRUE(log.Send(kLedger, Hold("s1", 3000)).ok());
+  auto declined = log.Send(kLedger, Outcome("auth:s1", false, "insufficient funds"));
+  ASSERT_TRUE(declined.ok());
+  ASSERT_EQ(declined->size(), 2u);
+  EXPECT_EQ((*declined)[1].hold_failed().session_id(), "s1");
+  EXPECT_NE((*declined)[1].hold_failed().reason().find("insufficient funds"), std::string::npos);
+  auto duplicate = log.Send(kLedger, Outcome("auth:s1", true));
+  ASSERT_TRUE(duplicate.ok());
+  EXPECT_TRUE(duplicate->empty()) << "a late or repeated answer is ignored";
+  EXPECT_EQ(log.Send(kLedger, Capture("s1", 100)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Sum(log), 0);
+}
+
+TEST(Payments, ACaptureThatComesWhileAuthorisingIsDoneWhenTheAuthorisationIs) {
+  Log log;
+  ASSERT_TRUE(log.Send(kLedger, Hold("s1", 3000)).ok());
+  auto queued = log.Send(kLedger, Capture("s1", 1000));
+  ASSERT_TRUE(queued.ok());
+  EXPECT_TRUE((*queued)[0].has_settlement_queued());
+  auto approved = log.Send(kLedger, Outcome("auth:s1", true));
+  ASSERT_TRUE(approved.ok());
+  bool captured = false;
+  for (const auto& event : *approved) captured = captured || event.has_session_captured();
+  EXPECT_TRUE(captured);
+  EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_posted(), 800);
+  EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_pending(), 0);
+}
+
+TEST(Payments, AVoidReleasesTheHoldAndLetsTheAuthorisationGo) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  auto voided = log.Send(kLedger, VoidIt("s1"));
+  ASSERT_TRUE(voided.ok()) << voided.status();
+  EXPECT_TRUE((*voided)[0].has_session_voided());
+  EXPECT_EQ((*voided)[1].processor_intent_recorded().kind(), v1::INTENT_KIND_VOID);
+  EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_pending(), 0);
+  EXPECT_EQ(Account(log, kCommissionAccount).credits_pending(), 0);
+  EXPECT_EQ(log.Send(kLedger, Capture("s1", 100)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Sum(log), 0);
+}
+
+TEST(Payments, ARefundReversesShareAndFeeBackToTheCard) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  ASSERT_TRUE(log.Send(kLedger, Capture("s1", 1800)).ok());
+  auto refunded = log.Send(kLedger, Refund("s1"));
+  ASSERT_TRUE(refunded.ok()) << refunded.status();
+  EXPECT_EQ((*refunded)[0].session_refunded().amount().amount_minor(), 1800);
+  EXPECT_EQ((*refunded)[1].processor_intent_recorded().kind(), v1::INTENT_KIND_REFUND);
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 0);
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, kCommissionAccount)), 0);
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, kCashAccount)), 0);
+  auto again = log.Send(kLedger, Refund("s1"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty()) << "refunded once";
+  EXPECT_EQ(Sum(log), 0);
+}
+
+TEST(Payments, SponsoredHoldsNeverOverdrawTheBudgetAndQuotasHold) {
+  Log log;
+  Program(log, "p1", "acme", 100);
+  Fund(log, "acme", 5000);
+  EXPECT_EQ(Account(log, SponsorBudget("acme")).credits_posted(), 5000);
+  int placed = 0;
+  int failed = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto held = log.Send(kLedger, Hold("s" + std::to_string(i), 300, "p1", "p" + std::to_string(i)));
+    ASSERT_TRUE(held.ok()) << held.status();
+    placed += (*held)[0].has_hold_placed();
+    failed += (*held)[0].has_hold_failed();
+  }
+  EXPECT_EQ(placed, 16);
+  EXPECT_EQ(failed, 34);
+  EXPECT_GE(Ledger::BalanceWithPending(Account(log, SponsorBudget("acme"))), 0);
+  // A sponsored capture takes from the budget, a refund gives it back.
+  ASSERT_TRUE(log.Send(kLedger, Capture("s0", 200)).ok());
+  EXPECT_EQ(Account(log, SponsorBudget("acme")).debits_posted(), 200);
+  ASSERT_TRUE(log.Send(kLedger, Refund("s0")).ok());
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, SponsorBudget("acme"))), 5000);
+  EXPECT_EQ(Sum(log), 0);
+
+  Program(log, "p2", "acme", 1);
+  auto first = log.Send(kLedger, Hold("q1", 100, "p2", "zoe"));
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE((*first)[0].has_hold_placed());
+  auto second = log.Send(kLedger, Hold("q2", 100, "p2", "zoe"));
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE((*second)[0].has_hold_failed());
+  EXPECT_NE((*second)[0].hold_failed().reason().find("free sessions"), std::string::npos);
+}
+
+TEST(Payments, BadCommandsNameTheField) {
+  Log log;
+  v1::PaymentsCommand dollars = Hold("s1", 100);
+  dollars.mutable_hold_session()->mutable_max_amount()->set_currency_code("USD");
+  EXPECT_EQ(log.Send(kLedger, dollars).status().code(), absl::StatusCode::kInvalidArgument);
+  v1::PaymentsCommand bps = Hold("s1", 100);
+  bps.mutable_hold_session()->set_commission_bps(20000);
+  EXPECT_EQ(log.Send(kLedger, bps).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(log.Send("not-a-ledger", Hold("s1", 100)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  PaidHold(log, "s2", 1000);
+  EXPECT_EQ(log.Send(kLedger, Capture("s2", 1001)).status().code(),
+            absl::StatusCode::kInvalidArgument)
+      << "never more than the hold";
+}
+
+}  // namespace
+}  // namespace helpline::payments
