@@ -289,6 +289,13 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
       v1::SponsorProgramRecorded& recorded = *event.mutable_sponsor_program_recorded();
       recorded.set_program_id(program.program_id());
       recorded.set_sponsor_id(program.sponsor_id());
+      if (program.sponsor_id().empty()) {
+        auto known = state.programs().find(program.program_id());
+        if (known == state.programs().end()) {
+          return errors::InvalidField("record_sponsor_program.sponsor_id", "is required");
+        }
+        recorded.set_sponsor_id(known->second.sponsor_id());
+      }
       recorded.set_free_sessions_per_person(program.free_sessions_per_person());
       return Events{event};
     }
@@ -407,6 +414,26 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
         default:
           return absl::FailedPreconditionError(absl::StrCat(
               "nothing to capture: ", v1::SessionMoneyStatus_Name(money->status())));
+      }
+    }
+    case PaymentsCommand::kChargeLateCancellation: {
+      const v1::SessionMoney* money = session_of(command.charge_late_cancellation().session_id());
+      if (money == nullptr) return absl::FailedPreconditionError("no hold for this session");
+      v1::CaptureSession charge;
+      charge.set_session_id(command.charge_late_cancellation().session_id());
+      *charge.mutable_amount() = money->hold().minimum_charge();
+      charge.mutable_amount()->set_amount_minor(std::min(
+          money->hold().minimum_charge().amount_minor(), money->hold().max_amount().amount_minor()));
+      charge.mutable_amount()->set_currency_code(currency);
+      switch (money->status()) {
+        case v1::SESSION_MONEY_STATUS_AUTHORISING:
+          *event.mutable_settlement_queued()->mutable_capture() = charge;
+          event.mutable_settlement_queued()->set_session_id(charge.session_id());
+          return Events{event};
+        case v1::SESSION_MONEY_STATUS_HELD:
+          return Capture(state, *money, charge, context.now);
+        default:
+          return Events{};
       }
     }
     case PaymentsCommand::kVoidSession: {

@@ -2,6 +2,7 @@
 
 #include "gtest/gtest.h"
 #include "services/payments/domain/ledger.h"
+#include "services/payments/domain/reactions.h"
 #include "services/runtime/eventsourcing/testing/domain_test_log.h"
 
 namespace helpline::payments {
@@ -232,6 +233,112 @@ TEST(Payments, BadCommandsNameTheField) {
   EXPECT_EQ(log.Send(kLedger, Capture("s2", 1001)).status().code(),
             absl::StatusCode::kInvalidArgument)
       << "never more than the hold";
+}
+
+matching::v1::MatchingEvent MatchMade(const std::string& category, const std::string& program) {
+  matching::v1::MatchingEvent event;
+  matching::v1::Match& match = *event.mutable_match_made()->mutable_match();
+  match.set_match_id("s1");
+  match.set_person_id("anna");
+  match.set_expert_id("ben");
+  match.mutable_price()->mutable_per_minute()->mutable_rate()->set_currency_code("EUR");
+  match.mutable_price()->mutable_per_minute()->mutable_rate()->set_amount_minor(150);
+  match.mutable_price()->mutable_per_minute()->set_minimum_minutes(5);
+  match.set_max_minutes(20);
+  *match.mutable_max_amount() = Eur(3000);
+  match.set_category_id(category);
+  match.set_sponsor_program_id(program);
+  return event;
+}
+
+TEST(Reactions, AMatchHoldsWithTheCommissionOfItsCategoryOrProgram) {
+  CommissionOptions options;
+  options.category_bps["tutoring"] = 1500;
+  options.program_bps["sponsor-program:p1"] = 1000;
+  auto plain = PaymentsFromMatching(MatchMade("bike-repair", ""), options);
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_EQ(plain[0].meta().aggregate_id(), kLedger);
+  EXPECT_EQ(plain[0].hold_session().commission_bps(), 2000);
+  EXPECT_EQ(plain[0].hold_session().max_amount().amount_minor(), 3000);
+  EXPECT_EQ(plain[0].hold_session().minimum_charge().amount_minor(), 750);
+  EXPECT_EQ(PaymentsFromMatching(MatchMade("tutoring", ""), options)[0]
+                .hold_session()
+                .commission_bps(),
+            1500);
+  EXPECT_EQ(PaymentsFromMatching(MatchMade("tutoring", "sponsor-program:p1"), options)[0]
+                .hold_session()
+                .commission_bps(),
+            1000);
+}
+
+TEST(Reactions, ALateCancellationTakesTheMinimumChargeAnInTimeOneVoids) {
+  CommissionOptions options;
+  Log log;
+  std::vector<v1::PaymentsCommand> hold = PaymentsFromMatching(MatchMade("bike-repair", ""), options);
+  ASSERT_TRUE(log.Send(kLedger, hold[0]).ok());
+  ASSERT_TRUE(log.Send(kLedger, Outcome("auth:s1", true)).ok());
+  matching::v1::MatchingEvent cancelled;
+  cancelled.mutable_booking_cancelled()->set_booking_id("s1");
+  cancelled.mutable_booking_cancelled()->set_cancelled_by("person");
+  cancelled.mutable_booking_cancelled()->set_late(true);
+  std::vector<v1::PaymentsCommand> charge = PaymentsFromMatching(cancelled, options);
+  ASSERT_TRUE(charge[0].has_charge_late_cancellation());
+  auto charged = log.Send(kLedger, charge[0]);
+  ASSERT_TRUE(charged.ok()) << charged.status();
+  EXPECT_EQ((*charged)[0].session_captured().amount().amount_minor(), 750);
+  EXPECT_EQ((*charged)[0].session_captured().fee_minor(), 150);
+  EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_pending(), 0) << "the rest released";
+
+  cancelled.mutable_booking_cancelled()->set_late(false);
+  EXPECT_TRUE(PaymentsFromMatching(cancelled, options)[0].has_void_session());
+}
+
+TEST(Reactions, SessionsEndsCaptureNoShowsVoidRefundsRefundAndAFailedHoldCancels) {
+  CommissionOptions options;
+  sessions::v1::SessionsEvent ended;
+  ended.mutable_meta()->set_aggregate_id("s1");
+  *ended.mutable_session_ended()->mutable_billing()->mutable_amount() = Eur(1800);
+  auto capture = PaymentsFromSessions(ended, options);
+  ASSERT_EQ(capture.size(), 1u);
+  EXPECT_EQ(capture[0].capture_session().session_id(), "s1");
+  EXPECT_EQ(capture[0].capture_session().amount().amount_minor(), 1800);
+  sessions::v1::SessionsEvent no_show;
+  no_show.mutable_meta()->set_aggregate_id("s1");
+  no_show.mutable_session_no_show();
+  EXPECT_TRUE(PaymentsFromSessions(no_show, options)[0].has_void_session());
+  sessions::v1::SessionsEvent refund;
+  refund.mutable_meta()->set_aggregate_id("s1");
+  refund.mutable_refund_requested()->set_reason("squeaks");
+  EXPECT_EQ(PaymentsFromSessions(refund, options)[0].refund_session().reason(), "squeaks");
+  sessions::v1::SessionsEvent review;
+  review.mutable_review_submitted();
+  EXPECT_TRUE(PaymentsFromSessions(review, options).empty());
+
+  v1::PaymentsEvent failed;
+  failed.mutable_hold_failed()->set_session_id("s1");
+  failed.mutable_hold_failed()->set_reason("card declined");
+  auto cancel = SessionsFromPayments(failed);
+  ASSERT_EQ(cancel.size(), 1u);
+  EXPECT_EQ(cancel[0].meta().aggregate_id(), "s1");
+  EXPECT_EQ(cancel[0].cancel_session().reason(), "card declined");
+}
+
+TEST(Reactions, SponsorProgramsKeepTheirSponsorAcrossUpdates) {
+  CommissionOptions options;
+  Log log;
+  catalog::v1::CatalogEvent created;
+  created.mutable_meta()->set_aggregate_id("sponsor-program:p1");
+  created.mutable_sponsor_program_created()->set_sponsor_id("acme");
+  created.mutable_sponsor_program_created()->mutable_terms()->set_free_sessions_per_person(2);
+  ASSERT_TRUE(log.Send(kLedger, PaymentsFromCatalog(created, options)[0]).ok());
+  catalog::v1::CatalogEvent updated;
+  updated.mutable_meta()->set_aggregate_id("sponsor-program:p1");
+  updated.mutable_sponsor_program_updated()->mutable_terms()->set_free_sessions_per_person(5);
+  ASSERT_TRUE(log.Send(kLedger, PaymentsFromCatalog(updated, options)[0]).ok());
+  const v1::SponsorProgramRecorded& program =
+      log.StateOf(kLedger).programs().at("sponsor-program:p1");
+  EXPECT_EQ(program.sponsor_id(), "acme");
+  EXPECT_EQ(program.free_sessions_per_person(), 5);
 }
 
 }  // namespace

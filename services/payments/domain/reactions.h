@@ -1,0 +1,40 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "helpline/catalog/v1/events.pb.h"
+#include "helpline/matching/v1/events.pb.h"
+#include "helpline/payments/v1/events.pb.h"
+#include "helpline/sessions/v1/events.pb.h"
+
+// Payments' sagas: other services' events into payments' commands (and
+// payments' HoldFailed into sessions' CancelSession). Pure.
+namespace helpline::payments {
+
+struct CommissionOptions {
+  // The deployment's currency: every command goes to its ledger.
+  std::string currency = "EUR";
+  int32_t default_bps = 2000;
+  // By category id and by sponsor program id (a program's rate wins).
+  absl::flat_hash_map<std::string, int32_t> category_bps;
+  absl::flat_hash_map<std::string, int32_t> program_bps;
+
+  int32_t For(const std::string& category_id, const std::string& program_id) const;
+};
+
+// MatchMade and BookingConfirmed hold; BookingCancelled voids, or takes the
+// minimum charge when a person cancelled late.
+std::vector<v1::PaymentsCommand> PaymentsFromMatching(const matching::v1::MatchingEvent& event,
+                                                      const CommissionOptions& options);
+// SessionEnded captures; no-show and cancel void; RefundRequested refunds.
+std::vector<v1::PaymentsCommand> PaymentsFromSessions(const sessions::v1::SessionsEvent& event,
+                                                      const CommissionOptions& options);
+// Sponsor programs (their sponsor and free sessions per person).
+std::vector<v1::PaymentsCommand> PaymentsFromCatalog(const catalog::v1::CatalogEvent& event,
+                                                     const CommissionOptions& options);
+// HoldFailed cancels the session.
+std::vector<sessions::v1::SessionsCommand> SessionsFromPayments(const v1::PaymentsEvent& event);
+
+}  // namespace helpline::payments
