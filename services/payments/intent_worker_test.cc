@@ -1,0 +1,136 @@
+#include "services/payments/intent_worker.h"
+
+#include <cstdio>
+
+#include "gtest/gtest.h"
+#include "services/payments/domain/payments_domain.h"
+#include "services/payments/sandbox/sandbox.h"
+#include "services/runtime/core/proto_time.h"
+#include "services/runtime/eventsourcing/testing/domain_test_log.h"
+#include "tests/support/test_stack.h"
+
+namespace helpline::payments {
+namespace {
+
+using Log = es::testing::DomainTestLog<PaymentsDomain>;
+const std::string kLedger = LedgerId("EUR");
+
+// The sandbox in process: a scripted delay longer than the caller's
+// timeout is a timeout for the caller (the operation is done all the same).
+class InProcessSandbox : public PaymentProcessor {
+ public:
+  explicit InProcessSandbox(SandboxProcessor& sandbox) : sandbox_(sandbox) {}
+  absl::StatusOr<v1::ExecuteResponse> Execute(const v1::ExecuteRequest& request,
+                                              absl::Duration timeout) override {
+    absl::StatusOr<SandboxProcessor::Answer> answer = sandbox_.Execute(request, absl::Now());
+    if (!answer.ok()) return answer.status();
+    if (answer->delay > timeout) return absl::DeadlineExceededError("the processor is slow");
+    return answer->response;
+  }
+
+ private:
+  SandboxProcessor& sandbox_;
+};
+
+class IntentWorkerTest : public ::testing::Test {
+ protected:
+  IntentWorkerTest()
+      : path_(::testing::TempDir() + ::helpline::testing::UniqueName("journal")),
+        sandbox_(*SandboxProcessor::Open(path_)),
+        processor_(*sandbox_),
+        worker_({absl::Seconds(1), absl::Seconds(2)}, processor_,
+                [this] {
+                  std::vector<v1::ProcessorIntentRecorded> open;
+                  for (const auto& [id, intent] : log_.StateOf(kLedger).open_intents()) {
+                    open.push_back(intent);
+                  }
+                  return open;
+                },
+                [this](const v1::RecordProcessorOutcome& outcome) {
+                  v1::PaymentsCommand command;
+                  *command.mutable_record_processor_outcome() = outcome;
+                  ++reports_;
+                  return log_.Send(kLedger, command).status();
+                }) {}
+  ~IntentWorkerTest() override { std::remove(path_.c_str()); }
+
+  void Hold(const std::string& session, int64_t max) {
+    v1::PaymentsCommand command;
+    v1::HoldSession& hold = *command.mutable_hold_session();
+    hold.set_session_id(session);
+    hold.set_person_id("anna");
+    hold.set_expert_id("ben");
+    hold.mutable_max_amount()->set_currency_code("EUR");
+    hold.mutable_max_amount()->set_amount_minor(max);
+    hold.set_commission_bps(2000);
+    ASSERT_TRUE(log_.Send(kLedger, command).ok());
+  }
+
+  v1::SessionMoneyStatus Status(const std::string& session) {
+    return log_.StateOf(kLedger).sessions().at(session).status();
+  }
+
+  int Journaled(v1::IntentKind kind) {
+    int count = 0;
+    for (const v1::JournalEntry& entry : sandbox_->Journal()) count += entry.kind() == kind;
+    return count;
+  }
+
+  std::string path_;
+  Log log_;
+  std::unique_ptr<SandboxProcessor> sandbox_;
+  InProcessSandbox processor_;
+  IntentWorker worker_;
+  int reports_ = 0;
+};
+
+TEST_F(IntentWorkerTest, AnAuthorisationAnsweredBecomesAHoldAndACaptureHappensOnce) {
+  Hold("s1", 3000);
+  EXPECT_EQ(worker_.RunOnce(log_.now), 1);
+  EXPECT_EQ(Status("s1"), v1::SESSION_MONEY_STATUS_HELD);
+  v1::PaymentsCommand capture;
+  capture.mutable_capture_session()->set_session_id("s1");
+  capture.mutable_capture_session()->mutable_amount()->set_currency_code("EUR");
+  capture.mutable_capture_session()->mutable_amount()->set_amount_minor(1800);
+  ASSERT_TRUE(log_.Send(kLedger, capture).ok());
+  EXPECT_EQ(worker_.RunOnce(log_.now), 1);
+  EXPECT_EQ(worker_.RunOnce(log_.now + absl::Minutes(1)), 0) << "nothing open";
+  EXPECT_EQ(Journaled(v1::INTENT_KIND_CAPTURE), 1);
+  EXPECT_TRUE(log_.StateOf(kLedger).open_intents().empty());
+}
+
+TEST_F(IntentWorkerTest, ADeclinedCardFailsTheHold) {
+  v1::ScriptRequest script;
+  script.add_rules()->set_decline_reason("card declined");
+  sandbox_->Script(script);
+  Hold("s1", 3000);
+  EXPECT_EQ(worker_.RunOnce(log_.now), 1);
+  EXPECT_EQ(Status("s1"), v1::SESSION_MONEY_STATUS_FAILED);
+}
+
+TEST_F(IntentWorkerTest, ATimeoutIsRetriedWithTheSameKeyAndMovesMoneyOnce) {
+  v1::ScriptRequest script;
+  v1::ScriptRule& slow = *script.add_rules();
+  slow.set_kind(v1::INTENT_KIND_AUTHORISE);
+  *slow.mutable_delay() = ToProtoDuration(absl::Seconds(5));
+  slow.set_times(1);
+  sandbox_->Script(script);
+  Hold("s1", 3000);
+  EXPECT_EQ(worker_.RunOnce(log_.now), 0) << "timed out";
+  EXPECT_EQ(Status("s1"), v1::SESSION_MONEY_STATUS_AUTHORISING);
+  EXPECT_EQ(worker_.RunOnce(log_.now + absl::Seconds(1)), 0) << "not before retry_after";
+  EXPECT_EQ(worker_.RunOnce(log_.now + absl::Seconds(3)), 1);
+  EXPECT_EQ(Status("s1"), v1::SESSION_MONEY_STATUS_HELD);
+  EXPECT_EQ(Journaled(v1::INTENT_KIND_AUTHORISE), 1) << "the retry was answered from the journal";
+
+  // A duplicate answer changes nothing.
+  v1::PaymentsCommand duplicate;
+  duplicate.mutable_record_processor_outcome()->set_intent_id("auth:s1");
+  duplicate.mutable_record_processor_outcome()->set_outcome(v1::INTENT_OUTCOME_SUCCEEDED);
+  auto events = log_.Send(kLedger, duplicate);
+  ASSERT_TRUE(events.ok());
+  EXPECT_TRUE(events->empty());
+}
+
+}  // namespace
+}  // namespace helpline::payments
