@@ -1,0 +1,113 @@
+#include "services/payments/domain/read_model.h"
+
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "services/payments/domain/payments_domain.h"
+#include "services/runtime/eventsourcing/testing/domain_test_log.h"
+
+namespace helpline::payments {
+namespace {
+
+using Log = es::testing::DomainTestLog<PaymentsDomain>;
+const std::string kLedger = LedgerId("EUR");
+
+class PaymentsReadModelTest : public ::testing::Test {
+ protected:
+  PaymentsReadModelTest() : model_("EUR", absl::Hours(72)), log_(&model_) {}
+
+  void Send(v1::PaymentsCommand command) {
+    auto events = log_.Send(kLedger, std::move(command));
+    ASSERT_TRUE(events.ok()) << events.status();
+  }
+
+  void Session(const std::string& session, int64_t max, int64_t captured,
+               const std::string& program = "") {
+    v1::PaymentsCommand hold;
+    v1::HoldSession& h = *hold.mutable_hold_session();
+    h.set_session_id(session);
+    h.set_person_id("anna");
+    h.set_expert_id("ben");
+    h.mutable_max_amount()->set_currency_code("EUR");
+    h.mutable_max_amount()->set_amount_minor(max);
+    h.set_commission_bps(2000);
+    h.set_sponsor_program_id(program);
+    Send(hold);
+    if (program.empty()) Outcome("auth:" + session);
+    v1::PaymentsCommand capture;
+    capture.mutable_capture_session()->set_session_id(session);
+    capture.mutable_capture_session()->mutable_amount()->set_currency_code("EUR");
+    capture.mutable_capture_session()->mutable_amount()->set_amount_minor(captured);
+    Send(capture);
+  }
+
+  void Outcome(const std::string& intent) {
+    v1::PaymentsCommand outcome;
+    outcome.mutable_record_processor_outcome()->set_intent_id(intent);
+    outcome.mutable_record_processor_outcome()->set_outcome(v1::INTENT_OUTCOME_SUCCEEDED);
+    Send(outcome);
+  }
+
+  PaymentsReadModel model_;
+  Log log_;
+};
+
+TEST_F(PaymentsReadModelTest, BalancesForTheExpertThePersonAndTheSponsor) {
+  Session("s1", 3000, 1800);
+  v1::GetBalanceResponse expert = model_.BalanceOf("ben", log_.now);
+  EXPECT_EQ(expert.expert().pending().amount_minor(), 1440) << "inside the refund window";
+  EXPECT_EQ(expert.expert().available().amount_minor(), 0);
+  EXPECT_EQ(model_.BalanceOf("ben", log_.now + absl::Hours(73)).expert().available().amount_minor(),
+            1440);
+  EXPECT_EQ(model_.BalanceOf("anna", log_.now).person().spent().amount_minor(), 1800);
+
+  v1::PaymentsCommand refund;
+  refund.mutable_refund_session()->set_session_id("s1");
+  Send(refund);
+  EXPECT_EQ(model_.BalanceOf("anna", log_.now).person().refunded().amount_minor(), 1800);
+  EXPECT_EQ(model_.BalanceOf("ben", log_.now + absl::Hours(73)).expert().available().amount_minor(),
+            0);
+
+  v1::PaymentsCommand program;
+  program.mutable_record_sponsor_program()->set_program_id("p1");
+  program.mutable_record_sponsor_program()->set_sponsor_id("acme");
+  program.mutable_record_sponsor_program()->set_free_sessions_per_person(5);
+  Send(program);
+  v1::PaymentsCommand fund;
+  fund.mutable_fund_sponsor_budget()->set_funding_id("f1");
+  fund.mutable_fund_sponsor_budget()->set_sponsor_id("acme");
+  fund.mutable_fund_sponsor_budget()->mutable_amount()->set_currency_code("EUR");
+  fund.mutable_fund_sponsor_budget()->mutable_amount()->set_amount_minor(10000);
+  Send(fund);
+  Outcome("fund:f1");
+  Session("s2", 3000, 1000, "p1");
+  v1::GetBalanceResponse sponsor = model_.BalanceOf("acme", log_.now);
+  EXPECT_EQ(sponsor.sponsor().budget().amount_minor(), 9000);
+  EXPECT_EQ(sponsor.sponsor().spent().amount_minor(), 1000);
+  EXPECT_EQ(sponsor.sponsor().reserved().amount_minor(), 0);
+  EXPECT_EQ(model_.BalanceOf("anna", log_.now).person().spent().amount_minor(), 1800)
+      << "a sponsored session costs the person nothing";
+}
+
+TEST_F(PaymentsReadModelTest, HistoryAndRecomputedBalancesAgreeWithTheLedger) {
+  Session("s1", 3000, 1800);
+  Session("s2", 2000, 0);
+  v1::PaymentsState state = model_.State();
+  auto recomputed = model_.Recomputed();
+  for (const auto& [id, account] : state.ledger().accounts()) {
+    v1::LedgerAccount expected = account;
+    expected.clear_account_id();
+    expected.clear_flags();
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(recomputed[id], expected)) << id;
+  }
+  std::vector<v1::Transfer> ben = model_.TransfersOf("ben", std::nullopt, 100);
+  ASSERT_FALSE(ben.empty());
+  for (size_t i = 1; i < ben.size(); ++i) {
+    EXPECT_GE(FromProtoTime(ben[i - 1].timestamp()), FromProtoTime(ben[i].timestamp()));
+  }
+  EXPECT_TRUE(model_.TransfersOf("nobody", std::nullopt, 100).empty());
+  EXPECT_EQ(model_.Captures().size(), 2u);
+  EXPECT_EQ(model_.OpenIntents().size(), 2u) << "the capture and the void, not yet executed";
+}
+
+}  // namespace
+}  // namespace helpline::payments
