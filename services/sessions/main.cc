@@ -15,6 +15,7 @@
 #include "services/runtime/kafka/client.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
+#include "services/payments/domain/reactions.h"
 #include "services/sessions/domain/reactions.h"
 #include "services/sessions/domain/read_model.h"
 #include "services/sessions/domain/session_domain.h"
@@ -97,10 +98,20 @@ int Main(int argc, char** argv) {
                                 topics.deadletter},
                                from_matching);
 
+  // A hold the card or the sponsor's budget refused cancels the session.
+  es::TypedReaction<payments::v1::PaymentsEvent, v1::SessionsCommand> from_payments(
+      payments::SessionsFromPayments);
+  es::Reactor payments_reactor(client,
+                               {prefix + "sessions.from-payments",
+                                prefix + "helpline.payments.events", topics.commands,
+                                topics.deadletter},
+                               from_payments);
+
   for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
            {[&] { return events.Start(); }, "read model"},
            {[&] { return processor.Start(); }, "processor"},
-           {[&] { return matching_reactor.Start(); }, "matching reactor"}}) {
+           {[&] { return matching_reactor.Start(); }, "matching reactor"},
+           {[&] { return payments_reactor.Start(); }, "payments reactor"}}) {
     if (absl::Status started = start(); !started.ok()) {
       log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
       return 1;
@@ -138,6 +149,7 @@ int Main(int argc, char** argv) {
   log::Info("stopping");
   server.Shutdown();
   matching_reactor.Stop();
+  payments_reactor.Stop();
   processor.Stop();
   events.Stop();
   sender->reset();

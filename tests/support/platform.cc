@@ -24,7 +24,7 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
   prefix_ = UniqueName(name) + ".";
   dir_ = ::testing::TempDir() + UniqueName(name);
   std::system(absl::StrCat("mkdir -p '", dir_, "'").c_str());
-  for (const char* service : {"identity", "catalog", "matching", "sessions"}) {
+  for (const char* service : {"identity", "catalog", "matching", "sessions", "payments"}) {
     CreateServiceTopics(service, prefix_, options_.partitions);
   }
   std::string keys_file = dir_ + "/signing-keys.json";
@@ -78,12 +78,30 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
   sessions_config.merge_patch(options_.sessions_config);
   sessions_ = std::make_unique<ServiceProcess>(SESSIONS_BINARY_PATH, "sessions", sessions_config,
                                                dir_);
-  return sessions_->Start();
+  if (auto started = sessions_->Start(); !started) return started;
+  if (!options_.payments) return ::testing::AssertionSuccess();
+  psp_ = std::make_unique<ServiceProcess>(
+      PSP_SANDBOX_BINARY_PATH, "psp-sandbox",
+      nlohmann::json{{"sandbox", {{"journal_file", dir_ + "/psp-journal.jsonl"}}}}, dir_);
+  if (auto started = psp_->Start(); !started) return started;
+  nlohmann::json payments_config = {
+      {"topics", {{"prefix", prefix_}}},
+      {"auth", {{"identity_target", identity_target}}},
+      {"payments",
+       {{"processor_target", absl::StrCat("127.0.0.1:", psp_->port())},
+        {"processor_timeout", "1s"},
+        {"processor_retry_after", "500ms"},
+        {"worker_interval", "50ms"},
+        {"requests_per_second_per_caller", 1000}}}};
+  payments_config.merge_patch(options_.payments_config);
+  payments_ = std::make_unique<ServiceProcess>(PAYMENTS_BINARY_PATH, "payments", payments_config,
+                                               dir_);
+  return payments_->Start();
 }
 
 bool Platform::Stop() {
   bool clean = true;
-  for (auto* service : {&sessions_, &matching_, &catalog_, &identity_}) {
+  for (auto* service : {&payments_, &psp_, &sessions_, &matching_, &catalog_, &identity_}) {
     if (*service != nullptr) clean = (*service)->Stop() && clean;
     service->reset();
   }

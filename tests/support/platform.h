@@ -34,10 +34,13 @@ class Platform {
     int partitions = 3;
     bool matching = true;
     bool sessions = false;
+    // The sandbox payment processor and payments (with sessions).
+    bool payments = false;
     // Merged into each service's config.
     nlohmann::json catalog_config = nlohmann::json::object();
     nlohmann::json matching_config = nlohmann::json::object();
     nlohmann::json sessions_config = nlohmann::json::object();
+    nlohmann::json payments_config = nlohmann::json::object();
   };
 
   // Creates the topics and starts identity, catalog and (optionally)
@@ -50,6 +53,8 @@ class Platform {
   ServiceProcess& catalog() { return *catalog_; }
   ServiceProcess& matching() { return *matching_; }
   ServiceProcess& sessions() { return *sessions_; }
+  ServiceProcess& payments() { return *payments_; }
+  ServiceProcess& psp() { return *psp_; }
   const std::string& prefix() const { return prefix_; }
   int partitions() const { return options_.partitions; }
 
@@ -102,6 +107,8 @@ class Platform {
   std::unique_ptr<ServiceProcess> catalog_;
   std::unique_ptr<ServiceProcess> matching_;
   std::unique_ptr<ServiceProcess> sessions_;
+  std::unique_ptr<ServiceProcess> psp_;
+  std::unique_ptr<ServiceProcess> payments_;
 };
 
 // The LiveKit API secret the platform's sessions service signs room tokens with.

@@ -1,0 +1,180 @@
+// helpline-payments: the ledger per currency and the money flows of
+// sessions and sponsors; reactors on matching, sessions and catalog; a
+// worker that executes the recorded intents at the payment processor.
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "helpline/catalog/v1/events.pb.h"
+#include "helpline/matching/v1/events.pb.h"
+#include "helpline/sessions/v1/events.pb.h"
+#include "services/payments/domain/payments_domain.h"
+#include "services/payments/domain/reactions.h"
+#include "services/payments/domain/read_model.h"
+#include "services/payments/intent_worker.h"
+#include "services/payments/payments_service.h"
+#include "services/runtime/auth/call_guard.h"
+#include "services/runtime/auth/identity_jwks.h"
+#include "services/runtime/core/ids.h"
+#include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/front.h"
+#include "services/runtime/eventsourcing/processor.h"
+#include "services/runtime/eventsourcing/reactor.h"
+#include "services/runtime/kafka/client.h"
+#include "services/runtime/server/log.h"
+#include "services/runtime/server/server.h"
+
+namespace helpline::payments {
+namespace {
+
+constexpr char kService[] = "payments";
+
+server::ConfigSchema Schema() {
+  server::ConfigSchema schema;
+  server::AddServerKeys(schema);
+  kafka::AddKafkaKeys(schema);
+  AddClockKeys(schema);
+  auth::AddAuthKeys(schema);
+  auth::AddIdentityTargetKey(schema);
+  schema.String("topics.prefix", "", "prepended to every topic and group name (tests)")
+      .String("payments.currency", "EUR", "the deployment's currency (ISO 4217): its ledger")
+      .Int("payments.commission_bps", 2000, 0, 10000, "the platform's commission, basis points")
+      .String("payments.processor_target", "127.0.0.1:7006", "the payment processor (gRPC)")
+      .Duration("payments.refund_window", absl::Hours(72), absl::Minutes(1), absl::Hours(24 * 365),
+                "earnings become available this long after the capture")
+      .Duration("payments.processor_timeout", absl::Seconds(5), absl::Milliseconds(100),
+                absl::Minutes(5), "how long a call to the processor may take")
+      .Duration("payments.processor_retry_after", absl::Seconds(2), absl::Milliseconds(50),
+                absl::Minutes(10), "an unanswered call is tried again after this")
+      .Duration("payments.worker_interval", absl::Milliseconds(200), absl::Milliseconds(10),
+                absl::Minutes(1), "how often the worker looks for intents to execute")
+      .Double("payments.requests_per_second_per_caller", 20, 0.1, 1e6,
+              "calls a user makes per second (burst: 5 times that)");
+  return schema;
+}
+
+int Main(int argc, char** argv) {
+  server::ShutdownSignal shutdown;
+  server::Config config = server::LoadConfigOrExit(Schema(), argc, argv);
+  server::InitLogging(kService, config);
+  log::Info("starting", {{"config", config.Describe()}});
+  kafka::ClientConfig client = kafka::ClientConfigFromConfig(config);
+  absl::StatusOr<SystemClock> clock = ClockFromConfig(config);
+  if (!clock.ok()) {
+    log::Error("cannot start: clock", {{"error", clock.status().ToString()}});
+    return 2;
+  }
+  const std::string prefix = config.GetString("topics.prefix");
+  es::ServiceTopics topics = es::ServiceTopics::For(kService, prefix);
+  CommissionOptions commission;
+  commission.currency = config.GetString("payments.currency");
+  commission.default_bps = static_cast<int32_t>(config.GetInt("payments.commission_bps"));
+
+  server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
+  es::ProcessorMetrics processor_metrics(server.metrics().registry());
+  es::ProcessorOptions processor_options;
+  processor_options.service = prefix + kService;
+  processor_options.topics = topics;
+  es::Processor processor(client, processor_options, PaymentsType(), *clock, &processor_metrics);
+
+  PaymentsReadModel read_model(commission.currency, config.GetDuration("payments.refund_window"));
+  es::EventFeed events(client, {topics.events, topics.deadletter, "payments.read-model"},
+                       [] { return std::make_unique<v1::PaymentsEvent>(); }, read_model);
+
+  es::TypedReaction<matching::v1::MatchingEvent, v1::PaymentsCommand> from_matching(
+      [commission](const matching::v1::MatchingEvent& event) {
+        return PaymentsFromMatching(event, commission);
+      });
+  es::TypedReaction<sessions::v1::SessionsEvent, v1::PaymentsCommand> from_sessions(
+      [commission](const sessions::v1::SessionsEvent& event) {
+        return PaymentsFromSessions(event, commission);
+      });
+  es::TypedReaction<catalog::v1::CatalogEvent, v1::PaymentsCommand> from_catalog(
+      [commission](const catalog::v1::CatalogEvent& event) {
+        return PaymentsFromCatalog(event, commission);
+      });
+  auto reactor = [&](const char* name, const char* source, const es::Reaction& reaction) {
+    return std::make_unique<es::Reactor>(
+        client,
+        es::ReactorOptions{prefix + name, prefix + source, topics.commands, topics.deadletter},
+        reaction);
+  };
+  std::vector<std::unique_ptr<es::Reactor>> reactors;
+  reactors.push_back(reactor("payments.from-matching", "helpline.matching.events", from_matching));
+  reactors.push_back(reactor("payments.from-sessions", "helpline.sessions.events", from_sessions));
+  reactors.push_back(reactor("payments.from-catalog", "helpline.catalog.events", from_catalog));
+
+  std::vector<std::pair<std::function<absl::Status()>, std::string>> parts = {
+      {[&] { return events.Start(); }, "read model"},
+      {[&] { return processor.Start(); }, "processor"}};
+  for (auto& each : reactors) parts.push_back({[&] { return each->Start(); }, "reactor"});
+  for (auto& [start, what] : parts) {
+    if (absl::Status started = start(); !started.ok()) {
+      log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
+      return 1;
+    }
+  }
+  absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
+      es::CommandSender::Create(client, {topics, ""});
+  if (!sender.ok()) {
+    log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
+    return 1;
+  }
+
+  auth::IdentityJwks jwks(config.GetString("auth.identity_target"));
+  auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), jwks, *clock);
+  double per_second = config.GetDouble("payments.requests_per_second_per_caller");
+  auth::RateLimiter per_caller(per_second, per_second * 5, *clock);
+  auth::CallGuard guard(&verifier, per_caller);
+
+  PaymentsOptions options;
+  options.currency = commission.currency;
+  options.processor_target = config.GetString("payments.processor_target");
+  PaymentsService service(options, PaymentsParts{**sender, events, read_model, guard, *clock});
+  server.AddService(&service);
+  if (absl::Status started = server.Start(); !started.ok()) {
+    log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
+    return 1;
+  }
+  server.ServeWhen([&] { return processor.Ready() && events.CaughtUp(); });
+
+  std::unique_ptr<PaymentProcessor> psp = SandboxProcessorClient(options.processor_target);
+  IntentWorker worker(
+      {config.GetDuration("payments.processor_timeout"),
+       config.GetDuration("payments.processor_retry_after")},
+      *psp, [&] { return read_model.OpenIntents(); },
+      [&](const v1::RecordProcessorOutcome& outcome) {
+        v1::PaymentsCommand command;
+        *command.mutable_record_processor_outcome() = outcome;
+        const std::string ledger = LedgerId(options.currency);
+        return es::ExecuteCommand(
+                   **sender, events, command,
+                   es::CommandOrigin{ledger, ids::DerivedCommandId(outcome.intent_id(), "outcome"),
+                                     "", "payments.worker", 0},
+                   options.command_timeout)
+            .status();
+      });
+  std::thread working([&] {
+    absl::Duration interval = config.GetDuration("payments.worker_interval");
+    while (!shutdown.WaitFor(interval)) {
+      if (events.CaughtUp()) worker.RunOnce(absl::Now());
+    }
+  });
+
+  shutdown.Wait();
+  log::Info("stopping");
+  server.Shutdown();
+  working.join();
+  for (auto& each : reactors) each->Stop();
+  processor.Stop();
+  events.Stop();
+  sender->reset();
+  return 0;
+}
+
+}  // namespace
+}  // namespace helpline::payments
+
+int main(int argc, char** argv) { return helpline::payments::Main(argc, argv); }
