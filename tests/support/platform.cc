@@ -82,7 +82,9 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
   if (!options_.payments) return ::testing::AssertionSuccess();
   psp_ = std::make_unique<ServiceProcess>(
       PSP_SANDBOX_BINARY_PATH, "psp-sandbox",
-      nlohmann::json{{"sandbox", {{"journal_file", dir_ + "/psp-journal.jsonl"}}}}, dir_);
+      nlohmann::json{{"kafka", nullptr},
+                     {"sandbox", {{"journal_file", dir_ + "/psp-journal.jsonl"}}}},
+      dir_);
   if (auto started = psp_->Start(); !started) return started;
   nlohmann::json payments_config = {
       {"topics", {{"prefix", prefix_}}},

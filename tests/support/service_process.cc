@@ -21,7 +21,12 @@ ServiceProcess::ServiceProcess(std::string binary, std::string name, nlohmann::j
   config_["grpc"]["listen"] = "127.0.0.1:0";
   config_["metrics"]["listen"] = "127.0.0.1:0";
   config_["ports_file"] = absl::StrCat(dir_, "/", name_, ".ports.json");
-  config_["kafka"]["bootstrap_servers"] = TestKafka().bootstrap_servers;
+  // A config that says "kafka": null is for a binary that is not on Kafka.
+  if (!config_.contains("kafka") || !config_["kafka"].is_null()) {
+    config_["kafka"]["bootstrap_servers"] = TestKafka().bootstrap_servers;
+  } else {
+    config_.erase("kafka");
+  }
   config_["log"]["file"] = absl::StrCat(dir_, "/", name_, ".log");
 }
 

@@ -11,7 +11,8 @@ namespace helpline::testing {
 
 // A Helpline service binary run by a test against the test run's Kafka: its
 // config is `config` plus loopback gRPC and metrics ports picked at start,
-// the ports file and Kafka's address; its log is `<dir>/<name>.log`.
+// the ports file and Kafka's address (unless `config` has "kafka": null);
+// its log is `<dir>/<name>.log`.
 class ServiceProcess {
  public:
   ServiceProcess(std::string binary, std::string name, nlohmann::json config, std::string dir);

@@ -103,9 +103,11 @@ v1::GetBalanceResponse PaymentsReadModel::BalanceOf(const std::string& user_id,
       }
     }
     const v1::LedgerAccount& a = account->second;
-    *balance.mutable_expert()->mutable_pending() = Amount(a.credits_pending() + recent);
-    *balance.mutable_expert()->mutable_available() =
-        Amount(std::max<int64_t>(0, Ledger::PostedBalance(a) - recent));
+    // What is still on the account, the most recent earnings first.
+    const int64_t posted = std::max<int64_t>(0, Ledger::PostedBalance(a));
+    const int64_t not_yet = std::min(recent, posted);
+    *balance.mutable_expert()->mutable_pending() = Amount(a.credits_pending() + not_yet);
+    *balance.mutable_expert()->mutable_available() = Amount(posted - not_yet);
     *balance.mutable_expert()->mutable_paid_out() = Amount(paid_out);
   }
   const std::string budget = SponsorBudget(user_id);
@@ -176,8 +178,11 @@ absl::flat_hash_map<std::string, v1::LedgerAccount> PaymentsReadModel::Recompute
     }
   }
   for (const auto& [id, transfer] : transfers) {
-    v1::LedgerAccount& debit = accounts[transfer->debit_account_id()];
-    v1::LedgerAccount& credit = accounts[transfer->credit_account_id()];
+    // Both in first: a flat map moves its values when it grows.
+    accounts[transfer->debit_account_id()];
+    accounts[transfer->credit_account_id()];
+    v1::LedgerAccount& debit = accounts.at(transfer->debit_account_id());
+    v1::LedgerAccount& credit = accounts.at(transfer->credit_account_id());
     if (Has(transfer->flags(), v1::TRANSFER_FLAG_PENDING)) {
       if (!settled.contains(id)) {
         debit.set_debits_pending(debit.debits_pending() + transfer->amount());

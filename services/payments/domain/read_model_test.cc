@@ -97,7 +97,8 @@ TEST_F(PaymentsReadModelTest, HistoryAndRecomputedBalancesAgreeWithTheLedger) {
     v1::LedgerAccount expected = account;
     expected.clear_account_id();
     expected.clear_flags();
-    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(recomputed[id], expected)) << id;
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(recomputed[id], expected))
+        << id << ": " << recomputed[id].ShortDebugString() << " vs " << expected.ShortDebugString();
   }
   std::vector<v1::Transfer> ben = model_.TransfersOf("ben", std::nullopt, 100);
   ASSERT_FALSE(ben.empty());

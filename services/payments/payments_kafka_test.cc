@@ -1,0 +1,189 @@
+// helpline-payments with the sandbox processor and the other services as
+// processes on the test run's Kafka and Redis: a real match is held at the
+// processor, the session's end is captured with the exact split, a refund
+// reverses it, a declined card cancels the session, and Reconcile agrees.
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "helpline/payments/v1/payments.grpc.pb.h"
+#include "helpline/payments/v1/processor.grpc.pb.h"
+#include "helpline/sessions/v1/sessions.grpc.pb.h"
+#include "tests/support/grpc_probe.h"
+#include "tests/support/platform.h"
+
+namespace helpline::payments {
+namespace {
+
+using ::helpline::testing::Account;
+using ::helpline::testing::Platform;
+using Stub = v1::PaymentsService::Stub;
+using SessionsStub = sessions::v1::SessionsService::Stub;
+
+class PaymentsKafkaTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    platform_ = new Platform();
+    Platform::Options options;
+    options.sessions = true;
+    options.payments = true;
+    ASSERT_TRUE(platform_->Start("payments", options));
+  }
+
+  static void TearDownTestSuite() {
+    EXPECT_TRUE(platform_->Stop()) << "clean shutdown on SIGTERM";
+    delete platform_;
+  }
+
+  void SetUp() override {
+    stub_ = v1::PaymentsService::NewStub(
+        ::helpline::testing::LocalChannel(platform_->payments().port()));
+    sessions_ = sessions::v1::SessionsService::NewStub(
+        ::helpline::testing::LocalChannel(platform_->sessions().port()));
+    psp_ = v1::SandboxProcessorService::NewStub(
+        ::helpline::testing::LocalChannel(platform_->psp().port()));
+  }
+
+  v1::GetBalanceResponse Balance(const Account& who) {
+    v1::GetBalanceResponse balance;
+    EXPECT_TRUE(Platform::Call(*stub_, &Stub::GetBalance, who, v1::GetBalanceRequest(), &balance)
+                    .ok());
+    return balance;
+  }
+
+  // Polls `check` on `who`'s balance for up to 20 s.
+  v1::GetBalanceResponse BalanceUntil(const Account& who,
+                                      const std::function<bool(const v1::GetBalanceResponse&)>& check) {
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    v1::GetBalanceResponse balance;
+    do {
+      balance = Balance(who);
+      if (check(balance)) break;
+      absl::SleepFor(absl::Milliseconds(100));
+    } while (absl::Now() < deadline);
+    return balance;
+  }
+
+  sessions::v1::Session SessionUntil(const Account& who, const std::string& id,
+                                     sessions::v1::SessionStatus status) {
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    sessions::v1::GetSessionRequest get;
+    get.set_session_id(id);
+    sessions::v1::GetSessionResponse got;
+    do {
+      if (Platform::Call(*sessions_, &SessionsStub::GetSession, who, get, &got).ok() &&
+          got.session().status() == status) {
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    } while (absl::Now() < deadline);
+    return got.session();
+  }
+
+  absl::Status SessionCall(const Account& who, const std::string& id, bool join) {
+    if (join) {
+      sessions::v1::JoinSessionRequest request;
+      request.set_session_id(id);
+      sessions::v1::JoinSessionResponse response;
+      return Platform::Call(*sessions_, &SessionsStub::JoinSession, who, request, &response);
+    }
+    sessions::v1::EndSessionRequest request;
+    request.set_session_id(id);
+    sessions::v1::EndSessionResponse response;
+    return Platform::Call(*sessions_, &SessionsStub::EndSession, who, request, &response);
+  }
+
+  static Platform* platform_;
+  std::unique_ptr<Stub> stub_;
+  std::unique_ptr<SessionsStub> sessions_;
+  std::unique_ptr<v1::SandboxProcessorService::Stub> psp_;
+};
+
+Platform* PaymentsKafkaTest::platform_ = nullptr;
+
+TEST_F(PaymentsKafkaTest, AMatchIsHeldTheEndIsCapturedWithTheSplitAndARefundReversesIt) {
+  const std::string category = platform_->NewCategory();
+  Account expert = platform_->OnlineExpert(category, 150);
+  Account person = platform_->NewAccount();
+  matching::v1::Match match = platform_->MatchNow(person, expert, category);
+  // Held: 20 min × 150 = 3000, of which the expert's share 2400 is pending.
+  v1::GetBalanceResponse held = BalanceUntil(expert, [](const v1::GetBalanceResponse& b) {
+    return b.expert().pending().amount_minor() == 2400;
+  });
+  EXPECT_EQ(held.expert().pending().amount_minor(), 2400);
+
+  SessionUntil(person, match.match_id(), sessions::v1::SESSION_STATUS_CREATED);
+  ASSERT_TRUE(SessionCall(person, match.match_id(), true).ok());
+  ASSERT_TRUE(SessionCall(expert, match.match_id(), true).ok());
+  ASSERT_TRUE(SessionCall(expert, match.match_id(), false).ok());
+  // Billed: the minimum 5 minutes × 150 = 750; fee 150, share 600.
+  v1::GetBalanceResponse spent = BalanceUntil(person, [](const v1::GetBalanceResponse& b) {
+    return b.person().spent().amount_minor() == 750;
+  });
+  EXPECT_EQ(spent.person().spent().amount_minor(), 750);
+  EXPECT_EQ(Balance(expert).expert().pending().amount_minor(), 600)
+      << "the share, inside the refund window; the rest of the hold released";
+
+  sessions::v1::RequestRefundRequest refund;
+  refund.set_session_id(match.match_id());
+  refund.set_reason("It broke again");
+  sessions::v1::RequestRefundResponse refunded;
+  ASSERT_TRUE(Platform::Call(*sessions_, &SessionsStub::RequestRefund, person, refund, &refunded)
+                  .ok());
+  v1::GetBalanceResponse back = BalanceUntil(person, [](const v1::GetBalanceResponse& b) {
+    return b.person().refunded().amount_minor() == 750;
+  });
+  EXPECT_EQ(back.person().refunded().amount_minor(), 750);
+  EXPECT_EQ(Balance(expert).expert().pending().amount_minor(), 0);
+
+  // The processor has exactly one capture and one refund for it, and the ledger agrees.
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  v1::ReconcileResponse reconciled;
+  do {
+    reconciled.Clear();
+    ASSERT_TRUE(Platform::Call(*stub_, &Stub::Reconcile, platform_->Admin(),
+                               v1::ReconcileRequest(), &reconciled)
+                    .ok());
+    if (reconciled.processor_matches_ledger() && reconciled.problems().empty()) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  } while (absl::Now() < deadline);
+  EXPECT_TRUE(reconciled.balances_match_replay());
+  EXPECT_TRUE(reconciled.processor_matches_ledger());
+  EXPECT_TRUE(reconciled.flags_hold());
+  EXPECT_TRUE(reconciled.accounts_sum_to_zero());
+  for (const std::string& problem : reconciled.problems()) ADD_FAILURE() << problem;
+  grpc::ClientContext context;
+  v1::ListJournalResponse journal;
+  ASSERT_TRUE(psp_->ListJournal(&context, v1::ListJournalRequest(), &journal).ok());
+  int captures = 0;
+  for (const v1::JournalEntry& entry : journal.entries()) {
+    captures += entry.kind() == v1::INTENT_KIND_CAPTURE && entry.reference() == match.match_id();
+  }
+  EXPECT_EQ(captures, 1);
+  EXPECT_EQ(Platform::Call(*stub_, &Stub::Reconcile, person, v1::ReconcileRequest(), &reconciled)
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(PaymentsKafkaTest, ADeclinedCardCancelsTheSession) {
+  const std::string category = platform_->NewCategory();
+  Account expert = platform_->OnlineExpert(category, 150);
+  Account person = platform_->NewAccount();
+  v1::ScriptRequest script;
+  v1::ScriptRule& decline = *script.add_rules();
+  decline.set_kind(v1::INTENT_KIND_AUTHORISE);
+  decline.set_decline_reason("insufficient funds");
+  decline.set_times(1);
+  grpc::ClientContext context;
+  v1::ScriptResponse scripted;
+  ASSERT_TRUE(psp_->Script(&context, script, &scripted).ok());
+  matching::v1::Match match = platform_->MatchNow(person, expert, category);
+  sessions::v1::Session session =
+      SessionUntil(person, match.match_id(), sessions::v1::SESSION_STATUS_CANCELLED);
+  EXPECT_EQ(session.status(), sessions::v1::SESSION_STATUS_CANCELLED);
+  EXPECT_NE(session.cancel_reason().find("insufficient funds"), std::string::npos)
+      << session.cancel_reason();
+  EXPECT_EQ(SessionCall(person, match.match_id(), true).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace helpline::payments
