@@ -68,22 +68,16 @@ grpc::Status PaymentsService::ListTransfers(grpc::ServerContext* context,
                                             const v1::ListTransfersRequest* request,
                                             v1::ListTransfersResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    absl::StatusOr<int> page_size = paging::PageSize(request->page_size());
-    if (!page_size.ok()) return page_size.status();
-    absl::StatusOr<std::optional<paging::TimeKey>> after =
-        paging::DecodeTimeKey(request->page_token());
-    if (!after.ok()) return after.status();
-    std::vector<v1::Transfer> page = parts_.read_model.TransfersOf(
-        caller.user_id, *after, static_cast<size_t>(*page_size) + 1);
-    bool more = page.size() > static_cast<size_t>(*page_size);
-    if (more) page.pop_back();
-    for (v1::Transfer& transfer : page) *response->add_transfers() = std::move(transfer);
-    if (more) {
-      const v1::Transfer& last = response->transfers(*page_size - 1);
-      response->set_next_page_token(
-          paging::EncodeTimeKey({FromProtoTime(last.timestamp()), last.transfer_id()}));
-    }
-    return absl::OkStatus();
+    return paging::ListPage(
+        request->page_size(), request->page_token(),
+        [&](const std::optional<paging::TimeKey>& after, size_t limit) {
+          return parts_.read_model.TransfersOf(caller.user_id, after, limit);
+        },
+        [](const v1::Transfer& transfer) {
+          return paging::TimeKey{FromProtoTime(transfer.timestamp()), transfer.transfer_id()};
+        },
+        [&](v1::Transfer&& transfer) { *response->add_transfers() = std::move(transfer); },
+        response->mutable_next_page_token());
   });
 }
 

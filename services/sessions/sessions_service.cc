@@ -124,22 +124,16 @@ grpc::Status SessionsService::ListMySessions(grpc::ServerContext* context,
                                              const v1::ListMySessionsRequest* request,
                                              v1::ListMySessionsResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    absl::StatusOr<int> page_size = paging::PageSize(request->page_size());
-    if (!page_size.ok()) return page_size.status();
-    absl::StatusOr<std::optional<paging::TimeKey>> after =
-        paging::DecodeTimeKey(request->page_token());
-    if (!after.ok()) return after.status();
-    std::vector<v1::Session> page =
-        parts_.read_model.SessionsOf(caller.user_id, *after, static_cast<size_t>(*page_size) + 1);
-    bool more = page.size() > static_cast<size_t>(*page_size);
-    if (more) page.pop_back();
-    for (v1::Session& session : page) *response->add_sessions() = std::move(session);
-    if (more) {
-      const v1::Session& last = response->sessions(*page_size - 1);
-      response->set_next_page_token(
-          paging::EncodeTimeKey({FromProtoTime(last.created_at()), last.session_id()}));
-    }
-    return absl::OkStatus();
+    return paging::ListPage(
+        request->page_size(), request->page_token(),
+        [&](const std::optional<paging::TimeKey>& after, size_t limit) {
+          return parts_.read_model.SessionsOf(caller.user_id, after, limit);
+        },
+        [](const v1::Session& session) {
+          return paging::TimeKey{FromProtoTime(session.created_at()), session.session_id()};
+        },
+        [&](v1::Session&& session) { *response->add_sessions() = std::move(session); },
+        response->mutable_next_page_token());
   });
 }
 

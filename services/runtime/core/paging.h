@@ -25,4 +25,25 @@ std::string EncodeTimeKey(const TimeKey& key);
 // Nullopt for an empty token; INVALID_ARGUMENT on "page_token" for a bad one.
 absl::StatusOr<std::optional<TimeKey>> DecodeTimeKey(const std::string& token);
 
+// One page of a list ordered newest first by (time, id): `fetch(after,
+// limit)` gives up to `limit` items after the token's key; `key_of(item)`
+// is an item's key; `add(item)` puts it in the response. Sets `next_token`
+// when there are more.
+template <class Fetch, class KeyOf, class Add>
+absl::Status ListPage(int requested_size, const std::string& token, Fetch fetch, KeyOf key_of,
+                      Add add, std::string* next_token) {
+  absl::StatusOr<int> size = PageSize(requested_size);
+  if (!size.ok()) return size.status();
+  absl::StatusOr<std::optional<TimeKey>> after = DecodeTimeKey(token);
+  if (!after.ok()) return after.status();
+  auto items = fetch(*after, static_cast<size_t>(*size) + 1);
+  bool more = items.size() > static_cast<size_t>(*size);
+  if (more) {
+    items.pop_back();
+    *next_token = EncodeTimeKey(key_of(items.back()));
+  }
+  for (auto& item : items) add(std::move(item));
+  return absl::OkStatus();
+}
+
 }  // namespace helpline::paging
