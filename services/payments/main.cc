@@ -17,6 +17,7 @@
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/core/ids.h"
+#include "services/runtime/core/proto_time.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/eventsourcing/front.h"
@@ -48,6 +49,10 @@ server::ConfigSchema Schema() {
                 absl::Minutes(5), "how long a call to the processor may take")
       .Duration("payments.processor_retry_after", absl::Seconds(2), absl::Milliseconds(50),
                 absl::Minutes(10), "an unanswered call is tried again after this")
+      .Int("payments.payout_minimum_minor", 1000, 1, 1'000'000'000,
+           "the smallest payout, in minor units")
+      .Duration("payments.payout_batch_interval", absl::Hours(24), absl::Seconds(1),
+                absl::Hours(24 * 31), "how often every expert's available earnings are paid out")
       .Duration("payments.worker_interval", absl::Milliseconds(200), absl::Milliseconds(10),
                 absl::Minutes(1), "how often the worker looks for intents to execute")
       .Double("payments.requests_per_second_per_caller", 20, 0.1, 1e6,
@@ -132,6 +137,8 @@ int Main(int argc, char** argv) {
   PaymentsOptions options;
   options.currency = commission.currency;
   options.processor_target = config.GetString("payments.processor_target");
+  options.payout_minimum_minor = config.GetInt("payments.payout_minimum_minor");
+  options.refund_window = config.GetDuration("payments.refund_window");
   PaymentsService service(options, PaymentsParts{**sender, events, read_model, guard, *clock});
   server.AddService(&service);
   if (absl::Status started = server.Start(); !started.ok()) {
@@ -163,10 +170,40 @@ int Main(int argc, char** argv) {
     }
   });
 
+  // The scheduled payout batch: one per interval, named after it, so a
+  // restart inside the interval pays nobody twice.
+  std::thread batches([&] {
+    absl::Duration interval = config.GetDuration("payments.payout_batch_interval");
+    int64_t done = -1;
+    while (!shutdown.WaitFor(std::min(interval, absl::Seconds(10)))) {
+      if (!events.CaughtUp()) continue;
+      int64_t bucket = absl::ToUnixSeconds(clock->Now()) / absl::ToInt64Seconds(interval);
+      if (bucket == done) continue;
+      v1::PaymentsCommand command;
+      v1::RunPayoutBatch& batch = *command.mutable_run_payout_batch();
+      batch.set_batch_id(absl::StrCat("batch-", bucket));
+      batch.set_minimum_minor(options.payout_minimum_minor);
+      *batch.mutable_refund_window() = ToProtoDuration(options.refund_window);
+      const std::string ledger = LedgerId(options.currency);
+      absl::Status sent =
+          es::ExecuteCommand(**sender, events, command,
+                             es::CommandOrigin{ledger, ids::DerivedCommandId(ledger, batch.batch_id()),
+                                               "", "payments.payouts", 0},
+                             options.command_timeout)
+              .status();
+      if (sent.ok()) {
+        done = bucket;
+      } else {
+        log::Warn("payout batch not run; trying again", {{"error", sent.ToString()}});
+      }
+    }
+  });
+
   shutdown.Wait();
   log::Info("stopping");
   server.Shutdown();
   working.join();
+  batches.join();
   for (auto& each : reactors) each->Stop();
   processor.Stop();
   events.Stop();

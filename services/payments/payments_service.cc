@@ -81,6 +81,40 @@ grpc::Status PaymentsService::ListTransfers(grpc::ServerContext* context,
   });
 }
 
+grpc::Status PaymentsService::RequestPayout(grpc::ServerContext* context,
+                                            const v1::RequestPayoutRequest* request,
+                                            v1::RequestPayoutResponse* response) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    if (!caller.HasRole("expert")) return absl::PermissionDeniedError("only experts are paid out");
+    errors::Validator validator;
+    text::CheckRequestId(request->request_id(), "request_id", validator);
+    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
+    const std::string command_id =
+        ids::CommandId(caller.user_id, absl::StrCat("payout:", request->request_id()));
+    const std::string payout_id = ids::DerivedCommandId(command_id, "payout");
+    v1::PaymentsCommand command;
+    v1::RequestPayout& payout = *command.mutable_request_payout();
+    payout.set_payout_id(payout_id);
+    payout.set_expert_id(caller.user_id);
+    payout.set_minimum_minor(options_.payout_minimum_minor);
+    *payout.mutable_refund_window() = ToProtoDuration(options_.refund_window);
+    absl::Status written =
+        es::ExecuteCommand(parts_.commands, parts_.events, command,
+                           es::CommandOrigin{LedgerId(options_.currency), command_id,
+                                             caller.user_id, "", 0},
+                           options_.command_timeout)
+            .status();
+    if (!written.ok()) return written;
+    response->set_payout_id(payout_id);
+    v1::PaymentsState state = parts_.read_model.State();
+    auto started = state.open_payouts().find(payout_id);
+    if (started != state.open_payouts().end()) {
+      *response->mutable_amount() = started->second.amount();
+    }
+    return absl::OkStatus();
+  });
+}
+
 grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::ReconcileRequest*,
                                         v1::ReconcileResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {

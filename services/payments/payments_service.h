@@ -20,6 +20,8 @@ struct PaymentsOptions {
   // Where Reconcile reads the processor's journal.
   std::string processor_target;
   absl::Duration command_timeout = absl::Seconds(10);
+  int64_t payout_minimum_minor = 1000;
+  absl::Duration refund_window = absl::Hours(72);
 };
 
 struct PaymentsParts {
@@ -43,6 +45,8 @@ class PaymentsService final : public v1::PaymentsService::Service {
                           v1::GetBalanceResponse* response) override;
   grpc::Status ListTransfers(grpc::ServerContext* context, const v1::ListTransfersRequest* request,
                              v1::ListTransfersResponse* response) override;
+  grpc::Status RequestPayout(grpc::ServerContext* context, const v1::RequestPayoutRequest* request,
+                             v1::RequestPayoutResponse* response) override;
   grpc::Status Reconcile(grpc::ServerContext* context, const v1::ReconcileRequest* request,
                          v1::ReconcileResponse* response) override;
 

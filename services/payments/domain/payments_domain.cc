@@ -1,5 +1,7 @@
 #include "services/payments/domain/payments_domain.h"
 
+#include <set>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/payments/domain/ledger.h"
@@ -251,12 +253,53 @@ absl::StatusOr<Events> Refund(const v1::PaymentsState& state, const v1::SessionM
   return events;
 }
 
+// A payout of everything available to `expert_id`, if at least `minimum`.
+std::optional<PaymentsEvent> StartPayout(const v1::PaymentsState& state,
+                                         const std::string& payout_id,
+                                         const std::string& expert_id, const std::string& currency,
+                                         int64_t minimum, absl::Duration window, absl::Time now) {
+  int64_t amount = AvailableEarnings(state, expert_id, now, window);
+  if (amount <= 0 || amount < minimum) return std::nullopt;
+  Attempt attempt(state);
+  if (!attempt.Take({Move(absl::StrCat("payout:", payout_id), ExpertPayable(expert_id),
+                          kCashAccount, amount, v1::TRANSFER_FLAG_PENDING,
+                          absl::StrCat("payout:", payout_id))},
+                    now)) {
+    return std::nullopt;
+  }
+  PaymentsEvent event;
+  v1::PayoutStarted& started = *event.mutable_payout_started();
+  started.set_payout_id(payout_id);
+  started.set_expert_id(expert_id);
+  *started.mutable_amount() = Minor(currency, amount);
+  for (v1::Transfer& transfer : attempt.taken) *started.add_transfers() = std::move(transfer);
+  return event;
+}
+
 bool Closed(v1::SessionMoneyStatus status) {
   return status == v1::SESSION_MONEY_STATUS_FAILED || status == v1::SESSION_MONEY_STATUS_VOIDED ||
          status == v1::SESSION_MONEY_STATUS_REFUNDED;
 }
 
 }  // namespace
+
+int64_t AvailableEarnings(const v1::PaymentsState& state, const std::string& expert_id,
+                          absl::Time now, absl::Duration refund_window) {
+  int64_t earned = 0;
+  for (const auto& [id, money] : state.sessions()) {
+    if (money.status() != v1::SESSION_MONEY_STATUS_CAPTURED ||
+        money.hold().expert_id() != expert_id ||
+        FromProtoTime(money.captured_at()) > now - refund_window) {
+      continue;
+    }
+    earned += money.captured_minor() - money.captured_fee_minor();
+  }
+  auto paid = state.paid_out().find(expert_id);
+  auto paying = state.paying_out().find(expert_id);
+  earned -= paid == state.paid_out().end() ? 0 : paid->second;
+  earned -= paying == state.paying_out().end() ? 0 : paying->second;
+  return std::max<int64_t>(earned, 0);
+}
 
 std::string LedgerId(const std::string& currency_code) {
   return absl::StrCat(kLedgerPrefix, currency_code);
@@ -379,6 +422,26 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
         if (settled.ok()) events.insert(events.end(), settled->begin(), settled->end());
         return events;
       }
+      if (intent.kind() == v1::INTENT_KIND_PAYOUT) {
+        const std::string payout_id = intent.intent_id().substr(sizeof("payout:") - 1);
+        auto open_payout = state.open_payouts().find(payout_id);
+        if (open_payout == state.open_payouts().end()) return events;
+        const std::string pending = absl::StrCat("payout:", payout_id);
+        Attempt attempt(state);
+        attempt.Take({Settle(absl::StrCat(succeeded ? "payout-post:" : "payout-void:", payout_id),
+                             pending, succeeded ? open_payout->second.amount().amount_minor() : 0,
+                             pending)},
+                     context.now);
+        PaymentsEvent settled;
+        v1::PayoutSettled& done = *settled.mutable_payout_settled();
+        done.set_payout_id(payout_id);
+        done.set_expert_id(open_payout->second.expert_id());
+        done.set_paid(succeeded);
+        done.set_detail(outcome.detail());
+        for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
+        events.push_back(settled);
+        return events;
+      }
       if (intent.kind() == v1::INTENT_KIND_CHARGE && succeeded) {
         Attempt attempt(state);
         const std::string funding = intent.intent_id().substr(sizeof("fund:") - 1);
@@ -460,6 +523,47 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
         return absl::FailedPreconditionError("only a captured session is refunded");
       }
       return Refund(state, *money, refund.reason(), context.now);
+    }
+    case PaymentsCommand::kRequestPayout: {
+      const v1::RequestPayout& request = command.request_payout();
+      if (request.payout_id().empty() || request.expert_id().empty()) {
+        return errors::InvalidField("request_payout", "payout_id and expert_id are required");
+      }
+      absl::Duration window = FromProtoDuration(request.refund_window());
+      int64_t available = AvailableEarnings(state, request.expert_id(), context.now, window);
+      std::optional<PaymentsEvent> started =
+          StartPayout(state, request.payout_id(), request.expert_id(), currency,
+                      request.minimum_minor(), window, context.now);
+      if (!started) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "available earnings (", available, ") are below the minimum payout (",
+            request.minimum_minor(), ")"));
+      }
+      const v1::PayoutStarted& payout = started->payout_started();
+      return Events{*started, Intent(absl::StrCat("payout:", payout.payout_id()),
+                                     v1::INTENT_KIND_PAYOUT, payout.amount(), payout.expert_id())};
+    }
+    case PaymentsCommand::kRunPayoutBatch: {
+      const v1::RunPayoutBatch& batch = command.run_payout_batch();
+      std::set<std::string> experts;
+      for (const auto& [id, money] : state.sessions()) {
+        if (money.status() == v1::SESSION_MONEY_STATUS_CAPTURED) {
+          experts.insert(money.hold().expert_id());
+        }
+      }
+      Events events;
+      for (const std::string& expert : experts) {
+        std::string payout_id = absl::StrCat(batch.batch_id(), "/", expert);
+        if (state.open_payouts().contains(payout_id)) continue;
+        std::optional<PaymentsEvent> started =
+            StartPayout(state, payout_id, expert, currency, batch.minimum_minor(),
+                        FromProtoDuration(batch.refund_window()), context.now);
+        if (!started) continue;
+        events.push_back(*started);
+        events.push_back(Intent(absl::StrCat("payout:", payout_id), v1::INTENT_KIND_PAYOUT,
+                                started->payout_started().amount(), expert));
+      }
+      return events;
     }
     case PaymentsCommand::kFundSponsorBudget: {
       const v1::FundSponsorBudget& fund = command.fund_sponsor_budget();
@@ -547,6 +651,25 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       money.set_captured_minor(captured.amount().amount_minor());
       money.set_captured_fee_minor(captured.fee_minor());
       money.clear_capture_waiting();
+      *money.mutable_captured_at() = event.meta().occurred_at();
+      break;
+    }
+    case PaymentsEvent::kPayoutStarted: {
+      const v1::PayoutStarted& started = event.payout_started();
+      apply_transfers(started.transfers());
+      (*state.mutable_paying_out())[started.expert_id()] += started.amount().amount_minor();
+      (*state.mutable_open_payouts())[started.payout_id()] = started;
+      break;
+    }
+    case PaymentsEvent::kPayoutSettled: {
+      const v1::PayoutSettled& settled = event.payout_settled();
+      apply_transfers(settled.transfers());
+      auto open_payout = state.open_payouts().find(settled.payout_id());
+      if (open_payout == state.open_payouts().end()) break;
+      int64_t amount = open_payout->second.amount().amount_minor();
+      (*state.mutable_paying_out())[settled.expert_id()] -= amount;
+      if (settled.paid()) (*state.mutable_paid_out())[settled.expert_id()] += amount;
+      state.mutable_open_payouts()->erase(settled.payout_id());
       break;
     }
     case PaymentsEvent::kSessionVoided:

@@ -22,6 +22,11 @@ std::string SponsorBudget(const std::string& sponsor_id);
 // processor's cash account must not go negative.
 uint32_t FlagsFor(const std::string& account_id);
 
+// An expert's captured shares older than `refund_window` at `now`, minus
+// what is paid out or on its way.
+int64_t AvailableEarnings(const v1::PaymentsState& state, const std::string& expert_id,
+                          absl::Time now, absl::Duration refund_window);
+
 struct PaymentsDomain {
   using Command = helpline::payments::v1::PaymentsCommand;
   using Event = helpline::payments::v1::PaymentsEvent;

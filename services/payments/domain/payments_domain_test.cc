@@ -3,6 +3,7 @@
 #include "gtest/gtest.h"
 #include "services/payments/domain/ledger.h"
 #include "services/payments/domain/reactions.h"
+#include "services/runtime/core/proto_time.h"
 #include "services/runtime/eventsourcing/testing/domain_test_log.h"
 
 namespace helpline::payments {
@@ -233,6 +234,69 @@ TEST(Payments, BadCommandsNameTheField) {
   EXPECT_EQ(log.Send(kLedger, Capture("s2", 1001)).status().code(),
             absl::StatusCode::kInvalidArgument)
       << "never more than the hold";
+}
+
+v1::PaymentsCommand Payout(const std::string& id, int64_t minimum) {
+  v1::PaymentsCommand command;
+  command.mutable_request_payout()->set_payout_id(id);
+  command.mutable_request_payout()->set_expert_id("ben");
+  command.mutable_request_payout()->set_minimum_minor(minimum);
+  *command.mutable_request_payout()->mutable_refund_window() = ToProtoDuration(absl::Hours(72));
+  return command;
+}
+
+TEST(Payouts, EarningsArePaidOutAfterTheRefundWindowOnceAndADeclineKeepsThem) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  ASSERT_TRUE(log.Send(kLedger, Capture("s1", 1800)).ok());
+  log.now += absl::Hours(1);
+  EXPECT_EQ(log.Send(kLedger, Payout("p1", 1000)).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "inside the refund window";
+  log.now += absl::Hours(72);
+  EXPECT_EQ(log.Send(kLedger, Payout("p1", 2000)).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "below the minimum";
+  auto started = log.Send(kLedger, Payout("p1", 1000));
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ((*started)[0].payout_started().amount().amount_minor(), 1440);
+  EXPECT_EQ((*started)[1].processor_intent_recorded().kind(), v1::INTENT_KIND_PAYOUT);
+  EXPECT_EQ(Account(log, ExpertPayable("ben")).debits_pending(), 1440);
+  EXPECT_EQ(log.Send(kLedger, Payout("p2", 1)).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "nothing left to pay out";
+  // The processor refuses: the money stays and can be asked for again.
+  ASSERT_TRUE(log.Send(kLedger, Outcome("payout:p1", false, "account closed")).ok());
+  EXPECT_EQ(Account(log, ExpertPayable("ben")).debits_pending(), 0);
+  ASSERT_TRUE(log.Send(kLedger, Payout("p3", 1000)).ok());
+  ASSERT_TRUE(log.Send(kLedger, Outcome("payout:p3", true)).ok());
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 0);
+  EXPECT_EQ(log.StateOf(kLedger).paid_out().at("ben"), 1440);
+  EXPECT_EQ(AvailableEarnings(log.StateOf(kLedger), "ben", log.now, absl::Hours(72)), 0);
+  EXPECT_EQ(Sum(log), 0);
+}
+
+TEST(Payouts, TheBatchPaysEveryExpertAboveTheMinimumOnce) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  ASSERT_TRUE(log.Send(kLedger, Capture("s1", 1800)).ok());
+  v1::PaymentsCommand other = Hold("s2", 500);
+  other.mutable_hold_session()->set_expert_id("cara");
+  ASSERT_TRUE(log.Send(kLedger, other).ok());
+  ASSERT_TRUE(log.Send(kLedger, Outcome("auth:s2", true)).ok());
+  ASSERT_TRUE(log.Send(kLedger, Capture("s2", 100)).ok());
+  log.now += absl::Hours(73);
+  v1::PaymentsCommand batch;
+  batch.mutable_run_payout_batch()->set_batch_id("2027-01-04");
+  batch.mutable_run_payout_batch()->set_minimum_minor(1000);
+  *batch.mutable_run_payout_batch()->mutable_refund_window() = ToProtoDuration(absl::Hours(72));
+  auto paid = log.Send(kLedger, batch);
+  ASSERT_TRUE(paid.ok());
+  ASSERT_EQ(paid->size(), 2u) << "Ben's payout and its intent; Cara's 80 is below the minimum";
+  EXPECT_EQ((*paid)[0].payout_started().expert_id(), "ben");
+  auto again = log.Send(kLedger, batch);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty()) << "a batch pays once";
 }
 
 matching::v1::MatchingEvent MatchMade(const std::string& category, const std::string& program) {

@@ -89,26 +89,18 @@ v1::GetBalanceResponse PaymentsReadModel::BalanceOf(const std::string& user_id,
   const std::string payable = ExpertPayable(user_id);
   if (auto account = state_.ledger().accounts().find(payable);
       account != state_.ledger().accounts().end()) {
-    int64_t recent = 0;
-    int64_t paid_out = 0;
-    for (const v1::Transfer& transfer : history(payable)) {
-      bool posted = (transfer.flags() & v1::TRANSFER_FLAG_PENDING) == 0 &&
-                    (transfer.flags() & v1::TRANSFER_FLAG_VOID_PENDING) == 0;
-      if (posted && transfer.credit_account_id() == payable &&
-          FromProtoTime(transfer.timestamp()) > now - refund_window_) {
-        recent += transfer.amount();
-      }
-      if (transfer.debit_account_id() == payable && absl::StartsWith(transfer.transfer_id(), "payout:")) {
-        paid_out += transfer.amount();
-      }
-    }
     const v1::LedgerAccount& a = account->second;
-    // What is still on the account, the most recent earnings first.
-    const int64_t posted = std::max<int64_t>(0, Ledger::PostedBalance(a));
-    const int64_t not_yet = std::min(recent, posted);
+    const int64_t available = AvailableEarnings(state_, user_id, now, refund_window_);
+    auto paying = state_.paying_out().find(user_id);
+    auto paid = state_.paid_out().find(user_id);
+    const int64_t on_its_way = paying == state_.paying_out().end() ? 0 : paying->second;
+    // Earned but inside the refund window, and held for sessions not ended.
+    const int64_t not_yet =
+        std::max<int64_t>(0, Ledger::PostedBalance(a) - on_its_way - available);
     *balance.mutable_expert()->mutable_pending() = Amount(a.credits_pending() + not_yet);
-    *balance.mutable_expert()->mutable_available() = Amount(posted - not_yet);
-    *balance.mutable_expert()->mutable_paid_out() = Amount(paid_out);
+    *balance.mutable_expert()->mutable_available() = Amount(available);
+    *balance.mutable_expert()->mutable_paid_out() =
+        Amount(paid == state_.paid_out().end() ? 0 : paid->second);
   }
   const std::string budget = SponsorBudget(user_id);
   if (auto account = state_.ledger().accounts().find(budget);
