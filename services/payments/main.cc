@@ -42,6 +42,8 @@ server::ConfigSchema Schema() {
   schema.String("topics.prefix", "", "prepended to every topic and group name (tests)")
       .String("payments.currency", "EUR", "the deployment's currency (ISO 4217): its ledger")
       .Int("payments.commission_bps", 2000, 0, 10000, "the platform's commission, basis points")
+      .String("payments.commission_overrides", "",
+              "other rates: \"category:<id>=<bps>,program:<id>=<bps>\" (a program's wins)")
       .String("payments.processor_target", "127.0.0.1:7006", "the payment processor (gRPC)")
       .Duration("payments.refund_window", absl::Hours(72), absl::Minutes(1), absl::Hours(24 * 365),
                 "earnings become available this long after the capture")
@@ -76,6 +78,12 @@ int Main(int argc, char** argv) {
   CommissionOptions commission;
   commission.currency = config.GetString("payments.currency");
   commission.default_bps = static_cast<int32_t>(config.GetInt("payments.commission_bps"));
+  if (absl::Status parsed =
+          ParseCommissionOverrides(config.GetString("payments.commission_overrides"), commission);
+      !parsed.ok()) {
+    log::Error(absl::StrCat("bad config: payments.commission_overrides: ", parsed.message()));
+    return 2;
+  }
 
   server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
   es::ProcessorMetrics processor_metrics(server.metrics().registry());

@@ -335,6 +335,21 @@ TEST(Reactions, AMatchHoldsWithTheCommissionOfItsCategoryOrProgram) {
             1000);
 }
 
+TEST(Reactions, CommissionOverridesAreReadFromConfigText) {
+  CommissionOptions options;
+  ASSERT_TRUE(ParseCommissionOverrides(
+                  "category:tutoring=1500, program:sponsor-program:p1=1000", options)
+                  .ok());
+  EXPECT_EQ(options.For("tutoring", ""), 1500);
+  EXPECT_EQ(options.For("tutoring", "sponsor-program:p1"), 1000);
+  EXPECT_EQ(options.For("cooking", ""), 2000);
+  EXPECT_TRUE(ParseCommissionOverrides("", options).ok());
+  EXPECT_FALSE(ParseCommissionOverrides("category:x=20001", options).ok());
+  EXPECT_FALSE(ParseCommissionOverrides("shop:x=100", options).ok());
+  EXPECT_FALSE(ParseCommissionOverrides("category:x", options).ok());
+  EXPECT_FALSE(ParseCommissionOverrides("category:=5", options).ok());
+}
+
 TEST(Reactions, ALateCancellationTakesTheMinimumChargeAnInTimeOneVoids) {
   CommissionOptions options;
   Log log;

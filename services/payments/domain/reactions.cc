@@ -1,5 +1,9 @@
 #include "services/payments/domain/reactions.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "services/payments/domain/payments_domain.h"
 
 namespace helpline::payments {
@@ -46,6 +50,31 @@ int32_t CommissionOptions::For(const std::string& category_id,
     return category->second;
   }
   return default_bps;
+}
+
+absl::Status ParseCommissionOverrides(absl::string_view text, CommissionOptions& options) {
+  for (absl::string_view entry : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    entry = absl::StripAsciiWhitespace(entry);
+    std::pair<absl::string_view, absl::string_view> target_and_bps =
+        absl::StrSplit(entry, absl::MaxSplits('=', 1));
+    std::pair<absl::string_view, absl::string_view> kind_and_id =
+        absl::StrSplit(target_and_bps.first, absl::MaxSplits(':', 1));
+    int32_t bps = 0;
+    if (!absl::SimpleAtoi(target_and_bps.second, &bps) || bps < 0 || bps > 10000 ||
+        kind_and_id.second.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", entry, "\" is not category:<id>=<bps> or program:<id>=<bps> with bps 0 to 10000"));
+    }
+    if (kind_and_id.first == "category") {
+      options.category_bps[kind_and_id.second] = bps;
+    } else if (kind_and_id.first == "program") {
+      options.program_bps[kind_and_id.second] = bps;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", entry, "\" must start with category: or program:"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::vector<v1::PaymentsCommand> PaymentsFromMatching(const matching::v1::MatchingEvent& event,

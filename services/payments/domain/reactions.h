@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "helpline/catalog/v1/events.pb.h"
 #include "helpline/matching/v1/events.pb.h"
 #include "helpline/payments/v1/events.pb.h"
@@ -23,6 +24,10 @@ struct CommissionOptions {
 
   int32_t For(const std::string& category_id, const std::string& program_id) const;
 };
+
+// Reads overrides written "category:<id>=<bps>,program:<id>=<bps>" (empty:
+// none) into `options`; INVALID_ARGUMENT saying what is wrong otherwise.
+absl::Status ParseCommissionOverrides(absl::string_view text, CommissionOptions& options);
 
 // MatchMade and BookingConfirmed hold; BookingCancelled voids, or takes the
 // minimum charge when a person cancelled late.
