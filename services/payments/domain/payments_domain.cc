@@ -43,12 +43,36 @@ v1::Transfer Settle(const std::string& id, const std::string& pending_id, int64_
   return transfer;
 }
 
-// A working copy of the ledger for decide: opens the accounts the
-// transfers need, takes them, and says whether all were taken.
+// A working copy of the ledger for decide, holding only what the
+// transfers touch (their accounts and ids, and the pending transfers they
+// settle), so a decision costs the same however large the ledger grows:
+// opens the accounts the transfers need, takes them, and says whether all
+// were taken.
 struct Attempt {
-  explicit Attempt(const v1::PaymentsState& state) : ledger_state(state.ledger()) {}
+  explicit Attempt(const v1::PaymentsState& state) : full(state.ledger()) {}
+
+  void Copy(const std::string& account_id) {
+    if (account_id.empty()) return;
+    auto found = full.accounts().find(account_id);
+    if (found != full.accounts().end()) (*ledger_state.mutable_accounts())[account_id] = found->second;
+  }
+
+  void CopyTaken(const std::string& transfer_id) {
+    if (transfer_id.empty()) return;
+    auto found = full.taken().find(transfer_id);
+    if (found == full.taken().end()) return;
+    (*ledger_state.mutable_taken())[transfer_id] = found->second;
+    Copy(found->second.transfer().debit_account_id());
+    Copy(found->second.transfer().credit_account_id());
+  }
 
   bool Take(std::vector<v1::Transfer> transfers, absl::Time now) {
+    for (const v1::Transfer& transfer : transfers) {
+      Copy(transfer.debit_account_id());
+      Copy(transfer.credit_account_id());
+      CopyTaken(transfer.transfer_id());
+      CopyTaken(transfer.pending_id());
+    }
     Ledger ledger(ledger_state);
     for (const v1::Transfer& transfer : transfers) {
       for (const std::string& id : {transfer.debit_account_id(), transfer.credit_account_id()}) {
@@ -62,6 +86,7 @@ struct Attempt {
     return true;
   }
 
+  const v1::LedgerState& full;
   v1::LedgerState ledger_state;
   std::vector<v1::Transfer> taken;
   std::vector<v1::TransferResult> results;
@@ -409,9 +434,11 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
         PaymentsEvent placed = Place(state, intent.hold(), kCashAccount, "", context.now);
         events.push_back(placed);
         if (!placed.has_hold_placed() || money == nullptr) return events;
-        // A capture or void that waited for the authorisation.
-        v1::PaymentsState after = state;
-        for (const PaymentsEvent& done : events) Apply(after, done);
+        // A capture or void that waited for the authorisation, against the
+        // hold just placed (settling a pending transfer reads nothing else).
+        v1::PaymentsState after;
+        (*after.mutable_sessions())[intent.reference()] = *money;
+        Apply(after, placed);
         const v1::SessionMoney& held = after.sessions().at(intent.reference());
         absl::StatusOr<Events> settled = Events{};
         if (money->has_capture_waiting()) {
@@ -687,7 +714,11 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
     case PaymentsEvent::BODY_NOT_SET:
       break;
   }
-  Ledger::ForgetBefore(*state.mutable_ledger(), at - kDedupeWindow);
+  // Forgetting walks every id taken: an hour apart at most is often enough.
+  if (at - FromProtoTime(state.ledger().pruned_at()) >= absl::Hours(1)) {
+    Ledger::ForgetBefore(*state.mutable_ledger(), at - kDedupeWindow);
+    *state.mutable_ledger()->mutable_pruned_at() = ToProtoTime(at);
+  }
 }
 
 }  // namespace helpline::payments
