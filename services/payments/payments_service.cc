@@ -21,6 +21,15 @@ PaymentsService::PaymentsService(PaymentsOptions options, PaymentsParts parts)
       processor_(v1::SandboxProcessorService::NewStub(
           grpc::CreateChannel(options_.processor_target, grpc::InsecureChannelCredentials()))) {}
 
+absl::Status PaymentsService::Write(v1::PaymentsCommand& command, const std::string& command_id,
+                                    const auth::Principal& caller) {
+  return es::ExecuteCommand(parts_.commands, parts_.events, command,
+                            es::CommandOrigin{LedgerId(options_.currency), command_id,
+                                              caller.user_id, "", 0},
+                            options_.command_timeout)
+      .status();
+}
+
 grpc::Status PaymentsService::FundSponsorBudget(grpc::ServerContext* context,
                                                 const v1::FundSponsorBudgetRequest* request,
                                                 v1::FundSponsorBudgetResponse* response) {
@@ -43,13 +52,7 @@ grpc::Status PaymentsService::FundSponsorBudget(grpc::ServerContext* context,
     fund.set_funding_id(funding_id);
     fund.set_sponsor_id(caller.user_id);
     *fund.mutable_amount() = request->amount();
-    absl::Status written =
-        es::ExecuteCommand(parts_.commands, parts_.events, command,
-                           es::CommandOrigin{LedgerId(options_.currency), command_id,
-                                             caller.user_id, "", 0},
-                           options_.command_timeout)
-            .status();
-    if (!written.ok()) return written;
+    if (absl::Status written = Write(command, command_id, caller); !written.ok()) return written;
     response->set_funding_id(funding_id);
     return absl::OkStatus();
   });
@@ -98,13 +101,7 @@ grpc::Status PaymentsService::RequestPayout(grpc::ServerContext* context,
     payout.set_expert_id(caller.user_id);
     payout.set_minimum_minor(options_.payout_minimum_minor);
     *payout.mutable_refund_window() = ToProtoDuration(options_.refund_window);
-    absl::Status written =
-        es::ExecuteCommand(parts_.commands, parts_.events, command,
-                           es::CommandOrigin{LedgerId(options_.currency), command_id,
-                                             caller.user_id, "", 0},
-                           options_.command_timeout)
-            .status();
-    if (!written.ok()) return written;
+    if (absl::Status written = Write(command, command_id, caller); !written.ok()) return written;
     response->set_payout_id(payout_id);
     v1::PaymentsState state = parts_.read_model.State();
     auto started = state.open_payouts().find(payout_id);

@@ -51,6 +51,10 @@ class PaymentsService final : public v1::PaymentsService::Service {
                          v1::ReconcileResponse* response) override;
 
  private:
+  // Sends `command` to the ledger as the caller; the read model has it after.
+  absl::Status Write(v1::PaymentsCommand& command, const std::string& command_id,
+                     const auth::Principal& caller);
+
   const PaymentsOptions options_;
   PaymentsParts parts_;
   std::unique_ptr<v1::SandboxProcessorService::Stub> processor_;
