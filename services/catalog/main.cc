@@ -2,19 +2,16 @@
 // sponsor programs and search.
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "services/catalog/catalog_service.h"
 #include "services/catalog/domain/catalog_domain.h"
 #include "services/catalog/domain/presence_projection.h"
 #include "services/catalog/domain/review_projection.h"
 #include "services/catalog/domain/read_model.h"
-#include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
@@ -95,21 +92,15 @@ int Main(int argc, char** argv) {
                         [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
                         review_projection);
 
-  auth::IdentityJwks jwks(config.GetString("auth.identity_target"));
-  auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), jwks, *clock);
-  double per_second = config.GetDouble("catalog.requests_per_second_per_caller");
-  auth::RateLimiter per_caller(per_second, per_second * 5, *clock);
-  auth::CallGuard guard(&verifier, per_caller);
+  auth::IdentityCallGuard callers(
+      config, *clock, config.GetDouble("catalog.requests_per_second_per_caller"));
 
-  for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
-           {[&] { return events.Start(); }, "read model"},
-           {[&] { return presence.Start(); }, "presence feed"},
-           {[&] { return reviews.Start(); }, "reviews feed"},
-           {[&] { return processor.Start(); }, "processor"}}) {
-    if (absl::Status started = start(); !started.ok()) {
-      log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
-      return 1;
-    }
+  if (!server::StartAll({
+           {"read model", [&] { return events.Start(); }},
+           {"presence feed", [&] { return presence.Start(); }},
+           {"reviews feed", [&] { return reviews.Start(); }},
+           {"processor", [&] { return processor.Start(); }}})) {
+    return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
       es::CommandSender::Create(client, {topics, ""});
@@ -120,7 +111,8 @@ int Main(int argc, char** argv) {
 
   CatalogOptions options;
   options.currency = currency;
-  CatalogService service(options, CatalogParts{**sender, events, read_model, guard, *clock});
+  CatalogService service(options,
+                         CatalogParts{**sender, events, read_model, callers.guard(), *clock});
   server.AddService(&service);
   if (absl::Status started = server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});

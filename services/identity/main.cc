@@ -180,17 +180,13 @@ int Main(int argc, char** argv) {
                               topics.commands, topics.deadletter},
                              expert_reaction);
 
-  for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
-           {[&] { return keys_feed.Start(); }, "key cache"},
-           {[&] { return events.Start(); }, "read model"},
-           {[&] { return processor.Start(); }, "processor"},
-           {[&] { return claim_reactor.Start(); }, "email-claim reactor"},
-           {[&] { return shred_reactor.Start(); }, "key shredder"},
-           {[&] { return expert_reactor.Start(); }, "expert-role reactor"}}) {
-    if (absl::Status started = start(); !started.ok()) {
-      log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
-      return 1;
-    }
+  if (!server::StartAll({{"key cache", [&] { return keys_feed.Start(); }},
+                         {"read model", [&] { return events.Start(); }},
+                         {"processor", [&] { return processor.Start(); }},
+                         {"email-claim reactor", [&] { return claim_reactor.Start(); }},
+                         {"key shredder", [&] { return shred_reactor.Start(); }},
+                         {"expert-role reactor", [&] { return expert_reactor.Start(); }}})) {
+    return 1;
   }
   std::unique_ptr<es::CommandSender> sender =
       OrExit(es::CommandSender::Create(client, {topics, ""}), "command sender");

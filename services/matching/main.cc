@@ -1,17 +1,14 @@
 // helpline-matching: presence of experts, help requests matched through
 // offers (the dispatcher), booked slots.
-#include <functional>
 #include <memory>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/matching/dispatcher.h"
 #include "services/matching/domain/matching_domain.h"
 #include "services/matching/domain/read_model.h"
 #include "services/matching/matching_service.h"
 #include "services/matching/presence.h"
-#include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/processor.h"
@@ -130,15 +127,12 @@ int Main(int argc, char** argv) {
       client, {prefix + "helpline.sessions.events", topics.deadletter, "matching.sessions"},
       [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
       read_model.sessions_projection());
-  for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
-           {[&] { return events.Start(); }, "read model"},
-           {[&] { return catalog.Start(); }, "catalog feed"},
-           {[&] { return session_feed.Start(); }, "sessions feed"},
-           {[&] { return processor.Start(); }, "processor"}}) {
-    if (absl::Status started = start(); !started.ok()) {
-      log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
-      return 1;
-    }
+  if (!server::StartAll({
+           {"read model", [&] { return events.Start(); }},
+           {"catalog feed", [&] { return catalog.Start(); }},
+           {"sessions feed", [&] { return session_feed.Start(); }},
+           {"processor", [&] { return processor.Start(); }}})) {
+    return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
       es::CommandSender::Create(client, {topics, ""});
@@ -152,11 +146,8 @@ int Main(int argc, char** argv) {
   PresenceStore presence(redis, config.GetString("matching.presence_key_prefix"),
                          config.GetDuration("matching.presence_ttl"));
 
-  auth::IdentityJwks jwks(config.GetString("auth.identity_target"));
-  auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), jwks, *clock);
-  double per_second = config.GetDouble("matching.requests_per_second_per_caller");
-  auth::RateLimiter per_caller(per_second, per_second * 5, *clock);
-  auth::CallGuard guard(&verifier, per_caller);
+  auth::IdentityCallGuard callers(
+      config, *clock, config.GetDouble("matching.requests_per_second_per_caller"));
 
   MatchingOptions options;
   options.currency = config.GetString("matching.currency");
@@ -167,8 +158,8 @@ int Main(int argc, char** argv) {
   options.booking_minimum_notice = config.GetDuration("matching.booking_minimum_notice");
   options.booking_horizon = config.GetDuration("matching.booking_horizon");
   options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");
-  MatchingService service(options,
-                          MatchingParts{presence, **sender, events, read_model, guard, *clock});
+  MatchingService service(
+      options, MatchingParts{presence, **sender, events, read_model, callers.guard(), *clock});
   server.AddService(&service);
   if (absl::Status started = server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});

@@ -14,7 +14,6 @@
 #include "services/payments/domain/read_model.h"
 #include "services/payments/intent_worker.h"
 #include "services/payments/payments_service.h"
-#include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"
@@ -119,16 +118,11 @@ int Main(int argc, char** argv) {
   reactors.push_back(reactor("payments.from-sessions", "helpline.sessions.events", from_sessions));
   reactors.push_back(reactor("payments.from-catalog", "helpline.catalog.events", from_catalog));
 
-  std::vector<std::pair<std::function<absl::Status()>, std::string>> parts = {
-      {[&] { return events.Start(); }, "read model"},
-      {[&] { return processor.Start(); }, "processor"}};
-  for (auto& each : reactors) parts.push_back({[&] { return each->Start(); }, "reactor"});
-  for (auto& [start, what] : parts) {
-    if (absl::Status started = start(); !started.ok()) {
-      log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
-      return 1;
-    }
-  }
+  std::vector<std::pair<std::string, std::function<absl::Status()>>> steps = {
+      {"read model", [&] { return events.Start(); }},
+      {"processor", [&] { return processor.Start(); }}};
+  for (auto& each : reactors) steps.push_back({"reactor", [&] { return each->Start(); }});
+  if (!server::StartAll(steps)) return 1;
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
       es::CommandSender::Create(client, {topics, ""});
   if (!sender.ok()) {
@@ -136,18 +130,16 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  auth::IdentityJwks jwks(config.GetString("auth.identity_target"));
-  auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), jwks, *clock);
-  double per_second = config.GetDouble("payments.requests_per_second_per_caller");
-  auth::RateLimiter per_caller(per_second, per_second * 5, *clock);
-  auth::CallGuard guard(&verifier, per_caller);
+  auth::IdentityCallGuard callers(
+      config, *clock, config.GetDouble("payments.requests_per_second_per_caller"));
 
   PaymentsOptions options;
   options.currency = commission.currency;
   options.processor_target = config.GetString("payments.processor_target");
   options.payout_minimum_minor = config.GetInt("payments.payout_minimum_minor");
   options.refund_window = config.GetDuration("payments.refund_window");
-  PaymentsService service(options, PaymentsParts{**sender, events, read_model, guard, *clock});
+  PaymentsService service(options,
+                          PaymentsParts{**sender, events, read_model, callers.guard(), *clock});
   server.AddService(&service);
   if (absl::Status started = server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
@@ -193,12 +185,10 @@ int Main(int argc, char** argv) {
       batch.set_minimum_minor(options.payout_minimum_minor);
       *batch.mutable_refund_window() = ToProtoDuration(options.refund_window);
       const std::string ledger = LedgerId(options.currency);
+      es::CommandOrigin origin{ledger, ids::DerivedCommandId(ledger, batch.batch_id()), "",
+                               "payments.payouts", 0};
       absl::Status sent =
-          es::ExecuteCommand(**sender, events, command,
-                             es::CommandOrigin{ledger, ids::DerivedCommandId(ledger, batch.batch_id()),
-                                               "", "payments.payouts", 0},
-                             options.command_timeout)
-              .status();
+          es::ExecuteCommand(**sender, events, command, origin, options.command_timeout).status();
       if (sent.ok()) {
         done = bucket;
       } else {

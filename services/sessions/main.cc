@@ -1,12 +1,9 @@
 // helpline-sessions: the live call's lifecycle - sessions created from
 // matching's matches and bookings, joins with room tokens, metering of the
 // time both are connected, reviews and refund requests.
-#include <functional>
 #include <memory>
 
-#include "absl/strings/str_cat.h"
 #include "helpline/matching/v1/events.pb.h"
-#include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
@@ -107,15 +104,12 @@ int Main(int argc, char** argv) {
                                 topics.deadletter},
                                from_payments);
 
-  for (auto [start, what] : std::vector<std::pair<std::function<absl::Status()>, const char*>>{
-           {[&] { return events.Start(); }, "read model"},
-           {[&] { return processor.Start(); }, "processor"},
-           {[&] { return matching_reactor.Start(); }, "matching reactor"},
-           {[&] { return payments_reactor.Start(); }, "payments reactor"}}) {
-    if (absl::Status started = start(); !started.ok()) {
-      log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
-      return 1;
-    }
+  if (!server::StartAll({
+           {"read model", [&] { return events.Start(); }},
+           {"processor", [&] { return processor.Start(); }},
+           {"matching reactor", [&] { return matching_reactor.Start(); }},
+           {"payments reactor", [&] { return payments_reactor.Start(); }}})) {
+    return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
       es::CommandSender::Create(client, {topics, ""});
@@ -124,11 +118,8 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  auth::IdentityJwks jwks(config.GetString("auth.identity_target"));
-  auth::TokenVerifier verifier(auth::VerifierOptionsFromConfig(config), jwks, *clock);
-  double per_second = config.GetDouble("sessions.requests_per_second_per_caller");
-  auth::RateLimiter per_caller(per_second, per_second * 5, *clock);
-  auth::CallGuard guard(&verifier, per_caller);
+  auth::IdentityCallGuard callers(
+      config, *clock, config.GetDouble("sessions.requests_per_second_per_caller"));
 
   SessionsOptions options;
   options.room_tokens.api_key = config.GetString("sessions.livekit_api_key");
@@ -137,7 +128,8 @@ int Main(int argc, char** argv) {
   options.livekit_url = config.GetString("sessions.livekit_url");
   options.review_window = config.GetDuration("sessions.review_window");
   options.refund_window = config.GetDuration("sessions.refund_window");
-  SessionsService service(options, SessionsParts{**sender, events, read_model, guard, *clock});
+  SessionsService service(options,
+                          SessionsParts{**sender, events, read_model, callers.guard(), *clock});
   server.AddService(&service);
   if (absl::Status started = server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});

@@ -43,4 +43,11 @@ absl::StatusOr<std::vector<Ed25519Key>> IdentityJwks::FetchKeys() {
   return FromResponse(response);
 }
 
+IdentityCallGuard::IdentityCallGuard(const server::Config& config, const Clock& clock,
+                                     double per_second)
+    : jwks_(config.GetString("auth.identity_target")),
+      verifier_(VerifierOptionsFromConfig(config), jwks_, clock),
+      per_caller_(per_second, per_second * 5, clock),
+      guard_(&verifier_, per_caller_) {}
+
 }  // namespace helpline::auth

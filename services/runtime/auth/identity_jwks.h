@@ -6,7 +6,10 @@
 
 #include "absl/status/statusor.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
+#include "services/runtime/auth/call_guard.h"
+#include "services/runtime/auth/rate_limiter.h"
 #include "services/runtime/auth/token_verifier.h"
+#include "services/runtime/core/clock.h"
 
 namespace helpline::auth {
 
@@ -26,6 +29,21 @@ class IdentityJwks : public PublicKeySource {
 
  private:
   std::unique_ptr<identity::v1::IdentityService::Stub> stub_;
+};
+
+// The CallGuard of a service other than identity: tokens verified with the
+// keys identity publishes ("auth.identity_target"), and `per_second` calls
+// per caller (burst: 5 times that).
+class IdentityCallGuard {
+ public:
+  IdentityCallGuard(const server::Config& config, const Clock& clock, double per_second);
+  CallGuard& guard() { return guard_; }
+
+ private:
+  IdentityJwks jwks_;
+  TokenVerifier verifier_;
+  RateLimiter per_caller_;
+  CallGuard guard_;
 };
 
 }  // namespace helpline::auth
