@@ -278,6 +278,67 @@ absl::StatusOr<Events> Refund(const v1::PaymentsState& state, const v1::SessionM
   return events;
 }
 
+// A settlement that waits for the session's hold.
+Events Queued(PaymentsEvent event, const std::string& session_id) {
+  event.mutable_settlement_queued()->set_session_id(session_id);
+  return Events{std::move(event)};
+}
+
+// The part of `state` a session's settlement reads (its money and the
+// accounts it can move) with `events` applied: what a settlement decided in
+// the same step as the hold sees.
+v1::PaymentsState SessionView(const v1::PaymentsState& state, const std::string& session,
+                              const Events& events) {
+  v1::PaymentsState view;
+  auto money = state.sessions().find(session);
+  if (money != state.sessions().end()) (*view.mutable_sessions())[session] = money->second;
+  *view.mutable_ledger()->mutable_pruned_at() = state.ledger().pruned_at();
+  auto copy = [&](const std::string& account) {
+    auto found = state.ledger().accounts().find(account);
+    if (found != state.ledger().accounts().end()) {
+      (*view.mutable_ledger()->mutable_accounts())[account] = found->second;
+    }
+  };
+  for (const PaymentsEvent& event : events) {
+    if (event.has_hold_placed()) {
+      copy(kCashAccount);
+      copy(kCommissionAccount);
+      copy(ExpertPayable(event.hold_placed().hold().expert_id()));
+      if (!event.hold_placed().sponsor_id().empty()) {
+        copy(SponsorBudget(event.hold_placed().sponsor_id()));
+      }
+    }
+    PaymentsDomain::Apply(view, event);
+  }
+  return view;
+}
+
+// `events` place a session's hold; adds what waited for it: a void, or a
+// capture and maybe its refund.
+Events SettleWaiting(const v1::PaymentsState& state, const std::string& session, Events events,
+                     absl::Time now) {
+  v1::PaymentsState view = SessionView(state, session, events);
+  auto held = view.sessions().find(session);
+  if (held == view.sessions().end() || held->second.status() != v1::SESSION_MONEY_STATUS_HELD) {
+    return events;
+  }
+  const v1::SessionMoney money = held->second;
+  absl::StatusOr<Events> settled = Events{};
+  if (money.void_waiting()) {
+    settled = Void(view, money, "cancelled before the hold was placed", now);
+  } else if (money.has_capture_waiting()) {
+    settled = Capture(view, money, money.capture_waiting(), now);
+    if (settled.ok() && money.has_refund_waiting()) {
+      for (const PaymentsEvent& event : *settled) PaymentsDomain::Apply(view, event);
+      absl::StatusOr<Events> refunded =
+          Refund(view, view.sessions().at(session), money.refund_waiting().reason(), now);
+      if (refunded.ok()) settled->insert(settled->end(), refunded->begin(), refunded->end());
+    }
+  }
+  if (settled.ok()) events.insert(events.end(), settled->begin(), settled->end());
+  return events;
+}
+
 // A payout of everything available to `expert_id`, if at least `minimum`.
 std::optional<PaymentsEvent> StartPayout(const v1::PaymentsState& state,
                                          const std::string& payout_id,
@@ -299,11 +360,6 @@ std::optional<PaymentsEvent> StartPayout(const v1::PaymentsState& state,
   *started.mutable_amount() = Minor(currency, amount);
   for (v1::Transfer& transfer : attempt.taken) *started.add_transfers() = std::move(transfer);
   return event;
-}
-
-bool Closed(v1::SessionMoneyStatus status) {
-  return status == v1::SESSION_MONEY_STATUS_FAILED || status == v1::SESSION_MONEY_STATUS_VOIDED ||
-         status == v1::SESSION_MONEY_STATUS_REFUNDED;
 }
 
 }  // namespace
@@ -369,7 +425,10 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
     }
     case PaymentsCommand::kHoldSession: {
       const v1::HoldSession& hold = command.hold_session();
-      if (session_of(hold.session_id()) != nullptr) return Events{};  // a repeated match
+      const v1::SessionMoney* waiting = session_of(hold.session_id());
+      if (waiting != nullptr && waiting->status() != v1::SESSION_MONEY_STATUS_AWAITING_HOLD) {
+        return Events{};  // a repeated match
+      }
       if (hold.session_id().empty() || hold.expert_id().empty() || hold.person_id().empty()) {
         return errors::InvalidField("hold_session", "session, person and expert are required");
       }
@@ -379,6 +438,11 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
       }
       if (hold.commission_bps() < 0 || hold.commission_bps() > 10000) {
         return errors::InvalidField("hold_session.commission_bps", "must be 0 to 10000");
+      }
+      if (waiting != nullptr && waiting->void_waiting()) {
+        event.mutable_session_voided()->set_session_id(hold.session_id());
+        event.mutable_session_voided()->set_reason("cancelled before the hold was placed");
+        return Events{event};
       }
       if (!hold.sponsor_program_id().empty()) {
         auto program = state.programs().find(hold.sponsor_program_id());
@@ -397,7 +461,9 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
           return Events{failed};
         }
         const std::string& sponsor = program->second.sponsor_id();
-        return Events{Place(state, hold, SponsorBudget(sponsor), sponsor, context.now)};
+        return SettleWaiting(state, hold.session_id(),
+                             {Place(state, hold, SponsorBudget(sponsor), sponsor, context.now)},
+                             context.now);
       }
       PaymentsEvent intent = Intent(absl::StrCat("auth:", hold.session_id()),
                                     v1::INTENT_KIND_AUTHORISE, hold.max_amount(),
@@ -422,7 +488,6 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
       Events events{event};
       const bool succeeded = outcome.outcome() == v1::INTENT_OUTCOME_SUCCEEDED;
       if (intent.kind() == v1::INTENT_KIND_AUTHORISE) {
-        const v1::SessionMoney* money = session_of(intent.reference());
         if (!succeeded) {
           PaymentsEvent failed;
           failed.mutable_hold_failed()->set_session_id(intent.reference());
@@ -431,23 +496,8 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
           events.push_back(failed);
           return events;
         }
-        PaymentsEvent placed = Place(state, intent.hold(), kCashAccount, "", context.now);
-        events.push_back(placed);
-        if (!placed.has_hold_placed() || money == nullptr) return events;
-        // A capture or void that waited for the authorisation, against the
-        // hold just placed (settling a pending transfer reads nothing else).
-        v1::PaymentsState after;
-        (*after.mutable_sessions())[intent.reference()] = *money;
-        Apply(after, placed);
-        const v1::SessionMoney& held = after.sessions().at(intent.reference());
-        absl::StatusOr<Events> settled = Events{};
-        if (money->has_capture_waiting()) {
-          settled = Capture(after, held, money->capture_waiting(), context.now);
-        } else if (money->void_waiting()) {
-          settled = Void(after, held, "cancelled while authorising", context.now);
-        }
-        if (settled.ok()) events.insert(events.end(), settled->begin(), settled->end());
-        return events;
+        events.push_back(Place(state, intent.hold(), kCashAccount, "", context.now));
+        return SettleWaiting(state, intent.reference(), std::move(events), context.now);
       }
       if (intent.kind() == v1::INTENT_KIND_PAYOUT) {
         const std::string payout_id = intent.intent_id().substr(sizeof("payout:") - 1);
@@ -489,17 +539,15 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
     case PaymentsCommand::kCaptureSession: {
       const v1::CaptureSession& capture = command.capture_session();
       const v1::SessionMoney* money = session_of(capture.session_id());
-      if (money == nullptr) return absl::FailedPreconditionError("no hold for this session");
-      switch (money->status()) {
-        case v1::SESSION_MONEY_STATUS_AUTHORISING: {
-          v1::SettlementQueued& queued = *event.mutable_settlement_queued();
-          queued.set_session_id(capture.session_id());
-          *queued.mutable_capture() = capture;
-          return Events{event};
-        }
+      switch (money == nullptr ? v1::SESSION_MONEY_STATUS_AWAITING_HOLD : money->status()) {
+        case v1::SESSION_MONEY_STATUS_AWAITING_HOLD:
+        case v1::SESSION_MONEY_STATUS_AUTHORISING:
+          *event.mutable_settlement_queued()->mutable_capture() = capture;
+          return Queued(event, capture.session_id());
         case v1::SESSION_MONEY_STATUS_HELD:
           return Capture(state, *money, capture, context.now);
         case v1::SESSION_MONEY_STATUS_CAPTURED:
+        case v1::SESSION_MONEY_STATUS_REFUNDED:
           return Events{};  // captured at most once
         default:
           return absl::FailedPreconditionError(absl::StrCat(
@@ -507,6 +555,7 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
       }
     }
     case PaymentsCommand::kChargeLateCancellation: {
+      // Matching's booking and its cancellation come in order: the hold is known.
       const v1::SessionMoney* money = session_of(command.charge_late_cancellation().session_id());
       if (money == nullptr) return absl::FailedPreconditionError("no hold for this session");
       v1::CaptureSession charge;
@@ -518,8 +567,7 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
       switch (money->status()) {
         case v1::SESSION_MONEY_STATUS_AUTHORISING:
           *event.mutable_settlement_queued()->mutable_capture() = charge;
-          event.mutable_settlement_queued()->set_session_id(charge.session_id());
-          return Events{event};
+          return Queued(event, charge.session_id());
         case v1::SESSION_MONEY_STATUS_HELD:
           return Capture(state, *money, charge, context.now);
         default:
@@ -529,27 +577,35 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
     case PaymentsCommand::kVoidSession: {
       const v1::VoidSession& void_session = command.void_session();
       const v1::SessionMoney* money = session_of(void_session.session_id());
-      if (money == nullptr || Closed(money->status())) return Events{};
-      switch (money->status()) {
+      switch (money == nullptr ? v1::SESSION_MONEY_STATUS_AWAITING_HOLD : money->status()) {
+        case v1::SESSION_MONEY_STATUS_AWAITING_HOLD:
         case v1::SESSION_MONEY_STATUS_AUTHORISING:
-          event.mutable_settlement_queued()->set_session_id(void_session.session_id());
           event.mutable_settlement_queued()->set_void_(true);
-          return Events{event};
+          return Queued(event, void_session.session_id());
         case v1::SESSION_MONEY_STATUS_HELD:
           return Void(state, *money, void_session.reason(), context.now);
-        default:
+        case v1::SESSION_MONEY_STATUS_CAPTURED:
           return absl::FailedPreconditionError("the session's money was captured; refund it");
+        default:
+          return Events{};  // failed or voided already
       }
     }
     case PaymentsCommand::kRefundSession: {
       const v1::RefundSession& refund = command.refund_session();
       const v1::SessionMoney* money = session_of(refund.session_id());
-      if (money == nullptr) return absl::FailedPreconditionError("no payment for this session");
-      if (money->status() == v1::SESSION_MONEY_STATUS_REFUNDED) return Events{};
-      if (money->status() != v1::SESSION_MONEY_STATUS_CAPTURED) {
-        return absl::FailedPreconditionError("only a captured session is refunded");
+      switch (money == nullptr ? v1::SESSION_MONEY_STATUS_AWAITING_HOLD : money->status()) {
+        case v1::SESSION_MONEY_STATUS_CAPTURED:
+          return Refund(state, *money, refund.reason(), context.now);
+        case v1::SESSION_MONEY_STATUS_REFUNDED:
+          return Events{};
+        case v1::SESSION_MONEY_STATUS_AWAITING_HOLD:
+        case v1::SESSION_MONEY_STATUS_AUTHORISING:
+          // Sessions asks for a refund only after the end: the capture waits too.
+          *event.mutable_settlement_queued()->mutable_refund() = refund;
+          return Queued(event, refund.session_id());
+        default:
+          return absl::FailedPreconditionError("only a captured session is refunded");
       }
-      return Refund(state, *money, refund.reason(), context.now);
     }
     case PaymentsCommand::kRequestPayout: {
       const v1::RequestPayout& request = command.request_payout();
@@ -663,11 +719,14 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       sessions[event.hold_failed().session_id()].set_status(v1::SESSION_MONEY_STATUS_FAILED);
       break;
     case PaymentsEvent::kSettlementQueued: {
-      v1::SessionMoney& money = sessions[event.settlement_queued().session_id()];
-      if (event.settlement_queued().has_capture()) {
-        *money.mutable_capture_waiting() = event.settlement_queued().capture();
+      const v1::SettlementQueued& queued = event.settlement_queued();
+      v1::SessionMoney& money = sessions[queued.session_id()];
+      if (money.status() == v1::SESSION_MONEY_STATUS_UNSPECIFIED) {
+        money.set_status(v1::SESSION_MONEY_STATUS_AWAITING_HOLD);
       }
-      if (event.settlement_queued().void_()) money.set_void_waiting(true);
+      if (queued.has_capture()) *money.mutable_capture_waiting() = queued.capture();
+      if (queued.void_()) money.set_void_waiting(true);
+      if (queued.has_refund()) *money.mutable_refund_waiting() = queued.refund();
       break;
     }
     case PaymentsEvent::kSessionCaptured: {

@@ -156,6 +156,52 @@ TEST(Payments, ACaptureThatComesWhileAuthorisingIsDoneWhenTheAuthorisationIs) {
   EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_pending(), 0);
 }
 
+// Payments reads matching's and sessions' streams separately, so an end,
+// a cancel or a refund can come before the match's hold.
+TEST(Payments, SettlementsThatComeBeforeTheHoldWaitForIt) {
+  Log log;
+  for (const auto& early : {Capture("s1", 1000), Refund("s1")}) {
+    auto queued = log.Send(kLedger, early);
+    ASSERT_TRUE(queued.ok()) << queued.status();
+    EXPECT_TRUE((*queued)[0].has_settlement_queued());
+  }
+  ASSERT_TRUE(log.Send(kLedger, Hold("s1", 3000)).ok());
+  auto approved = log.Send(kLedger, Outcome("auth:s1", true));
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  std::vector<v1::IntentKind> intents;
+  for (const auto& event : *approved) {
+    if (event.has_processor_intent_recorded()) {
+      intents.push_back(event.processor_intent_recorded().kind());
+    }
+  }
+  EXPECT_EQ(intents, (std::vector<v1::IntentKind>{v1::INTENT_KIND_CAPTURE, v1::INTENT_KIND_REFUND}));
+  EXPECT_EQ(log.StateOf(kLedger).sessions().at("s1").status(), v1::SESSION_MONEY_STATUS_REFUNDED);
+  EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_posted(), 800);
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 0);
+  EXPECT_EQ(Ledger::BalanceWithPending(Account(log, kCommissionAccount)), 0);
+
+  // A cancel before the hold: nothing is held, nothing asked of the card.
+  ASSERT_TRUE(log.Send(kLedger, VoidIt("s2")).ok());
+  auto held = log.Send(kLedger, Hold("s2", 3000));
+  ASSERT_TRUE(held.ok());
+  ASSERT_EQ(held->size(), 1u);
+  EXPECT_TRUE((*held)[0].has_session_voided());
+  EXPECT_EQ(log.Send(kLedger, Capture("s2", 100)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // A sponsored session's end before its hold: held and captured at once.
+  Program(log, "p1", "acme", 5);
+  Fund(log, "acme", 5000);
+  ASSERT_TRUE(log.Send(kLedger, Capture("s3", 200)).ok());
+  auto sponsored = log.Send(kLedger, Hold("s3", 300, "p1"));
+  ASSERT_TRUE(sponsored.ok()) << sponsored.status();
+  ASSERT_EQ(sponsored->size(), 2u);
+  EXPECT_TRUE((*sponsored)[1].has_session_captured());
+  EXPECT_EQ(Account(log, SponsorBudget("acme")).debits_posted(), 200);
+  EXPECT_EQ(Account(log, SponsorBudget("acme")).debits_pending(), 0);
+  EXPECT_EQ(Sum(log), 0);
+}
+
 TEST(Payments, AVoidReleasesTheHoldAndLetsTheAuthorisationGo) {
   Log log;
   PaidHold(log, "s1", 3000);

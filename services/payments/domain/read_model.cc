@@ -58,6 +58,12 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
     case v1::PaymentsEvent::kSponsorBudgetFunded:
       record(event.sponsor_budget_funded().transfers());
       break;
+    case v1::PaymentsEvent::kPayoutStarted:
+      record(event.payout_started().transfers());
+      break;
+    case v1::PaymentsEvent::kPayoutSettled:
+      record(event.payout_settled().transfers());
+      break;
     default:
       break;
   }

@@ -3,6 +3,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "services/payments/domain/payments_domain.h"
+#include "services/runtime/core/proto_time.h"
 #include "services/runtime/eventsourcing/testing/domain_test_log.h"
 
 namespace helpline::payments {
@@ -91,6 +92,15 @@ TEST_F(PaymentsReadModelTest, BalancesForTheExpertThePersonAndTheSponsor) {
 TEST_F(PaymentsReadModelTest, HistoryAndRecomputedBalancesAgreeWithTheLedger) {
   Session("s1", 3000, 1800);
   Session("s2", 2000, 0);
+  log_.now += absl::Hours(73);
+  v1::PaymentsCommand payout;
+  payout.mutable_request_payout()->set_payout_id("o1");
+  payout.mutable_request_payout()->set_expert_id("ben");
+  payout.mutable_request_payout()->set_minimum_minor(1);
+  *payout.mutable_request_payout()->mutable_refund_window() = ToProtoDuration(absl::Hours(72));
+  Send(payout);
+  Outcome("payout:o1");
+  EXPECT_EQ(model_.BalanceOf("ben", log_.now).expert().paid_out().amount_minor(), 1440);
   v1::PaymentsState state = model_.State();
   auto recomputed = model_.Recomputed();
   for (const auto& [id, account] : state.ledger().accounts()) {
@@ -108,6 +118,11 @@ TEST_F(PaymentsReadModelTest, HistoryAndRecomputedBalancesAgreeWithTheLedger) {
   EXPECT_TRUE(model_.TransfersOf("nobody", std::nullopt, 100).empty());
   EXPECT_EQ(model_.Captures().size(), 2u);
   EXPECT_EQ(model_.OpenIntents().size(), 2u) << "the capture and the void, not yet executed";
+  bool payout_listed = false;
+  for (const v1::Transfer& transfer : ben) {
+    payout_listed = payout_listed || transfer.transfer_id() == "payout-post:o1";
+  }
+  EXPECT_TRUE(payout_listed) << "the payout is in the expert's history";
 }
 
 }  // namespace
