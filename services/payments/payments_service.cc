@@ -143,7 +143,8 @@ grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::
     response->set_accounts_sum_to_zero(sum == 0);
     if (sum != 0) problem(absl::StrCat("accounts sum to ", sum));
 
-    // The processor's journal against the ledger: captures and refunds.
+    // The processor's journal against the ledger: every operation that
+    // moved money.
     grpc::ClientContext call;
     call.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     v1::ListJournalResponse journal;
@@ -151,24 +152,14 @@ grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::
     if (!listed.ok()) {
       return absl::UnavailableError("the payment processor's journal cannot be read now");
     }
-    absl::flat_hash_map<std::string, int64_t> at_processor;  // "capture:<session>" -> amount
+    absl::flat_hash_map<std::string, int64_t> at_processor;  // intent id -> amount
     for (const v1::JournalEntry& entry : journal.entries()) {
-      if (entry.approved() && (entry.kind() == v1::INTENT_KIND_CAPTURE ||
-                               entry.kind() == v1::INTENT_KIND_REFUND)) {
+      if (entry.approved() && entry.kind() != v1::INTENT_KIND_AUTHORISE &&
+          entry.kind() != v1::INTENT_KIND_VOID) {
         at_processor[entry.idempotency_key()] = entry.amount().amount_minor();
       }
     }
-    absl::flat_hash_map<std::string, int64_t> in_ledger;
-    absl::flat_hash_map<std::string, bool> sponsored;
-    for (const auto& [id, money] : state.sessions()) sponsored[id] = !money.sponsor_id().empty();
-    for (const v1::SessionCaptured& captured : parts_.read_model.Captures()) {
-      if (sponsored[captured.session_id()] || captured.amount().amount_minor() == 0) continue;
-      in_ledger[absl::StrCat("capture:", captured.session_id())] += captured.amount().amount_minor();
-    }
-    for (const v1::SessionRefunded& refunded : parts_.read_model.Refunds()) {
-      if (sponsored[refunded.session_id()]) continue;
-      in_ledger[absl::StrCat("refund:", refunded.session_id())] += refunded.amount().amount_minor();
-    }
+    absl::flat_hash_map<std::string, int64_t> in_ledger = parts_.read_model.MovedAtProcessor();
     bool matches = true;
     for (const auto& [key, amount] : in_ledger) {
       auto found = at_processor.find(key);

@@ -21,12 +21,20 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
   const auto& event = static_cast<const v1::PaymentsEvent&>(message);
   if (event.meta().aggregate_id() != LedgerId(currency_)) return;
   absl::MutexLock lock(&mutex_);
+  int64_t payout_amount = 0;
+  if (event.has_payout_settled()) {
+    auto open = state_.open_payouts().find(event.payout_settled().payout_id());
+    if (open != state_.open_payouts().end()) payout_amount = open->second.amount().amount_minor();
+  }
   PaymentsDomain::Apply(state_, event);
   auto record = [&](const auto& transfers) {
     for (const v1::Transfer& transfer : transfers) {
       history_[transfer.debit_account_id()].push_back(transfer);
       history_[transfer.credit_account_id()].push_back(transfer);
     }
+  };
+  auto paid_by_card = [&](const std::string& session) {
+    return state_.sessions().at(session).sponsor_id().empty();
   };
   switch (event.body_case()) {
     case v1::PaymentsEvent::kHoldPlaced:
@@ -35,10 +43,10 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
     case v1::PaymentsEvent::kSessionCaptured: {
       const v1::SessionCaptured& captured = event.session_captured();
       record(captured.transfers());
-      captures_.push_back(captured);
-      const v1::SessionMoney& money = state_.sessions().at(captured.session_id());
-      if (money.sponsor_id().empty()) {
-        spent_[money.hold().person_id()] += captured.amount().amount_minor();
+      const int64_t amount = captured.amount().amount_minor();
+      if (paid_by_card(captured.session_id())) {
+        spent_[state_.sessions().at(captured.session_id()).hold().person_id()] += amount;
+        if (amount > 0) moved_at_processor_["capture:" + captured.session_id()] += amount;
       }
       break;
     }
@@ -48,21 +56,29 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
     case v1::PaymentsEvent::kSessionRefunded: {
       const v1::SessionRefunded& refunded = event.session_refunded();
       record(refunded.transfers());
-      refunds_.push_back(refunded);
-      const v1::SessionMoney& money = state_.sessions().at(refunded.session_id());
-      if (money.sponsor_id().empty()) {
-        refunded_[money.hold().person_id()] += refunded.amount().amount_minor();
+      const int64_t amount = refunded.amount().amount_minor();
+      if (paid_by_card(refunded.session_id())) {
+        refunded_[state_.sessions().at(refunded.session_id()).hold().person_id()] += amount;
+        moved_at_processor_["refund:" + refunded.session_id()] += amount;
       }
       break;
     }
-    case v1::PaymentsEvent::kSponsorBudgetFunded:
-      record(event.sponsor_budget_funded().transfers());
+    case v1::PaymentsEvent::kSponsorBudgetFunded: {
+      const v1::SponsorBudgetFunded& funded = event.sponsor_budget_funded();
+      record(funded.transfers());
+      for (const v1::Transfer& transfer : funded.transfers()) {
+        moved_at_processor_["fund:" + funded.funding_id()] += transfer.amount();
+      }
       break;
+    }
     case v1::PaymentsEvent::kPayoutStarted:
       record(event.payout_started().transfers());
       break;
     case v1::PaymentsEvent::kPayoutSettled:
       record(event.payout_settled().transfers());
+      if (event.payout_settled().paid()) {
+        moved_at_processor_["payout:" + event.payout_settled().payout_id()] += payout_amount;
+      }
       break;
     default:
       break;
@@ -194,14 +210,9 @@ absl::flat_hash_map<std::string, v1::LedgerAccount> PaymentsReadModel::Recompute
   return accounts;
 }
 
-std::vector<v1::SessionCaptured> PaymentsReadModel::Captures() const {
+absl::flat_hash_map<std::string, int64_t> PaymentsReadModel::MovedAtProcessor() const {
   absl::MutexLock lock(&mutex_);
-  return captures_;
-}
-
-std::vector<v1::SessionRefunded> PaymentsReadModel::Refunds() const {
-  absl::MutexLock lock(&mutex_);
-  return refunds_;
+  return moved_at_processor_;
 }
 
 }  // namespace helpline::payments

@@ -35,8 +35,10 @@ class PaymentsReadModel : public es::Projection {
   v1::PaymentsState State() const;
   // Every account's balances summed up again from its transfers.
   absl::flat_hash_map<std::string, v1::LedgerAccount> Recomputed() const;
-  std::vector<v1::SessionCaptured> Captures() const;
-  std::vector<v1::SessionRefunded> Refunds() const;
+  // What the ledger moved that the processor must have moved too, by the
+  // intent's id: "capture:<session>", "refund:<session>" (paid sessions),
+  // "payout:<id>" (paid out) and "fund:<id>" (sponsor fundings).
+  absl::flat_hash_map<std::string, int64_t> MovedAtProcessor() const;
 
  private:
   runtime::v1::Money Amount(int64_t minor) const;
@@ -48,8 +50,7 @@ class PaymentsReadModel : public es::Projection {
   absl::flat_hash_map<std::string, std::vector<v1::Transfer>> history_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, int64_t> spent_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, int64_t> refunded_ ABSL_GUARDED_BY(mutex_);
-  std::vector<v1::SessionCaptured> captures_ ABSL_GUARDED_BY(mutex_);
-  std::vector<v1::SessionRefunded> refunds_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, int64_t> moved_at_processor_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace helpline::payments

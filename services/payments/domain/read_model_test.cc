@@ -116,7 +116,10 @@ TEST_F(PaymentsReadModelTest, HistoryAndRecomputedBalancesAgreeWithTheLedger) {
     EXPECT_GE(FromProtoTime(ben[i - 1].timestamp()), FromProtoTime(ben[i].timestamp()));
   }
   EXPECT_TRUE(model_.TransfersOf("nobody", std::nullopt, 100).empty());
-  EXPECT_EQ(model_.Captures().size(), 2u);
+  absl::flat_hash_map<std::string, int64_t> moved = model_.MovedAtProcessor();
+  EXPECT_EQ(moved.size(), 2u) << "the capture of s1 and the payout (s2 took nothing)";
+  EXPECT_EQ(moved["capture:s1"], 1800);
+  EXPECT_EQ(moved["payout:o1"], 1440);
   EXPECT_EQ(model_.OpenIntents().size(), 2u) << "the capture and the void, not yet executed";
   bool payout_listed = false;
   for (const v1::Transfer& transfer : ben) {
