@@ -1,5 +1,9 @@
 #include "services/payments/intent_worker.h"
 
+#include <algorithm>
+#include <tuple>
+
+#include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
 #include "helpline/payments/v1/processor.grpc.pb.h"
@@ -42,10 +46,36 @@ IntentWorker::IntentWorker(Options options, PaymentProcessor& processor, OpenInt
       open_intents_(std::move(open_intents)),
       report_(std::move(report)) {}
 
+namespace {
+
+// A session's operations run at the processor in this order: a refund only
+// after its capture went through, a capture only after the authorisation.
+int StepOf(v1::IntentKind kind) {
+  switch (kind) {
+    case v1::INTENT_KIND_AUTHORISE:
+      return 0;
+    case v1::INTENT_KIND_REFUND:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+}  // namespace
+
 int IntentWorker::RunOnce(absl::Time now) {
   int reported = 0;
   absl::flat_hash_map<std::string, absl::Time> still_open;
-  for (const v1::ProcessorIntentRecorded& intent : open_intents_()) {
+  std::vector<v1::ProcessorIntentRecorded> intents = open_intents_();
+  std::sort(intents.begin(), intents.end(), [](const auto& a, const auto& b) {
+    return std::make_tuple(a.reference(), StepOf(a.kind()), a.intent_id()) <
+           std::make_tuple(b.reference(), StepOf(b.kind()), b.intent_id());
+  });
+  // References with an earlier step still open after this pass.
+  absl::flat_hash_set<std::string> waiting;
+  for (const v1::ProcessorIntentRecorded& intent : intents) {
+    if (waiting.contains(intent.reference())) continue;
+    waiting.insert(intent.reference());
     auto tried = tried_.find(intent.intent_id());
     if (tried != tried_.end() && now < tried->second + options_.retry_after) {
       still_open.insert(*tried);
@@ -76,6 +106,8 @@ int IntentWorker::RunOnce(absl::Time now) {
       continue;
     }
     ++reported;
+    // Done at the processor: the session's next step may go in this pass.
+    if (StepOf(intent.kind()) < 2) waiting.erase(intent.reference());
   }
   tried_ = std::move(still_open);
   return reported;

@@ -132,5 +132,32 @@ TEST_F(IntentWorkerTest, ATimeoutIsRetriedWithTheSameKeyAndMovesMoneyOnce) {
   EXPECT_TRUE(events->empty());
 }
 
+TEST_F(IntentWorkerTest, ARefundGoesToTheProcessorOnlyAfterItsCapture) {
+  v1::ScriptRequest script;
+  v1::ScriptRule& slow = *script.add_rules();
+  slow.set_kind(v1::INTENT_KIND_CAPTURE);
+  *slow.mutable_delay() = ToProtoDuration(absl::Seconds(5));
+  slow.set_times(1);
+  sandbox_->Script(script);
+  Hold("s1", 3000);
+  EXPECT_EQ(worker_.RunOnce(log_.now), 1);
+  v1::PaymentsCommand capture;
+  capture.mutable_capture_session()->set_session_id("s1");
+  capture.mutable_capture_session()->mutable_amount()->set_currency_code("EUR");
+  capture.mutable_capture_session()->mutable_amount()->set_amount_minor(1800);
+  ASSERT_TRUE(log_.Send(kLedger, capture).ok());
+  v1::PaymentsCommand refund;
+  refund.mutable_refund_session()->set_session_id("s1");
+  ASSERT_TRUE(log_.Send(kLedger, refund).ok());
+  EXPECT_EQ(worker_.RunOnce(log_.now), 0) << "the capture timed out; the refund waits for it";
+  EXPECT_EQ(Journaled(v1::INTENT_KIND_REFUND), 0);
+  EXPECT_EQ(worker_.RunOnce(log_.now + absl::Seconds(3)), 2) << "the capture, then the refund";
+  for (const v1::JournalEntry& entry : sandbox_->Journal()) {
+    EXPECT_TRUE(entry.approved()) << entry.ShortDebugString();
+  }
+  EXPECT_EQ(Journaled(v1::INTENT_KIND_REFUND), 1);
+  EXPECT_TRUE(log_.StateOf(kLedger).open_intents().empty());
+}
+
 }  // namespace
 }  // namespace helpline::payments

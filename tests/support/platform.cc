@@ -19,8 +19,14 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
 
 }  // namespace
 
+nlohmann::json Platform::ClockConfig() const {
+  if (options_.clock_rate == 1) return nlohmann::json::object();
+  return {{"clock", {{"rate", options_.clock_rate}, {"anchor", clock_anchor_}}}};
+}
+
 ::testing::AssertionResult Platform::Start(const std::string& name, Options options) {
   options_ = std::move(options);
+  clock_anchor_ = absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone());
   prefix_ = UniqueName(name) + ".";
   dir_ = ::testing::TempDir() + UniqueName(name);
   std::system(absl::StrCat("mkdir -p '", dir_, "'").c_str());
@@ -44,6 +50,7 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
         {"requests_per_second_per_caller", 1000},
         {"logins_per_minute_per_account", 1000}}},
       {"admin", {{"email", kPlatformAdminEmail}, {"password", kPlatformAdminPassword}}}};
+  identity_config.merge_patch(ClockConfig());
   identity_ = std::make_unique<ServiceProcess>(IDENTITY_BINARY_PATH, "identity", identity_config,
                                                dir_);
   if (auto started = identity_->Start(); !started) return started;
@@ -52,9 +59,20 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
                                    {"auth", {{"identity_target", identity_target}}},
                                    {"catalog", {{"requests_per_second_per_caller", 1000}}}};
   catalog_config.merge_patch(options_.catalog_config);
+  catalog_config.merge_patch(ClockConfig());
   catalog_ = std::make_unique<ServiceProcess>(CATALOG_BINARY_PATH, "catalog", catalog_config, dir_);
   if (auto started = catalog_->Start(); !started) return started;
-  if (!options_.matching) return ::testing::AssertionSuccess();
+  if (options_.matching) {
+    if (auto started = StartMatching(identity_target); !started) return started;
+  }
+  if (options_.sessions) {
+    if (auto started = StartSessions(identity_target); !started) return started;
+  }
+  if (options_.payments) return StartPayments(identity_target);
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult Platform::StartMatching(const std::string& identity_target) {
   redis::ClientOptions redis = TestRedis();
   nlohmann::json matching_config = {
       {"topics", {{"prefix", prefix_}}},
@@ -64,10 +82,13 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
        {{"presence_key_prefix", prefix_ + "presence:"},
         {"requests_per_second_per_caller", 1000}}}};
   matching_config.merge_patch(options_.matching_config);
+  matching_config.merge_patch(ClockConfig());
   matching_ = std::make_unique<ServiceProcess>(MATCHING_BINARY_PATH, "matching", matching_config,
                                                dir_);
-  if (auto started = matching_->Start(); !started) return started;
-  if (!options_.sessions) return ::testing::AssertionSuccess();
+  return matching_->Start();
+}
+
+::testing::AssertionResult Platform::StartSessions(const std::string& identity_target) {
   nlohmann::json sessions_config = {
       {"topics", {{"prefix", prefix_}}},
       {"auth", {{"identity_target", identity_target}}},
@@ -76,10 +97,13 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
         {"livekit_api_secret", kPlatformLivekitSecret},
         {"requests_per_second_per_caller", 1000}}}};
   sessions_config.merge_patch(options_.sessions_config);
+  sessions_config.merge_patch(ClockConfig());
   sessions_ = std::make_unique<ServiceProcess>(SESSIONS_BINARY_PATH, "sessions", sessions_config,
                                                dir_);
-  if (auto started = sessions_->Start(); !started) return started;
-  if (!options_.payments) return ::testing::AssertionSuccess();
+  return sessions_->Start();
+}
+
+::testing::AssertionResult Platform::StartPayments(const std::string& identity_target) {
   psp_ = std::make_unique<ServiceProcess>(
       PSP_SANDBOX_BINARY_PATH, "psp-sandbox",
       nlohmann::json{{"kafka", nullptr},
@@ -96,6 +120,7 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
         {"worker_interval", "50ms"},
         {"requests_per_second_per_caller", 1000}}}};
   payments_config.merge_patch(options_.payments_config);
+  payments_config.merge_patch(ClockConfig());
   payments_ = std::make_unique<ServiceProcess>(PAYMENTS_BINARY_PATH, "payments", payments_config,
                                                dir_);
   return payments_->Start();

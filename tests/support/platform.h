@@ -34,17 +34,19 @@ class Platform {
     int partitions = 3;
     bool matching = true;
     bool sessions = false;
-    // The sandbox payment processor and payments (with sessions).
+    // The sandbox payment processor and payments.
     bool payments = false;
     // Merged into each service's config.
     nlohmann::json catalog_config = nlohmann::json::object();
     nlohmann::json matching_config = nlohmann::json::object();
     nlohmann::json sessions_config = nlohmann::json::object();
     nlohmann::json payments_config = nlohmann::json::object();
+    // Every service's clock runs this much faster, from the start (clock.rate).
+    double clock_rate = 1;
   };
 
-  // Creates the topics and starts identity, catalog and (optionally)
-  // matching and sessions.
+  // Creates the topics and starts identity, catalog and those of matching,
+  // sessions and payments (with the sandbox processor) the options ask for.
   ::testing::AssertionResult Start(const std::string& name, Options options);
   // SIGTERM to each; true if all shut down cleanly.
   bool Stop();
@@ -100,7 +102,13 @@ class Platform {
                                const std::string& category);
 
  private:
+  ::testing::AssertionResult StartMatching(const std::string& identity_target);
+  ::testing::AssertionResult StartSessions(const std::string& identity_target);
+  ::testing::AssertionResult StartPayments(const std::string& identity_target);
+  nlohmann::json ClockConfig() const;
+
   Options options_;
+  std::string clock_anchor_;
   std::string prefix_;
   std::string dir_;
   std::unique_ptr<ServiceProcess> identity_;

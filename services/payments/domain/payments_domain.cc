@@ -271,7 +271,7 @@ absl::StatusOr<Events> Refund(const v1::PaymentsState& state, const v1::SessionM
   *done.mutable_amount() = Minor(hold.max_amount().currency_code(), money.captured_minor());
   done.set_reason(reason);
   events.push_back(refunded);
-  if (money.sponsor_id().empty()) {
+  if (money.sponsor_id().empty() && money.captured_minor() > 0) {
     events.push_back(Intent(absl::StrCat("refund:", session), v1::INTENT_KIND_REFUND, done.amount(),
                             session, money.authorisation_id()));
   }

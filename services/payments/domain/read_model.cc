@@ -59,7 +59,7 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
       const int64_t amount = refunded.amount().amount_minor();
       if (paid_by_card(refunded.session_id())) {
         refunded_[state_.sessions().at(refunded.session_id()).hold().person_id()] += amount;
-        moved_at_processor_["refund:" + refunded.session_id()] += amount;
+        if (amount > 0) moved_at_processor_["refund:" + refunded.session_id()] += amount;
       }
       break;
     }

@@ -1,0 +1,469 @@
+// The bank test: hundreds of sessions' money through helpline-payments and
+// the sandbox processor on the test run's Kafka, while payments is killed
+// with SIGKILL again and again. The test plays matching and sessions: it
+// writes their events (matches, ends, cancels, no-shows, refunds, some
+// twice, some ends before their match) in a random order. Afterwards, from
+// payments' own event stream and the processor's journal: every session
+// settled as its story says, captured at most once, every split exact, the
+// accounts summing to zero and no budget below zero after every single
+// event, each processor capture matching exactly one ledger capture, the
+// sponsor funded once, and the experts' earnings paid out once the
+// (sped-up) refund window passed.
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <iostream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "helpline/catalog/v1/events.pb.h"
+#include "helpline/matching/v1/events.pb.h"
+#include "helpline/payments/v1/payments.grpc.pb.h"
+#include "helpline/payments/v1/processor.grpc.pb.h"
+#include "helpline/sessions/v1/events.pb.h"
+#include "services/payments/domain/ledger.h"
+#include "services/payments/domain/money.h"
+#include "services/payments/domain/payments_domain.h"
+#include "services/runtime/core/ids.h"
+#include "services/runtime/eventsourcing/record_headers.h"
+#include "services/runtime/eventsourcing/topics.h"
+#include "tests/support/event_writer.h"
+#include "tests/support/grpc_probe.h"
+#include "tests/support/platform.h"
+#include "tests/support/test_stack.h"
+
+namespace helpline::payments {
+namespace {
+
+using ::helpline::testing::Account;
+using ::helpline::testing::EventWriter;
+using ::helpline::testing::Platform;
+using Stub = v1::PaymentsService::Stub;
+
+constexpr int kSessions = 300;
+constexpr int kExperts = 12;
+constexpr int kPeople = 60;
+constexpr int64_t kBudget = 30000;
+constexpr int kFreeSessionsPerPerson = 2;
+// Real time: services run 60 times faster (a minute a second).
+constexpr double kClockRate = 60;
+constexpr absl::Duration kPublishing = absl::Seconds(20);
+
+enum class Fate { kEnded, kRefunded, kCancelled, kNoShow };
+
+struct Story {
+  std::string id;
+  std::string person;
+  std::string expert;
+  int64_t max_amount = 0;
+  bool sponsored = false;
+  bool declined = false;  // the card is declined (paid sessions)
+  Fate fate = Fate::kEnded;
+  int64_t billed = 0;
+};
+
+// One event for the test to write at `at` (from the start of publishing).
+struct Planned {
+  absl::Duration at;
+  std::function<absl::Status()> write;
+};
+
+runtime::v1::Money Eur(int64_t minor) {
+  runtime::v1::Money money;
+  money.set_currency_code("EUR");
+  money.set_amount_minor(minor);
+  return money;
+}
+
+class PaymentsBankTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Platform::Options options;
+    options.matching = false;
+    options.payments = true;
+    options.clock_rate = kClockRate;
+    options.payments_config = {{"payments",
+                                {{"refund_window", "30m"},
+                                 {"payout_batch_interval", "5m"},
+                                 {"payout_minimum_minor", 1000},
+                                 {"processor_timeout", "300ms"},
+                                 {"processor_retry_after", "300ms"}}}};
+    ASSERT_TRUE(platform_.Start("bank", options));
+    psp_ = v1::SandboxProcessorService::NewStub(
+        ::helpline::testing::LocalChannel(platform_.psp().port()));
+  }
+
+  void TearDown() override { platform_.Stop(); }
+
+  std::unique_ptr<Stub> Payments() {
+    return v1::PaymentsService::NewStub(
+        ::helpline::testing::LocalChannel(platform_.payments().port()));
+  }
+
+  // Payments' events, decoded, in the order of the ledger's partition.
+  std::vector<v1::PaymentsEvent> PaymentsEvents() {
+    std::vector<v1::PaymentsEvent> events;
+    for (const kafka::Record& record : ::helpline::testing::ReadToEnd(
+             es::ServiceTopics::For("payments", platform_.prefix()).events,
+             platform_.partitions())) {
+      v1::PaymentsEvent event;
+      if (!event.ParseFromString(record.value)) {
+        ADD_FAILURE() << "an undecodable event at offset " << record.offset;
+        continue;
+      }
+      events.push_back(std::move(event));
+    }
+    std::stable_sort(events.begin(), events.end(), [](const auto& a, const auto& b) {
+      return a.meta().aggregate_version() < b.meta().aggregate_version();
+    });
+    return events;
+  }
+
+  std::vector<v1::JournalEntry> Journal() {
+    grpc::ClientContext context;
+    v1::ListJournalResponse journal;
+    EXPECT_TRUE(psp_->ListJournal(&context, v1::ListJournalRequest(), &journal).ok());
+    return {journal.entries().begin(), journal.entries().end()};
+  }
+
+  void Script(const v1::ScriptRule& rule) {
+    v1::ScriptRequest request;
+    *request.add_rules() = rule;
+    grpc::ClientContext context;
+    v1::ScriptResponse response;
+    ASSERT_TRUE(psp_->Script(&context, request, &response).ok());
+  }
+
+  Platform platform_;
+  std::unique_ptr<v1::SandboxProcessorService::Stub> psp_;
+};
+
+TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
+  std::mt19937_64 random(20270101);
+  auto uniform = [&](int64_t low, int64_t high) {
+    return std::uniform_int_distribution<int64_t>(low, high)(random);
+  };
+  EventWriter matching("matching", platform_.prefix());
+  EventWriter sessions("sessions", platform_.prefix());
+  EventWriter catalog("catalog", platform_.prefix());
+
+  // A sponsor with a program and a funded budget.
+  Account sponsor = platform_.NewAccount(identity::v1::ACCOUNT_TYPE_ORGANISATION);
+  sponsor = platform_.LoginWithRole(sponsor.email, "sponsor");
+  const std::string program = ids::NewUuidV7();
+  catalog::v1::CatalogEvent created;
+  created.mutable_sponsor_program_created()->set_sponsor_id(sponsor.user_id);
+  created.mutable_sponsor_program_created()->mutable_terms()->set_free_sessions_per_person(
+      kFreeSessionsPerPerson);
+  ASSERT_TRUE(catalog.Write(program, created).ok());
+  v1::FundSponsorBudgetRequest fund;
+  fund.set_request_id("bank-funding");
+  *fund.mutable_amount() = Eur(kBudget);
+  v1::FundSponsorBudgetResponse funded;
+  ASSERT_TRUE(Platform::Call(*Payments(), &Stub::FundSponsorBudget, sponsor, fund, &funded).ok());
+  absl::Time ready_by = absl::Now() + absl::Seconds(30);
+  bool program_known = false;
+  while (!program_known && absl::Now() < ready_by) {
+    for (const v1::PaymentsEvent& event : PaymentsEvents()) {
+      program_known = program_known || event.has_sponsor_program_recorded();
+    }
+    if (!program_known) absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_TRUE(program_known) << "payments recorded the sponsor program";
+
+  // The stories, and the events that tell them, in a random order.
+  std::vector<Story> stories(kSessions);
+  std::vector<Planned> plan;
+  for (Story& story : stories) {
+    story.id = ids::NewUuidV7();
+    story.person = absl::StrCat("person-", uniform(1, kPeople));
+    story.expert = absl::StrCat("expert-", uniform(1, kExperts));
+    const int64_t rate = uniform(50, 200);
+    const int64_t max_minutes = uniform(10, 30);
+    story.max_amount = rate * max_minutes;
+    story.sponsored = uniform(1, 4) == 1;
+    story.declined = !story.sponsored && uniform(1, 15) == 1;
+    const int64_t roll = uniform(1, 100);
+    story.fate = roll <= 55 ? Fate::kEnded
+                 : roll <= 75 ? Fate::kRefunded
+                 : roll <= 90 ? Fate::kCancelled
+                              : Fate::kNoShow;
+    story.billed = uniform(1, 12) == 1 ? 0 : uniform(rate * 5, story.max_amount);
+    if (story.declined) {
+      v1::ScriptRule decline;
+      decline.set_kind(v1::INTENT_KIND_AUTHORISE);
+      decline.set_reference_contains(story.id);
+      decline.set_decline_reason("insufficient funds");
+      Script(decline);
+    }
+
+    matching::v1::MatchingEvent match;
+    matching::v1::Match& made = *match.mutable_match_made()->mutable_match();
+    made.set_match_id(story.id);
+    made.set_person_id(story.person);
+    made.set_expert_id(story.expert);
+    *made.mutable_price()->mutable_per_minute()->mutable_rate() = Eur(rate);
+    made.mutable_price()->mutable_per_minute()->set_minimum_minutes(5);
+    made.set_max_minutes(static_cast<int32_t>(max_minutes));
+    *made.mutable_max_amount() = Eur(story.max_amount);
+    made.set_category_id("bikes");
+    if (story.sponsored) made.set_sponsor_program_id(program);
+    sessions::v1::SessionsEvent outcome;
+    switch (story.fate) {
+      case Fate::kEnded:
+      case Fate::kRefunded:
+        *outcome.mutable_session_ended()->mutable_billing()->mutable_amount() = Eur(story.billed);
+        break;
+      case Fate::kCancelled:
+        outcome.mutable_session_cancelled()->set_reason("the expert could not come");
+        break;
+      case Fate::kNoShow:
+        outcome.mutable_session_no_show()->add_absent(story.person);
+        break;
+    }
+    // Most outcomes come after the match; some before (payments reads the
+    // two streams separately); some events are delivered twice.
+    const absl::Duration match_at = absl::Milliseconds(uniform(0, absl::ToInt64Milliseconds(kPublishing)));
+    const absl::Duration outcome_at =
+        match_at + absl::Milliseconds(uniform(1, 10) <= 2 ? -uniform(50, 1000) : uniform(200, 2000));
+    const std::string id = story.id;
+    auto once_or_twice = [&](absl::Duration at, EventWriter& writer, auto event) {
+      auto written = std::make_shared<decltype(event)>(event);
+      const bool twice = uniform(1, 10) == 1;
+      const absl::Duration again = at + absl::Milliseconds(uniform(0, 1500));
+      plan.push_back({at, [&writer, written, id]() { return writer.Write(id, *written); }});
+      if (twice) {
+        plan.push_back({again, [&writer, written]() {
+                          return writer.Rewrite(*written, written->meta());
+                        }});
+      }
+    };
+    once_or_twice(match_at, matching, match);
+    once_or_twice(outcome_at, sessions, outcome);
+    if (story.fate == Fate::kRefunded) {
+      sessions::v1::SessionsEvent refund;
+      refund.mutable_refund_requested()->set_reason("it still squeaks");
+      once_or_twice(outcome_at + absl::Milliseconds(uniform(100, 1500)), sessions, refund);
+    }
+  }
+  // Some answers come slowly: the worker times out, retries with the same
+  // key and gets the recorded answer again.
+  v1::ScriptRule slow;
+  slow.mutable_delay()->set_nanos(600'000'000);
+  slow.set_times(25);
+  Script(slow);
+  std::stable_sort(plan.begin(), plan.end(),
+                   [](const Planned& a, const Planned& b) { return a.at < b.at; });
+
+  // Kill payments every few seconds while the events go out (a restart
+  // takes its partitions back after the dead consumers' session timeout),
+  // and at least kKills times.
+  constexpr int kKills = 4;
+  std::atomic<bool> publishing{true};
+  std::atomic<int> kills{0};
+  std::thread chaos([&] {
+    std::mt19937_64 chaos_random(7);
+    while (publishing.load() || kills.load() < kKills) {
+      absl::SleepFor(absl::Milliseconds(
+          std::uniform_int_distribution<int64_t>(1500, 4000)(chaos_random)));
+      platform_.payments().Kill();
+      ++kills;
+      EXPECT_TRUE(platform_.payments().Start()) << "payments restarts after SIGKILL";
+    }
+  });
+  const absl::Time start = absl::Now();
+  for (const Planned& planned : plan) {
+    absl::Time due = start + std::max(planned.at, absl::ZeroDuration());
+    if (due > absl::Now()) absl::SleepFor(due - absl::Now());
+    EXPECT_TRUE(planned.write().ok());
+  }
+  publishing = false;
+  chaos.join();
+
+  // Wait until every story is settled and every expert's earnings paid out.
+  auto settled = [&](const std::vector<v1::PaymentsEvent>& events, std::string* missing) {
+    std::map<std::string, std::vector<std::string>> seen;
+    for (const v1::PaymentsEvent& event : events) {
+      std::string session;
+      if (event.has_hold_failed()) session = event.hold_failed().session_id();
+      if (event.has_session_captured()) session = event.session_captured().session_id();
+      if (event.has_session_voided()) session = event.session_voided().session_id();
+      if (event.has_session_refunded()) session = event.session_refunded().session_id();
+      if (!session.empty()) seen[session].push_back(es::EventTypeName(event));
+    }
+    for (const Story& story : stories) {
+      const std::vector<std::string>& got = seen[story.id];
+      auto has = [&](const char* type) {
+        return std::find(got.begin(), got.end(), absl::StrCat("helpline.payments.v1.", type)) !=
+               got.end();
+      };
+      bool done = has("HoldFailed");
+      switch (story.fate) {
+        case Fate::kEnded:
+          done = done || has("SessionCaptured");
+          break;
+        case Fate::kRefunded:
+          done = done || has("SessionRefunded");
+          break;
+        default:
+          done = done || has("SessionVoided");
+      }
+      if (!done) {
+        *missing = absl::StrCat("session ", story.id, " (fate ", static_cast<int>(story.fate),
+                                ") has only ", got.size(), " settlement events");
+        return false;
+      }
+    }
+    return true;
+  };
+  std::vector<v1::PaymentsEvent> events;
+  std::string missing;
+  v1::PaymentsState state;
+  absl::Time give_up = absl::Now() + absl::Seconds(120);
+  bool quiet = false;
+  while (!quiet && absl::Now() < give_up) {
+    events = PaymentsEvents();
+    state.Clear();
+    for (const v1::PaymentsEvent& event : events) PaymentsDomain::Apply(state, event);
+    quiet = settled(events, &missing) && state.open_intents().empty() &&
+            state.open_payouts().empty();
+    // Every expert's captured shares (not refunded) passed the refund window
+    // and were paid out, but for less than the minimum payout.
+    if (quiet) {
+      std::set<std::string> experts;
+      for (const auto& [id, money] : state.sessions()) experts.insert(money.hold().expert_id());
+      for (const std::string& expert : experts) {
+        int64_t earned = 0;
+        for (const auto& [id, money] : state.sessions()) {
+          if (money.status() == v1::SESSION_MONEY_STATUS_CAPTURED && money.hold().expert_id() == expert) {
+            earned += money.captured_minor() - money.captured_fee_minor();
+          }
+        }
+        auto paid = state.paid_out().find(expert);
+        const int64_t paid_out = paid == state.paid_out().end() ? 0 : paid->second;
+        if (earned - paid_out >= 1000) {
+          quiet = false;
+          missing = absl::StrCat(expert, " earned ", earned, " but was paid ", paid_out);
+        }
+      }
+    }
+    if (!quiet) absl::SleepFor(absl::Milliseconds(500));
+  }
+  ASSERT_TRUE(quiet) << "not settled after 120 s: " << missing;
+
+  // Replayed event by event: sums, flags, splits, at most once.
+  v1::PaymentsState replay;
+  std::map<std::string, int> captures;
+  std::map<std::string, int> refunds;
+  int budget_refusals = 0;
+  for (const v1::PaymentsEvent& event : events) {
+    PaymentsDomain::Apply(replay, event);
+    int64_t sum = 0;
+    for (const auto& [id, account] : replay.ledger().accounts()) {
+      sum += Ledger::BalanceWithPending(account);
+      if ((account.flags() & v1::ACCOUNT_FLAG_DEBITS_MUST_NOT_EXCEED_CREDITS) != 0) {
+        ASSERT_LE(account.debits_posted() + account.debits_pending(), account.credits_posted())
+            << id << " went below zero at version " << event.meta().aggregate_version();
+      }
+    }
+    ASSERT_EQ(sum, 0) << "at version " << event.meta().aggregate_version();
+    if (event.has_session_captured()) {
+      const v1::SessionCaptured& captured = event.session_captured();
+      ++captures[captured.session_id()];
+      Split split = SplitAmount(captured.amount().amount_minor(), 2000);
+      EXPECT_EQ(captured.fee_minor(), split.fee);
+      EXPECT_EQ(captured.fee_minor() + captured.expert_share_minor(),
+                captured.amount().amount_minor());
+    }
+    if (event.has_session_refunded()) ++refunds[event.session_refunded().session_id()];
+    if (event.has_hold_failed() &&
+        event.hold_failed().reason().find("budget") != std::string::npos) {
+      ++budget_refusals;
+    }
+  }
+  int sponsored_held = 0;
+  for (const Story& story : stories) {
+    const v1::SessionMoney& money = replay.sessions().at(story.id);
+    EXPECT_LE(captures[story.id], 1) << story.id << " captured more than once";
+    EXPECT_LE(refunds[story.id], 1) << story.id << " refunded more than once";
+    if (story.declined) {
+      // Declined, unless cancelled before the card was asked.
+      const bool cancelled = story.fate == Fate::kCancelled || story.fate == Fate::kNoShow;
+      EXPECT_TRUE(money.status() == v1::SESSION_MONEY_STATUS_FAILED ||
+                  (cancelled && money.status() == v1::SESSION_MONEY_STATUS_VOIDED))
+          << story.id << ": " << v1::SessionMoneyStatus_Name(money.status());
+      continue;
+    }
+    if (money.status() == v1::SESSION_MONEY_STATUS_FAILED) {
+      EXPECT_TRUE(story.sponsored) << story.id << ": only the budget or a quota refuses";
+      continue;
+    }
+    sponsored_held += story.sponsored;
+    switch (story.fate) {
+      case Fate::kEnded:
+        EXPECT_EQ(money.status(), v1::SESSION_MONEY_STATUS_CAPTURED) << story.id;
+        EXPECT_EQ(money.captured_minor(), story.billed) << story.id;
+        break;
+      case Fate::kRefunded:
+        EXPECT_EQ(money.status(), v1::SESSION_MONEY_STATUS_REFUNDED) << story.id;
+        EXPECT_EQ(captures[story.id], 1) << story.id;
+        break;
+      default:
+        EXPECT_EQ(money.status(), v1::SESSION_MONEY_STATUS_VOIDED) << story.id;
+        EXPECT_EQ(captures[story.id], 0) << story.id;
+    }
+  }
+  EXPECT_GT(budget_refusals, 0) << "the budget ran short at times";
+  EXPECT_GT(sponsored_held, 0);
+  int fundings = 0;
+  for (const v1::PaymentsEvent& event : events) fundings += event.has_sponsor_budget_funded();
+  EXPECT_EQ(fundings, 1) << "the acknowledged funding, once";
+  int64_t paid_out = 0;
+  for (const auto& [expert, amount] : replay.paid_out()) paid_out += amount;
+  EXPECT_GT(paid_out, 0) << "the payout batches ran";
+
+  // The processor's journal against the ledger: one capture per paid
+  // capture, same amount, and nothing else.
+  std::map<std::string, int64_t> ledger_captures;
+  for (const v1::PaymentsEvent& event : events) {
+    if (!event.has_session_captured()) continue;
+    const v1::SessionCaptured& captured = event.session_captured();
+    if (replay.sessions().at(captured.session_id()).sponsor_id().empty() &&
+        captured.amount().amount_minor() > 0) {
+      ledger_captures[captured.session_id()] = captured.amount().amount_minor();
+    }
+  }
+  std::map<std::string, int64_t> processor_captures;
+  std::map<std::string, int> processor_capture_count;
+  for (const v1::JournalEntry& entry : Journal()) {
+    if (entry.kind() != v1::INTENT_KIND_CAPTURE || !entry.approved()) continue;
+    processor_captures[entry.reference()] = entry.amount().amount_minor();
+    ++processor_capture_count[entry.reference()];
+  }
+  EXPECT_EQ(processor_captures, ledger_captures);
+  for (const auto& [session, count] : processor_capture_count) {
+    EXPECT_EQ(count, 1) << session << " captured at the processor " << count << " times";
+  }
+  EXPECT_GT(ledger_captures.size(), 50u);
+
+  // And payments' own reconciliation agrees.
+  v1::ReconcileResponse reconciled;
+  ASSERT_TRUE(Platform::Call(*Payments(), &Stub::Reconcile, platform_.Admin(),
+                             v1::ReconcileRequest(), &reconciled)
+                  .ok());
+  EXPECT_TRUE(reconciled.balances_match_replay());
+  EXPECT_TRUE(reconciled.processor_matches_ledger());
+  EXPECT_TRUE(reconciled.flags_hold());
+  EXPECT_TRUE(reconciled.accounts_sum_to_zero());
+  for (const std::string& problem : reconciled.problems()) ADD_FAILURE() << problem;
+  std::cout << kills.load() << " kills; " << ledger_captures.size() << " paid captures, "
+            << sponsored_held << " sponsored sessions held, " << budget_refusals
+            << " refused by the budget, " << events.size() << " events\n";
+}
+
+}  // namespace
+}  // namespace helpline::payments
