@@ -31,6 +31,7 @@
 #include "services/runtime/kafka/admin.h"
 #include "services/runtime/kafka/producer.h"
 #include "services/runtime/kafka/topics.h"
+#include "tests/bench/command_load.h"
 
 namespace helpline::bench {
 namespace {
@@ -57,23 +58,7 @@ int Fail(const std::string& message) {
 }
 
 absl::Status CreateTopics(const Flags& flags) {
-  kafka::TopicPlan plan;
-  plan.name_prefix = flags.prefix;
-  plan.partitions = flags.partitions;
-  nlohmann::json declaration = {
-      {"services", {"counter"}},
-      {"per_service",
-       {{"commands", {{"configs", {{"retention.ms", "3600000"}}}}},
-        {"events", {{"configs", {{"retention.ms", "-1"}}}}},
-        {"replies", {{"configs", {{"retention.ms", "3600000"}}}}},
-        {"snapshots", {{"configs", {{"cleanup.policy", "compact"}}}}}}},
-      {"shared", {{"helpline.deadletter", nlohmann::json::object()}}}};
-  absl::StatusOr<std::vector<kafka::TopicSpec>> topics =
-      kafka::TopicsFromDeclaration(declaration.dump(), plan);
-  if (!topics.ok()) return topics.status();
-  absl::StatusOr<std::unique_ptr<kafka::Admin>> admin = kafka::Admin::Create(flags.client);
-  if (!admin.ok()) return admin.status();
-  return (*admin)->CreateTopics(*topics, absl::Seconds(60)).status();
+  return CreateServiceTopics(flags.client, "counter", flags.prefix, flags.partitions);
 }
 
 es::ProcessorOptions ProcessorFor(const Flags& flags) {
@@ -95,51 +80,6 @@ bool WaitReady(es::Processor& processor, absl::Duration timeout) {
   return true;
 }
 
-// Latencies of completed commands, and how many completed.
-class Recorder {
- public:
-  void Done(absl::Duration latency, bool ok) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (ok) {
-      latencies_ms_.push_back(absl::ToDoubleMilliseconds(latency));
-    } else {
-      ++failures_;
-    }
-    --in_flight_;
-    changed_.notify_all();
-  }
-  void WaitBelow(int limit) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return in_flight_ < limit; });
-    ++in_flight_;
-  }
-  void Drain() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return in_flight_ == 0; });
-  }
-  size_t completed() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return latencies_ms_.size();
-  }
-  double Percentile(double q) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (latencies_ms_.empty()) return 0;
-    std::vector<double> sorted = latencies_ms_;
-    std::sort(sorted.begin(), sorted.end());
-    return sorted[std::min(sorted.size() - 1, static_cast<size_t>(q * sorted.size()))];
-  }
-  int64_t failures() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return failures_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<double> latencies_ms_;
-  int in_flight_ = 0;
-  int64_t failures_ = 0;
-};
 
 void SendOne(es::CommandSender& sender, Recorder& recorder, int64_t n, const Flags& flags,
              const std::string& padding) {

@@ -64,24 +64,43 @@ AggregateRecord& PartitionState::Mutable(const std::string& aggregate_id) {
   return record;
 }
 
-WorkingAggregate PartitionState::Checkout(const std::string& aggregate_id) const {
+WorkingAggregate PartitionState::Checkout(const std::string& aggregate_id) {
   WorkingAggregate working;
-  working.committed = Find(aggregate_id);
-  if (working.committed == nullptr) {
+  auto found = aggregates_.find(aggregate_id);
+  if (found == aggregates_.end()) {
     working.state = type_.NewState();
     return working;
   }
-  working.state.reset(working.committed->state->New());
-  working.state->CopyFrom(*working.committed->state);
+  working.committed = &found->second;
+  if (found->second.spare != nullptr) {
+    working.state = std::move(found->second.spare);
+  } else {
+    working.state.reset(working.committed->state->New());
+    working.state->CopyFrom(*working.committed->state);
+  }
   working.version = working.committed->version;
   working.last_event_offset = working.committed->last_event_offset;
   working.timer_suppressed_at_version = working.committed->timer_suppressed_at_version;
   return working;
 }
 
+void PartitionState::DropSpares() {
+  for (const std::string& id : with_spare_) {
+    auto found = aggregates_.find(id);
+    if (found != aggregates_.end()) found->second.spare.reset();
+  }
+  with_spare_.clear();
+}
+
 void PartitionState::Commit(const std::string& aggregate_id, WorkingAggregate working) {
   AggregateRecord& record = Mutable(aggregate_id);
+  std::unique_ptr<google::protobuf::Message> replaced = std::move(record.state);
   record.state = std::move(working.state);
+  if (replaced != nullptr) {
+    for (const auto& event : working.events) type_.Apply(*replaced, *event);
+    record.spare = std::move(replaced);
+    with_spare_.push_back(aggregate_id);
+  }
   record.version = working.version;
   record.last_event_offset = working.last_event_offset;
   record.timer_suppressed_at_version = working.timer_suppressed_at_version;
@@ -129,6 +148,7 @@ void PartitionState::Prune(AggregateRecord& record) const {
 
 void PartitionState::Clear() {
   aggregates_.clear();
+  with_spare_.clear();
   timers_.clear();
   timer_of_.clear();
 }

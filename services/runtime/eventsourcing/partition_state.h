@@ -33,14 +33,18 @@ struct AggregateRecord {
   // The timer was found stale at this version (decide turned it down or did
   // nothing); it stays quiet until the version changes. Memory only.
   int64_t timer_suppressed_at_version = -1;
+  // A second copy equal to `state`, for the next batch to decide against
+  // without copying (kept for the aggregates of the last batch only).
+  std::unique_ptr<google::protobuf::Message> spare;
 };
 
 // A batch's copy of one aggregate: a clone of the state to decide against,
-// and the commands handled in this batch on top of the committed ones (which
-// are only looked at, never copied).
+// the events applied to it, and the commands handled in this batch on top
+// of the committed ones (which are only looked at, never copied).
 struct WorkingAggregate {
   const AggregateRecord* committed = nullptr;
   std::unique_ptr<google::protobuf::Message> state;
+  std::vector<std::unique_ptr<google::protobuf::Message>> events;
   int64_t version = 0;
   int64_t last_event_offset = -1;
   HandledCommands new_handled;
@@ -68,10 +72,15 @@ class PartitionState {
   absl::Duration dedupe_window() const { return dedupe_window_; }
 
   const AggregateRecord* Find(const std::string& aggregate_id) const;
-  // A copy of the aggregate for a batch to decide against.
-  WorkingAggregate Checkout(const std::string& aggregate_id) const;
-  // Makes a batch's copy the committed aggregate and refreshes its timer.
+  // A copy of the aggregate for a batch to decide against: its spare if it
+  // has one (an aggregate of the last batch), else a clone.
+  WorkingAggregate Checkout(const std::string& aggregate_id);
+  // Makes a batch's copy the committed aggregate and refreshes its timer;
+  // the state it replaces, with the batch's events applied, becomes the
+  // spare. Aggregates of earlier batches give up their spares, so a
+  // partition keeps at most one batch's worth.
   void Commit(const std::string& aggregate_id, WorkingAggregate working);
+  void DropSpares();
   void Clear();
   size_t size() const { return aggregates_.size(); }
 
@@ -103,6 +112,7 @@ class PartitionState {
   const absl::Duration dedupe_window_;
   const size_t max_handled_;
   absl::flat_hash_map<std::string, AggregateRecord> aggregates_;
+  std::vector<std::string> with_spare_;
   std::set<std::pair<absl::Time, std::string>> timers_;
   absl::flat_hash_map<std::string, absl::Time> timer_of_;
 };

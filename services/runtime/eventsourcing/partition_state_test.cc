@@ -109,6 +109,37 @@ TEST(PartitionStateTest, AHotAggregateKeepsItsNewestCommandsOnly) {
   EXPECT_EQ(live.Digest(), from_snapshot.Digest());
 }
 
+// A batch decides against a working copy; committed or thrown away (an
+// aborted transaction), the next batch's copy equals the committed state,
+// whether it is the spare or a fresh clone.
+TEST(PartitionStateTest, WorkingCopiesEqualTheCommittedStateAfterCommitsAndAborts) {
+  PartitionState state(CounterType(), absl::Hours(1));
+  state.ApplyCommitted("a", Incremented("a", 1, 1, "cmd-1"), 0);
+  auto total = [](const WorkingAggregate& working) {
+    return static_cast<const testing::CounterDomain::State&>(*working.state).total();
+  };
+  auto committed_total = [&] {
+    return static_cast<const testing::CounterDomain::State&>(*state.Find("a")->state).total();
+  };
+  for (int64_t v = 2; v <= 6; ++v) {
+    WorkingAggregate working = state.Checkout("a");
+    ASSERT_EQ(total(working), committed_total()) << "checkout before version " << v;
+    auto event = std::make_unique<Event>(
+        Incremented("a", v, total(working) + 1, "cmd-" + std::to_string(v)));
+    ApplyEvent(CounterType(), *event, -1, *working.state, working.version,
+               working.last_event_offset, working.new_handled);
+    working.events.push_back(std::move(event));
+    if (v == 4) continue;  // aborted: thrown away, the committed state stays
+    state.DropSpares();
+    state.Commit("a", std::move(working));
+    EXPECT_NE(state.Find("a")->spare, nullptr) << "the replaced state became the spare";
+  }
+  EXPECT_EQ(committed_total(), 5) << "five increments committed, one aborted";
+  EXPECT_EQ(total(state.Checkout("a")), 5);
+  state.DropSpares();
+  EXPECT_EQ(state.Find("a")->spare, nullptr);
+}
+
 TEST(PartitionStateTest, TimersComeDueInOrder) {
   PartitionState state(CounterType(), absl::Hours(1));
   for (auto [id, at] : std::vector<std::pair<std::string, int64_t>>{{"late", 300}, {"early", 100}, {"mid", 200}}) {

@@ -82,7 +82,7 @@ struct PartitionWorker::Batch {
   std::vector<kafka::OutgoingRecord> dead_letters;
   std::vector<std::string> result_counts;  // one metrics label per command
 
-  WorkingAggregate& Get(const std::string& id, const PartitionState& state) {
+  WorkingAggregate& Get(const std::string& id, PartitionState& state) {
     auto it = working.find(id);
     if (it != working.end()) return it->second;
     return working.emplace(id, state.Checkout(id)).first->second;
@@ -390,6 +390,7 @@ void PartitionWorker::Decide(Batch& batch, Message& command, const kafka::Record
         EventHeaders(event_meta, *event, source_, NewTraceparent(meta.traceparent()));
     batch.events.push_back(std::move(pending_event));
   }
+  for (auto& event : *events) record.events.push_back(std::move(event));
   pending.reply.set_aggregate_version(record.version);
   answer(absl::OkStatus(), "ok");
 }
@@ -403,6 +404,7 @@ absl::Status PartitionWorker::RunBatch(const std::vector<kafka::Record>& command
       int64_t events = static_cast<int64_t>(batch.events.size());
       {
         absl::MutexLock lock(&state_mutex_);
+        state_.DropSpares();
         for (auto& [id, record] : batch.working) {
           changed_since_snapshot_.insert(id);
           state_.Commit(id, std::move(record));
