@@ -44,7 +44,7 @@ server::ConfigSchema Schema() {
       .String("payments.commission_overrides", "",
               "other rates: \"category:<id>=<bps>,program:<id>=<bps>\" (a program's wins)")
       .String("payments.processor_target", "127.0.0.1:7006", "the payment processor (gRPC)")
-      .Duration("payments.refund_window", absl::Hours(72), absl::Minutes(1), absl::Hours(24 * 365),
+      .Duration("payments.refund_window", absl::Hours(72), absl::Minutes(1), kDedupeWindow,
                 "earnings become available this long after the capture")
       .Duration("payments.processor_timeout", absl::Seconds(5), absl::Milliseconds(100),
                 absl::Minutes(5), "how long a call to the processor may take")

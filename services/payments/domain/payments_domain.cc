@@ -16,8 +16,6 @@ using v1::PaymentsCommand;
 using v1::PaymentsEvent;
 using Events = std::vector<PaymentsEvent>;
 
-// Ended flows are remembered (for retries and audits) this long.
-constexpr absl::Duration kDedupeWindow = absl::Hours(24 * 7);
 
 v1::Transfer Move(const std::string& id, const std::string& debit, const std::string& credit,
                   int64_t amount, uint32_t flags, const std::string& reference) {
@@ -362,6 +360,51 @@ std::optional<PaymentsEvent> StartPayout(const v1::PaymentsState& state,
   return event;
 }
 
+// The session an event is about, if it is about one.
+const std::string* SessionOf(const PaymentsEvent& event) {
+  switch (event.body_case()) {
+    case PaymentsEvent::kProcessorIntentRecorded:
+      return event.processor_intent_recorded().kind() == v1::INTENT_KIND_AUTHORISE
+                 ? &event.processor_intent_recorded().reference()
+                 : nullptr;
+    case PaymentsEvent::kHoldPlaced:
+      return &event.hold_placed().session_id();
+    case PaymentsEvent::kHoldFailed:
+      return &event.hold_failed().session_id();
+    case PaymentsEvent::kSettlementQueued:
+      return &event.settlement_queued().session_id();
+    case PaymentsEvent::kSessionCaptured:
+      return &event.session_captured().session_id();
+    case PaymentsEvent::kSessionVoided:
+      return &event.session_voided().session_id();
+    case PaymentsEvent::kSessionRefunded:
+      return &event.session_refunded().session_id();
+    default:
+      return nullptr;
+  }
+}
+
+// Sessions settled before `cutoff` leave the state (the refund window is
+// shorter than the dedupe window); a captured one leaves its expert's share
+// in `archived_earnings`. Held and authorising sessions stay.
+void ForgetSettledSessions(v1::PaymentsState& state, absl::Time cutoff) {
+  auto& sessions = *state.mutable_sessions();
+  std::vector<std::string> settled;
+  for (const auto& [id, money] : sessions) {
+    if (money.status() == v1::SESSION_MONEY_STATUS_AUTHORISING ||
+        money.status() == v1::SESSION_MONEY_STATUS_HELD ||
+        FromProtoTime(money.updated_at()) >= cutoff) {
+      continue;
+    }
+    if (money.status() == v1::SESSION_MONEY_STATUS_CAPTURED) {
+      (*state.mutable_archived_earnings())[money.hold().expert_id()] +=
+          money.captured_minor() - money.captured_fee_minor();
+    }
+    settled.push_back(id);
+  }
+  for (const std::string& id : settled) sessions.erase(id);
+}
+
 }  // namespace
 
 int64_t AvailableEarnings(const v1::PaymentsState& state, const std::string& expert_id,
@@ -375,6 +418,8 @@ int64_t AvailableEarnings(const v1::PaymentsState& state, const std::string& exp
     }
     earned += money.captured_minor() - money.captured_fee_minor();
   }
+  auto archived = state.archived_earnings().find(expert_id);
+  if (archived != state.archived_earnings().end()) earned += archived->second;
   auto paid = state.paid_out().find(expert_id);
   auto paying = state.paying_out().find(expert_id);
   earned -= paid == state.paid_out().end() ? 0 : paid->second;
@@ -634,6 +679,7 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
           experts.insert(money.hold().expert_id());
         }
       }
+      for (const auto& [expert, earned] : state.archived_earnings()) experts.insert(expert);
       Events events;
       for (const std::string& expert : experts) {
         std::string payout_id = absl::StrCat(batch.batch_id(), "/", expert);
@@ -773,9 +819,14 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
     case PaymentsEvent::BODY_NOT_SET:
       break;
   }
+  if (const std::string* session = SessionOf(event); session != nullptr) {
+    auto money = sessions.find(*session);
+    if (money != sessions.end()) *money->second.mutable_updated_at() = event.meta().occurred_at();
+  }
   // Forgetting walks every id taken: an hour apart at most is often enough.
   if (at - FromProtoTime(state.ledger().pruned_at()) >= absl::Hours(1)) {
     Ledger::ForgetBefore(*state.mutable_ledger(), at - kDedupeWindow);
+    ForgetSettledSessions(state, at - kDedupeWindow);
     *state.mutable_ledger()->mutable_pruned_at() = ToProtoTime(at);
   }
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "helpline/payments/v1/events.pb.h"
 #include "services/runtime/eventsourcing/domain.h"
 
@@ -12,6 +13,9 @@
 namespace helpline::payments {
 
 inline constexpr char kLedgerPrefix[] = "ledger:";
+// Transfer ids and settled sessions are remembered (for retries and
+// audits) this long; the refund window must be shorter.
+inline constexpr absl::Duration kDedupeWindow = absl::Hours(24 * 7);
 inline constexpr char kCashAccount[] = "cash:psp";
 inline constexpr char kCommissionAccount[] = "platform:commission";
 

@@ -345,6 +345,32 @@ TEST(Payouts, TheBatchPaysEveryExpertAboveTheMinimumOnce) {
   EXPECT_TRUE(again->empty()) << "a batch pays once";
 }
 
+TEST(Payouts, SettledSessionsLeaveTheStateAfterTheDedupeWindowAndTheirEarningsStay) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  ASSERT_TRUE(log.Send(kLedger, Capture("s1", 1800)).ok());
+  PaidHold(log, "s2", 3000);
+  ASSERT_TRUE(log.Send(kLedger, VoidIt("s2")).ok());
+  PaidHold(log, "s3", 3000);  // still held: stays
+  log.now += kDedupeWindow + absl::Hours(2);
+  Program(log, "p1", "acme", 1);  // any event lets the ledger forget
+  const v1::PaymentsState& state = log.StateOf(kLedger);
+  EXPECT_FALSE(state.sessions().contains("s1"));
+  EXPECT_FALSE(state.sessions().contains("s2"));
+  EXPECT_TRUE(state.sessions().contains("s3"));
+  EXPECT_EQ(AvailableEarnings(state, "ben", log.now, absl::Hours(72)), 1440)
+      << "the captured share stays earned";
+  v1::PaymentsCommand batch;
+  batch.mutable_run_payout_batch()->set_batch_id("weekly");
+  batch.mutable_run_payout_batch()->set_minimum_minor(1000);
+  *batch.mutable_run_payout_batch()->mutable_refund_window() = ToProtoDuration(absl::Hours(72));
+  auto paid = log.Send(kLedger, batch);
+  ASSERT_TRUE(paid.ok()) << paid.status();
+  ASSERT_FALSE(paid->empty());
+  EXPECT_EQ((*paid)[0].payout_started().amount().amount_minor(), 1440);
+  EXPECT_EQ(Sum(log), 0);
+}
+
 matching::v1::MatchingEvent MatchMade(const std::string& category, const std::string& program) {
   matching::v1::MatchingEvent event;
   matching::v1::Match& match = *event.mutable_match_made()->mutable_match();
