@@ -33,6 +33,33 @@ std::string SnapshotMarkerKey(int32_t partition) {
   return absl::StrCat("snapshot-marker:", partition);
 }
 
+std::string SnapshotPartKey(const std::string& aggregate_id, int32_t index) {
+  return absl::StrCat("snapshot-part:", index, ":", aggregate_id);
+}
+
+// An aggregate's snapshot as records: one, or parts of at most `part_bytes`
+// when it is larger.
+std::vector<std::string> SnapshotValues(const runtime::v1::AggregateSnapshot& aggregate,
+                                        size_t part_bytes) {
+  runtime::v1::SnapshotRecord whole;
+  *whole.mutable_aggregate() = aggregate;
+  std::string value = whole.SerializeAsString();
+  if (value.size() <= part_bytes) return {value};
+  const std::string data = aggregate.SerializeAsString();
+  const int32_t count = static_cast<int32_t>((data.size() + part_bytes - 1) / part_bytes);
+  std::vector<std::string> parts;
+  for (int32_t index = 0; index < count; ++index) {
+    runtime::v1::SnapshotRecord part;
+    part.mutable_part()->set_aggregate_id(aggregate.aggregate_id());
+    part.mutable_part()->set_version(aggregate.version());
+    part.mutable_part()->set_index(index);
+    part.mutable_part()->set_count(count);
+    part.mutable_part()->set_data(data.substr(index * part_bytes, part_bytes));
+    parts.push_back(part.SerializeAsString());
+  }
+  return parts;
+}
+
 // Reads one partition from `from` to the end it had when reading began.
 absl::Status ReadToEnd(const kafka::ClientConfig& client, const std::string& topic,
                        int32_t partition, int64_t from, const std::atomic<bool>& stopping,
@@ -222,6 +249,8 @@ absl::Status PartitionWorker::Recover() {
 
 absl::Status PartitionWorker::LoadSnapshot(int64_t* events_from) {
   std::map<std::string, runtime::v1::AggregateSnapshot> latest;
+  // Aggregate id -> version -> the parts read, by index.
+  std::map<std::string, std::map<int64_t, std::map<int32_t, runtime::v1::AggregatePart>>> parts;
   std::optional<runtime::v1::SnapshotMarker> marker;
   absl::Status read = ReadToEnd(
       client_, options_.topics.snapshots, partition_, 0, stopping_,
@@ -236,9 +265,33 @@ absl::Status PartitionWorker::LoadSnapshot(int64_t* events_from) {
           marker = snapshot.marker();
         } else if (snapshot.has_aggregate()) {
           latest[record.key] = std::move(*snapshot.mutable_aggregate());
+        } else if (snapshot.has_part()) {
+          runtime::v1::AggregatePart& part = *snapshot.mutable_part();
+          parts[part.aggregate_id()][part.version()][part.index()] = std::move(part);
         }
       });
   if (!read.ok()) return read;
+  // A large aggregate: its newest complete set of parts, if newer than its
+  // single record. The parts of one snapshot are written in one
+  // transaction, so a newest set with parts missing is damage: then no
+  // snapshot of the partition is trusted and every event is replayed.
+  for (auto& [id, versions] : parts) {
+    const auto& [newest, by_index] = *versions.rbegin();
+    const int32_t count = by_index.begin()->second.count();
+    std::string data;
+    for (const auto& [index, part] : by_index) data += part.data();
+    runtime::v1::AggregateSnapshot whole;
+    if (static_cast<int32_t>(by_index.size()) != count || by_index.rbegin()->first != count - 1 ||
+        !whole.ParseFromString(data)) {
+      log::Error("a snapshot's parts are missing or damaged; replaying the partition from the start",
+                 {{"partition", partition_}, {"aggregate_id", id}, {"version", newest}});
+      return absl::OkStatus();
+    }
+    auto single = latest.find(id);
+    if (single == latest.end() || single->second.version() < whole.version()) {
+      latest[id] = std::move(whole);
+    }
+  }
   if (!marker) return absl::OkStatus();  // no complete snapshot: replay everything
   absl::MutexLock lock(&state_mutex_);
   for (const auto& [id, snapshot] : latest) state_.LoadSnapshot(snapshot);
@@ -582,18 +635,13 @@ void PartitionWorker::MaybeSnapshot() {
   while (!snapshot_pending_.empty() && bytes < kSnapshotChunkBytes) {
     const std::string id = std::move(snapshot_pending_.back());
     snapshot_pending_.pop_back();
-    runtime::v1::SnapshotRecord snapshot;
-    *snapshot.mutable_aggregate() = state_.ToSnapshot(id);
-    std::string value = snapshot.SerializeAsString();
-    if (value.size() > options_.max_event_bytes) {
-      log::Error("aggregate too large to snapshot; the partition keeps replaying from the last "
-                 "complete snapshot",
-                 {{"partition", partition_}, {"aggregate_id", id}, {"bytes", value.size()}});
-      snapshot_pending_.clear();
-      return;
+    std::vector<std::string> values = SnapshotValues(state_.ToSnapshot(id), options_.snapshot_part_bytes);
+    for (size_t index = 0; index < values.size(); ++index) {
+      bytes += values[index].size();
+      records.push_back({options_.topics.snapshots, partition_,
+                         values.size() == 1 ? id : SnapshotPartKey(id, static_cast<int32_t>(index)),
+                         std::move(values[index]), {}});
     }
-    bytes += value.size();
-    records.push_back({options_.topics.snapshots, partition_, id, std::move(value), {}});
   }
   snapshot_written_ += static_cast<int64_t>(records.size());
   bool complete = snapshot_pending_.empty();

@@ -43,6 +43,9 @@ struct ProcessorOptions {
   absl::Duration fencing_backoff = absl::Seconds(1);
   // Largest event a command may produce (the broker takes 1 MB records).
   size_t max_event_bytes = 900 * 1024;
+  // A larger aggregate's snapshot is written in parts of at most this size
+  // (under the broker's 1 MB record limit).
+  size_t snapshot_part_bytes = 512 * 1024;
   // Tests: own these partitions without joining the consumer group.
   std::vector<int32_t> static_partitions;
 };
