@@ -79,9 +79,41 @@ runtime::v1::Money Eur(int64_t minor) {
   return money;
 }
 
+// What matching writes when an expert accepts.
+matching::v1::MatchingEvent MatchMade(const std::string& id, const std::string& person,
+                                      const std::string& expert, int64_t rate,
+                                      int64_t max_minutes, const std::string& program) {
+  matching::v1::MatchingEvent match;
+  matching::v1::Match& made = *match.mutable_match_made()->mutable_match();
+  made.set_match_id(id);
+  made.set_person_id(person);
+  made.set_expert_id(expert);
+  *made.mutable_price()->mutable_per_minute()->mutable_rate() = Eur(rate);
+  made.mutable_price()->mutable_per_minute()->set_minimum_minutes(5);
+  made.set_max_minutes(static_cast<int32_t>(max_minutes));
+  *made.mutable_max_amount() = Eur(rate * max_minutes);
+  made.set_category_id("bikes");
+  made.set_sponsor_program_id(program);
+  return match;
+}
+
+// The accounts sum to zero and no account that must not go below zero did.
+::testing::AssertionResult BalancesHold(const v1::PaymentsState& state) {
+  int64_t sum = 0;
+  for (const auto& [id, account] : state.ledger().accounts()) {
+    sum += Ledger::BalanceWithPending(account);
+    if ((account.flags() & v1::ACCOUNT_FLAG_DEBITS_MUST_NOT_EXCEED_CREDITS) != 0 &&
+        account.debits_posted() + account.debits_pending() > account.credits_posted()) {
+      return ::testing::AssertionFailure() << id << " went below zero";
+    }
+  }
+  if (sum != 0) return ::testing::AssertionFailure() << "the accounts sum to " << sum;
+  return ::testing::AssertionSuccess();
+}
+
 class PaymentsBankTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  static void SetUpTestSuite() {
     Platform::Options options;
     options.matching = false;
     options.payments = true;
@@ -92,24 +124,68 @@ class PaymentsBankTest : public ::testing::Test {
                                  {"payout_minimum_minor", 1000},
                                  {"processor_timeout", "300ms"},
                                  {"processor_retry_after", "300ms"}}}};
-    ASSERT_TRUE(platform_.Start("bank", options));
-    psp_ = v1::SandboxProcessorService::NewStub(
-        ::helpline::testing::LocalChannel(platform_.psp().port()));
+    platform_ = new Platform();
+    ASSERT_TRUE(platform_->Start("bank", options));
   }
 
-  void TearDown() override { platform_.Stop(); }
+  static void TearDownTestSuite() {
+    platform_->Stop();
+    delete platform_;
+  }
+
+  void SetUp() override {
+    psp_ = v1::SandboxProcessorService::NewStub(
+        ::helpline::testing::LocalChannel(platform_->psp().port()));
+  }
+
+  // A sponsor (an organisation's account) with a program and a funded budget.
+  struct Sponsor {
+    Account account;
+    std::string program;
+  };
+  Sponsor FundedSponsor(EventWriter& catalog, int64_t budget, int free_sessions_per_person) {
+    Sponsor sponsor;
+    Account organisation = platform_->NewAccount(identity::v1::ACCOUNT_TYPE_ORGANISATION);
+    sponsor.account = platform_->LoginWithRole(organisation.email, "sponsor");
+    sponsor.program = ids::NewUuidV7();
+    catalog::v1::CatalogEvent created;
+    created.mutable_sponsor_program_created()->set_sponsor_id(sponsor.account.user_id);
+    created.mutable_sponsor_program_created()->mutable_terms()->set_free_sessions_per_person(
+        free_sessions_per_person);
+    EXPECT_TRUE(catalog.Write(sponsor.program, created).ok());
+    v1::FundSponsorBudgetRequest fund;
+    fund.set_request_id("funding-" + sponsor.program);
+    *fund.mutable_amount() = Eur(budget);
+    v1::FundSponsorBudgetResponse funded;
+    EXPECT_TRUE(
+        Platform::Call(*Payments(), &Stub::FundSponsorBudget, sponsor.account, fund, &funded).ok());
+    absl::Time ready_by = absl::Now() + absl::Seconds(30);
+    bool known = false;
+    bool funded_in_ledger = false;
+    while (!(known && funded_in_ledger) && absl::Now() < ready_by) {
+      for (const v1::PaymentsEvent& event : PaymentsEvents()) {
+        known = known || event.sponsor_program_recorded().program_id() == sponsor.program;
+        funded_in_ledger = funded_in_ledger ||
+                           event.sponsor_budget_funded().sponsor_id() == sponsor.account.user_id;
+      }
+      if (!(known && funded_in_ledger)) absl::SleepFor(absl::Milliseconds(200));
+    }
+    EXPECT_TRUE(known) << "payments recorded the sponsor program";
+    EXPECT_TRUE(funded_in_ledger) << "the budget was funded";
+    return sponsor;
+  }
 
   std::unique_ptr<Stub> Payments() {
     return v1::PaymentsService::NewStub(
-        ::helpline::testing::LocalChannel(platform_.payments().port()));
+        ::helpline::testing::LocalChannel(platform_->payments().port()));
   }
 
   // Payments' events, decoded, in the order of the ledger's partition.
   std::vector<v1::PaymentsEvent> PaymentsEvents() {
     std::vector<v1::PaymentsEvent> events;
     for (const kafka::Record& record : ::helpline::testing::ReadToEnd(
-             es::ServiceTopics::For("payments", platform_.prefix()).events,
-             platform_.partitions())) {
+             es::ServiceTopics::For("payments", platform_->prefix()).events,
+             platform_->partitions())) {
       v1::PaymentsEvent event;
       if (!event.ParseFromString(record.value)) {
         ADD_FAILURE() << "an undecodable event at offset " << record.offset;
@@ -138,42 +214,73 @@ class PaymentsBankTest : public ::testing::Test {
     ASSERT_TRUE(psp_->Script(&context, request, &response).ok());
   }
 
-  Platform platform_;
+  static Platform* platform_;
   std::unique_ptr<v1::SandboxProcessorService::Stub> psp_;
 };
+
+Platform* PaymentsBankTest::platform_ = nullptr;
+
+TEST_F(PaymentsBankTest, FiftyConcurrentSponsoredMatchesNeverOverdrawTheBudget) {
+  EventWriter matching("matching", platform_->prefix());
+  EventWriter catalog("catalog", platform_->prefix());
+  const Sponsor sponsor = FundedSponsor(catalog, 5000, 100);
+  ASSERT_FALSE(HasFailure());
+  std::vector<std::string> sessions(50);
+  std::vector<std::thread> writers;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    sessions[i] = ids::NewUuidV7();
+    writers.emplace_back([&, i] {
+      // 300 each (20 minutes at 15): the budget covers 16 of them.
+      matching::v1::MatchingEvent match = MatchMade(
+          sessions[i], absl::StrCat("fifty-", i), "fifty-expert", 15, 20, sponsor.program);
+      EXPECT_TRUE(matching.Write(sessions[i], match).ok());
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+
+  int placed = 0;
+  int failed = 0;
+  std::vector<v1::PaymentsEvent> events;
+  absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (placed + failed < 50 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(200));
+    events = PaymentsEvents();
+    std::set<std::string> ours(sessions.begin(), sessions.end());
+    placed = failed = 0;
+    for (const v1::PaymentsEvent& event : events) {
+      placed += ours.contains(event.hold_placed().session_id());
+      failed += ours.contains(event.hold_failed().session_id());
+    }
+  }
+  EXPECT_EQ(placed, 16);
+  EXPECT_EQ(failed, 34);
+  v1::PaymentsState replay;
+  for (const v1::PaymentsEvent& event : events) {
+    PaymentsDomain::Apply(replay, event);
+    ASSERT_TRUE(BalancesHold(replay)) << "at version " << event.meta().aggregate_version();
+  }
+  v1::GetBalanceResponse balance;
+  ASSERT_TRUE(Platform::Call(*Payments(), &Stub::GetBalance,
+                             platform_->LoginWithRole(sponsor.account.email, "sponsor"),
+                             v1::GetBalanceRequest(), &balance)
+                  .ok());
+  EXPECT_EQ(balance.sponsor().budget().amount_minor(), 5000);
+  EXPECT_EQ(balance.sponsor().reserved().amount_minor(), 16 * 300);
+  EXPECT_EQ(balance.sponsor().spent().amount_minor(), 0);
+}
 
 TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
   std::mt19937_64 random(20270101);
   auto uniform = [&](int64_t low, int64_t high) {
     return std::uniform_int_distribution<int64_t>(low, high)(random);
   };
-  EventWriter matching("matching", platform_.prefix());
-  EventWriter sessions("sessions", platform_.prefix());
-  EventWriter catalog("catalog", platform_.prefix());
+  EventWriter matching("matching", platform_->prefix());
+  EventWriter sessions("sessions", platform_->prefix());
+  EventWriter catalog("catalog", platform_->prefix());
 
-  // A sponsor with a program and a funded budget.
-  Account sponsor = platform_.NewAccount(identity::v1::ACCOUNT_TYPE_ORGANISATION);
-  sponsor = platform_.LoginWithRole(sponsor.email, "sponsor");
-  const std::string program = ids::NewUuidV7();
-  catalog::v1::CatalogEvent created;
-  created.mutable_sponsor_program_created()->set_sponsor_id(sponsor.user_id);
-  created.mutable_sponsor_program_created()->mutable_terms()->set_free_sessions_per_person(
-      kFreeSessionsPerPerson);
-  ASSERT_TRUE(catalog.Write(program, created).ok());
-  v1::FundSponsorBudgetRequest fund;
-  fund.set_request_id("bank-funding");
-  *fund.mutable_amount() = Eur(kBudget);
-  v1::FundSponsorBudgetResponse funded;
-  ASSERT_TRUE(Platform::Call(*Payments(), &Stub::FundSponsorBudget, sponsor, fund, &funded).ok());
-  absl::Time ready_by = absl::Now() + absl::Seconds(30);
-  bool program_known = false;
-  while (!program_known && absl::Now() < ready_by) {
-    for (const v1::PaymentsEvent& event : PaymentsEvents()) {
-      program_known = program_known || event.has_sponsor_program_recorded();
-    }
-    if (!program_known) absl::SleepFor(absl::Milliseconds(200));
-  }
-  ASSERT_TRUE(program_known) << "payments recorded the sponsor program";
+  const Sponsor sponsor = FundedSponsor(catalog, kBudget, kFreeSessionsPerPerson);
+  const std::string& program = sponsor.program;
+  ASSERT_FALSE(HasFailure());
 
   // The stories, and the events that tell them, in a random order.
   std::vector<Story> stories(kSessions);
@@ -201,17 +308,8 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
       Script(decline);
     }
 
-    matching::v1::MatchingEvent match;
-    matching::v1::Match& made = *match.mutable_match_made()->mutable_match();
-    made.set_match_id(story.id);
-    made.set_person_id(story.person);
-    made.set_expert_id(story.expert);
-    *made.mutable_price()->mutable_per_minute()->mutable_rate() = Eur(rate);
-    made.mutable_price()->mutable_per_minute()->set_minimum_minutes(5);
-    made.set_max_minutes(static_cast<int32_t>(max_minutes));
-    *made.mutable_max_amount() = Eur(story.max_amount);
-    made.set_category_id("bikes");
-    if (story.sponsored) made.set_sponsor_program_id(program);
+    matching::v1::MatchingEvent match = MatchMade(story.id, story.person, story.expert, rate,
+                                                  max_minutes, story.sponsored ? program : "");
     sessions::v1::SessionsEvent outcome;
     switch (story.fate) {
       case Fate::kEnded:
@@ -270,9 +368,9 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
     while (publishing.load() || kills.load() < kKills) {
       absl::SleepFor(absl::Milliseconds(
           std::uniform_int_distribution<int64_t>(1500, 4000)(chaos_random)));
-      platform_.payments().Kill();
+      platform_->payments().Kill();
       ++kills;
-      EXPECT_TRUE(platform_.payments().Start()) << "payments restarts after SIGKILL";
+      EXPECT_TRUE(platform_->payments().Start()) << "payments restarts after SIGKILL";
     }
   });
   const absl::Time start = absl::Now();
@@ -362,15 +460,7 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
   int budget_refusals = 0;
   for (const v1::PaymentsEvent& event : events) {
     PaymentsDomain::Apply(replay, event);
-    int64_t sum = 0;
-    for (const auto& [id, account] : replay.ledger().accounts()) {
-      sum += Ledger::BalanceWithPending(account);
-      if ((account.flags() & v1::ACCOUNT_FLAG_DEBITS_MUST_NOT_EXCEED_CREDITS) != 0) {
-        ASSERT_LE(account.debits_posted() + account.debits_pending(), account.credits_posted())
-            << id << " went below zero at version " << event.meta().aggregate_version();
-      }
-    }
-    ASSERT_EQ(sum, 0) << "at version " << event.meta().aggregate_version();
+    ASSERT_TRUE(BalancesHold(replay)) << "at version " << event.meta().aggregate_version();
     if (event.has_session_captured()) {
       const v1::SessionCaptured& captured = event.session_captured();
       ++captures[captured.session_id()];
@@ -420,7 +510,9 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
   EXPECT_GT(budget_refusals, 0) << "the budget ran short at times";
   EXPECT_GT(sponsored_held, 0);
   int fundings = 0;
-  for (const v1::PaymentsEvent& event : events) fundings += event.has_sponsor_budget_funded();
+  for (const v1::PaymentsEvent& event : events) {
+    fundings += event.sponsor_budget_funded().sponsor_id() == sponsor.account.user_id;
+  }
   EXPECT_EQ(fundings, 1) << "the acknowledged funding, once";
   int64_t paid_out = 0;
   for (const auto& [expert, amount] : replay.paid_out()) paid_out += amount;
@@ -452,7 +544,7 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
 
   // And payments' own reconciliation agrees.
   v1::ReconcileResponse reconciled;
-  ASSERT_TRUE(Platform::Call(*Payments(), &Stub::Reconcile, platform_.Admin(),
+  ASSERT_TRUE(Platform::Call(*Payments(), &Stub::Reconcile, platform_->Admin(),
                              v1::ReconcileRequest(), &reconciled)
                   .ok());
   EXPECT_TRUE(reconciled.balances_match_replay());
