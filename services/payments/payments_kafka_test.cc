@@ -8,6 +8,7 @@
 #include "helpline/payments/v1/payments.grpc.pb.h"
 #include "helpline/payments/v1/processor.grpc.pb.h"
 #include "helpline/sessions/v1/sessions.grpc.pb.h"
+#include "services/runtime/core/ids.h"
 #include "tests/support/grpc_probe.h"
 #include "tests/support/platform.h"
 
@@ -162,6 +163,27 @@ TEST_F(PaymentsKafkaTest, AMatchIsHeldTheEndIsCapturedWithTheSplitAndARefundReve
   EXPECT_EQ(Platform::Call(*stub_, &Stub::Reconcile, person, v1::ReconcileRequest(), &reconciled)
                 .code(),
             absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(PaymentsKafkaTest, APayoutNeedsTheExpertRoleARequestIdAndAvailableEarnings) {
+  const std::string category = platform_->NewCategory();
+  Account expert = platform_->OnlineExpert(category, 150);
+  Account person = platform_->NewAccount();
+  v1::RequestPayoutRequest request;
+  request.set_request_id(ids::NewUuidV7());
+  v1::RequestPayoutResponse response;
+  EXPECT_EQ(Platform::Call(*stub_, &Stub::RequestPayout, person, request, &response).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Platform::Call(*stub_, &Stub::RequestPayout, Account{}, request, &response).code(),
+            absl::StatusCode::kUnauthenticated);
+  v1::RequestPayoutRequest no_id;
+  absl::Status missing = Platform::Call(*stub_, &Stub::RequestPayout, expert, no_id, &response);
+  EXPECT_EQ(missing.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(missing.message().find("request_id"), std::string::npos) << missing;
+  // Nothing earned yet, so nothing past the refund window.
+  absl::Status nothing = Platform::Call(*stub_, &Stub::RequestPayout, expert, request, &response);
+  EXPECT_EQ(nothing.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(nothing.message().find("minimum payout"), std::string::npos) << nothing;
 }
 
 TEST_F(PaymentsKafkaTest, ADeclinedCardCancelsTheSession) {

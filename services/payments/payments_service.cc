@@ -103,10 +103,8 @@ grpc::Status PaymentsService::RequestPayout(grpc::ServerContext* context,
     *payout.mutable_refund_window() = ToProtoDuration(options_.refund_window);
     if (absl::Status written = Write(command, command_id, caller); !written.ok()) return written;
     response->set_payout_id(payout_id);
-    v1::PaymentsState state = parts_.read_model.State();
-    auto started = state.open_payouts().find(payout_id);
-    if (started != state.open_payouts().end()) {
-      *response->mutable_amount() = started->second.amount();
+    if (std::optional<v1::PayoutStarted> started = parts_.read_model.OpenPayout(payout_id)) {
+      *response->mutable_amount() = started->amount();
     }
     return absl::OkStatus();
   });

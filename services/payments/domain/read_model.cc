@@ -171,6 +171,13 @@ std::vector<v1::Transfer> PaymentsReadModel::TransfersOf(
   return page;
 }
 
+std::optional<v1::PayoutStarted> PaymentsReadModel::OpenPayout(const std::string& payout_id) const {
+  absl::MutexLock lock(&mutex_);
+  auto open = state_.open_payouts().find(payout_id);
+  if (open == state_.open_payouts().end()) return std::nullopt;
+  return open->second;
+}
+
 v1::PaymentsState PaymentsReadModel::State() const {
   absl::MutexLock lock(&mutex_);
   return state_;

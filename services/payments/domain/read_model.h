@@ -32,7 +32,9 @@ class PaymentsReadModel : public es::Projection {
   std::vector<v1::Transfer> TransfersOf(const std::string& user_id,
                                         const std::optional<paging::TimeKey>& after,
                                         size_t limit) const;
+  // The whole state, copied (Reconcile).
   v1::PaymentsState State() const;
+  std::optional<v1::PayoutStarted> OpenPayout(const std::string& payout_id) const;
   // Every account's balances summed up again from its transfers.
   absl::flat_hash_map<std::string, v1::LedgerAccount> Recomputed() const;
   // What the ledger moved that the processor must have moved too, by the
