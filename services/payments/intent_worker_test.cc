@@ -66,6 +66,25 @@ class IntentWorkerTest : public ::testing::Test {
     ASSERT_TRUE(log_.Send(kLedger, command).ok());
   }
 
+  void Capture(const std::string& session, int64_t amount) {
+    v1::PaymentsCommand capture;
+    capture.mutable_capture_session()->set_session_id(session);
+    capture.mutable_capture_session()->mutable_amount()->set_currency_code("EUR");
+    capture.mutable_capture_session()->mutable_amount()->set_amount_minor(amount);
+    ASSERT_TRUE(log_.Send(kLedger, capture).ok());
+  }
+
+  // The processor's next answer to a call of `kind` comes after the
+  // worker's timeout (the operation is done all the same).
+  void AnswerSlowlyOnce(v1::IntentKind kind) {
+    v1::ScriptRequest script;
+    v1::ScriptRule& slow = *script.add_rules();
+    slow.set_kind(kind);
+    *slow.mutable_delay() = ToProtoDuration(absl::Seconds(5));
+    slow.set_times(1);
+    sandbox_->Script(script);
+  }
+
   v1::SessionMoneyStatus Status(const std::string& session) {
     return log_.StateOf(kLedger).sessions().at(session).status();
   }
@@ -88,11 +107,7 @@ TEST_F(IntentWorkerTest, AnAuthorisationAnsweredBecomesAHoldAndACaptureHappensOn
   Hold("s1", 3000);
   EXPECT_EQ(worker_.RunOnce(log_.now), 1);
   EXPECT_EQ(Status("s1"), v1::SESSION_MONEY_STATUS_HELD);
-  v1::PaymentsCommand capture;
-  capture.mutable_capture_session()->set_session_id("s1");
-  capture.mutable_capture_session()->mutable_amount()->set_currency_code("EUR");
-  capture.mutable_capture_session()->mutable_amount()->set_amount_minor(1800);
-  ASSERT_TRUE(log_.Send(kLedger, capture).ok());
+  Capture("s1", 1800);
   EXPECT_EQ(worker_.RunOnce(log_.now), 1);
   EXPECT_EQ(worker_.RunOnce(log_.now + absl::Minutes(1)), 0) << "nothing open";
   EXPECT_EQ(Journaled(v1::INTENT_KIND_CAPTURE), 1);
@@ -109,12 +124,7 @@ TEST_F(IntentWorkerTest, ADeclinedCardFailsTheHold) {
 }
 
 TEST_F(IntentWorkerTest, ATimeoutIsRetriedWithTheSameKeyAndMovesMoneyOnce) {
-  v1::ScriptRequest script;
-  v1::ScriptRule& slow = *script.add_rules();
-  slow.set_kind(v1::INTENT_KIND_AUTHORISE);
-  *slow.mutable_delay() = ToProtoDuration(absl::Seconds(5));
-  slow.set_times(1);
-  sandbox_->Script(script);
+  AnswerSlowlyOnce(v1::INTENT_KIND_AUTHORISE);
   Hold("s1", 3000);
   EXPECT_EQ(worker_.RunOnce(log_.now), 0) << "timed out";
   EXPECT_EQ(Status("s1"), v1::SESSION_MONEY_STATUS_AUTHORISING);
@@ -133,19 +143,10 @@ TEST_F(IntentWorkerTest, ATimeoutIsRetriedWithTheSameKeyAndMovesMoneyOnce) {
 }
 
 TEST_F(IntentWorkerTest, ARefundGoesToTheProcessorOnlyAfterItsCapture) {
-  v1::ScriptRequest script;
-  v1::ScriptRule& slow = *script.add_rules();
-  slow.set_kind(v1::INTENT_KIND_CAPTURE);
-  *slow.mutable_delay() = ToProtoDuration(absl::Seconds(5));
-  slow.set_times(1);
-  sandbox_->Script(script);
+  AnswerSlowlyOnce(v1::INTENT_KIND_CAPTURE);
   Hold("s1", 3000);
   EXPECT_EQ(worker_.RunOnce(log_.now), 1);
-  v1::PaymentsCommand capture;
-  capture.mutable_capture_session()->set_session_id("s1");
-  capture.mutable_capture_session()->mutable_amount()->set_currency_code("EUR");
-  capture.mutable_capture_session()->mutable_amount()->set_amount_minor(1800);
-  ASSERT_TRUE(log_.Send(kLedger, capture).ok());
+  Capture("s1", 1800);
   v1::PaymentsCommand refund;
   refund.mutable_refund_session()->set_session_id("s1");
   ASSERT_TRUE(log_.Send(kLedger, refund).ok());
