@@ -270,9 +270,14 @@ matching::v1::HelpRequest Platform::AskForHelp(const Account& person,
 
 matching::v1::Match Platform::MatchNow(const Account& person, const Account& expert,
                                        const std::string& category) {
+  return MatchWith(person, expert, HelpRequestFor(category));
+}
+
+matching::v1::Match Platform::MatchWith(const Account& person, const Account& expert,
+                                        const matching::v1::RequestHelpRequest& request) {
   using Stub = matching::v1::MatchingService::Stub;
   auto stub = matching::v1::MatchingService::NewStub(LocalChannel(matching_->port()));
-  matching::v1::HelpRequest asked = AskForHelp(person, HelpRequestFor(category));
+  matching::v1::HelpRequest asked = AskForHelp(person, request);
   absl::Time deadline = absl::Now() + absl::Seconds(20);
   matching::v1::GetRequestRequest get;
   get.set_help_request_id(asked.help_request_id());

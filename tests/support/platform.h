@@ -1,10 +1,12 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "helpline/catalog/v1/catalog.grpc.pb.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
@@ -100,6 +102,9 @@ class Platform {
   // category); the match.
   matching::v1::Match MatchNow(const Account& person, const Account& expert,
                                const std::string& category);
+  // The same for `request` (which must bring `expert`'s offer).
+  matching::v1::Match MatchWith(const Account& person, const Account& expert,
+                                const matching::v1::RequestHelpRequest& request);
 
  private:
   ::testing::AssertionResult StartMatching(const std::string& identity_target);
@@ -118,6 +123,19 @@ class Platform {
   std::unique_ptr<ServiceProcess> psp_;
   std::unique_ptr<ServiceProcess> payments_;
 };
+
+// Reads until `check` holds of what was read or `wait` passed; the last read.
+template <class T>
+T Eventually(const std::function<T()>& read, const std::function<bool(const T&)>& check,
+             absl::Duration wait = absl::Seconds(30)) {
+  const absl::Time deadline = absl::Now() + wait;
+  T value = read();
+  while (!check(value) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+    value = read();
+  }
+  return value;
+}
 
 // The LiveKit API secret the platform's sessions service signs room tokens with.
 inline constexpr char kPlatformLivekitSecret[] = "test-livekit-secret-of-32-bytes!";
