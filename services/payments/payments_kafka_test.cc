@@ -51,33 +51,23 @@ class PaymentsKafkaTest : public ::testing::Test {
     return balance;
   }
 
-  // Polls `check` on `who`'s balance for up to 20 s.
   v1::GetBalanceResponse BalanceUntil(const Account& who,
                                       const std::function<bool(const v1::GetBalanceResponse&)>& check) {
-    absl::Time deadline = absl::Now() + absl::Seconds(20);
-    v1::GetBalanceResponse balance;
-    do {
-      balance = Balance(who);
-      if (check(balance)) break;
-      absl::SleepFor(absl::Milliseconds(100));
-    } while (absl::Now() < deadline);
-    return balance;
+    return ::helpline::testing::Eventually<v1::GetBalanceResponse>([&] { return Balance(who); },
+                                                                    check);
   }
 
   sessions::v1::Session SessionUntil(const Account& who, const std::string& id,
                                      sessions::v1::SessionStatus status) {
-    absl::Time deadline = absl::Now() + absl::Seconds(20);
-    sessions::v1::GetSessionRequest get;
-    get.set_session_id(id);
-    sessions::v1::GetSessionResponse got;
-    do {
-      if (Platform::Call(*sessions_, &SessionsStub::GetSession, who, get, &got).ok() &&
-          got.session().status() == status) {
-        break;
-      }
-      absl::SleepFor(absl::Milliseconds(100));
-    } while (absl::Now() < deadline);
-    return got.session();
+    return ::helpline::testing::Eventually<sessions::v1::Session>(
+        [&] {
+          sessions::v1::GetSessionRequest get;
+          get.set_session_id(id);
+          sessions::v1::GetSessionResponse got;
+          Platform::Call(*sessions_, &SessionsStub::GetSession, who, get, &got).IgnoreError();
+          return got.session();
+        },
+        [&](const sessions::v1::Session& session) { return session.status() == status; });
   }
 
   absl::Status SessionCall(const Account& who, const std::string& id, bool join) {
