@@ -1,0 +1,64 @@
+#include "tools/client/client.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace helpline::client {
+namespace {
+
+// Access tokens live 15 minutes of service time (identity's maximum).
+constexpr absl::Duration kAccessTokenLife = absl::Minutes(15);
+
+std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
+  return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+}
+
+}  // namespace
+
+Targets Targets::Local(int base) {
+  auto at = [&](int offset) { return absl::StrCat("127.0.0.1:", base + offset); };
+  return {at(1), at(2), at(3), at(4), at(5)};
+}
+
+Client::Client(const Targets& targets, double clock_rate)
+    : refresh_after_(kAccessTokenLife / clock_rate / 2),
+      identity_(identity::v1::IdentityService::NewStub(ChannelTo(targets.identity))),
+      catalog_(catalog::v1::CatalogService::NewStub(ChannelTo(targets.catalog))),
+      matching_(matching::v1::MatchingService::NewStub(ChannelTo(targets.matching))),
+      sessions_(sessions::v1::SessionsService::NewStub(ChannelTo(targets.sessions))),
+      payments_(payments::v1::PaymentsService::NewStub(ChannelTo(targets.payments))) {}
+
+absl::StatusOr<User> Client::SignIn(const std::string& email, const std::string& password) {
+  identity::v1::LoginRequest request;
+  request.set_email(email);
+  request.set_password(password);
+  identity::v1::LoginResponse response;
+  if (absl::Status s = Call(*identity_, &identity::v1::IdentityService::Stub::Login, "", request,
+                            &response);
+      !s.ok()) {
+    return s;
+  }
+  return User{email, password, response.user_id(), response.tokens().access_token(),
+              response.tokens().refresh_token(), absl::Now()};
+}
+
+absl::StatusOr<std::string> Client::Token(User& user) {
+  if (absl::Now() - user.signed_in < refresh_after_) return user.access_token;
+  identity::v1::RefreshRequest request;
+  request.set_refresh_token(user.refresh_token);
+  identity::v1::RefreshResponse response;
+  absl::Status refreshed =
+      Call(*identity_, &identity::v1::IdentityService::Stub::Refresh, "", request, &response);
+  if (refreshed.ok()) {
+    user.access_token = response.tokens().access_token();
+    user.refresh_token = response.tokens().refresh_token();
+    user.signed_in = absl::Now();
+    return user.access_token;
+  }
+  // A refresh token that was rotated away or expired: sign in again.
+  absl::StatusOr<User> again = SignIn(user.email, user.password);
+  if (!again.ok()) return again.status();
+  user = *std::move(again);
+  return user.access_token;
+}
+
+}  // namespace helpline::client
