@@ -248,7 +248,13 @@ absl::Status Journey::SeedSponsor() {
 }
 
 absl::Status Journey::Seed() {
+  // Identity creates the admin's account from its config as it starts.
   absl::StatusOr<User> admin = client_.SignIn(options_.admin_email, options_.admin_password);
+  for (absl::Time deadline = absl::Now() + absl::Seconds(30);
+       admin.status().code() == absl::StatusCode::kUnauthenticated && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Milliseconds(300));
+    admin = client_.SignIn(options_.admin_email, options_.admin_password);
+  }
   if (!admin.ok()) return admin.status();
   admin_ = *std::move(admin);
   say_("Seeding the demo (what a previous run made is reused):");
@@ -510,9 +516,10 @@ absl::StatusOr<JourneyReport> Journey::Run() {
   if (!after.ok()) return after.status();
   report.reviews_after = after->review_count();
   report.stars_after = after->average_stars();
-  say_(absl::StrFormat("  Anna gives 5 stars; in search Ben now has %d reviews, %.1f stars "
-                       "(ranked by %.2f)",
-                       report.reviews_after, report.stars_after, after->score()));
+  say_(absl::StrFormat("  Anna gives 5 stars; in search Ben now has %d review%s, %.1f stars "
+                       "on average (ranked by %.2f, pulled towards the prior)",
+                       report.reviews_after, report.reviews_after == 1 ? "" : "s",
+                       report.stars_after, after->score()));
 
   // 3. A sponsored session.
   say_("\n2. Cleo works at Acme: her session is on the company.");
