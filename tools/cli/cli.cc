@@ -33,10 +33,11 @@ constexpr char kMoney[] = "helpline.runtime.v1.Money";
 std::string Snake(absl::string_view name) { return absl::StrReplaceAll(name, {{"-", "_"}}); }
 
 // The JSON value of one flag for a scalar (or well-known) field.
-absl::StatusOr<nlohmann::json> ScalarValue(const FieldDescriptor& field, const std::string& text) {
+absl::StatusOr<nlohmann::json> ScalarValue(const FieldDescriptor& field, const std::string& flag,
+                                           const std::string& text) {
   auto bad = [&](absl::string_view expected) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--", field.name(), ": \"", text, "\" is not ", expected));
+        absl::StrCat("--", flag, ": \"", text, "\" is not ", expected));
   };
   switch (field.cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32:
@@ -231,7 +232,7 @@ absl::StatusOr<std::unique_ptr<Message>> BuildRequest(
             "--", flag, ": ", field->name(), " is a message: set its fields (--", flag,
             ".<field>) or use --data"));
       }
-      absl::StatusOr<nlohmann::json> value = ScalarValue(*field, text);
+      absl::StatusOr<nlohmann::json> value = ScalarValue(*field, flag, text);
       if (!value.ok()) return value.status();
       if (field->is_repeated()) {
         (*at)[field->name()].push_back(*value);
