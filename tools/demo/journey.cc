@@ -430,6 +430,10 @@ absl::StatusOr<sessions::v1::Session> Journey::Call(User& person, const std::str
       !s.ok()) {
     return s;
   }
+  if (ended.session().status() != sessions::v1::SESSION_STATUS_ENDED) {
+    return absl::InternalError(absl::StrCat("the session did not end: ",
+                                            ended.session().ShortDebugString()));
+  }
   return ended.session();
 }
 
@@ -614,6 +618,15 @@ absl::StatusOr<JourneyReport> Journey::Run() {
   say_(absl::StrCat("  paid out ", Money(report.payout_minor), " to Ben's bank account; available ",
                     Money(paid->expert().available().amount_minor()), ", paid out in all ",
                     Money(paid->expert().paid_out().amount_minor())));
+
+  // Everyone's money at the end.
+  for (auto [who, user] : std::vector<std::pair<std::string, User*>>{
+           {"Anna", &*anna}, {"Cleo", &*cleo}, {"Dan", &*dan}, {"Acme Cycling", &sponsor_}}) {
+    absl::StatusOr<payments::v1::GetBalanceResponse> balance = Balance(*user);
+    if (!balance.ok()) return balance.status();
+    report.balances.emplace_back(who, *balance);
+  }
+  report.balances.emplace_back("Ben", *paid);
 
   // The ledger checks itself.
   for (absl::Time deadline = absl::Now() + absl::Seconds(30);;) {

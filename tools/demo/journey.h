@@ -59,6 +59,8 @@ struct JourneyReport {
   int64_t payout_minor = 0;
   payments::v1::GetBalanceResponse expert_balance;  // after the payout
   payments::v1::ReconcileResponse reconcile;
+  // Each person's, the sponsor's and Ben's balance at the end.
+  std::vector<std::pair<std::string, payments::v1::GetBalanceResponse>> balances;
 };
 
 class Journey {

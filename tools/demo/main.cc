@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "services/runtime/core/ids.h"
 #include "tools/demo/journey.h"
 
@@ -68,6 +69,29 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<demo::JourneyReport> report = journey.Run();
   if (!report.ok()) return Fail(absl::StrCat("the journey stopped: ", report.status().ToString()));
+  auto money = [](const runtime::v1::Money& amount) {
+    const int64_t minor = amount.amount_minor();
+    return absl::StrFormat("%d.%02d %s", minor / 100, minor % 100,
+                           amount.currency_code().empty() ? "EUR" : amount.currency_code());
+  };
+  std::cout << "\nThe demo's ledger (GetBalance of each):\n";
+  for (const auto& [who, balance] : report->balances) {
+    if (balance.has_expert()) {
+      std::cout << absl::StrFormat("  %-13s expert   pending %s, available %s, paid out %s\n", who,
+                                   money(balance.expert().pending()),
+                                   money(balance.expert().available()),
+                                   money(balance.expert().paid_out()));
+    } else if (balance.has_sponsor()) {
+      std::cout << absl::StrFormat("  %-13s sponsor  budget %s, reserved %s, spent %s\n", who,
+                                   money(balance.sponsor().budget()),
+                                   money(balance.sponsor().reserved()),
+                                   money(balance.sponsor().spent()));
+    } else {
+      std::cout << absl::StrFormat("  %-13s person   spent %s, refunded %s\n", who,
+                                   money(balance.person().spent()),
+                                   money(balance.person().refunded()));
+    }
+  }
   const payments::v1::ReconcileResponse& ledger = report->reconcile;
   std::cout << "\nThe ledger (admin Reconcile):\n"
             << "  accounts sum to zero:             " << (ledger.accounts_sum_to_zero() ? "yes" : "NO")
