@@ -1,9 +1,11 @@
 // The bad-input sweep: every RPC of the five services, as processes on the
 // test run's Kafka and Redis, is called without a token, with an empty
-// request, on someone else's objects and with an oversized message. Each
-// answers with the right error (UNAUTHENTICATED; INVALID_ARGUMENT naming a
-// field of the request, or what the caller may not do; PERMISSION_DENIED
-// or NOT_FOUND; an error, not a crash), and no rejection writes an event.
+// request, with malformed fields, on someone else's objects and with an
+// oversized message. Each answers with the right error (UNAUTHENTICATED;
+// INVALID_ARGUMENT naming a field of the request, or PERMISSION_DENIED for
+// the wrong role; NOT_FOUND for what cannot exist; PERMISSION_DENIED or
+// NOT_FOUND for someone else's; RESOURCE_EXHAUSTED, not a crash), and no
+// rejection writes an event.
 #include <atomic>
 #include <map>
 #include <thread>
@@ -19,6 +21,7 @@
 #include "tests/support/test_stack.h"
 #include "helpline/identity/v1/identity.pb.h"
 #include "helpline/matching/v1/matching.pb.h"
+#include "helpline/runtime/v1/envelope.pb.h"
 #include "tools/cli/cli.h"
 
 namespace helpline {
@@ -82,6 +85,48 @@ class BadInputSweepTest : public ::testing::Test {
       for (int i = 0; i < service->method_count(); ++i) methods.push_back(service->method(i));
     }
     return methods;
+  }
+
+  // Every top-level field set to something no service accepts; null when
+  // the request has no such field.
+  static std::unique_ptr<google::protobuf::Message> Malformed(const MethodDescriptor& method) {
+    using google::protobuf::FieldDescriptor;
+    std::unique_ptr<google::protobuf::Message> request = Empty(method);
+    const google::protobuf::Reflection& set = *request->GetReflection();
+    bool any = false;
+    for (int i = 0; i < method.input_type()->field_count(); ++i) {
+      const FieldDescriptor* field = method.input_type()->field(i);
+      if (field->is_repeated()) continue;
+      bool was_set = true;
+      switch (field->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_STRING:
+          set.SetString(request.get(), field, "bad\x01value");
+          break;
+        case FieldDescriptor::CPPTYPE_INT32:
+          set.SetInt32(request.get(), field, -1);
+          break;
+        case FieldDescriptor::CPPTYPE_INT64:
+          set.SetInt64(request.get(), field, -1);
+          break;
+        case FieldDescriptor::CPPTYPE_ENUM:
+          set.SetEnumValue(request.get(), field, 999);
+          break;
+        case FieldDescriptor::CPPTYPE_MESSAGE:
+          if (field->message_type()->full_name() == "helpline.runtime.v1.Money") {
+            runtime::v1::Money money;
+            money.set_currency_code("eu");
+            money.set_amount_minor(-5);
+            set.MutableMessage(request.get(), field)->CopyFrom(money);
+          } else {
+            was_set = false;
+          }
+          break;
+        default:
+          was_set = false;
+      }
+      any = any || was_set;
+    }
+    return any ? std::move(request) : nullptr;
   }
 
   // Records in the five services' events topics now.
@@ -162,6 +207,7 @@ TEST_F(BadInputSweepTest, EveryRpcRefusesBadInputWithTheRightErrorAndWritesNothi
   }
 
   int checked = 0;
+  int malformed_checked = 0;
   for (const MethodDescriptor* method : AllMethods()) {
     const std::string& name = method->name();
     SCOPED_TRACE(method->full_name());
@@ -193,9 +239,26 @@ TEST_F(BadInputSweepTest, EveryRpcRefusesBadInputWithTheRightErrorAndWritesNothi
         EXPECT_TRUE(NamesAField(*method, empty.message)) << empty.message;
       }
     }
+    // Malformed fields: text with a control character, negative numbers,
+    // unknown enum values, negative amounts in no currency.
+    std::unique_ptr<google::protobuf::Message> malformed = Malformed(*method);
+    if (malformed != nullptr && name != "WatchOffers") {
+      const Account& caller = role == kRoleOf.end() ? person : *by_role.at(role->second);
+      Called bad = Call(*method, kNoToken.contains(name) ? "" : caller.access_token, *malformed);
+      ++malformed_checked;
+      if (name == "Refresh" || name == "Logout") {
+        EXPECT_EQ(bad.code, absl::StatusCode::kUnauthenticated) << bad.message;
+      } else if (bad.code == absl::StatusCode::kInvalidArgument) {
+        EXPECT_TRUE(NamesAField(*method, bad.message)) << bad.message;
+      } else {
+        EXPECT_EQ(bad.code, absl::StatusCode::kNotFound)
+            << "malformed: " << absl::StatusCodeToString(bad.code) << " " << bad.message;
+      }
+    }
     ++checked;
   }
   EXPECT_GE(checked, 50);
+  EXPECT_GE(malformed_checked, 40);
 
   // An oversized message to every RPC at once (gRPC sometimes takes seconds
   // to answer one): refused, and every service keeps serving.
