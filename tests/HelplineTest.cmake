@@ -8,6 +8,7 @@
 # they find the brokers through tests/support/test_stack.h.
 set(HELPLINE_TEST_STACK_DIR ${CMAKE_BINARY_DIR}/test-stack)
 find_program(BUF_PROGRAM buf HINTS ${HELPLINE_DEPS_DIR}/npm/node_modules/.bin REQUIRED)
+find_program(HELM_PROGRAM helm HINTS ${HELPLINE_DEPS_DIR}/bin REQUIRED)
 
 function(helpline_test name)
   cmake_parse_arguments(arg "NEEDS_STACK;WHOLE" "" "LABELS;SOURCES;LIBRARIES" ${ARGN})

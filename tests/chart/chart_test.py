@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""What an SRE relies on in charts/helpline, for the defaults and every
+values file in deploy/values: `helm lint --strict` passes, the chart renders,
+and in what it renders every Deployment has probes, requests and limits, runs
+non-root on a read-only root filesystem without privilege escalation or
+capabilities, its Service targets its gRPC port, its config holds no secret
+and every secret it reads is referenced by name, never inlined; and the
+values schema turns wrong values away."""
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+HELM = os.environ.get("HELM", "helm")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CHART = os.path.join(ROOT, "charts", "helpline")
+VALUES_DIR = os.path.join(ROOT, "deploy", "values")
+SECRET_WORDS = ("password", "secret", "key_encryption_key", "email_hash_key")
+failures = []
+
+
+def check(condition, what):
+    if not condition:
+        failures.append(what)
+
+
+def helm(*args):
+    return subprocess.run([HELM, *args], capture_output=True, text=True)
+
+
+def render(values_file):
+    args = ["template", "hl", CHART, "--kube-version", "1.29.0"]
+    if values_file:
+        args += ["-f", values_file]
+    done = helm(*args)
+    check(done.returncode == 0, f"{values_file or 'defaults'}: helm template failed: {done.stderr}")
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def secret_names(values):
+    names = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "name" in node and ("key" in node or "keyEncryptionKey" in node):
+                names.add(node["name"])
+            for child in node.values():
+                walk(child)
+
+    walk(values)
+    return names
+
+
+def values_of(values_file):
+    with open(os.path.join(CHART, "values.yaml")) as defaults:
+        merged = yaml.safe_load(defaults)
+    if values_file:
+        with open(values_file) as extra:
+            overrides = yaml.safe_load(extra)
+
+        def merge(into, other):
+            for key, value in other.items():
+                if isinstance(value, dict) and isinstance(into.get(key), dict):
+                    merge(into[key], value)
+                else:
+                    into[key] = value
+
+        merge(merged, overrides)
+    return merged
+
+
+def check_release(values_file):
+    name = os.path.basename(values_file) if values_file else "defaults"
+    lint = helm("lint", "--strict", CHART, *(["-f", values_file] if values_file else []))
+    check(lint.returncode == 0, f"{name}: helm lint --strict failed: {lint.stdout}{lint.stderr}")
+    docs = render(values_file)
+    values = values_of(values_file)
+    allowed_secrets = secret_names(values)
+    by_kind = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    check("Secret" not in by_kind, f"{name}: the chart renders a Secret (secrets are referenced, not inlined)")
+    services = {s["metadata"]["name"]: s for s in by_kind.get("Service", [])}
+    configs = {c["metadata"]["name"]: c for c in by_kind.get("ConfigMap", [])}
+    policies = {p["metadata"]["name"] for p in by_kind.get("NetworkPolicy", [])}
+    check(len(by_kind.get("Deployment", [])) >= 5, f"{name}: fewer than five Deployments")
+    for deployment in by_kind.get("Deployment", []):
+        dname = deployment["metadata"]["name"]
+        pod = deployment["spec"]["template"]["spec"]
+        pod_security = pod.get("securityContext", {})
+        check(pod_security.get("runAsNonRoot") is True, f"{dname}: not runAsNonRoot")
+        check(pod_security.get("seccompProfile", {}).get("type") == "RuntimeDefault",
+              f"{dname}: seccomp is not RuntimeDefault")
+        check(pod.get("automountServiceAccountToken") is False, f"{dname}: mounts a service account token")
+        for container in pod["containers"]:
+            where = f"{dname}/{container['name']}"
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                check(probe in container, f"{where}: no {probe}")
+            check("grpc" in container.get("readinessProbe", {}), f"{where}: readiness is not a gRPC probe")
+            resources = container.get("resources", {})
+            for kind in ("requests", "limits"):
+                for resource in ("cpu", "memory"):
+                    check(resource in resources.get(kind, {}), f"{where}: no {kind}.{resource}")
+            security = container.get("securityContext", {})
+            check(security.get("readOnlyRootFilesystem") is True, f"{where}: root filesystem writable")
+            check(security.get("allowPrivilegeEscalation") is False, f"{where}: privilege escalation allowed")
+            check(security.get("capabilities", {}).get("drop") == ["ALL"], f"{where}: capabilities not all dropped")
+            ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+            check("grpc" in ports, f"{where}: no port named grpc")
+            service = services.get(dname)
+            check(service is not None, f"{dname}: no Service")
+            if service:
+                grpc = [p for p in service["spec"]["ports"] if p["name"] == "grpc"]
+                check(grpc and grpc[0]["targetPort"] in ("grpc", ports.get("grpc")),
+                      f"{dname}: its Service does not target the gRPC port")
+                check(service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items(),
+                      f"{dname}: its Service does not select its pods")
+            for env in container.get("env", []):
+                secretish = any(word in env["name"].lower() for word in ("password", "secret", "_key"))
+                if secretish:
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    check(ref is not None and "value" not in env, f"{where}: {env['name']} is not from a Secret")
+                    check(ref is None or ref["name"] in allowed_secrets,
+                          f"{where}: {env['name']} reads a Secret the values do not name")
+        for volume in pod.get("volumes", []):
+            if "secret" in volume:
+                check(volume["secret"]["secretName"] in allowed_secrets,
+                      f"{dname}: volume {volume['name']} mounts a Secret the values do not name")
+        config = configs.get(dname)
+        check(config is not None, f"{dname}: no ConfigMap")
+        if config:
+            text = config["data"]["config.json"]
+            parsed = json.loads(text)
+
+            def keys(node, prefix=""):
+                if isinstance(node, dict):
+                    for key, value in node.items():
+                        yield from keys(value, f"{prefix}{key}.")
+                else:
+                    yield prefix.rstrip(".")
+
+            for key in keys(parsed):
+                check(not any(word in key for word in SECRET_WORDS), f"{dname}: config holds {key}")
+        check(dname in policies, f"{dname}: no NetworkPolicy")
+    jobs = by_kind.get("Job", [])
+    check(any(j["metadata"].get("annotations", {}).get("helm.sh/hook") == "pre-install,pre-upgrade"
+              for j in jobs), f"{name}: no pre-install/pre-upgrade topics Job")
+    return by_kind, values
+
+
+def main():
+    files = [None] + sorted(os.path.join(VALUES_DIR, f) for f in os.listdir(VALUES_DIR) if f.endswith(".yaml"))
+    for values_file in files:
+        by_kind, values = check_release(values_file)
+        name = os.path.basename(values_file) if values_file else "defaults"
+        if name == "production.yaml":
+            check(len(by_kind.get("PodDisruptionBudget", [])) == len(by_kind.get("Deployment", [])),
+                  "production: not every Deployment has a PodDisruptionBudget")
+            check(all(p["spec"]["minAvailable"] >= 2 for p in by_kind.get("PodDisruptionBudget", [])),
+                  "production: a PodDisruptionBudget lets more than one of three go")
+            check(all(h["spec"]["minReplicas"] >= 3 for h in by_kind.get("HorizontalPodAutoscaler", [])) and
+                  len(by_kind.get("HorizontalPodAutoscaler", [])) == len(by_kind.get("Deployment", [])),
+                  "production: not every service autoscales from three replicas")
+    # The schema turns wrong values away, naming them.
+    for setting, field in (("kafka.securityProtocol=tcp", "securityProtocol"),
+                           ("securityContext.readOnlyRootFilesystem=false", "readOnlyRootFilesystem"),
+                           ("kafka.topics.partitions=0", "partitions"),
+                           ("services.identity.replicas=zero", "replicas"),
+                           ("unknownKey=1", "unknownKey")):
+        lint = helm("lint", "--strict", CHART, "--set", setting)
+        check(lint.returncode != 0 and field in (lint.stdout + lint.stderr),
+              f"the schema accepted {setting}")
+    for failure in failures:
+        print("FAIL:", failure)
+    print("PASS" if not failures else f"{len(failures)} failures")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
