@@ -12,6 +12,8 @@ SLF4J_VERSION=1.7.36  # the slf4j that kafka_2.13 3.9 depends on, for its reload
 HELM_VERSION=v3.19.0
 BUF_VERSION=1.75.0
 GOOGLE_PROTO_FILES_VERSION=5.0.1
+# Validates rendered manifests offline against the Kubernetes schemas it bundles.
+KUBERNETES_VALIDATE_VERSION=1.37.0
 
 HL_KAFKA_LIBS=$HL_DEPS_DIR/kafka-$KAFKA_VERSION/libs
 # ccache hits for any clone of the repository, wherever it lies.

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What an SRE relies on in charts/helpline, for the defaults and every
-values file in deploy/values: `helm lint --strict` passes, the chart renders,
-and in what it renders every Deployment has probes, requests and limits, runs
+values file in deploy/values: `helm lint --strict` passes, the chart renders
+into objects valid against the Kubernetes schemas (kubernetes-validate,
+strict), and in what it renders every Deployment has probes, requests and limits, runs
 non-root on a read-only root filesystem without privilege escalation or
 capabilities, its Service targets its gRPC port, its config holds no secret
 and every secret it reads is referenced by name, never inlined; and the
@@ -10,10 +11,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
 HELM = os.environ.get("HELM", "helm")
+KUBERNETES_VALIDATE = os.environ.get("KUBERNETES_VALIDATE", "kubernetes-validate")
+KUBERNETES_VERSION = "1.29.0"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHART = os.path.join(ROOT, "charts", "helpline")
 VALUES_DIR = os.path.join(ROOT, "deploy", "values")
@@ -31,11 +35,22 @@ def helm(*args):
 
 
 def render(values_file):
-    args = ["template", "hl", CHART, "--kube-version", "1.29.0"]
+    args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION]
     if values_file:
         args += ["-f", values_file]
     done = helm(*args)
     check(done.returncode == 0, f"{values_file or 'defaults'}: helm template failed: {done.stderr}")
+    # Every object against the Kubernetes schemas, offline and strict
+    # (unknown fields refused); the ServiceMonitor CRD has no bundled schema.
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as rendered:
+        rendered.write(done.stdout)
+        rendered.flush()
+        valid = subprocess.run([KUBERNETES_VALIDATE, "--strict", "--no-warn", "--quiet",
+                                "-k", KUBERNETES_VERSION, rendered.name],
+                               capture_output=True, text=True)
+        check(valid.returncode == 0,
+              f"{values_file or 'defaults'}: not valid Kubernetes {KUBERNETES_VERSION}: "
+              f"{valid.stdout}{valid.stderr}")
     return [d for d in yaml.safe_load_all(done.stdout) if d]
 
 
