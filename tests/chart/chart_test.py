@@ -2,7 +2,8 @@
 """What an SRE relies on in charts/helpline, for the defaults and every
 values file in deploy/values: `helm lint --strict` passes, the chart renders
 into objects valid against the Kubernetes schemas (kubernetes-validate,
-strict), and in what it renders every Deployment has probes, requests and limits, runs
+strict) and configs every service binary takes (--check-config), and in
+what it renders every Deployment has probes, requests and limits, runs
 non-root on a read-only root filesystem without privilege escalation or
 capabilities, its Service targets its gRPC port, its config holds no secret
 and every secret it reads is referenced by name, never inlined; and the
@@ -18,6 +19,7 @@ import yaml
 HELM = os.environ.get("HELM", "helm")
 KUBERNETES_VALIDATE = os.environ.get("KUBERNETES_VALIDATE", "kubernetes-validate")
 KUBERNETES_VERSION = "1.29.0"
+BUILD_DIR = os.environ.get("BUILD_DIR", "")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHART = os.path.join(ROOT, "charts", "helpline")
 VALUES_DIR = os.path.join(ROOT, "deploy", "values")
@@ -84,6 +86,25 @@ def values_of(values_file):
 
         merge(merged, overrides)
     return merged
+
+
+def check_config_accepted(deployment, config_text):
+    """The service binary takes the rendered config, with its secrets set
+    as the Deployment sets them (placeholders here)."""
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    service = container["name"]
+    binary = os.path.join(BUILD_DIR, "services", "payments" if service == "psp-sandbox" else service,
+                          f"helpline-{service}")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    for variable in container.get("env", []):
+        env[variable["name"]] = variable.get("value", "placeholder-secret-value")
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as config:
+        config.write(config_text)
+        config.flush()
+        done = subprocess.run([binary, "--config", config.name, "--check-config"], env=env,
+                              capture_output=True, text=True, timeout=30)
+    check(done.returncode == 0,
+          f"{deployment['metadata']['name']}: helpline-{service} refuses its config: {done.stderr}")
 
 
 def check_release(values_file):
@@ -159,6 +180,8 @@ def check_release(values_file):
             for key in keys(parsed):
                 check(not any(word in key for word in SECRET_WORDS), f"{dname}: config holds {key}")
         check(dname in policies, f"{dname}: no NetworkPolicy")
+        if config and BUILD_DIR:
+            check_config_accepted(deployment, config["data"]["config.json"])
     jobs = by_kind.get("Job", [])
     check(any(j["metadata"].get("annotations", {}).get("helm.sh/hook") == "pre-install,pre-upgrade"
               for j in jobs), f"{name}: no pre-install/pre-upgrade topics Job")

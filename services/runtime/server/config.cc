@@ -289,11 +289,14 @@ absl::StatusOr<Config> LoadConfig(const ConfigSchema& schema,
 
 Config LoadConfigOrExit(const ConfigSchema& schema, int argc, char** argv) {
   std::optional<std::string> path;
+  bool check_only = false;
   if (const char* from_environment = std::getenv(kConfigFileVariable)) path = from_environment;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::cout << "Usage: " << argv[0] << " [--config FILE]\n\nConfig keys (file key, "
+      std::cout << "Usage: " << argv[0] << " [--config FILE] [--check-config]\n\n"
+                << "--check-config: validate the config (file and environment), then exit.\n\n"
+                << "Config keys (file key, "
                 << "environment override, default):\n";
       for (const auto& [name, key] : schema.keys()) {
         std::cout << "  " << name << "  " << ConfigSchema::EnvironmentName(name) << "  "
@@ -305,6 +308,8 @@ Config LoadConfigOrExit(const ConfigSchema& schema, int argc, char** argv) {
       path = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       path = arg.substr(9);
+    } else if (arg == "--check-config") {
+      check_only = true;
     } else {
       std::cerr << argv[0] << ": unknown argument '" << arg << "' (try --help)\n";
       std::exit(2);
@@ -334,6 +339,10 @@ Config LoadConfigOrExit(const ConfigSchema& schema, int argc, char** argv) {
   if (!config.ok()) {
     std::cerr << argv[0] << ": bad config: " << config.status().message() << "\n";
     std::exit(2);
+  }
+  if (check_only) {
+    std::cout << argv[0] << ": config ok\n";
+    std::exit(0);
   }
   return *std::move(config);
 }
