@@ -148,6 +148,45 @@ TEST_F(EventSourcingKafkaTest, CommandBecomesEventReplyAndReadModelState) {
   EXPECT_THAT(exposition, ::testing::HasSubstr("helpline_processor_commands_total{result=\"ok\"} 1"));
 }
 
+// The commands lag gauge: what waits in a partition while the processor
+// works through it (one command a transaction here), then zero.
+TEST_F(EventSourcingKafkaTest, CommandsLagShowsWhatWaitsThenZero) {
+  auto sender = Sender();
+  for (int i = 0; i < 200; ++i) {
+    Command command = Increment("lagging", 1);
+    sender->SendAsync(command, *command.mutable_meta(), absl::Now() + absl::Seconds(60),
+                      [](const auto&) {});
+  }
+  absl::SleepFor(absl::Seconds(2));  // written before any processor reads them
+  options_.max_batch_commands = 1;
+  prometheus::Registry registry;
+  ProcessorMetrics metrics(registry);
+  Processor processor(TestKafka(), options_, testing::CounterType(), clock_, &metrics);
+  ASSERT_TRUE(processor.Start().ok());
+  double most = 0;
+  double last = -1;
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    double total = 0;
+    bool seen = false;
+    for (const auto& family : registry.Collect()) {
+      if (family.name != "helpline_processor_commands_lag") continue;
+      for (const auto& metric : family.metric) {
+        total += metric.gauge.value;
+        seen = true;
+      }
+    }
+    if (seen) {
+      most = std::max(most, total);
+      last = total;
+    }
+    if (seen && most > 0 && total == 0) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_GT(most, 100) << "the waiting commands showed as lag";
+  EXPECT_EQ(last, 0) << "and the lag fell to zero once they were handled";
+}
+
 TEST_F(EventSourcingKafkaTest, RetryOfTheSameCommandActsOnce) {
   auto processor = StartProcessor();
   auto sender = Sender();

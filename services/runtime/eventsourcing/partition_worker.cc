@@ -161,6 +161,8 @@ void PartitionWorker::Run() {
     while (!stopping_.load()) {
       std::vector<kafka::Record> commands = CollectCommands();
       absl::Status result = RunBatch(commands);
+      if (result.ok() && !commands.empty()) next_command_offset_ = commands.back().offset + 1;
+      ReportLag();
       if (result.code() == absl::StatusCode::kCancelled) break;  // abandoned on stop
       if (!result.ok()) {
         if (metrics_ != nullptr) metrics_->CountTransactionFailure("fatal");
@@ -317,11 +319,22 @@ absl::Status PartitionWorker::ReplayEvents(int64_t from) {
                    });
 }
 
+void PartitionWorker::ReportLag() {
+  const absl::Time now = absl::Now();
+  if (metrics_ == nullptr || next_command_offset_ < 0 || now - lag_reported_at_ < absl::Seconds(1)) {
+    return;
+  }
+  lag_reported_at_ = now;
+  std::optional<int64_t> high = commands_.CachedHighWatermark(options_.topics.commands, partition_);
+  if (high) metrics_->SetCommandsLag(partition_, std::max<int64_t>(0, *high - next_command_offset_));
+}
+
 absl::Status PartitionWorker::SeekToCommitted() {
   absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> committed =
       commands_.Committed({{options_.topics.commands, partition_, 0}}, absl::Seconds(10));
   if (!committed.ok()) return committed.status();
   int64_t offset = committed->front().offset;
+  next_command_offset_ = std::max<int64_t>(offset, 0);
   return commands_.Seek({options_.topics.commands, partition_,
                          offset >= 0 ? offset : kafka::kOffsetBeginning},
                         absl::Seconds(10));

@@ -86,6 +86,8 @@ class PartitionWorker {
   absl::Status LoadSnapshot(int64_t* events_from);
   absl::Status ReplayEvents(int64_t from);
   absl::Status SeekToCommitted();
+  // The commands lag gauge, at most once a second.
+  void ReportLag();
   std::vector<kafka::Record> CollectCommands();
   // OK when committed; otherwise the partition must be recovered.
   absl::Status RunBatch(const std::vector<kafka::Record>& commands);
@@ -112,6 +114,9 @@ class PartitionWorker {
   PartitionState state_;
   int64_t events_next_offset_ = 0;
   int64_t events_since_snapshot_ = 0;
+  // The next commands offset to handle, for the lag gauge (-1: not known yet).
+  int64_t next_command_offset_ = -1;
+  absl::Time lag_reported_at_ = absl::InfinitePast();
   absl::Time last_snapshot_;
   std::set<std::string> changed_since_snapshot_;
   // The snapshot being written: aggregates still to write, and the events

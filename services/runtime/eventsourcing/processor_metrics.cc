@@ -34,7 +34,11 @@ ProcessorMetrics::ProcessorMetrics(prometheus::Registry& registry)
                            .Name("helpline_processor_events_replayed_total")
                            .Help("Events read back while rebuilding partitions")
                            .Register(registry)
-                           .Add({})) {}
+                           .Add({})),
+      commands_lag_(prometheus::BuildGauge()
+                        .Name("helpline_processor_commands_lag")
+                        .Help("Commands written to a partition and not yet handled (consumer lag)")
+                        .Register(registry)) {}
 
 void ProcessorMetrics::CountCommand(const std::string& result) {
   commands_.Add({{"result", result}}).Increment();
@@ -52,6 +56,10 @@ void ProcessorMetrics::CountTransactionFailure(const std::string& kind) {
 void ProcessorMetrics::ObserveRecovery(double seconds, int64_t events_replayed) {
   recovery_seconds_.Observe(seconds);
   events_replayed_.Increment(static_cast<double>(events_replayed));
+}
+
+void ProcessorMetrics::SetCommandsLag(int32_t partition, int64_t commands) {
+  commands_lag_.Add({{"partition", std::to_string(partition)}}).Set(static_cast<double>(commands));
 }
 
 }  // namespace helpline::es

@@ -20,6 +20,8 @@ class ProcessorMetrics {
   void ObserveTransaction(double seconds, int commands);
   void CountTransactionFailure(const std::string& kind);  // "aborted", "fatal"
   void ObserveRecovery(double seconds, int64_t events_replayed);
+  // Commands written to the partition and not yet handled.
+  void SetCommandsLag(int32_t partition, int64_t commands);
 
  private:
   prometheus::Family<prometheus::Counter>& commands_;
@@ -28,6 +30,7 @@ class ProcessorMetrics {
   prometheus::Family<prometheus::Counter>& transaction_failures_;
   prometheus::Histogram& recovery_seconds_;
   prometheus::Counter& events_replayed_;
+  prometheus::Family<prometheus::Gauge>& commands_lag_;
 };
 
 }  // namespace helpline::es

@@ -180,6 +180,15 @@ absl::StatusOr<std::optional<Record>> PartitionReader::Poll(absl::Duration timeo
   return internal::ToRecord(*message);
 }
 
+std::optional<int64_t> Consumer::CachedHighWatermark(const std::string& topic, int32_t partition) {
+  int64_t low = 0, high = 0;
+  if (consumer_->get_watermark_offsets(topic, partition, &low, &high) != RdKafka::ERR_NO_ERROR ||
+      high < 0) {
+    return std::nullopt;
+  }
+  return high;
+}
+
 absl::StatusOr<std::pair<int64_t, int64_t>> Consumer::WatermarkOffsets(const std::string& topic,
                                                                        int32_t partition,
                                                                        absl::Duration timeout) {

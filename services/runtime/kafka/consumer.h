@@ -91,6 +91,9 @@ class Consumer {
   absl::StatusOr<std::pair<int64_t, int64_t>> WatermarkOffsets(const std::string& topic,
                                                                int32_t partition,
                                                                absl::Duration timeout);
+  // The high watermark as last fetched (no broker round trip); nullopt
+  // before the first fetch of the partition.
+  std::optional<int64_t> CachedHighWatermark(const std::string& topic, int32_t partition);
 
   // The group's committed offsets for these partitions (offset -1001 where none).
   absl::StatusOr<std::vector<TopicPartitionOffset>> Committed(
