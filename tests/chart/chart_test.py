@@ -134,7 +134,10 @@ def check_release(values_file):
             where = f"{dname}/{container['name']}"
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 check(probe in container, f"{where}: no {probe}")
-            check("grpc" in container.get("readinessProbe", {}), f"{where}: readiness is not a gRPC probe")
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                check("grpc" in container.get(probe, {}), f"{where}: {probe} is not a gRPC probe")
+            check(container.get("livenessProbe", {}).get("grpc", {}).get("service") == "helpline.liveness",
+                  f"{where}: liveness does not ask helpline.liveness (readiness would restart it)")
             resources = container.get("resources", {})
             for kind in ("requests", "limits"):
                 for resource in ("cpu", "memory"):

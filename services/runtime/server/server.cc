@@ -107,7 +107,10 @@ absl::Status GrpcServer::Start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen for gRPC on ", options_.grpc_listen));
   }
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Readiness is the overall status (""); liveness only says the process
+  // answers, so a Kafka outage makes a pod unready, not restarted.
+  server_->GetHealthCheckService()->SetServingStatus("", false);
+  server_->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
 
   if (absl::Status status = metrics_.Serve(options_.metrics_listen); !status.ok()) {
     server_->Shutdown();
@@ -127,7 +130,7 @@ absl::Status GrpcServer::Start() {
 void GrpcServer::SetServing(bool serving) {
   if (server_ == nullptr || shut_down_.load()) return;
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  health->SetServingStatus(serving);
+  health->SetServingStatus("", serving);
   if (serving_.exchange(serving) != serving) log::Info(serving ? "serving" : "not serving");
 }
 

@@ -15,6 +15,11 @@
 
 namespace helpline::server {
 
+// The gRPC health service name that is SERVING for as long as the process
+// answers (Kubernetes' liveness probe); "" is readiness (ServeWhen).
+inline constexpr char kLivenessService[] = "helpline.liveness";
+
+
 struct ServerOptions {
   std::string service_name;                  // "identity", ...
   std::string grpc_listen = "0.0.0.0:50051";  // port 0 picks a free one

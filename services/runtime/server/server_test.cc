@@ -68,8 +68,15 @@ class GrpcServerTest : public ::testing::Test {
 TEST_F(GrpcServerTest, HealthIsNotServingUntilTheServiceSaysSo) {
   EXPECT_EQ(::helpline::testing::HealthStatus(server_.grpc_port()).value_or("error"),
             "NOT_SERVING");
+  EXPECT_EQ(::helpline::testing::HealthStatus(server_.grpc_port(), kLivenessService).value_or("error"),
+            "SERVING")
+      << "alive while not ready";
   server_.SetServing(true);
   EXPECT_EQ(::helpline::testing::HealthStatus(server_.grpc_port()).value_or("error"), "SERVING");
+  server_.SetServing(false);
+  EXPECT_EQ(::helpline::testing::HealthStatus(server_.grpc_port(), kLivenessService).value_or("error"),
+            "SERVING")
+      << "not ready is not dead";
 }
 
 TEST_F(GrpcServerTest, HealthFollowsReadiness) {
