@@ -16,6 +16,8 @@ import tempfile
 
 import yaml
 
+from report import finish
+
 HELM = os.environ.get("HELM", "helm")
 KUBERNETES_VALIDATE = os.environ.get("KUBERNETES_VALIDATE", "kubernetes-validate")
 KUBERNETES_VERSION = "1.29.0"
@@ -213,10 +215,7 @@ def main():
         lint = helm("lint", "--strict", CHART, "--set", setting)
         check(lint.returncode != 0 and field in (lint.stdout + lint.stderr),
               f"the schema accepted {setting}")
-    for failure in failures:
-        print("FAIL:", failure)
-    print("PASS" if not failures else f"{len(failures)} failures")
-    return 1 if failures else 0
+    return finish(failures)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import re
 import subprocess
 import sys
 
+from report import finish
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARIES = ["services/identity/helpline-identity", "services/catalog/helpline-catalog",
             "services/matching/helpline-matching", "services/sessions/helpline-sessions",
@@ -75,10 +77,7 @@ def main():
             failures.append(f"the image lacks {copied} (the chart's topics Job runs it)")
     if "USER 10001" not in dockerfile:
         failures.append("the image does not run as the non-root user 10001 the chart expects")
-    for failure in failures:
-        print("FAIL:", failure)
-    print("PASS" if not failures else f"{len(failures)} failures")
-    return 1 if failures else 0
+    return finish(failures)
 
 
 if __name__ == "__main__":
