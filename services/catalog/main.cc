@@ -16,6 +16,7 @@
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/eventsourcing/processor.h"
+#include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
@@ -58,52 +59,41 @@ int Main(int argc, char** argv) {
     log::Error("bad config: catalog.currency must be an ISO 4217 code such as EUR");
     return 2;
   }
-  kafka::ClientConfig client = kafka::ClientConfigFromConfig(config);
-  absl::StatusOr<SystemClock> clock = ClockFromConfig(config);
-  if (!clock.ok()) {
-    log::Error("cannot start: clock", {{"error", clock.status().ToString()}});
-    return 2;
-  }
-  const std::string prefix = config.GetString("topics.prefix");
-  es::ServiceTopics topics = es::ServiceTopics::For(kService, prefix);
+  es::ServiceHost host(kService, config, CatalogType());
+  const std::string& prefix = host.prefix;
+  const es::ServiceTopics& topics = host.topics;
 
-  server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
-  es::ProcessorMetrics processor_metrics(server.metrics().registry());
-  es::ProcessorOptions processor_options;
-  processor_options.service = prefix + kService;
-  processor_options.topics = topics;
-  es::Processor processor(client, processor_options, CatalogType(), *clock, &processor_metrics);
 
   CatalogReadModel read_model(RatingOptions{config.GetDouble("catalog.rating_prior_mean"),
                                             config.GetDouble("catalog.rating_prior_weight")});
-  es::EventFeed events(client, {topics.events, topics.deadletter, "catalog.read-model"},
+  es::EventFeed events(host.client, {topics.events, topics.deadletter, "catalog.read-model"},
                        [] { return std::make_unique<v1::CatalogEvent>(); }, read_model);
   // "Available now": matching's presence events.
   PresenceProjection presence_projection(read_model);
-  es::EventFeed presence(client,
+  es::EventFeed presence(host.client,
                          {prefix + "helpline.matching.events", topics.deadletter, "catalog.presence"},
                          [] { return std::make_unique<matching::v1::MatchingEvent>(); },
                          presence_projection);
 
   // Ratings: sessions' reviews.
   ReviewProjection review_projection(read_model);
-  es::EventFeed reviews(client,
+  es::EventFeed reviews(host.client,
                         {prefix + "helpline.sessions.events", topics.deadletter, "catalog.reviews"},
                         [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
                         review_projection);
 
   auth::IdentityCallGuard callers(
-      config, *clock, config.GetDouble("catalog.requests_per_second_per_caller"));
+      config, host.clock, config.GetDouble("catalog.requests_per_second_per_caller"));
 
   if (!server::StartAll({
            {"read model", [&] { return events.Start(); }},
            {"presence feed", [&] { return presence.Start(); }},
            {"reviews feed", [&] { return reviews.Start(); }},
-           {"processor", [&] { return processor.Start(); }}})) {
+           {"processor", [&] { return host.processor.Start(); }}})) {
     return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
-      es::CommandSender::Create(client, {topics, ""});
+      es::CommandSender::Create(host.client, {topics, ""});
   if (!sender.ok()) {
     log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
     return 1;
@@ -112,18 +102,19 @@ int Main(int argc, char** argv) {
   CatalogOptions options;
   options.currency = currency;
   CatalogService service(options,
-                         CatalogParts{**sender, events, read_model, callers.guard(), *clock});
-  server.AddService(&service);
-  if (absl::Status started = server.Start(); !started.ok()) {
+                         CatalogParts{**sender, events, read_model, callers.guard(), host.clock});
+  host.server.AddService(&service);
+  if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
   // Serving once the read model has caught up and the category tree exists.
   auto caught_up = [&] {
-    return processor.Ready() && events.CaughtUp() && presence.CaughtUp() && reviews.CaughtUp();
+    return host.processor.Ready() && events.CaughtUp() && presence.CaughtUp() &&
+           reviews.CaughtUp();
   };
   std::atomic<bool> seeded{!config.GetBool("catalog.seed_categories")};
-  server.ServeWhen([&] { return caught_up() && seeded.load(); });
+  host.server.ServeWhen([&] { return caught_up() && seeded.load(); });
   std::thread seed([&] {
     while (!seeded.load() && !shutdown.WaitFor(absl::Milliseconds(50))) {
       if (!caught_up()) continue;
@@ -139,9 +130,9 @@ int Main(int argc, char** argv) {
 
   shutdown.Wait();
   log::Info("stopping");
-  server.Shutdown();
+  host.server.Shutdown();
   seed.join();
-  processor.Stop();
+  host.processor.Stop();
   events.Stop();
   presence.Stop();
   reviews.Stop();

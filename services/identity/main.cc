@@ -20,6 +20,7 @@
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/reactor.h"
+#include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
@@ -116,10 +117,9 @@ int Main(int argc, char** argv) {
   server::InitLogging(kService, config);
   log::Info("starting", {{"config", config.Describe()}});
 
-  kafka::ClientConfig client = kafka::ClientConfigFromConfig(config);
-  SystemClock clock = OrExit(ClockFromConfig(config), "clock");
-  const std::string prefix = config.GetString("topics.prefix");
-  es::ServiceTopics topics = es::ServiceTopics::For(kService, prefix);
+  es::ServiceHost host(kService, config, IdentityType());
+  const std::string& prefix = host.prefix;
+  const es::ServiceTopics& topics = host.topics;
   const std::string keys_topic = prefix + "helpline.identity.keys";
 
   PiiVault vault = OrExit(PiiVault::Create(DecodeKey(config, "identity.key_encryption_key"),
@@ -135,61 +135,55 @@ int Main(int argc, char** argv) {
                                config.GetDuration("identity.signing_keys_check_interval")),
              "signing keys");
 
-  server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
-  es::ProcessorMetrics processor_metrics(server.metrics().registry());
 
-  es::ProcessorOptions processor_options;
-  processor_options.service = prefix + kService;
-  processor_options.topics = topics;
-  es::Processor processor(client, processor_options, IdentityType(), clock, &processor_metrics);
 
   IdentityReadModel read_model;
-  es::EventFeed events(client, {topics.events, topics.deadletter, "identity.read-model"},
+  es::EventFeed events(host.client, {topics.events, topics.deadletter, "identity.read-model"},
                        [] { return std::make_unique<v1::IdentityEvent>(); }, read_model);
   KeyCache keys(vault);
-  es::EventFeed keys_feed(client, {keys_topic, topics.deadletter, "identity.key-cache"},
+  es::EventFeed keys_feed(host.client, {keys_topic, topics.deadletter, "identity.key-cache"},
                           [] { return std::make_unique<v1::DataKeyRecord>(); }, keys);
   std::unique_ptr<kafka::Producer> keys_producer =
-      OrExit(kafka::Producer::Create(client, {}), "keys producer");
+      OrExit(kafka::Producer::Create(host.client, {}), "keys producer");
 
   // Its own keys are local: no reason to ration refreshes.
   auth::VerifierOptions verifier_options = auth::VerifierOptionsFromConfig(config);
   verifier_options.min_refresh_interval = absl::ZeroDuration();
   verifier_options.max_key_age = absl::Seconds(1);
-  auth::TokenVerifier verifier(verifier_options, *signing_keys, clock);
+  auth::TokenVerifier verifier(verifier_options, *signing_keys, host.clock);
   double per_second = config.GetDouble("identity.requests_per_second_per_caller");
-  auth::RateLimiter per_caller(per_second, per_second * 5, clock);
+  auth::RateLimiter per_caller(per_second, per_second * 5, host.clock);
   double per_minute = config.GetDouble("identity.logins_per_minute_per_account");
-  auth::RateLimiter logins(per_minute / 60, per_minute, clock);
+  auth::RateLimiter logins(per_minute / 60, per_minute, host.clock);
   auth::CallGuard guard(&verifier, per_caller);
 
   es::TypedReaction<v1::IdentityEvent, v1::IdentityCommand> claim_reaction(ClaimFollowsAccount);
-  es::Reactor claim_reactor(client,
+  es::Reactor claim_reactor(host.client,
                             {prefix + "identity.email-claims", topics.events, topics.commands,
                              topics.deadletter},
                             claim_reaction);
   KeyShredder shredder(keys, keys_feed, keys_topic);
-  es::Reactor shred_reactor(client,
+  es::Reactor shred_reactor(host.client,
                             {prefix + "identity.key-shredder", topics.events, topics.commands,
                              topics.deadletter},
                             shredder);
 
   es::TypedReaction<catalog::v1::CatalogEvent, v1::IdentityCommand> expert_reaction(ExpertGetsRole);
-  es::Reactor expert_reactor(client,
+  es::Reactor expert_reactor(host.client,
                              {prefix + "identity.expert-role", prefix + "helpline.catalog.events",
                               topics.commands, topics.deadletter},
                              expert_reaction);
 
   if (!server::StartAll({{"key cache", [&] { return keys_feed.Start(); }},
                          {"read model", [&] { return events.Start(); }},
-                         {"processor", [&] { return processor.Start(); }},
+                         {"processor", [&] { return host.processor.Start(); }},
                          {"email-claim reactor", [&] { return claim_reactor.Start(); }},
                          {"key shredder", [&] { return shred_reactor.Start(); }},
                          {"expert-role reactor", [&] { return expert_reactor.Start(); }}})) {
     return 1;
   }
   std::unique_ptr<es::CommandSender> sender =
-      OrExit(es::CommandSender::Create(client, {topics, ""}), "command sender");
+      OrExit(es::CommandSender::Create(host.client, {topics, ""}), "command sender");
 
   IdentityOptions options;
   options.issuer = config.GetString("auth.issuer");
@@ -201,15 +195,17 @@ int Main(int argc, char** argv) {
   IdentityService service(options,
                           IdentityParts{*sender, events, read_model, keys_feed, keys,
                                         *keys_producer, vault, passwords, *signing_keys, guard,
-                                        logins, clock});
+                                        logins, host.clock});
 
-  server.AddService(&service);
-  if (absl::Status started = server.Start(); !started.ok()) {
+  host.server.AddService(&service);
+  if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
-  auto ready = [&] { return processor.Ready() && events.CaughtUp() && keys_feed.CaughtUp(); };
-  server.ServeWhen(ready);
+  auto ready = [&] {
+    return host.processor.Ready() && events.CaughtUp() && keys_feed.CaughtUp();
+  };
+  host.server.ServeWhen(ready);
   std::thread bootstrap([&] {
     while (!ready() && !shutdown.WaitFor(absl::Milliseconds(50))) {
     }
@@ -218,12 +214,12 @@ int Main(int argc, char** argv) {
 
   shutdown.Wait();
   log::Info("stopping");
-  server.Shutdown();
+  host.server.Shutdown();
   bootstrap.join();
   claim_reactor.Stop();
   shred_reactor.Stop();
   expert_reactor.Stop();
-  processor.Stop();
+  host.processor.Stop();
   events.Stop();
   keys_feed.Stop();
   sender.reset();

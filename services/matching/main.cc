@@ -12,6 +12,7 @@
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/processor.h"
+#include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
 #include "services/runtime/redis/redis_client.h"
 #include "services/runtime/server/log.h"
@@ -96,46 +97,35 @@ int Main(int argc, char** argv) {
   server::InitLogging(kService, config);
   log::Info("starting", {{"config", config.Describe()}});
 
-  kafka::ClientConfig client = kafka::ClientConfigFromConfig(config);
-  absl::StatusOr<SystemClock> clock = ClockFromConfig(config);
-  if (!clock.ok()) {
-    log::Error("cannot start: clock", {{"error", clock.status().ToString()}});
-    return 2;
-  }
-  const std::string prefix = config.GetString("topics.prefix");
-  es::ServiceTopics topics = es::ServiceTopics::For(kService, prefix);
+  es::ServiceHost host(kService, config, MatchingType());
+  const std::string& prefix = host.prefix;
+  const es::ServiceTopics& topics = host.topics;
 
-  server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
-  es::ProcessorMetrics processor_metrics(server.metrics().registry());
-  es::ProcessorOptions processor_options;
-  processor_options.service = prefix + kService;
-  processor_options.topics = topics;
-  es::Processor processor(client, processor_options, MatchingType(), *clock, &processor_metrics);
 
   RankingOptions ranking;
   ranking.rating_prior_mean = config.GetDouble("matching.rating_prior_mean");
   ranking.rating_prior_weight = config.GetDouble("matching.rating_prior_weight");
   ranking.fairness_window = config.GetDuration("matching.fairness_window");
   MatchingReadModel read_model(ranking, config.GetDuration("matching.closed_request_retention"));
-  es::EventFeed events(client, {topics.events, topics.deadletter, "matching.read-model"},
+  es::EventFeed events(host.client, {topics.events, topics.deadletter, "matching.read-model"},
                        [] { return std::make_unique<v1::MatchingEvent>(); }, read_model);
-  es::EventFeed catalog(client,
+  es::EventFeed catalog(host.client,
                         {prefix + "helpline.catalog.events", topics.deadletter, "matching.catalog"},
                         [] { return std::make_unique<catalog::v1::CatalogEvent>(); },
                         read_model.catalog_projection());
   es::EventFeed session_feed(
-      client, {prefix + "helpline.sessions.events", topics.deadletter, "matching.sessions"},
+      host.client, {prefix + "helpline.sessions.events", topics.deadletter, "matching.sessions"},
       [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
       read_model.sessions_projection());
   if (!server::StartAll({
            {"read model", [&] { return events.Start(); }},
            {"catalog feed", [&] { return catalog.Start(); }},
            {"sessions feed", [&] { return session_feed.Start(); }},
-           {"processor", [&] { return processor.Start(); }}})) {
+           {"processor", [&] { return host.processor.Start(); }}})) {
     return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
-      es::CommandSender::Create(client, {topics, ""});
+      es::CommandSender::Create(host.client, {topics, ""});
   if (!sender.ok()) {
     log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
     return 1;
@@ -147,7 +137,7 @@ int Main(int argc, char** argv) {
                          config.GetDuration("matching.presence_ttl"));
 
   auth::IdentityCallGuard callers(
-      config, *clock, config.GetDouble("matching.requests_per_second_per_caller"));
+      config, host.clock, config.GetDouble("matching.requests_per_second_per_caller"));
 
   MatchingOptions options;
   options.currency = config.GetString("matching.currency");
@@ -159,22 +149,24 @@ int Main(int argc, char** argv) {
   options.booking_horizon = config.GetDuration("matching.booking_horizon");
   options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");
   MatchingService service(
-      options, MatchingParts{presence, **sender, events, read_model, callers.guard(), *clock});
-  server.AddService(&service);
-  if (absl::Status started = server.Start(); !started.ok()) {
+      options,
+      MatchingParts{presence, **sender, events, read_model, callers.guard(), host.clock});
+  host.server.AddService(&service);
+  if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
   // Serving with Redis down too: help now says UNAVAILABLE, the rest works.
-  server.ServeWhen([&] {
-    return processor.Ready() && events.CaughtUp() && catalog.CaughtUp() && session_feed.CaughtUp();
+  host.server.ServeWhen([&] {
+    return host.processor.Ready() && events.CaughtUp() && catalog.CaughtUp() &&
+           session_feed.CaughtUp();
   });
   DispatcherOptions dispatch;
   dispatch.offer_window = config.GetDuration("matching.offer_window");
   dispatch.match_hold = config.GetDuration("matching.match_hold");
-  dispatch.clock_rate = clock->rate();
+  dispatch.clock_rate = host.clock.rate();
   dispatch.command_timeout = options.command_timeout;
-  Dispatcher dispatcher(dispatch, read_model, presence, **sender, events, *clock);
+  Dispatcher dispatcher(dispatch, read_model, presence, **sender, events, host.clock);
   std::thread dispatching([&] {
     while (!shutdown.WaitFor(absl::Milliseconds(50))) {
       if (events.CaughtUp() && catalog.CaughtUp()) break;
@@ -188,10 +180,10 @@ int Main(int argc, char** argv) {
 
   shutdown.Wait();
   log::Info("stopping");
-  server.Shutdown();
+  host.server.Shutdown();
   sweeper.join();
   dispatching.join();
-  processor.Stop();
+  host.processor.Stop();
   events.Stop();
   catalog.Stop();
   session_feed.Stop();

@@ -22,6 +22,7 @@
 #include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/reactor.h"
+#include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
@@ -66,14 +67,9 @@ int Main(int argc, char** argv) {
   server::Config config = server::LoadConfigOrExit(Schema(), argc, argv);
   server::InitLogging(kService, config);
   log::Info("starting", {{"config", config.Describe()}});
-  kafka::ClientConfig client = kafka::ClientConfigFromConfig(config);
-  absl::StatusOr<SystemClock> clock = ClockFromConfig(config);
-  if (!clock.ok()) {
-    log::Error("cannot start: clock", {{"error", clock.status().ToString()}});
-    return 2;
-  }
-  const std::string prefix = config.GetString("topics.prefix");
-  es::ServiceTopics topics = es::ServiceTopics::For(kService, prefix);
+  es::ServiceHost host(kService, config, PaymentsType());
+  const std::string& prefix = host.prefix;
+  const es::ServiceTopics& topics = host.topics;
   CommissionOptions commission;
   commission.currency = config.GetString("payments.currency");
   commission.default_bps = static_cast<int32_t>(config.GetInt("payments.commission_bps"));
@@ -84,15 +80,9 @@ int Main(int argc, char** argv) {
     return 2;
   }
 
-  server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
-  es::ProcessorMetrics processor_metrics(server.metrics().registry());
-  es::ProcessorOptions processor_options;
-  processor_options.service = prefix + kService;
-  processor_options.topics = topics;
-  es::Processor processor(client, processor_options, PaymentsType(), *clock, &processor_metrics);
 
   PaymentsReadModel read_model(commission.currency, config.GetDuration("payments.refund_window"));
-  es::EventFeed events(client, {topics.events, topics.deadletter, "payments.read-model"},
+  es::EventFeed events(host.client, {topics.events, topics.deadletter, "payments.read-model"},
                        [] { return std::make_unique<v1::PaymentsEvent>(); }, read_model);
 
   es::TypedReaction<matching::v1::MatchingEvent, v1::PaymentsCommand> from_matching(
@@ -109,7 +99,7 @@ int Main(int argc, char** argv) {
       });
   auto reactor = [&](const char* name, const char* source, const es::Reaction& reaction) {
     return std::make_unique<es::Reactor>(
-        client,
+        host.client,
         es::ReactorOptions{prefix + name, prefix + source, topics.commands, topics.deadletter},
         reaction);
   };
@@ -120,18 +110,18 @@ int Main(int argc, char** argv) {
 
   std::vector<std::pair<std::string, std::function<absl::Status()>>> steps = {
       {"read model", [&] { return events.Start(); }},
-      {"processor", [&] { return processor.Start(); }}};
+      {"processor", [&] { return host.processor.Start(); }}};
   for (auto& each : reactors) steps.push_back({"reactor", [&] { return each->Start(); }});
   if (!server::StartAll(steps)) return 1;
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
-      es::CommandSender::Create(client, {topics, ""});
+      es::CommandSender::Create(host.client, {topics, ""});
   if (!sender.ok()) {
     log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
     return 1;
   }
 
   auth::IdentityCallGuard callers(
-      config, *clock, config.GetDouble("payments.requests_per_second_per_caller"));
+      config, host.clock, config.GetDouble("payments.requests_per_second_per_caller"));
 
   PaymentsOptions options;
   options.currency = commission.currency;
@@ -139,13 +129,13 @@ int Main(int argc, char** argv) {
   options.payout_minimum_minor = config.GetInt("payments.payout_minimum_minor");
   options.refund_window = config.GetDuration("payments.refund_window");
   PaymentsService service(options,
-                          PaymentsParts{**sender, events, read_model, callers.guard(), *clock});
-  server.AddService(&service);
-  if (absl::Status started = server.Start(); !started.ok()) {
+                          PaymentsParts{**sender, events, read_model, callers.guard(), host.clock});
+  host.server.AddService(&service);
+  if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
-  server.ServeWhen([&] { return processor.Ready() && events.CaughtUp(); });
+  host.server.ServeWhen([&] { return host.processor.Ready() && events.CaughtUp(); });
 
   std::unique_ptr<PaymentProcessor> psp = SandboxProcessorClient(options.processor_target);
   IntentWorker worker(
@@ -177,7 +167,7 @@ int Main(int argc, char** argv) {
     int64_t done = -1;
     while (!shutdown.WaitFor(std::min(interval, absl::Seconds(10)))) {
       if (!events.CaughtUp()) continue;
-      int64_t bucket = absl::ToUnixSeconds(clock->Now()) / absl::ToInt64Seconds(interval);
+      int64_t bucket = absl::ToUnixSeconds(host.clock.Now()) / absl::ToInt64Seconds(interval);
       if (bucket == done) continue;
       v1::PaymentsCommand command;
       v1::RunPayoutBatch& batch = *command.mutable_run_payout_batch();
@@ -199,11 +189,11 @@ int Main(int argc, char** argv) {
 
   shutdown.Wait();
   log::Info("stopping");
-  server.Shutdown();
+  host.server.Shutdown();
   working.join();
   batches.join();
   for (auto& each : reactors) each->Stop();
-  processor.Stop();
+  host.processor.Stop();
   events.Stop();
   sender->reset();
   return 0;

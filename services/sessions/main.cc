@@ -9,6 +9,7 @@
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/reactor.h"
+#include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
@@ -61,24 +62,13 @@ int Main(int argc, char** argv) {
     return 2;
   }
 
-  kafka::ClientConfig client = kafka::ClientConfigFromConfig(config);
-  absl::StatusOr<SystemClock> clock = ClockFromConfig(config);
-  if (!clock.ok()) {
-    log::Error("cannot start: clock", {{"error", clock.status().ToString()}});
-    return 2;
-  }
-  const std::string prefix = config.GetString("topics.prefix");
-  es::ServiceTopics topics = es::ServiceTopics::For(kService, prefix);
+  es::ServiceHost host(kService, config, SessionsType());
+  const std::string& prefix = host.prefix;
+  const es::ServiceTopics& topics = host.topics;
 
-  server::GrpcServer server(server::ServerOptionsFromConfig(kService, config));
-  es::ProcessorMetrics processor_metrics(server.metrics().registry());
-  es::ProcessorOptions processor_options;
-  processor_options.service = prefix + kService;
-  processor_options.topics = topics;
-  es::Processor processor(client, processor_options, SessionsType(), *clock, &processor_metrics);
 
   SessionsReadModel read_model;
-  es::EventFeed events(client, {topics.events, topics.deadletter, "sessions.read-model"},
+  es::EventFeed events(host.client, {topics.events, topics.deadletter, "sessions.read-model"},
                        [] { return std::make_unique<v1::SessionsEvent>(); }, read_model);
 
   SessionWindows windows;
@@ -89,7 +79,7 @@ int Main(int argc, char** argv) {
       [windows](const matching::v1::MatchingEvent& event) {
         return SessionsFromMatching(event, windows);
       });
-  es::Reactor matching_reactor(client,
+  es::Reactor matching_reactor(host.client,
                                {prefix + "sessions.from-matching",
                                 prefix + "helpline.matching.events", topics.commands,
                                 topics.deadletter},
@@ -98,7 +88,7 @@ int Main(int argc, char** argv) {
   // A hold the card or the sponsor's budget refused cancels the session.
   es::TypedReaction<payments::v1::PaymentsEvent, v1::SessionsCommand> from_payments(
       payments::SessionsFromPayments);
-  es::Reactor payments_reactor(client,
+  es::Reactor payments_reactor(host.client,
                                {prefix + "sessions.from-payments",
                                 prefix + "helpline.payments.events", topics.commands,
                                 topics.deadletter},
@@ -106,20 +96,20 @@ int Main(int argc, char** argv) {
 
   if (!server::StartAll({
            {"read model", [&] { return events.Start(); }},
-           {"processor", [&] { return processor.Start(); }},
+           {"processor", [&] { return host.processor.Start(); }},
            {"matching reactor", [&] { return matching_reactor.Start(); }},
            {"payments reactor", [&] { return payments_reactor.Start(); }}})) {
     return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
-      es::CommandSender::Create(client, {topics, ""});
+      es::CommandSender::Create(host.client, {topics, ""});
   if (!sender.ok()) {
     log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
     return 1;
   }
 
   auth::IdentityCallGuard callers(
-      config, *clock, config.GetDouble("sessions.requests_per_second_per_caller"));
+      config, host.clock, config.GetDouble("sessions.requests_per_second_per_caller"));
 
   SessionsOptions options;
   options.room_tokens.api_key = config.GetString("sessions.livekit_api_key");
@@ -129,20 +119,20 @@ int Main(int argc, char** argv) {
   options.review_window = config.GetDuration("sessions.review_window");
   options.refund_window = config.GetDuration("sessions.refund_window");
   SessionsService service(options,
-                          SessionsParts{**sender, events, read_model, callers.guard(), *clock});
-  server.AddService(&service);
-  if (absl::Status started = server.Start(); !started.ok()) {
+                          SessionsParts{**sender, events, read_model, callers.guard(), host.clock});
+  host.server.AddService(&service);
+  if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
-  server.ServeWhen([&] { return processor.Ready() && events.CaughtUp(); });
+  host.server.ServeWhen([&] { return host.processor.Ready() && events.CaughtUp(); });
 
   shutdown.Wait();
   log::Info("stopping");
-  server.Shutdown();
+  host.server.Shutdown();
   matching_reactor.Stop();
   payments_reactor.Stop();
-  processor.Stop();
+  host.processor.Stop();
   events.Stop();
   sender->reset();
   return 0;
