@@ -17,7 +17,8 @@ constexpr char kUsage[] = R"(Usage:
 Reads the protos as `protoc --include_imports --include_source_info
 --descriptor_set_out=FILE` wrote them (comments included) and writes the
 Markdown catalog of every helpline/<service>/v1/events.proto in it.
---require-documented fails (exit 1) listing the event types without a comment and the numeric fields without one (their unit).
+--require-documented fails (exit 1) listing the event types without a
+comment and the numeric fields without one (their unit).
 )";
 
 }  // namespace

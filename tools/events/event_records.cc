@@ -106,6 +106,11 @@ absl::StatusOr<DecodedEvent> DecodeEvent(const kafka::Record& record, const Even
     return absl::InvalidArgumentError(
         absl::StrCat("the value is not a ", stream.envelope->full_name(), " (no event in it)"));
   }
+  if (!type_header.empty() && type_header != event.Type()) {
+    return absl::InvalidArgumentError(absl::StrCat("the record's ce_type ", type_header,
+                                                   " is not the event in it (", event.Type(),
+                                                   ")"));
+  }
   const Message& meta =
       reflection->GetMessage(*event.envelope, stream.envelope->FindFieldByName("meta"));
   event.meta.ParseFromString(meta.SerializeAsString());
