@@ -5,14 +5,22 @@
 // a sponsored session free for the person, a refund reversing both
 // postings, a payout emptying the available earnings, the ledger summing to
 // zero and reconciling.
+#include <set>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "helpline/payments/v1/events.pb.h"
+#include "nlohmann/json.hpp"
 #include "services/runtime/eventsourcing/topics.h"
 #include "tests/support/platform.h"
 #include "tests/support/test_stack.h"
 #include "tools/demo/journey.h"
+#include "tools/events/event_records.h"
+#include "tools/events/events_tool.h"
 
 namespace helpline {
 namespace {
@@ -109,6 +117,53 @@ TEST_F(JourneyE2eTest, PaidSponsoredRefundedAndPaidOut) {
   EXPECT_TRUE(report->reconcile.processor_matches_ledger());
   EXPECT_TRUE(report->reconcile.flags_hold());
   for (const std::string& problem : report->reconcile.problems()) ADD_FAILURE() << problem;
+}
+
+// Runs after the journey: what the five services wrote is what analysts read.
+TEST_F(JourneyE2eTest, EveryEventTheServicesWroteDecodesAndRoundTripsThroughJson) {
+  int64_t records = 0;
+  std::set<std::string> types;
+  for (const events::EventStream& stream : events::CompiledEventStreams()) {
+    const std::string topic = stream.Topic(platform_->prefix());
+    for (const kafka::Record& record :
+         ::helpline::testing::ReadToEnd(topic, platform_->partitions())) {
+      ++records;
+      absl::StatusOr<events::DecodedEvent> event = events::DecodeEvent(record, stream);
+      ASSERT_TRUE(event.ok()) << topic << "@" << record.offset << ": " << event.status();
+      types.insert(event->Type());
+      EXPECT_EQ(record.HeaderValue("ce_type"), event->Type());
+      nlohmann::json line = nlohmann::json::parse(
+          events::CloudEventJson(record, *event, events::JsonStyle{}));
+      EXPECT_EQ(line["id"], event->meta.event_id());
+      EXPECT_EQ(line["subject"], record.key);
+      EXPECT_EQ(event->meta.aggregate_id(), record.key);
+      std::unique_ptr<google::protobuf::Message> back(event->envelope->New());
+      ASSERT_TRUE(
+          google::protobuf::util::JsonStringToMessage(line["data"].dump(), back.get()).ok());
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*back, *event->envelope))
+          << line.dump();
+    }
+  }
+  for (const char* type :
+       {"helpline.identity.v1.UserRegistered", "helpline.catalog.v1.ExpertApproved",
+        "helpline.matching.v1.ExpertWentOnline", "helpline.matching.v1.MatchMade",
+        "helpline.sessions.v1.SessionEnded", "helpline.sessions.v1.ReviewSubmitted",
+        "helpline.payments.v1.SessionCaptured", "helpline.payments.v1.SessionRefunded",
+        "helpline.payments.v1.PayoutSettled"}) {
+    EXPECT_EQ(types.count(type), 1u) << type << " was not written by the journey";
+  }
+
+  // The tool exports the same records, none skipped.
+  absl::StatusOr<events::ToolOptions> options = events::ParseToolArgs(
+      {"export", "all", "--topic-prefix", platform_->prefix(), "--bootstrap-servers",
+       ::helpline::testing::TestKafka().bootstrap_servers});
+  ASSERT_TRUE(options.ok()) << options.status();
+  std::ostringstream out, err;
+  std::atomic<bool> stop{false};
+  absl::StatusOr<events::ToolSummary> summary = events::RunTool(*options, out, err, stop);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_GE(summary->written, records) << "events written after the read above come too";
+  EXPECT_EQ(summary->undecodable, 0) << err.str();
 }
 
 }  // namespace
