@@ -14,6 +14,10 @@ BUF_VERSION=1.75.0
 GOOGLE_PROTO_FILES_VERSION=5.0.1
 # Validates rendered manifests offline against the Kubernetes schemas it bundles.
 KUBERNETES_VALIDATE_VERSION=1.37.0
+# The worked analysis's venv (tools/analyze): the Python protobuf runtime of
+# the same release as Debian's protoc (3.21.12), which generates its classes.
+CONFLUENT_KAFKA_VERSION=2.16.1
+PYTHON_PROTOBUF_VERSION=4.21.12
 
 HL_KAFKA_LIBS=$HL_DEPS_DIR/kafka-$KAFKA_VERSION/libs
 # ccache hits for any clone of the repository, wherever it lies.

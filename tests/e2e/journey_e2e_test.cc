@@ -47,6 +47,7 @@ class JourneyE2eTest : public ::testing::Test {
   static void TearDownTestSuite() {
     EXPECT_TRUE(platform_->Stop()) << "clean shutdown on SIGTERM";
     delete platform_;
+    delete report_;
   }
 
   static client::Targets Targets() {
@@ -59,9 +60,12 @@ class JourneyE2eTest : public ::testing::Test {
 
   static constexpr double kClockRate = 60;
   static Platform* platform_;
+  // What the journey (the first test) did, for the tests reading its events.
+  static demo::JourneyReport* report_;
 };
 
 Platform* JourneyE2eTest::platform_ = nullptr;
+demo::JourneyReport* JourneyE2eTest::report_ = nullptr;
 
 TEST_F(JourneyE2eTest, PaidSponsoredRefundedAndPaidOut) {
   client::Client client(Targets(), kClockRate);
@@ -76,6 +80,7 @@ TEST_F(JourneyE2eTest, PaidSponsoredRefundedAndPaidOut) {
   ASSERT_TRUE(journey.Seed().ok());
   absl::StatusOr<demo::JourneyReport> report = journey.Run();
   ASSERT_TRUE(report.ok()) << report.status() << "\n" << absl::StrJoin(narration, "\n");
+  report_ = new demo::JourneyReport(*report);
 
   // Anna: about 12 minutes at 150 a minute, the split exact.
   EXPECT_EQ(report->first_position, 1);
@@ -164,6 +169,45 @@ TEST_F(JourneyE2eTest, EveryEventTheServicesWroteDecodesAndRoundTripsThroughJson
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_GE(summary->written, records) << "events written after the read above come too";
   EXPECT_EQ(summary->undecodable, 0) << err.str();
+}
+
+// The analysts' worked example (tools/analysis/metrics.py, Python with
+// confluent-kafka) on the journey's streams adds up to what the journey did.
+TEST_F(JourneyE2eTest, TheWorkedAnalysisAddsUpToTheJourney) {
+  ASSERT_NE(report_, nullptr) << "needs the journey";
+  std::string command = absl::StrCat(
+      "PYTHONPATH=", HELPLINE_PYTHON_PROTOS, " ", HELPLINE_ANALYSIS_PYTHON, " ",
+      ::helpline::testing::SourcePath("tools/analysis/metrics.py"), " --json --topic-prefix ",
+      platform_->prefix(), " --bootstrap-servers ",
+      ::helpline::testing::TestKafka().bootstrap_servers);
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
+  ASSERT_EQ(pclose(pipe), 0) << command << "\n" << output;
+  nlohmann::json figures = nlohmann::json::parse(output);
+
+  // Anna's, Cleo's and Dan's requests were matched; each waited some time.
+  const nlohmann::json& waits = figures["time_to_match"][report_->category_id];
+  EXPECT_EQ(waits["matched"], 3) << waits.dump();
+  EXPECT_EQ(waits["requests"], 3);
+  EXPECT_GE(waits["median_seconds"].get<double>(), 0);
+  // Three sessions ended: Anna's billed minutes, then the 5-minute minimum twice.
+  const nlohmann::json& minutes = figures["minutes_delivered"][report_->category_id];
+  EXPECT_EQ(minutes["ended"], 3) << minutes.dump();
+  EXPECT_EQ(minutes["sponsored"], 1);
+  EXPECT_EQ(minutes["billed_minutes"], report_->billed_minutes + 5 + 5);
+  // Money: 18.00 + 7.50 + 7.50 captured, Dan's 7.50 refunded; the commission
+  // 3.60 + 1.50 + 1.50 - 1.50.
+  const nlohmann::json& money = figures["revenue"][report_->category_id]["EUR"];
+  EXPECT_EQ(money["captured_minor"],
+            report_->billed_minor + report_->sponsored_billed_minor + report_->refunded_minor)
+      << money.dump();
+  EXPECT_EQ(money["refunded_minor"], report_->refunded_minor);
+  EXPECT_EQ(money["commission_minor"], report_->fee_minor + 150);
+  EXPECT_EQ(money["experts_minor"].get<int64_t>() + money["commission_minor"].get<int64_t>(),
+            money["net_minor"].get<int64_t>());
 }
 
 }  // namespace
