@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BINARIES = ["services/identity/helpline-identity", "services/catalog/helpline-catalog",
             "services/matching/helpline-matching", "services/sessions/helpline-sessions",
             "services/payments/helpline-payments", "services/payments/helpline-psp-sandbox",
-            "tools/helpline-topics", "tools/helpline-health"]
+            "tools/helpline-topics", "tools/helpline-health", "tools/helpline-events"]
 # In every Debian image already.
 BASE = {"libc6", "libgcc-s1", "libstdc++6"}
 
