@@ -216,7 +216,8 @@ std::string TopicsSection(const nlohmann::json& topics) {
     services.push_back(service.get<std::string>());
   }
   absl::StrAppend(&out, "`<service>` is one of ", absl::StrJoin(services, ", "),
-                  ". Partitions: 12 by default (the chart's `kafka.topics.partitions`); commands and "
+                  ". Partitions: 12 by default (the chart's `kafka.topics.partitions`); "
+                  "commands and "
                   "events of a service have the same count, so an aggregate's commands and "
                   "events share a partition number.\n\n");
   absl::StrAppend(&out, "| topic | key | value | kept | what it is |\n|---|---|---|---|---|\n");

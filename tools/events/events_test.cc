@@ -174,8 +174,9 @@ TEST(EventRecordsTest, CsvFlattensTheFieldsOfTheChosenTypes) {
   // `reason` is a column both types have; the text is quoted (RFC 4180).
   std::string row = table.Row(record, *decoded);
   EXPECT_NE(row.find(",helpline.sessions.v1.RefundRequested,"), std::string::npos) << row;
-  EXPECT_NE(row.find(",person-1,,\"the tyre, \"\"still\"\" flat,\nsorry\",,,,,,,person-1,,,,EUR,1800"),
-            std::string::npos)
+  EXPECT_NE(
+      row.find(",person-1,,\"the tyre, \"\"still\"\" flat,\nsorry\",,,,,,,person-1,,,,EUR,1800"),
+      std::string::npos)
       << row;
 }
 
@@ -217,7 +218,8 @@ TEST(EventsToolArgsTest, TopicsTypesAndPositions) {
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_FALSE(options->tail);
   EXPECT_EQ(options->topics,
-            (std::vector<std::string>{"t1-helpline.sessions.events", "t1-helpline.payments.events"}));
+            (std::vector<std::string>{"t1-helpline.sessions.events",
+                                      "t1-helpline.payments.events"}));
   EXPECT_EQ(options->types, (std::set<std::string>{"helpline.sessions.v1.SessionEnded",
                                                    "helpline.payments.v1.SessionCaptured"}));
   EXPECT_EQ(options->from.kind, StreamPosition::Kind::kOffset);
