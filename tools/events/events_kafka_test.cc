@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "helpline/sessions/v1/events.pb.h"
 #include "nlohmann/json.hpp"
@@ -149,6 +150,31 @@ TEST_F(EventsKafkaTest, OffsetsAndSubjectsBoundTheRange) {
   EXPECT_EQ(RunWith({"export", "sessions", "--subject", "session-*", "--max", "4"}).summary.written,
             4);
   EXPECT_EQ(RunWith({"export", "sessions", "--from", "now"}).summary.written, 0);
+}
+
+TEST_F(EventsKafkaTest, RecordTimesBoundTheRange) {
+  WriteSession("session-early", "bike-repair", 1);
+  absl::Time last_early = absl::InfinitePast();
+  for (const kafka::Record& record : ::helpline::testing::ReadToEnd(Topic(), 1)) {
+    last_early = std::max(last_early, record.timestamp);
+  }
+  const absl::Time cut = last_early + absl::Milliseconds(1);
+  while (absl::Now() <= cut + absl::Milliseconds(1)) {
+  }  // the next records' timestamps (milliseconds) fall after the cut
+  WriteSession("session-late", "bike-repair", 2);
+
+  const std::string at = absl::FormatTime(absl::RFC3339_full, cut, absl::UTCTimeZone());
+  auto subjects = [](const Run& run) {
+    std::vector<std::string> out;
+    for (const std::string& line : Lines(run.out)) {
+      out.push_back(nlohmann::json::parse(line)["subject"]);
+    }
+    return out;
+  };
+  EXPECT_EQ(subjects(RunWith({"export", "sessions", "--from", at})),
+            (std::vector<std::string>{"session-late", "session-late"}));
+  EXPECT_EQ(subjects(RunWith({"export", "sessions", "--to", at})),
+            (std::vector<std::string>{"session-early", "session-early"}));
 }
 
 TEST_F(EventsKafkaTest, TailFollowsNewEventsUntilItHasEnough) {
