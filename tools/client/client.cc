@@ -1,6 +1,7 @@
 #include "tools/client/client.h"
 
 #include "absl/strings/str_cat.h"
+#include "services/runtime/auth/jwt.h"
 
 namespace helpline::client {
 namespace {
@@ -13,6 +14,15 @@ std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
 }
 
 }  // namespace
+
+bool HasRole(const std::string& access_token, const std::string& role) {
+  absl::StatusOr<auth::ParsedToken> token = auth::ParseToken(access_token);
+  if (!token.ok() || !token->claims.contains("roles")) return false;
+  for (const auto& granted : token->claims["roles"]) {
+    if (granted == role) return true;
+  }
+  return false;
+}
 
 Targets Targets::Local(int base) {
   auto at = [&](int offset) { return absl::StrCat("127.0.0.1:", base + offset); };
@@ -59,6 +69,21 @@ absl::StatusOr<std::string> Client::Token(User& user) {
   if (!again.ok()) return again.status();
   user = *std::move(again);
   return user.access_token;
+}
+
+absl::StatusOr<User> Client::WaitForRole(User user, const std::string& role,
+                                         absl::Duration wait) {
+  const absl::Time deadline = absl::Now() + wait;
+  while (!HasRole(user.access_token, role)) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(user.email, " never got the role ", role));
+    }
+    absl::SleepFor(absl::Milliseconds(300));
+    absl::StatusOr<User> again = SignIn(user.email, user.password);
+    if (!again.ok()) return again.status();
+    user = *std::move(again);
+  }
+  return user;
 }
 
 }  // namespace helpline::client

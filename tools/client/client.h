@@ -39,6 +39,10 @@ struct User {
   absl::Time signed_in = absl::InfinitePast();  // real time of the tokens
 };
 
+// Whether the access token (not verified: the caller got it from identity)
+// grants `role`.
+bool HasRole(const std::string& access_token, const std::string& role);
+
 class Client {
  public:
   // `clock_rate`: how much faster the services' clock runs (tokens expire
@@ -66,6 +70,10 @@ class Client {
   absl::StatusOr<User> SignIn(const std::string& email, const std::string& password);
   // The user's access token, refreshed first when it is half way to expiry.
   absl::StatusOr<std::string> Token(User& user);
+  // Signs in again until the user's token carries `role` (granted by a
+  // reaction, e.g. "expert" after catalog's approval), for up to `wait`.
+  absl::StatusOr<User> WaitForRole(User user, const std::string& role,
+                                   absl::Duration wait = absl::Seconds(60));
 
  private:
   absl::Duration refresh_after_;

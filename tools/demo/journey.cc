@@ -36,15 +36,6 @@ absl::Status AlreadyDone(absl::Status status) {
   return status;
 }
 
-bool HasRole(const std::string& access_token, const std::string& role) {
-  absl::StatusOr<auth::ParsedToken> token = auth::ParseToken(access_token);
-  if (!token.ok() || !token->claims.contains("roles")) return false;
-  for (const auto& granted : token->claims["roles"]) {
-    if (granted == role) return true;
-  }
-  return false;
-}
-
 runtime::v1::Money Amount(int64_t minor) {
   runtime::v1::Money money;
   money.set_currency_code(kCurrency);
@@ -131,26 +122,12 @@ absl::StatusOr<User> Journey::Account(const std::string& email, const std::strin
   return client_.SignIn(email, kPassword);
 }
 
-absl::StatusOr<User> Journey::WithRole(User user, const std::string& role) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (!HasRole(user.access_token, role)) {
-    if (absl::Now() > deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(user.email, " never got the role ", role));
-    }
-    absl::SleepFor(absl::Milliseconds(300));
-    absl::StatusOr<User> again = client_.SignIn(user.email, user.password);
-    if (!again.ok()) return again.status();
-    user = *std::move(again);
-  }
-  return user;
-}
-
 absl::Status Journey::SeedExpert(const std::string& name, const std::string& category,
                                  const std::vector<std::string>& languages, int64_t rate) {
   const std::string email = EmailOf(name);
   absl::StatusOr<User> user = Account(email, name, identity::v1::ACCOUNT_TYPE_PERSON);
   if (!user.ok()) return user.status();
-  if (!HasRole(user->access_token, "expert")) {
+  if (!client::HasRole(user->access_token, "expert")) {
     catalog::v1::CreateProfileRequest create;
     create.set_request_id(absl::StrCat("demo-profile-", email));
     *create.mutable_content() = Profile(name, category, languages, rate);
@@ -180,7 +157,7 @@ absl::Status Journey::SeedExpert(const std::string& name, const std::string& cat
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<User> expert = WithRole(*std::move(user), "expert");
+  absl::StatusOr<User> expert = client_.WaitForRole(*std::move(user), "expert");
   if (!expert.ok()) return expert.status();
   experts_.push_back({*std::move(expert), name});
   say_(absl::StrCat("  ", name, ": approved expert in ", category, " (",
@@ -192,7 +169,7 @@ absl::Status Journey::SeedSponsor() {
   absl::StatusOr<User> sponsor =
       Account(EmailOf("acme"), "Acme Cycling", identity::v1::ACCOUNT_TYPE_ORGANISATION);
   if (!sponsor.ok()) return sponsor.status();
-  absl::StatusOr<User> with_role = WithRole(*std::move(sponsor), "sponsor");
+  absl::StatusOr<User> with_role = client_.WaitForRole(*std::move(sponsor), "sponsor");
   if (!with_role.ok()) return with_role.status();
   sponsor_ = *std::move(with_role);
   catalog::v1::ListSponsorProgramsRequest list;

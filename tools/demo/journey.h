@@ -83,7 +83,6 @@ class Journey {
 
   absl::StatusOr<client::User> Account(const std::string& email, const std::string& name,
                                        identity::v1::AccountType type);
-  absl::StatusOr<client::User> WithRole(client::User user, const std::string& role);
   absl::Status SeedExpert(const std::string& name, const std::string& category,
                           const std::vector<std::string>& languages, int64_t rate);
   absl::Status SeedSponsor();
