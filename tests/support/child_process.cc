@@ -58,6 +58,10 @@ int ChildProcess::Signal(int signal) {
   return status;
 }
 
+void ChildProcess::Send(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
 std::string ChildProcess::Output() const {
   std::ifstream file(output_file_);
   std::stringstream buffer;

@@ -18,6 +18,8 @@ class ChildProcess {
   bool running();
   // Sends the signal and waits; returns the exit status as waitpid gives it.
   int Signal(int signal);
+  // Sends the signal without waiting (SIGSTOP, SIGCONT).
+  void Send(int signal);
   // Waits at most `seconds` for the output file to contain `text`.
   bool WaitForOutput(const std::string& text, double seconds);
   std::string Output() const;

@@ -19,9 +19,15 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
 
 }  // namespace
 
-nlohmann::json Platform::ClockConfig() const {
-  if (options_.clock_rate == 1) return nlohmann::json::object();
-  return {{"clock", {{"rate", options_.clock_rate}, {"anchor", clock_anchor_}}}};
+nlohmann::json Platform::CommonConfig() const {
+  nlohmann::json config = nlohmann::json::object();
+  if (options_.clock_rate != 1) {
+    config["clock"] = {{"rate", options_.clock_rate}, {"anchor", clock_anchor_}};
+  }
+  if (options_.kafka.has_value()) {
+    config["kafka"] = {{"bootstrap_servers", options_.kafka->bootstrap_servers}};
+  }
+  return config;
 }
 
 ::testing::AssertionResult Platform::Start(const std::string& name, Options options) {
@@ -31,7 +37,8 @@ nlohmann::json Platform::ClockConfig() const {
   dir_ = ::testing::TempDir() + UniqueName(name);
   std::system(absl::StrCat("mkdir -p '", dir_, "'").c_str());
   for (const char* service : {"identity", "catalog", "matching", "sessions", "payments"}) {
-    CreateServiceTopics(service, prefix_, options_.partitions);
+    CreateServiceTopics(options_.kafka.value_or(TestKafka()), service, prefix_,
+                        options_.partitions);
   }
   std::string keys_file = dir_ + "/signing-keys.json";
   {
@@ -50,7 +57,7 @@ nlohmann::json Platform::ClockConfig() const {
         {"requests_per_second_per_caller", 1000},
         {"logins_per_minute_per_account", 1000}}},
       {"admin", {{"email", kPlatformAdminEmail}, {"password", kPlatformAdminPassword}}}};
-  identity_config.merge_patch(ClockConfig());
+  identity_config.merge_patch(CommonConfig());
   identity_ = std::make_unique<ServiceProcess>(IDENTITY_BINARY_PATH, "identity", identity_config,
                                                dir_);
   if (auto started = identity_->Start(); !started) return started;
@@ -59,7 +66,7 @@ nlohmann::json Platform::ClockConfig() const {
                                    {"auth", {{"identity_target", identity_target}}},
                                    {"catalog", {{"requests_per_second_per_caller", 1000}}}};
   catalog_config.merge_patch(options_.catalog_config);
-  catalog_config.merge_patch(ClockConfig());
+  catalog_config.merge_patch(CommonConfig());
   catalog_ = std::make_unique<ServiceProcess>(CATALOG_BINARY_PATH, "catalog", catalog_config, dir_);
   if (auto started = catalog_->Start(); !started) return started;
   if (options_.matching) {
@@ -73,7 +80,7 @@ nlohmann::json Platform::ClockConfig() const {
 }
 
 ::testing::AssertionResult Platform::StartMatching(const std::string& identity_target) {
-  redis::ClientOptions redis = TestRedis();
+  redis::ClientOptions redis = options_.redis.value_or(TestRedis());
   nlohmann::json matching_config = {
       {"topics", {{"prefix", prefix_}}},
       {"auth", {{"identity_target", identity_target}}},
@@ -82,7 +89,7 @@ nlohmann::json Platform::ClockConfig() const {
        {{"presence_key_prefix", prefix_ + "presence:"},
         {"requests_per_second_per_caller", 1000}}}};
   matching_config.merge_patch(options_.matching_config);
-  matching_config.merge_patch(ClockConfig());
+  matching_config.merge_patch(CommonConfig());
   matching_ = std::make_unique<ServiceProcess>(MATCHING_BINARY_PATH, "matching", matching_config,
                                                dir_);
   return matching_->Start();
@@ -97,7 +104,7 @@ nlohmann::json Platform::ClockConfig() const {
         {"livekit_api_secret", kPlatformLivekitSecret},
         {"requests_per_second_per_caller", 1000}}}};
   sessions_config.merge_patch(options_.sessions_config);
-  sessions_config.merge_patch(ClockConfig());
+  sessions_config.merge_patch(CommonConfig());
   sessions_ = std::make_unique<ServiceProcess>(SESSIONS_BINARY_PATH, "sessions", sessions_config,
                                                dir_);
   return sessions_->Start();
@@ -120,7 +127,7 @@ nlohmann::json Platform::ClockConfig() const {
         {"worker_interval", "50ms"},
         {"requests_per_second_per_caller", 1000}}}};
   payments_config.merge_patch(options_.payments_config);
-  payments_config.merge_patch(ClockConfig());
+  payments_config.merge_patch(CommonConfig());
   payments_ = std::make_unique<ServiceProcess>(PAYMENTS_BINARY_PATH, "payments", payments_config,
                                                dir_);
   return payments_->Start();

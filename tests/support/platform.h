@@ -1,8 +1,9 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
-#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -13,6 +14,8 @@
 #include "helpline/matching/v1/matching.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "services/runtime/core/errors.h"
+#include "services/runtime/kafka/client.h"
+#include "services/runtime/redis/redis_client.h"
 #include "tests/support/service_process.h"
 
 // Helpline's services as processes on the test run's Kafka and Redis, on
@@ -45,6 +48,10 @@ class Platform {
     nlohmann::json payments_config = nlohmann::json::object();
     // Every service's clock runs this much faster, from the start (clock.rate).
     double clock_rate = 1;
+    // A Kafka and a Redis of the test's own (one it restarts), instead of
+    // the test run's.
+    std::optional<kafka::ClientConfig> kafka;
+    std::optional<redis::ClientOptions> redis;
   };
 
   // Creates the topics and starts identity, catalog and those of matching,
@@ -110,7 +117,8 @@ class Platform {
   ::testing::AssertionResult StartMatching(const std::string& identity_target);
   ::testing::AssertionResult StartSessions(const std::string& identity_target);
   ::testing::AssertionResult StartPayments(const std::string& identity_target);
-  nlohmann::json ClockConfig() const;
+  // What every service's config gets: the clock, and the Kafka of the options.
+  nlohmann::json CommonConfig() const;
 
   Options options_;
   std::string clock_anchor_;

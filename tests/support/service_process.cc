@@ -23,7 +23,9 @@ ServiceProcess::ServiceProcess(std::string binary, std::string name, nlohmann::j
   config_["ports_file"] = absl::StrCat(dir_, "/", name_, ".ports.json");
   // A config that says "kafka": null is for a binary that is not on Kafka.
   if (!config_.contains("kafka") || !config_["kafka"].is_null()) {
-    config_["kafka"]["bootstrap_servers"] = TestKafka().bootstrap_servers;
+    if (!config_["kafka"].contains("bootstrap_servers")) {
+      config_["kafka"]["bootstrap_servers"] = TestKafka().bootstrap_servers;
+    }
   } else {
     config_.erase("kafka");
   }
@@ -37,6 +39,10 @@ ServiceProcess::~ServiceProcess() {
 ::testing::AssertionResult ServiceProcess::Start() {
   const std::string ports_file = config_["ports_file"].get<std::string>();
   std::remove(ports_file.c_str());
+  if (port_ != 0) {
+    config_["grpc"]["listen"] = absl::StrCat("127.0.0.1:", port_);
+    config_["metrics"]["listen"] = absl::StrCat("127.0.0.1:", metrics_port_);
+  }
   const std::string config_file = absl::StrCat(dir_, "/", name_, ".json");
   {
     std::ofstream out(config_file);
@@ -50,7 +56,10 @@ ServiceProcess::~ServiceProcess() {
   while (absl::Now() < deadline && port_ == 0 && process_->running()) {
     std::ifstream ports(ports_file);
     nlohmann::json parsed = nlohmann::json::parse(ports, nullptr, false);
-    if (parsed.is_object()) port_ = parsed.value("grpc_port", 0);
+    if (parsed.is_object()) {
+      port_ = parsed.value("grpc_port", 0);
+      metrics_port_ = parsed.value("metrics_port", 0);
+    }
     if (port_ == 0) absl::SleepFor(absl::Milliseconds(50));
   }
   while (absl::Now() < deadline && port_ != 0 && process_->running() &&
@@ -71,6 +80,14 @@ bool ServiceProcess::Stop() {
 
 void ServiceProcess::Kill() {
   if (process_ != nullptr && process_->running()) process_->Signal(SIGKILL);
+}
+
+void ServiceProcess::Pause() {
+  if (process_ != nullptr) process_->Send(SIGSTOP);
+}
+
+void ServiceProcess::Resume() {
+  if (process_ != nullptr) process_->Send(SIGCONT);
 }
 
 std::string ServiceProcess::Output() const {

@@ -10,22 +10,27 @@
 namespace helpline::testing {
 
 // A Helpline service binary run by a test against the test run's Kafka: its
-// config is `config` plus loopback gRPC and metrics ports picked at start,
-// the ports file and Kafka's address (unless `config` has "kafka": null);
-// its log is `<dir>/<name>.log`.
+// config is `config` plus loopback gRPC and metrics ports picked at the
+// first start (kept by later ones), the ports file and Kafka's address
+// (unless `config` names one, or has "kafka": null); its log is
+// `<dir>/<name>.log`.
 class ServiceProcess {
  public:
   ServiceProcess(std::string binary, std::string name, nlohmann::json config, std::string dir);
   ~ServiceProcess();
 
   // Starts it and waits (up to 90 s) until its health check says SERVING.
+  // A restart listens on the ports of the first start.
   ::testing::AssertionResult Start();
-  // The gRPC port of the running process (a new one after each start).
   int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
   // SIGTERM; true if it shut down cleanly (exit status 0).
   bool Stop();
   // SIGKILL: a crash.
   void Kill();
+  // SIGSTOP and SIGCONT: a process that hangs (a long GC pause, a VM frozen).
+  void Pause();
+  void Resume();
   std::string Output() const;
 
  private:
@@ -35,6 +40,7 @@ class ServiceProcess {
   nlohmann::json config_;
   std::unique_ptr<ChildProcess> process_;
   int port_ = 0;
+  int metrics_port_ = 0;
 };
 
 }  // namespace helpline::testing

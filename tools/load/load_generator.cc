@@ -25,7 +25,6 @@ using IdentityStub = identity::v1::IdentityService::Stub;
 using MatchingStub = matching::v1::MatchingService::Stub;
 using SessionsStub = sessions::v1::SessionsService::Stub;
 
-constexpr char kPassword[] = "load-password-1";
 constexpr char kCurrency[] = "EUR";
 constexpr int64_t kRatePerMinute = 100;
 
@@ -199,7 +198,7 @@ class LoadGenerator::Person {
     request.set_request_id(ids::NewUuidV7());
     request.set_email(absl::StrCat(load_.options_.run_tag, "-person-", index_, "-",
                                    ids::NewUuidV7().substr(24), "@load.helpline.local"));
-    request.set_password(kPassword);
+    request.set_password(kLoadPassword);
     request.set_display_name(absl::StrCat("Person ", index_));
     request.set_account_type(identity::v1::ACCOUNT_TYPE_PERSON);
     identity::v1::RegisterResponse registered;
@@ -209,13 +208,13 @@ class LoadGenerator::Person {
     load_.recorder_->Ack("identity", registered.user_id(), "UserRegistered");
     {
       absl::MutexLock lock(&load_.recorder_->mutex);
-      load_.recorder_->people.push_back(registered.user_id());
+      load_.recorder_->people.push_back(request.email());
     }
-    absl::StatusOr<User> user = load_.client_->SignIn(request.email(), kPassword);
+    absl::StatusOr<User> user = load_.client_->SignIn(request.email(), kLoadPassword);
     const absl::Time deadline = absl::Now() + load_.options_.retry_for;
     while (!user.ok() && Retryable(user.status().code()) && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(200));
-      user = load_.client_->SignIn(request.email(), kPassword);
+      user = load_.client_->SignIn(request.email(), kLoadPassword);
     }
     if (!user.ok()) return Fail("Login", user.status()).ok();
     user_ = *std::move(user);
@@ -441,6 +440,8 @@ LoadGenerator::~LoadGenerator() {
   for (std::thread& thread : background_) thread.join();
 }
 
+int64_t LoadGenerator::Completed() const { return recorder_->completed.load(); }
+
 LoadGenerator::Expert* LoadGenerator::FindExpert(const std::string& user_id) {
   for (const std::unique_ptr<Expert>& expert : experts_) {
     if (expert->user_id == user_id) return expert.get();
@@ -500,7 +501,7 @@ absl::Status LoadGenerator::SetUpExpert(int index) {
   identity::v1::RegisterRequest registration;
   registration.set_request_id(email);
   registration.set_email(email);
-  registration.set_password(kPassword);
+  registration.set_password(kLoadPassword);
   registration.set_display_name(absl::StrCat("Expert ", index));
   registration.set_account_type(identity::v1::ACCOUNT_TYPE_PERSON);
   identity::v1::RegisterResponse registered;
@@ -509,7 +510,7 @@ absl::Status LoadGenerator::SetUpExpert(int index) {
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<User> user = client_->SignIn(email, kPassword);
+  absl::StatusOr<User> user = client_->SignIn(email, kLoadPassword);
   if (!user.ok()) return user.status();
 
   catalog::v1::CreateProfileRequest create;
@@ -669,7 +670,10 @@ LoadReport LoadGenerator::Run(absl::Duration duration, const std::atomic<bool>& 
   report.acknowledged = recorder_->acknowledged;
   report.help_requests = recorder_->help_requests;
   report.people = recorder_->people;
-  for (const std::unique_ptr<Expert>& expert : experts_) report.experts.push_back(expert->user_id);
+  for (const std::unique_ptr<Expert>& expert : experts_) {
+    absl::MutexLock expert_lock(&expert->mutex);
+    report.experts.push_back(expert->user.email);
+  }
   return report;
 }
 

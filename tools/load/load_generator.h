@@ -20,6 +20,9 @@
 // the call, review, and sometimes cancel the request or ask for a refund.
 namespace helpline::load {
 
+// Every simulated account's password.
+inline constexpr char kLoadPassword[] = "load-password-1";
+
 struct LoadOptions {
   client::Targets targets;
   std::string admin_email;
@@ -86,7 +89,7 @@ struct LoadReport {
   int64_t max_commands_lag = 0;
   std::map<std::string, RpcFigures> rpcs;
   std::vector<Acknowledged> acknowledged;
-  // Every help request asked (ids), every person and expert (user ids).
+  // Every help request asked (ids); every person's and expert's email.
   std::vector<std::string> help_requests;
   std::vector<std::string> people;
   std::vector<std::string> experts;
@@ -106,6 +109,8 @@ class LoadGenerator {
   // Runs journeys until `stop` is set or `duration` passed, then lets the
   // journeys in flight finish.
   LoadReport Run(absl::Duration duration, const std::atomic<bool>& stop);
+  // Journeys completed so far (while Run runs).
+  int64_t Completed() const;
 
  private:
   struct Expert;
