@@ -97,7 +97,8 @@ std::vector<std::string> Unsettled(const std::vector<ServiceEvents>& all) {
         session.has_session_cancelled()) {
       open_sessions.erase(id);
     }
-    if (session.has_session_ended() && session.session_ended().billing().amount().amount_minor() > 0) {
+    if (session.has_session_ended() &&
+        session.session_ended().billing().amount().amount_minor() > 0) {
       to_capture.insert(id);
     }
     if (session.has_refund_requested()) to_refund.insert(id);

@@ -189,7 +189,8 @@ class LoadGenerator::Person {
 
   // Counts the journey as failed at `step`; returns `status`.
   absl::Status Fail(const std::string& step, const absl::Status& status) {
-    load_.recorder_->Failed(absl::StrCat(step, ": ", CodeName(status.code())));
+    load_.recorder_->Failed(absl::StrCat(step, ": ", CodeName(status.code()), ": ",
+                                         status.message().substr(0, 120)));
     return status;
   }
 
@@ -473,7 +474,7 @@ absl::Status LoadGenerator::Setup() {
     catalog::v1::CreateCategoryRequest request;
     request.set_category_id(absl::StrCat(options_.run_tag, "-topic-", i));
     request.set_request_id(request.category_id());
-    request.set_name(absl::StrCat("Load topic ", i));
+    request.set_name(absl::StrCat("Topic ", i, " of ", options_.run_tag));
     catalog::v1::CreateCategoryResponse response;
     absl::Status s = Client::Call(client_->catalog(), &CatalogStub::CreateCategory,
                                   *admin_token, request, &response);

@@ -20,7 +20,6 @@ using google::protobuf::Message;
 constexpr int kMaxBatchRetries = 5;
 // Snapshot records written per transaction between batches.
 constexpr size_t kSnapshotChunkBytes = 256 << 10;
-constexpr absl::Duration kIdlePoll = absl::Milliseconds(20);
 
 // Anything that is not ABORTED ends the producer: FAILED_PRECONDITION, with
 // the original's payload (fencing) when it already was.
@@ -340,10 +339,17 @@ absl::Status PartitionWorker::SeekToCommitted() {
                         absl::Seconds(10));
 }
 
+absl::Duration PartitionWorker::IdleWait() const {
+  std::optional<absl::Time> next = state_.NextTimer();
+  if (!next.has_value()) return options_.idle_poll;
+  absl::Duration until = (*next - clock_.Now()) / options_.clock_rate;
+  return std::clamp(until, absl::ZeroDuration(), options_.idle_poll);
+}
+
 std::vector<kafka::Record> PartitionWorker::CollectCommands() {
   std::vector<kafka::Record> commands;
   absl::Time deadline = absl::InfiniteFuture();
-  absl::Duration wait = kIdlePoll;
+  absl::Duration wait = IdleWait();
   while (static_cast<int>(commands.size()) < options_.max_batch_commands && !stopping_.load()) {
     absl::StatusOr<std::optional<kafka::Record>> record = reader_->Poll(wait);
     if (!record.ok()) {

@@ -25,6 +25,11 @@ struct ProcessorOptions {
   // A transaction closes after this many commands or this long after its first.
   int max_batch_commands = 500;
   absl::Duration max_batch_wait = absl::Milliseconds(2);
+  // With no command coming, a worker wakes for its next timer, and at least
+  // this often; `clock_rate` (clock.rate) turns a timer's service time into
+  // real time.
+  absl::Duration idle_poll = absl::Milliseconds(100);
+  double clock_rate = 1;
   // Backstop for a killed processor's open transaction; a new owner aborts it
   // at once anyway (fencing).
   absl::Duration transaction_timeout = absl::Seconds(10);
@@ -88,6 +93,8 @@ class PartitionWorker {
   absl::Status SeekToCommitted();
   // The commands lag gauge, at most once a second.
   void ReportLag();
+  // How long to wait for the first command: until the next timer is due, or idle_poll.
+  absl::Duration IdleWait() const;
   std::vector<kafka::Record> CollectCommands();
   // OK when committed; otherwise the partition must be recovered.
   absl::Status RunBatch(const std::vector<kafka::Record>& commands);

@@ -17,10 +17,11 @@ SystemClock ClockOrExit(const server::Config& config) {
 }
 
 ProcessorOptions ProcessorOptionsFor(const std::string& service, const std::string& prefix,
-                                     const ServiceTopics& topics) {
+                                     const ServiceTopics& topics, double clock_rate) {
   ProcessorOptions options;
   options.service = prefix + service;
   options.topics = topics;
+  options.clock_rate = clock_rate;
   return options;
 }
 
@@ -34,7 +35,7 @@ ServiceHost::ServiceHost(const std::string& service, const server::Config& confi
       topics(ServiceTopics::For(service, prefix)),
       server(server::ServerOptionsFromConfig(service, config)),
       processor_metrics(server.metrics().registry()),
-      processor(client, ProcessorOptionsFor(service, prefix, topics), type, clock,
+      processor(client, ProcessorOptionsFor(service, prefix, topics, clock.rate()), type, clock,
                 &processor_metrics) {}
 
 }  // namespace helpline::es
