@@ -83,7 +83,8 @@ int Main(int argc, char** argv) {
                         review_projection);
 
   auth::IdentityCallGuard callers(
-      config, host.clock, config.GetDouble("catalog.requests_per_second_per_caller"));
+      config, host.clock, config.GetDouble("catalog.requests_per_second_per_caller"),
+      host.server);
 
   if (!server::StartAll({
            {"read model", [&] { return events.Start(); }},

@@ -155,7 +155,7 @@ int Main(int argc, char** argv) {
   auth::RateLimiter per_caller(per_second, per_second * 5, host.clock);
   double per_minute = config.GetDouble("identity.logins_per_minute_per_account");
   auth::RateLimiter logins(per_minute / 60, per_minute, host.clock);
-  auth::CallGuard guard(&verifier, per_caller);
+  auth::CallGuard guard(&verifier, per_caller, [&] { return host.server.serving(); });
 
   es::TypedReaction<v1::IdentityEvent, v1::IdentityCommand> claim_reaction(ClaimFollowsAccount);
   es::Reactor claim_reactor(host.client,

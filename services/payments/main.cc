@@ -121,7 +121,8 @@ int Main(int argc, char** argv) {
   }
 
   auth::IdentityCallGuard callers(
-      config, host.clock, config.GetDouble("payments.requests_per_second_per_caller"));
+      config, host.clock, config.GetDouble("payments.requests_per_second_per_caller"),
+      host.server);
 
   PaymentsOptions options;
   options.currency = commission.currency;

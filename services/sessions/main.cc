@@ -109,7 +109,8 @@ int Main(int argc, char** argv) {
   }
 
   auth::IdentityCallGuard callers(
-      config, host.clock, config.GetDouble("sessions.requests_per_second_per_caller"));
+      config, host.clock, config.GetDouble("sessions.requests_per_second_per_caller"),
+      host.server);
 
   SessionsOptions options;
   options.room_tokens.api_key = config.GetString("sessions.livekit_api_key");

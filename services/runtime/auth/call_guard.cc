@@ -31,8 +31,16 @@ grpc::Status Run(const std::function<absl::Status()>& body) {
 
 }  // namespace
 
-CallGuard::CallGuard(TokenVerifier* verifier, RateLimiter& per_caller)
-    : verifier_(verifier), per_caller_(per_caller) {}
+CallGuard::CallGuard(TokenVerifier* verifier, RateLimiter& per_caller,
+                     std::function<bool()> serving)
+    : verifier_(verifier), per_caller_(per_caller), serving_(std::move(serving)) {}
+
+absl::Status CallGuard::NotServing() const {
+  if (serving_ == nullptr || serving_()) return absl::OkStatus();
+  return absl::UnavailableError(
+      "not serving yet: the service is catching up with its event log or waiting for Kafka; "
+      "try again in a moment");
+}
 
 std::string CallGuard::PeerOf(const grpc::ServerContextBase& context) {
   std::string peer = context.peer();
@@ -44,6 +52,7 @@ grpc::Status CallGuard::Authenticated(
     grpc::ServerContextBase* context, const std::function<absl::Status(const Principal&)>& handler) {
   log::ScopedTraceId trace(TraceIdFor(*context));
   return Run([&]() -> absl::Status {
+    if (absl::Status serving = NotServing(); !serving.ok()) return serving;
     if (verifier_ == nullptr) return absl::InternalError("this server verifies no tokens");
     std::string authorization = Metadata(*context, "authorization");
     if (!absl::StartsWithIgnoreCase(authorization, "bearer ")) {
@@ -61,6 +70,7 @@ grpc::Status CallGuard::Public(grpc::ServerContextBase* context,
                                const std::function<absl::Status()>& handler) {
   log::ScopedTraceId trace(TraceIdFor(*context));
   return Run([&]() -> absl::Status {
+    if (absl::Status serving = NotServing(); !serving.ok()) return serving;
     if (absl::Status allowed = per_caller_.Take(PeerOf(*context)); !allowed.ok()) return allowed;
     return handler();
   });

@@ -15,10 +15,15 @@ namespace helpline::auth {
 // (UNAUTHENTICATED otherwise), applies the per-caller rate limit
 // (RESOURCE_EXHAUSTED with RetryInfo), carries the trace id into the logs,
 // and turns the handler's absl::Status into a gRPC status with details.
+// While `serving` says no (starting, catching up with the log, Kafka away)
+// every call is UNAVAILABLE: answers from a read model not caught up would
+// be wrong ("not an active category" right after a restart).
 class CallGuard {
  public:
-  // `verifier` may be null for a server whose RPCs are all public.
-  CallGuard(TokenVerifier* verifier, RateLimiter& per_caller);
+  // `verifier` may be null for a server whose RPCs are all public;
+  // `serving` null for one that always answers.
+  CallGuard(TokenVerifier* verifier, RateLimiter& per_caller,
+            std::function<bool()> serving = nullptr);
 
   grpc::Status Authenticated(grpc::ServerContextBase* context,
                              const std::function<absl::Status(const Principal&)>& handler);
@@ -29,8 +34,11 @@ class CallGuard {
   static std::string PeerOf(const grpc::ServerContextBase& context);
 
  private:
+  absl::Status NotServing() const;
+
   TokenVerifier* verifier_;
   RateLimiter& per_caller_;
+  const std::function<bool()> serving_;
 };
 
 // PERMISSION_DENIED unless the caller has the role.

@@ -44,10 +44,10 @@ absl::StatusOr<std::vector<Ed25519Key>> IdentityJwks::FetchKeys() {
 }
 
 IdentityCallGuard::IdentityCallGuard(const server::Config& config, const Clock& clock,
-                                     double per_second)
+                                     double per_second, const server::GrpcServer& server)
     : jwks_(config.GetString("auth.identity_target")),
       verifier_(VerifierOptionsFromConfig(config), jwks_, clock),
       per_caller_(per_second, per_second * 5, clock),
-      guard_(&verifier_, per_caller_) {}
+      guard_(&verifier_, per_caller_, [&server] { return server.serving(); }) {}
 
 }  // namespace helpline::auth

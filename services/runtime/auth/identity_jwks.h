@@ -10,6 +10,7 @@
 #include "services/runtime/auth/rate_limiter.h"
 #include "services/runtime/auth/token_verifier.h"
 #include "services/runtime/core/clock.h"
+#include "services/runtime/server/server.h"
 
 namespace helpline::auth {
 
@@ -36,7 +37,9 @@ class IdentityJwks : public PublicKeySource {
 // per caller (burst: 5 times that).
 class IdentityCallGuard {
  public:
-  IdentityCallGuard(const server::Config& config, const Clock& clock, double per_second);
+  // Calls are UNAVAILABLE while `server` is not serving.
+  IdentityCallGuard(const server::Config& config, const Clock& clock, double per_second,
+                    const server::GrpcServer& server);
   CallGuard& guard() { return guard_; }
 
  private:

@@ -59,6 +59,8 @@ class GrpcServer {
   // From now until Shutdown, health follows `ready` (asked every 100 ms):
   // e.g. the read model caught up and the processor rebuilt its partitions.
   void ServeWhen(std::function<bool()> ready);
+  // What the readiness health check says now.
+  bool serving() const { return serving_.load(); }
 
   // Stops accepting calls, lets calls in flight finish for up to the grace
   // period, then cancels the rest. Idempotent.

@@ -9,6 +9,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "helpline/testing/v1/echo.grpc.pb.h"
+#include "services/runtime/auth/call_guard.h"
+#include "services/runtime/core/clock.h"
 #include "tests/support/grpc_probe.h"
 
 namespace helpline::server {
@@ -95,6 +97,48 @@ TEST_F(GrpcServerTest, HealthFollowsReadiness) {
   EXPECT_TRUE(status_becomes("SERVING"));
   caught_up.store(false);
   EXPECT_TRUE(status_becomes("NOT_SERVING"));
+}
+
+// Echo behind the CallGuard, which answers only while the server is serving.
+class GuardedEcho : public EchoService::Service {
+ public:
+  explicit GuardedEcho(const GrpcServer& server)
+      : guard_(nullptr, limiter_, [&server] { return server.serving(); }) {}
+  grpc::Status Echo(grpc::ServerContext* context, const EchoRequest* request,
+                    EchoResponse* response) override {
+    return guard_.Public(context, [&] {
+      response->set_message(request->message());
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  SystemClock clock_;
+  auth::RateLimiter limiter_{1000, 1000, clock_};
+  auth::CallGuard guard_;
+};
+
+TEST(GuardedServerTest, CallsAreUnavailableUntilTheServiceIsCaughtUp) {
+  GrpcServer server(LocalOptions());
+  GuardedEcho echo(server);
+  server.AddService(&echo);
+  ASSERT_TRUE(server.Start().ok());
+  std::atomic<bool> caught_up{false};
+  server.ServeWhen([&] { return caught_up.load(); });
+  EchoResponse response;
+  grpc::Status early = CallEcho(server.grpc_port(), "hello", absl::ZeroDuration(), &response);
+  EXPECT_EQ(early.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(early.error_message(), HasSubstr("catching up with its event log"));
+  caught_up.store(true);
+  grpc::Status answered;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(10); absl::Now() < deadline;) {
+    answered = CallEcho(server.grpc_port(), "hello", absl::ZeroDuration(), &response);
+    if (answered.ok()) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(answered.ok()) << answered.error_message();
+  EXPECT_EQ(response.message(), "hello");
+  server.Shutdown();
 }
 
 TEST_F(GrpcServerTest, ReflectionListsTheServices) {
