@@ -37,8 +37,9 @@ nlohmann::json Platform::CommonConfig() const {
   dir_ = ::testing::TempDir() + UniqueName(name);
   std::system(absl::StrCat("mkdir -p '", dir_, "'").c_str());
   for (const char* service : {"identity", "catalog", "matching", "sessions", "payments"}) {
-    CreateServiceTopics(options_.kafka.value_or(TestKafka()), service, prefix_,
-                        options_.partitions);
+    // Not value_or: TestKafka() fails a test that runs without the shared stack.
+    CreateServiceTopics(options_.kafka.has_value() ? *options_.kafka : TestKafka(), service,
+                        prefix_, options_.partitions);
   }
   std::string keys_file = dir_ + "/signing-keys.json";
   {
@@ -80,7 +81,7 @@ nlohmann::json Platform::CommonConfig() const {
 }
 
 ::testing::AssertionResult Platform::StartMatching(const std::string& identity_target) {
-  redis::ClientOptions redis = options_.redis.value_or(TestRedis());
+  redis::ClientOptions redis = options_.redis.has_value() ? *options_.redis : TestRedis();
   nlohmann::json matching_config = {
       {"topics", {{"prefix", prefix_}}},
       {"auth", {{"identity_target", identity_target}}},

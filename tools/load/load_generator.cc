@@ -290,6 +290,7 @@ class LoadGenerator::Person {
       return;
     }
     expert->in_call = false;
+    load_.Beat(*expert);  // and available again as it ends
 
     if (Chance(load_.options_.review_share)) {
       sessions::v1::SubmitReviewRequest review;
@@ -364,6 +365,7 @@ class LoadGenerator::Person {
                                 &MatchingStub::AcceptOffer, Of(*offered), accept, &accepted);
           if (s.ok()) {
             recorder.Ack("matching", aggregate, "MatchMade");
+            load_.Beat(*offered);  // the app says busy as the call starts
             *expert = offered;
             return absl::OkStatus();
           }
@@ -563,24 +565,26 @@ absl::Status LoadGenerator::SetUpExpert(int index) {
   return absl::OkStatus();
 }
 
+void LoadGenerator::Beat(Expert& expert) {
+  absl::StatusOr<std::string> token;
+  {
+    absl::MutexLock lock(&expert.mutex);
+    token = client_->Token(expert.user);
+  }
+  if (!token.ok()) return;
+  matching::v1::HeartbeatRequest beat;
+  beat.set_status(expert.in_call ? matching::v1::PRESENCE_STATUS_BUSY
+                                 : matching::v1::PRESENCE_STATUS_AVAILABLE);
+  matching::v1::HeartbeatResponse answer;
+  const absl::Time start = absl::Now();
+  absl::Status s = Client::Call(client_->matching(), &MatchingStub::Heartbeat, *token, beat,
+                                &answer, absl::Seconds(5));
+  recorder_->Rpc("Heartbeat", s.code(), absl::Now() - start);
+}
+
 void LoadGenerator::Heartbeats() {
   while (!stopping_.load()) {
-    for (const std::unique_ptr<Expert>& expert : experts_) {
-      absl::StatusOr<std::string> token;
-      {
-        absl::MutexLock lock(&expert->mutex);
-        token = client_->Token(expert->user);
-      }
-      if (!token.ok()) continue;
-      matching::v1::HeartbeatRequest beat;
-      beat.set_status(expert->in_call ? matching::v1::PRESENCE_STATUS_BUSY
-                                      : matching::v1::PRESENCE_STATUS_AVAILABLE);
-      matching::v1::HeartbeatResponse answer;
-      const absl::Time start = absl::Now();
-      absl::Status s = Client::Call(client_->matching(), &MatchingStub::Heartbeat, *token, beat,
-                                    &answer, absl::Seconds(5));
-      recorder_->Rpc("Heartbeat", s.code(), absl::Now() - start);
-    }
+    for (const std::unique_ptr<Expert>& expert : experts_) Beat(*expert);
     for (int i = 0; i < 10 && !stopping_.load(); ++i) absl::SleepFor(absl::Milliseconds(100));
   }
 }

@@ -118,6 +118,8 @@ class LoadGenerator {
   class Person;
 
   absl::Status SetUpExpert(int index);
+  // One heartbeat with the expert's status now (busy while in a call).
+  void Beat(Expert& expert);
   void Heartbeats();
   void ScrapeLag();
   Expert* FindExpert(const std::string& user_id);
