@@ -19,18 +19,12 @@ namespace {
   "if sequence <= last then sequence = last + 1 end\n"                 \
   "redis.call('SET', " key ", sequence)\n"
 
-// KEYS: the expert's key, the online set, the expert's sequence, the
-// expert's reservation. ARGV: status, ttl ms, now ms, expert id.
-// An app that says busy (or away) ends the hold a match left (Keep): it
-// only covers the time until the app reports the call.
+// KEYS: the expert's key, the online set, the expert's sequence.
+// ARGV: status, ttl ms, now ms, expert id.
 constexpr char kHeartbeatScript[] =
     "local previous = redis.call('GET', KEYS[1])\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])\n"
-    "if ARGV[1] ~= 'PRESENCE_STATUS_AVAILABLE' then\n"
-    "  local held = redis.call('GET', KEYS[4])\n"
-    "  if held and string.sub(held, 1, 8) == 'matched:' then redis.call('DEL', KEYS[4]) end\n"
-    "end\n"
     "if previous == ARGV[1] then return 0 end\n"
     HELPLINE_NEXT_SEQUENCE("KEYS[3]")
     "return sequence\n";
@@ -66,11 +60,9 @@ constexpr char kReleaseScript[] =
     "return 0\n";
 
 // KEYS: the reservation. ARGV: offer id, period ms.
-// The reservation becomes a match's hold ("matched:<offer id>").
 constexpr char kKeepScript[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  redis.call('SET', KEYS[1], 'matched:' .. ARGV[1], 'PX', ARGV[2])\n"
-    "  return 1\n"
+    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "end\n"
     "return 0\n";
 
@@ -119,10 +111,10 @@ absl::StatusOr<int64_t> PresenceStore::Heartbeat(const std::string& expert_id,
   absl::StatusOr<redis::Reply> reply = RunScript(
       kHeartbeatScript, heartbeat_sha_,
       {absl::StrCat(prefix_, "expert:", expert_id), absl::StrCat(prefix_, "online"),
-       absl::StrCat(prefix_, "sequence:", expert_id), absl::StrCat(prefix_, "offer:", expert_id),
-       v1::PresenceStatus_Name(status), absl::StrCat(absl::ToInt64Milliseconds(ttl_)),
-       absl::StrCat(absl::ToUnixMillis(now)), expert_id},
-      4);
+       absl::StrCat(prefix_, "sequence:", expert_id), v1::PresenceStatus_Name(status),
+       absl::StrCat(absl::ToInt64Milliseconds(ttl_)), absl::StrCat(absl::ToUnixMillis(now)),
+       expert_id},
+      3);
   if (!reply.ok()) return reply.status();
   if (reply->type != redis::Reply::Type::kInteger) return Unexpected(*reply);
   return reply->integer;

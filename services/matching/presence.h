@@ -50,8 +50,7 @@ class PresenceStore {
   // Ends the reservation if it is still `offer_id`'s.
   absl::Status Release(const std::string& expert_id, const std::string& offer_id);
   // Keeps `offer_id`'s reservation for `period` more (a match was made; the
-  // expert app has not said "busy" yet): a hold the next busy or away
-  // heartbeat ends.
+  // expert app has not said "busy" yet).
   absl::Status Keep(const std::string& expert_id, const std::string& offer_id,
                     absl::Duration period);
   // Whether Redis answers.

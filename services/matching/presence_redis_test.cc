@@ -129,24 +129,6 @@ TEST_F(PresenceRedisTest, AReservationEndsWithItsWindowAndAMatchKeepsIt) {
   EXPECT_TRUE(*presence_.Reserve("dee", "other", absl::Seconds(1))) << "the window ended";
 }
 
-TEST_F(PresenceRedisTest, AMatchHoldEndsWhenTheAppSaysBusyButAnOpenOfferStays) {
-  ASSERT_TRUE(presence_.Heartbeat("eve", v1::PRESENCE_STATUS_AVAILABLE, absl::Now()).ok());
-  ASSERT_TRUE(*presence_.Reserve("eve", "matched-offer", absl::Seconds(30)));
-  ASSERT_TRUE(presence_.Keep("eve", "matched-offer", absl::Minutes(2)).ok());
-  EXPECT_FALSE(*presence_.Reserve("eve", "next", absl::Seconds(1))) << "held for the match";
-  // The app reports the call, then the end of it: offers come again.
-  ASSERT_TRUE(presence_.Heartbeat("eve", v1::PRESENCE_STATUS_BUSY, absl::Now()).ok());
-  ASSERT_TRUE(presence_.Heartbeat("eve", v1::PRESENCE_STATUS_AVAILABLE, absl::Now()).ok());
-  EXPECT_TRUE(*presence_.Reserve("eve", "next", absl::Seconds(1)));
-
-  ASSERT_TRUE(presence_.Heartbeat("fay", v1::PRESENCE_STATUS_AVAILABLE, absl::Now()).ok());
-  ASSERT_TRUE(*presence_.Reserve("fay", "open-offer", absl::Seconds(30)));
-  ASSERT_TRUE(presence_.Heartbeat("fay", v1::PRESENCE_STATUS_BUSY, absl::Now()).ok());
-  ASSERT_TRUE(presence_.Heartbeat("fay", v1::PRESENCE_STATUS_AVAILABLE, absl::Now()).ok());
-  EXPECT_FALSE(*presence_.Reserve("fay", "second", absl::Seconds(1)))
-      << "an offer still open keeps its reservation: never two offers at once";
-}
-
 TEST(PresenceRedisDown, HeartbeatsFailClearlyAndRecoverWhenRedisReturns) {
   ::helpline::testing::RedisServerProcess server(::helpline::testing::PickFreePort());
   ASSERT_TRUE(server.Start());
