@@ -71,6 +71,15 @@ absl::StatusOr<runtime::v1::Reply> IdentityService::Execute(v1::IdentityCommand 
 
 absl::StatusOr<std::string> IdentityService::Open(const v1::SealedText& sealed) {
   std::optional<std::string> key = parts_.keys.Key(sealed.key_id());
+  if (!key) {
+    // A key written by a registration just now may not have reached this
+    // front's key feed yet (the keys topic is not the events topic): catch
+    // up before concluding it was erased.
+    absl::Status current =
+        parts_.keys_feed.WaitUntilCurrent(absl::Now() + options_.command_timeout);
+    if (!current.ok()) return current;
+    key = parts_.keys.Key(sealed.key_id());
+  }
   if (!key) return absl::NotFoundError("the account's data key is gone");
   return PiiVault::Open(sealed, *key);
 }
