@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "services/runtime/auth/jwt.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"
 
