@@ -1,19 +1,17 @@
 #include "tools/load/load_generator.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <random>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "services/runtime/core/ids.h"
+#include "services/runtime/server/health_client.h"
 
 namespace helpline::load {
 namespace {
@@ -47,31 +45,6 @@ double Percentile(std::vector<double>& values, double fraction) {
   size_t at = std::min(values.size() - 1, static_cast<size_t>(fraction * values.size()));
   std::nth_element(values.begin(), values.begin() + at, values.end());
   return values[at];
-}
-
-// GET http://target/metrics; empty when it does not answer.
-std::string ScrapeMetrics(const std::string& target) {
-  std::vector<std::string> parts = absl::StrSplit(target, ':');
-  int port = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port)) return "";
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  timeval timeout{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string body;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-    const std::string request = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buffer[8192];
-      for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;) body.append(buffer, n);
-    }
-  }
-  close(fd);
-  return body;
 }
 
 // Commands written and not yet handled, over the processor's partitions.
@@ -592,8 +565,9 @@ void LoadGenerator::Heartbeats() {
 void LoadGenerator::ScrapeLag() {
   while (!stopping_.load()) {
     int64_t lag = 0;
-    for (const std::string& target : options_.metrics_targets) {
-      lag += CommandsLag(ScrapeMetrics(target));
+    for (int port : options_.metrics_ports) {
+      absl::StatusOr<std::string> metrics = server::HttpGet(port, "/metrics", absl::Seconds(1));
+      if (metrics.ok()) lag += CommandsLag(*metrics);
     }
     int64_t seen = max_lag_.load();
     while (lag > seen && !max_lag_.compare_exchange_weak(seen, lag)) {

@@ -47,9 +47,9 @@ struct LoadOptions {
   // How long a call is retried while the services answer UNAVAILABLE (a
   // restart, a broker away) before the journey counts as failed.
   absl::Duration retry_for = absl::Seconds(90);
-  // host:port of the services' metrics, scraped once a second for
+  // The services' metrics ports on 127.0.0.1, scraped once a second for
   // helpline_processor_commands_lag.
-  std::vector<std::string> metrics_targets;
+  std::vector<int> metrics_ports;
   // Called about once a second with a one-line progress summary.
   std::function<void(const std::string&)> progress;
 };

@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   options.admin_password = std::string(absl::StripAsciiWhitespace(options.admin_password));
   options.targets = helpline::client::Targets::Local(base_port);
   for (int i = 1; i <= 5; ++i) {
-    options.metrics_targets.push_back(absl::StrCat("127.0.0.1:", metrics_base + i));
+    options.metrics_ports.push_back(metrics_base + i);
   }
   options.progress = [json](const std::string& line) {
     std::cerr << "\r" << line << (json ? "\n" : "") << std::flush;

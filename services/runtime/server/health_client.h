@@ -14,4 +14,10 @@ namespace helpline::server {
 absl::StatusOr<std::string> HealthStatus(const std::string& target, const std::string& service = "",
                                          absl::Duration timeout = absl::Seconds(5));
 
+// The body of GET http://127.0.0.1:<port><path> (the metrics endpoint):
+// UNAVAILABLE when nothing answers in `timeout`, NOT_FOUND for a status
+// other than 200.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& path,
+                                    absl::Duration timeout = absl::Seconds(5));
+
 }  // namespace helpline::server
