@@ -5,10 +5,15 @@ HL_DEPS_DIR=${HL_DEPS_DIR:-$HOME/.cache/helpline}
 HL_BUILD_DIR=${HL_BUILD_DIR:-$HL_REPO/build}
 HL_STACK_DIR=$(realpath -m "${HL_STACK_DIR:-$HL_REPO/.stack}")  # servers chdir: no relative paths
 
-# Kafka 3.9, not 4.x: Debian's librdkafka 2.0.2 would turn idempotence and
-# transactions off against a 4.x broker (KIP-896, librdkafka issue #4948).
-KAFKA_VERSION=3.9.1
-SLF4J_VERSION=1.7.36  # the slf4j that kafka_2.13 3.9 depends on, for its reload4j binding
+KAFKA_VERSION=4.4.0
+LOG4J_VERSION=2.25.5  # the log4j 2 that kafka_2.13 depends on, for its slf4j binding
+# librdkafka from Debian's source package (tools/build-librdkafka): bookworm's
+# 2.0.2 spins its main loop (#4684) and cannot use Kafka 4 (#4948).
+RDKAFKA_VERSION=2.14.2
+RDKAFKA_DEBIAN_VERSION=2.14.2-1
+RDKAFKA_DEBIAN_SUITES="unstable testing"
+RDKAFKA_DEBIAN_MIRROR=http://deb.debian.org/debian
+RDKAFKA_ORIG_SHA256=4d53568c13717b167d12c7b2a0fe12aeb5d6bfe02de53df5b68f86d870a81b33
 HELM_VERSION=v3.19.0
 BUF_VERSION=1.75.0
 GOOGLE_PROTO_FILES_VERSION=5.0.1
@@ -20,6 +25,7 @@ CONFLUENT_KAFKA_VERSION=2.16.1
 PYTHON_PROTOBUF_VERSION=4.21.12
 
 HL_KAFKA_LIBS=$HL_DEPS_DIR/kafka-$KAFKA_VERSION/libs
+HL_RDKAFKA_DIR=$HL_DEPS_DIR/librdkafka-$RDKAFKA_VERSION
 # ccache hits for any clone of the repository, wherever it lies.
 export CCACHE_BASEDIR=$HL_REPO CCACHE_NOHASHDIR=1
 export PATH="$HL_DEPS_DIR/bin:$HL_DEPS_DIR/npm/node_modules/.bin:/usr/local/go/bin:$PATH"

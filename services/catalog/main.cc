@@ -30,6 +30,7 @@ server::ConfigSchema Schema() {
   server::ConfigSchema schema;
   server::AddServerKeys(schema);
   kafka::AddKafkaKeys(schema);
+  es::AddProcessorKeys(schema);
   AddClockKeys(schema);
   auth::AddAuthKeys(schema);
   auth::AddIdentityTargetKey(schema);
@@ -66,18 +67,18 @@ int Main(int argc, char** argv) {
 
   CatalogReadModel read_model(RatingOptions{config.GetDouble("catalog.rating_prior_mean"),
                                             config.GetDouble("catalog.rating_prior_weight")});
-  es::EventFeed events(host.client, {topics.events, topics.deadletter, "catalog.read-model"},
+  es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "catalog.read-model"},
                        [] { return std::make_unique<v1::CatalogEvent>(); }, read_model);
   // "Available now": matching's presence events.
   PresenceProjection presence_projection(read_model);
-  es::EventFeed presence(host.client,
+  es::EventFeed presence(*host.kafka,
                          {prefix + "helpline.matching.events", topics.deadletter, "catalog.presence"},
                          [] { return std::make_unique<matching::v1::MatchingEvent>(); },
                          presence_projection);
 
   // Ratings: sessions' reviews.
   ReviewProjection review_projection(read_model);
-  es::EventFeed reviews(host.client,
+  es::EventFeed reviews(*host.kafka,
                         {prefix + "helpline.sessions.events", topics.deadletter, "catalog.reviews"},
                         [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
                         review_projection);
@@ -94,7 +95,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
-      es::CommandSender::Create(host.client, {topics, ""});
+      es::CommandSender::Create(*host.kafka, {topics, ""});
   if (!sender.ok()) {
     log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
     return 1;

@@ -34,6 +34,7 @@ server::ConfigSchema Schema() {
   server::ConfigSchema schema;
   server::AddServerKeys(schema);
   kafka::AddKafkaKeys(schema);
+  es::AddProcessorKeys(schema);
   AddClockKeys(schema);
   auth::AddAuthKeys(schema);
   schema
@@ -138,13 +139,11 @@ int Main(int argc, char** argv) {
 
 
   IdentityReadModel read_model;
-  es::EventFeed events(host.client, {topics.events, topics.deadletter, "identity.read-model"},
+  es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "identity.read-model"},
                        [] { return std::make_unique<v1::IdentityEvent>(); }, read_model);
   KeyCache keys(vault);
-  es::EventFeed keys_feed(host.client, {keys_topic, topics.deadletter, "identity.key-cache"},
+  es::EventFeed keys_feed(*host.kafka, {keys_topic, topics.deadletter, "identity.key-cache"},
                           [] { return std::make_unique<v1::DataKeyRecord>(); }, keys);
-  std::unique_ptr<kafka::Producer> keys_producer =
-      OrExit(kafka::Producer::Create(host.client, {}), "keys producer");
 
   // Its own keys are local: no reason to ration refreshes.
   auth::VerifierOptions verifier_options = auth::VerifierOptionsFromConfig(config);
@@ -158,32 +157,23 @@ int Main(int argc, char** argv) {
   auth::CallGuard guard(&verifier, per_caller, [&] { return host.server.serving(); });
 
   es::TypedReaction<v1::IdentityEvent, v1::IdentityCommand> claim_reaction(ClaimFollowsAccount);
-  es::Reactor claim_reactor(host.client,
-                            {prefix + "identity.email-claims", topics.events, topics.commands,
-                             topics.deadletter},
-                            claim_reaction);
   KeyShredder shredder(keys, keys_feed, keys_topic);
-  es::Reactor shred_reactor(host.client,
-                            {prefix + "identity.key-shredder", topics.events, topics.commands,
-                             topics.deadletter},
-                            shredder);
-
   es::TypedReaction<catalog::v1::CatalogEvent, v1::IdentityCommand> expert_reaction(ExpertGetsRole);
-  es::Reactor expert_reactor(host.client,
-                             {prefix + "identity.expert-role", prefix + "helpline.catalog.events",
-                              topics.commands, topics.deadletter},
-                             expert_reaction);
+  es::Reactor reactor(*host.kafka,
+                      {prefix + "identity.reactions", topics.commands, topics.deadletter},
+                      {{prefix + "identity.email-claims", topics.events, &claim_reaction},
+                       {prefix + "identity.key-shredder", topics.events, &shredder},
+                       {prefix + "identity.expert-role", prefix + "helpline.catalog.events",
+                        &expert_reaction}});
 
   if (!server::StartAll({{"key cache", [&] { return keys_feed.Start(); }},
                          {"read model", [&] { return events.Start(); }},
                          {"processor", [&] { return host.processor.Start(); }},
-                         {"email-claim reactor", [&] { return claim_reactor.Start(); }},
-                         {"key shredder", [&] { return shred_reactor.Start(); }},
-                         {"expert-role reactor", [&] { return expert_reactor.Start(); }}})) {
+                         {"reactions", [&] { return reactor.Start(); }}})) {
     return 1;
   }
   std::unique_ptr<es::CommandSender> sender =
-      OrExit(es::CommandSender::Create(host.client, {topics, ""}), "command sender");
+      OrExit(es::CommandSender::Create(*host.kafka, {topics, ""}), "command sender");
 
   IdentityOptions options;
   options.issuer = config.GetString("auth.issuer");
@@ -194,7 +184,7 @@ int Main(int argc, char** argv) {
   options.email_hash_key = DecodeKey(config, "identity.email_hash_key");
   IdentityService service(options,
                           IdentityParts{*sender, events, read_model, keys_feed, keys,
-                                        *keys_producer, vault, passwords, *signing_keys, guard,
+                                        *host.kafka->producer, vault, passwords, *signing_keys, guard,
                                         logins, host.clock});
 
   host.server.AddService(&service);
@@ -216,9 +206,7 @@ int Main(int argc, char** argv) {
   log::Info("stopping");
   host.server.Shutdown();
   bootstrap.join();
-  claim_reactor.Stop();
-  shred_reactor.Stop();
-  expert_reactor.Stop();
+  reactor.Stop();
   host.processor.Stop();
   events.Stop();
   keys_feed.Stop();

@@ -31,7 +31,7 @@ std::vector<v1::IdentityCommand> ExpertGetsRole(const catalog::v1::CatalogEvent&
 
 std::vector<kafka::OutgoingRecord> KeyShredder::Outputs(const google::protobuf::Message& message,
                                                         const kafka::Record&,
-                                                        const es::ReactorOptions&) const {
+                                                        const es::ReactionTarget&) const {
   const auto& event = static_cast<const v1::IdentityEvent&>(message);
   if (!event.has_account_deleted()) return {};
   const std::string& user_id = event.meta().aggregate_id();

@@ -31,7 +31,7 @@ class KeyShredder : public es::Reaction {
   }
   std::vector<kafka::OutgoingRecord> Outputs(const google::protobuf::Message& event,
                                              const kafka::Record& source,
-                                             const es::ReactorOptions& options) const override;
+                                             const es::ReactionTarget& target) const override;
 
  private:
   KeyCache& keys_;

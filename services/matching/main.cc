@@ -27,6 +27,7 @@ server::ConfigSchema Schema() {
   server::ConfigSchema schema;
   server::AddServerKeys(schema);
   kafka::AddKafkaKeys(schema);
+  es::AddProcessorKeys(schema);
   redis::AddRedisKeys(schema);
   AddClockKeys(schema);
   auth::AddAuthKeys(schema);
@@ -107,14 +108,14 @@ int Main(int argc, char** argv) {
   ranking.rating_prior_weight = config.GetDouble("matching.rating_prior_weight");
   ranking.fairness_window = config.GetDuration("matching.fairness_window");
   MatchingReadModel read_model(ranking, config.GetDuration("matching.closed_request_retention"));
-  es::EventFeed events(host.client, {topics.events, topics.deadletter, "matching.read-model"},
+  es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "matching.read-model"},
                        [] { return std::make_unique<v1::MatchingEvent>(); }, read_model);
-  es::EventFeed catalog(host.client,
+  es::EventFeed catalog(*host.kafka,
                         {prefix + "helpline.catalog.events", topics.deadletter, "matching.catalog"},
                         [] { return std::make_unique<catalog::v1::CatalogEvent>(); },
                         read_model.catalog_projection());
   es::EventFeed session_feed(
-      host.client, {prefix + "helpline.sessions.events", topics.deadletter, "matching.sessions"},
+      *host.kafka, {prefix + "helpline.sessions.events", topics.deadletter, "matching.sessions"},
       [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
       read_model.sessions_projection());
   if (!server::StartAll({
@@ -125,7 +126,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
-      es::CommandSender::Create(host.client, {topics, ""});
+      es::CommandSender::Create(*host.kafka, {topics, ""});
   if (!sender.ok()) {
     log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
     return 1;

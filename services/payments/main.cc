@@ -36,6 +36,7 @@ server::ConfigSchema Schema() {
   server::ConfigSchema schema;
   server::AddServerKeys(schema);
   kafka::AddKafkaKeys(schema);
+  es::AddProcessorKeys(schema);
   AddClockKeys(schema);
   auth::AddAuthKeys(schema);
   auth::AddIdentityTargetKey(schema);
@@ -82,7 +83,7 @@ int Main(int argc, char** argv) {
 
 
   PaymentsReadModel read_model(commission.currency, config.GetDuration("payments.refund_window"));
-  es::EventFeed events(host.client, {topics.events, topics.deadletter, "payments.read-model"},
+  es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "payments.read-model"},
                        [] { return std::make_unique<v1::PaymentsEvent>(); }, read_model);
 
   es::TypedReaction<matching::v1::MatchingEvent, v1::PaymentsCommand> from_matching(
@@ -97,24 +98,18 @@ int Main(int argc, char** argv) {
       [commission](const catalog::v1::CatalogEvent& event) {
         return PaymentsFromCatalog(event, commission);
       });
-  auto reactor = [&](const char* name, const char* source, const es::Reaction& reaction) {
-    return std::make_unique<es::Reactor>(
-        host.client,
-        es::ReactorOptions{prefix + name, prefix + source, topics.commands, topics.deadletter},
-        reaction);
-  };
-  std::vector<std::unique_ptr<es::Reactor>> reactors;
-  reactors.push_back(reactor("payments.from-matching", "helpline.matching.events", from_matching));
-  reactors.push_back(reactor("payments.from-sessions", "helpline.sessions.events", from_sessions));
-  reactors.push_back(reactor("payments.from-catalog", "helpline.catalog.events", from_catalog));
-
-  std::vector<std::pair<std::string, std::function<absl::Status()>>> steps = {
-      {"read model", [&] { return events.Start(); }},
-      {"processor", [&] { return host.processor.Start(); }}};
-  for (auto& each : reactors) steps.push_back({"reactor", [&] { return each->Start(); }});
-  if (!server::StartAll(steps)) return 1;
+  es::Reactor reactor(
+      *host.kafka, {prefix + "payments.reactions", topics.commands, topics.deadletter},
+      {{prefix + "payments.from-matching", prefix + "helpline.matching.events", &from_matching},
+       {prefix + "payments.from-sessions", prefix + "helpline.sessions.events", &from_sessions},
+       {prefix + "payments.from-catalog", prefix + "helpline.catalog.events", &from_catalog}});
+  if (!server::StartAll({{"read model", [&] { return events.Start(); }},
+                         {"processor", [&] { return host.processor.Start(); }},
+                         {"reactions", [&] { return reactor.Start(); }}})) {
+    return 1;
+  }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
-      es::CommandSender::Create(host.client, {topics, ""});
+      es::CommandSender::Create(*host.kafka, {topics, ""});
   if (!sender.ok()) {
     log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
     return 1;
@@ -193,7 +188,7 @@ int Main(int argc, char** argv) {
   host.server.Shutdown();
   working.join();
   batches.join();
-  for (auto& each : reactors) each->Stop();
+  reactor.Stop();
   host.processor.Stop();
   events.Stop();
   sender->reset();

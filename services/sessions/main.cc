@@ -28,6 +28,7 @@ server::ConfigSchema Schema() {
   server::ConfigSchema schema;
   server::AddServerKeys(schema);
   kafka::AddKafkaKeys(schema);
+  es::AddProcessorKeys(schema);
   AddClockKeys(schema);
   auth::AddAuthKeys(schema);
   auth::AddIdentityTargetKey(schema);
@@ -68,7 +69,7 @@ int Main(int argc, char** argv) {
 
 
   SessionsReadModel read_model;
-  es::EventFeed events(host.client, {topics.events, topics.deadletter, "sessions.read-model"},
+  es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "sessions.read-model"},
                        [] { return std::make_unique<v1::SessionsEvent>(); }, read_model);
 
   SessionWindows windows;
@@ -79,30 +80,24 @@ int Main(int argc, char** argv) {
       [windows](const matching::v1::MatchingEvent& event) {
         return SessionsFromMatching(event, windows);
       });
-  es::Reactor matching_reactor(host.client,
-                               {prefix + "sessions.from-matching",
-                                prefix + "helpline.matching.events", topics.commands,
-                                topics.deadletter},
-                               from_matching);
 
   // A hold the card or the sponsor's budget refused cancels the session.
   es::TypedReaction<payments::v1::PaymentsEvent, v1::SessionsCommand> from_payments(
       payments::SessionsFromPayments);
-  es::Reactor payments_reactor(host.client,
-                               {prefix + "sessions.from-payments",
-                                prefix + "helpline.payments.events", topics.commands,
-                                topics.deadletter},
-                               from_payments);
+  es::Reactor reactor(*host.kafka, {prefix + "sessions.reactions", topics.commands, topics.deadletter},
+                      {{prefix + "sessions.from-matching", prefix + "helpline.matching.events",
+                        &from_matching},
+                       {prefix + "sessions.from-payments", prefix + "helpline.payments.events",
+                        &from_payments}});
 
   if (!server::StartAll({
            {"read model", [&] { return events.Start(); }},
            {"processor", [&] { return host.processor.Start(); }},
-           {"matching reactor", [&] { return matching_reactor.Start(); }},
-           {"payments reactor", [&] { return payments_reactor.Start(); }}})) {
+           {"reactions", [&] { return reactor.Start(); }}})) {
     return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
-      es::CommandSender::Create(host.client, {topics, ""});
+      es::CommandSender::Create(*host.kafka, {topics, ""});
   if (!sender.ok()) {
     log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
     return 1;
@@ -131,8 +126,7 @@ int Main(int argc, char** argv) {
   shutdown.Wait();
   log::Info("stopping");
   host.server.Shutdown();
-  matching_reactor.Stop();
-  payments_reactor.Stop();
+  reactor.Stop();
   host.processor.Stop();
   events.Stop();
   sender->reset();

@@ -8,15 +8,12 @@
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "helpline/runtime/v1/envelope.pb.h"
 #include "services/runtime/eventsourcing/topics.h"
-#include "services/runtime/kafka/consumer.h"
-#include "services/runtime/kafka/producer.h"
+#include "services/runtime/kafka/shared_clients.h"
 
 namespace helpline::es {
 
@@ -26,13 +23,14 @@ struct CommandSenderOptions {
   std::string instance_id;
 };
 
-// A front's side of the command path: produces a command (idempotent
-// producer, acks=all) and waits for the processor's Reply on the replies
-// partition this front reads. Never waits past the deadline.
+// A front's side of the command path: produces a command (the process's
+// shared idempotent producer, acks=all) and waits for the processor's Reply
+// on the replies partition this front follows. Never waits past the deadline.
 class CommandSender {
  public:
-  static absl::StatusOr<std::unique_ptr<CommandSender>> Create(const kafka::ClientConfig& client,
+  static absl::StatusOr<std::unique_ptr<CommandSender>> Create(kafka::SharedClients& kafka,
                                                                CommandSenderOptions options);
+  // Answers every call still waiting with UNAVAILABLE.
   ~CommandSender();
 
   using ReplyCallback = std::function<void(absl::StatusOr<runtime::v1::Reply>)>;
@@ -42,7 +40,7 @@ class CommandSender {
   // the sender's threads: with the Reply (whatever its code), or with
   // DEADLINE_EXCEEDED (no reply in time: the command may still be handled; a
   // retry with the same command id gets its first outcome) or UNAVAILABLE
-  // (Kafka did not take the command).
+  // (Kafka did not take the command, or the sender is shutting down).
   void SendAsync(google::protobuf::Message& command, runtime::v1::CommandMeta& meta,
                  absl::Time deadline, ReplyCallback done);
   absl::StatusOr<runtime::v1::Reply> Send(google::protobuf::Message& command,
@@ -58,23 +56,19 @@ class CommandSender {
   int32_t reply_partition() const { return reply_partition_; }
 
  private:
-  struct Waiter {
-    ReplyCallback done;
-    std::multimap<absl::Time, std::string>::iterator deadline;
-  };
+  // The calls waiting for their reply. Shared with the producer's delivery
+  // callbacks, which can run after the sender is gone (the producer is the
+  // process's).
+  class Waiting;
 
-  explicit CommandSender(CommandSenderOptions options);
+  CommandSender(kafka::SharedClients& kafka, CommandSenderOptions options);
   void ReadReplies();
-  void Finish(const std::string& command_id, const absl::StatusOr<runtime::v1::Reply>& outcome);
 
+  kafka::SharedClients& kafka_;
   CommandSenderOptions options_;
   int32_t reply_partition_ = 0;
-  std::unique_ptr<kafka::Producer> producer_;
-  std::unique_ptr<kafka::Consumer> replies_;
-  absl::Mutex mutex_;
-  std::multimap<std::string, Waiter> waiting_ ABSL_GUARDED_BY(mutex_);
-  // The same waiters by deadline (command id), earliest first.
-  std::multimap<absl::Time, std::string> deadlines_ ABSL_GUARDED_BY(mutex_);
+  std::shared_ptr<Waiting> waiting_;
+  std::unique_ptr<kafka::Follower> replies_;
   std::atomic<bool> stopping_{false};
   std::thread reader_;
 };

@@ -3,15 +3,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/runtime/eventsourcing/record_headers.h"
-#include "services/runtime/kafka/admin.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::es {
 
-EventFeed::EventFeed(kafka::ClientConfig client, EventFeedOptions options,
+EventFeed::EventFeed(kafka::SharedClients& kafka, EventFeedOptions options,
                      std::function<std::unique_ptr<google::protobuf::Message>()> new_event,
                      Projection& projection)
-    : client_(std::move(client)),
+    : kafka_(kafka),
       options_(std::move(options)),
       new_event_(std::move(new_event)),
       projection_(projection) {}
@@ -19,18 +18,9 @@ EventFeed::EventFeed(kafka::ClientConfig client, EventFeedOptions options,
 EventFeed::~EventFeed() { Stop(); }
 
 absl::Status EventFeed::Start() {
-  absl::StatusOr<int> partitions = kafka::PartitionCount(client_, options_.topic);
+  kafka::Consumer& reader = kafka_.reader->consumer();
+  absl::StatusOr<int> partitions = reader.PartitionCount(options_.topic, absl::Seconds(30));
   if (!partitions.ok()) return partitions.status();
-
-  absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer =
-      kafka::Consumer::Create(client_, kafka::ConsumerOptions{});
-  if (!consumer.ok()) return consumer.status();
-  consumer_ = *std::move(consumer);
-  absl::StatusOr<std::unique_ptr<kafka::Producer>> producer =
-      kafka::Producer::Create(client_, kafka::ProducerOptions{});
-  if (!producer.ok()) return producer.status();
-  dead_letters_ = *std::move(producer);
-
   std::vector<kafka::TopicPartitionOffset> assignment;
   {
     absl::MutexLock lock(&mutex_);
@@ -38,14 +28,16 @@ absl::Status EventFeed::Start() {
     positions_.assign(*partitions, 0);
     for (int p = 0; p < *partitions; ++p) {
       absl::StatusOr<std::pair<int64_t, int64_t>> watermarks =
-          consumer_->WatermarkOffsets(options_.topic, p, absl::Seconds(30));
+          reader.WatermarkOffsets(options_.topic, p, absl::Seconds(30));
       if (!watermarks.ok()) return watermarks.status();
       start_ends_[p] = watermarks->second;
       positions_[p] = watermarks->first;
       assignment.push_back({options_.topic, p, kafka::kOffsetBeginning});
     }
   }
-  if (absl::Status s = consumer_->Assign(assignment); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<kafka::Follower>> follower = kafka_.reader->Follow(assignment);
+  if (!follower.ok()) return follower.status();
+  follower_ = *std::move(follower);
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
@@ -53,13 +45,14 @@ absl::Status EventFeed::Start() {
 void EventFeed::Stop() {
   stopping_.store(true);
   if (thread_.joinable()) thread_.join();
+  follower_.reset();
 }
 
 void EventFeed::Run() {
   std::unique_ptr<google::protobuf::Message> event = new_event_();
   absl::Time last_positions = absl::InfinitePast();
   while (!stopping_.load()) {
-    absl::StatusOr<std::optional<kafka::Record>> record = consumer_->Poll(absl::Milliseconds(20));
+    absl::StatusOr<std::optional<kafka::Record>> record = follower_->Poll(absl::Milliseconds(20));
     if (!record.ok()) {
       log::Warn("event feed", {{"feed", options_.name}, {"error", record.status().ToString()}});
     } else if (record->has_value()) {
@@ -70,7 +63,7 @@ void EventFeed::Run() {
       } else {
         log::Error("undecodable event sent to the dead-letter topic",
                    {{"feed", options_.name}, {"partition", r.partition}, {"offset", r.offset}});
-        dead_letters_->Produce(DeadLetter(options_.deadletter_topic, r,
+        kafka_.producer->Produce(DeadLetter(options_.deadletter_topic, r,
                                           absl::StrCat("not a ", event->GetDescriptor()->full_name()),
                                           options_.name),
                                [](const kafka::Delivery&) {}).IgnoreError();
@@ -90,7 +83,7 @@ void EventFeed::Run() {
 void EventFeed::UpdatePositions() {
   absl::MutexLock lock(&mutex_);
   for (size_t p = 0; p < positions_.size(); ++p) {
-    absl::StatusOr<int64_t> position = consumer_->Position(options_.topic, static_cast<int32_t>(p));
+    absl::StatusOr<int64_t> position = follower_->Position(options_.topic, static_cast<int32_t>(p));
     if (position.ok() && *position > positions_[p]) positions_[p] = *position;
   }
 }
@@ -111,7 +104,7 @@ absl::Status EventFeed::WaitUntilCurrent(absl::Time deadline) {
     partitions = positions_.size();
   }
   for (size_t p = 0; p < partitions; ++p) {
-    absl::StatusOr<std::pair<int64_t, int64_t>> watermarks = consumer_->WatermarkOffsets(
+    absl::StatusOr<std::pair<int64_t, int64_t>> watermarks = kafka_.reader->consumer().WatermarkOffsets(
         options_.topic, static_cast<int32_t>(p), std::max(absl::Milliseconds(100), deadline - absl::Now()));
     if (!watermarks.ok()) return watermarks.status();
     if (watermarks->second == 0) continue;

@@ -12,8 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
-#include "services/runtime/kafka/consumer.h"
-#include "services/runtime/kafka/producer.h"
+#include "services/runtime/kafka/shared_clients.h"
 
 namespace helpline::es {
 
@@ -33,12 +32,12 @@ struct EventFeedOptions {
 };
 
 // Feeds a Projection from the whole events topic (read_committed, from the
-// beginning) and tracks how far it got, so that a front can say when it has
-// caught up (health) and wait until it has applied a write's events
-// (read-your-writes).
+// beginning, through the process's shared reader) and tracks how far it got,
+// so that a front can say when it has caught up (health) and wait until it
+// has applied a write's events (read-your-writes).
 class EventFeed {
  public:
-  EventFeed(kafka::ClientConfig client, EventFeedOptions options,
+  EventFeed(kafka::SharedClients& kafka, EventFeedOptions options,
             std::function<std::unique_ptr<google::protobuf::Message>()> new_event,
             Projection& projection);
   ~EventFeed();
@@ -58,12 +57,11 @@ class EventFeed {
   void Run();
   void UpdatePositions();
 
-  const kafka::ClientConfig client_;
+  kafka::SharedClients& kafka_;
   const EventFeedOptions options_;
   std::function<std::unique_ptr<google::protobuf::Message>()> new_event_;
   Projection& projection_;
-  std::unique_ptr<kafka::Consumer> consumer_;
-  std::unique_ptr<kafka::Producer> dead_letters_;
+  std::unique_ptr<kafka::Follower> follower_;
 
   absl::Mutex mutex_;
   std::vector<int64_t> start_ends_ ABSL_GUARDED_BY(mutex_);   // high watermarks at start

@@ -13,9 +13,6 @@
 namespace helpline::es {
 namespace {
 
-// Below this many remembered commands an aggregate never prunes them.
-constexpr size_t kPruneAbove = 32;
-
 std::string DeterministicBytes(const google::protobuf::Message& message) {
   std::string out;
   google::protobuf::io::StringOutputStream stream(&out);
@@ -33,7 +30,11 @@ const HandledCommand* WorkingAggregate::FindHandled(const std::string& command_i
   if (added != new_handled.end()) return &added->second;
   if (committed == nullptr) return nullptr;
   auto found = committed->handled_commands.find(command_id);
-  return found == committed->handled_commands.end() ? nullptr : &found->second;
+  if (found == committed->handled_commands.end() ||
+      found->second.handled_at < committed->forget_before) {
+    return nullptr;
+  }
+  return &found->second;
 }
 
 void ApplyEvent(const AggregateType& type, const google::protobuf::Message& event, int64_t offset,
@@ -49,9 +50,8 @@ void ApplyEvent(const AggregateType& type, const google::protobuf::Message& even
   }
 }
 
-PartitionState::PartitionState(const AggregateType& type, absl::Duration dedupe_window,
-                               size_t max_handled_per_aggregate)
-    : type_(type), dedupe_window_(dedupe_window), max_handled_(max_handled_per_aggregate) {}
+PartitionState::PartitionState(const AggregateType& type, absl::Duration dedupe_window)
+    : type_(type), dedupe_window_(dedupe_window) {}
 
 const AggregateRecord* PartitionState::Find(const std::string& aggregate_id) const {
   auto it = aggregates_.find(aggregate_id);
@@ -104,46 +104,44 @@ void PartitionState::Commit(const std::string& aggregate_id, WorkingAggregate wo
   record.version = working.version;
   record.last_event_offset = working.last_event_offset;
   record.timer_suppressed_at_version = working.timer_suppressed_at_version;
-  for (auto& [id, handled] : working.new_handled) record.handled_commands[id] = handled;
-  Prune(record);
+  absl::Time oldest_added = absl::InfiniteFuture(), newest_added = absl::InfinitePast();
+  for (auto& [id, handled] : working.new_handled) {
+    record.handled_commands[id] = handled;
+    oldest_added = std::min(oldest_added, handled.handled_at);
+    newest_added = std::max(newest_added, handled.handled_at);
+  }
+  Prune(record, oldest_added, newest_added);
   RefreshTimer(aggregate_id, record);
 }
 
 std::vector<std::pair<std::string, HandledCommand>> PartitionState::Retained(
     const AggregateRecord& record) const {
-  absl::Time newest = absl::InfinitePast();
-  for (const auto& [id, handled] : record.handled_commands) {
-    newest = std::max(newest, handled.handled_at);
-  }
   std::vector<std::pair<std::string, HandledCommand>> kept;
   for (const auto& [id, handled] : record.handled_commands) {
-    if (handled.handled_at >= newest - dedupe_window_) kept.emplace_back(id, handled);
-  }
-  auto newer = [](const auto& a, const auto& b) {
-    return a.second.handled_at != b.second.handled_at ? a.second.handled_at > b.second.handled_at
-                                                      : a.first < b.first;
-  };
-  if (kept.size() > max_handled_) {
-    std::nth_element(kept.begin(), kept.begin() + static_cast<ptrdiff_t>(max_handled_), kept.end(),
-                     newer);
-    kept.resize(max_handled_);
+    if (handled.handled_at >= record.forget_before) kept.emplace_back(id, handled);
   }
   std::sort(kept.begin(), kept.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   return kept;
 }
 
-void PartitionState::Prune(AggregateRecord& record) const {
-  // Amortised: only when well past the bounds, down to exactly what
-  // Retained() keeps (so that every rebuild keeps the same commands).
-  size_t size = record.handled_commands.size();
-  if (size <= kPruneAbove || (size <= max_handled_ + max_handled_ / 8 && size % kPruneAbove != 0)) {
-    return;
+void PartitionState::Prune(AggregateRecord& record, absl::Time oldest_added,
+                           absl::Time newest_added) const {
+  record.newest_handled = std::max(record.newest_handled, newest_added);
+  record.oldest_handled = std::min(record.oldest_handled, oldest_added);
+  record.forget_before = record.newest_handled - dedupe_window_;
+  // Only once the oldest command is an eighth of a window past its edge, so
+  // that each pass over the commands drops an eighth of a window's worth.
+  if (record.oldest_handled >= record.forget_before - dedupe_window_ / 8) return;
+  record.oldest_handled = absl::InfiniteFuture();
+  for (auto it = record.handled_commands.begin(); it != record.handled_commands.end();) {
+    if (it->second.handled_at < record.forget_before) {
+      record.handled_commands.erase(it++);
+    } else {
+      record.oldest_handled = std::min(record.oldest_handled, it->second.handled_at);
+      ++it;
+    }
   }
-  std::vector<std::pair<std::string, HandledCommand>> kept = Retained(record);
-  if (kept.size() == size) return;
-  record.handled_commands.clear();
-  for (auto& [id, handled] : kept) record.handled_commands.emplace(std::move(id), handled);
 }
 
 void PartitionState::Clear() {
@@ -163,7 +161,12 @@ void PartitionState::ApplyCommitted(const std::string& aggregate_id,
   }
   ApplyEvent(type_, event, offset, *record.state, record.version, record.last_event_offset,
              record.handled_commands);
-  Prune(record);
+  const runtime::v1::EventMeta& meta =
+      *type_.MutableEventMeta(const_cast<google::protobuf::Message&>(event));
+  if (!meta.command_id().empty()) {
+    absl::Time at = FromProtoTime(meta.occurred_at());
+    Prune(record, at, at);
+  }
   RefreshTimer(aggregate_id, record);
 }
 
@@ -192,10 +195,17 @@ void PartitionState::LoadSnapshot(const runtime::v1::AggregateSnapshot& snapshot
   record.version = snapshot.version();
   record.last_event_offset = snapshot.last_event_offset();
   record.handled_commands.clear();
+  record.newest_handled = absl::InfinitePast();
+  record.oldest_handled = absl::InfiniteFuture();
+  absl::Time oldest_added = absl::InfiniteFuture(), newest_added = absl::InfinitePast();
   for (const auto& command : snapshot.handled_commands()) {
-    record.handled_commands[command.command_id()] = {
-        command.version(), command.last_event_offset(), FromProtoTime(command.handled_at())};
+    absl::Time at = FromProtoTime(command.handled_at());
+    record.handled_commands[command.command_id()] = {command.version(),
+                                                     command.last_event_offset(), at};
+    oldest_added = std::min(oldest_added, at);
+    newest_added = std::max(newest_added, at);
   }
+  Prune(record, oldest_added, newest_added);
   RefreshTimer(snapshot.aggregate_id(), record);
 }
 

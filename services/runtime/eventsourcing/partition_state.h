@@ -29,7 +29,12 @@ struct AggregateRecord {
   std::unique_ptr<google::protobuf::Message> state;
   int64_t version = 0;
   int64_t last_event_offset = -1;
+  // Every command handled within the dedupe window of the newest one, and
+  // perhaps some older ones not pruned yet (those count as forgotten).
   HandledCommands handled_commands;
+  absl::Time newest_handled = absl::InfinitePast();
+  absl::Time oldest_handled = absl::InfiniteFuture();
+  absl::Time forget_before = absl::InfinitePast();
   // The timer was found stale at this version (decide turned it down or did
   // nothing); it stays quiet until the version changes. Memory only.
   int64_t timer_suppressed_at_version = -1;
@@ -63,10 +68,10 @@ void ApplyEvent(const AggregateType& type, const google::protobuf::Message& even
 // aggregates' timers in due order.
 class PartitionState {
  public:
-  // An aggregate remembers the commands it handled within `dedupe_window` of
-  // its newest one, at most `max_handled_per_aggregate` (the newest).
-  PartitionState(const AggregateType& type, absl::Duration dedupe_window,
-                 size_t max_handled_per_aggregate = 10000);
+  // An aggregate remembers every command it handled within `dedupe_window`
+  // of its newest one, however many (memory and snapshots grow with an
+  // aggregate's command rate times the window).
+  PartitionState(const AggregateType& type, absl::Duration dedupe_window);
 
   const AggregateType& type() const { return type_; }
   absl::Duration dedupe_window() const { return dedupe_window_; }
@@ -104,13 +109,14 @@ class PartitionState {
  private:
   void RefreshTimer(const std::string& aggregate_id, const AggregateRecord& record);
   AggregateRecord& Mutable(const std::string& aggregate_id);
-  // The handled commands an aggregate keeps (window, then count), by id.
+  // The handled commands an aggregate remembers (those within the window), by id.
   std::vector<std::pair<std::string, HandledCommand>> Retained(const AggregateRecord& record) const;
-  void Prune(AggregateRecord& record) const;
+  // After commands were added: moves the window and drops what fell out of
+  // it, in amortised constant time per command.
+  void Prune(AggregateRecord& record, absl::Time oldest_added, absl::Time newest_added) const;
 
   const AggregateType& type_;
   const absl::Duration dedupe_window_;
-  const size_t max_handled_;
   absl::flat_hash_map<std::string, AggregateRecord> aggregates_;
   std::vector<std::string> with_spare_;
   std::set<std::pair<absl::Time, std::string>> timers_;

@@ -90,23 +90,36 @@ TEST(PartitionStateTest, OldCommandIdsAreForgottenAfterTheWindow) {
   EXPECT_EQ(state.ToSnapshot("a").handled_commands_size(), 11);
 }
 
-TEST(PartitionStateTest, AHotAggregateKeepsItsNewestCommandsOnly) {
-  PartitionState live(CounterType(), absl::Hours(24), /*max_handled_per_aggregate=*/100);
-  PartitionState from_snapshot(CounterType(), absl::Hours(24), 100);
-  for (int v = 1; v <= 1000; ++v) {
-    live.ApplyCommitted("hot", Incremented("hot", v, v, "cmd-" + std::to_string(v), 1800000000 + v), v);
-    if (v == 500) from_snapshot.LoadSnapshot(live.ToSnapshot("hot"));
-    if (v > 500) {
-      from_snapshot.ApplyCommitted("hot", Incremented("hot", v, v, "cmd-" + std::to_string(v), 1800000000 + v), v);
-    }
+// Payments keeps its ledger in one aggregate per currency: thousands of
+// commands a day. A retry must still be recognised anywhere in the window.
+TEST(PartitionStateTest, AHotAggregateRemembersEveryCommandOfItsWindow) {
+  PartitionState live(CounterType(), absl::Hours(24));
+  PartitionState from_snapshot(CounterType(), absl::Hours(24));
+  constexpr int kCommands = 25000;  // one every 3 s: 21 hours
+  for (int v = 1; v <= kCommands; ++v) {
+    Event event = Incremented("ledger", v, v, "cmd-" + std::to_string(v), 1800000000 + 3 * v);
+    live.ApplyCommitted("ledger", event, v);
+    if (v == kCommands / 2) from_snapshot.LoadSnapshot(live.ToSnapshot("ledger"));
+    if (v > kCommands / 2) from_snapshot.ApplyCommitted("ledger", event, v);
   }
-  const AggregateRecord* hot = live.Find("hot");
-  EXPECT_TRUE(hot->handled_commands.contains("cmd-1000"));
-  EXPECT_TRUE(hot->handled_commands.contains("cmd-901"));
-  EXPECT_FALSE(hot->handled_commands.contains("cmd-500"));
-  EXPECT_LE(hot->handled_commands.size(), 100u + 100u / 8 + 32u);
-  EXPECT_EQ(live.ToSnapshot("hot").handled_commands_size(), 100);
+  for (PartitionState* state : {&live, &from_snapshot}) {
+    WorkingAggregate ledger = state->Checkout("ledger");
+    const HandledCommand* first = ledger.FindHandled("cmd-1");
+    ASSERT_NE(first, nullptr) << "the first command of the window is still known";
+    EXPECT_EQ(first->version, 1);
+    EXPECT_NE(ledger.FindHandled("cmd-12345"), nullptr);
+  }
+  EXPECT_EQ(live.ToSnapshot("ledger").handled_commands_size(), kCommands);
   EXPECT_EQ(live.Digest(), from_snapshot.Digest());
+  // Four hours more: the first hour's commands fall out of the window.
+  for (int v = kCommands + 1; v <= kCommands + 5000; ++v) {
+    live.ApplyCommitted("ledger", Incremented("ledger", v, v, "cmd-" + std::to_string(v),
+                                              1800000000 + 3 * v), v);
+  }
+  WorkingAggregate ledger = live.Checkout("ledger");
+  EXPECT_EQ(ledger.FindHandled("cmd-1"), nullptr);
+  EXPECT_NE(ledger.FindHandled("cmd-2000"), nullptr) << "still within 24 h of the newest";
+  EXPECT_LT(live.Find("ledger")->handled_commands.size(), 30000u) << "older ones are pruned";
 }
 
 // A batch decides against a working copy; committed or thrown away (an

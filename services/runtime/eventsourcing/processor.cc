@@ -1,10 +1,31 @@
 #include "services/runtime/eventsourcing/processor.h"
 
+#include <mutex>
+
 #include "absl/strings/str_cat.h"
-#include "services/runtime/kafka/admin.h"
+#include "absl/time/clock.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::es {
+namespace {
+
+constexpr int kMaxBatchRetries = 5;
+
+// Anything that is not ABORTED ends the producer: FAILED_PRECONDITION, with
+// the original's payload (fencing) when it already was.
+absl::Status AsFatal(const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kFailedPrecondition) return status;
+  return absl::FailedPreconditionError(status.message());
+}
+
+std::vector<kafka::TopicPartitionOffset> OnTopic(const std::string& topic,
+                                                 const std::vector<int32_t>& partitions) {
+  std::vector<kafka::TopicPartitionOffset> out;
+  for (int32_t partition : partitions) out.push_back({topic, partition, kafka::kOffsetBeginning});
+  return out;
+}
+
+}  // namespace
 
 Processor::Processor(kafka::ClientConfig client, ProcessorOptions options,
                      const AggregateType& type, const Clock& clock, ProcessorMetrics* metrics)
@@ -12,28 +33,12 @@ Processor::Processor(kafka::ClientConfig client, ProcessorOptions options,
       options_(std::move(options)),
       type_(type),
       clock_(clock),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      settings_{&type, options_.service, options_.topics, options_.max_event_bytes} {}
 
 Processor::~Processor() { Stop(); }
 
 absl::Status Processor::Start() {
-  absl::StatusOr<std::unique_ptr<kafka::Admin>> admin = kafka::Admin::Create(client_);
-  if (!admin.ok()) return admin.status();
-  std::map<std::string, int> partitions;
-  for (const std::string& topic : {options_.topics.commands, options_.topics.events,
-                                   options_.topics.snapshots, options_.topics.replies,
-                                   options_.topics.deadletter}) {
-    absl::StatusOr<int> count = (*admin)->PartitionCount(topic, absl::Seconds(30));
-    if (!count.ok()) return count.status();
-    partitions[topic] = *count;
-  }
-  if (partitions[options_.topics.commands] != partitions[options_.topics.events] ||
-      partitions[options_.topics.commands] != partitions[options_.topics.snapshots]) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("topics ", options_.topics.commands, ", ", options_.topics.events, " and ",
-                     options_.topics.snapshots, " must have the same partition count"));
-  }
-
   kafka::ConsumerOptions consumer_options;
   consumer_options.group_id = absl::StrCat(options_.service, "-processor");
   consumer_options.session_timeout = options_.session_timeout;
@@ -45,49 +50,77 @@ absl::Status Processor::Start() {
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
 
+  std::map<std::string, int> partitions;
+  for (const std::string& topic : {options_.topics.commands, options_.topics.events,
+                                   options_.topics.snapshots, options_.topics.replies,
+                                   options_.topics.deadletter}) {
+    absl::StatusOr<int> count = consumer_->PartitionCount(topic, absl::Seconds(30));
+    if (!count.ok()) return count.status();
+    partitions[topic] = *count;
+  }
+  if (partitions[options_.topics.commands] != partitions[options_.topics.events] ||
+      partitions[options_.topics.commands] != partitions[options_.topics.snapshots]) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("topics ", options_.topics.commands, ", ", options_.topics.events, " and ",
+                     options_.topics.snapshots, " must have the same partition count"));
+  }
+  // Before any partition is read back: aborts what this replica's previous
+  // run left open, so rebuilding does not wait for it.
+  if (absl::Status s = StartProducer(); !s.ok()) return s;
+
   if (options_.static_partitions.empty()) {
     if (absl::Status s = consumer_->Subscribe({options_.topics.commands}); !s.ok()) return s;
   } else {
-    std::vector<kafka::TopicPartitionOffset> assignment;
-    for (int32_t partition : options_.static_partitions) {
-      assignment.push_back({options_.topics.commands, partition, kafka::kOffsetBeginning});
+    if (absl::Status s = consumer_->Assign(OnTopic(options_.topics.commands,
+                                                   options_.static_partitions));
+        !s.ok()) {
+      return s;
     }
-    if (absl::Status s = consumer_->Assign(assignment); !s.ok()) return s;
-    for (int32_t partition : options_.static_partitions) StartWorker(partition);
-    assignment_known_.store(true);
+    absl::MutexLock lock(&mutex_);
+    Adopt(options_.static_partitions);
+    assignment_known_ = true;
   }
-  // Serves the group protocol and rebalances; the commands themselves are
-  // read by the workers from their partitions' own queues.
-  poller_ = std::thread([this] {
-    while (!stopping_.load()) {
-      absl::StatusOr<std::optional<kafka::Record>> polled = consumer_->Poll(absl::Milliseconds(100));
-      if (!polled.ok()) {
-        log::Warn("processor consumer", {{"error", polled.status().ToString()}});
-      }
-    }
-  });
+  recovery_thread_ = std::thread([this] { RunRecoveries(); });
+  thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
 
 void Processor::Stop() {
   if (stopping_.exchange(true)) return;
-  if (poller_.joinable()) poller_.join();
-  {
-    absl::MutexLock lock(&workers_mutex_);
-    for (auto& [partition, worker] : workers_) worker->Stop(/*commit_in_flight=*/true);
-    workers_.clear();
-  }
-  consumer_.reset();  // closes: leaves the group (the revocation finds no workers)
+  if (thread_.joinable()) thread_.join();
+  if (recovery_thread_.joinable()) recovery_thread_.join();
+  if (consumer_ != nullptr) consumer_->Close();  // leaves the group
+  producer_.reset();
+  consumer_.reset();
 }
 
-void Processor::StartWorker(int32_t partition) {
-  std::unique_ptr<kafka::PartitionReader> reader =
-      consumer_->ReadPartitionSeparately(options_.topics.commands, partition);
-  auto worker = std::make_unique<PartitionWorker>(client_, options_, partition, type_, clock_,
-                                                  *consumer_, std::move(reader), metrics_);
-  worker->Start();
-  absl::MutexLock lock(&workers_mutex_);
-  workers_[partition] = std::move(worker);
+absl::Status Processor::StartProducer() {
+  producer_.reset();  // a fenced or failed producer is never reused
+  kafka::ProducerOptions producer_options;
+  producer_options.transactional_id =
+      absl::StrCat(options_.service, "-processor-", options_.replica);
+  producer_options.transaction_timeout = options_.transaction_timeout;
+  producer_options.delivery_timeout = options_.transaction_timeout;
+  // Flush and commit send at once whatever the linger; a long one keeps the
+  // producer's threads from waking every millisecond.
+  producer_options.linger = absl::Milliseconds(100);
+  absl::StatusOr<std::unique_ptr<kafka::Producer>> producer =
+      kafka::Producer::Create(client_, producer_options);
+  if (!producer.ok()) return producer.status();
+  absl::Status init;
+  for (int attempt = 0; attempt < 30 && !stopping_.load(); ++attempt) {
+    init = (*producer)->InitTransactions(options_.transaction_timeout);
+    if (init.code() != absl::StatusCode::kUnavailable) break;
+  }
+  if (!init.ok()) return init;
+  if (absl::Status warm = (*producer)->WarmUp({options_.topics.events, options_.topics.replies,
+                                               options_.topics.snapshots, options_.topics.deadletter},
+                                              absl::Seconds(10));
+      !warm.ok()) {
+    return warm;
+  }
+  producer_ = *std::move(producer);
+  return absl::OkStatus();
 }
 
 void Processor::OnRebalance(const kafka::Rebalance& rebalance) {
@@ -95,51 +128,459 @@ void Processor::OnRebalance(const kafka::Rebalance& rebalance) {
   for (const auto& partition : rebalance.partitions) partitions.push_back(partition.partition);
   log::Info(rebalance.assigned ? "partitions assigned" : "partitions revoked",
             {{"partitions", partitions}, {"lost", rebalance.lost}});
+  absl::MutexLock lock(&mutex_);
   if (rebalance.assigned) {
-    for (int32_t partition : partitions) StartWorker(partition);
-    assignment_known_.store(true);
-    return;
+    Adopt(partitions);
+    assignment_known_ = true;
+  } else {
+    // Revoked or lost alike: nothing is in flight while the consumer polls,
+    // and what was collected for them is dropped (their new owner reads it).
+    Release(partitions);
   }
-  std::vector<std::unique_ptr<PartitionWorker>> leaving;
+}
+
+void Processor::Adopt(const std::vector<int32_t>& partitions) {
+  if (partitions.empty()) return;
+  consumer_->Pause(OnTopic(options_.topics.commands, partitions)).IgnoreError();
+  std::vector<Recovery> recoveries;
+  for (int32_t partition : partitions) {
+    Partition& owned = partitions_[partition];
+    owned.state.reset();
+    owned.snapshots.reset();
+    owned.ownership = next_ownership_++;
+    owned.next_command_offset = -1;
+    recoveries.push_back({partition, owned.ownership});
+  }
+  absl::MutexLock lock(&recovery_mutex_);
+  to_recover_.insert(to_recover_.end(), recoveries.begin(), recoveries.end());
+}
+
+void Processor::Release(const std::vector<int32_t>& partitions) {
+  for (int32_t partition : partitions) {
+    partitions_.erase(partition);
+    if (metrics_ != nullptr) metrics_->SetCommandsLag(partition, 0);
+  }
+}
+
+void Processor::RunRecoveries() {
+  while (!stopping_.load()) {
+    std::vector<Recovery> round;
+    {
+      absl::MutexLock lock(&recovery_mutex_);
+      auto waiting = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(recovery_mutex_) {
+        return !to_recover_.empty();
+      };
+      recovery_mutex_.AwaitWithTimeout(absl::Condition(&waiting), absl::Milliseconds(100));
+      round.swap(to_recover_);
+    }
+    if (round.empty()) continue;
+    auto still_owned = [this](const Recovery& recovery) {
+      absl::MutexLock lock(&mutex_);
+      auto found = partitions_.find(recovery.partition);
+      return found != partitions_.end() && found->second.ownership == recovery.ownership;
+    };
+    auto cancelled = [&] {
+      if (stopping_.load()) return true;
+      for (const Recovery& recovery : round) {
+        if (still_owned(recovery)) return false;
+      }
+      return true;
+    };
+    std::vector<int32_t> partitions;
+    for (const Recovery& recovery : round) partitions.push_back(recovery.partition);
+    absl::Time started = absl::Now();
+    absl::StatusOr<std::vector<RecoveredPartition>> rebuilt = RecoverPartitions(
+        client_, options_.topics, type_, options_.dedupe_window, partitions, cancelled);
+    absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> committed =
+        rebuilt.ok() ? consumer_->Committed(OnTopic(options_.topics.commands, partitions),
+                                            absl::Seconds(30))
+                     : rebuilt.status();
+    if (!committed.ok()) {
+      if (cancelled()) continue;
+      log::Warn("rebuilding partitions failed; retrying",
+                {{"partitions", partitions}, {"error", committed.status().ToString()}});
+      absl::SleepFor(absl::Seconds(1));
+      absl::MutexLock lock(&recovery_mutex_);
+      for (const Recovery& recovery : round) to_recover_.push_back(recovery);
+      continue;
+    }
+    std::vector<Rebuilt> done;
+    for (size_t i = 0; i < round.size(); ++i) {
+      Rebuilt each{round[i], std::move((*rebuilt)[i]), (*committed)[i].offset,
+                   absl::Now() - started};
+      done.push_back(std::move(each));
+    }
+    absl::MutexLock lock(&recovery_mutex_);
+    for (Rebuilt& each : done) recovered_.push_back(std::move(each));
+  }
+}
+
+void Processor::InstallRecovered() {
+  std::vector<Rebuilt> done;
   {
-    absl::MutexLock lock(&workers_mutex_);
-    for (int32_t partition : partitions) {
-      auto found = workers_.find(partition);
-      if (found == workers_.end()) continue;
-      leaving.push_back(std::move(found->second));
-      workers_.erase(found);
+    absl::MutexLock lock(&recovery_mutex_);
+    done.swap(recovered_);
+  }
+  for (Rebuilt& each : done) {
+    const int32_t partition = each.recovery.partition;
+    {
+      absl::MutexLock lock(&mutex_);
+      auto found = partitions_.find(partition);
+      if (found == partitions_.end() || found->second.ownership != each.recovery.ownership) continue;
+    }
+    // Only this thread adds or removes partitions: the lock is needed for
+    // the readers, not across the seek.
+    int64_t offset = each.commands_offset >= 0 ? each.commands_offset : kafka::kOffsetBeginning;
+    absl::Status sought =
+        consumer_->Seek({options_.topics.commands, partition, offset}, absl::Seconds(10));
+    if (!sought.ok()) {
+      log::Warn("partition rebuilt but not positioned; rebuilding it again",
+                {{"partition", partition}, {"error", sought.ToString()}});
+      absl::MutexLock lock(&mutex_);
+      Adopt({partition});
+      continue;
+    }
+    RecoveredPartition& rebuilt = each.partition;
+    size_t aggregates = rebuilt.state->size();
+    {
+      absl::MutexLock lock(&mutex_);
+      Partition& owned = partitions_.at(partition);
+      owned.state = std::move(rebuilt.state);
+      owned.snapshots = std::make_unique<SnapshotSchedule>(options_.topics.snapshots, partition,
+                                                           options_.snapshots);
+      owned.snapshots->Reset(absl::Now(), rebuilt.changed, rebuilt.events_replayed);
+      owned.events_next_offset = rebuilt.events_next_offset;
+      owned.next_command_offset = std::max<int64_t>(each.commands_offset, 0);
+    }
+    consumer_->Resume(OnTopic(options_.topics.commands, {partition})).IgnoreError();
+    if (metrics_ != nullptr) {
+      metrics_->ObserveRecovery(absl::ToDoubleSeconds(each.took), rebuilt.events_replayed);
+    }
+    log::Info("partition ready", {{"partition", partition},
+                                  {"aggregates", aggregates},
+                                  {"events_replayed", rebuilt.events_replayed},
+                                  {"snapshot_events_offset", rebuilt.snapshot_events_offset},
+                                  {"commands_offset", offset},
+                                  {"ms", absl::ToInt64Milliseconds(each.took)}});
+  }
+}
+
+void Processor::Run() {
+  while (!stopping_.load()) {
+    if (producer_ == nullptr) {
+      if (absl::Status started = StartProducer(); !started.ok()) {
+        log::Warn("transactional producer not ready; retrying", {{"error", started.ToString()}});
+        absl::SleepFor(absl::Seconds(1));
+        continue;
+      }
+    }
+    InstallRecovered();
+    std::map<int32_t, std::vector<kafka::Record>> commands = CollectCommands();
+    absl::Status result = RunBatch(commands);
+    if (result.ok()) result = WriteSnapshotChunks();
+    if (!result.ok()) RecoverFromFatalError(result);
+    ReportLag();
+  }
+}
+
+void Processor::RecoverFromFatalError(const absl::Status& error) {
+  if (metrics_ != nullptr) metrics_->CountTransactionFailure("fatal");
+  bool fenced = kafka::IsFenced(error) || (producer_ != nullptr && kafka::IsFenced(producer_->FatalError()));
+  producer_.reset();
+  if (fenced) {
+    // A newer producer with this replica's transactional id (a second
+    // replica given the same name, or this replica's successor), or the
+    // broker aborting a transaction that outlived its timeout (a broker
+    // restart). Wait a little, so that a processor that lost its group
+    // session learns so and stops, then take the partitions back.
+    ++times_fenced_;
+    log::Warn("fenced; taking the partitions back shortly",
+              {{"backoff_ms", absl::ToInt64Milliseconds(options_.fencing_backoff)}});
+    absl::Time until = absl::Now() + options_.fencing_backoff;
+    while (!stopping_.load() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+  } else {
+    log::Warn("transaction failed; rebuilding every partition from the log",
+              {{"error", error.ToString()}});
+  }
+  absl::MutexLock lock(&mutex_);
+  std::vector<int32_t> owned;
+  for (const auto& [partition, state] : partitions_) owned.push_back(partition);
+  Adopt(owned);
+}
+
+absl::Duration Processor::IdleWait() {
+  std::optional<absl::Time> next;
+  {
+    absl::MutexLock lock(&mutex_);
+    for (const auto& [partition, owned] : partitions_) {
+      if (owned.state == nullptr) continue;
+      std::optional<absl::Time> timer = owned.state->NextTimer();
+      if (timer && (!next || *timer < *next)) next = timer;
     }
   }
-  for (auto& worker : leaving) worker->Stop(/*commit_in_flight=*/!rebalance.lost);
+  if (!next.has_value()) return options_.idle_poll;
+  absl::Duration until = (*next - clock_.Now()) / options_.clock_rate;
+  return std::clamp(until, absl::ZeroDuration(), options_.idle_poll);
+}
+
+std::map<int32_t, std::vector<kafka::Record>> Processor::CollectCommands() {
+  std::map<int32_t, std::vector<kafka::Record>> commands;
+  int count = 0;
+  absl::Time deadline = absl::InfiniteFuture();
+  absl::Duration wait = IdleWait();
+  while (count < options_.max_batch_commands && !stopping_.load()) {
+    absl::StatusOr<std::optional<kafka::Record>> record = consumer_->Poll(wait);
+    if (!record.ok()) {
+      log::Warn("reading commands", {{"error", record.status().ToString()}});
+      break;
+    }
+    if (!record->has_value()) {
+      if (count == 0 || absl::Now() >= deadline) break;
+    } else {
+      commands[(*record)->partition].push_back(std::move(**record));
+      if (++count == 1) deadline = absl::Now() + options_.max_batch_wait;
+    }
+    wait = std::max(absl::ZeroDuration(), deadline - absl::Now());
+  }
+  // A partition still being rebuilt (a record fetched before it was paused)
+  // or taken away while collecting: its new position or owner reads these.
+  absl::MutexLock lock(&mutex_);
+  for (auto it = commands.begin(); it != commands.end();) {
+    auto owned = partitions_.find(it->first);
+    it = owned == partitions_.end() || owned->second.state == nullptr ? commands.erase(it)
+                                                                       : std::next(it);
+  }
+  return commands;
+}
+
+absl::Status Processor::RunBatch(std::map<int32_t, std::vector<kafka::Record>>& commands) {
+  for (int attempt = 0;; ++attempt) {
+    absl::Time started = absl::Now();
+    absl::Time now = clock_.Now();
+    std::map<int32_t, std::unique_ptr<PartitionBatch>> batches;
+    bool writes = false;
+    {
+      absl::MutexLock lock(&mutex_);
+      for (auto& [partition, owned] : partitions_) {
+        if (owned.state == nullptr) continue;
+        auto found = commands.find(partition);
+        bool has_commands = found != commands.end() && !found->second.empty();
+        std::optional<absl::Time> timer = owned.state->NextTimer();
+        if (!has_commands && !(timer && *timer <= now)) continue;
+        auto batch = std::make_unique<PartitionBatch>(settings_, partition, *owned.state);
+        if (has_commands) {
+          for (const kafka::Record& record : found->second) batch->Decide(record, now);
+        }
+        batch->FireDueTimers(now, static_cast<size_t>(options_.max_batch_commands));
+        writes = writes || has_commands || batch->writes();
+        batches[partition] = std::move(batch);
+      }
+    }
+    if (batches.empty()) return absl::OkStatus();
+    absl::Status status = writes ? Transact(batches, commands) : absl::OkStatus();
+    if (status.ok()) {
+      int decided = 0;
+      absl::MutexLock lock(&mutex_);
+      for (auto& [partition, batch] : batches) {
+        Partition& owned = partitions_.at(partition);
+        std::set<std::string> changed;
+        batch->Commit(changed);
+        owned.snapshots->Changed(changed, static_cast<int64_t>(batch->events().size()));
+        if (batch->events_next_offset() >= 0) owned.events_next_offset = batch->events_next_offset();
+        auto found = commands.find(partition);
+        if (found != commands.end() && !found->second.empty()) {
+          owned.next_command_offset = found->second.back().offset + 1;
+        }
+        decided += static_cast<int>(batch->result_counts().size());
+        if (metrics_ != nullptr) {
+          for (const std::string& result : batch->result_counts()) metrics_->CountCommand(result);
+        }
+      }
+      if (metrics_ != nullptr && decided > 0) {
+        metrics_->ObserveTransaction(absl::ToDoubleSeconds(absl::Now() - started), decided);
+      }
+      return status;
+    }
+    if (status.code() != absl::StatusCode::kAborted || attempt >= kMaxBatchRetries) return status;
+    if (metrics_ != nullptr) metrics_->CountTransactionFailure("aborted");
+    log::Warn("transaction aborted; deciding the batch again",
+              {{"attempt", attempt + 1}, {"error", status.ToString()}});
+    absl::SleepFor(absl::Milliseconds(50) * (attempt + 1));
+  }
+}
+
+absl::Status Processor::ProduceAll(const std::vector<kafka::OutgoingRecord>& records,
+                                   std::vector<kafka::Delivery>* deliveries) {
+  // Shared with the delivery callbacks, which an abort may still run later.
+  struct Slots {
+    std::mutex mutex;
+    std::vector<kafka::Delivery> slots;
+  };
+  auto shared = std::make_shared<Slots>();
+  shared->slots.resize(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    absl::Status queued = producer_->Produce(records[i], [shared, i](const kafka::Delivery& d) {
+      std::lock_guard<std::mutex> lock(shared->mutex);
+      shared->slots[i] = d;
+    });
+    if (!queued.ok()) {
+      producer_->AbortTransaction(options_.transaction_timeout).IgnoreError();
+      return queued.code() == absl::StatusCode::kFailedPrecondition
+                 ? queued
+                 : absl::AbortedError(queued.message());
+    }
+  }
+  absl::Status flushed = producer_->Flush(options_.transaction_timeout);
+  {
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    *deliveries = shared->slots;
+  }
+  for (const kafka::Delivery& delivery : *deliveries) {
+    if (flushed.ok() && !delivery.status.ok()) flushed = delivery.status;
+  }
+  if (flushed.ok()) return flushed;
+  if (absl::Status fatal = producer_->FatalError(); !fatal.ok()) return fatal;
+  if (!producer_->AbortTransaction(options_.transaction_timeout).ok()) return AsFatal(flushed);
+  return absl::AbortedError(flushed.message());
+}
+
+absl::Status Processor::CommitTransaction(const std::vector<kafka::TopicPartitionOffset>& offsets) {
+  if (!offsets.empty()) {
+    absl::Status sent;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      sent = producer_->SendOffsetsToTransaction(offsets, *consumer_, options_.transaction_timeout);
+      if (sent.code() != absl::StatusCode::kUnavailable) break;
+    }
+    if (!sent.ok()) {
+      if (sent.code() == absl::StatusCode::kAborted &&
+          producer_->AbortTransaction(options_.transaction_timeout).ok()) {
+        return sent;
+      }
+      return AsFatal(sent);
+    }
+  }
+  absl::Status committed;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    committed = producer_->CommitTransaction(options_.transaction_timeout);
+    if (committed.code() != absl::StatusCode::kUnavailable) break;
+  }
+  if (committed.code() == absl::StatusCode::kAborted &&
+      producer_->AbortTransaction(options_.transaction_timeout).ok()) {
+    return committed;
+  }
+  if (!committed.ok()) return AsFatal(committed);
+  return absl::OkStatus();
+}
+
+absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatch>>& batches,
+                                 const std::map<int32_t, std::vector<kafka::Record>>& commands) {
+  if (absl::Status s = producer_->BeginTransaction(); !s.ok()) return s;
+  std::vector<kafka::OutgoingRecord> events;
+  for (const auto& [partition, batch] : batches) {
+    events.insert(events.end(), batch->events().begin(), batch->events().end());
+  }
+  std::vector<kafka::Delivery> deliveries;
+  if (absl::Status s = ProduceAll(events, &deliveries); !s.ok()) return s;
+
+  // Offsets are known now: into the aggregates and the replies.
+  std::vector<kafka::OutgoingRecord> others;
+  size_t next = 0;
+  for (auto& [partition, batch] : batches) {
+    std::vector<int64_t> offsets;
+    for (size_t i = 0; i < batch->events().size(); ++i) offsets.push_back(deliveries[next++].offset);
+    std::vector<kafka::OutgoingRecord> replies = batch->Replies(offsets);
+    others.insert(others.end(), std::make_move_iterator(replies.begin()),
+                  std::make_move_iterator(replies.end()));
+  }
+  for (const kafka::OutgoingRecord& record : others) {
+    absl::Status queued = producer_->Produce(record, [](const kafka::Delivery&) {});
+    if (!queued.ok()) {
+      if (queued.code() == absl::StatusCode::kFailedPrecondition) return queued;
+      log::Error("reply or dead letter could not be queued; it is dropped",
+                 {{"topic", record.topic}, {"error", queued.ToString()}});
+    }
+  }
+  std::vector<kafka::TopicPartitionOffset> consumed;
+  for (const auto& [partition, batch] : batches) {
+    auto found = commands.find(partition);
+    if (found == commands.end() || found->second.empty()) continue;
+    consumed.push_back({options_.topics.commands, partition, found->second.back().offset + 1});
+  }
+  return CommitTransaction(consumed);
+}
+
+absl::Status Processor::WriteSnapshotChunks() {
+  std::vector<std::pair<int32_t, SnapshotSchedule::Chunk>> chunks;
+  std::vector<kafka::OutgoingRecord> records;
+  {
+    absl::MutexLock lock(&mutex_);
+    for (auto& [partition, owned] : partitions_) {
+      if (owned.state == nullptr) continue;
+      SnapshotSchedule::Chunk chunk = owned.snapshots->NextChunk(
+          *owned.state, owned.events_next_offset, absl::Now(), clock_.Now());
+      if (chunk.records.empty()) continue;
+      records.insert(records.end(), chunk.records.begin(), chunk.records.end());
+      chunks.emplace_back(partition, std::move(chunk));
+    }
+  }
+  if (chunks.empty()) return absl::OkStatus();
+  absl::Status status = producer_->BeginTransaction();
+  std::vector<kafka::Delivery> deliveries;
+  if (status.ok()) status = ProduceAll(records, &deliveries);
+  if (status.ok()) status = CommitTransaction({});
+  if (!status.ok()) {
+    log::Warn("snapshot chunk not written; the snapshot starts over later",
+              {{"error", status.ToString()}});
+    absl::MutexLock lock(&mutex_);
+    for (const auto& [partition, chunk] : chunks) {
+      auto owned = partitions_.find(partition);
+      if (owned != partitions_.end() && owned->second.snapshots != nullptr) {
+        owned->second.snapshots->Failed(chunk);
+      }
+    }
+    return status.code() == absl::StatusCode::kAborted ? absl::OkStatus() : status;
+  }
+  for (const auto& [partition, chunk] : chunks) {
+    if (chunk.completes) log::Info("snapshot written", {{"partition", partition}});
+  }
+  return absl::OkStatus();
+}
+
+void Processor::ReportLag() {
+  const absl::Time now = absl::Now();
+  if (metrics_ == nullptr || now - lag_reported_at_ < absl::Seconds(1)) return;
+  lag_reported_at_ = now;
+  absl::MutexLock lock(&mutex_);
+  for (const auto& [partition, owned] : partitions_) {
+    if (owned.next_command_offset < 0) continue;
+    std::optional<int64_t> high = consumer_->CachedHighWatermark(options_.topics.commands, partition);
+    if (high) {
+      metrics_->SetCommandsLag(partition, std::max<int64_t>(0, *high - owned.next_command_offset));
+    }
+  }
 }
 
 std::vector<int32_t> Processor::OwnedPartitions() {
-  absl::MutexLock lock(&workers_mutex_);
+  absl::MutexLock lock(&mutex_);
   std::vector<int32_t> owned;
-  for (const auto& [partition, worker] : workers_) owned.push_back(partition);
+  for (const auto& [partition, state] : partitions_) owned.push_back(partition);
   return owned;
 }
 
 bool Processor::Ready() {
-  if (!assignment_known_.load()) return false;
-  absl::MutexLock lock(&workers_mutex_);
-  for (const auto& [partition, worker] : workers_) {
-    if (!worker->ready()) return false;
+  absl::MutexLock lock(&mutex_);
+  if (!assignment_known_) return false;
+  for (const auto& [partition, owned] : partitions_) {
+    if (owned.state == nullptr) return false;
   }
   return true;
 }
 
 std::string Processor::StateDigest(int32_t partition) {
-  absl::MutexLock lock(&workers_mutex_);
-  auto found = workers_.find(partition);
-  return found == workers_.end() ? "" : found->second->StateDigest();
-}
-
-int64_t Processor::TimesFenced() {
-  absl::MutexLock lock(&workers_mutex_);
-  int64_t total = 0;
-  for (const auto& [partition, worker] : workers_) total += worker->times_fenced();
-  return total;
+  absl::MutexLock lock(&mutex_);
+  auto found = partitions_.find(partition);
+  return found == partitions_.end() || found->second.state == nullptr ? ""
+                                                                      : found->second.state->Digest();
 }
 
 }  // namespace helpline::es

@@ -1,5 +1,7 @@
 #include "services/runtime/eventsourcing/reactor.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/runtime/core/ids.h"
@@ -14,36 +16,108 @@ kafka::OutgoingRecord ReactionCommand(google::protobuf::Message& command,
                                       runtime::v1::CommandMeta& meta,
                                       const runtime::v1::EventMeta& source_meta,
                                       const kafka::Record& source, size_t n,
-                                      const ReactorOptions& options) {
-  meta.set_command_id(ids::DerivedCommandId(source_meta.event_id(), absl::StrCat(options.name, "/", n)));
+                                      const ReactionTarget& target) {
+  meta.set_command_id(ids::DerivedCommandId(source_meta.event_id(), absl::StrCat(target.name, "/", n)));
   meta.set_correlation_id(source_meta.correlation_id());
-  meta.mutable_actor()->set_system(options.name);
+  meta.mutable_actor()->set_system(target.name);
   meta.set_traceparent(NewTraceparent(source.HeaderValue("traceparent").value_or("")));
   meta.clear_reply_to();
-  return kafka::OutgoingRecord{options.commands_topic, std::nullopt, meta.aggregate_id(),
+  return kafka::OutgoingRecord{target.commands_topic, std::nullopt, meta.aggregate_id(),
                                command.SerializeAsString(), {{"traceparent", meta.traceparent()}}};
 }
 
 }  // namespace internal
 
-Reactor::Reactor(kafka::ClientConfig client, ReactorOptions options, const Reaction& reaction)
-    : client_(std::move(client)), options_(std::move(options)), reaction_(reaction) {}
+namespace {
+
+constexpr int64_t kNoOffset = -1001;
+
+// The group's committed offsets of every partition of `topic`, by partition.
+absl::StatusOr<std::map<int32_t, int64_t>> GroupOffsets(const kafka::ClientConfig& client,
+                                                        const std::string& group,
+                                                        const std::string& topic) {
+  kafka::ConsumerOptions options;
+  options.group_id = group;
+  absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer = kafka::Consumer::Create(client, options);
+  if (!consumer.ok()) return consumer.status();
+  absl::StatusOr<int> partitions = (*consumer)->PartitionCount(topic, absl::Seconds(30));
+  if (!partitions.ok()) return partitions.status();
+  std::vector<kafka::TopicPartitionOffset> wanted;
+  for (int32_t p = 0; p < *partitions; ++p) wanted.push_back({topic, p, kNoOffset});
+  absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> committed =
+      (*consumer)->Committed(wanted, absl::Seconds(30));
+  if (!committed.ok()) return committed.status();
+  std::map<int32_t, int64_t> offsets;
+  for (const kafka::TopicPartitionOffset& each : *committed) offsets[each.partition] = each.offset;
+  return offsets;
+}
+
+// A reactor's group that has no offset yet for a partition starts where
+// the subscriptions' own groups (one per subscription before reactions
+// shared a group) left off: at the earliest of them, so that no reaction
+// misses an event (a reaction seen twice is a no-op).
+absl::Status ContinueFromSubscriptionGroups(const kafka::ClientConfig& client,
+                                            const std::string& group,
+                                            const std::vector<Subscription>& subscriptions) {
+  std::set<std::string> topics;
+  for (const Subscription& each : subscriptions) topics.insert(each.source_topic);
+  std::vector<kafka::TopicPartitionOffset> seeds;
+  for (const std::string& topic : topics) {
+    absl::StatusOr<std::map<int32_t, int64_t>> own = GroupOffsets(client, group, topic);
+    if (!own.ok()) return own.status();
+    std::map<int32_t, int64_t> earliest;
+    bool complete = true;
+    for (const Subscription& each : subscriptions) {
+      if (each.source_topic != topic) continue;
+      absl::StatusOr<std::map<int32_t, int64_t>> old = GroupOffsets(client, each.name, topic);
+      if (!old.ok()) return old.status();
+      for (const auto& [partition, offset] : *old) {
+        if (offset < 0) complete = false;
+        auto [it, added] = earliest.emplace(partition, offset);
+        if (!added) it->second = std::min(it->second, offset);
+      }
+    }
+    for (const auto& [partition, offset] : earliest) {
+      // A subscription that never committed this partition reads it from the start.
+      if (offset < 0 || !complete) continue;
+      if (own->at(partition) == kNoOffset) seeds.push_back({topic, partition, offset});
+    }
+  }
+  if (seeds.empty()) return absl::OkStatus();
+  kafka::ConsumerOptions options;
+  options.group_id = group;
+  absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer = kafka::Consumer::Create(client, options);
+  if (!consumer.ok()) return consumer.status();
+  log::Info("reactions continue where their own groups left off",
+            {{"group", group}, {"partitions", seeds.size()}});
+  return (*consumer)->Commit(seeds);
+}
+
+}  // namespace
+
+Reactor::Reactor(kafka::SharedClients& kafka, ReactorOptions options,
+                 std::vector<Subscription> subscriptions)
+    : kafka_(kafka), options_(std::move(options)), subscriptions_(std::move(subscriptions)) {}
 
 Reactor::~Reactor() { Stop(); }
 
 absl::Status Reactor::Start() {
+  if (options_.continue_from_subscription_groups) {
+    if (absl::Status s = ContinueFromSubscriptionGroups(kafka_.config, options_.group, subscriptions_);
+        !s.ok()) {
+      return s;
+    }
+  }
   kafka::ConsumerOptions consumer_options;
-  consumer_options.group_id = options_.name;
+  consumer_options.group_id = options_.group;
   consumer_options.session_timeout = options_.session_timeout;
   absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer =
-      kafka::Consumer::Create(client_, consumer_options);
+      kafka::Consumer::Create(kafka_.config, consumer_options);
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
-  absl::StatusOr<std::unique_ptr<kafka::Producer>> producer =
-      kafka::Producer::Create(client_, kafka::ProducerOptions{});
-  if (!producer.ok()) return producer.status();
-  producer_ = *std::move(producer);
-  if (absl::Status s = consumer_->Subscribe({options_.source_topic}); !s.ok()) return s;
+  std::set<std::string> topics;
+  for (const Subscription& each : subscriptions_) topics.insert(each.source_topic);
+  if (absl::Status s = consumer_->Subscribe({topics.begin(), topics.end()}); !s.ok()) return s;
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
@@ -55,33 +129,46 @@ void Reactor::Stop() {
 }
 
 void Reactor::Run() {
-  std::unique_ptr<google::protobuf::Message> event = reaction_.NewEvent();
+  std::map<std::string, std::unique_ptr<google::protobuf::Message>> events;  // one per subscription
+  for (const Subscription& each : subscriptions_) events[each.name] = each.reaction->NewEvent();
   while (!stopping_.load()) {
     std::vector<kafka::OutgoingRecord> outputs;
-    std::map<int32_t, int64_t> next_offsets;
+    std::map<std::pair<std::string, int32_t>, int64_t> next_offsets;
     absl::Time batch_end = absl::Now() + absl::Milliseconds(20);
     while (outputs.size() < 500 && absl::Now() < batch_end && !stopping_.load()) {
       absl::StatusOr<std::optional<kafka::Record>> polled =
-          consumer_->Poll(absl::Milliseconds(10));
+          consumer_->Poll(next_offsets.empty() ? absl::Milliseconds(100) : absl::Milliseconds(5));
       if (!polled.ok()) {
-        log::Warn("reactor", {{"reactor", options_.name}, {"error", polled.status().ToString()}});
+        log::Warn("reactor", {{"group", options_.group}, {"error", polled.status().ToString()}});
         break;
       }
-      if (!polled->has_value()) continue;
-      const kafka::Record& record = **polled;
-      next_offsets[record.partition] = record.offset + 1;
-      ++events_seen_;
-      event->Clear();
-      if (!event->ParseFromString(record.value)) {
-        log::Error("undecodable event sent to the dead-letter topic",
-                   {{"reactor", options_.name}, {"offset", record.offset}});
-        outputs.push_back(DeadLetter(options_.deadletter_topic, record,
-                                      absl::StrCat("not a ", event->GetDescriptor()->full_name()),
-                                      options_.name));
+      if (!polled->has_value()) {
+        if (next_offsets.empty()) batch_end = absl::Now() + absl::Milliseconds(20);
         continue;
       }
-      for (kafka::OutgoingRecord& output : reaction_.Outputs(*event, record, options_)) {
-        outputs.push_back(std::move(output));
+      const kafka::Record& record = **polled;
+      next_offsets[{record.topic, record.partition}] = record.offset + 1;
+      ++events_seen_;
+      bool dead_lettered = false;
+      for (const Subscription& each : subscriptions_) {
+        if (each.source_topic != record.topic) continue;
+        google::protobuf::Message& event = *events[each.name];
+        event.Clear();
+        if (!event.ParseFromString(record.value)) {
+          if (!dead_lettered) {
+            log::Error("undecodable event sent to the dead-letter topic",
+                       {{"reaction", each.name}, {"offset", record.offset}});
+            outputs.push_back(DeadLetter(options_.deadletter_topic, record,
+                                         absl::StrCat("not a ", event.GetDescriptor()->full_name()),
+                                         each.name));
+            dead_lettered = true;
+          }
+          continue;
+        }
+        for (kafka::OutgoingRecord& output :
+             each.reaction->Outputs(event, record, {each.name, options_.commands_topic})) {
+          outputs.push_back(std::move(output));
+        }
       }
     }
     if (next_offsets.empty()) continue;
@@ -89,31 +176,55 @@ void Reactor::Run() {
       absl::Status sent = SendAndCommit(outputs, next_offsets);
       if (sent.ok()) break;
       log::Warn("reactor could not write its outputs; retrying",
-                {{"reactor", options_.name}, {"error", sent.ToString()}});
+                {{"group", options_.group}, {"error", sent.ToString()}});
       absl::SleepFor(absl::Milliseconds(200));
     }
   }
 }
 
-absl::Status Reactor::SendAndCommit(std::vector<kafka::OutgoingRecord>& outputs,
-                                    std::map<int32_t, int64_t>& next_offsets) {
-  auto failures = std::make_shared<std::atomic<int>>(0);
+absl::Status Reactor::SendAndCommit(
+    const std::vector<kafka::OutgoingRecord>& outputs,
+    const std::map<std::pair<std::string, int32_t>, int64_t>& next_offsets) {
+  // The producer is shared: wait for these records' deliveries, not for
+  // everything the process has in flight.
+  struct Deliveries {
+    absl::Mutex mutex;
+    size_t pending = 0;
+    size_t failed = 0;
+  };
+  auto deliveries = std::make_shared<Deliveries>();
   for (const kafka::OutgoingRecord& output : outputs) {
-    absl::Status queued = producer_->Produce(output, [failures](const kafka::Delivery& d) {
-      if (!d.status.ok()) ++*failures;
+    {
+      absl::MutexLock lock(&deliveries->mutex);
+      ++deliveries->pending;
+    }
+    absl::Status queued = kafka_.producer->Produce(output, [deliveries](const kafka::Delivery& d) {
+      absl::MutexLock lock(&deliveries->mutex);
+      --deliveries->pending;
+      if (!d.status.ok()) ++deliveries->failed;
     });
-    if (!queued.ok()) return queued;
+    if (!queued.ok()) {
+      absl::MutexLock lock(&deliveries->mutex);
+      --deliveries->pending;
+      ++deliveries->failed;
+    }
   }
-  if (absl::Status s = producer_->Flush(absl::Seconds(30)); !s.ok()) return s;
-  if (failures->load() > 0) return absl::UnavailableError("some outputs were not delivered");
+  {
+    absl::MutexLock lock(&deliveries->mutex);
+    auto delivered = [&deliveries] { return deliveries->pending == 0; };
+    if (!deliveries->mutex.AwaitWithTimeout(absl::Condition(&delivered), absl::Seconds(30))) {
+      return absl::UnavailableError("outputs not delivered within 30 s");
+    }
+    if (deliveries->failed > 0) return absl::UnavailableError("some outputs were not delivered");
+  }
   std::vector<kafka::TopicPartitionOffset> offsets;
   for (const auto& [partition, offset] : next_offsets) {
-    offsets.push_back({options_.source_topic, partition, offset});
+    offsets.push_back({partition.first, partition.second, offset});
   }
   // A commit refused after a rebalance only means the new owner reads these
   // events again; its commands are then no-ops.
   if (absl::Status committed = consumer_->Commit(offsets); !committed.ok()) {
-    log::Warn("reactor offsets not committed", {{"reactor", options_.name},
+    log::Warn("reactor offsets not committed", {{"group", options_.group},
                                                 {"error", committed.ToString()}});
   }
   return absl::OkStatus();

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -11,11 +12,15 @@
 #include "google/protobuf/message.h"
 #include "helpline/runtime/v1/envelope.pb.h"
 #include "services/runtime/kafka/consumer.h"
-#include "services/runtime/kafka/producer.h"
+#include "services/runtime/kafka/shared_clients.h"
 
 namespace helpline::es {
 
-struct ReactorOptions;
+// Who a reaction's records are from and where its commands go.
+struct ReactionTarget {
+  std::string name;            // "payments.from-matching": actor and command ids
+  std::string commands_topic;  // this service's commands topic
+};
 
 // What a reactor does with one event: the records it writes in answer
 // (commands for its own service, or anything else, such as tombstones).
@@ -28,12 +33,12 @@ class Reaction {
   // after a crash or a rebalance).
   virtual std::vector<kafka::OutgoingRecord> Outputs(const google::protobuf::Message& event,
                                                      const kafka::Record& source,
-                                                     const ReactorOptions& options) const = 0;
+                                                     const ReactionTarget& target) const = 0;
 };
 
 // A saga step: `react` returns commands for the reactor's own service with
 // meta.aggregate_id set; the n-th command of an event gets the id
-// UUIDv5(event id, "<reactor name>/<n>"), so a repeated event sends commands
+// UUIDv5(event id, "<reaction name>/<n>"), so a repeated event sends commands
 // the processor already knows: a no-op.
 template <class SourceEvent, class TargetCommand>
 class TypedReaction : public Reaction {
@@ -45,18 +50,10 @@ class TypedReaction : public Reaction {
   }
   std::vector<kafka::OutgoingRecord> Outputs(const google::protobuf::Message& message,
                                              const kafka::Record& source,
-                                             const ReactorOptions& options) const override;
+                                             const ReactionTarget& target) const override;
 
  private:
   std::function<std::vector<TargetCommand>(const SourceEvent&)> react_;
-};
-
-struct ReactorOptions {
-  std::string name;              // "identity.expert-approved": group id, actor, command ids
-  std::string source_topic;      // an events topic
-  std::string commands_topic;    // this service's commands topic
-  std::string deadletter_topic;
-  absl::Duration session_timeout = absl::Seconds(10);
 };
 
 namespace internal {
@@ -65,29 +62,49 @@ kafka::OutgoingRecord ReactionCommand(google::protobuf::Message& command,
                                       runtime::v1::CommandMeta& meta,
                                       const runtime::v1::EventMeta& source_meta,
                                       const kafka::Record& source, size_t n,
-                                      const ReactorOptions& options);
+                                      const ReactionTarget& target);
 }  // namespace internal
 
 template <class SourceEvent, class TargetCommand>
 std::vector<kafka::OutgoingRecord> TypedReaction<SourceEvent, TargetCommand>::Outputs(
     const google::protobuf::Message& message, const kafka::Record& source,
-    const ReactorOptions& options) const {
+    const ReactionTarget& target) const {
   const auto& event = static_cast<const SourceEvent&>(message);
   std::vector<TargetCommand> commands = react_(event);
   std::vector<kafka::OutgoingRecord> records;
   for (size_t n = 0; n < commands.size(); ++n) {
     records.push_back(internal::ReactionCommand(commands[n], *commands[n].mutable_meta(),
-                                                event.meta(), source, n, options));
+                                                event.meta(), source, n, target));
   }
   return records;
 }
 
-// Consumes an events topic in a consumer group of its own and writes what
-// the Reaction answers to each event. Offsets are committed once those
+// One reaction of a reactor: its name (see ReactionTarget) and the events
+// topic it reacts to.
+struct Subscription {
+  std::string name;
+  std::string source_topic;
+  const Reaction* reaction = nullptr;
+};
+
+struct ReactorOptions {
+  std::string group;             // "<service>.reactions": one consumer group a service
+  std::string commands_topic;    // this service's commands topic
+  std::string deadletter_topic;
+  // Subscriptions that used to have a consumer group of their own, named
+  // after the subscription: a new group starts where those left off.
+  bool continue_from_subscription_groups = true;
+  absl::Duration session_timeout = absl::Seconds(10);  // classic group protocol only
+};
+
+// A service's reactions: one consumer in one consumer group reads every
+// topic they react to and writes what each reaction answers to each event,
+// through the process's shared producer. Offsets are committed once those
 // records are in Kafka: at least once, which the reactions make harmless.
 class Reactor {
  public:
-  Reactor(kafka::ClientConfig client, ReactorOptions options, const Reaction& reaction);
+  Reactor(kafka::SharedClients& kafka, ReactorOptions options,
+          std::vector<Subscription> subscriptions);
   ~Reactor();
 
   absl::Status Start();
@@ -96,14 +113,13 @@ class Reactor {
 
  private:
   void Run();
-  absl::Status SendAndCommit(std::vector<kafka::OutgoingRecord>& outputs,
-                             std::map<int32_t, int64_t>& next_offsets);
+  absl::Status SendAndCommit(const std::vector<kafka::OutgoingRecord>& outputs,
+                             const std::map<std::pair<std::string, int32_t>, int64_t>& next_offsets);
 
-  const kafka::ClientConfig client_;
+  kafka::SharedClients& kafka_;
   const ReactorOptions options_;
-  const Reaction& reaction_;
+  const std::vector<Subscription> subscriptions_;
   std::unique_ptr<kafka::Consumer> consumer_;
-  std::unique_ptr<kafka::Producer> producer_;
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> events_seen_{0};
   std::thread thread_;

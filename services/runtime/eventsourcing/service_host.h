@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "services/runtime/core/clock.h"
@@ -8,15 +9,20 @@
 #include "services/runtime/eventsourcing/processor_metrics.h"
 #include "services/runtime/eventsourcing/topics.h"
 #include "services/runtime/kafka/client.h"
+#include "services/runtime/kafka/shared_clients.h"
 #include "services/runtime/server/config.h"
 #include "services/runtime/server/server.h"
 
 namespace helpline::es {
 
+// Adds processor.* keys (the replica's name) to a service's schema.
+void AddProcessorKeys(server::ConfigSchema& schema);
+
 // What every event-sourced service's main builds the same way from its
-// config: the Kafka client, the clock, its topics (with "topics.prefix"),
-// the gRPC server with its metrics, and the processor of its aggregate type.
-// A bad clock config ends the process (status 2) with a log line.
+// config: the Kafka clients the process shares, the clock, its topics (with
+// "topics.prefix"), the gRPC server with its metrics, and the processor of
+// its aggregate type. A bad clock or Kafka config ends the process
+// (status 2) with a log line.
 class ServiceHost {
  public:
   ServiceHost(const std::string& service, const server::Config& config, const AggregateType& type);
@@ -26,6 +32,8 @@ class ServiceHost {
   // Prepended to every topic and consumer group name (tests).
   const std::string prefix;
   const ServiceTopics topics;
+  // The producer and reader every feed, front and reactor of the process uses.
+  const std::unique_ptr<kafka::SharedClients> kafka;
   server::GrpcServer server;
   ProcessorMetrics processor_metrics;
   Processor processor;

@@ -15,8 +15,13 @@ void AddKafkaKeys(server::ConfigSchema& schema) {
       .String("kafka.sasl_username", "", "SASL user name")
       .Secret("kafka.sasl_password", "SASL password (give it through the environment)")
       .String("kafka.ssl_ca_location", "", "PEM file of the CA that signed the brokers' certificates")
-      .String("kafka.client_id", "helpline", "client.id the brokers see in their logs and quotas");
+      .String("kafka.client_id", "helpline", "client.id the brokers see in their logs and quotas")
+      .OneOf("kafka.group_protocol", "consumer", {"consumer", "classic"},
+             "consumer groups: KIP-848 'consumer' (brokers >= 4.0) or 'classic' "
+             "(cooperative-sticky); both move only the partitions that change owner");
 }
+
+std::string LibraryVersion() { return RdKafka::version_str(); }
 
 ClientConfig ClientConfigFromConfig(const server::Config& config) {
   ClientConfig client;
@@ -30,6 +35,9 @@ ClientConfig ClientConfigFromConfig(const server::Config& config) {
   set_if_given("sasl.username", "kafka.sasl_username");
   set_if_given("sasl.password", "kafka.sasl_password");
   set_if_given("ssl.ca.location", "kafka.ssl_ca_location");
+  client.group_protocol = config.GetString("kafka.group_protocol") == "classic"
+                              ? GroupProtocol::kClassic
+                              : GroupProtocol::kConsumer;
   return client;
 }
 

@@ -18,12 +18,22 @@ class Error;
 
 namespace helpline::kafka {
 
+// How consumer groups move partitions between members. Both move only the
+// partitions that change owner: "consumer" is KIP-848 (brokers >= 4.0, the
+// broker computes assignments and keeps the session), "classic" the older
+// protocol with the cooperative-sticky assignor.
+enum class GroupProtocol { kConsumer, kClassic };
+
 // How to reach a Kafka cluster. `properties` carries any further librdkafka
 // setting (security.protocol, sasl.*, ssl.*, client.id ...).
 struct ClientConfig {
   std::string bootstrap_servers;
   std::map<std::string, std::string> properties;
+  GroupProtocol group_protocol = GroupProtocol::kConsumer;
 };
+
+// The librdkafka version linked into this binary ("2.14.2").
+std::string LibraryVersion();
 
 // Adds kafka.* keys (bootstrap servers, SASL/TLS) to a service's schema.
 void AddKafkaKeys(server::ConfigSchema& schema);

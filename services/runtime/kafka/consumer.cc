@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "librdkafka/rdkafkacpp.h"
+#include "services/runtime/server/log.h"
 
 namespace helpline::kafka {
 namespace {
@@ -17,6 +18,9 @@ std::vector<RdKafka::TopicPartition*> ToNative(const std::vector<TopicPartitionO
 
 }  // namespace
 
+// Both group protocols we configure (consumer, classic with the
+// cooperative-sticky assignor) are incremental: a rebalance names only the
+// partitions that move.
 class Consumer::RebalanceAdapter : public RdKafka::RebalanceCb {
  public:
   explicit RebalanceAdapter(std::function<void(const Rebalance&)> handler)
@@ -24,6 +28,10 @@ class Consumer::RebalanceAdapter : public RdKafka::RebalanceCb {
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode code,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
+    if (code != RdKafka::ERR__ASSIGN_PARTITIONS && code != RdKafka::ERR__REVOKE_PARTITIONS) {
+      log::Warn("consumer group rebalance failed", {{"error", RdKafka::err2str(code)}});
+      return;
+    }
     Rebalance rebalance;
     rebalance.assigned = code == RdKafka::ERR__ASSIGN_PARTITIONS;
     rebalance.lost = !rebalance.assigned && consumer->assignment_lost();
@@ -31,15 +39,20 @@ class Consumer::RebalanceAdapter : public RdKafka::RebalanceCb {
       rebalance.partitions.push_back({partition->topic(), partition->partition(), partition->offset()});
     }
     if (rebalance.assigned) {
-      consumer->assign(partitions);
+      Check(consumer->incremental_assign(partitions), "incremental_assign");
       if (handler_) handler_(rebalance);
     } else {
       if (handler_) handler_(rebalance);
-      consumer->unassign();
+      Check(consumer->incremental_unassign(partitions), "incremental_unassign");
     }
   }
 
  private:
+  static void Check(RdKafka::Error* raw, const char* operation) {
+    std::unique_ptr<RdKafka::Error> error(raw);
+    if (error != nullptr) log::Error(absl::StrCat(operation, " failed"), {{"error", error->str()}});
+  }
+
   std::function<void(const Rebalance&)> handler_;
 };
 
@@ -50,15 +63,25 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& c
       {"enable.auto.offset.store", "false"},
       {"isolation.level", options.read_committed ? "read_committed" : "read_uncommitted"},
       {"auto.offset.reset", options.start_at_beginning ? "earliest" : "latest"},
-      {"session.timeout.ms", std::to_string(internal::ToMillis(options.session_timeout))},
-      {"heartbeat.interval.ms",
-       std::to_string(std::max(100, internal::ToMillis(options.session_timeout) / 3))},
       {"enable.partition.eof", "false"},
       {"fetch.wait.max.ms", std::to_string(internal::ToMillis(options.max_fetch_wait))},
   };
-  // librdkafka insists on a group id even for a consumer that only assigns
-  // partitions and never commits; such a group never appears on the broker.
-  properties["group.id"] = options.group_id.empty() ? "helpline-unused" : options.group_id;
+  if (options.group_id.empty()) {
+    // librdkafka insists on a group id even for a consumer that only assigns
+    // partitions and never commits; such a group never appears on the broker.
+    properties["group.id"] = "helpline-unused";
+  } else {
+    properties["group.id"] = options.group_id;
+    if (client.group_protocol == GroupProtocol::kConsumer) {
+      properties["group.protocol"] = "consumer";
+    } else {
+      properties["group.protocol"] = "classic";
+      properties["partition.assignment.strategy"] = "cooperative-sticky";
+      properties["session.timeout.ms"] = std::to_string(internal::ToMillis(options.session_timeout));
+      properties["heartbeat.interval.ms"] =
+          std::to_string(std::max(100, internal::ToMillis(options.session_timeout) / 3));
+    }
+  }
   for (const auto& [name, value] : options.overrides) properties[name] = value;
 
   std::unique_ptr<RdKafka::Conf> conf = internal::NewGlobalConf();
@@ -78,8 +101,12 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& c
   return consumer;
 }
 
-Consumer::~Consumer() {
-  if (consumer_ != nullptr) consumer_->close();
+Consumer::~Consumer() { Close(); }
+
+void Consumer::Close() {
+  if (consumer_ == nullptr || closed_) return;
+  closed_ = true;
+  consumer_->close();
 }
 
 absl::Status Consumer::Assign(const std::vector<TopicPartitionOffset>& partitions) {
@@ -88,6 +115,50 @@ absl::Status Consumer::Assign(const std::vector<TopicPartitionOffset>& partition
   RdKafka::TopicPartition::destroy(native);
   if (code != RdKafka::ERR_NO_ERROR) {
     return absl::InvalidArgumentError(absl::StrCat("assign: ", RdKafka::err2str(code)));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status FromError(RdKafka::Error* raw, const char* operation) {
+  std::unique_ptr<RdKafka::Error> error(raw);
+  if (error == nullptr) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(operation, ": ", error->str()));
+}
+
+}  // namespace
+
+absl::Status Consumer::IncrementalAssign(const std::vector<TopicPartitionOffset>& partitions) {
+  std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
+  absl::Status status = FromError(consumer_->incremental_assign(native), "incremental_assign");
+  RdKafka::TopicPartition::destroy(native);
+  return status;
+}
+
+absl::Status Consumer::IncrementalUnassign(const std::vector<TopicPartitionOffset>& partitions) {
+  std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
+  absl::Status status = FromError(consumer_->incremental_unassign(native), "incremental_unassign");
+  RdKafka::TopicPartition::destroy(native);
+  return status;
+}
+
+absl::Status Consumer::Pause(const std::vector<TopicPartitionOffset>& partitions) {
+  std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
+  RdKafka::ErrorCode code = consumer_->pause(native);
+  RdKafka::TopicPartition::destroy(native);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::InvalidArgumentError(absl::StrCat("pause: ", RdKafka::err2str(code)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::Resume(const std::vector<TopicPartitionOffset>& partitions) {
+  std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
+  RdKafka::ErrorCode code = consumer_->resume(native);
+  RdKafka::TopicPartition::destroy(native);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::InvalidArgumentError(absl::StrCat("resume: ", RdKafka::err2str(code)));
   }
   return absl::OkStatus();
 }
@@ -162,22 +233,67 @@ absl::StatusOr<int64_t> Consumer::Position(const std::string& topic, int32_t par
   return offset;
 }
 
-std::unique_ptr<PartitionReader> Consumer::ReadPartitionSeparately(const std::string& topic,
-                                                                   int32_t partition) {
-  std::unique_ptr<RdKafka::TopicPartition> native(RdKafka::TopicPartition::create(topic, partition));
-  std::unique_ptr<RdKafka::Queue> queue(consumer_->get_partition_queue(native.get()));
-  if (queue == nullptr) return nullptr;
-  queue->forward(nullptr);  // detach from the consumer's main queue
-  return std::make_unique<PartitionReader>(std::move(queue));
+std::unique_ptr<RecordQueue> Consumer::NewQueue() {
+  return std::make_unique<RecordQueue>(
+      std::unique_ptr<RdKafka::Queue>(RdKafka::Queue::create(consumer_.get())));
 }
 
-PartitionReader::PartitionReader(std::unique_ptr<RdKafka::Queue> queue) : queue_(std::move(queue)) {}
+absl::Status Consumer::Route(const std::string& topic, int32_t partition, RecordQueue& queue) {
+  std::unique_ptr<RdKafka::TopicPartition> native(RdKafka::TopicPartition::create(topic, partition));
+  std::unique_ptr<RdKafka::Queue> source(consumer_->get_partition_queue(native.get()));
+  if (source == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("no queue for ", topic, "/", partition));
+  }
+  RdKafka::ErrorCode code = source->forward(queue.native());
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::InvalidArgumentError(absl::StrCat("route ", topic, "/", partition, ": ",
+                                                   RdKafka::err2str(code)));
+  }
+  return absl::OkStatus();
+}
 
-PartitionReader::~PartitionReader() = default;
+void Consumer::Unroute(const std::string& topic, int32_t partition) {
+  std::unique_ptr<RdKafka::TopicPartition> native(RdKafka::TopicPartition::create(topic, partition));
+  std::unique_ptr<RdKafka::Queue> source(consumer_->get_partition_queue(native.get()));
+  if (source != nullptr) source->forward(nullptr);
+}
 
-absl::StatusOr<std::optional<Record>> PartitionReader::Poll(absl::Duration timeout) {
+RecordQueue::RecordQueue(std::unique_ptr<RdKafka::Queue> queue) : queue_(std::move(queue)) {}
+
+RecordQueue::~RecordQueue() = default;
+
+absl::StatusOr<std::optional<Record>> RecordQueue::Poll(absl::Duration timeout) {
   std::unique_ptr<RdKafka::Message> message(queue_->consume(internal::ToMillis(timeout)));
   return internal::ToRecord(*message);
+}
+
+absl::StatusOr<int> Consumer::PartitionCount(const std::string& topic, absl::Duration timeout) {
+  std::string error;
+  std::unique_ptr<RdKafka::Topic> handle(RdKafka::Topic::create(consumer_.get(), topic, nullptr, error));
+  if (handle == nullptr) return absl::InvalidArgumentError(absl::StrCat(topic, ": ", error));
+  absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    RdKafka::Metadata* raw = nullptr;
+    RdKafka::ErrorCode code = consumer_->metadata(
+        /*all_topics=*/false, handle.get(), &raw,
+        std::max(100, internal::ToMillis(deadline - absl::Now())));
+    std::unique_ptr<RdKafka::Metadata> metadata(raw);
+    if (code == RdKafka::ERR_NO_ERROR && metadata != nullptr) {
+      for (const RdKafka::TopicMetadata* found : *metadata->topics()) {
+        if (found->topic() != topic) continue;
+        if (found->err() == RdKafka::ERR_NO_ERROR && !found->partitions()->empty()) {
+          return static_cast<int>(found->partitions()->size());
+        }
+        if (found->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART) {
+          return absl::FailedPreconditionError(absl::StrCat("topic ", topic, " does not exist"));
+        }
+      }
+    }
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat("metadata of ", topic, ": ", RdKafka::err2str(code)));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
 }
 
 std::optional<int64_t> Consumer::CachedHighWatermark(const std::string& topic, int32_t partition) {

@@ -17,13 +17,14 @@ namespace RdKafka {
 class KafkaConsumer;
 class Message;
 class Queue;
-}
+}  // namespace RdKafka
 
 namespace helpline::kafka {
 
-// What a group rebalance did to this consumer's partitions. `lost` means
-// they were taken away without a chance to commit (the session expired):
-// whatever was in flight for them must be abandoned, not committed.
+// What a group rebalance did to this consumer's partitions: only the
+// partitions that changed hands. `lost` means they were taken away without
+// a chance to commit (the member was fenced): whatever was in flight for
+// them must be abandoned, not committed.
 struct Rebalance {
   bool assigned = false;
   std::vector<TopicPartitionOffset> partitions;
@@ -31,29 +32,35 @@ struct Rebalance {
 };
 
 struct ConsumerOptions {
-  // Needed to commit offsets (directly or through a transaction).
+  // Joins this consumer group (Subscribe) or names whose offsets Commit writes.
   std::string group_id;
-  // Only records of committed transactions (and non-transactional ones).
+  // Only records of committed transactions (and non-transactional ones); a
+  // group member then also waits for offsets that a transaction is still
+  // committing before it starts reading a partition.
   bool read_committed = true;
   // Where to start when the group has no committed offset.
   bool start_at_beginning = true;
+  // The classic group protocol's session (the consumer protocol keeps it on
+  // the broker: group.consumer.session.timeout.ms).
   absl::Duration session_timeout = absl::Seconds(10);
   // How long the broker may hold a fetch that found nothing. Short, because
   // a fetch waiting on a read_committed partition is not always answered
-  // when a transaction commits (seen: a whole 500 ms default).
-  absl::Duration max_fetch_wait = absl::Milliseconds(200);
-  // For Subscribe: called from Poll when partitions come or go. On
-  // assignment it runs after the partitions are assigned; on revocation
-  // before they are released, so work in flight can be finished first.
+  // when a transaction commits.
+  absl::Duration max_fetch_wait = absl::Milliseconds(100);
+  // For Subscribe: called from Poll (or Close) on the polling thread when
+  // partitions come or go. On assignment it runs after the partitions are
+  // added; on revocation before they are removed, so work in flight for them
+  // can be finished or dropped first.
   std::function<void(const Rebalance&)> on_rebalance;
   std::map<std::string, std::string> overrides;
 };
 
-class PartitionReader;
+class RecordQueue;
 
-// A Kafka consumer that reads partitions it is given (Assign). Offsets are
-// never committed automatically: a reader commits them itself or through a
-// producer's transaction.
+// A Kafka consumer: of partitions it is given (Assign, IncrementalAssign),
+// or a member of a consumer group (Subscribe). Offsets are never committed
+// automatically: the owner commits them itself or through a producer's
+// transaction.
 class Consumer {
  public:
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(const ClientConfig& client,
@@ -65,10 +72,20 @@ class Consumer {
 
   // Replaces the assignment. Offsets may be kOffsetBeginning or kOffsetEnd.
   absl::Status Assign(const std::vector<TopicPartitionOffset>& partitions);
+  // Adds partitions to, or removes them from, the assignment (not for a
+  // group member outside its rebalance callback).
+  absl::Status IncrementalAssign(const std::vector<TopicPartitionOffset>& partitions);
+  absl::Status IncrementalUnassign(const std::vector<TopicPartitionOffset>& partitions);
 
   // Joins the group on these topics; partitions come and go through
   // ConsumerOptions::on_rebalance while Poll runs.
   absl::Status Subscribe(const std::vector<std::string>& topics);
+  // Leaves the group (revoking what it owns through on_rebalance) and closes.
+  void Close();
+
+  // Stops and restarts fetching these assigned partitions.
+  absl::Status Pause(const std::vector<TopicPartitionOffset>& partitions);
+  absl::Status Resume(const std::vector<TopicPartitionOffset>& partitions);
 
   // Moves the position of an assigned partition.
   absl::Status Seek(const TopicPartitionOffset& position, absl::Duration timeout);
@@ -77,16 +94,24 @@ class Consumer {
   // (past transaction markers), or a negative value when not yet known.
   absl::StatusOr<int64_t> Position(const std::string& topic, int32_t partition);
 
-  // Records of one assigned partition, taken out of Poll's stream so that a
-  // thread of its own can read them. Valid until the partition is unassigned.
-  std::unique_ptr<PartitionReader> ReadPartitionSeparately(const std::string& topic,
-                                                           int32_t partition);
+  // A queue that partitions can be routed to (Route), so that a thread of
+  // its own reads them instead of Poll. Valid while this consumer lives.
+  std::unique_ptr<RecordQueue> NewQueue();
+  // From now on the partition's records go to `queue`. Route before
+  // assigning, so that none reaches Poll first.
+  absl::Status Route(const std::string& topic, int32_t partition, RecordQueue& queue);
+  // Ends Route: the partition's records go nowhere until routed again.
+  void Unroute(const std::string& topic, int32_t partition);
 
-  // The next record, or nullopt when none came within `timeout`. Errors the
-  // client recovers from on its own (a broker restarting) come back as
-  // UNAVAILABLE; the caller may log them and go on polling.
+  // The next record of the partitions not routed elsewhere, or nullopt when
+  // none came within `timeout`. Errors the client recovers from on its own
+  // (a broker restarting) come back as UNAVAILABLE; the caller may log them
+  // and go on polling.
   absl::StatusOr<std::optional<Record>> Poll(absl::Duration timeout);
 
+  // Partition count of an existing topic; FAILED_PRECONDITION naming it if
+  // it does not exist.
+  absl::StatusOr<int> PartitionCount(const std::string& topic, absl::Duration timeout);
   // Low and high watermark (the offset the next record will get).
   absl::StatusOr<std::pair<int64_t, int64_t>> WatermarkOffsets(const std::string& topic,
                                                                int32_t partition,
@@ -95,7 +120,8 @@ class Consumer {
   // before the first fetch of the partition.
   std::optional<int64_t> CachedHighWatermark(const std::string& topic, int32_t partition);
 
-  // The group's committed offsets for these partitions (offset -1001 where none).
+  // The group's committed offsets for these partitions (offset -1001 where
+  // none); with read_committed, once no transaction is still committing them.
   absl::StatusOr<std::vector<TopicPartitionOffset>> Committed(
       const std::vector<TopicPartitionOffset>& partitions, absl::Duration timeout);
   absl::Status Commit(const std::vector<TopicPartitionOffset>& offsets);
@@ -107,15 +133,17 @@ class Consumer {
   Consumer() = default;
   std::unique_ptr<RebalanceAdapter> rebalance_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  bool closed_ = false;
 };
 
-// See Consumer::ReadPartitionSeparately.
-class PartitionReader {
+// See Consumer::NewQueue.
+class RecordQueue {
  public:
-  explicit PartitionReader(std::unique_ptr<RdKafka::Queue> queue);
-  ~PartitionReader();
-  // As Consumer::Poll, for this partition only.
+  explicit RecordQueue(std::unique_ptr<RdKafka::Queue> queue);
+  ~RecordQueue();
+  // As Consumer::Poll, for the partitions routed here.
   absl::StatusOr<std::optional<Record>> Poll(absl::Duration timeout);
+  RdKafka::Queue* native() { return queue_.get(); }
 
  private:
   std::unique_ptr<RdKafka::Queue> queue_;

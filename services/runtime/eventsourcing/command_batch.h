@@ -1,0 +1,86 @@
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message.h"
+#include "helpline/runtime/v1/envelope.pb.h"
+#include "services/runtime/eventsourcing/domain.h"
+#include "services/runtime/eventsourcing/partition_state.h"
+#include "services/runtime/eventsourcing/topics.h"
+#include "services/runtime/kafka/client.h"
+
+namespace helpline::es {
+
+// What every batch of a processor shares.
+struct BatchSettings {
+  const AggregateType* type = nullptr;
+  std::string service;  // actor of timers ("<service>.timer"), CloudEvents source
+  ServiceTopics topics;
+  // Largest event a command may produce (the broker takes 1 MB records).
+  size_t max_event_bytes = 900 * 1024;
+};
+
+// One partition's share of a transaction: its commands and due timers, each
+// decided against a working copy of its aggregate that already has the
+// batch's earlier events. Pure: nothing is written here. The processor
+// writes `events()`, then, knowing their offsets, `Replies()`; only if the
+// transaction commits does Commit make the working copies the state.
+class PartitionBatch {
+ public:
+  PartitionBatch(const BatchSettings& settings, int32_t partition, PartitionState& state);
+
+  // Decides one record of the commands partition at service time `now` (a
+  // record that is not a command goes to the dead letters).
+  void Decide(const kafka::Record& record, absl::Time now);
+  // Fires the timers due at `now` (at most `limit`) through Decide. A timer
+  // whose command changes nothing is quiet until its aggregate changes.
+  void FireDueTimers(absl::Time now, size_t limit);
+
+  // Anything to write (a command's outcome, a timer's events).
+  bool writes() const {
+    return !events_.empty() || !replies_.empty() || !dead_letters_.empty();
+  }
+  // The events to write, in order, to the events partition.
+  const std::vector<kafka::OutgoingRecord>& events() const { return events_; }
+  // The replies and dead letters, once the events are written at these
+  // offsets (one per event, in order).
+  std::vector<kafka::OutgoingRecord> Replies(const std::vector<int64_t>& event_offsets);
+  // Makes the working copies the partition's state; adds the aggregates it
+  // changed to `changed`.
+  void Commit(std::set<std::string>& changed);
+  // One metrics label per command: "ok", "rejected", "duplicate", "dead_letter".
+  const std::vector<std::string>& result_counts() const { return result_counts_; }
+  int64_t events_next_offset() const { return events_next_offset_; }
+
+ private:
+  struct PendingReply {
+    runtime::v1::Reply reply;
+    int32_t partition = 0;
+    std::string key;
+  };
+
+  WorkingAggregate& Get(const std::string& aggregate_id);
+  void Decide(google::protobuf::Message& command, absl::Time now, const kafka::Record* source);
+  void DeadLetter(const kafka::Record& record, const std::string& reason);
+
+  const BatchSettings& settings_;
+  const int32_t partition_;
+  PartitionState& state_;
+  const std::string source_;  // CloudEvents source: "helpline/<service>"
+
+  absl::flat_hash_map<std::string, WorkingAggregate> working_;
+  std::vector<kafka::OutgoingRecord> events_;
+  // Per event: its aggregate and command, for the offsets.
+  std::vector<std::pair<std::string, std::string>> event_sources_;
+  std::vector<PendingReply> replies_;
+  std::vector<kafka::OutgoingRecord> dead_letters_;
+  std::vector<std::string> result_counts_;
+  int64_t events_next_offset_ = -1;
+};
+
+}  // namespace helpline::es

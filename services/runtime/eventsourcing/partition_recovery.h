@@ -1,0 +1,43 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/runtime/eventsourcing/domain.h"
+#include "services/runtime/eventsourcing/partition_state.h"
+#include "services/runtime/eventsourcing/topics.h"
+#include "services/runtime/kafka/client.h"
+
+namespace helpline::es {
+
+// One commands partition's aggregates as rebuilt from the log.
+struct RecoveredPartition {
+  int32_t partition = 0;
+  std::unique_ptr<PartitionState> state;
+  // The events offset after the last event read; where a new snapshot's
+  // marker points.
+  int64_t events_next_offset = 0;
+  // Events applied after the snapshot, and their aggregates: what the next
+  // snapshot has to write.
+  int64_t events_replayed = 0;
+  std::set<std::string> changed;
+  int64_t snapshot_events_offset = 0;
+};
+
+// Rebuilds partitions from their latest complete snapshot and the events
+// after it, several partitions at once through one consumer of its own.
+// Each topic partition is read to the end it had when reading began; being
+// read_committed, it first waits for any transaction still open there (a
+// previous owner's), so what it reads is all that will ever be committed
+// before the new owner writes. CANCELLED as soon as `cancelled` says so.
+absl::StatusOr<std::vector<RecoveredPartition>> RecoverPartitions(
+    const kafka::ClientConfig& client, const ServiceTopics& topics, const AggregateType& type,
+    absl::Duration dedupe_window, const std::vector<int32_t>& partitions,
+    const std::function<bool()>& cancelled);
+
+}  // namespace helpline::es
