@@ -83,14 +83,15 @@ int Run(const Flags& flags) {
   es::ProcessorOptions options;
   options.service = prefix + "payments";
   options.topics = es::ServiceTopics::For("payments", prefix);
-  for (int p = 0; p < flags.partitions; ++p) options.static_partitions.push_back(p);
   SystemClock clock;
   es::Processor processor(flags.client, options, payments::PaymentsType(), clock, nullptr);
   if (absl::Status s = processor.Start(); !s.ok()) return Fail(s.ToString());
   absl::Time ready_by = absl::Now() + absl::Seconds(120);
   while (!processor.Ready() && absl::Now() < ready_by) absl::SleepFor(absl::Milliseconds(5));
   if (!processor.Ready()) return Fail("processor not ready");
-  auto sender = es::CommandSender::Create(flags.client, {options.topics, ""});
+  auto kafka = kafka::SharedClients::Create(flags.client);
+  if (!kafka.ok()) return Fail(kafka.status().ToString());
+  auto sender = es::CommandSender::Create(**kafka, {options.topics, ""});
   if (!sender.ok()) return Fail(sender.status().ToString());
 
   // The sponsor's program and a budget that never runs out (the bench plays

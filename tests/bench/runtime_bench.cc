@@ -65,8 +65,7 @@ es::ProcessorOptions ProcessorFor(const Flags& flags) {
   es::ProcessorOptions options;
   options.service = flags.prefix + "counter";
   options.topics = es::ServiceTopics::For("counter", flags.prefix);
-  for (int p = 0; p < flags.partitions; ++p) options.static_partitions.push_back(p);
-  options.snapshot_every_events = flags.snapshot_every;
+  options.snapshots.every_events = flags.snapshot_every;
   options.max_batch_wait = absl::Microseconds(flags.batch_wait_ms * 1000);
   return options;
 }
@@ -102,7 +101,9 @@ int Commands(const Flags& flags) {
                           nullptr);
   if (absl::Status s = processor.Start(); !s.ok()) return Fail(s.ToString());
   if (!WaitReady(processor, absl::Seconds(120))) return Fail("processor not ready");
-  auto sender = es::CommandSender::Create(flags.client, {ProcessorFor(flags).topics, ""});
+  auto kafka = kafka::SharedClients::Create(flags.client);
+  if (!kafka.ok()) return Fail(kafka.status().ToString());
+  auto sender = es::CommandSender::Create(**kafka, {ProcessorFor(flags).topics, ""});
   if (!sender.ok()) return Fail(sender.status().ToString());
   std::string padding(flags.padding, 'x');
   CounterDomain::Command sample;
@@ -162,8 +163,8 @@ int Commands(const Flags& flags) {
 int Replay(const Flags& flags) {
   if (absl::Status s = CreateTopics(flags); !s.ok()) return Fail(s.ToString());
   es::ProcessorOptions options = ProcessorFor(flags);
-  options.snapshot_every_events = int64_t{1} << 40;  // time the events, not snapshots
-  options.snapshot_interval = absl::Hours(24);
+  options.snapshots.every_events = int64_t{1} << 40;  // time the events, not snapshots
+  options.snapshots.interval = absl::Hours(24);
   absl::StatusOr<std::unique_ptr<kafka::Admin>> admin = kafka::Admin::Create(flags.client);
   if (!admin.ok()) return Fail(admin.status().ToString());
 

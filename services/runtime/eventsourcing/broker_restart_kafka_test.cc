@@ -24,14 +24,15 @@ TEST(BrokerRestartKafkaTest, LoadContinuesAcrossABrokerRestartExactlyOnce) {
   ProcessorOptions options;
   options.service = prefix + "counter";
   options.topics = ServiceTopics::For("counter", prefix);
-  options.static_partitions = {0, 1, 2};
   SystemClock clock;
   Processor processor(client, options, testing::CounterType(), clock, nullptr);
   ASSERT_TRUE(processor.Start().ok());
   absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (!processor.Ready() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
   ASSERT_TRUE(processor.Ready());
-  auto sender = CommandSender::Create(client, {options.topics, ""});
+  auto kafka = kafka::SharedClients::Create(client);
+  ASSERT_TRUE(kafka.ok()) << kafka.status();
+  auto sender = CommandSender::Create(**kafka, {options.topics, ""});
   ASSERT_TRUE(sender.ok()) << sender.status();
 
   testing::IncrementLoad load(**sender, 6, "restart-", 11);

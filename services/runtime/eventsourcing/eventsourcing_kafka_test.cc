@@ -3,6 +3,7 @@
 // reactors, timers, snapshots and dead letters.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <set>
@@ -24,6 +25,7 @@
 #include "services/runtime/eventsourcing/record_headers.h"
 #include "services/runtime/eventsourcing/testing/counter_commands.h"
 #include "services/runtime/eventsourcing/testing/counter_domain.h"
+#include "services/runtime/kafka/admin.h"
 #include "services/runtime/kafka/producer.h"
 #include "tests/support/child_process.h"
 #include "tests/support/test_stack.h"
@@ -74,6 +76,9 @@ class EventSourcingKafkaTest : public ::testing::Test {
     options_.service = prefix_ + "counter";
     options_.topics = topics_;
     options_.session_timeout = absl::Seconds(6);
+    auto kafka = kafka::SharedClients::Create(TestKafka());
+    ASSERT_TRUE(kafka.ok()) << kafka.status();
+    kafka_ = *std::move(kafka);
   }
 
   std::unique_ptr<Processor> StartProcessor(const ProcessorOptions& options,
@@ -91,7 +96,7 @@ class EventSourcingKafkaTest : public ::testing::Test {
   void ExpectSnapshotRecoveryEqualsFullReplay(int* part_records);
 
   std::unique_ptr<CommandSender> Sender() {
-    auto sender = CommandSender::Create(TestKafka(), {topics_, ""});
+    auto sender = CommandSender::Create(*kafka_, {topics_, ""});
     EXPECT_TRUE(sender.ok()) << sender.status();
     return sender.ok() ? *std::move(sender) : nullptr;
   }
@@ -99,6 +104,7 @@ class EventSourcingKafkaTest : public ::testing::Test {
   std::vector<Event> AllEvents() { return Events(ReadToEnd(topics_.events, kPartitions)); }
 
   std::string prefix_;
+  std::unique_ptr<kafka::SharedClients> kafka_;
   ServiceTopics topics_;
   ProcessorOptions options_;
   SystemClock clock_;
@@ -112,7 +118,7 @@ TEST_F(EventSourcingKafkaTest, CommandBecomesEventReplyAndReadModelState) {
   ASSERT_TRUE(processor->Start().ok());
   auto sender = Sender();
   CounterProjection projection;
-  EventFeed feed(TestKafka(), {topics_.events, topics_.deadletter, "test-feed"},
+  EventFeed feed(*kafka_, {topics_.events, topics_.deadletter, "test-feed"},
                  [] { return std::make_unique<Event>(); }, projection);
   ASSERT_TRUE(feed.Start().ok());
 
@@ -303,7 +309,7 @@ TEST_F(EventSourcingKafkaTest, ReadModelDeadLettersAnUndecodableEventAndGoesOn) 
   auto processor = StartProcessor();
   auto sender = Sender();
   CounterProjection projection;
-  EventFeed feed(TestKafka(), {topics_.events, topics_.deadletter, "test-feed"},
+  EventFeed feed(*kafka_, {topics_.events, topics_.deadletter, "test-feed"},
                  [] { return std::make_unique<Event>(); }, projection);
   ASSERT_TRUE(feed.Start().ok());
   Command command = Increment("after-broken", 4);
@@ -323,7 +329,7 @@ TEST_F(EventSourcingKafkaTest, ReadModelDeadLettersAnUndecodableEventAndGoesOn) 
 // Writes 300 increments on 20 aggregates with snapshots every 40 events,
 // restarts from the snapshots and compares with a replay of every event.
 void EventSourcingKafkaTest::ExpectSnapshotRecoveryEqualsFullReplay(int* part_records) {
-  options_.snapshot_every_events = 40;
+  options_.snapshots.every_events = 40;
   {
     auto processor = StartProcessor();
     auto sender = Sender();
@@ -352,7 +358,7 @@ void EventSourcingKafkaTest::ExpectSnapshotRecoveryEqualsFullReplay(int* part_re
   auto admin = kafka::Admin::Create(TestKafka());
   ASSERT_TRUE((*admin)->CreateTopics({{replay_only.topics.snapshots, kPartitions, 1, {}}},
                                      absl::Seconds(30)).ok());
-  replay_only.snapshot_every_events = 1 << 30;
+  replay_only.snapshots.every_events = 1 << 30;
   auto full_replay = StartProcessor(replay_only, clock_);
   for (int p = 0; p < kPartitions; ++p) {
     EXPECT_EQ(full_replay->StateDigest(p), digests[p]) << "partition " << p;
@@ -368,7 +374,7 @@ TEST_F(EventSourcingKafkaTest, SnapshotRecoveryEqualsFullReplay) {
 
 // An aggregate larger than a record (the ledger) is written in parts.
 TEST_F(EventSourcingKafkaTest, SnapshotInPartsRecoversLikeFullReplay) {
-  options_.snapshot_part_bytes = 48;
+  options_.snapshots.part_bytes = 48;
   int parts = 0;
   ExpectSnapshotRecoveryEqualsFullReplay(&parts);
   EXPECT_GT(parts, 40) << "every aggregate's snapshot was split";
@@ -435,6 +441,7 @@ TEST_F(EventSourcingKafkaTest, TwoProcessorsOnTheSamePartitionsWriteEachCommandO
 }
 
 TEST_F(EventSourcingKafkaTest, PartitionsMoveBetweenProcessorsInTheGroup) {
+  options_.replica = "first";
   auto first = StartProcessor();
   EXPECT_EQ(first->OwnedPartitions().size(), static_cast<size_t>(kPartitions));
   auto sender = Sender();
@@ -442,6 +449,7 @@ TEST_F(EventSourcingKafkaTest, PartitionsMoveBetweenProcessorsInTheGroup) {
     Command command = Increment(absl::StrCat("moving-", i % 6), 1);
     ASSERT_EQ(SendUntilAnswered(*sender, command).code(), 0);
   }
+  options_.replica = "second";
   auto second = StartProcessor();
   absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline &&
@@ -480,12 +488,13 @@ TEST_F(EventSourcingKafkaTest, ReactorSendsEachReactionOnceEvenWhenEventsAreRead
     }
     return commands;
   });
-  ReactorOptions reactor_options{prefix_ + "counter.mirror", topics_.events, topics_.commands,
-                                 topics_.deadletter, absl::Seconds(6)};
-  auto reactor = std::make_unique<Reactor>(TestKafka(), reactor_options, mirror);
+  ReactorOptions reactor_options{prefix_ + "counter.reactions", topics_.commands,
+                                 topics_.deadletter};
+  std::vector<Subscription> subscriptions = {{prefix_ + "counter.mirror", topics_.events, &mirror}};
+  auto reactor = std::make_unique<Reactor>(*kafka_, reactor_options, subscriptions);
   ASSERT_TRUE(reactor->Start().ok());
   CounterProjection projection;
-  EventFeed feed(TestKafka(), {topics_.events, topics_.deadletter, "test-feed"},
+  EventFeed feed(*kafka_, {topics_.events, topics_.deadletter, "test-feed"},
                  [] { return std::make_unique<Event>(); }, projection);
   ASSERT_TRUE(feed.Start().ok());
 
@@ -504,14 +513,14 @@ TEST_F(EventSourcingKafkaTest, ReactorSendsEachReactionOnceEvenWhenEventsAreRead
   reactor.reset();
   {
     kafka::ConsumerOptions group;
-    group.group_id = reactor_options.name;
+    group.group_id = reactor_options.group;
     auto rewind = kafka::Consumer::Create(TestKafka(), group);
     ASSERT_TRUE(rewind.ok());
     std::vector<kafka::TopicPartitionOffset> start;
     for (int p = 0; p < kPartitions; ++p) start.push_back({topics_.events, p, 0});
     ASSERT_TRUE((*rewind)->Commit(start).ok());
   }
-  reactor = std::make_unique<Reactor>(TestKafka(), reactor_options, mirror);
+  reactor = std::make_unique<Reactor>(*kafka_, reactor_options, subscriptions);
   ASSERT_TRUE(reactor->Start().ok());
   deadline = absl::Now() + absl::Seconds(60);
   while (reactor->events_seen() < 20 && absl::Now() < deadline) {
@@ -555,6 +564,244 @@ TEST_F(EventSourcingKafkaTest, KillNineMidBatchUnderLoadLosesAndDuplicatesNothin
 
   EXPECT_GT(acknowledged.size(), 100u) << "the load kept going";
   ExpectExactlyOnce(acknowledged, AllEvents());
+}
+
+// A command that moves an aggregate's alarm later, decided in the same batch
+// as the alarm falling due: the alarm rings at its new time.
+TEST_F(EventSourcingKafkaTest, AlarmMovedLaterInTheBatchWhereItFellDueStillRings) {
+  FakeClock clock;
+  options_.idle_poll = absl::Seconds(3);  // the processor waits for the alarm, not a tick
+  auto processor = StartProcessor(options_, clock);
+  auto sender = Sender();
+  auto schedule = [&](absl::Duration from_now) {
+    Command command;
+    command.mutable_meta()->set_aggregate_id("alarm-moved");
+    command.mutable_meta()->set_command_id(ids::NewUuidV7());
+    *command.mutable_schedule_alarm()->mutable_at() =
+        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+            absl::ToUnixNanos(clock.Now() + from_now));
+    return command;
+  };
+  Command first = schedule(absl::Minutes(10));
+  ASSERT_EQ(sender->Send(first, absl::Now() + absl::Seconds(30))->code(), 0);
+  absl::SleepFor(absl::Milliseconds(300));  // the processor waits for the alarm again
+
+  clock.Advance(absl::Minutes(11));  // due, and a command moves it on before it rings
+  Command later = schedule(absl::Minutes(10));
+  ASSERT_EQ(sender->Send(later, absl::Now() + absl::Seconds(30))->code(), 0);
+  auto rings = [&] {
+    int count = 0;
+    for (const Event& event : AllEvents()) count += event.has_alarm_rang();
+    return count;
+  };
+  EXPECT_EQ(rings(), 0) << "moved before it rang";
+
+  clock.Advance(absl::Minutes(11));
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (rings() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(rings(), 1) << "the moved alarm rang at its new time";
+}
+
+// A snapshot chunk the broker refused (here: a record above the topic's
+// limit) puts its aggregates back; the next snapshot writes them, and a
+// rebuild from it equals a replay of every event.
+TEST_F(EventSourcingKafkaTest, AggregateOfAFailedSnapshotChunkIsInTheNextSnapshot) {
+  const std::string prefix = UniqueName("es-snap") + ".";
+  CreateServiceTopics("counter", prefix, 1);
+  ProcessorOptions options = options_;
+  options.service = prefix + "counter";
+  options.topics = ServiceTopics::For("counter", prefix);
+  options.snapshots.every_events = 40;
+  options.snapshots.part_bytes = 1000;  // "big" is written in parts ...
+  auto admin = kafka::Admin::Create(TestKafka());
+  ASSERT_TRUE(admin.ok());
+  ASSERT_TRUE((*admin)->AlterTopicConfig(options.topics.snapshots, {{"max.message.bytes", "900"}},
+                                         absl::Seconds(30)).ok());  // ... that the topic refuses
+  auto processor = StartProcessor(options, clock_);
+  auto sender = CommandSender::Create(*kafka_, {options.topics, ""});
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  for (int i = 0; i < 45; ++i) {
+    Command command = Increment("big", 1);
+    ASSERT_EQ((*sender)->Send(command, absl::Now() + absl::Seconds(30))->code(), 0);
+  }
+  EXPECT_TRUE(ReadToEnd(options.topics.snapshots, 1).empty()) << "the first snapshot failed";
+  ASSERT_TRUE((*admin)->AlterTopicConfig(options.topics.snapshots,
+                                         {{"max.message.bytes", "1048588"}}, absl::Seconds(30))
+                  .ok());
+  // Once the broker applies it, a large record goes through (recovery skips
+  // this one: it is no snapshot record).
+  absl::Time applied_by = absl::Now() + absl::Seconds(30);
+  while (!kafka_->producer->ProduceAndWait({options.topics.snapshots, 0, "probe",
+                                             std::string(4000, '\xff'), {}})
+              .status.ok()) {
+    ASSERT_LT(absl::Now(), applied_by) << "the topic never took large records";
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  for (int i = 0; i < 45; ++i) {  // "big" is left alone from here on
+    Command command = Increment(absl::StrCat("small-", i % 5), 1);
+    ASSERT_EQ((*sender)->Send(command, absl::Now() + absl::Seconds(30))->code(), 0);
+  }
+  auto markers = [&] {
+    int count = 0;
+    for (const auto& record : ReadToEnd(options.topics.snapshots, 1)) {
+      count += record.key.rfind("snapshot-marker:", 0) == 0;
+    }
+    return count;
+  };
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (markers() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
+  ASSERT_GE(markers(), 1) << "a later snapshot was written";
+  processor->Stop();
+
+  auto from_snapshot = StartProcessor(options, clock_);
+  std::string digest = from_snapshot->StateDigest(0);
+  from_snapshot->Stop();
+  ProcessorOptions replay_only = options;
+  replay_only.topics.snapshots = UniqueName("no-snapshots");
+  ASSERT_TRUE((*admin)->CreateTopics({{replay_only.topics.snapshots, 1, 1, {}}}, absl::Seconds(30)).ok());
+  replay_only.snapshots.every_events = 1 << 30;
+  auto full_replay = StartProcessor(replay_only, clock_);
+  EXPECT_EQ(full_replay->StateDigest(0), digest);
+}
+
+// A replica joining takes partitions from the one that runs; the partitions
+// that stay with it are never revoked or rebuilt, and decide throughout.
+TEST_F(EventSourcingKafkaTest, PartitionsThatStayKeepDecidingWhileAReplicaJoins) {
+  options_.replica = "first";
+  auto first = StartProcessor();
+  ASSERT_EQ(first->OwnedPartitions().size(), static_cast<size_t>(kPartitions));
+  auto sender = Sender();
+  testing::IncrementLoad load(*sender, 4, "stay-", 13);
+  std::atomic<bool> sampling{true};
+  std::vector<std::vector<int32_t>> owned_samples;
+  int not_ready_samples = 0;
+  std::thread sampler([&] {
+    while (sampling.load()) {
+      owned_samples.push_back(first->OwnedPartitions());
+      not_ready_samples += first->Ready() ? 0 : 1;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(500));
+  ProcessorOptions second_options = options_;
+  second_options.replica = "second";
+  auto second = StartProcessor(second_options, clock_);
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline && (second->OwnedPartitions().empty() ||
+                                    first->OwnedPartitions().size() +
+                                            second->OwnedPartitions().size() != kPartitions ||
+                                    !second->Ready())) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  sampling.store(false);
+  sampler.join();
+  std::vector<std::string> acknowledged = load.Stop();
+
+  std::vector<int32_t> kept = first->OwnedPartitions();
+  ASSERT_FALSE(kept.empty());
+  ASSERT_FALSE(second->OwnedPartitions().empty()) << "the second replica got partitions";
+  for (const std::vector<int32_t>& sample : owned_samples) {
+    for (int32_t partition : kept) {
+      ASSERT_NE(std::find(sample.begin(), sample.end(), partition), sample.end())
+          << "partition " << partition << " stayed with the first replica but was taken away";
+    }
+  }
+  EXPECT_EQ(not_ready_samples, 0) << "the first replica rebuilt partitions it kept";
+  EXPECT_GT(acknowledged.size(), 50u);
+  ExpectExactlyOnce(acknowledged, AllEvents());
+}
+
+// Before reactions shared a consumer group, each had its own, named after
+// it: the shared group starts where those left off, not at the beginning.
+TEST_F(EventSourcingKafkaTest, ReactionsContinueWhereTheirOwnGroupsLeftOff) {
+  auto processor = StartProcessor();
+  auto sender = Sender();
+  for (int i = 1; i <= 10; ++i) {
+    Command command = Increment("source-old", i);
+    ASSERT_EQ(sender->Send(command, absl::Now() + absl::Seconds(30))->code(), 0);
+  }
+  const std::string reaction_name = prefix_ + "counter.mirror";
+  {
+    // The reaction's own group had handled all ten.
+    kafka::ConsumerOptions group;
+    group.group_id = reaction_name;
+    group.overrides = {{"group.protocol", "classic"}};
+    auto old_group = kafka::Consumer::Create(TestKafka(), group);
+    ASSERT_TRUE(old_group.ok());
+    std::vector<kafka::TopicPartitionOffset> ends;
+    for (int p = 0; p < kPartitions; ++p) {
+      auto watermarks = (*old_group)->WatermarkOffsets(topics_.events, p, absl::Seconds(10));
+      ASSERT_TRUE(watermarks.ok());
+      ends.push_back({topics_.events, p, watermarks->second});
+    }
+    ASSERT_TRUE((*old_group)->Commit(ends).ok());
+  }
+  TypedReaction<Event, Command> mirror([](const Event& event) {
+    std::vector<Command> commands;
+    if (event.has_incremented() && event.meta().aggregate_id() == "source-new") {
+      Command command;
+      command.mutable_meta()->set_aggregate_id("mirror-new");
+      command.mutable_increment()->set_by(event.incremented().by());
+      commands.push_back(command);
+    }
+    return commands;
+  });
+  Reactor reactor(*kafka_, {prefix_ + "counter.reactions", topics_.commands, topics_.deadletter},
+                  {{reaction_name, topics_.events, &mirror}});
+  ASSERT_TRUE(reactor.Start().ok());
+  for (int i = 1; i <= 5; ++i) {
+    Command command = Increment("source-new", i);
+    ASSERT_EQ(sender->Send(command, absl::Now() + absl::Seconds(30))->code(), 0);
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  int mirrored = 0;
+  while (absl::Now() < deadline && mirrored < 5) {
+    mirrored = 0;
+    for (const Event& event : AllEvents()) mirrored += event.meta().aggregate_id() == "mirror-new";
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(mirrored, 5);
+  // The mirrored commands' own events are read too; the ten old ones never.
+  while (absl::Now() < deadline && reactor.events_seen() < 10) absl::SleepFor(absl::Milliseconds(50));
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(reactor.events_seen(), 10) << "5 new sources and their 5 mirrors";
+  reactor.Stop();
+}
+
+// The producer is the process's: a sender that goes away while Kafka cannot
+// take its commands answers each waiting call once, and the producer's late
+// delivery failures reach nothing that is gone.
+TEST_F(EventSourcingKafkaTest, SenderDestroyedWhileKafkaCannotTakeCommandsAnswersEachCallOnce) {
+  kafka::ClientConfig quick = TestKafka();
+  quick.properties["message.timeout.ms"] = "1500";
+  auto kafka = kafka::SharedClients::Create(quick);
+  ASSERT_TRUE(kafka.ok()) << kafka.status();
+  auto sender = CommandSender::Create(**kafka, {topics_, ""});
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  auto admin = kafka::Admin::Create(TestKafka());
+  ASSERT_TRUE((*admin)->DeleteTopics({topics_.commands}, absl::Seconds(30)).ok());
+  absl::Mutex mutex;
+  std::map<std::string, int> answers;
+  std::map<std::string, absl::StatusCode> codes;
+  for (int i = 0; i < 50; ++i) {
+    Command command = Increment(absl::StrCat("gone-", i), 1);
+    std::string id = command.meta().command_id();
+    (*sender)->SendAsync(command, *command.mutable_meta(), absl::Now() + absl::Seconds(60),
+                         [&, id](absl::StatusOr<Reply> reply) {
+                           absl::MutexLock lock(&mutex);
+                           ++answers[id];
+                           codes[id] = reply.status().code();
+                         });
+  }
+  sender->reset();
+  absl::SleepFor(absl::Seconds(3));  // past the producer's delivery timeout
+  absl::MutexLock lock(&mutex);
+  ASSERT_EQ(answers.size(), 50u);
+  for (const auto& [id, count] : answers) {
+    EXPECT_EQ(count, 1) << id;
+    EXPECT_EQ(codes[id], absl::StatusCode::kUnavailable) << id;
+  }
 }
 
 }  // namespace

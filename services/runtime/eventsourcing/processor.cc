@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/runtime/server/log.h"
@@ -195,6 +196,19 @@ void Processor::RunRecoveries() {
         rebuilt.ok() ? consumer_->Committed(OnTopic(options_.topics.commands, partitions),
                                             absl::Seconds(30))
                      : rebuilt.status();
+    // Where the group has no offset yet: the partition's first command (an
+    // explicit offset; a logical one costs the consumer an extra lookup).
+    for (size_t i = 0; committed.ok() && i < committed->size(); ++i) {
+      kafka::TopicPartitionOffset& each = (*committed)[i];
+      if (each.offset >= 0) continue;
+      absl::StatusOr<std::pair<int64_t, int64_t>> watermarks =
+          consumer_->WatermarkOffsets(each.topic, each.partition, absl::Seconds(10));
+      if (!watermarks.ok()) {
+        committed = watermarks.status();
+        break;
+      }
+      each.offset = watermarks->first;
+    }
     if (!committed.ok()) {
       if (cancelled()) continue;
       log::Warn("rebuilding partitions failed; retrying",
@@ -230,7 +244,7 @@ void Processor::InstallRecovered() {
     }
     // Only this thread adds or removes partitions: the lock is needed for
     // the readers, not across the seek.
-    int64_t offset = each.commands_offset >= 0 ? each.commands_offset : kafka::kOffsetBeginning;
+    int64_t offset = each.commands_offset;
     absl::Status sought =
         consumer_->Seek({options_.topics.commands, partition, offset}, absl::Seconds(10));
     if (!sought.ok()) {
@@ -250,7 +264,7 @@ void Processor::InstallRecovered() {
                                                            options_.snapshots);
       owned.snapshots->Reset(absl::Now(), rebuilt.changed, rebuilt.events_replayed);
       owned.events_next_offset = rebuilt.events_next_offset;
-      owned.next_command_offset = std::max<int64_t>(each.commands_offset, 0);
+      owned.next_command_offset = each.commands_offset;
     }
     consumer_->Resume(OnTopic(options_.topics.commands, {partition})).IgnoreError();
     if (metrics_ != nullptr) {
@@ -273,6 +287,12 @@ void Processor::Run() {
         absl::SleepFor(absl::Seconds(1));
         continue;
       }
+      // Only now that this replica's transactional id is fenced against
+      // whoever held it can the log be read back as final.
+      absl::MutexLock lock(&mutex_);
+      std::vector<int32_t> owned;
+      for (const auto& [partition, state] : partitions_) owned.push_back(partition);
+      Adopt(owned);
     }
     InstallRecovered();
     std::map<int32_t, std::vector<kafka::Record>> commands = CollectCommands();
@@ -287,6 +307,18 @@ void Processor::RecoverFromFatalError(const absl::Status& error) {
   if (metrics_ != nullptr) metrics_->CountTransactionFailure("fatal");
   bool fenced = kafka::IsFenced(error) || (producer_ != nullptr && kafka::IsFenced(producer_->FatalError()));
   producer_.reset();
+  {
+    // Nothing is decided until the partitions are rebuilt with a new
+    // producer (Run); a rebuild in progress is of no use any more.
+    absl::MutexLock lock(&mutex_);
+    std::vector<int32_t> owned;
+    for (auto& [partition, owned_partition] : partitions_) {
+      owned_partition.state.reset();
+      owned_partition.ownership = next_ownership_++;
+      owned.push_back(partition);
+    }
+    if (!owned.empty()) consumer_->Pause(OnTopic(options_.topics.commands, owned)).IgnoreError();
+  }
   if (fenced) {
     // A newer producer with this replica's transactional id (a second
     // replica given the same name, or this replica's successor), or the
@@ -302,10 +334,6 @@ void Processor::RecoverFromFatalError(const absl::Status& error) {
     log::Warn("transaction failed; rebuilding every partition from the log",
               {{"error", error.ToString()}});
   }
-  absl::MutexLock lock(&mutex_);
-  std::vector<int32_t> owned;
-  for (const auto& [partition, state] : partitions_) owned.push_back(partition);
-  Adopt(owned);
 }
 
 absl::Duration Processor::IdleWait() {
@@ -435,8 +463,11 @@ absl::Status Processor::ProduceAll(const std::vector<kafka::OutgoingRecord>& rec
     std::lock_guard<std::mutex> lock(shared->mutex);
     *deliveries = shared->slots;
   }
+  // The cause first: a record the broker refused purges the others.
   for (const kafka::Delivery& delivery : *deliveries) {
-    if (flushed.ok() && !delivery.status.ok()) flushed = delivery.status;
+    if (!delivery.status.ok() && (flushed.ok() || absl::StrContains(flushed.message(), "Purged"))) {
+      flushed = delivery.status;
+    }
   }
   if (flushed.ok()) return flushed;
   if (absl::Status fatal = producer_->FatalError(); !fatal.ok()) return fatal;
@@ -535,7 +566,7 @@ absl::Status Processor::WriteSnapshotChunks() {
     for (const auto& [partition, chunk] : chunks) {
       auto owned = partitions_.find(partition);
       if (owned != partitions_.end() && owned->second.snapshots != nullptr) {
-        owned->second.snapshots->Failed(chunk);
+        owned->second.snapshots->Failed(chunk, absl::Now());
       }
     }
     return status.code() == absl::StatusCode::kAborted ? absl::OkStatus() : status;

@@ -114,7 +114,9 @@ class Processor {
   struct Rebuilt {
     Recovery recovery;
     RecoveredPartition partition;
-    int64_t commands_offset = -1;  // the group's committed offset; negative: none
+    // The next command to decide: the group's committed offset, or the
+    // partition's first.
+    int64_t commands_offset = 0;
     absl::Duration took;
   };
 

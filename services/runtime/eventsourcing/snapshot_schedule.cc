@@ -51,6 +51,7 @@ void SnapshotSchedule::Reset(absl::Time now, const std::set<std::string>& change
   changed_since_snapshot_ = changed;
   pending_.clear();
   written_ = 0;
+  failed_at_.reset();
 }
 
 void SnapshotSchedule::Changed(const std::set<std::string>& aggregate_ids, int64_t events) {
@@ -64,9 +65,12 @@ SnapshotSchedule::Chunk SnapshotSchedule::NextChunk(const PartitionState& state,
   Chunk chunk;
   if (pending_.empty()) {
     if (changed_since_snapshot_.empty()) return chunk;
-    if (events_since_snapshot_ < options_.every_events && now - last_snapshot_ < options_.interval) {
+    bool retry = failed_at_.has_value() && now - *failed_at_ >= options_.retry_after;
+    if (!retry && events_since_snapshot_ < options_.every_events &&
+        now - last_snapshot_ < options_.interval) {
       return chunk;
     }
+    failed_at_.reset();
     last_snapshot_ = now;
     pending_.assign(changed_since_snapshot_.begin(), changed_since_snapshot_.end());
     changed_since_snapshot_.clear();
@@ -102,7 +106,8 @@ SnapshotSchedule::Chunk SnapshotSchedule::NextChunk(const PartitionState& state,
   return chunk;
 }
 
-void SnapshotSchedule::Failed(const Chunk& chunk) {
+void SnapshotSchedule::Failed(const Chunk& chunk, absl::Time now) {
+  failed_at_ = now;
   changed_since_snapshot_.insert(chunk.aggregate_ids.begin(), chunk.aggregate_ids.end());
   changed_since_snapshot_.insert(pending_.begin(), pending_.end());
   pending_.clear();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,6 +21,8 @@ struct SnapshotOptions {
   size_t part_bytes = 512 * 1024;
   // Records written per transaction, between batches of commands.
   size_t chunk_bytes = 256 * 1024;
+  // A snapshot that failed is tried again this long after, due or not.
+  absl::Duration retry_after = absl::Seconds(1);
 };
 
 // When one partition's snapshot is due and what its next chunk writes: every
@@ -47,8 +50,8 @@ class SnapshotSchedule {
   Chunk NextChunk(const PartitionState& state, int64_t events_next_offset, absl::Time now,
                   absl::Time taken_at);
   // The chunk was not written: its aggregates and those not yet written
-  // wait for the next snapshot.
-  void Failed(const Chunk& chunk);
+  // wait for the next snapshot, which starts after `retry_after`.
+  void Failed(const Chunk& chunk, absl::Time now);
 
  private:
   const std::string topic_;
@@ -56,6 +59,7 @@ class SnapshotSchedule {
   const SnapshotOptions options_;
   absl::Time last_snapshot_;
   int64_t events_since_snapshot_ = 0;
+  std::optional<absl::Time> failed_at_;
   std::set<std::string> changed_since_snapshot_;
   // The snapshot being written: aggregates still to write, and the events
   // offset its marker will name.

@@ -244,4 +244,42 @@ absl::Status Admin::DeleteTopics(const std::vector<std::string>& names, absl::Du
   return absl::OkStatus();
 }
 
+absl::Status Admin::AlterTopicConfig(const std::string& topic,
+                                     const std::map<std::string, std::string>& configs,
+                                     absl::Duration timeout) {
+  rd_kafka_t* handle = handle_->c_ptr();
+  rd_kafka_ConfigResource_t* resource =
+      rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str());
+  for (const auto& [name, value] : configs) {
+    std::unique_ptr<rd_kafka_error_t, void (*)(rd_kafka_error_t*)> error(
+        rd_kafka_ConfigResource_add_incremental_config(resource, name.c_str(),
+                                                       RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET,
+                                                       value.c_str()),
+        rd_kafka_error_destroy);
+    if (error != nullptr) {
+      rd_kafka_ConfigResource_destroy(resource);
+      return absl::InvalidArgumentError(absl::StrCat(topic, " ", name, ": ",
+                                                     rd_kafka_error_string(error.get())));
+    }
+  }
+  rd_kafka_AdminOptions_t* options =
+      NewOptions(handle, RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS, timeout);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(handle);
+  rd_kafka_IncrementalAlterConfigs(handle, &resource, 1, options, queue);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_ConfigResource_destroy(resource);
+  absl::StatusOr<EventPtr> event = AwaitResult(queue, timeout, "alter topic config");
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_ConfigResource_t** results = rd_kafka_IncrementalAlterConfigs_result_resources(
+      rd_kafka_event_IncrementalAlterConfigs_result(event->get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    if (rd_kafka_ConfigResource_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "alter config of ", topic, ": ", rd_kafka_ConfigResource_error_string(results[i])));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace helpline::kafka

@@ -48,6 +48,12 @@ class Admin {
 
   absl::Status DeleteTopics(const std::vector<std::string>& names, absl::Duration timeout);
 
+  // Sets these configs of an existing topic (retention.ms,
+  // max.message.bytes ...), leaving the others as they are.
+  absl::Status AlterTopicConfig(const std::string& topic,
+                                const std::map<std::string, std::string>& configs,
+                                absl::Duration timeout);
+
  private:
   Admin() = default;
   // Every partition of these topics has a leader in the metadata.

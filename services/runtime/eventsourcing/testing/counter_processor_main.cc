@@ -2,7 +2,7 @@
 // process of its own, so that tests can kill it with -9 and start it again.
 //
 //   counter-processor --bootstrap-servers H:P --prefix P [--partitions 0,1,2]
-//                     [--snapshot-every N]
+//                     [--snapshot-every N] [--replica NAME]
 // Prints "ready" once its partitions are rebuilt; stops cleanly on SIGTERM.
 #include <iostream>
 #include <string>
@@ -32,7 +32,9 @@ int main(int argc, char** argv) {
         if (absl::SimpleAtoi(part, &partition)) options.static_partitions.push_back(partition);
       }
     } else if (flag == "--snapshot-every") {
-      absl::SimpleAtoi(value, &options.snapshot_every_events);
+      absl::SimpleAtoi(value, &options.snapshots.every_events);
+    } else if (flag == "--replica") {
+      options.replica = value;
     } else {
       std::cerr << "counter-processor: unknown flag " << flag << "\n";
       return 2;
