@@ -21,9 +21,12 @@ BINARIES = ["services/identity/helpline-identity", "services/catalog/helpline-ca
 BASE = {"libc6", "libgcc-s1", "libstdc++6"}
 
 
+def stage_text(dockerfile, stage_index):
+    return re.split(r"^FROM ", dockerfile, flags=re.M)[1:][stage_index]
+
+
 def stage_packages(dockerfile, stage_index):
-    stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
-    text = stages[stage_index].replace("\\\n", " ")
+    text = stage_text(dockerfile, stage_index).replace("\\\n", " ")
     match = re.search(r"apt-get install -y --no-install-recommends([^&]*)", text)
     return set(match.group(1).split()) if match else set()
 
@@ -72,6 +75,12 @@ def main():
     missing = needed - BASE - runtime
     if missing:
         failures.append(f"the runtime stage lacks {sorted(missing)}")
+    # librdkafka is built from Debian's newer source and linked in; bookworm's
+    # 2.0.2 must not reach the image.
+    if "tools/build-librdkafka" not in stage_text(dockerfile, 0):
+        failures.append("the build stage does not build librdkafka with tools/build-librdkafka")
+    if any(package.startswith("librdkafka") for package in runtime | stage_packages(dockerfile, 0)):
+        failures.append("the image installs bookworm's librdkafka")
     for copied in ("helpline-topics", "topics.json"):
         if copied not in dockerfile:
             failures.append(f"the image lacks {copied} (the chart's topics Job runs it)")

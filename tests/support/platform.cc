@@ -59,17 +59,18 @@ nlohmann::json Platform::CommonConfig() const {
         {"logins_per_minute_per_account", 1000}}},
       {"admin", {{"email", kPlatformAdminEmail}, {"password", kPlatformAdminPassword}}}};
   identity_config.merge_patch(CommonConfig());
-  identity_ = std::make_unique<ServiceProcess>(IDENTITY_BINARY_PATH, "identity", identity_config,
-                                               dir_);
-  if (auto started = identity_->Start(); !started) return started;
-  const std::string identity_target = absl::StrCat("127.0.0.1:", identity_->port());
+  if (auto started = StartReplicas("identity", IDENTITY_BINARY_PATH, identity_config); !started) {
+    return started;
+  }
+  const std::string identity_target = Target("identity");
   nlohmann::json catalog_config = {{"topics", {{"prefix", prefix_}}},
                                    {"auth", {{"identity_target", identity_target}}},
                                    {"catalog", {{"requests_per_second_per_caller", 1000}}}};
   catalog_config.merge_patch(options_.catalog_config);
   catalog_config.merge_patch(CommonConfig());
-  catalog_ = std::make_unique<ServiceProcess>(CATALOG_BINARY_PATH, "catalog", catalog_config, dir_);
-  if (auto started = catalog_->Start(); !started) return started;
+  if (auto started = StartReplicas("catalog", CATALOG_BINARY_PATH, catalog_config); !started) {
+    return started;
+  }
   if (options_.matching) {
     if (auto started = StartMatching(identity_target); !started) return started;
   }
@@ -91,9 +92,7 @@ nlohmann::json Platform::CommonConfig() const {
         {"requests_per_second_per_caller", 1000}}}};
   matching_config.merge_patch(options_.matching_config);
   matching_config.merge_patch(CommonConfig());
-  matching_ = std::make_unique<ServiceProcess>(MATCHING_BINARY_PATH, "matching", matching_config,
-                                               dir_);
-  return matching_->Start();
+  return StartReplicas("matching", MATCHING_BINARY_PATH, matching_config);
 }
 
 ::testing::AssertionResult Platform::StartSessions(const std::string& identity_target) {
@@ -106,9 +105,7 @@ nlohmann::json Platform::CommonConfig() const {
         {"requests_per_second_per_caller", 1000}}}};
   sessions_config.merge_patch(options_.sessions_config);
   sessions_config.merge_patch(CommonConfig());
-  sessions_ = std::make_unique<ServiceProcess>(SESSIONS_BINARY_PATH, "sessions", sessions_config,
-                                               dir_);
-  return sessions_->Start();
+  return StartReplicas("sessions", SESSIONS_BINARY_PATH, sessions_config);
 }
 
 ::testing::AssertionResult Platform::StartPayments(const std::string& identity_target) {
@@ -129,22 +126,56 @@ nlohmann::json Platform::CommonConfig() const {
         {"requests_per_second_per_caller", 1000}}}};
   payments_config.merge_patch(options_.payments_config);
   payments_config.merge_patch(CommonConfig());
-  payments_ = std::make_unique<ServiceProcess>(PAYMENTS_BINARY_PATH, "payments", payments_config,
-                                               dir_);
-  return payments_->Start();
+  return StartReplicas("payments", PAYMENTS_BINARY_PATH, payments_config);
+}
+
+::testing::AssertionResult Platform::StartReplicas(const std::string& service,
+                                                   const std::string& binary,
+                                                   const nlohmann::json& config) {
+  std::vector<std::unique_ptr<ServiceProcess>>& replicas = replicas_[service];
+  for (int i = 0; i < options_.replicas; ++i) {
+    std::string name = options_.replicas == 1 ? service : absl::StrCat(service, "-", i);
+    nlohmann::json own = config;
+    own["processor"] = {{"replica", name}};
+    replicas.push_back(std::make_unique<ServiceProcess>(binary, name, own, dir_));
+    if (auto started = replicas.back()->Start(); !started) return started;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+std::vector<ServiceProcess*> Platform::Replicas(const std::string& service) {
+  std::vector<ServiceProcess*> out;
+  for (auto& replica : replicas_.at(service)) out.push_back(replica.get());
+  return out;
+}
+
+std::string Platform::Target(const std::string& service) {
+  const auto& replicas = replicas_.at(service);
+  if (replicas.size() == 1) return absl::StrCat("127.0.0.1:", replicas[0]->port());
+  std::string target = "ipv4:";
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    absl::StrAppend(&target, i == 0 ? "" : ",", "127.0.0.1:", replicas[i]->port());
+  }
+  return target;
 }
 
 bool Platform::Stop() {
   bool clean = true;
-  for (auto* service : {&payments_, &psp_, &sessions_, &matching_, &catalog_, &identity_}) {
-    if (*service != nullptr) clean = (*service)->Stop() && clean;
-    service->reset();
+  for (const char* service : {"payments", "sessions", "matching", "catalog", "identity"}) {
+    auto found = replicas_.find(service);
+    if (found == replicas_.end()) continue;
+    for (auto& replica : found->second) clean = replica->Stop() && clean;
+    if (std::string(service) == "payments" && psp_ != nullptr) {
+      clean = psp_->Stop() && clean;
+      psp_.reset();
+    }
   }
+  replicas_.clear();
   return clean;
 }
 
 Account Platform::NewAccount(identity::v1::AccountType type, std::string email) {
-  auto stub = identity::v1::IdentityService::NewStub(LocalChannel(identity_->port()));
+  auto stub = identity::v1::IdentityService::NewStub(LocalChannel(identity().port()));
   identity::v1::RegisterRequest request;
   request.set_request_id(ids::NewUuidV7());
   request.set_email(email.empty() ? UniqueName("user") + "@example.org" : email);
@@ -159,7 +190,7 @@ Account Platform::NewAccount(identity::v1::AccountType type, std::string email) 
 }
 
 Account Platform::Login(const std::string& email, const std::string& password) {
-  auto stub = identity::v1::IdentityService::NewStub(LocalChannel(identity_->port()));
+  auto stub = identity::v1::IdentityService::NewStub(LocalChannel(identity().port()));
   identity::v1::LoginRequest request;
   request.set_email(email);
   request.set_password(password);
@@ -195,7 +226,7 @@ Account Platform::LoginWithRole(const std::string& email, const std::string& rol
 
 Account Platform::PublishedExpert(const catalog::v1::ProfileContent& content) {
   using Stub = catalog::v1::CatalogService::Stub;
-  auto stub = catalog::v1::CatalogService::NewStub(LocalChannel(catalog_->port()));
+  auto stub = catalog::v1::CatalogService::NewStub(LocalChannel(catalog().port()));
   Account expert = NewAccount();
   catalog::v1::CreateProfileRequest create;
   create.set_request_id(ids::NewUuidV7());
@@ -219,7 +250,7 @@ Account Platform::PublishedExpert(const catalog::v1::ProfileContent& content) {
 }
 
 absl::Status Platform::Heartbeat(const Account& expert, matching::v1::PresenceStatus status) {
-  auto stub = matching::v1::MatchingService::NewStub(LocalChannel(matching_->port()));
+  auto stub = matching::v1::MatchingService::NewStub(LocalChannel(matching().port()));
   matching::v1::HeartbeatRequest request;
   request.set_status(status);
   matching::v1::HeartbeatResponse response;
@@ -228,13 +259,13 @@ absl::Status Platform::Heartbeat(const Account& expert, matching::v1::PresenceSt
 
 std::string Platform::NewCategory() {
   std::string id = UniqueName("c");
-  auto catalog = catalog::v1::CatalogService::NewStub(LocalChannel(catalog_->port()));
+  auto catalog_stub = catalog::v1::CatalogService::NewStub(LocalChannel(catalog().port()));
   catalog::v1::CreateCategoryRequest request;
   request.set_request_id(ids::NewUuidV7());
   request.set_category_id(id);
   request.set_name(id);
   catalog::v1::CreateCategoryResponse response;
-  absl::Status created = Call(*catalog, &catalog::v1::CatalogService::Stub::CreateCategory,
+  absl::Status created = Call(*catalog_stub, &catalog::v1::CatalogService::Stub::CreateCategory,
                               Admin(), request, &response);
   EXPECT_TRUE(created.ok()) << created;
   return id;
@@ -262,7 +293,7 @@ matching::v1::RequestHelpRequest Platform::HelpRequestFor(const std::string& cat
 
 matching::v1::HelpRequest Platform::AskForHelp(const Account& person,
                                                const matching::v1::RequestHelpRequest& request) {
-  auto stub = matching::v1::MatchingService::NewStub(LocalChannel(matching_->port()));
+  auto stub = matching::v1::MatchingService::NewStub(LocalChannel(matching().port()));
   matching::v1::RequestHelpResponse response;
   absl::Time deadline = absl::Now() + absl::Seconds(20);
   absl::Status status;
@@ -284,7 +315,7 @@ matching::v1::Match Platform::MatchNow(const Account& person, const Account& exp
 matching::v1::Match Platform::MatchWith(const Account& person, const Account& expert,
                                         const matching::v1::RequestHelpRequest& request) {
   using Stub = matching::v1::MatchingService::Stub;
-  auto stub = matching::v1::MatchingService::NewStub(LocalChannel(matching_->port()));
+  auto stub = matching::v1::MatchingService::NewStub(LocalChannel(matching().port()));
   matching::v1::HelpRequest asked = AskForHelp(person, request);
   absl::Time deadline = absl::Now() + absl::Seconds(20);
   matching::v1::GetRequestRequest get;

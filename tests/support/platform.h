@@ -2,9 +2,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
@@ -52,6 +54,9 @@ class Platform {
     // the test run's.
     std::optional<kafka::ClientConfig> kafka;
     std::optional<redis::ClientOptions> redis;
+    // Replicas of each of the five services (processes "<service>-<i>" with
+    // processor.replica of the same name); one sandbox processor.
+    int replicas = 1;
   };
 
   // Creates the topics and starts identity, catalog and those of matching,
@@ -60,12 +65,17 @@ class Platform {
   // SIGTERM to each; true if all shut down cleanly.
   bool Stop();
 
-  ServiceProcess& identity() { return *identity_; }
-  ServiceProcess& catalog() { return *catalog_; }
-  ServiceProcess& matching() { return *matching_; }
-  ServiceProcess& sessions() { return *sessions_; }
-  ServiceProcess& payments() { return *payments_; }
+  // The first replica of each.
+  ServiceProcess& identity() { return *replicas_.at("identity")[0]; }
+  ServiceProcess& catalog() { return *replicas_.at("catalog")[0]; }
+  ServiceProcess& matching() { return *replicas_.at("matching")[0]; }
+  ServiceProcess& sessions() { return *replicas_.at("sessions")[0]; }
+  ServiceProcess& payments() { return *replicas_.at("payments")[0]; }
   ServiceProcess& psp() { return *psp_; }
+  // Every replica of a service ("identity" ...), the first first.
+  std::vector<ServiceProcess*> Replicas(const std::string& service);
+  // A gRPC target that reaches every replica of the service.
+  std::string Target(const std::string& service);
   const std::string& prefix() const { return prefix_; }
   int partitions() const { return options_.partitions; }
 
@@ -117,6 +127,9 @@ class Platform {
   ::testing::AssertionResult StartMatching(const std::string& identity_target);
   ::testing::AssertionResult StartSessions(const std::string& identity_target);
   ::testing::AssertionResult StartPayments(const std::string& identity_target);
+  // Starts options_.replicas processes of one service with this config.
+  ::testing::AssertionResult StartReplicas(const std::string& service, const std::string& binary,
+                                           const nlohmann::json& config);
   // What every service's config gets: the clock, and the Kafka of the options.
   nlohmann::json CommonConfig() const;
 
@@ -124,12 +137,8 @@ class Platform {
   std::string clock_anchor_;
   std::string prefix_;
   std::string dir_;
-  std::unique_ptr<ServiceProcess> identity_;
-  std::unique_ptr<ServiceProcess> catalog_;
-  std::unique_ptr<ServiceProcess> matching_;
-  std::unique_ptr<ServiceProcess> sessions_;
+  std::map<std::string, std::vector<std::unique_ptr<ServiceProcess>>> replicas_;
   std::unique_ptr<ServiceProcess> psp_;
-  std::unique_ptr<ServiceProcess> payments_;
 };
 
 // Reads until `check` holds of what was read or `wait` passed; the last read.

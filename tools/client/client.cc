@@ -9,8 +9,12 @@ namespace {
 // Access tokens live 15 minutes of service time (identity's maximum).
 constexpr absl::Duration kAccessTokenLife = absl::Minutes(15);
 
+// A target naming several replicas ("ipv4:host:port,host:port") spreads the
+// calls over those that answer.
 std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) {
-  return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments arguments;
+  if (target.find(',') != std::string::npos) arguments.SetLoadBalancingPolicyName("round_robin");
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
 }
 
 }  // namespace

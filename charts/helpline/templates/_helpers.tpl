@@ -55,7 +55,7 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 -}}
 {{- if ne .name "psp-sandbox" -}}
 {{- $_ := set $config "clock" (dict "rate" $v.clockRate) -}}
-{{- $kafka := dict "bootstrap_servers" $v.kafka.bootstrapServers "security_protocol" $v.kafka.securityProtocol -}}
+{{- $kafka := dict "bootstrap_servers" $v.kafka.bootstrapServers "security_protocol" $v.kafka.securityProtocol "group_protocol" $v.kafka.groupProtocol -}}
 {{- if $v.kafka.saslMechanism }}{{ $_ := set $kafka "sasl_mechanism" $v.kafka.saslMechanism }}{{ end -}}
 {{- if $v.kafka.saslUsername }}{{ $_ := set $kafka "sasl_username" $v.kafka.saslUsername }}{{ end -}}
 {{- if $v.kafka.caSecret.name }}{{ $_ := set $kafka "ssl_ca_location" "/etc/helpline/kafka-ca/ca.crt" }}{{ end -}}
@@ -84,6 +84,13 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{/* Environment variables of one service: its secrets, by reference. */}}
 {{- define "helpline.env" -}}
 {{- $v := .root.Values -}}
+{{- if ne .name "psp-sandbox" }}
+# A restarted container keeps its pod's name: its transactional producer
+# fences the one it replaces at once.
+- name: HELPLINE_PROCESSOR_REPLICA
+  valueFrom:
+    fieldRef: {fieldPath: metadata.name}
+{{- end }}
 {{- if and (ne .name "psp-sandbox") $v.kafka.saslPasswordSecret.name }}
 - name: HELPLINE_KAFKA_SASL_PASSWORD
   valueFrom:

@@ -27,12 +27,13 @@ WorkingAggregate& PartitionBatch::Get(const std::string& aggregate_id) {
 }
 
 void PartitionBatch::Decide(const kafka::Record& record, absl::Time now) {
-  std::unique_ptr<Message> command = settings_.type->NewCommand();
-  if (!command->ParseFromString(record.value)) {
-    DeadLetter(record, absl::StrCat("not a ", command->GetDescriptor()->full_name()));
+  if (command_ == nullptr) command_ = settings_.type->NewCommand();
+  command_->Clear();
+  if (!command_->ParseFromString(record.value)) {
+    DeadLetter(record, absl::StrCat("not a ", command_->GetDescriptor()->full_name()));
     return;
   }
-  Decide(*command, now, &record);
+  Decide(*command_, now, &record);
 }
 
 void PartitionBatch::FireDueTimers(absl::Time now, size_t limit) {

@@ -47,6 +47,9 @@ class PartitionBatch {
   }
   // The events to write, in order, to the events partition.
   const std::vector<kafka::OutgoingRecord>& events() const { return events_; }
+  size_t event_count() const { return event_sources_.size(); }
+  // The events, moved out to be written (events() is empty afterwards).
+  std::vector<kafka::OutgoingRecord> TakeEvents() { return std::move(events_); }
   // The replies and dead letters, once the events are written at these
   // offsets (one per event, in order).
   std::vector<kafka::OutgoingRecord> Replies(const std::vector<int64_t>& event_offsets);
@@ -72,6 +75,7 @@ class PartitionBatch {
   const int32_t partition_;
   PartitionState& state_;
   const std::string source_;  // CloudEvents source: "helpline/<service>"
+  std::unique_ptr<google::protobuf::Message> command_;  // reused for every record
 
   absl::flat_hash_map<std::string, WorkingAggregate> working_;
   std::vector<kafka::OutgoingRecord> events_;

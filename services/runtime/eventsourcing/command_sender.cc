@@ -1,8 +1,11 @@
 #include "services/runtime/eventsourcing/command_sender.h"
 
+#include <functional>
 #include <future>
+#include <queue>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -19,23 +22,23 @@ class CommandSender::Waiting {
   bool Add(const std::string& command_id, absl::Time deadline, ReplyCallback done) {
     absl::MutexLock lock(&mutex_);
     if (closed_) return false;
-    waiters_.emplace(command_id, Waiter{std::move(done), deadlines_.emplace(deadline, command_id)});
+    const uint64_t number = next_number_++;
+    waiters_[command_id].push_back({std::move(done), number});
+    deadlines_.push({deadline, number, command_id});
     return true;
   }
 
   // Answers every waiter of this command id.
   void Finish(const std::string& command_id, const absl::StatusOr<runtime::v1::Reply>& outcome) {
-    std::vector<ReplyCallback> callbacks;
+    std::vector<Waiter> finished;
     {
       absl::MutexLock lock(&mutex_);
-      auto [begin, end] = waiters_.equal_range(command_id);
-      for (auto it = begin; it != end; ++it) {
-        callbacks.push_back(std::move(it->second.done));
-        deadlines_.erase(it->second.deadline);
-      }
-      waiters_.erase(begin, end);
+      auto found = waiters_.find(command_id);
+      if (found == waiters_.end()) return;
+      finished = std::move(found->second);
+      waiters_.erase(found);
     }
-    for (ReplyCallback& callback : callbacks) callback(outcome);
+    for (Waiter& waiter : finished) waiter.done(outcome);
   }
 
   // Answers the waiters whose deadline passed.
@@ -43,18 +46,19 @@ class CommandSender::Waiting {
     std::vector<std::pair<std::string, ReplyCallback>> expired;
     {
       absl::MutexLock lock(&mutex_);
-      while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-        std::string id = deadlines_.begin()->second;
-        auto [begin, end] = waiters_.equal_range(id);
-        for (auto it = begin; it != end;) {
-          if (it->second.deadline == deadlines_.begin()) {
-            expired.emplace_back(id, std::move(it->second.done));
-            it = waiters_.erase(it);
-          } else {
-            ++it;
-          }
+      while (!deadlines_.empty() && deadlines_.top().at <= now) {
+        const Deadline due = deadlines_.top();
+        deadlines_.pop();
+        auto found = waiters_.find(due.command_id);
+        if (found == waiters_.end()) continue;  // answered already
+        std::vector<Waiter>& waiters = found->second;
+        for (auto it = waiters.begin(); it != waiters.end(); ++it) {
+          if (it->number != due.number) continue;
+          expired.emplace_back(due.command_id, std::move(it->done));
+          waiters.erase(it);
+          break;
         }
-        deadlines_.erase(deadlines_.begin());
+        if (waiters.empty()) waiters_.erase(found);
       }
     }
     for (auto& [id, done] : expired) {
@@ -66,27 +70,38 @@ class CommandSender::Waiting {
 
   // Answers everyone still waiting; later Adds and Finishes do nothing.
   void Close() {
-    std::multimap<std::string, Waiter> left;
+    absl::flat_hash_map<std::string, std::vector<Waiter>> left;
     {
       absl::MutexLock lock(&mutex_);
       closed_ = true;
       left.swap(waiters_);
-      deadlines_.clear();
+      deadlines_ = {};
     }
-    for (auto& [id, waiter] : left) waiter.done(absl::UnavailableError("the front is shutting down"));
+    for (auto& [id, waiters] : left) {
+      for (Waiter& waiter : waiters) waiter.done(absl::UnavailableError("the front is shutting down"));
+    }
   }
 
  private:
   struct Waiter {
     ReplyCallback done;
-    std::multimap<absl::Time, std::string>::iterator deadline;
+    uint64_t number;
+  };
+  struct Deadline {
+    absl::Time at;
+    uint64_t number;
+    std::string command_id;
+    bool operator>(const Deadline& other) const { return at > other.at; }
   };
 
   absl::Mutex mutex_;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
-  std::multimap<std::string, Waiter> waiters_ ABSL_GUARDED_BY(mutex_);
-  // The same waiters by deadline (command id), earliest first.
-  std::multimap<absl::Time, std::string> deadlines_ ABSL_GUARDED_BY(mutex_);
+  uint64_t next_number_ ABSL_GUARDED_BY(mutex_) = 0;
+  absl::flat_hash_map<std::string, std::vector<Waiter>> waiters_ ABSL_GUARDED_BY(mutex_);
+  // Every waiter's deadline, earliest on top; those answered already are
+  // dropped when they come due.
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<Deadline>> deadlines_
+      ABSL_GUARDED_BY(mutex_);
 };
 
 CommandSender::CommandSender(kafka::SharedClients& kafka, CommandSenderOptions options)

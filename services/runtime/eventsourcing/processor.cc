@@ -413,7 +413,7 @@ absl::Status Processor::RunBatch(std::map<int32_t, std::vector<kafka::Record>>& 
         Partition& owned = partitions_.at(partition);
         std::set<std::string> changed;
         batch->Commit(changed);
-        owned.snapshots->Changed(changed, static_cast<int64_t>(batch->events().size()));
+        owned.snapshots->Changed(changed, static_cast<int64_t>(batch->event_count()));
         if (batch->events_next_offset() >= 0) owned.events_next_offset = batch->events_next_offset();
         auto found = commands.find(partition);
         if (found != commands.end() && !found->second.empty()) {
@@ -430,6 +430,9 @@ absl::Status Processor::RunBatch(std::map<int32_t, std::vector<kafka::Record>>& 
       return status;
     }
     if (status.code() != absl::StatusCode::kAborted || attempt >= kMaxBatchRetries) return status;
+    // The group no longer counts this member in: no retry can commit;
+    // the partitions are rebuilt once the consumer learns where it stands.
+    if (kafka::LostGroupMembership(status)) return AsFatal(status);
     if (metrics_ != nullptr) metrics_->CountTransactionFailure("aborted");
     log::Warn("transaction aborted; deciding the batch again",
               {{"attempt", attempt + 1}, {"error", status.ToString()}});
@@ -508,7 +511,9 @@ absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatc
   if (absl::Status s = producer_->BeginTransaction(); !s.ok()) return s;
   std::vector<kafka::OutgoingRecord> events;
   for (const auto& [partition, batch] : batches) {
-    events.insert(events.end(), batch->events().begin(), batch->events().end());
+    std::vector<kafka::OutgoingRecord> own = batch->TakeEvents();
+    events.insert(events.end(), std::make_move_iterator(own.begin()),
+                  std::make_move_iterator(own.end()));
   }
   std::vector<kafka::Delivery> deliveries;
   if (absl::Status s = ProduceAll(events, &deliveries); !s.ok()) return s;
@@ -518,7 +523,7 @@ absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatc
   size_t next = 0;
   for (auto& [partition, batch] : batches) {
     std::vector<int64_t> offsets;
-    for (size_t i = 0; i < batch->events().size(); ++i) offsets.push_back(deliveries[next++].offset);
+    for (size_t i = 0; i < batch->event_count(); ++i) offsets.push_back(deliveries[next++].offset);
     std::vector<kafka::OutgoingRecord> replies = batch->Replies(offsets);
     others.insert(others.end(), std::make_move_iterator(replies.begin()),
                   std::make_move_iterator(replies.end()));

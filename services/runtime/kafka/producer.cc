@@ -8,6 +8,13 @@ namespace helpline::kafka {
 namespace {
 
 constexpr char kFencedPayload[] = "helpline.kafka/fenced";
+constexpr char kLostMembershipPayload[] = "helpline.kafka/lost-group-membership";
+
+bool IsLostMembershipCode(RdKafka::ErrorCode code) {
+  return code == RdKafka::ERR_UNKNOWN_MEMBER_ID || code == RdKafka::ERR_ILLEGAL_GENERATION ||
+         code == RdKafka::ERR_FENCED_MEMBER_EPOCH || code == RdKafka::ERR_STALE_MEMBER_EPOCH ||
+         code == RdKafka::ERR_FENCED_INSTANCE_ID;
+}
 
 bool IsFencingCode(RdKafka::ErrorCode code) {
   return code == RdKafka::ERR__FENCED || code == RdKafka::ERR_PRODUCER_FENCED ||
@@ -25,7 +32,11 @@ absl::Status FromTransactionError(RdKafka::Error* raw, const char* operation) {
   std::unique_ptr<RdKafka::Error> error(raw);
   std::string message = absl::StrCat(operation, ": ", error->name(), ": ", error->str());
   if (error->is_fatal()) return Fatal(error->code(), message);
-  if (error->txn_requires_abort()) return absl::AbortedError(message);
+  if (error->txn_requires_abort()) {
+    absl::Status status = absl::AbortedError(message);
+    if (IsLostMembershipCode(error->code())) status.SetPayload(kLostMembershipPayload, absl::Cord("1"));
+    return status;
+  }
   if (error->is_retriable()) return absl::UnavailableError(message);
   return absl::InternalError(message);
 }
@@ -34,6 +45,10 @@ absl::Status FromTransactionError(RdKafka::Error* raw, const char* operation) {
 
 bool IsFenced(const absl::Status& status) {
   return status.GetPayload(kFencedPayload).has_value();
+}
+
+bool LostGroupMembership(const absl::Status& status) {
+  return status.GetPayload(kLostMembershipPayload).has_value();
 }
 
 class Producer::DeliveryReporter : public RdKafka::DeliveryReportCb {

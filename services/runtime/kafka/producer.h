@@ -57,6 +57,9 @@ struct ProducerOptions {
 // True for the fatal error of a producer whose transactional id a newer
 // producer took over (it was fenced).
 bool IsFenced(const absl::Status& status);
+// True for a refused offset commit of a consumer the group no longer counts
+// as a member, or counts with a newer epoch: retrying cannot succeed.
+bool LostGroupMembership(const absl::Status& status);
 
 class Producer {
  public:
