@@ -156,8 +156,8 @@ grpc::Status CatalogService::UpdateProfile(grpc::ServerContext* context,
                       "must name a field of ProfileContent, such as \"headline\" or \"price\"");
     }
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
-    std::optional<v1::ExpertProfile> current =
-        parts_.read_model.Profile(caller.user_id, parts_.clock.Now());
+    std::optional<v1::ExpertProfile> current = es::ReadOrCatchUp(
+        parts_.events, [&] { return parts_.read_model.Profile(caller.user_id, parts_.clock.Now()); });
     if (!current) return absl::NotFoundError("you have no expert profile; create one first");
 
     v1::ProfileContent content = current->draft();
@@ -314,8 +314,9 @@ grpc::Status CatalogService::GetExpert(grpc::ServerContext* context,
     errors::Validator validator;
     CheckExpertId(request->expert_id(), "expert_id", validator);
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
-    std::optional<v1::ExpertProfile> profile =
-        parts_.read_model.Profile(request->expert_id(), parts_.clock.Now());
+    std::optional<v1::ExpertProfile> profile = es::ReadOrCatchUp(parts_.events, [&] {
+      return parts_.read_model.Profile(request->expert_id(), parts_.clock.Now());
+    });
     const bool privileged = request->expert_id() == caller.user_id || IsAdmin(caller);
     if (!profile || (!privileged && profile->status() != v1::PROFILE_STATUS_PUBLISHED)) {
       return absl::NotFoundError("no such expert");

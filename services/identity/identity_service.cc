@@ -228,6 +228,9 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
     if (absl::Status allowed = parts_.logins_per_account.Take(claim_id); !allowed.ok()) {
       return allowed;
     }
+    // Whatever replica registered the account: every login reads the log
+    // up to now (the same for known and unknown addresses).
+    parts_.events.WaitUntilCurrent(absl::Now() + absl::Seconds(2)).IgnoreError();
     std::optional<IdentityReadModel::UserView> user = parts_.read_model.FindByEmailClaim(claim_id);
     if (!user) {
       parts_.passwords.VerifyNothing(request->password());
@@ -299,7 +302,8 @@ grpc::Status IdentityService::Logout(grpc::ServerContext* context,
 grpc::Status IdentityService::GetMe(grpc::ServerContext* context, const v1::GetMeRequest*,
                                     v1::GetMeResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    std::optional<IdentityReadModel::UserView> user = parts_.read_model.FindUser(caller.user_id);
+    std::optional<IdentityReadModel::UserView> user = es::ReadOrCatchUp(
+        parts_.events, [&] { return parts_.read_model.FindUser(caller.user_id); });
     if (!user) return absl::NotFoundError("no such account");
     absl::StatusOr<std::string> email = Open(user->email);
     absl::StatusOr<std::string> name = Open(user->display_name);
@@ -319,7 +323,8 @@ grpc::Status IdentityService::ChangePassword(grpc::ServerContext* context,
                                              const v1::ChangePasswordRequest* request,
                                              v1::ChangePasswordResponse*) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    std::optional<IdentityReadModel::UserView> user = parts_.read_model.FindUser(caller.user_id);
+    std::optional<IdentityReadModel::UserView> user = es::ReadOrCatchUp(
+        parts_.events, [&] { return parts_.read_model.FindUser(caller.user_id); });
     if (!user) return absl::NotFoundError("no such account");
     absl::StatusOr<std::string> email = Open(user->email);
     errors::Validator validator;
@@ -353,7 +358,8 @@ grpc::Status IdentityService::DeleteAccount(grpc::ServerContext* context,
     text::CheckRequestId(request->request_id(), "request_id", validator);
     validator.Check(!request->password().empty(), "password", "is required");
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
-    std::optional<IdentityReadModel::UserView> user = parts_.read_model.FindUser(caller.user_id);
+    std::optional<IdentityReadModel::UserView> user = es::ReadOrCatchUp(
+        parts_.events, [&] { return parts_.read_model.FindUser(caller.user_id); });
     if (!user) return absl::NotFoundError("no such account");
     if (absl::Status checked = CheckPassword(*user, request->password()); !checked.ok()) {
       return absl::PermissionDeniedError("the password is wrong");

@@ -66,7 +66,8 @@ absl::Status MatchingService::Write(v1::MatchingCommand& command, const std::str
 absl::Status MatchingService::ReadRequest(const std::string& help_request_id,
                                           const auth::Principal& caller,
                                           v1::HelpRequest* out) const {
-  std::optional<v1::HelpRequest> request = parts_.read_model.Request(help_request_id);
+  std::optional<v1::HelpRequest> request =
+      es::ReadOrCatchUp(parts_.events, [&] { return parts_.read_model.Request(help_request_id); });
   if (!request) return absl::NotFoundError("no such help request");
   if (request->person_id() != caller.user_id && !caller.HasRole("admin")) {
     return absl::PermissionDeniedError("only the person who asked can see a help request");
@@ -77,7 +78,8 @@ absl::Status MatchingService::ReadRequest(const std::string& help_request_id,
 
 absl::Status MatchingService::ReadBooking(const std::string& booking_id,
                                           const auth::Principal& caller, v1::Booking* out) const {
-  std::optional<v1::Booking> booking = parts_.read_model.Booking(booking_id);
+  std::optional<v1::Booking> booking =
+      es::ReadOrCatchUp(parts_.events, [&] { return parts_.read_model.Booking(booking_id); });
   if (!booking) return absl::NotFoundError("no such booking");
   if (booking->person_id() != caller.user_id && booking->expert_id() != caller.user_id &&
       !caller.HasRole("admin")) {
@@ -89,7 +91,8 @@ absl::Status MatchingService::ReadBooking(const std::string& booking_id,
 
 absl::StatusOr<std::string> MatchingService::OfferedRequest(const std::string& offer_id,
                                                             const auth::Principal& caller) const {
-  std::optional<std::string> request_id = parts_.read_model.RequestOfOffer(offer_id);
+  std::optional<std::string> request_id =
+      es::ReadOrCatchUp(parts_.events, [&] { return parts_.read_model.RequestOfOffer(offer_id); });
   if (!request_id) return absl::NotFoundError("no such offer");
   std::optional<v1::HelpRequest> request = parts_.read_model.Request(*request_id);
   if (request && request->offer().offer_id() == offer_id &&

@@ -25,7 +25,8 @@ SessionsService::SessionsService(SessionsOptions options, SessionsParts parts)
 absl::Status SessionsService::Read(const std::string& session_id, const auth::Principal& caller,
                                    v1::Session* out) const {
   if (session_id.empty()) return errors::InvalidField("session_id", "is required");
-  std::optional<v1::Session> session = parts_.read_model.Session(session_id);
+  std::optional<v1::Session> session =
+      es::ReadOrCatchUp(parts_.events, [&] { return parts_.read_model.Session(session_id); });
   if (!session) return absl::NotFoundError("no such session");
   if (!Participant(*session, caller.user_id) && !caller.HasRole("admin")) {
     return absl::PermissionDeniedError("only the session's person and expert can see it");

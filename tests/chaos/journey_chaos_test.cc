@@ -70,7 +70,8 @@ TEST(JourneyChaosTest, NothingAcknowledgedIsLostWhileEveryPartFailsInTurn) {
   load_options.journeys_per_second = 3;
   load_options.retry_for = absl::Minutes(2);
   load::LoadGenerator load(load_options);
-  ASSERT_TRUE(load.Setup().ok());
+  absl::Status set_up = load.Setup();
+  ASSERT_TRUE(set_up.ok()) << set_up;
 
   std::atomic<bool> stop{false};
   load::LoadReport report;

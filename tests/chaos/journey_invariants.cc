@@ -271,11 +271,13 @@ std::vector<CommandWaits> MeasureCommandWaits(const kafka::ClientConfig& kafka,
   std::vector<CommandWaits> all;
   for (const events::EventStream& stream : events::CompiledEventStreams()) {
     const std::string service_prefix = prefix + "helpline." + stream.service + ".";
-    std::map<std::string, absl::Time> sent;
+    // A client that got no answer sends the same command again: a reply
+    // answers the latest send before it.
+    std::map<std::string, std::vector<absl::Time>> sent;
     for (const kafka::Record& record :
          ::helpline::testing::ReadToEnd(kafka, service_prefix + "commands", partitions)) {
       std::optional<runtime::v1::CommandMeta> meta = CommandMetaOf(record.value);
-      if (meta && !meta->reply_to().empty()) sent.emplace(meta->command_id(), record.timestamp);
+      if (meta && !meta->reply_to().empty()) sent[meta->command_id()].push_back(record.timestamp);
     }
     std::vector<double> waits;
     for (const kafka::Record& record :
@@ -284,8 +286,11 @@ std::vector<CommandWaits> MeasureCommandWaits(const kafka::ClientConfig& kafka,
       if (!reply.ParseFromString(record.value)) continue;
       auto found = sent.find(reply.command_id());
       if (found == sent.end()) continue;
-      waits.push_back(absl::ToDoubleMilliseconds(record.timestamp - found->second));
-      sent.erase(found);
+      std::optional<absl::Time> latest;
+      for (absl::Time at : found->second) {
+        if (at <= record.timestamp && (!latest || at > *latest)) latest = at;
+      }
+      if (latest) waits.push_back(absl::ToDoubleMilliseconds(record.timestamp - *latest));
     }
     std::sort(waits.begin(), waits.end());
     CommandWaits service{stream.service, static_cast<int64_t>(waits.size())};

@@ -37,8 +37,9 @@ void ExpectJourneysHeldTogether(const kafka::ClientConfig& kafka, const std::str
 std::vector<std::string> AskReadModels(client::Client& client, const load::LoadReport& report);
 
 // How long commands waited for their processor: from the front producing
-// one to the reply committed for it, over every service's commands and
-// replies topics. Longest and 99th percentile, in milliseconds.
+// one (its latest send, when a client sent it again) to the reply committed
+// for it, over every service's commands and replies topics; the longest is
+// the longest a partition with a command waiting went without deciding.
 struct CommandWaits {
   std::string service;
   int64_t commands = 0;

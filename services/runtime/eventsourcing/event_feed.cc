@@ -103,13 +103,13 @@ absl::Status EventFeed::WaitUntilCurrent(absl::Time deadline) {
     absl::MutexLock lock(&mutex_);
     partitions = positions_.size();
   }
-  for (size_t p = 0; p < partitions; ++p) {
-    absl::StatusOr<std::pair<int64_t, int64_t>> watermarks = kafka_.reader->consumer().WatermarkOffsets(
-        options_.topic, static_cast<int32_t>(p), std::max(absl::Milliseconds(100), deadline - absl::Now()));
-    if (!watermarks.ok()) return watermarks.status();
-    if (watermarks->second == 0) continue;
-    if (absl::Status s = WaitForOffset(static_cast<int32_t>(p), watermarks->second - 1, deadline);
-        !s.ok()) {
+  absl::StatusOr<std::vector<int64_t>> ends = kafka_.reader->consumer().EndOffsets(
+      options_.topic, static_cast<int>(partitions),
+      std::max(absl::Milliseconds(100), deadline - absl::Now()));
+  if (!ends.ok()) return ends.status();
+  for (size_t p = 0; p < ends->size(); ++p) {
+    if ((*ends)[p] <= 0) continue;
+    if (absl::Status s = WaitForOffset(static_cast<int32_t>(p), (*ends)[p] - 1, deadline); !s.ok()) {
       return s;
     }
   }

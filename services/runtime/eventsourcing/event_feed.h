@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "services/runtime/kafka/shared_clients.h"
@@ -69,5 +70,17 @@ class EventFeed {
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
+
+// Reads through `read`; when that finds nothing, waits (up to two seconds)
+// for `feed` to apply everything in its topic now and reads once more. A
+// client's write acknowledged by another replica's front is then seen here
+// too, instead of NOT_FOUND.
+template <class Read>
+auto ReadOrCatchUp(EventFeed& feed, Read read) -> decltype(read()) {
+  auto found = read();
+  if (found) return found;
+  if (!feed.WaitUntilCurrent(absl::Now() + absl::Seconds(2)).ok()) return found;
+  return read();
+}
 
 }  // namespace helpline::es

@@ -327,6 +327,24 @@ absl::StatusOr<std::pair<int64_t, int64_t>> Consumer::WatermarkOffsets(const std
   }
 }
 
+absl::StatusOr<std::vector<int64_t>> Consumer::EndOffsets(const std::string& topic,
+                                                          int partitions, absl::Duration timeout) {
+  std::vector<TopicPartitionOffset> wanted;
+  for (int32_t p = 0; p < partitions; ++p) wanted.push_back({topic, p, -1});  // -1: the latest
+  std::vector<RdKafka::TopicPartition*> native = ToNative(wanted);
+  RdKafka::ErrorCode code = consumer_->offsetsForTimes(native, internal::ToMillis(timeout));
+  std::vector<int64_t> ends;
+  for (RdKafka::TopicPartition* item : native) {
+    if (code == RdKafka::ERR_NO_ERROR && item->err() != RdKafka::ERR_NO_ERROR) code = item->err();
+    ends.push_back(item->offset());
+  }
+  RdKafka::TopicPartition::destroy(native);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrCat("end offsets of ", topic, ": ", RdKafka::err2str(code)));
+  }
+  return ends;
+}
+
 absl::StatusOr<std::vector<TopicPartitionOffset>> Consumer::Committed(
     const std::vector<TopicPartitionOffset>& partitions, absl::Duration timeout) {
   std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);

@@ -46,7 +46,7 @@ struct ConsumerOptions {
   // How long the broker may hold a fetch that found nothing. Short, because
   // a fetch waiting on a read_committed partition is not always answered
   // when a transaction commits.
-  absl::Duration max_fetch_wait = absl::Milliseconds(100);
+  absl::Duration max_fetch_wait = absl::Milliseconds(500);
   // For Subscribe: called from Poll (or Close) on the polling thread when
   // partitions come or go. On assignment it runs after the partitions are
   // added; on revocation before they are removed, so work in flight for them
@@ -116,6 +116,11 @@ class Consumer {
   absl::StatusOr<std::pair<int64_t, int64_t>> WatermarkOffsets(const std::string& topic,
                                                                int32_t partition,
                                                                absl::Duration timeout);
+  // Where each partition of `topic` ends for this consumer: the last stable
+  // offset when read_committed (what it can read now), else the high
+  // watermark. One request for all partitions.
+  absl::StatusOr<std::vector<int64_t>> EndOffsets(const std::string& topic, int partitions,
+                                                  absl::Duration timeout);
   // The high watermark as last fetched (no broker round trip); nullopt
   // before the first fetch of the partition.
   std::optional<int64_t> CachedHighWatermark(const std::string& topic, int32_t partition);
