@@ -152,15 +152,8 @@ void PartitionBatch::Decide(Message& command, absl::Time now, const kafka::Recor
   answer(absl::OkStatus(), "ok");
 }
 
-std::vector<kafka::OutgoingRecord> PartitionBatch::Replies(const std::vector<int64_t>& event_offsets) {
-  for (size_t i = 0; i < event_sources_.size() && i < event_offsets.size(); ++i) {
-    const auto& [aggregate_id, command_id] = event_sources_[i];
-    WorkingAggregate& record = working_.at(aggregate_id);
-    record.last_event_offset = event_offsets[i];
-    record.new_handled[command_id].last_event_offset = event_offsets[i];
-    events_next_offset_ = event_offsets[i] + 1;
-  }
-  std::vector<kafka::OutgoingRecord> records = dead_letters_;
+std::vector<kafka::OutgoingRecord> PartitionBatch::Replies() {
+  std::vector<kafka::OutgoingRecord> records = std::move(dead_letters_);
   for (PendingReply& pending : replies_) {
     if (pending.reply.code() == 0) {
       const WorkingAggregate& record = working_.at(pending.reply.aggregate_id());
@@ -173,6 +166,16 @@ std::vector<kafka::OutgoingRecord> PartitionBatch::Replies(const std::vector<int
                        pending.reply.SerializeAsString(), {}});
   }
   return records;
+}
+
+void PartitionBatch::RecordOffsets(const std::vector<int64_t>& event_offsets) {
+  for (size_t i = 0; i < event_sources_.size() && i < event_offsets.size(); ++i) {
+    const auto& [aggregate_id, command_id] = event_sources_[i];
+    WorkingAggregate& record = working_.at(aggregate_id);
+    record.last_event_offset = event_offsets[i];
+    record.new_handled[command_id].last_event_offset = event_offsets[i];
+    events_next_offset_ = event_offsets[i] + 1;
+  }
 }
 
 void PartitionBatch::Commit(std::set<std::string>& changed) {

@@ -28,8 +28,9 @@ struct BatchSettings {
 // One partition's share of a transaction: its commands and due timers, each
 // decided against a working copy of its aggregate that already has the
 // batch's earlier events. Pure: nothing is written here. The processor
-// writes `events()`, then, knowing their offsets, `Replies()`; only if the
-// transaction commits does Commit make the working copies the state.
+// writes TakeEvents() and Replies() in one go; once the transaction
+// committed, RecordOffsets notes where the events landed and Commit makes
+// the working copies the state.
 class PartitionBatch {
  public:
   PartitionBatch(const BatchSettings& settings, int32_t partition, PartitionState& state);
@@ -50,9 +51,13 @@ class PartitionBatch {
   size_t event_count() const { return event_sources_.size(); }
   // The events, moved out to be written (events() is empty afterwards).
   std::vector<kafka::OutgoingRecord> TakeEvents() { return std::move(events_); }
-  // The replies and dead letters, once the events are written at these
-  // offsets (one per event, in order).
-  std::vector<kafka::OutgoingRecord> Replies(const std::vector<int64_t>& event_offsets);
+  // The replies and dead letters. A reply names the aggregate's version
+  // after its command, which the front waits for its read model to reach
+  // (read-your-writes); the last event's offset only when it is known
+  // already (a retry's answer), -1 otherwise.
+  std::vector<kafka::OutgoingRecord> Replies();
+  // After the commit: the events' offsets, one per event, in order.
+  void RecordOffsets(const std::vector<int64_t>& event_offsets);
   // Makes the working copies the partition's state; adds the aggregates it
   // changed to `changed`.
   void Commit(std::set<std::string>& changed);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "helpline/runtime/v1/envelope.pb.h"
 #include "services/runtime/eventsourcing/record_headers.h"
 #include "services/runtime/server/log.h"
 
@@ -50,6 +51,13 @@ void EventFeed::Stop() {
 
 void EventFeed::Run() {
   std::unique_ptr<google::protobuf::Message> event = new_event_();
+  // An event's EventMeta (field 1 "meta"), if its type has one.
+  const google::protobuf::FieldDescriptor* meta_field = event->GetDescriptor()->FindFieldByNumber(1);
+  if (meta_field != nullptr &&
+      (meta_field->message_type() == nullptr ||
+       meta_field->message_type() != runtime::v1::EventMeta::descriptor())) {
+    meta_field = nullptr;
+  }
   absl::Time last_positions = absl::InfinitePast();
   while (!stopping_.load()) {
     absl::StatusOr<std::optional<kafka::Record>> record = follower_->Poll(absl::Milliseconds(20));
@@ -58,8 +66,14 @@ void EventFeed::Run() {
     } else if (record->has_value()) {
       const kafka::Record& r = **record;
       event->Clear();
+      int64_t version = 0;
       if (event->ParseFromString(r.value)) {
         projection_.Apply(*event, r);
+        if (meta_field != nullptr) {
+          version = static_cast<const runtime::v1::EventMeta&>(
+                        event->GetReflection()->GetMessage(*event, meta_field))
+                        .aggregate_version();
+        }
       } else {
         log::Error("undecodable event sent to the dead-letter topic",
                    {{"feed", options_.name}, {"partition", r.partition}, {"offset", r.offset}});
@@ -70,6 +84,7 @@ void EventFeed::Run() {
       }
       absl::MutexLock lock(&mutex_);
       if (r.offset + 1 > positions_[r.partition]) positions_[r.partition] = r.offset + 1;
+      if (version > 0) versions_[r.key] = version;
     }
     // Positions move past transaction markers only as the consumer reports
     // them; ask for them when idle and now and then while busy.
@@ -112,6 +127,20 @@ absl::Status EventFeed::WaitUntilCurrent(absl::Time deadline) {
     if (absl::Status s = WaitForOffset(static_cast<int32_t>(p), (*ends)[p] - 1, deadline); !s.ok()) {
       return s;
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EventFeed::WaitForVersion(const std::string& aggregate_id, int64_t version,
+                                       absl::Time deadline) {
+  absl::MutexLock lock(&mutex_);
+  auto applied = [this, &aggregate_id, version]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    auto found = versions_.find(aggregate_id);
+    return found != versions_.end() && found->second >= version;
+  };
+  if (!mutex_.AwaitWithDeadline(absl::Condition(&applied), deadline)) {
+    return absl::DeadlineExceededError(absl::StrCat("the read model has not yet applied version ",
+                                                    version, " of ", aggregate_id));
   }
   return absl::OkStatus();
 }

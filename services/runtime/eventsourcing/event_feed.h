@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -53,6 +54,11 @@ class EventFeed {
   // Waits until the event at `offset` of `partition` (and all before it) is
   // applied. DEADLINE_EXCEEDED if not by `deadline`.
   absl::Status WaitForOffset(int32_t partition, int64_t offset, absl::Time deadline);
+  // Waits until the aggregate's event of this version (and every event
+  // before it in its partition) is applied. DEADLINE_EXCEEDED if not by
+  // `deadline`. For events with an EventMeta `meta` (field 1).
+  absl::Status WaitForVersion(const std::string& aggregate_id, int64_t version,
+                              absl::Time deadline);
 
  private:
   void Run();
@@ -67,6 +73,8 @@ class EventFeed {
   absl::Mutex mutex_;
   std::vector<int64_t> start_ends_ ABSL_GUARDED_BY(mutex_);   // high watermarks at start
   std::vector<int64_t> positions_ ABSL_GUARDED_BY(mutex_);    // next offset to apply
+  // The version of each aggregate's last applied event.
+  absl::flat_hash_map<std::string, int64_t> versions_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

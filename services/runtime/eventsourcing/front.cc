@@ -23,9 +23,9 @@ absl::StatusOr<runtime::v1::Reply> ExecuteCommand(CommandSender& sender, EventFe
   absl::StatusOr<runtime::v1::Reply> reply = sender.Send(command, meta, deadline);
   if (!reply.ok()) return reply.status();
   if (absl::Status status = errors::FromReply(*reply); !status.ok()) return status;
-  if (reply->last_event_offset() >= 0) {
+  if (reply->aggregate_version() > 0) {
     absl::Status applied =
-        events.WaitForOffset(reply->events_partition(), reply->last_event_offset(), deadline);
+        events.WaitForVersion(reply->aggregate_id(), reply->aggregate_version(), deadline);
     if (!applied.ok()) return applied;
   }
   return reply;

@@ -509,32 +509,34 @@ absl::Status Processor::CommitTransaction(const std::vector<kafka::TopicPartitio
 absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatch>>& batches,
                                  const std::map<int32_t, std::vector<kafka::Record>>& commands) {
   if (absl::Status s = producer_->BeginTransaction(); !s.ok()) return s;
+  // Events, replies and dead letters in one round: the replies need no
+  // event offsets (fronts wait for aggregate versions).
   std::vector<kafka::OutgoingRecord> events;
-  for (const auto& [partition, batch] : batches) {
+  std::vector<kafka::OutgoingRecord> others;
+  for (auto& [partition, batch] : batches) {
     std::vector<kafka::OutgoingRecord> own = batch->TakeEvents();
     events.insert(events.end(), std::make_move_iterator(own.begin()),
                   std::make_move_iterator(own.end()));
-  }
-  std::vector<kafka::Delivery> deliveries;
-  if (absl::Status s = ProduceAll(events, &deliveries); !s.ok()) return s;
-
-  // Offsets are known now: into the aggregates and the replies.
-  std::vector<kafka::OutgoingRecord> others;
-  size_t next = 0;
-  for (auto& [partition, batch] : batches) {
-    std::vector<int64_t> offsets;
-    for (size_t i = 0; i < batch->event_count(); ++i) offsets.push_back(deliveries[next++].offset);
-    std::vector<kafka::OutgoingRecord> replies = batch->Replies(offsets);
+    std::vector<kafka::OutgoingRecord> replies = batch->Replies();
     others.insert(others.end(), std::make_move_iterator(replies.begin()),
                   std::make_move_iterator(replies.end()));
   }
+  struct Offsets {
+    std::mutex mutex;
+    std::vector<int64_t> of_events;
+  };
+  auto offsets = std::make_shared<Offsets>();
+  offsets->of_events.assign(events.size(), -1);
+  for (size_t i = 0; i < events.size(); ++i) {
+    absl::Status queued = producer_->Produce(events[i], [offsets, i](const kafka::Delivery& d) {
+      std::lock_guard<std::mutex> lock(offsets->mutex);
+      if (d.status.ok()) offsets->of_events[i] = d.offset;
+    });
+    if (!queued.ok()) return AbortAfter(queued);
+  }
   for (const kafka::OutgoingRecord& record : others) {
     absl::Status queued = producer_->Produce(record, [](const kafka::Delivery&) {});
-    if (!queued.ok()) {
-      if (queued.code() == absl::StatusCode::kFailedPrecondition) return queued;
-      log::Error("reply or dead letter could not be queued; it is dropped",
-                 {{"topic", record.topic}, {"error", queued.ToString()}});
-    }
+    if (!queued.ok()) return AbortAfter(queued);
   }
   std::vector<kafka::TopicPartitionOffset> consumed;
   for (const auto& [partition, batch] : batches) {
@@ -542,7 +544,27 @@ absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatc
     if (found == commands.end() || found->second.empty()) continue;
     consumed.push_back({options_.topics.commands, partition, found->second.back().offset + 1});
   }
-  return CommitTransaction(consumed);
+  // Commit waits for every record; a record that failed fails the commit.
+  if (absl::Status committed = CommitTransaction(consumed); !committed.ok()) return committed;
+  std::vector<int64_t> event_offsets;
+  {
+    std::lock_guard<std::mutex> lock(offsets->mutex);
+    event_offsets = offsets->of_events;
+  }
+  size_t next = 0;
+  for (auto& [partition, batch] : batches) {
+    std::vector<int64_t> own(event_offsets.begin() + static_cast<ptrdiff_t>(next),
+                             event_offsets.begin() + static_cast<ptrdiff_t>(next + batch->event_count()));
+    next += batch->event_count();
+    batch->RecordOffsets(own);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Processor::AbortAfter(const absl::Status& failed) {
+  producer_->AbortTransaction(options_.transaction_timeout).IgnoreError();
+  return failed.code() == absl::StatusCode::kFailedPrecondition ? failed
+                                                                 : absl::AbortedError(failed.message());
 }
 
 absl::Status Processor::WriteSnapshotChunks() {

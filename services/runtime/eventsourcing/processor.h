@@ -140,6 +140,8 @@ class Processor {
   // Within the open transaction: writes the records and waits for them.
   absl::Status ProduceAll(const std::vector<kafka::OutgoingRecord>& records,
                           std::vector<kafka::Delivery>* deliveries);
+  // Aborts the open transaction after `failed`; ABORTED unless it was fatal.
+  absl::Status AbortAfter(const absl::Status& failed);
   // Commits the open transaction, with these consumed offsets if any.
   absl::Status CommitTransaction(const std::vector<kafka::TopicPartitionOffset>& offsets);
   void ReportLag();

@@ -171,20 +171,43 @@ void Reactor::Run() {
         }
       }
     }
-    if (next_offsets.empty()) continue;
-    while (!stopping_.load()) {
-      absl::Status sent = SendAndCommit(outputs, next_offsets);
-      if (sent.ok()) break;
-      log::Warn("reactor could not write its outputs; retrying",
-                {{"group", options_.group}, {"error", sent.ToString()}});
-      absl::SleepFor(absl::Milliseconds(200));
+    if (!next_offsets.empty()) {
+      bool sent = false;
+      while (!stopping_.load()) {
+        absl::Status status = Send(outputs);
+        if (status.ok()) {
+          sent = true;
+          break;
+        }
+        log::Warn("reactor could not write its outputs; retrying",
+                  {{"group", options_.group}, {"error", status.ToString()}});
+        absl::SleepFor(absl::Milliseconds(200));
+      }
+      if (!sent) break;  // stopping: these events are read again by the next owner
+      for (const auto& [partition, offset] : next_offsets) to_commit_[partition] = offset;
     }
+    if (absl::Now() - committed_at_ >= absl::Seconds(1)) CommitOffsets();
+  }
+  CommitOffsets();
+}
+
+void Reactor::CommitOffsets() {
+  committed_at_ = absl::Now();
+  if (to_commit_.empty()) return;
+  std::vector<kafka::TopicPartitionOffset> offsets;
+  for (const auto& [partition, offset] : to_commit_) {
+    offsets.push_back({partition.first, partition.second, offset});
+  }
+  to_commit_.clear();
+  // A commit refused after a rebalance only means the new owner reads these
+  // events again; its commands are then no-ops.
+  if (absl::Status committed = consumer_->Commit(offsets); !committed.ok()) {
+    log::Warn("reactor offsets not committed", {{"group", options_.group},
+                                                {"error", committed.ToString()}});
   }
 }
 
-absl::Status Reactor::SendAndCommit(
-    const std::vector<kafka::OutgoingRecord>& outputs,
-    const std::map<std::pair<std::string, int32_t>, int64_t>& next_offsets) {
+absl::Status Reactor::Send(const std::vector<kafka::OutgoingRecord>& outputs) {
   // The producer is shared: wait for these records' deliveries, not for
   // everything the process has in flight.
   struct Deliveries {
@@ -216,16 +239,6 @@ absl::Status Reactor::SendAndCommit(
       return absl::UnavailableError("outputs not delivered within 30 s");
     }
     if (deliveries->failed > 0) return absl::UnavailableError("some outputs were not delivered");
-  }
-  std::vector<kafka::TopicPartitionOffset> offsets;
-  for (const auto& [partition, offset] : next_offsets) {
-    offsets.push_back({partition.first, partition.second, offset});
-  }
-  // A commit refused after a rebalance only means the new owner reads these
-  // events again; its commands are then no-ops.
-  if (absl::Status committed = consumer_->Commit(offsets); !committed.ok()) {
-    log::Warn("reactor offsets not committed", {{"group", options_.group},
-                                                {"error", committed.ToString()}});
   }
   return absl::OkStatus();
 }

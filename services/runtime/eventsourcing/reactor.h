@@ -100,7 +100,8 @@ struct ReactorOptions {
 // A service's reactions: one consumer in one consumer group reads every
 // topic they react to and writes what each reaction answers to each event,
 // through the process's shared producer. Offsets are committed once those
-// records are in Kafka: at least once, which the reactions make harmless.
+// records are in Kafka, at most once a second (and when stopping): at least
+// once, which the reactions make harmless.
 class Reactor {
  public:
   Reactor(kafka::SharedClients& kafka, ReactorOptions options,
@@ -113,8 +114,8 @@ class Reactor {
 
  private:
   void Run();
-  absl::Status SendAndCommit(const std::vector<kafka::OutgoingRecord>& outputs,
-                             const std::map<std::pair<std::string, int32_t>, int64_t>& next_offsets);
+  absl::Status Send(const std::vector<kafka::OutgoingRecord>& outputs);
+  void CommitOffsets();
 
   kafka::SharedClients& kafka_;
   const ReactorOptions options_;
@@ -122,6 +123,9 @@ class Reactor {
   std::unique_ptr<kafka::Consumer> consumer_;
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> events_seen_{0};
+  // Offsets whose events' outputs are in Kafka, not yet committed.
+  std::map<std::pair<std::string, int32_t>, int64_t> to_commit_;
+  absl::Time committed_at_ = absl::InfinitePast();
   std::thread thread_;
 };
 
