@@ -80,7 +80,15 @@ void PartitionBatch::Decide(Message& command, absl::Time now, const kafka::Recor
   pending.key = meta.reply_to();
   auto answer = [&](const absl::Status& status, const char* result) {
     errors::ToReply(status, &pending.reply);
-    if (!meta.reply_to().empty()) replies_.push_back(pending);
+    if (!meta.reply_to().empty()) {
+      if (pending.partition >= 0 && (settings_.replies_partitions == 0 ||
+                                     pending.partition < settings_.replies_partitions)) {
+        replies_.push_back(pending);
+      } else {
+        log::Warn("reply addressed to a partition the replies topic does not have; not sent",
+                  {{"command_id", meta.command_id()}, {"reply_partition", pending.partition}});
+      }
+    }
     result_counts_.push_back(result);
   };
 

@@ -23,6 +23,9 @@ struct BatchSettings {
   ServiceTopics topics;
   // Largest event a command may produce (the broker takes 1 MB records).
   size_t max_event_bytes = 900 * 1024;
+  // The replies topic's partitions (0: not checked). A reply addressed
+  // elsewhere is not written: one bad command must not fail every batch.
+  int replies_partitions = 0;
 };
 
 // One partition's share of a transaction: its commands and due timers, each

@@ -1,5 +1,7 @@
 #include "services/runtime/eventsourcing/event_feed.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "helpline/runtime/v1/envelope.pb.h"
@@ -84,7 +86,10 @@ void EventFeed::Run() {
       }
       absl::MutexLock lock(&mutex_);
       if (r.offset + 1 > positions_[r.partition]) positions_[r.partition] = r.offset + 1;
-      if (version > 0) versions_[r.key] = version;
+      if (version > 0) {
+        int64_t& applied = versions_[r.key];
+        applied = std::max(applied, version);
+      }
     }
     // Positions move past transaction markers only as the consumer reports
     // them; ask for them when idle and now and then while busy.

@@ -303,6 +303,37 @@ TEST_F(EventSourcingKafkaTest, PoisonCommandGoesToTheDeadLetterTopicAndTheRestGo
   EXPECT_EQ(dead[0].HeaderValue("dlq_source_offset"), std::to_string(poison.offset));
 }
 
+// A command whose reply names a partition the replies topic does not have
+// (a buggy client): it is decided, and the other partitions' commands, in
+// the same transactions, are still answered.
+TEST_F(EventSourcingKafkaTest, ReplyToAMissingPartitionDoesNotStopTheProcessor) {
+  auto processor = StartProcessor();
+  auto sender = Sender();
+  auto producer = kafka::Producer::Create(TestKafka(), {});
+  ASSERT_TRUE(producer.ok());
+  Command misaddressed = Increment("misaddressed", 3);
+  misaddressed.mutable_meta()->set_reply_to("someone");
+  misaddressed.mutable_meta()->set_reply_partition(kPartitions + 40);
+  ASSERT_TRUE((*producer)
+                  ->ProduceAndWait({topics_.commands, std::nullopt, "misaddressed",
+                                    misaddressed.SerializeAsString(), {}})
+                  .status.ok());
+  for (int i = 0; i < 6; ++i) {
+    Command after = Increment(absl::StrCat("well-addressed-", i), 1);
+    absl::StatusOr<Reply> reply = sender->Send(after, absl::Now() + absl::Seconds(30));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    EXPECT_EQ(reply->code(), 0);
+  }
+  auto misaddressed_events = [&] {
+    int count = 0;
+    for (const Event& event : AllEvents()) count += event.meta().aggregate_id() == "misaddressed";
+    return count;
+  };
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (misaddressed_events() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(misaddressed_events(), 1) << "the command itself is decided once";
+}
+
 TEST_F(EventSourcingKafkaTest, ReadModelDeadLettersAnUndecodableEventAndGoesOn) {
   auto producer = kafka::Producer::Create(TestKafka(), {});
   ASSERT_TRUE(producer.ok());

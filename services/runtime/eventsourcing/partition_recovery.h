@@ -32,9 +32,11 @@ struct RecoveredPartition {
 // Rebuilds partitions from their latest complete snapshot and the events
 // after it, several partitions at once through one consumer of its own.
 // Each topic partition is read to the end it had when reading began; being
-// read_committed, it first waits for any transaction still open there (a
-// previous owner's), so what it reads is all that will ever be committed
-// before the new owner writes. CANCELLED as soon as `cancelled` says so.
+// read_committed, it first waits for any transaction still open there. The
+// processor looks up its committed command offsets before calling this (the
+// lookup waits for a previous owner's transaction to end), so what is read
+// includes every event committed with those offsets. CANCELLED as soon as
+// `cancelled` says so.
 absl::StatusOr<std::vector<RecoveredPartition>> RecoverPartitions(
     const kafka::ClientConfig& client, const ServiceTopics& topics, const AggregateType& type,
     absl::Duration dedupe_window, const std::vector<int32_t>& partitions,

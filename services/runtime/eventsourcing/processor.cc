@@ -65,6 +65,7 @@ absl::Status Processor::Start() {
         absl::StrCat("topics ", options_.topics.commands, ", ", options_.topics.events, " and ",
                      options_.topics.snapshots, " must have the same partition count"));
   }
+  settings_.replies_partitions = partitions[options_.topics.replies];
   // Before any partition is read back: aborts what this replica's previous
   // run left open, so rebuilding does not wait for it.
   if (absl::Status s = StartProducer(); !s.ok()) return s;
@@ -190,12 +191,11 @@ void Processor::RunRecoveries() {
     std::vector<int32_t> partitions;
     for (const Recovery& recovery : round) partitions.push_back(recovery.partition);
     absl::Time started = absl::Now();
-    absl::StatusOr<std::vector<RecoveredPartition>> rebuilt = RecoverPartitions(
-        client_, options_.topics, type_, options_.dedupe_window, partitions, cancelled);
+    // The committed offsets first: their lookup waits for a previous
+    // owner's open transaction to end, so the events read next include
+    // every event that transaction committed along with these offsets.
     absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> committed =
-        rebuilt.ok() ? consumer_->Committed(OnTopic(options_.topics.commands, partitions),
-                                            absl::Seconds(30))
-                     : rebuilt.status();
+        consumer_->Committed(OnTopic(options_.topics.commands, partitions), absl::Seconds(30));
     // Where the group has no offset yet: the partition's first command (an
     // explicit offset; a logical one costs the consumer an extra lookup).
     for (size_t i = 0; committed.ok() && i < committed->size(); ++i) {
@@ -209,10 +209,14 @@ void Processor::RunRecoveries() {
       }
       each.offset = watermarks->first;
     }
-    if (!committed.ok()) {
+    absl::StatusOr<std::vector<RecoveredPartition>> rebuilt =
+        committed.ok() ? RecoverPartitions(client_, options_.topics, type_, options_.dedupe_window,
+                                           partitions, cancelled)
+                       : committed.status();
+    if (!rebuilt.ok()) {
       if (cancelled()) continue;
       log::Warn("rebuilding partitions failed; retrying",
-                {{"partitions", partitions}, {"error", committed.status().ToString()}});
+                {{"partitions", partitions}, {"error", rebuilt.status().ToString()}});
       absl::SleepFor(absl::Seconds(1));
       absl::MutexLock lock(&recovery_mutex_);
       for (const Recovery& recovery : round) to_recover_.push_back(recovery);
@@ -323,8 +327,8 @@ void Processor::RecoverFromFatalError(const absl::Status& error) {
     // A newer producer with this replica's transactional id (a second
     // replica given the same name, or this replica's successor), or the
     // broker aborting a transaction that outlived its timeout (a broker
-    // restart). Wait a little, so that a processor that lost its group
-    // session learns so and stops, then take the partitions back.
+    // restart). Wait a little before taking the partitions back, so that
+    // a same-named replica is not fenced back and forth at full speed.
     ++times_fenced_;
     log::Warn("fenced; taking the partitions back shortly",
               {{"backoff_ms", absl::ToInt64Milliseconds(options_.fencing_backoff)}});
@@ -478,6 +482,21 @@ absl::Status Processor::ProduceAll(const std::vector<kafka::OutgoingRecord>& rec
   return absl::AbortedError(flushed.message());
 }
 
+std::vector<kafka::TopicPartitionOffset> Processor::ConsumedOffsets(
+    const std::map<int32_t, std::vector<kafka::Record>>& commands) {
+  std::vector<kafka::TopicPartitionOffset> consumed;
+  absl::MutexLock lock(&mutex_);
+  for (const auto& [partition, owned] : partitions_) {
+    if (owned.state == nullptr) continue;
+    auto found = commands.find(partition);
+    int64_t next = found != commands.end() && !found->second.empty()
+                       ? found->second.back().offset + 1
+                       : owned.next_command_offset;
+    if (next >= 0) consumed.push_back({options_.topics.commands, partition, next});
+  }
+  return consumed;
+}
+
 absl::Status Processor::CommitTransaction(const std::vector<kafka::TopicPartitionOffset>& offsets) {
   if (!offsets.empty()) {
     absl::Status sent;
@@ -538,14 +557,10 @@ absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatc
     absl::Status queued = producer_->Produce(record, [](const kafka::Delivery&) {});
     if (!queued.ok()) return AbortAfter(queued);
   }
-  std::vector<kafka::TopicPartitionOffset> consumed;
-  for (const auto& [partition, batch] : batches) {
-    auto found = commands.find(partition);
-    if (found == commands.end() || found->second.empty()) continue;
-    consumed.push_back({options_.topics.commands, partition, found->second.back().offset + 1});
-  }
   // Commit waits for every record; a record that failed fails the commit.
-  if (absl::Status committed = CommitTransaction(consumed); !committed.ok()) return committed;
+  if (absl::Status committed = CommitTransaction(ConsumedOffsets(commands)); !committed.ok()) {
+    return committed;
+  }
   std::vector<int64_t> event_offsets;
   {
     std::lock_guard<std::mutex> lock(offsets->mutex);
@@ -585,7 +600,7 @@ absl::Status Processor::WriteSnapshotChunks() {
   absl::Status status = producer_->BeginTransaction();
   std::vector<kafka::Delivery> deliveries;
   if (status.ok()) status = ProduceAll(records, &deliveries);
-  if (status.ok()) status = CommitTransaction({});
+  if (status.ok()) status = CommitTransaction(ConsumedOffsets({}));
   if (!status.ok()) {
     log::Warn("snapshot chunk not written; the snapshot starts over later",
               {{"error", status.ToString()}});

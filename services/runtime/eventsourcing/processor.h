@@ -142,6 +142,11 @@ class Processor {
                           std::vector<kafka::Delivery>* deliveries);
   // Aborts the open transaction after `failed`; ABORTED unless it was fatal.
   absl::Status AbortAfter(const absl::Status& failed);
+  // Every ready partition's next command offset (after `commands`, if it
+  // has some): sent with every transaction, snapshots' too, so that only a
+  // member of the group can commit.
+  std::vector<kafka::TopicPartitionOffset> ConsumedOffsets(
+      const std::map<int32_t, std::vector<kafka::Record>>& commands);
   // Commits the open transaction, with these consumed offsets if any.
   absl::Status CommitTransaction(const std::vector<kafka::TopicPartitionOffset>& offsets);
   void ReportLag();
@@ -151,7 +156,7 @@ class Processor {
   const AggregateType& type_;
   const Clock& clock_;
   ProcessorMetrics* metrics_;
-  const BatchSettings settings_;
+  BatchSettings settings_;  // completed by Start, read-only after
 
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<kafka::Producer> producer_;  // the processor's thread only

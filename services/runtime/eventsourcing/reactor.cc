@@ -65,22 +65,32 @@ absl::Status ContinueFromSubscriptionGroups(const kafka::ClientConfig& client,
   for (const std::string& topic : topics) {
     absl::StatusOr<std::map<int32_t, int64_t>> own = GroupOffsets(client, group, topic);
     if (!own.ok()) return own.status();
+    // Per partition, the earliest offset any old group committed. An old
+    // group without an offset there (it never read the partition, or its
+    // offsets expired) does not send every reaction back to the first event.
     std::map<int32_t, int64_t> earliest;
-    bool complete = true;
+    std::map<int32_t, std::vector<std::string>> without_offset;
     for (const Subscription& each : subscriptions) {
       if (each.source_topic != topic) continue;
       absl::StatusOr<std::map<int32_t, int64_t>> old = GroupOffsets(client, each.name, topic);
       if (!old.ok()) return old.status();
       for (const auto& [partition, offset] : *old) {
-        if (offset < 0) complete = false;
+        if (offset < 0) {
+          without_offset[partition].push_back(each.name);
+          continue;
+        }
         auto [it, added] = earliest.emplace(partition, offset);
         if (!added) it->second = std::min(it->second, offset);
       }
     }
     for (const auto& [partition, offset] : earliest) {
-      // A subscription that never committed this partition reads it from the start.
-      if (offset < 0 || !complete) continue;
-      if (own->at(partition) == kNoOffset) seeds.push_back({topic, partition, offset});
+      if (own->at(partition) != kNoOffset) continue;
+      seeds.push_back({topic, partition, offset});
+      if (auto missing = without_offset.find(partition); missing != without_offset.end()) {
+        log::Warn("reactions without an offset of their own continue with the others",
+                  {{"group", group}, {"topic", topic}, {"partition", partition},
+                   {"offset", offset}, {"reactions", missing->second}});
+      }
     }
   }
   if (seeds.empty()) return absl::OkStatus();
@@ -111,6 +121,24 @@ absl::Status Reactor::Start() {
   kafka::ConsumerOptions consumer_options;
   consumer_options.group_id = options_.group;
   consumer_options.session_timeout = options_.session_timeout;
+  // Runs on this reactor's thread, inside Poll.
+  consumer_options.on_rebalance = [this](const kafka::Rebalance& rebalance) {
+    // When closing (consumer_ already let go), Run has committed everything.
+    if (rebalance.assigned || consumer_ == nullptr) return;
+    std::vector<kafka::TopicPartitionOffset> leaving;
+    for (const kafka::TopicPartitionOffset& each : rebalance.partitions) {
+      auto pending = to_commit_.find({each.topic, each.partition});
+      if (pending == to_commit_.end()) continue;
+      leaving.push_back({each.topic, each.partition, pending->second});
+      to_commit_.erase(pending);
+    }
+    // Lost: another member may have moved on already; its offsets stand.
+    if (rebalance.lost || leaving.empty()) return;
+    if (absl::Status committed = consumer_->Commit(leaving); !committed.ok()) {
+      log::Warn("reactor offsets of leaving partitions not committed",
+                {{"group", options_.group}, {"error", committed.ToString()}});
+    }
+  };
   absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer =
       kafka::Consumer::Create(kafka_.config, consumer_options);
   if (!consumer.ok()) return consumer.status();

@@ -352,6 +352,8 @@ absl::StatusOr<std::vector<TopicPartitionOffset>> Consumer::Committed(
   std::vector<TopicPartitionOffset> out;
   for (RdKafka::TopicPartition* item : native) {
     out.push_back({item->topic(), item->partition(), item->offset()});
+    // A partition whose lookup failed has no offset to report, not "none".
+    if (code == RdKafka::ERR_NO_ERROR && item->err() != RdKafka::ERR_NO_ERROR) code = item->err();
   }
   RdKafka::TopicPartition::destroy(native);
   if (code != RdKafka::ERR_NO_ERROR) {

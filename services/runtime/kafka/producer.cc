@@ -10,9 +10,11 @@ namespace {
 constexpr char kFencedPayload[] = "helpline.kafka/fenced";
 constexpr char kLostMembershipPayload[] = "helpline.kafka/lost-group-membership";
 
+// Not STALE_MEMBER_EPOCH or ILLEGAL_GENERATION: those come from a member
+// whose epoch or generation moved on (another member joined or left) and
+// whose next attempt carries the new one.
 bool IsLostMembershipCode(RdKafka::ErrorCode code) {
-  return code == RdKafka::ERR_UNKNOWN_MEMBER_ID || code == RdKafka::ERR_ILLEGAL_GENERATION ||
-         code == RdKafka::ERR_FENCED_MEMBER_EPOCH || code == RdKafka::ERR_STALE_MEMBER_EPOCH ||
+  return code == RdKafka::ERR_UNKNOWN_MEMBER_ID || code == RdKafka::ERR_FENCED_MEMBER_EPOCH ||
          code == RdKafka::ERR_FENCED_INSTANCE_ID;
 }
 

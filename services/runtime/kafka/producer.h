@@ -33,7 +33,8 @@ struct Delivery {
 
 struct ProducerOptions {
   // Set for a transactional producer; one id per single writer (for a
-  // processor: "<svc>-processor-<partition>"), so a new owner fences the old.
+  // processor: "<svc>-processor-<replica>"), so a restarted replica fences
+  // its predecessor.
   std::string transactional_id;
   // Upper bound for a delivery, retries included; for a transactional producer
   // it must not exceed `transaction_timeout`.
@@ -58,7 +59,7 @@ struct ProducerOptions {
 // producer took over (it was fenced).
 bool IsFenced(const absl::Status& status);
 // True for a refused offset commit of a consumer the group no longer counts
-// as a member, or counts with a newer epoch: retrying cannot succeed.
+// as a member (or has fenced): retrying cannot succeed.
 bool LostGroupMembership(const absl::Status& status);
 
 class Producer {
