@@ -1,6 +1,7 @@
 #include "tests/chaos/journey_invariants.h"
 
 #include <algorithm>
+#include <iostream>
 #include <map>
 #include <set>
 
@@ -15,6 +16,7 @@
 #include "helpline/sessions/v1/events.pb.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "services/runtime/core/proto_time.h"
+#include "tests/support/platform.h"
 #include "tests/support/test_stack.h"
 
 namespace helpline::chaos {
@@ -301,6 +303,30 @@ std::vector<CommandWaits> MeasureCommandWaits(const kafka::ClientConfig& kafka,
     all.push_back(service);
   }
   return all;
+}
+
+load::LoadOptions ChaosLoad(const client::Targets& targets, const std::string& run_tag) {
+  load::LoadOptions options;
+  options.targets = targets;
+  options.admin_email = ::helpline::testing::kPlatformAdminEmail;
+  options.admin_password = ::helpline::testing::kPlatformAdminPassword;
+  options.run_tag = run_tag;
+  options.experts = 6;
+  options.people = 6;
+  options.journeys_per_second = 3;
+  options.retry_for = absl::Minutes(2);
+  return options;
+}
+
+bool JourneysGoOnAfter(load::LoadGenerator& load, const std::string& change) {
+  const int64_t before = load.Completed();
+  const absl::Time deadline = absl::Now() + absl::Minutes(2);
+  while (load.Completed() < before + 3 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  std::cout << absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()) << change << ": "
+            << load.Completed() << " journeys completed so far" << std::endl;
+  return load.Completed() >= before + 3;
 }
 
 }  // namespace helpline::chaos

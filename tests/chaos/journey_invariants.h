@@ -33,6 +33,14 @@ void ExpectJourneysHeldTogether(const kafka::ClientConfig& kafka, const std::str
                                 client::Client& client, const std::string& admin_email,
                                 const std::string& admin_password);
 
+// The load the chaos tests run: 6 people, 6 experts, 3 journeys/s, each
+// call retried for up to 2 minutes, as the platform's admin.
+load::LoadOptions ChaosLoad(const client::Targets& targets, const std::string& run_tag);
+
+// Waits up to 2 minutes for 3 more journeys to complete,
+// printing the time, `change` and the count; false if they did not.
+bool JourneysGoOnAfter(load::LoadGenerator& load, const std::string& change);
+
 // What the read models answer about the people and experts of the run.
 std::vector<std::string> AskReadModels(client::Client& client, const load::LoadReport& report);
 

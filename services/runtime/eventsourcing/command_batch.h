@@ -52,6 +52,8 @@ class PartitionBatch {
   // The events to write, in order, to the events partition.
   const std::vector<kafka::OutgoingRecord>& events() const { return events_; }
   size_t event_count() const { return event_sources_.size(); }
+  // Replies not written for want of their partition (see BatchSettings).
+  int misaddressed_replies() const { return misaddressed_replies_; }
   // The events, moved out to be written (events() is empty afterwards).
   std::vector<kafka::OutgoingRecord> TakeEvents() { return std::move(events_); }
   // The replies and dead letters. A reply names the aggregate's version
@@ -91,6 +93,7 @@ class PartitionBatch {
   std::vector<std::pair<std::string, std::string>> event_sources_;
   std::vector<PendingReply> replies_;
   std::vector<kafka::OutgoingRecord> dead_letters_;
+  int misaddressed_replies_ = 0;
   std::vector<std::string> result_counts_;
   int64_t events_next_offset_ = -1;
 };

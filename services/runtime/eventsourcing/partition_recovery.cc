@@ -1,7 +1,9 @@
 #include "services/runtime/eventsourcing/partition_recovery.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -13,16 +15,18 @@ namespace helpline::es {
 namespace {
 
 // Reads each partition of `topic` from its offset in `from` to the high
-// watermark it had when reading began.
-absl::Status ReadToEnd(kafka::Consumer& consumer, const std::string& topic,
-                       const std::map<int32_t, int64_t>& from,
+// watermark it had when reading began, which `uncommitted` (a
+// read_uncommitted consumer) reports: past any transaction still open or
+// still being marked there, which `consumer` (read_committed) waits for.
+absl::Status ReadToEnd(kafka::Consumer& consumer, kafka::Consumer& uncommitted,
+                       const std::string& topic, const std::map<int32_t, int64_t>& from,
                        const std::function<bool()>& cancelled,
                        const std::function<void(const kafka::Record&)>& visit) {
   std::map<int32_t, int64_t> ends;
   std::vector<kafka::TopicPartitionOffset> assignment;
   for (const auto& [partition, offset] : from) {
     absl::StatusOr<std::pair<int64_t, int64_t>> watermarks =
-        consumer.WatermarkOffsets(topic, partition, absl::Seconds(10));
+        uncommitted.WatermarkOffsets(topic, partition, absl::Seconds(10));
     if (!watermarks.ok()) return watermarks.status();
     if (offset >= watermarks->second) continue;
     ends[partition] = watermarks->second;
@@ -30,6 +34,7 @@ absl::Status ReadToEnd(kafka::Consumer& consumer, const std::string& topic,
   }
   if (assignment.empty()) return absl::OkStatus();
   if (absl::Status s = consumer.Assign(assignment); !s.ok()) return s;
+  int64_t since_positions = 0;
   while (!ends.empty()) {
     if (cancelled()) return absl::CancelledError("recovery cancelled");
     absl::StatusOr<std::optional<kafka::Record>> record = consumer.Poll(absl::Milliseconds(100));
@@ -38,7 +43,16 @@ absl::Status ReadToEnd(kafka::Consumer& consumer, const std::string& topic,
       log::Warn("reading back", {{"topic", topic}, {"error", record.status().ToString()}});
       continue;
     }
-    if (record->has_value()) visit(**record);
+    if (record->has_value()) {
+      const kafka::Record& read = **record;
+      visit(read);
+      auto end = ends.find(read.partition);
+      if (end != ends.end() && read.offset + 1 >= end->second) ends.erase(end);
+      // A partition whose end is a transaction marker is passed only by
+      // its position: asked when idle, and now and then while busy.
+      if (++since_positions < 10000) continue;
+    }
+    since_positions = 0;
     for (auto it = ends.begin(); it != ends.end();) {
       absl::StatusOr<int64_t> position = consumer.Position(topic, it->first);
       it = position.ok() && *position >= it->second ? ends.erase(it) : std::next(it);
@@ -84,21 +98,26 @@ int64_t LoadSnapshot(SnapshotRecords& records, RecoveredPartition& recovered) {
   return records.marker->events_offset();
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<RecoveredPartition>> RecoverPartitions(
+// RecoverPartitions for some of the partitions, through one consumer (and
+// one read_uncommitted consumer for the ends); by partition.
+absl::StatusOr<std::map<int32_t, RecoveredPartition>> RecoverThroughOneConsumer(
     const kafka::ClientConfig& client, const ServiceTopics& topics, const AggregateType& type,
     absl::Duration dedupe_window, const std::vector<int32_t>& partitions,
     const std::function<bool()>& cancelled) {
   absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer =
       kafka::Consumer::Create(client, kafka::ConsumerOptions{});
   if (!consumer.ok()) return consumer.status();
+  kafka::ConsumerOptions uncommitted_options;
+  uncommitted_options.read_committed = false;
+  absl::StatusOr<std::unique_ptr<kafka::Consumer>> uncommitted =
+      kafka::Consumer::Create(client, uncommitted_options);
+  if (!uncommitted.ok()) return uncommitted.status();
 
   std::map<int32_t, SnapshotRecords> snapshots;
   std::map<int32_t, int64_t> from_start;
   for (int32_t partition : partitions) from_start[partition] = 0;
   absl::Status read = ReadToEnd(
-      **consumer, topics.snapshots, from_start, cancelled, [&](const kafka::Record& record) {
+      **consumer, **uncommitted, topics.snapshots, from_start, cancelled, [&](const kafka::Record& record) {
         runtime::v1::SnapshotRecord snapshot;
         if (!snapshot.ParseFromString(record.value)) {
           log::Error("undecodable snapshot record skipped",
@@ -130,7 +149,7 @@ absl::StatusOr<std::vector<RecoveredPartition>> RecoverPartitions(
   snapshots.clear();
 
   std::unique_ptr<google::protobuf::Message> event = type.NewEvent();
-  read = ReadToEnd(**consumer, topics.events, events_from, cancelled,
+  read = ReadToEnd(**consumer, **uncommitted, topics.events, events_from, cancelled,
                    [&](const kafka::Record& record) {
                      RecoveredPartition& each = recovered[record.partition];
                      each.events_next_offset = record.offset + 1;
@@ -145,8 +164,36 @@ absl::StatusOr<std::vector<RecoveredPartition>> RecoverPartitions(
                      ++each.events_replayed;
                    });
   if (!read.ok()) return read;
-  std::vector<RecoveredPartition> out;
-  for (auto& [partition, each] : recovered) out.push_back(std::move(each));
+  return recovered;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RecoveredPartition>> RecoverPartitions(
+    const kafka::ClientConfig& client, const ServiceTopics& topics, const AggregateType& type,
+    absl::Duration dedupe_window, const std::vector<int32_t>& partitions,
+    const std::function<bool()>& cancelled) {
+  // Decoding and applying events is the work: spread over the cores.
+  const size_t threads =
+      std::clamp<size_t>(std::thread::hardware_concurrency(), 1, std::max<size_t>(1, partitions.size()));
+  std::vector<std::vector<int32_t>> shares(std::min<size_t>(threads, 4));
+  for (size_t i = 0; i < partitions.size(); ++i) shares[i % shares.size()].push_back(partitions[i]);
+  std::vector<absl::StatusOr<std::map<int32_t, RecoveredPartition>>> results(shares.size());
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < shares.size(); ++i) {
+    workers.emplace_back([&, i] {
+      results[i] = RecoverThroughOneConsumer(client, topics, type, dedupe_window, shares[i], cancelled);
+    });
+  }
+  results[0] = RecoverThroughOneConsumer(client, topics, type, dedupe_window, shares[0], cancelled);
+  for (std::thread& worker : workers) worker.join();
+  std::map<int32_t, RecoveredPartition> all;
+  for (auto& result : results) {
+    if (!result.ok()) return result.status();
+    all.merge(*result);
+  }
+  std::vector<RecoveredPartition> out;  // in the order asked for
+  for (int32_t partition : partitions) out.push_back(std::move(all.at(partition)));
   return out;
 }
 

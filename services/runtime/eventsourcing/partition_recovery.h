@@ -30,9 +30,11 @@ struct RecoveredPartition {
 };
 
 // Rebuilds partitions from their latest complete snapshot and the events
-// after it, several partitions at once through one consumer of its own.
-// Each topic partition is read to the end it had when reading began; being
-// read_committed, it first waits for any transaction still open there. The
+// after it; the partitions are shared among up to one thread per core (at
+// most 4), each with consumers of its own. Returns them in the order asked.
+// Each topic partition is read to the high watermark it had when reading
+// began; being read_committed, that waits for any transaction still open
+// or not yet marked there (a zombie's until the broker aborts it). The
 // processor looks up its committed command offsets before calling this (the
 // lookup waits for a previous owner's transaction to end), so what is read
 // includes every event committed with those offsets. CANCELLED as soon as

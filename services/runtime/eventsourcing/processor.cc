@@ -409,6 +409,9 @@ absl::Status Processor::RunBatch(std::map<int32_t, std::vector<kafka::Record>>& 
       }
     }
     if (batches.empty()) return absl::OkStatus();
+    for (const auto& [partition, batch] : batches) {
+      if (batch->misaddressed_replies() > 0) RefreshRepliesPartitions();
+    }
     absl::Status status = writes ? Transact(batches, commands) : absl::OkStatus();
     if (status.ok()) {
       int decided = 0;
@@ -482,12 +485,22 @@ absl::Status Processor::ProduceAll(const std::vector<kafka::OutgoingRecord>& rec
   return absl::AbortedError(flushed.message());
 }
 
+void Processor::RefreshRepliesPartitions() {
+  if (absl::Now() - replies_checked_at_ < absl::Seconds(5)) return;
+  replies_checked_at_ = absl::Now();
+  absl::StatusOr<int> count = consumer_->PartitionCount(options_.topics.replies, absl::Seconds(5));
+  if (count.ok() && *count > settings_.replies_partitions) {
+    log::Info("the replies topic has more partitions", {{"partitions", *count}});
+    settings_.replies_partitions = *count;
+  }
+}
+
 std::vector<kafka::TopicPartitionOffset> Processor::ConsumedOffsets(
-    const std::map<int32_t, std::vector<kafka::Record>>& commands) {
+    const std::set<int32_t>& written, const std::map<int32_t, std::vector<kafka::Record>>& commands) {
   std::vector<kafka::TopicPartitionOffset> consumed;
   absl::MutexLock lock(&mutex_);
   for (const auto& [partition, owned] : partitions_) {
-    if (owned.state == nullptr) continue;
+    if (owned.state == nullptr || !written.contains(partition)) continue;
     auto found = commands.find(partition);
     int64_t next = found != commands.end() && !found->second.empty()
                        ? found->second.back().offset + 1
@@ -558,7 +571,10 @@ absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatc
     if (!queued.ok()) return AbortAfter(queued);
   }
   // Commit waits for every record; a record that failed fails the commit.
-  if (absl::Status committed = CommitTransaction(ConsumedOffsets(commands)); !committed.ok()) {
+  std::set<int32_t> written;
+  for (const auto& [partition, batch] : batches) written.insert(partition);
+  if (absl::Status committed = CommitTransaction(ConsumedOffsets(written, commands));
+      !committed.ok()) {
     return committed;
   }
   std::vector<int64_t> event_offsets;
@@ -600,7 +616,9 @@ absl::Status Processor::WriteSnapshotChunks() {
   absl::Status status = producer_->BeginTransaction();
   std::vector<kafka::Delivery> deliveries;
   if (status.ok()) status = ProduceAll(records, &deliveries);
-  if (status.ok()) status = CommitTransaction(ConsumedOffsets({}));
+  std::set<int32_t> written;
+  for (const auto& [partition, chunk] : chunks) written.insert(partition);
+  if (status.ok()) status = CommitTransaction(ConsumedOffsets(written, {}));
   if (!status.ok()) {
     log::Warn("snapshot chunk not written; the snapshot starts over later",
               {{"error", status.ToString()}});
@@ -611,7 +629,11 @@ absl::Status Processor::WriteSnapshotChunks() {
         owned->second.snapshots->Failed(chunk, absl::Now());
       }
     }
-    return status.code() == absl::StatusCode::kAborted ? absl::OkStatus() : status;
+    // Aborted: tried again later; unless the group no longer counts this
+    // replica in, which only rebuilding after the next poll can answer.
+    return status.code() == absl::StatusCode::kAborted && !kafka::LostGroupMembership(status)
+               ? absl::OkStatus()
+               : status;
   }
   for (const auto& [partition, chunk] : chunks) {
     if (chunk.completes) log::Info("snapshot written", {{"partition", partition}});

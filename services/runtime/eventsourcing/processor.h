@@ -142,11 +142,14 @@ class Processor {
                           std::vector<kafka::Delivery>* deliveries);
   // Aborts the open transaction after `failed`; ABORTED unless it was fatal.
   absl::Status AbortAfter(const absl::Status& failed);
-  // Every ready partition's next command offset (after `commands`, if it
-  // has some): sent with every transaction, snapshots' too, so that only a
-  // member of the group can commit.
+  // After a reply went unwritten for want of its partition: the replies
+  // topic may have grown since Start (at most every 5 s).
+  void RefreshRepliesPartitions();
+  // The next command offset of each partition `written` (after `commands`,
+  // if it has some): sent with every transaction, snapshots' and timers'
+  // too, so that only a member of the group can commit.
   std::vector<kafka::TopicPartitionOffset> ConsumedOffsets(
-      const std::map<int32_t, std::vector<kafka::Record>>& commands);
+      const std::set<int32_t>& written, const std::map<int32_t, std::vector<kafka::Record>>& commands);
   // Commits the open transaction, with these consumed offsets if any.
   absl::Status CommitTransaction(const std::vector<kafka::TopicPartitionOffset>& offsets);
   void ReportLag();
@@ -156,7 +159,8 @@ class Processor {
   const AggregateType& type_;
   const Clock& clock_;
   ProcessorMetrics* metrics_;
-  BatchSettings settings_;  // completed by Start, read-only after
+  BatchSettings settings_;  // completed by Start; then the processor's thread only
+  absl::Time replies_checked_at_ = absl::InfinitePast();
 
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<kafka::Producer> producer_;  // the processor's thread only

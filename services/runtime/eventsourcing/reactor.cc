@@ -127,6 +127,9 @@ absl::Status Reactor::Start() {
     if (rebalance.assigned || consumer_ == nullptr) return;
     std::vector<kafka::TopicPartitionOffset> leaving;
     for (const kafka::TopicPartitionOffset& each : rebalance.partitions) {
+      // Events of this batch from it: their outputs go out, their offsets
+      // are the new owner's business.
+      next_offsets_.erase({each.topic, each.partition});
       auto pending = to_commit_.find({each.topic, each.partition});
       if (pending == to_commit_.end()) continue;
       leaving.push_back({each.topic, each.partition, pending->second});
@@ -161,21 +164,21 @@ void Reactor::Run() {
   for (const Subscription& each : subscriptions_) events[each.name] = each.reaction->NewEvent();
   while (!stopping_.load()) {
     std::vector<kafka::OutgoingRecord> outputs;
-    std::map<std::pair<std::string, int32_t>, int64_t> next_offsets;
+    next_offsets_.clear();
     absl::Time batch_end = absl::Now() + absl::Milliseconds(20);
     while (outputs.size() < 500 && absl::Now() < batch_end && !stopping_.load()) {
       absl::StatusOr<std::optional<kafka::Record>> polled =
-          consumer_->Poll(next_offsets.empty() ? absl::Milliseconds(100) : absl::Milliseconds(5));
+          consumer_->Poll(next_offsets_.empty() ? absl::Milliseconds(100) : absl::Milliseconds(5));
       if (!polled.ok()) {
         log::Warn("reactor", {{"group", options_.group}, {"error", polled.status().ToString()}});
         break;
       }
       if (!polled->has_value()) {
-        if (next_offsets.empty()) batch_end = absl::Now() + absl::Milliseconds(20);
+        if (next_offsets_.empty()) batch_end = absl::Now() + absl::Milliseconds(20);
         continue;
       }
       const kafka::Record& record = **polled;
-      next_offsets[{record.topic, record.partition}] = record.offset + 1;
+      next_offsets_[{record.topic, record.partition}] = record.offset + 1;
       ++events_seen_;
       bool dead_lettered = false;
       for (const Subscription& each : subscriptions_) {
@@ -199,7 +202,7 @@ void Reactor::Run() {
         }
       }
     }
-    if (!next_offsets.empty()) {
+    if (!next_offsets_.empty()) {
       bool sent = false;
       while (!stopping_.load()) {
         absl::Status status = Send(outputs);
@@ -212,7 +215,7 @@ void Reactor::Run() {
         absl::SleepFor(absl::Milliseconds(200));
       }
       if (!sent) break;  // stopping: these events are read again by the next owner
-      for (const auto& [partition, offset] : next_offsets) to_commit_[partition] = offset;
+      for (const auto& [partition, offset] : next_offsets_) to_commit_[partition] = offset;
     }
     if (absl::Now() - committed_at_ >= absl::Seconds(1)) CommitOffsets();
   }

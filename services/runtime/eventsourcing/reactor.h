@@ -123,6 +123,8 @@ class Reactor {
   std::unique_ptr<kafka::Consumer> consumer_;
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> events_seen_{0};
+  // The batch being read: next offset of each partition it has events of.
+  std::map<std::pair<std::string, int32_t>, int64_t> next_offsets_;
   // Offsets whose events' outputs are in Kafka, not yet committed.
   std::map<std::pair<std::string, int32_t>, int64_t> to_commit_;
   absl::Time committed_at_ = absl::InfinitePast();
