@@ -87,7 +87,7 @@ void PartitionBatch::Decide(Message& command, absl::Time now, const kafka::Recor
       } else {
         log::Warn("reply addressed to a partition the replies topic does not have; not sent",
                   {{"command_id", meta.command_id()}, {"reply_partition", pending.partition}});
-        ++misaddressed_replies_;
+        if (pending.partition >= settings_.replies_partitions) ++misaddressed_replies_;
       }
     }
     result_counts_.push_back(result);

@@ -52,7 +52,8 @@ class PartitionBatch {
   // The events to write, in order, to the events partition.
   const std::vector<kafka::OutgoingRecord>& events() const { return events_; }
   size_t event_count() const { return event_sources_.size(); }
-  // Replies not written for want of their partition (see BatchSettings).
+  // Replies not written for a partition beyond the known count (the topic
+  // may have grown).
   int misaddressed_replies() const { return misaddressed_replies_; }
   // The events, moved out to be written (events() is empty afterwards).
   std::vector<kafka::OutgoingRecord> TakeEvents() { return std::move(events_); }

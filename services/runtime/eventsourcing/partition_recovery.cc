@@ -1,6 +1,7 @@
 #include "services/runtime/eventsourcing/partition_recovery.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <optional>
 #include <thread>
@@ -34,25 +35,26 @@ absl::Status ReadToEnd(kafka::Consumer& consumer, kafka::Consumer& uncommitted,
   }
   if (assignment.empty()) return absl::OkStatus();
   if (absl::Status s = consumer.Assign(assignment); !s.ok()) return s;
-  int64_t since_positions = 0;
+  // Positions (a partition whose end is a transaction marker is passed
+  // only by its position) and `cancelled` are asked when idle and every
+  // 100 ms while busy.
+  absl::Time next_check = absl::Now() + absl::Milliseconds(100);
   while (!ends.empty()) {
-    if (cancelled()) return absl::CancelledError("recovery cancelled");
     absl::StatusOr<std::optional<kafka::Record>> record = consumer.Poll(absl::Milliseconds(100));
     if (!record.ok()) {
       if (record.status().code() == absl::StatusCode::kFailedPrecondition) return record.status();
       log::Warn("reading back", {{"topic", topic}, {"error", record.status().ToString()}});
-      continue;
-    }
-    if (record->has_value()) {
+    } else if (record->has_value()) {
       const kafka::Record& read = **record;
-      visit(read);
       auto end = ends.find(read.partition);
-      if (end != ends.end() && read.offset + 1 >= end->second) ends.erase(end);
-      // A partition whose end is a transaction marker is passed only by
-      // its position: asked when idle, and now and then while busy.
-      if (++since_positions < 10000) continue;
+      if (end != ends.end()) {  // records past a partition's end are not its past
+        visit(read);
+        if (read.offset + 1 >= end->second) ends.erase(end);
+      }
+      if (absl::Now() < next_check) continue;
     }
-    since_positions = 0;
+    next_check = absl::Now() + absl::Milliseconds(100);
+    if (cancelled()) return absl::CancelledError("recovery cancelled");
     for (auto it = ends.begin(); it != ends.end();) {
       absl::StatusOr<int64_t> position = consumer.Position(topic, it->first);
       it = position.ok() && *position >= it->second ? ends.erase(it) : std::next(it);
@@ -179,13 +181,16 @@ absl::StatusOr<std::vector<RecoveredPartition>> RecoverPartitions(
   std::vector<std::vector<int32_t>> shares(std::min<size_t>(threads, 4));
   for (size_t i = 0; i < partitions.size(); ++i) shares[i % shares.size()].push_back(partitions[i]);
   std::vector<absl::StatusOr<std::map<int32_t, RecoveredPartition>>> results(shares.size());
+  // One share failing stops the others: the round is retried as a whole.
+  std::atomic<bool> failed{false};
+  auto stop = [&] { return failed.load() || cancelled(); };
+  auto recover_share = [&](size_t i) {
+    results[i] = RecoverThroughOneConsumer(client, topics, type, dedupe_window, shares[i], stop);
+    if (!results[i].ok()) failed.store(true);
+  };
   std::vector<std::thread> workers;
-  for (size_t i = 1; i < shares.size(); ++i) {
-    workers.emplace_back([&, i] {
-      results[i] = RecoverThroughOneConsumer(client, topics, type, dedupe_window, shares[i], cancelled);
-    });
-  }
-  results[0] = RecoverThroughOneConsumer(client, topics, type, dedupe_window, shares[0], cancelled);
+  for (size_t i = 1; i < shares.size(); ++i) workers.emplace_back(recover_share, i);
+  recover_share(0);
   for (std::thread& worker : workers) worker.join();
   std::map<int32_t, RecoveredPartition> all;
   for (auto& result : results) {

@@ -175,6 +175,14 @@ void Processor::RunRecoveries() {
       recovery_mutex_.AwaitWithTimeout(absl::Condition(&waiting), absl::Milliseconds(100));
       round.swap(to_recover_);
     }
+    // A partition that left and came back while waiting: its latest ownership.
+    std::map<int32_t, Recovery> latest;
+    for (const Recovery& recovery : round) {
+      Recovery& kept = latest[recovery.partition];
+      if (recovery.ownership >= kept.ownership) kept = recovery;
+    }
+    round.clear();
+    for (const auto& [partition, recovery] : latest) round.push_back(recovery);
     if (round.empty()) continue;
     auto still_owned = [this](const Recovery& recovery) {
       absl::MutexLock lock(&mutex_);

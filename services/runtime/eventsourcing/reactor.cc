@@ -127,8 +127,8 @@ absl::Status Reactor::Start() {
     if (rebalance.assigned || consumer_ == nullptr) return;
     std::vector<kafka::TopicPartitionOffset> leaving;
     for (const kafka::TopicPartitionOffset& each : rebalance.partitions) {
-      // Events of this batch from it: their outputs go out, their offsets
-      // are the new owner's business.
+      // Events of this batch from it: their offsets are the new owner's
+      // business (their outputs go out with the batch's others, if any).
       next_offsets_.erase({each.topic, each.partition});
       auto pending = to_commit_.find({each.topic, each.partition});
       if (pending == to_commit_.end()) continue;
