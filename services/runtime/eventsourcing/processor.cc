@@ -455,31 +455,28 @@ absl::Status Processor::RunBatch(std::map<int32_t, std::vector<kafka::Record>>& 
   }
 }
 
+absl::StatusOr<std::shared_ptr<Processor::Deliveries>> Processor::QueueAll(
+    const std::vector<kafka::OutgoingRecord>& records) {
+  auto deliveries = std::make_shared<Deliveries>();
+  deliveries->slots.resize(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    absl::Status queued = producer_->Produce(records[i], [deliveries, i](const kafka::Delivery& d) {
+      std::lock_guard<std::mutex> lock(deliveries->mutex);
+      deliveries->slots[i] = d;
+    });
+    if (!queued.ok()) return AbortAfter(queued);
+  }
+  return deliveries;
+}
+
 absl::Status Processor::ProduceAll(const std::vector<kafka::OutgoingRecord>& records,
                                    std::vector<kafka::Delivery>* deliveries) {
-  // Shared with the delivery callbacks, which an abort may still run later.
-  struct Slots {
-    std::mutex mutex;
-    std::vector<kafka::Delivery> slots;
-  };
-  auto shared = std::make_shared<Slots>();
-  shared->slots.resize(records.size());
-  for (size_t i = 0; i < records.size(); ++i) {
-    absl::Status queued = producer_->Produce(records[i], [shared, i](const kafka::Delivery& d) {
-      std::lock_guard<std::mutex> lock(shared->mutex);
-      shared->slots[i] = d;
-    });
-    if (!queued.ok()) {
-      producer_->AbortTransaction(options_.transaction_timeout).IgnoreError();
-      return queued.code() == absl::StatusCode::kFailedPrecondition
-                 ? queued
-                 : absl::AbortedError(queued.message());
-    }
-  }
+  absl::StatusOr<std::shared_ptr<Deliveries>> shared = QueueAll(records);
+  if (!shared.ok()) return shared.status();
   absl::Status flushed = producer_->Flush(options_.transaction_timeout);
   {
-    std::lock_guard<std::mutex> lock(shared->mutex);
-    *deliveries = shared->slots;
+    std::lock_guard<std::mutex> lock((*shared)->mutex);
+    *deliveries = (*shared)->slots;
   }
   // The cause first: a record the broker refused purges the others.
   for (const kafka::Delivery& delivery : *deliveries) {
@@ -561,22 +558,10 @@ absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatc
     others.insert(others.end(), std::make_move_iterator(replies.begin()),
                   std::make_move_iterator(replies.end()));
   }
-  struct Offsets {
-    std::mutex mutex;
-    std::vector<int64_t> of_events;
-  };
-  auto offsets = std::make_shared<Offsets>();
-  offsets->of_events.assign(events.size(), -1);
-  for (size_t i = 0; i < events.size(); ++i) {
-    absl::Status queued = producer_->Produce(events[i], [offsets, i](const kafka::Delivery& d) {
-      std::lock_guard<std::mutex> lock(offsets->mutex);
-      if (d.status.ok()) offsets->of_events[i] = d.offset;
-    });
-    if (!queued.ok()) return AbortAfter(queued);
-  }
-  for (const kafka::OutgoingRecord& record : others) {
-    absl::Status queued = producer_->Produce(record, [](const kafka::Delivery&) {});
-    if (!queued.ok()) return AbortAfter(queued);
+  absl::StatusOr<std::shared_ptr<Deliveries>> event_deliveries = QueueAll(events);
+  if (!event_deliveries.ok()) return event_deliveries.status();
+  if (absl::StatusOr<std::shared_ptr<Deliveries>> queued = QueueAll(others); !queued.ok()) {
+    return queued.status();
   }
   // Commit waits for every record; a record that failed fails the commit.
   std::set<int32_t> written;
@@ -587,8 +572,10 @@ absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatc
   }
   std::vector<int64_t> event_offsets;
   {
-    std::lock_guard<std::mutex> lock(offsets->mutex);
-    event_offsets = offsets->of_events;
+    std::lock_guard<std::mutex> lock((*event_deliveries)->mutex);
+    for (const kafka::Delivery& delivery : (*event_deliveries)->slots) {
+      event_offsets.push_back(delivery.offset);
+    }
   }
   size_t next = 0;
   for (auto& [partition, batch] : batches) {

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -138,6 +140,15 @@ class Processor {
                         const std::map<int32_t, std::vector<kafka::Record>>& commands);
   absl::Status WriteSnapshotChunks();
   // Within the open transaction: writes the records and waits for them.
+  // Shared with the delivery callbacks, which an abort may still run later.
+  struct Deliveries {
+    std::mutex mutex;
+    std::vector<kafka::Delivery> slots;  // one per record, in order
+  };
+  // Within the open transaction: queues the records (aborting it if one
+  // cannot be queued); their deliveries arrive by the commit.
+  absl::StatusOr<std::shared_ptr<Deliveries>> QueueAll(
+      const std::vector<kafka::OutgoingRecord>& records);
   absl::Status ProduceAll(const std::vector<kafka::OutgoingRecord>& records,
                           std::vector<kafka::Delivery>* deliveries);
   // Aborts the open transaction after `failed`; ABORTED unless it was fatal.
