@@ -1,5 +1,6 @@
 #include "services/payments/payments_service.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -115,12 +116,13 @@ grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     if (!caller.HasRole("admin")) return absl::PermissionDeniedError("admins only");
     auto problem = [&](std::string text) { response->add_problems(std::move(text)); };
-    v1::PaymentsState state = parts_.read_model.State();
+    // Both kept up to date as events arrive: copies, no walk of the history.
+    auto accounts = parts_.read_model.Accounts();
     auto recomputed = parts_.read_model.Recomputed();
     bool replay = true;
     bool flags = true;
     int64_t sum = 0;
-    for (const auto& [id, account] : state.ledger().accounts()) {
+    for (const auto& [id, account] : accounts) {
       const v1::LedgerAccount& again = recomputed[id];
       if (again.debits_posted() != account.debits_posted() ||
           again.credits_posted() != account.credits_posted() ||
@@ -134,6 +136,11 @@ grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::
         flags = false;
         problem(absl::StrCat(id, ": debits exceed credits"));
       }
+      if ((account.flags() & v1::ACCOUNT_FLAG_CREDITS_MUST_NOT_EXCEED_DEBITS) != 0 &&
+          account.credits_pending() + account.credits_posted() > account.debits_posted()) {
+        flags = false;
+        problem(absl::StrCat(id, ": credits exceed debits"));
+      }
       sum += Ledger::BalanceWithPending(account);
     }
     response->set_balances_match_replay(replay);
@@ -141,44 +148,88 @@ grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::
     response->set_accounts_sum_to_zero(sum == 0);
     if (sum != 0) problem(absl::StrCat("accounts sum to ", sum));
 
-    // The processor's journal against the ledger: every operation that
-    // moved money.
-    grpc::ClientContext call;
-    call.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
-    v1::ListJournalResponse journal;
-    grpc::Status listed = processor_->ListJournal(&call, v1::ListJournalRequest(), &journal);
-    if (!listed.ok()) {
-      return absl::UnavailableError("the payment processor's journal cannot be read now");
-    }
-    absl::flat_hash_map<std::string, int64_t> at_processor;  // intent id -> amount
-    for (const v1::JournalEntry& entry : journal.entries()) {
-      if (entry.approved() && entry.kind() != v1::INTENT_KIND_AUTHORISE &&
-          entry.kind() != v1::INTENT_KIND_VOID) {
-        at_processor[entry.idempotency_key()] = entry.amount().amount_minor();
-      }
-    }
-    absl::flat_hash_map<std::string, int64_t> in_ledger = parts_.read_model.MovedAtProcessor();
+    // The processor's journal against the ledger, a page at a time: every
+    // operation that moved money there is in the ledger with its amount,
+    // and the ledger has no other.
     bool matches = true;
-    for (const auto& [key, amount] : in_ledger) {
-      auto found = at_processor.find(key);
-      // An intent not executed yet is no mismatch.
-      bool open = state.open_intents().contains(key);
-      if (found == at_processor.end() ? !open : found->second != amount) {
-        matches = false;
-        problem(absl::StrCat(key, ": the ledger has ", amount, ", the processor ",
-                             found == at_processor.end() ? std::string("nothing")
-                                                         : absl::StrCat(found->second)));
+    absl::flat_hash_set<std::string> seen;
+    int64_t operations = 0;
+    size_t in_both = 0;
+    // The ledger records an operation only after the processor did it: what
+    // it has before the journal is read must all be in the journal.
+    const uint64_t ledger_mark = parts_.read_model.MovedAtProcessorMark();
+    std::string page_token;
+    do {
+      grpc::ClientContext call;
+      call.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+      v1::ListJournalRequest request;
+      request.set_page_size(kJournalPageSize);
+      request.set_page_token(page_token);
+      v1::ListJournalResponse page;
+      grpc::Status listed = processor_->ListJournal(&call, request, &page);
+      if (!listed.ok()) {
+        return absl::UnavailableError(absl::StrCat(
+            "the payment processor's journal cannot be read now: ", listed.error_message()));
       }
-    }
-    for (const auto& [key, amount] : at_processor) {
-      if (!in_ledger.contains(key)) {
+      for (const v1::JournalEntry& entry : page.entries()) {
+        ++operations;
+        if (!entry.approved() || entry.kind() == v1::INTENT_KIND_AUTHORISE ||
+            entry.kind() == v1::INTENT_KIND_VOID) {
+          continue;
+        }
+        const std::string& key = entry.idempotency_key();
+        seen.insert(key);
+        std::optional<int64_t> in_ledger = parts_.read_model.MovedAtProcessor(key);
+        if (in_ledger == std::nullopt) {
+          // Done at the processor, its answer not recorded yet: no mismatch.
+          if (parts_.read_model.IntentOpen(key)) continue;
+          matches = false;
+          problem(absl::StrCat(key, ": at the processor (", entry.amount().amount_minor(),
+                               ") but not in the ledger"));
+          continue;
+        }
+        ++in_both;
+        if (*in_ledger != entry.amount().amount_minor()) {
+          matches = false;
+          problem(absl::StrCat(key, ": the ledger has ", *in_ledger, ", the processor ",
+                               entry.amount().amount_minor()));
+        }
+      }
+      page_token = page.next_page_token();
+    } while (!page_token.empty());
+    // Only when the ledger has more operations than the journal matched is
+    // it walked for the ones the processor lacks.
+    if (parts_.read_model.MovedAtProcessorCount() > in_both) {
+      for (const std::string& key : parts_.read_model.MovedAtProcessorExcept(seen, ledger_mark)) {
+        if (parts_.read_model.IntentOpen(key)) continue;
         matches = false;
-        problem(absl::StrCat(key, ": at the processor but not in the ledger"));
+        problem(absl::StrCat(key, ": in the ledger but the processor has nothing"));
       }
     }
     response->set_processor_matches_ledger(matches);
+    response->set_processor_operations(operations);
+    for (v1::MoneyAttention& entry : parts_.read_model.Attention()) {
+      *response->add_attention() = std::move(entry);
+    }
     *response->mutable_checked_at() = ToProtoTime(parts_.clock.Now());
     return absl::OkStatus();
+  });
+}
+
+grpc::Status PaymentsService::RetryRefund(grpc::ServerContext* context,
+                                          const v1::RetryRefundRequest* request,
+                                          v1::RetryRefundResponse*) {
+  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+    if (!caller.HasRole("admin")) return absl::PermissionDeniedError("admins only");
+    errors::Validator validator;
+    text::CheckRequestId(request->request_id(), "request_id", validator);
+    validator.Check(!request->session_id().empty(), "session_id", "is required");
+    if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
+    v1::PaymentsCommand command;
+    command.mutable_retry_refund()->set_session_id(request->session_id());
+    return Write(command,
+                 ids::CommandId(caller.user_id, absl::StrCat("retry-refund:", request->request_id())),
+                 caller);
   });
 }
 

@@ -24,6 +24,9 @@ struct PaymentsOptions {
   absl::Duration refund_window = absl::Hours(72);
 };
 
+// Reconcile reads the processor's journal this many entries a call.
+inline constexpr int32_t kJournalPageSize = 5000;
+
 struct PaymentsParts {
   es::CommandSender& commands;
   es::EventFeed& events;
@@ -49,6 +52,8 @@ class PaymentsService final : public v1::PaymentsService::Service {
                              v1::RequestPayoutResponse* response) override;
   grpc::Status Reconcile(grpc::ServerContext* context, const v1::ReconcileRequest* request,
                          v1::ReconcileResponse* response) override;
+  grpc::Status RetryRefund(grpc::ServerContext* context, const v1::RetryRefundRequest* request,
+                           v1::RetryRefundResponse* response) override;
 
  private:
   // Sends `command` to the ledger as the caller; the read model has it after.

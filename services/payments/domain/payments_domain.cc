@@ -1,5 +1,7 @@
 #include "services/payments/domain/payments_domain.h"
 
+#include <algorithm>
+#include <functional>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -118,6 +120,44 @@ runtime::v1::Money Minor(const std::string& currency, int64_t amount) {
   return money;
 }
 
+std::string CaptureIntentId(const std::string& session) {
+  return absl::StrCat("capture:", session);
+}
+
+// The first refund of a session keeps the id it always had.
+std::string RefundIntentId(const std::string& session, int32_t attempt) {
+  return attempt <= 1 ? absl::StrCat("refund:", session)
+                      : absl::StrCat("refund:", session, "/", attempt);
+}
+
+PaymentsEvent Unpaid(const std::string& session, const runtime::v1::Money& amount,
+                     const std::string& reason) {
+  PaymentsEvent unpaid;
+  unpaid.mutable_session_unpaid()->set_session_id(session);
+  *unpaid.mutable_session_unpaid()->mutable_amount() = amount;
+  unpaid.mutable_session_unpaid()->set_reason(reason);
+  return unpaid;
+}
+
+const v1::LedgerAccount* AccountOf(const v1::PaymentsState& state, const std::string& id) {
+  auto found = state.ledger().accounts().find(id);
+  return found == state.ledger().accounts().end() ? nullptr : &found->second;
+}
+
+// What the expert owes back from refunds after payouts.
+int64_t Owed(const v1::PaymentsState& state, const std::string& expert_id) {
+  const v1::LedgerAccount* owed = AccountOf(state, ExpertOwed(expert_id));
+  return owed == nullptr ? 0 : std::max<int64_t>(0, owed->debits_posted() - owed->credits_posted());
+}
+
+// What the expert's payable can still give: posted, less payouts on their way.
+int64_t Spendable(const v1::PaymentsState& state, const std::string& expert_id) {
+  const v1::LedgerAccount* payable = AccountOf(state, ExpertPayable(expert_id));
+  return payable == nullptr ? 0
+                            : payable->credits_posted() - payable->debits_posted() -
+                                  payable->debits_pending();
+}
+
 // The linked pending transfers holding a session's maximum: the expert's
 // share and the fee, from `source`.
 std::vector<v1::Transfer> HoldTransfers(const v1::HoldSession& hold, const std::string& source) {
@@ -161,13 +201,15 @@ PaymentsEvent Place(const v1::PaymentsState& state, const v1::HoldSession& hold,
   return event;
 }
 
-absl::StatusOr<Events> Capture(const v1::PaymentsState& state, const v1::SessionMoney& money,
-                               const v1::CaptureSession& capture, absl::Time now) {
+// Posts a session's capture in the ledger: the hold's pending transfers
+// for the actual split (the rest released), then what the expert owes from
+// earlier refunds out of their share. `intent_id` is the processor's
+// capture it follows ("" when nothing was taken there).
+absl::StatusOr<Events> PostCapture(const v1::PaymentsState& state, const v1::SessionMoney& money,
+                                   const v1::CaptureSession& capture, const std::string& intent_id,
+                                   absl::Time now) {
   const v1::HoldSession& hold = money.hold();
   const int64_t amount = capture.amount().amount_minor();
-  if (amount < 0 || amount > hold.max_amount().amount_minor()) {
-    return errors::InvalidField("capture_session.amount", "must be 0 to the held maximum");
-  }
   Split split = SplitAmount(amount, hold.commission_bps());
   const std::string reference = absl::StrCat("session:", hold.session_id());
   std::vector<v1::Transfer> transfers;
@@ -183,12 +225,17 @@ absl::StatusOr<Events> Capture(const v1::PaymentsState& state, const v1::Session
   } else if (split.fee > 0) {
     return absl::InternalError("no fee was held");
   }
+  const int64_t owed = Owed(state, hold.expert_id());
+  if (owed > 0 && split.expert_share > 0) {
+    transfers.push_back(Move(absl::StrCat("recover:", hold.session_id()),
+                             ExpertPayable(hold.expert_id()), ExpertOwed(hold.expert_id()),
+                             std::min(owed, split.expert_share), 0, reference));
+  }
   Attempt attempt(state);
   if (!attempt.Take(transfers, now)) {
     return absl::FailedPreconditionError(
         absl::StrCat("the capture was refused: ", FirstProblem(attempt)));
   }
-  Events events;
   PaymentsEvent captured;
   v1::SessionCaptured& done = *captured.mutable_session_captured();
   done.set_session_id(hold.session_id());
@@ -196,16 +243,59 @@ absl::StatusOr<Events> Capture(const v1::PaymentsState& state, const v1::Session
   *done.mutable_amount() = capture.amount();
   done.set_fee_minor(split.fee);
   done.set_expert_share_minor(split.expert_share);
-  events.push_back(captured);
-  if (money.sponsor_id().empty()) {
-    // At the processor: take the amount, or let the authorisation go.
-    std::string session = hold.session_id();
-    events.push_back(amount > 0 ? Intent(absl::StrCat("capture:", session), v1::INTENT_KIND_CAPTURE,
-                                         capture.amount(), session, money.authorisation_id())
-                                : Intent(absl::StrCat("void:", session), v1::INTENT_KIND_VOID,
-                                         hold.max_amount(), session, money.authorisation_id()));
+  done.set_intent_id(intent_id);
+  return Events{captured};
+}
+
+// A held session's capture. A sponsored one, or one that billed nothing,
+// is posted at once; a paid one asks the processor first (CAPTURING) and
+// is posted when it confirms.
+absl::StatusOr<Events> Capture(const v1::PaymentsState& state, const v1::SessionMoney& money,
+                               const v1::CaptureSession& capture, absl::Time now) {
+  const v1::HoldSession& hold = money.hold();
+  const int64_t amount = capture.amount().amount_minor();
+  if (amount < 0 || amount > hold.max_amount().amount_minor()) {
+    return errors::InvalidField("capture_session.amount", "must be 0 to the held maximum");
   }
-  return events;
+  const std::string& session = hold.session_id();
+  if (!money.sponsor_id().empty()) return PostCapture(state, money, capture, "", now);
+  if (amount == 0) {
+    absl::StatusOr<Events> events = PostCapture(state, money, capture, "", now);
+    // Nothing to take at the processor: let the authorisation go.
+    if (events.ok()) {
+      events->push_back(Intent(absl::StrCat("void:", session), v1::INTENT_KIND_VOID,
+                               hold.max_amount(), session, money.authorisation_id()));
+    }
+    return events;
+  }
+  PaymentsEvent requested;
+  requested.mutable_capture_requested()->set_session_id(session);
+  *requested.mutable_capture_requested()->mutable_amount() = capture.amount();
+  return Events{requested, Intent(CaptureIntentId(session), v1::INTENT_KIND_CAPTURE,
+                                  capture.amount(), session, money.authorisation_id())};
+}
+
+// The processor declined the capture: the hold is released, nothing is
+// payable to the expert, the person owes the amount.
+Events FailCapture(const v1::PaymentsState& state, const v1::SessionMoney& money,
+                   const std::string& reason, absl::Time now) {
+  const std::string& session = money.hold().session_id();
+  const std::string reference = absl::StrCat("session:", session);
+  std::vector<v1::Transfer> transfers;
+  for (const std::string& pending : {money.share_hold_id(), money.fee_hold_id()}) {
+    if (!pending.empty()) {
+      transfers.push_back(Settle(absl::StrCat("void:", pending), pending, 0, reference));
+    }
+  }
+  Attempt attempt(state);
+  attempt.Take(transfers, now);  // voids of open pending transfers: always taken
+  PaymentsEvent failed;
+  v1::CaptureFailed& done = *failed.mutable_capture_failed();
+  done.set_session_id(session);
+  *done.mutable_amount() = money.capturing().amount();
+  done.set_reason(reason);
+  for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
+  return Events{failed};
 }
 
 absl::StatusOr<Events> Void(const v1::PaymentsState& state, const v1::SessionMoney& money,
@@ -237,41 +327,83 @@ absl::StatusOr<Events> Void(const v1::PaymentsState& state, const v1::SessionMon
   return events;
 }
 
-absl::StatusOr<Events> Refund(const v1::PaymentsState& state, const v1::SessionMoney& money,
-                              const std::string& reason, absl::Time now) {
+// Posts a refund in the ledger: the expert's share and the fee back to the
+// card (cash:psp) or the sponsor's budget. What the expert's payable no
+// longer holds (paid out) comes from expert:<id>:owed, or from
+// platform:refund_losses when the platform absorbs it.
+absl::StatusOr<Events> PostRefund(const v1::PaymentsState& state, const v1::SessionMoney& money,
+                                  const v1::RefundSession& refund, const std::string& intent_id,
+                                  absl::Time now) {
   const v1::HoldSession& hold = money.hold();
   const std::string& session = hold.session_id();
   const std::string reference = absl::StrCat("session:", session);
   const std::string back_to =
       money.sponsor_id().empty() ? kCashAccount : SponsorBudget(money.sponsor_id());
-  int64_t fee = money.captured_fee_minor();
-  int64_t share = money.captured_minor() - fee;
+  const int64_t fee = money.captured_fee_minor();
+  const int64_t share = money.captured_minor() - fee;
+  const int64_t from_payable = std::clamp<int64_t>(Spendable(state, hold.expert_id()), 0, share);
   std::vector<v1::Transfer> transfers;
-  if (share > 0) {
+  if (from_payable > 0) {
     transfers.push_back(Move(absl::StrCat("refund-share:", session), ExpertPayable(hold.expert_id()),
-                             back_to, share, 0, reference));
+                             back_to, from_payable, 0, reference));
+  }
+  if (share > from_payable) {
+    transfers.push_back(Move(absl::StrCat("refund-shortfall:", session),
+                             refund.platform_absorbs_shortfall() ? kRefundLossesAccount
+                                                                 : ExpertOwed(hold.expert_id()),
+                             back_to, share - from_payable, 0, reference));
   }
   if (fee > 0) {
     transfers.push_back(
         Move(absl::StrCat("refund-fee:", session), kCommissionAccount, back_to, fee, 0, reference));
   }
-  if (transfers.size() == 2) transfers[0].set_flags(v1::TRANSFER_FLAG_LINKED);
+  for (size_t i = 0; i + 1 < transfers.size(); ++i) transfers[i].set_flags(v1::TRANSFER_FLAG_LINKED);
   Attempt attempt(state);
   if (!attempt.Take(transfers, now)) {
     return absl::FailedPreconditionError(
         absl::StrCat("the refund was refused: ", FirstProblem(attempt)));
   }
-  Events events;
   PaymentsEvent refunded;
   v1::SessionRefunded& done = *refunded.mutable_session_refunded();
   done.set_session_id(session);
   for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
   *done.mutable_amount() = Minor(hold.max_amount().currency_code(), money.captured_minor());
-  done.set_reason(reason);
-  events.push_back(refunded);
-  if (money.sponsor_id().empty() && money.captured_minor() > 0) {
-    events.push_back(Intent(absl::StrCat("refund:", session), v1::INTENT_KIND_REFUND, done.amount(),
-                            session, money.authorisation_id()));
+  done.set_reason(refund.reason());
+  done.set_intent_id(intent_id);
+  return Events{refunded};
+}
+
+// A captured session's refund: a sponsored one, or one that took nothing,
+// is posted at once; a paid one asks the processor first (REFUNDING).
+absl::StatusOr<Events> Refund(const v1::PaymentsState& state, const v1::SessionMoney& money,
+                              const v1::RefundSession& refund, int32_t attempt, absl::Time now) {
+  if (!money.sponsor_id().empty() || money.captured_minor() <= 0) {
+    return PostRefund(state, money, refund, "", now);
+  }
+  const std::string& session = money.hold().session_id();
+  PaymentsEvent started;
+  v1::RefundStarted& start = *started.mutable_refund_started();
+  start.set_session_id(session);
+  *start.mutable_amount() = Minor(money.hold().max_amount().currency_code(), money.captured_minor());
+  start.set_reason(refund.reason());
+  start.set_attempt(attempt);
+  start.set_platform_absorbs_shortfall(refund.platform_absorbs_shortfall());
+  return Events{started, Intent(RefundIntentId(session, attempt), v1::INTENT_KIND_REFUND,
+                                start.amount(), session, money.authorisation_id())};
+}
+
+// The hold failed: HoldFailed, and SessionUnpaid when the session already
+// ended with something to pay (its capture waited for the hold).
+Events FailHold(const v1::PaymentsState& state, const std::string& session,
+                const std::string& reason) {
+  PaymentsEvent failed;
+  failed.mutable_hold_failed()->set_session_id(session);
+  failed.mutable_hold_failed()->set_reason(reason);
+  Events events{failed};
+  auto money = state.sessions().find(session);
+  if (money != state.sessions().end() && money->second.has_capture_waiting() &&
+      money->second.capture_waiting().amount().amount_minor() > 0) {
+    events.push_back(Unpaid(session, money->second.capture_waiting().amount(), reason));
   }
   return events;
 }
@@ -282,9 +414,9 @@ Events Queued(PaymentsEvent event, const std::string& session_id) {
   return Events{std::move(event)};
 }
 
-// The part of `state` a session's settlement reads (its money and the
-// accounts it can move) with `events` applied: what a settlement decided in
-// the same step as the hold sees.
+// The part of `state` a session's settlement reads (its money, its hold's
+// pending transfers and the accounts it can move) with `events` applied:
+// what a settlement decided in the same step as `events` sees.
 v1::PaymentsState SessionView(const v1::PaymentsState& state, const std::string& session,
                               const Events& events) {
   v1::PaymentsState view;
@@ -297,44 +429,83 @@ v1::PaymentsState SessionView(const v1::PaymentsState& state, const std::string&
       (*view.mutable_ledger()->mutable_accounts())[account] = found->second;
     }
   };
+  auto copy_parties = [&](const v1::HoldSession& hold, const std::string& sponsor_id) {
+    for (const std::string& account :
+         {std::string(kCashAccount), std::string(kCommissionAccount),
+          std::string(kRefundLossesAccount), ExpertPayable(hold.expert_id()),
+          ExpertOwed(hold.expert_id())}) {
+      copy(account);
+    }
+    if (!sponsor_id.empty()) copy(SponsorBudget(sponsor_id));
+  };
+  if (money != state.sessions().end()) {
+    copy_parties(money->second.hold(), money->second.sponsor_id());
+    for (const std::string& pending : {money->second.share_hold_id(), money->second.fee_hold_id()}) {
+      auto taken = state.ledger().taken().find(pending);
+      if (!pending.empty() && taken != state.ledger().taken().end()) {
+        (*view.mutable_ledger()->mutable_taken())[pending] = taken->second;
+      }
+    }
+  }
   for (const PaymentsEvent& event : events) {
     if (event.has_hold_placed()) {
-      copy(kCashAccount);
-      copy(kCommissionAccount);
-      copy(ExpertPayable(event.hold_placed().hold().expert_id()));
-      if (!event.hold_placed().sponsor_id().empty()) {
-        copy(SponsorBudget(event.hold_placed().sponsor_id()));
-      }
+      copy_parties(event.hold_placed().hold(), event.hold_placed().sponsor_id());
     }
     PaymentsDomain::Apply(view, event);
   }
   return view;
 }
 
+// A settlement decided after `events`, against the state they leave.
+using Settlement = std::function<absl::StatusOr<Events>(const v1::PaymentsState& view,
+                                                        const v1::SessionMoney& money)>;
+Events Then(const v1::PaymentsState& state, const std::string& session, Events events,
+            const Settlement& settle) {
+  v1::PaymentsState view = SessionView(state, session, events);
+  auto money = view.sessions().find(session);
+  if (money == view.sessions().end()) return events;
+  absl::StatusOr<Events> more = settle(view, money->second);
+  if (more.ok()) events.insert(events.end(), more->begin(), more->end());
+  return events;
+}
+
+// After `events`: the refund that waited for the session's capture to be
+// posted, if it is posted now.
+Events RefundWaiting(const v1::PaymentsState& state, const std::string& session, Events events,
+                     absl::Time now) {
+  return Then(state, session, std::move(events),
+              [&](const v1::PaymentsState& view,
+                  const v1::SessionMoney& money) -> absl::StatusOr<Events> {
+                if (money.status() != v1::SESSION_MONEY_STATUS_CAPTURED ||
+                    !money.has_refund_waiting()) {
+                  return Events{};
+                }
+                return Refund(view, money, money.refund_waiting(), 1, now);
+              });
+}
+
 // `events` place a session's hold; adds what waited for it: a void, or a
-// capture and maybe its refund.
+// capture and maybe its refund (once the capture is posted).
 Events SettleWaiting(const v1::PaymentsState& state, const std::string& session, Events events,
                      absl::Time now) {
-  v1::PaymentsState view = SessionView(state, session, events);
-  auto held = view.sessions().find(session);
-  if (held == view.sessions().end() || held->second.status() != v1::SESSION_MONEY_STATUS_HELD) {
-    return events;
-  }
-  const v1::SessionMoney money = held->second;
-  absl::StatusOr<Events> settled = Events{};
-  if (money.void_waiting()) {
-    settled = Void(view, money, "cancelled before the hold was placed", now);
-  } else if (money.has_capture_waiting()) {
-    settled = Capture(view, money, money.capture_waiting(), now);
-    if (settled.ok() && money.has_refund_waiting()) {
-      for (const PaymentsEvent& event : *settled) PaymentsDomain::Apply(view, event);
-      absl::StatusOr<Events> refunded =
-          Refund(view, view.sessions().at(session), money.refund_waiting().reason(), now);
-      if (refunded.ok()) settled->insert(settled->end(), refunded->begin(), refunded->end());
-    }
-  }
-  if (settled.ok()) events.insert(events.end(), settled->begin(), settled->end());
-  return events;
+  return Then(state, session, std::move(events),
+              [&](const v1::PaymentsState& view,
+                  const v1::SessionMoney& money) -> absl::StatusOr<Events> {
+                if (money.status() == v1::SESSION_MONEY_STATUS_FAILED &&
+                    money.unpaid_minor() == 0 && money.has_capture_waiting() &&
+                    money.capture_waiting().amount().amount_minor() > 0) {
+                  return Events{Unpaid(session, money.capture_waiting().amount(), money.failure())};
+                }
+                if (money.status() != v1::SESSION_MONEY_STATUS_HELD) return Events{};
+                if (money.void_waiting()) {
+                  return Void(view, money, "cancelled before the hold was placed", now);
+                }
+                if (!money.has_capture_waiting()) return Events{};
+                absl::StatusOr<Events> captured =
+                    Capture(view, money, money.capture_waiting(), now);
+                if (!captured.ok()) return captured;
+                return RefundWaiting(view, session, std::move(*captured), now);
+              });
 }
 
 // A payout of everything available to `expert_id`, if at least `minimum`.
@@ -360,6 +531,73 @@ std::optional<PaymentsEvent> StartPayout(const v1::PaymentsState& state,
   return event;
 }
 
+// The processor paid out (the pending transfer posts) or refused (voided:
+// the money stays payable).
+Events SettlePayout(const v1::PaymentsState& state, const v1::ProcessorIntentRecorded& intent,
+                    const v1::RecordProcessorOutcome& outcome, absl::Time now) {
+  const bool paid = outcome.outcome() == v1::INTENT_OUTCOME_SUCCEEDED;
+  const std::string payout_id = intent.intent_id().substr(sizeof("payout:") - 1);
+  auto open_payout = state.open_payouts().find(payout_id);
+  if (open_payout == state.open_payouts().end()) return {};
+  const std::string pending = absl::StrCat("payout:", payout_id);
+  Attempt attempt(state);
+  attempt.Take({Settle(absl::StrCat(paid ? "payout-post:" : "payout-void:", payout_id), pending,
+                       paid ? open_payout->second.amount().amount_minor() : 0, pending)},
+               now);
+  PaymentsEvent settled;
+  v1::PayoutSettled& done = *settled.mutable_payout_settled();
+  done.set_payout_id(payout_id);
+  done.set_expert_id(open_payout->second.expert_id());
+  done.set_paid(paid);
+  done.set_detail(outcome.detail());
+  for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
+  return {settled};
+}
+
+// The processor charged a sponsor: the money goes into its budget.
+Events FundBudget(const v1::PaymentsState& state, const v1::ProcessorIntentRecorded& intent,
+                  absl::Time now) {
+  Attempt attempt(state);
+  const std::string funding = intent.intent_id().substr(sizeof("fund:") - 1);
+  if (!attempt.Take({Move(absl::StrCat("funding:", funding), kCashAccount,
+                          SponsorBudget(intent.reference()), intent.amount().amount_minor(), 0,
+                          absl::StrCat("funding:", funding))},
+                    now)) {
+    return {};
+  }
+  PaymentsEvent funded;
+  v1::SponsorBudgetFunded& done = *funded.mutable_sponsor_budget_funded();
+  done.set_funding_id(funding);
+  done.set_sponsor_id(intent.reference());
+  for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
+  return {funded};
+}
+
+// A charge or payout intent recorded before (open, or answered at any
+// time): a retry of its command, even after the dedupe window, does
+// nothing.
+bool IntentKnown(const v1::PaymentsState& state, const std::string& intent_id) {
+  return state.open_intents().contains(intent_id) || state.settled_intents().contains(intent_id);
+}
+
+// The session a command is about, if it is about one.
+const std::string* SessionOf(const PaymentsCommand& command) {
+  switch (command.body_case()) {
+    case PaymentsCommand::kHoldSession:
+      return &command.hold_session().session_id();
+    case PaymentsCommand::kCaptureSession:
+      return &command.capture_session().session_id();
+    case PaymentsCommand::kVoidSession:
+      return &command.void_session().session_id();
+    case PaymentsCommand::kRefundSession:
+      return &command.refund_session().session_id();
+    case PaymentsCommand::kChargeLateCancellation:
+      return &command.charge_late_cancellation().session_id();
+    default:
+      return nullptr;
+  }
+}
+
 // The session an event is about, if it is about one.
 const std::string* SessionOf(const PaymentsEvent& event) {
   switch (event.body_case()) {
@@ -379,9 +617,40 @@ const std::string* SessionOf(const PaymentsEvent& event) {
       return &event.session_voided().session_id();
     case PaymentsEvent::kSessionRefunded:
       return &event.session_refunded().session_id();
+    case PaymentsEvent::kCaptureRequested:
+      return &event.capture_requested().session_id();
+    case PaymentsEvent::kCaptureFailed:
+      return &event.capture_failed().session_id();
+    case PaymentsEvent::kRefundStarted:
+      return &event.refund_started().session_id();
+    case PaymentsEvent::kRefundFailed:
+      return &event.refund_failed().session_id();
+    case PaymentsEvent::kSessionUnpaid:
+      return &event.session_unpaid().session_id();
     default:
       return nullptr;
   }
+}
+
+// Keeps `earnings` in step with one session: listed under its expert
+// while CAPTURED, not otherwise.
+void IndexEarnings(v1::PaymentsState& state, const std::string& session,
+                   const v1::SessionMoney& money) {
+  auto& earnings = *state.mutable_earnings();
+  if (money.status() == v1::SESSION_MONEY_STATUS_CAPTURED) {
+    (*earnings[money.hold().expert_id()].mutable_captured())[session] = money.captured_at();
+    return;
+  }
+  auto index = earnings.find(money.hold().expert_id());
+  if (index == earnings.end()) return;
+  index->second.mutable_captured()->erase(session);
+  if (index->second.captured().empty()) earnings.erase(index);
+}
+
+// Builds `earnings` from `sessions` (a state from before the index).
+void IndexEarnings(v1::PaymentsState& state) {
+  for (const auto& [id, money] : state.sessions()) IndexEarnings(state, id, money);
+  state.set_earnings_indexed(true);
 }
 
 // Sessions settled before `cutoff` leave the state (the refund window is
@@ -393,6 +662,9 @@ void ForgetSettledSessions(v1::PaymentsState& state, absl::Time cutoff) {
   for (const auto& [id, money] : sessions) {
     if (money.status() == v1::SESSION_MONEY_STATUS_AUTHORISING ||
         money.status() == v1::SESSION_MONEY_STATUS_HELD ||
+        money.status() == v1::SESSION_MONEY_STATUS_CAPTURING ||
+        money.status() == v1::SESSION_MONEY_STATUS_REFUNDING ||
+        money.status() == v1::SESSION_MONEY_STATUS_REFUND_FAILED ||
         FromProtoTime(money.updated_at()) >= cutoff) {
       continue;
     }
@@ -402,7 +674,12 @@ void ForgetSettledSessions(v1::PaymentsState& state, absl::Time cutoff) {
     }
     settled.push_back(id);
   }
-  for (const std::string& id : settled) sessions.erase(id);
+  for (const std::string& id : settled) {
+    v1::SessionMoney gone = sessions.at(id);
+    gone.set_status(v1::SESSION_MONEY_STATUS_UNSPECIFIED);
+    IndexEarnings(state, id, gone);
+    sessions.erase(id);
+  }
 }
 
 }  // namespace
@@ -410,21 +687,33 @@ void ForgetSettledSessions(v1::PaymentsState& state, absl::Time cutoff) {
 int64_t AvailableEarnings(const v1::PaymentsState& state, const std::string& expert_id,
                           absl::Time now, absl::Duration refund_window) {
   int64_t earned = 0;
-  for (const auto& [id, money] : state.sessions()) {
-    if (money.status() != v1::SESSION_MONEY_STATUS_CAPTURED ||
-        money.hold().expert_id() != expert_id ||
-        FromProtoTime(money.captured_at()) > now - refund_window) {
-      continue;
+  auto add = [&](const v1::SessionMoney& money) {
+    if (money.status() == v1::SESSION_MONEY_STATUS_CAPTURED &&
+        FromProtoTime(money.captured_at()) <= now - refund_window) {
+      earned += money.captured_minor() - money.captured_fee_minor();
     }
-    earned += money.captured_minor() - money.captured_fee_minor();
+  };
+  if (state.earnings_indexed()) {
+    auto index = state.earnings().find(expert_id);
+    if (index != state.earnings().end()) {
+      for (const auto& [session, captured_at] : index->second.captured()) {
+        auto money = state.sessions().find(session);
+        if (money != state.sessions().end()) add(money->second);
+      }
+    }
+  } else {
+    for (const auto& [id, money] : state.sessions()) {
+      if (money.hold().expert_id() == expert_id) add(money);
+    }
   }
-  auto archived = state.archived_earnings().find(expert_id);
-  if (archived != state.archived_earnings().end()) earned += archived->second;
-  auto paid = state.paid_out().find(expert_id);
-  auto paying = state.paying_out().find(expert_id);
-  earned -= paid == state.paid_out().end() ? 0 : paid->second;
-  earned -= paying == state.paying_out().end() ? 0 : paying->second;
-  return std::max<int64_t>(earned, 0);
+  auto value = [&](const google::protobuf::Map<std::string, int64_t>& map) -> int64_t {
+    auto found = map.find(expert_id);
+    return found == map.end() ? 0 : found->second;
+  };
+  earned += value(state.archived_earnings()) + value(state.refund_absorbed());
+  earned -= value(state.paid_out()) + value(state.paying_out());
+  // Never more than the payable holds (a refund after a payout took the rest).
+  return std::clamp<int64_t>(earned, 0, std::max<int64_t>(0, Spendable(state, expert_id)));
 }
 
 std::string LedgerId(const std::string& currency_code) {
@@ -436,8 +725,15 @@ std::string ExpertPayable(const std::string& expert_id) {
 std::string SponsorBudget(const std::string& sponsor_id) {
   return absl::StrCat("sponsor:", sponsor_id, ":budget");
 }
+std::string ExpertOwed(const std::string& expert_id) {
+  return absl::StrCat("expert:", expert_id, ":owed");
+}
 uint32_t FlagsFor(const std::string& account_id) {
-  return account_id == kCashAccount ? 0 : v1::ACCOUNT_FLAG_DEBITS_MUST_NOT_EXCEED_CREDITS;
+  if (account_id == kCashAccount) return 0;
+  if (account_id == kRefundLossesAccount || absl::EndsWith(account_id, ":owed")) {
+    return v1::ACCOUNT_FLAG_CREDITS_MUST_NOT_EXCEED_DEBITS;
+  }
+  return v1::ACCOUNT_FLAG_DEBITS_MUST_NOT_EXCEED_CREDITS;
 }
 
 absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
@@ -451,6 +747,18 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
     auto found = state.sessions().find(id);
     return found == state.sessions().end() ? nullptr : &found->second;
   };
+  // Settled sessions leave the state a dedupe window after their last
+  // change; an event older than that (a reactor replaying from the
+  // beginning) may be about one: acting on it could move its money twice.
+  if (const std::string* session = SessionOf(command);
+      session != nullptr && session_of(*session) == nullptr && context.meta != nullptr &&
+      context.meta->has_source_occurred_at() &&
+      FromProtoTime(context.meta->source_occurred_at()) <
+          context.now - kDedupeWindow + kClockSkewAllowance) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "session ", *session, ": the event this command answers is older than payments "
+        "remembers settled sessions; not acted on, so that no money moves twice"));
+  }
   PaymentsEvent event;
   switch (command.body_case()) {
     case PaymentsCommand::kRecordSponsorProgram: {
@@ -491,19 +799,15 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
       }
       if (!hold.sponsor_program_id().empty()) {
         auto program = state.programs().find(hold.sponsor_program_id());
-        PaymentsEvent failed;
-        failed.mutable_hold_failed()->set_session_id(hold.session_id());
         if (program == state.programs().end()) {
-          failed.mutable_hold_failed()->set_reason("the sponsor program is not known to payments");
-          return Events{failed};
+          return FailHold(state, hold.session_id(), "the sponsor program is not known to payments");
         }
         auto used = state.sponsored_sessions().find(
             absl::StrCat(hold.sponsor_program_id(), "/", hold.person_id()));
         if (used != state.sponsored_sessions().end() &&
             used->second >= program->second.free_sessions_per_person()) {
-          failed.mutable_hold_failed()->set_reason(
-              "the person has used the program's free sessions");
-          return Events{failed};
+          return FailHold(state, hold.session_id(),
+                          "the person has used the program's free sessions");
         }
         const std::string& sponsor = program->second.sponsor_id();
         return SettleWaiting(state, hold.session_id(),
@@ -532,54 +836,63 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
       recorded.set_detail(outcome.detail());
       Events events{event};
       const bool succeeded = outcome.outcome() == v1::INTENT_OUTCOME_SUCCEEDED;
-      if (intent.kind() == v1::INTENT_KIND_AUTHORISE) {
-        if (!succeeded) {
-          PaymentsEvent failed;
-          failed.mutable_hold_failed()->set_session_id(intent.reference());
-          failed.mutable_hold_failed()->set_reason(
-              absl::StrCat("the card was declined: ", outcome.detail()));
-          events.push_back(failed);
-          return events;
-        }
-        events.push_back(Place(state, intent.hold(), kCashAccount, "", context.now));
-        return SettleWaiting(state, intent.reference(), std::move(events), context.now);
-      }
-      if (intent.kind() == v1::INTENT_KIND_PAYOUT) {
-        const std::string payout_id = intent.intent_id().substr(sizeof("payout:") - 1);
-        auto open_payout = state.open_payouts().find(payout_id);
-        if (open_payout == state.open_payouts().end()) return events;
-        const std::string pending = absl::StrCat("payout:", payout_id);
-        Attempt attempt(state);
-        attempt.Take({Settle(absl::StrCat(succeeded ? "payout-post:" : "payout-void:", payout_id),
-                             pending, succeeded ? open_payout->second.amount().amount_minor() : 0,
-                             pending)},
-                     context.now);
-        PaymentsEvent settled;
-        v1::PayoutSettled& done = *settled.mutable_payout_settled();
-        done.set_payout_id(payout_id);
-        done.set_expert_id(open_payout->second.expert_id());
-        done.set_paid(succeeded);
-        done.set_detail(outcome.detail());
-        for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
-        events.push_back(settled);
+      const v1::SessionMoney* money = session_of(intent.reference());
+      auto and_then = [&](absl::StatusOr<Events> more) -> absl::StatusOr<Events> {
+        if (!more.ok()) return more.status();
+        events.insert(events.end(), more->begin(), more->end());
         return events;
+      };
+      switch (intent.kind()) {
+        case v1::INTENT_KIND_AUTHORISE:
+          if (!succeeded) {
+            return and_then(FailHold(state, intent.reference(),
+                                     absl::StrCat("the card was declined: ", outcome.detail())));
+          }
+          events.push_back(Place(state, intent.hold(), kCashAccount, "", context.now));
+          return SettleWaiting(state, intent.reference(), std::move(events), context.now);
+        case v1::INTENT_KIND_CAPTURE:
+          // A capture recorded before captures waited for the processor is
+          // posted already (CAPTURED): only the answer is recorded.
+          if (money == nullptr || money->status() != v1::SESSION_MONEY_STATUS_CAPTURING) {
+            return events;
+          }
+          if (!succeeded) {
+            return and_then(FailCapture(
+                state, *money, absl::StrCat("the processor declined the capture: ", outcome.detail()),
+                context.now));
+          }
+          {
+            absl::StatusOr<Events> posted =
+                PostCapture(state, *money, money->capturing(), intent.intent_id(), context.now);
+            if (!posted.ok()) return posted.status();
+            events.insert(events.end(), posted->begin(), posted->end());
+          }
+          return RefundWaiting(state, intent.reference(), std::move(events), context.now);
+        case v1::INTENT_KIND_REFUND:
+          if (money == nullptr || money->status() != v1::SESSION_MONEY_STATUS_REFUNDING) {
+            return events;
+          }
+          if (!succeeded) {
+            PaymentsEvent failed;
+            v1::RefundFailed& refund_failed = *failed.mutable_refund_failed();
+            refund_failed.set_session_id(intent.reference());
+            *refund_failed.mutable_amount() = intent.amount();
+            refund_failed.set_reason(
+                absl::StrCat("the processor declined the refund: ", outcome.detail()));
+            refund_failed.set_attempt(money->refund_attempt());
+            events.push_back(failed);
+            return events;
+          }
+          return and_then(
+              PostRefund(state, *money, money->refunding(), intent.intent_id(), context.now));
+        case v1::INTENT_KIND_PAYOUT:
+          return and_then(SettlePayout(state, intent, outcome, context.now));
+        case v1::INTENT_KIND_CHARGE:
+          if (succeeded) return and_then(FundBudget(state, intent, context.now));
+          return events;
+        default:
+          return events;
       }
-      if (intent.kind() == v1::INTENT_KIND_CHARGE && succeeded) {
-        Attempt attempt(state);
-        const std::string funding = intent.intent_id().substr(sizeof("fund:") - 1);
-        if (attempt.Take({Move(absl::StrCat("funding:", funding), kCashAccount,
-                               SponsorBudget(intent.reference()), intent.amount().amount_minor(), 0,
-                               absl::StrCat("funding:", funding))},
-                         context.now)) {
-          PaymentsEvent funded;
-          v1::SponsorBudgetFunded& done = *funded.mutable_sponsor_budget_funded();
-          done.set_funding_id(funding);
-          done.set_sponsor_id(intent.reference());
-          for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
-          events.push_back(funded);
-        }
-      }
-      return events;
     }
     case PaymentsCommand::kCaptureSession: {
       const v1::CaptureSession& capture = command.capture_session();
@@ -591,7 +904,15 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
           return Queued(event, capture.session_id());
         case v1::SESSION_MONEY_STATUS_HELD:
           return Capture(state, *money, capture, context.now);
+        case v1::SESSION_MONEY_STATUS_FAILED:
+          // The hold failed while the session ran: its minutes went unpaid.
+          if (money->unpaid_minor() > 0 || capture.amount().amount_minor() <= 0) return Events{};
+          return Events{Unpaid(capture.session_id(), capture.amount(), money->failure())};
+        case v1::SESSION_MONEY_STATUS_CAPTURING:
         case v1::SESSION_MONEY_STATUS_CAPTURED:
+        case v1::SESSION_MONEY_STATUS_CAPTURE_FAILED:
+        case v1::SESSION_MONEY_STATUS_REFUNDING:
+        case v1::SESSION_MONEY_STATUS_REFUND_FAILED:
         case v1::SESSION_MONEY_STATUS_REFUNDED:
           return Events{};  // captured at most once
         default:
@@ -629,7 +950,11 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
           return Queued(event, void_session.session_id());
         case v1::SESSION_MONEY_STATUS_HELD:
           return Void(state, *money, void_session.reason(), context.now);
+        case v1::SESSION_MONEY_STATUS_CAPTURING:
         case v1::SESSION_MONEY_STATUS_CAPTURED:
+        case v1::SESSION_MONEY_STATUS_REFUNDING:
+        case v1::SESSION_MONEY_STATUS_REFUND_FAILED:
+        case v1::SESSION_MONEY_STATUS_REFUNDED:
           return absl::FailedPreconditionError("the session's money was captured; refund it");
         default:
           return Events{};  // failed or voided already
@@ -640,23 +965,44 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
       const v1::SessionMoney* money = session_of(refund.session_id());
       switch (money == nullptr ? v1::SESSION_MONEY_STATUS_AWAITING_HOLD : money->status()) {
         case v1::SESSION_MONEY_STATUS_CAPTURED:
-          return Refund(state, *money, refund.reason(), context.now);
+          return Refund(state, *money, refund, 1, context.now);
+        case v1::SESSION_MONEY_STATUS_REFUNDING:
+        case v1::SESSION_MONEY_STATUS_REFUND_FAILED:
         case v1::SESSION_MONEY_STATUS_REFUNDED:
           return Events{};
+        case v1::SESSION_MONEY_STATUS_FAILED:
+        case v1::SESSION_MONEY_STATUS_CAPTURE_FAILED:
+          return Events{};  // nothing was taken: nothing to give back
         case v1::SESSION_MONEY_STATUS_AWAITING_HOLD:
         case v1::SESSION_MONEY_STATUS_AUTHORISING:
-          // Sessions asks for a refund only after the end: the capture waits too.
+        case v1::SESSION_MONEY_STATUS_HELD:
+        case v1::SESSION_MONEY_STATUS_CAPTURING:
+          // Sessions asks for a refund only after the end: the capture
+          // waits (or is at the processor); the refund follows it.
+          if (money != nullptr && money->has_refund_waiting()) return Events{};
           *event.mutable_settlement_queued()->mutable_refund() = refund;
           return Queued(event, refund.session_id());
         default:
           return absl::FailedPreconditionError("only a captured session is refunded");
       }
     }
+    case PaymentsCommand::kRetryRefund: {
+      const std::string& session = command.retry_refund().session_id();
+      const v1::SessionMoney* money = session_of(session);
+      if (money == nullptr || money->status() != v1::SESSION_MONEY_STATUS_REFUND_FAILED) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "only a refund the processor declined is retried; the session's money is ",
+            money == nullptr ? "not known" : v1::SessionMoneyStatus_Name(money->status())));
+      }
+      // Before the refund: a payout may have taken the share since.
+      return Refund(state, *money, money->refunding(), money->refund_attempt() + 1, context.now);
+    }
     case PaymentsCommand::kRequestPayout: {
       const v1::RequestPayout& request = command.request_payout();
       if (request.payout_id().empty() || request.expert_id().empty()) {
         return errors::InvalidField("request_payout", "payout_id and expert_id are required");
       }
+      if (IntentKnown(state, absl::StrCat("payout:", request.payout_id()))) return Events{};
       absl::Duration window = FromProtoDuration(request.refund_window());
       int64_t available = AvailableEarnings(state, request.expert_id(), context.now, window);
       std::optional<PaymentsEvent> started =
@@ -674,16 +1020,21 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
     case PaymentsCommand::kRunPayoutBatch: {
       const v1::RunPayoutBatch& batch = command.run_payout_batch();
       std::set<std::string> experts;
-      for (const auto& [id, money] : state.sessions()) {
-        if (money.status() == v1::SESSION_MONEY_STATUS_CAPTURED) {
-          experts.insert(money.hold().expert_id());
+      if (state.earnings_indexed()) {
+        for (const auto& [expert, index] : state.earnings()) experts.insert(expert);
+      } else {
+        for (const auto& [id, money] : state.sessions()) {
+          if (money.status() == v1::SESSION_MONEY_STATUS_CAPTURED) {
+            experts.insert(money.hold().expert_id());
+          }
         }
       }
       for (const auto& [expert, earned] : state.archived_earnings()) experts.insert(expert);
+      for (const auto& [expert, absorbed] : state.refund_absorbed()) experts.insert(expert);
       Events events;
       for (const std::string& expert : experts) {
         std::string payout_id = absl::StrCat(batch.batch_id(), "/", expert);
-        if (state.open_payouts().contains(payout_id)) continue;
+        if (IntentKnown(state, absl::StrCat("payout:", payout_id))) continue;
         std::optional<PaymentsEvent> started =
             StartPayout(state, payout_id, expert, currency, batch.minimum_minor(),
                         FromProtoDuration(batch.refund_window()), context.now);
@@ -703,6 +1054,7 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
         return errors::InvalidField("fund_sponsor_budget.amount",
                                     absl::StrCat("must be a positive amount in ", currency));
       }
+      if (IntentKnown(state, absl::StrCat("fund:", fund.funding_id()))) return Events{};
       return Events{Intent(absl::StrCat("fund:", fund.funding_id()), v1::INTENT_KIND_CHARGE,
                            fund.amount(), fund.sponsor_id())};
     }
@@ -738,9 +1090,17 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       }
       break;
     }
-    case PaymentsEvent::kProcessorOutcomeRecorded:
-      state.mutable_open_intents()->erase(event.processor_outcome_recorded().intent_id());
+    case PaymentsEvent::kProcessorOutcomeRecorded: {
+      const std::string& intent_id = event.processor_outcome_recorded().intent_id();
+      auto open = state.open_intents().find(intent_id);
+      if (open != state.open_intents().end() &&
+          (open->second.kind() == v1::INTENT_KIND_CHARGE ||
+           open->second.kind() == v1::INTENT_KIND_PAYOUT)) {
+        (*state.mutable_settled_intents())[intent_id] = true;
+      }
+      state.mutable_open_intents()->erase(intent_id);
       break;
+    }
     case PaymentsEvent::kHoldPlaced: {
       const v1::HoldPlaced& placed = event.hold_placed();
       apply_transfers(placed.transfers());
@@ -761,9 +1121,54 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       }
       break;
     }
-    case PaymentsEvent::kHoldFailed:
-      sessions[event.hold_failed().session_id()].set_status(v1::SESSION_MONEY_STATUS_FAILED);
+    case PaymentsEvent::kHoldFailed: {
+      v1::SessionMoney& money = sessions[event.hold_failed().session_id()];
+      money.set_status(v1::SESSION_MONEY_STATUS_FAILED);
+      money.set_failure(event.hold_failed().reason());
       break;
+    }
+    case PaymentsEvent::kSessionUnpaid: {
+      v1::SessionMoney& money = sessions[event.session_unpaid().session_id()];
+      money.set_unpaid_minor(event.session_unpaid().amount().amount_minor());
+      money.clear_capture_waiting();
+      break;
+    }
+    case PaymentsEvent::kCaptureRequested: {
+      v1::SessionMoney& money = sessions[event.capture_requested().session_id()];
+      money.set_status(v1::SESSION_MONEY_STATUS_CAPTURING);
+      money.mutable_capturing()->set_session_id(event.capture_requested().session_id());
+      *money.mutable_capturing()->mutable_amount() = event.capture_requested().amount();
+      money.clear_capture_waiting();
+      break;
+    }
+    case PaymentsEvent::kCaptureFailed: {
+      const v1::CaptureFailed& failed = event.capture_failed();
+      apply_transfers(failed.transfers());
+      v1::SessionMoney& money = sessions[failed.session_id()];
+      money.set_status(v1::SESSION_MONEY_STATUS_CAPTURE_FAILED);
+      money.set_unpaid_minor(failed.amount().amount_minor());
+      money.set_failure(failed.reason());
+      money.clear_refund_waiting();  // nothing was taken: nothing to give back
+      break;
+    }
+    case PaymentsEvent::kRefundStarted: {
+      const v1::RefundStarted& started = event.refund_started();
+      v1::SessionMoney& money = sessions[started.session_id()];
+      money.set_status(v1::SESSION_MONEY_STATUS_REFUNDING);
+      money.mutable_refunding()->set_session_id(started.session_id());
+      money.mutable_refunding()->set_reason(started.reason());
+      money.mutable_refunding()->set_platform_absorbs_shortfall(
+          started.platform_absorbs_shortfall());
+      money.set_refund_attempt(started.attempt());
+      money.clear_refund_waiting();
+      break;
+    }
+    case PaymentsEvent::kRefundFailed: {
+      v1::SessionMoney& money = sessions[event.refund_failed().session_id()];
+      money.set_status(v1::SESSION_MONEY_STATUS_REFUND_FAILED);
+      money.set_failure(event.refund_failed().reason());
+      break;
+    }
     case PaymentsEvent::kSettlementQueued: {
       const v1::SettlementQueued& queued = event.settlement_queued();
       v1::SessionMoney& money = sessions[queued.session_id()];
@@ -808,20 +1213,32 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       apply_transfers(event.session_voided().transfers());
       sessions[event.session_voided().session_id()].set_status(v1::SESSION_MONEY_STATUS_VOIDED);
       break;
-    case PaymentsEvent::kSessionRefunded:
-      apply_transfers(event.session_refunded().transfers());
-      sessions[event.session_refunded().session_id()].set_status(
-          v1::SESSION_MONEY_STATUS_REFUNDED);
+    case PaymentsEvent::kSessionRefunded: {
+      const v1::SessionRefunded& refunded = event.session_refunded();
+      apply_transfers(refunded.transfers());
+      v1::SessionMoney& money = sessions[refunded.session_id()];
+      money.set_status(v1::SESSION_MONEY_STATUS_REFUNDED);
+      money.clear_refund_waiting();
+      for (const v1::Transfer& transfer : refunded.transfers()) {
+        if (transfer.debit_account_id() == kRefundLossesAccount) {
+          (*state.mutable_refund_absorbed())[money.hold().expert_id()] += transfer.amount();
+        }
+      }
       break;
+    }
     case PaymentsEvent::kSponsorBudgetFunded:
       apply_transfers(event.sponsor_budget_funded().transfers());
       break;
     case PaymentsEvent::BODY_NOT_SET:
       break;
   }
+  if (!state.earnings_indexed()) IndexEarnings(state);
   if (const std::string* session = SessionOf(event); session != nullptr) {
     auto money = sessions.find(*session);
-    if (money != sessions.end()) *money->second.mutable_updated_at() = event.meta().occurred_at();
+    if (money != sessions.end()) {
+      *money->second.mutable_updated_at() = event.meta().occurred_at();
+      IndexEarnings(state, *session, money->second);
+    }
   }
   // Forgetting walks every id taken: an hour apart at most is often enough.
   if (at - FromProtoTime(state.ledger().pruned_at()) >= absl::Hours(1)) {

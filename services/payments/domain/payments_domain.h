@@ -16,14 +16,24 @@ inline constexpr char kLedgerPrefix[] = "ledger:";
 // Transfer ids and settled sessions are remembered (for retries and
 // audits) this long; the refund window must be shorter.
 inline constexpr absl::Duration kDedupeWindow = absl::Hours(24 * 7);
+// How far apart two services' clocks may be: a reactor's command whose
+// event is older than the dedupe window less this is refused.
+inline constexpr absl::Duration kClockSkewAllowance = absl::Hours(1);
 inline constexpr char kCashAccount[] = "cash:psp";
 inline constexpr char kCommissionAccount[] = "platform:commission";
+// Refunds after a payout that the platform absorbed instead of the expert.
+inline constexpr char kRefundLossesAccount[] = "platform:refund_losses";
 
 std::string LedgerId(const std::string& currency_code);
 std::string ExpertPayable(const std::string& expert_id);
 std::string SponsorBudget(const std::string& sponsor_id);
-// The balance flags an account gets, from its id: everything but the
-// processor's cash account must not go negative.
+// What an expert owes back: refunds after a payout beyond their payable,
+// recovered from their next captured shares.
+std::string ExpertOwed(const std::string& expert_id);
+// The balance flags an account gets, from its id: the processor's cash
+// account has none; what the expert owes and the platform's refund losses
+// only grow by debits (they never owe the other way); the rest must not go
+// negative.
 uint32_t FlagsFor(const std::string& account_id);
 
 // An expert's captured shares older than `refund_window` at `now`, minus

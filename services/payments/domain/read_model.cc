@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "services/payments/domain/ledger.h"
 #include "services/payments/domain/payments_domain.h"
 #include "services/runtime/core/proto_time.h"
@@ -12,10 +13,129 @@ namespace {
 
 bool Has(uint32_t flags, uint32_t flag) { return (flags & flag) != 0; }
 
+// The session a payments event is about ("" if none).
+std::string SessionIdOf(const v1::PaymentsEvent& event) {
+  switch (event.body_case()) {
+    case v1::PaymentsEvent::kHoldPlaced:
+      return event.hold_placed().session_id();
+    case v1::PaymentsEvent::kHoldFailed:
+      return event.hold_failed().session_id();
+    case v1::PaymentsEvent::kSessionCaptured:
+      return event.session_captured().session_id();
+    case v1::PaymentsEvent::kSessionVoided:
+      return event.session_voided().session_id();
+    case v1::PaymentsEvent::kSessionRefunded:
+      return event.session_refunded().session_id();
+    case v1::PaymentsEvent::kCaptureRequested:
+      return event.capture_requested().session_id();
+    case v1::PaymentsEvent::kCaptureFailed:
+      return event.capture_failed().session_id();
+    case v1::PaymentsEvent::kRefundStarted:
+      return event.refund_started().session_id();
+    case v1::PaymentsEvent::kRefundFailed:
+      return event.refund_failed().session_id();
+    case v1::PaymentsEvent::kSessionUnpaid:
+      return event.session_unpaid().session_id();
+    default:
+      return "";
+  }
+}
+
 }  // namespace
 
 PaymentsReadModel::PaymentsReadModel(std::string currency, absl::Duration refund_window)
     : currency_(std::move(currency)), refund_window_(refund_window) {}
+
+void PaymentsReadModel::Record(const v1::Transfer& transfer) {
+  history_[transfer.debit_account_id()].push_back(transfer);
+  history_[transfer.credit_account_id()].push_back(transfer);
+  v1::LedgerAccount& debit = recomputed_[transfer.debit_account_id()];
+  v1::LedgerAccount& credit = recomputed_[transfer.credit_account_id()];
+  const int64_t amount = transfer.amount();
+  if (Has(transfer.flags(), v1::TRANSFER_FLAG_PENDING)) {
+    debit.set_debits_pending(debit.debits_pending() + amount);
+    credit.set_credits_pending(credit.credits_pending() + amount);
+    open_pending_[transfer.transfer_id()] = transfer;
+    return;
+  }
+  if (Has(transfer.flags(), v1::TRANSFER_FLAG_POST_PENDING) ||
+      Has(transfer.flags(), v1::TRANSFER_FLAG_VOID_PENDING)) {
+    auto pending = open_pending_.find(transfer.pending_id());
+    if (pending != open_pending_.end()) {
+      v1::LedgerAccount& from = recomputed_[pending->second.debit_account_id()];
+      v1::LedgerAccount& to = recomputed_[pending->second.credit_account_id()];
+      from.set_debits_pending(from.debits_pending() - pending->second.amount());
+      to.set_credits_pending(to.credits_pending() - pending->second.amount());
+      open_pending_.erase(pending);
+    }
+    if (Has(transfer.flags(), v1::TRANSFER_FLAG_VOID_PENDING)) return;
+  }
+  debit.set_debits_posted(debit.debits_posted() + amount);
+  credit.set_credits_posted(credit.credits_posted() + amount);
+  if (absl::StartsWith(transfer.transfer_id(), "refund-") &&
+      absl::StartsWith(transfer.credit_account_id(), "sponsor:")) {
+    given_back_[transfer.credit_account_id()] += amount;
+  }
+  for (const std::string& id : {transfer.debit_account_id(), transfer.credit_account_id()}) {
+    if (!absl::EndsWith(id, ":owed")) continue;
+    const v1::LedgerAccount& owed = recomputed_[id];
+    const int64_t amount_owed = owed.debits_posted() - owed.credits_posted();
+    const std::string subject = id.substr(0, id.size() - sizeof(":owed") + 1);
+    if (amount_owed <= 0) {
+      attention_.erase(subject);
+      continue;
+    }
+    v1::MoneyAttention& entry = attention_[subject];
+    entry.set_subject(subject);
+    entry.set_state("OWED");
+    *entry.mutable_amount() = Amount(amount_owed);
+    entry.set_detail("refunds after a payout beyond the payable; recovered from the next earnings");
+  }
+}
+
+void PaymentsReadModel::UpdateAttention(const std::string& session) {
+  const std::string subject = absl::StrCat("session:", session);
+  auto found = state_.sessions().find(session);
+  if (found == state_.sessions().end()) {
+    attention_.erase(subject);
+    return;
+  }
+  const v1::SessionMoney& money = found->second;
+  std::string state;
+  int64_t amount = 0;
+  switch (money.status()) {
+    case v1::SESSION_MONEY_STATUS_CAPTURE_FAILED:
+      state = "CAPTURE_FAILED";
+      amount = money.unpaid_minor();
+      break;
+    case v1::SESSION_MONEY_STATUS_CAPTURING:
+      state = "CAPTURING";
+      amount = money.capturing().amount().amount_minor();
+      break;
+    case v1::SESSION_MONEY_STATUS_REFUNDING:
+    case v1::SESSION_MONEY_STATUS_REFUND_FAILED:
+      state = money.status() == v1::SESSION_MONEY_STATUS_REFUNDING ? "REFUNDING" : "REFUND_FAILED";
+      amount = money.captured_minor();
+      break;
+    case v1::SESSION_MONEY_STATUS_FAILED:
+      if (money.unpaid_minor() > 0) {
+        state = "UNPAID";
+        amount = money.unpaid_minor();
+      }
+      break;
+    default:
+      break;
+  }
+  if (state.empty()) {
+    attention_.erase(subject);
+    return;
+  }
+  v1::MoneyAttention& entry = attention_[subject];
+  entry.set_subject(subject);
+  entry.set_state(state);
+  *entry.mutable_amount() = Amount(amount);
+  entry.set_detail(money.failure());
+}
 
 void PaymentsReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
   const auto& event = static_cast<const v1::PaymentsEvent&>(message);
@@ -28,13 +148,10 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
   }
   PaymentsDomain::Apply(state_, event);
   auto record = [&](const auto& transfers) {
-    for (const v1::Transfer& transfer : transfers) {
-      history_[transfer.debit_account_id()].push_back(transfer);
-      history_[transfer.credit_account_id()].push_back(transfer);
-    }
+    for (const v1::Transfer& transfer : transfers) Record(transfer);
   };
-  auto paid_by_card = [&](const std::string& session) {
-    return state_.sessions().at(session).sponsor_id().empty();
+  auto money_of = [&](const std::string& session) -> const v1::SessionMoney& {
+    return state_.sessions().at(session);
   };
   switch (event.body_case()) {
     case v1::PaymentsEvent::kHoldPlaced:
@@ -44,12 +161,25 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
       const v1::SessionCaptured& captured = event.session_captured();
       record(captured.transfers());
       const int64_t amount = captured.amount().amount_minor();
-      if (paid_by_card(captured.session_id())) {
-        spent_[state_.sessions().at(captured.session_id()).hold().person_id()] += amount;
-        if (amount > 0) moved_at_processor_["capture:" + captured.session_id()] += amount;
+      const v1::SessionMoney& money = money_of(captured.session_id());
+      if (money.sponsor_id().empty()) {
+        spent_[money.hold().person_id()] += amount;
+        // Before captures waited for the processor, they had no intent id.
+        std::string intent = captured.intent_id();
+        if (intent.empty() && amount > 0) intent = "capture:" + captured.session_id();
+        if (!intent.empty()) AddMoved(intent, amount);
       }
       break;
     }
+    case v1::PaymentsEvent::kCaptureFailed:
+      record(event.capture_failed().transfers());
+      owed_by_person_[money_of(event.capture_failed().session_id()).hold().person_id()] +=
+          event.capture_failed().amount().amount_minor();
+      break;
+    case v1::PaymentsEvent::kSessionUnpaid:
+      owed_by_person_[money_of(event.session_unpaid().session_id()).hold().person_id()] +=
+          event.session_unpaid().amount().amount_minor();
+      break;
     case v1::PaymentsEvent::kSessionVoided:
       record(event.session_voided().transfers());
       break;
@@ -57,9 +187,12 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
       const v1::SessionRefunded& refunded = event.session_refunded();
       record(refunded.transfers());
       const int64_t amount = refunded.amount().amount_minor();
-      if (paid_by_card(refunded.session_id())) {
-        refunded_[state_.sessions().at(refunded.session_id()).hold().person_id()] += amount;
-        if (amount > 0) moved_at_processor_["refund:" + refunded.session_id()] += amount;
+      const v1::SessionMoney& money = money_of(refunded.session_id());
+      if (money.sponsor_id().empty()) {
+        refunded_[money.hold().person_id()] += amount;
+        std::string intent = refunded.intent_id();
+        if (intent.empty() && amount > 0) intent = "refund:" + refunded.session_id();
+        if (!intent.empty()) AddMoved(intent, amount);
       }
       break;
     }
@@ -67,7 +200,7 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
       const v1::SponsorBudgetFunded& funded = event.sponsor_budget_funded();
       record(funded.transfers());
       for (const v1::Transfer& transfer : funded.transfers()) {
-        moved_at_processor_["fund:" + funded.funding_id()] += transfer.amount();
+        AddMoved("fund:" + funded.funding_id(), transfer.amount());
       }
       break;
     }
@@ -77,12 +210,13 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
     case v1::PaymentsEvent::kPayoutSettled:
       record(event.payout_settled().transfers());
       if (event.payout_settled().paid()) {
-        moved_at_processor_["payout:" + event.payout_settled().payout_id()] += payout_amount;
+        AddMoved("payout:" + event.payout_settled().payout_id(), payout_amount);
       }
       break;
     default:
       break;
   }
+  if (std::string session = SessionIdOf(event); !session.empty()) UpdateAttention(session);
 }
 
 runtime::v1::Money PaymentsReadModel::Amount(int64_t minor) const {
@@ -102,48 +236,41 @@ std::vector<v1::ProcessorIntentRecorded> PaymentsReadModel::OpenIntents() const 
 v1::GetBalanceResponse PaymentsReadModel::BalanceOf(const std::string& user_id,
                                                     absl::Time now) const {
   absl::MutexLock lock(&mutex_);
-  static const std::vector<v1::Transfer> kNone;
-  auto history = [&](const std::string& account) -> const std::vector<v1::Transfer>& {
-    auto found = history_.find(account);
-    return found == history_.end() ? kNone : found->second;
-  };
   v1::GetBalanceResponse balance;
-  const std::string payable = ExpertPayable(user_id);
-  if (auto account = state_.ledger().accounts().find(payable);
+  auto value = [](const auto& map, const std::string& key) -> int64_t {
+    auto found = map.find(key);
+    return found == map.end() ? 0 : found->second;
+  };
+  if (auto account = state_.ledger().accounts().find(ExpertPayable(user_id));
       account != state_.ledger().accounts().end()) {
     const v1::LedgerAccount& a = account->second;
     const int64_t available = AvailableEarnings(state_, user_id, now, refund_window_);
-    auto paying = state_.paying_out().find(user_id);
-    auto paid = state_.paid_out().find(user_id);
-    const int64_t on_its_way = paying == state_.paying_out().end() ? 0 : paying->second;
+    const int64_t on_its_way = value(state_.paying_out(), user_id);
     // Earned but inside the refund window, and held for sessions not ended.
     const int64_t not_yet =
         std::max<int64_t>(0, Ledger::PostedBalance(a) - on_its_way - available);
     *balance.mutable_expert()->mutable_pending() = Amount(a.credits_pending() + not_yet);
     *balance.mutable_expert()->mutable_available() = Amount(available);
-    *balance.mutable_expert()->mutable_paid_out() =
-        Amount(paid == state_.paid_out().end() ? 0 : paid->second);
+    *balance.mutable_expert()->mutable_paid_out() = Amount(value(state_.paid_out(), user_id));
+    int64_t owed = 0;
+    if (auto debt = state_.ledger().accounts().find(ExpertOwed(user_id));
+        debt != state_.ledger().accounts().end()) {
+      owed = std::max<int64_t>(0, debt->second.debits_posted() - debt->second.credits_posted());
+    }
+    *balance.mutable_expert()->mutable_owed() = Amount(owed);
   }
   const std::string budget = SponsorBudget(user_id);
   if (auto account = state_.ledger().accounts().find(budget);
       account != state_.ledger().accounts().end()) {
-    int64_t given_back = 0;
-    for (const v1::Transfer& transfer : history(budget)) {
-      if (transfer.credit_account_id() == budget &&
-          absl::StartsWith(transfer.transfer_id(), "refund-")) {
-        given_back += transfer.amount();
-      }
-    }
     const v1::LedgerAccount& a = account->second;
     *balance.mutable_sponsor()->mutable_budget() = Amount(Ledger::PostedBalance(a));
     *balance.mutable_sponsor()->mutable_reserved() = Amount(a.debits_pending());
-    *balance.mutable_sponsor()->mutable_spent() = Amount(a.debits_posted() - given_back);
+    *balance.mutable_sponsor()->mutable_spent() =
+        Amount(a.debits_posted() - value(given_back_, budget));
   }
-  auto spent = spent_.find(user_id);
-  auto refunded = refunded_.find(user_id);
-  *balance.mutable_person()->mutable_spent() = Amount(spent == spent_.end() ? 0 : spent->second);
-  *balance.mutable_person()->mutable_refunded() =
-      Amount(refunded == refunded_.end() ? 0 : refunded->second);
+  *balance.mutable_person()->mutable_spent() = Amount(value(spent_, user_id));
+  *balance.mutable_person()->mutable_refunded() = Amount(value(refunded_, user_id));
+  *balance.mutable_person()->mutable_owed() = Amount(value(owed_by_person_, user_id));
   return balance;
 }
 
@@ -152,7 +279,8 @@ std::vector<v1::Transfer> PaymentsReadModel::TransfersOf(
   std::vector<v1::Transfer> all;
   {
     absl::MutexLock lock(&mutex_);
-    for (const std::string& account : {ExpertPayable(user_id), SponsorBudget(user_id)}) {
+    for (const std::string& account :
+         {ExpertPayable(user_id), ExpertOwed(user_id), SponsorBudget(user_id)}) {
       auto found = history_.find(account);
       if (found != history_.end()) all.insert(all.end(), found->second.begin(), found->second.end());
     }
@@ -178,48 +306,84 @@ std::optional<v1::PayoutStarted> PaymentsReadModel::OpenPayout(const std::string
   return open->second;
 }
 
-v1::PaymentsState PaymentsReadModel::State() const {
+std::optional<v1::SessionMoney> PaymentsReadModel::SessionMoney(
+    const std::string& session_id) const {
   absl::MutexLock lock(&mutex_);
-  return state_;
+  auto found = state_.sessions().find(session_id);
+  if (found == state_.sessions().end()) return std::nullopt;
+  return found->second;
+}
+
+absl::flat_hash_map<std::string, v1::LedgerAccount> PaymentsReadModel::Accounts() const {
+  absl::MutexLock lock(&mutex_);
+  return {state_.ledger().accounts().begin(), state_.ledger().accounts().end()};
 }
 
 absl::flat_hash_map<std::string, v1::LedgerAccount> PaymentsReadModel::Recomputed() const {
   absl::MutexLock lock(&mutex_);
-  absl::flat_hash_map<std::string, v1::LedgerAccount> accounts;
-  // Each transfer once (it is in two histories); pending ones by outcome.
-  absl::flat_hash_map<std::string, const v1::Transfer*> transfers;
-  for (const auto& [account, list] : history_) {
-    for (const v1::Transfer& transfer : list) transfers[transfer.transfer_id()] = &transfer;
-  }
-  absl::flat_hash_map<std::string, int64_t> settled;  // pending id -> settled
-  for (const auto& [id, transfer] : transfers) {
-    if (Has(transfer->flags(), v1::TRANSFER_FLAG_POST_PENDING) ||
-        Has(transfer->flags(), v1::TRANSFER_FLAG_VOID_PENDING)) {
-      settled[transfer->pending_id()] = 1;
-    }
-  }
-  for (const auto& [id, transfer] : transfers) {
-    // Both in first: a flat map moves its values when it grows.
-    accounts[transfer->debit_account_id()];
-    accounts[transfer->credit_account_id()];
-    v1::LedgerAccount& debit = accounts.at(transfer->debit_account_id());
-    v1::LedgerAccount& credit = accounts.at(transfer->credit_account_id());
-    if (Has(transfer->flags(), v1::TRANSFER_FLAG_PENDING)) {
-      if (!settled.contains(id)) {
-        debit.set_debits_pending(debit.debits_pending() + transfer->amount());
-        credit.set_credits_pending(credit.credits_pending() + transfer->amount());
-      }
-    } else if (!Has(transfer->flags(), v1::TRANSFER_FLAG_VOID_PENDING)) {
-      debit.set_debits_posted(debit.debits_posted() + transfer->amount());
-      credit.set_credits_posted(credit.credits_posted() + transfer->amount());
-    }
-  }
-  return accounts;
+  return recomputed_;
 }
 
-absl::flat_hash_map<std::string, int64_t> PaymentsReadModel::MovedAtProcessor() const {
+std::optional<int64_t> PaymentsReadModel::MovedAtProcessor(const std::string& intent_id) const {
   absl::MutexLock lock(&mutex_);
-  return moved_at_processor_;
+  auto found = moved_at_processor_.find(intent_id);
+  if (found == moved_at_processor_.end()) return std::nullopt;
+  return found->second.amount;
+}
+
+void PaymentsReadModel::AddMoved(const std::string& intent_id, int64_t amount) {
+  Moved& moved = moved_at_processor_[intent_id];
+  moved.amount += amount;
+  moved.recorded = ++moved_recorded_;
+}
+
+uint64_t PaymentsReadModel::MovedAtProcessorMark() const {
+  absl::MutexLock lock(&mutex_);
+  return moved_recorded_ + 1;
+}
+
+size_t PaymentsReadModel::MovedAtProcessorCount() const {
+  absl::MutexLock lock(&mutex_);
+  return moved_at_processor_.size();
+}
+
+std::vector<std::string> PaymentsReadModel::MovedAtProcessorExcept(
+    const absl::flat_hash_set<std::string>& seen, uint64_t mark) const {
+  absl::MutexLock lock(&mutex_);
+  std::vector<std::string> missing;
+  for (const auto& [intent, moved] : moved_at_processor_) {
+    if (moved.recorded < mark && !seen.contains(intent)) missing.push_back(intent);
+  }
+  return missing;
+}
+
+bool PaymentsReadModel::IntentOpen(const std::string& intent_id) const {
+  absl::MutexLock lock(&mutex_);
+  return state_.open_intents().contains(intent_id);
+}
+
+std::vector<v1::MoneyAttention> PaymentsReadModel::Attention() const {
+  absl::MutexLock lock(&mutex_);
+  std::vector<v1::MoneyAttention> entries;
+  for (const auto& [subject, entry] : attention_) entries.push_back(entry);
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.subject() < b.subject(); });
+  return entries;
+}
+
+MoneyFigures PaymentsReadModel::Figures() const {
+  absl::MutexLock lock(&mutex_);
+  MoneyFigures figures;
+  for (const char* state :
+       {"CAPTURE_FAILED", "REFUND_FAILED", "CAPTURING", "REFUNDING", "UNPAID", "OWED"}) {
+    figures.count[state] = 0;
+    figures.amount_minor[state] = 0;
+  }
+  for (const auto& [subject, entry] : attention_) {
+    ++figures.count[entry.state()];
+    figures.amount_minor[entry.state()] += entry.amount().amount_minor();
+  }
+  return figures;
 }
 
 }  // namespace helpline::payments

@@ -6,6 +6,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "helpline/payments/v1/events.pb.h"
@@ -15,10 +16,20 @@
 
 namespace helpline::payments {
 
+// What needs a person's attention, counted (metrics): sessions by money
+// state (CAPTURE_FAILED, REFUND_FAILED, CAPTURING, REFUNDING, UNPAID) and
+// experts who OWE refunds back, with the amounts in minor units.
+struct MoneyFigures {
+  absl::flat_hash_map<std::string, int64_t> count;
+  absl::flat_hash_map<std::string, int64_t> amount_minor;
+};
+
 // Payments' read model: each ledger's state folded from its events (the
 // same Apply the processor runs), every account's transfers, what each
-// person spent and got back, and the intents the processor has not
-// answered. Thread-safe.
+// person spent, got back and owes, every account's balances summed again
+// from its transfers, and the money that needs a person's attention. Every
+// figure is kept up to date as events arrive, so no query walks the
+// history. Thread-safe.
 class PaymentsReadModel : public es::Projection {
  public:
   // Earnings become available `refund_window` after they were captured.
@@ -32,27 +43,58 @@ class PaymentsReadModel : public es::Projection {
   std::vector<v1::Transfer> TransfersOf(const std::string& user_id,
                                         const std::optional<paging::TimeKey>& after,
                                         size_t limit) const;
-  // The whole state, copied (Reconcile).
-  v1::PaymentsState State() const;
   std::optional<v1::PayoutStarted> OpenPayout(const std::string& payout_id) const;
-  // Every account's balances summed up again from its transfers.
+  std::optional<v1::SessionMoney> SessionMoney(const std::string& session_id) const;
+
+  // The ledger's accounts as it keeps them, and the same accounts summed
+  // up again from their transfers (Reconcile compares the two).
+  absl::flat_hash_map<std::string, v1::LedgerAccount> Accounts() const;
   absl::flat_hash_map<std::string, v1::LedgerAccount> Recomputed() const;
+
   // What the ledger moved that the processor must have moved too, by the
-  // intent's id: "capture:<session>", "refund:<session>" (paid sessions),
-  // "payout:<id>" (paid out) and "fund:<id>" (sponsor fundings).
-  absl::flat_hash_map<std::string, int64_t> MovedAtProcessor() const;
+  // intent's id: "capture:<session>", "refund:<session>[/<attempt>]" (paid
+  // sessions), "payout:<id>" (paid out) and "fund:<id>" (sponsor fundings).
+  // The amount the ledger has for one (nullopt: none), and how many there are.
+  std::optional<int64_t> MovedAtProcessor(const std::string& intent_id) const;
+  size_t MovedAtProcessorCount() const;
+  // Those of them recorded before `mark` (MovedAtProcessorMark() then)
+  // that are not in `seen`: walks them all, so called only when the counts
+  // say some are missing.
+  uint64_t MovedAtProcessorMark() const;
+  std::vector<std::string> MovedAtProcessorExcept(const absl::flat_hash_set<std::string>& seen,
+                                                  uint64_t mark) const;
+  bool IntentOpen(const std::string& intent_id) const;
+
+  std::vector<v1::MoneyAttention> Attention() const;
+  MoneyFigures Figures() const;
 
  private:
   runtime::v1::Money Amount(int64_t minor) const;
+  void Record(const v1::Transfer& transfer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void UpdateAttention(const std::string& session) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const std::string currency_;
   const absl::Duration refund_window_;
   mutable absl::Mutex mutex_;
   v1::PaymentsState state_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::vector<v1::Transfer>> history_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, v1::LedgerAccount> recomputed_ ABSL_GUARDED_BY(mutex_);
+  // Pending transfers not posted or voided yet, by id (their amounts).
+  absl::flat_hash_map<std::string, v1::Transfer> open_pending_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, int64_t> spent_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, int64_t> refunded_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, int64_t> moved_at_processor_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_map<std::string, int64_t> owed_by_person_ ABSL_GUARDED_BY(mutex_);
+  // Per sponsor budget account: refunds credited back to it.
+  absl::flat_hash_map<std::string, int64_t> given_back_ ABSL_GUARDED_BY(mutex_);
+  struct Moved {
+    int64_t amount = 0;
+    uint64_t recorded = 0;  // its place in the order they were recorded
+  };
+  absl::flat_hash_map<std::string, Moved> moved_at_processor_ ABSL_GUARDED_BY(mutex_);
+  uint64_t moved_recorded_ ABSL_GUARDED_BY(mutex_) = 0;
+  void AddMoved(const std::string& intent_id, int64_t amount) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // By subject ("session:<id>", "expert:<id>").
+  absl::flat_hash_map<std::string, v1::MoneyAttention> attention_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace helpline::payments

@@ -25,9 +25,12 @@ class SandboxService final : public v1::SandboxProcessorService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status ListJournal(grpc::ServerContext*, const v1::ListJournalRequest*,
+  grpc::Status ListJournal(grpc::ServerContext*, const v1::ListJournalRequest* request,
                            v1::ListJournalResponse* response) override {
-    for (v1::JournalEntry& entry : processor_.Journal()) *response->add_entries() = std::move(entry);
+    absl::StatusOr<v1::ListJournalResponse> page =
+        processor_.JournalPage(request->page_size(), request->page_token());
+    if (!page.ok()) return errors::ToGrpc(page.status());
+    *response = std::move(*page);
     return grpc::Status::OK;
   }
 

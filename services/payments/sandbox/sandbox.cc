@@ -3,11 +3,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"
 
@@ -130,6 +133,27 @@ absl::StatusOr<SandboxProcessor::Answer> SandboxProcessor::Execute(
 std::vector<v1::JournalEntry> SandboxProcessor::Journal() const {
   absl::MutexLock lock(&mutex_);
   return journal_;
+}
+
+absl::StatusOr<v1::ListJournalResponse> SandboxProcessor::JournalPage(
+    int32_t page_size, const std::string& page_token) const {
+  if (page_size < 0 || page_size > 10000) {
+    return errors::InvalidField("page_size", "must be 0 to 10000");
+  }
+  size_t from = 0;
+  if (!page_token.empty() && !absl::SimpleAtoi(page_token, &from)) {
+    return errors::InvalidField("page_token", "is not a token this journal gave");
+  }
+  const size_t size = page_size == 0 ? 1000 : static_cast<size_t>(page_size);
+  absl::MutexLock lock(&mutex_);
+  if (from > journal_.size()) {
+    return errors::InvalidField("page_token", "is past the end of the journal");
+  }
+  v1::ListJournalResponse page;
+  const size_t to = std::min(journal_.size(), from + size);
+  for (size_t i = from; i < to; ++i) *page.add_entries() = journal_[i];
+  if (to < journal_.size()) page.set_next_page_token(absl::StrCat(to));
+  return page;
 }
 
 void SandboxProcessor::Script(const v1::ScriptRequest& request) {

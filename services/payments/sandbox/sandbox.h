@@ -28,6 +28,10 @@ class SandboxProcessor {
   };
   absl::StatusOr<Answer> Execute(const v1::ExecuteRequest& request, absl::Time now);
   std::vector<v1::JournalEntry> Journal() const;
+  // Entries from `page_token` ("" or the last page's next_page_token), at
+  // most `page_size` (0: 1000); INVALID_ARGUMENT for a bad size or token.
+  absl::StatusOr<v1::ListJournalResponse> JournalPage(int32_t page_size,
+                                                      const std::string& page_token) const;
   void Script(const v1::ScriptRequest& request);
 
  private:

@@ -60,12 +60,13 @@ void PartitionBatch::FireDueTimers(absl::Time now, size_t limit) {
   }
 }
 
-void PartitionBatch::DeadLetter(const kafka::Record& record, const std::string& reason) {
+void PartitionBatch::DeadLetter(const kafka::Record& record, const std::string& reason,
+                                const char* result) {
   log::Warn("command sent to the dead-letter topic",
             {{"partition", partition_}, {"offset", record.offset}, {"reason", reason}});
   dead_letters_.push_back(es::DeadLetter(settings_.topics.deadletter, record, reason,
                                          absl::StrCat(settings_.service, "-processor")));
-  result_counts_.push_back("dead_letter");
+  result_counts_.push_back(result);
 }
 
 void PartitionBatch::Decide(Message& command, absl::Time now, const kafka::Record* source) {
@@ -79,6 +80,17 @@ void PartitionBatch::Decide(Message& command, absl::Time now, const kafka::Recor
   pending.partition = meta.reply_partition();
   pending.key = meta.reply_to();
   auto answer = [&](const absl::Status& status, const char* result) {
+    // Nobody waits for a reactor's command: its refusal must not vanish.
+    if (!status.ok() && meta.reply_to().empty() && source != nullptr) {
+      DeadLetter(*source,
+                 absl::StrCat("refused: ", absl::StatusCodeToString(status.code()), ": ",
+                              status.message(), " (command ", meta.command_id(), " from ",
+                              meta.actor().system().empty() ? "a sender with no reply address"
+                                                            : meta.actor().system(),
+                              ")"),
+                 "refused");
+      return;
+    }
     errors::ToReply(status, &pending.reply);
     if (!meta.reply_to().empty()) {
       if (pending.partition >= 0 && (settings_.replies_partitions == 0 ||

@@ -67,7 +67,9 @@ class PartitionBatch {
   // Makes the working copies the partition's state; adds the aggregates it
   // changed to `changed`.
   void Commit(std::set<std::string>& changed);
-  // One metrics label per command: "ok", "rejected", "duplicate", "dead_letter".
+  // One metrics label per command: "ok", "rejected", "duplicate",
+  // "dead_letter" (not a command), "refused" (rejected with nobody to tell:
+  // a reactor's command, written to the dead letters with the reason).
   const std::vector<std::string>& result_counts() const { return result_counts_; }
   int64_t events_next_offset() const { return events_next_offset_; }
 
@@ -80,7 +82,8 @@ class PartitionBatch {
 
   WorkingAggregate& Get(const std::string& aggregate_id);
   void Decide(google::protobuf::Message& command, absl::Time now, const kafka::Record* source);
-  void DeadLetter(const kafka::Record& record, const std::string& reason);
+  void DeadLetter(const kafka::Record& record, const std::string& reason,
+                  const char* result = "dead_letter");
 
   const BatchSettings& settings_;
   const int32_t partition_;

@@ -15,7 +15,7 @@ class ProcessorMetrics {
  public:
   explicit ProcessorMetrics(prometheus::Registry& registry);
 
-  // result: "ok", "rejected", "duplicate", "dead_letter".
+  // result: "ok", "rejected", "duplicate", "dead_letter", "refused".
   void CountCommand(const std::string& result);
   void ObserveTransaction(double seconds, int commands);
   void CountTransactionFailure(const std::string& kind);  // "aborted", "fatal"

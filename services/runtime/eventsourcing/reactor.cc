@@ -22,6 +22,7 @@ kafka::OutgoingRecord ReactionCommand(google::protobuf::Message& command,
   meta.mutable_actor()->set_system(target.name);
   meta.set_traceparent(NewTraceparent(source.HeaderValue("traceparent").value_or("")));
   meta.clear_reply_to();
+  *meta.mutable_source_occurred_at() = source_meta.occurred_at();
   return kafka::OutgoingRecord{target.commands_topic, std::nullopt, meta.aggregate_id(),
                                command.SerializeAsString(), {{"traceparent", meta.traceparent()}}};
 }
