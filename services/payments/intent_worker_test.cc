@@ -152,7 +152,12 @@ TEST_F(IntentWorkerTest, ARefundGoesToTheProcessorOnlyAfterItsCapture) {
   ASSERT_TRUE(log_.Send(kLedger, refund).ok());
   EXPECT_EQ(worker_.RunOnce(log_.now), 0) << "the capture timed out; the refund waits for it";
   EXPECT_EQ(Journaled(v1::INTENT_KIND_REFUND), 0);
-  EXPECT_EQ(worker_.RunOnce(log_.now + absl::Seconds(3)), 2) << "the capture, then the refund";
+  EXPECT_EQ(Status("s1"), v1::SESSION_MONEY_STATUS_CAPTURING);
+  EXPECT_EQ(worker_.RunOnce(log_.now + absl::Seconds(3)), 1) << "the capture";
+  EXPECT_EQ(Status("s1"), v1::SESSION_MONEY_STATUS_REFUNDING)
+      << "the refund is asked for once the capture went through";
+  EXPECT_EQ(worker_.RunOnce(log_.now + absl::Seconds(3)), 1) << "then the refund";
+  EXPECT_EQ(Status("s1"), v1::SESSION_MONEY_STATUS_REFUNDED);
   for (const v1::JournalEntry& entry : sandbox_->Journal()) {
     EXPECT_TRUE(entry.approved()) << entry.ShortDebugString();
   }

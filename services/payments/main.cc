@@ -13,6 +13,7 @@
 #include "services/payments/domain/reactions.h"
 #include "services/payments/domain/read_model.h"
 #include "services/payments/intent_worker.h"
+#include "services/payments/money_metrics.h"
 #include "services/payments/payments_service.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/core/ids.h"
@@ -46,8 +47,14 @@ server::ConfigSchema Schema() {
       .String("payments.commission_overrides", "",
               "other rates: \"category:<id>=<bps>,program:<id>=<bps>\" (a program's wins)")
       .String("payments.processor_target", "127.0.0.1:7006", "the payment processor (gRPC)")
-      .Duration("payments.refund_window", absl::Hours(72), absl::Minutes(1), kDedupeWindow,
-                "earnings become available this long after the capture")
+      .Duration("payments.refund_window", absl::Hours(72), absl::Minutes(1),
+                kDedupeWindow - kClockSkewAllowance,
+                "earnings become available this long after the capture (the payout hold); "
+                "sessions.refund_window must not be longer")
+      .OneOf("payments.refund_after_payout", "recover", {"recover", "absorb"},
+             "a refund after the expert was paid out: the expert owes what their payable lacks "
+             "and it is recovered from their next earnings (recover), or the platform bears it "
+             "(absorb)")
       .Duration("payments.processor_timeout", absl::Seconds(5), absl::Milliseconds(100),
                 absl::Minutes(5), "how long a call to the processor may take")
       .Duration("payments.processor_retry_after", absl::Seconds(2), absl::Milliseconds(50),
@@ -74,6 +81,8 @@ int Main(int argc, char** argv) {
   CommissionOptions commission;
   commission.currency = config.GetString("payments.currency");
   commission.default_bps = static_cast<int32_t>(config.GetInt("payments.commission_bps"));
+  commission.platform_absorbs_refund_shortfall =
+      config.GetString("payments.refund_after_payout") == "absorb";
   if (absl::Status parsed =
           ParseCommissionOverrides(config.GetString("payments.commission_overrides"), commission);
       !parsed.ok()) {
@@ -149,10 +158,13 @@ int Main(int argc, char** argv) {
                    options.command_timeout)
             .status();
       });
+  MoneyGauges gauges(host.server.metrics().registry());
   std::thread working([&] {
     absl::Duration interval = config.GetDuration("payments.worker_interval");
     while (!shutdown.WaitFor(interval)) {
-      if (events.CaughtUp()) worker.RunOnce(absl::Now());
+      if (!events.CaughtUp()) continue;
+      worker.RunOnce(absl::Now());
+      gauges.Set(read_model.Figures());
     }
   });
 

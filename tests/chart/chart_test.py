@@ -6,8 +6,9 @@ strict) and configs every service binary takes (--check-config), and in
 what it renders every Deployment has probes, requests and limits, runs
 non-root on a read-only root filesystem without privilege escalation or
 capabilities, its Service targets its gRPC port, its config holds no secret
-and every secret it reads is referenced by name, never inlined; and the
-values schema turns wrong values away."""
+and every secret it reads is referenced by name, never inlined; the values
+schema turns wrong values away, and a refund window longer than the payout
+hold is refused."""
 import json
 import os
 import subprocess
@@ -215,6 +216,16 @@ def main():
         lint = helm("lint", "--strict", CHART, "--set", setting)
         check(lint.returncode != 0 and field in (lint.stdout + lint.stderr),
               f"the schema accepted {setting}")
+    # A refund window longer than the payout hold is refused: a refund could
+    # find the expert's money paid out.
+    longer = helm("template", "hl", CHART, "--kube-version", KUBERNETES_VERSION,
+                  "--set", "services.sessions.config.sessions.refund_window=96h")
+    check(longer.returncode != 0 and "refund_window" in longer.stderr,
+          "a sessions refund window longer than the payout hold was rendered")
+    shorter = helm("template", "hl", CHART, "--kube-version", KUBERNETES_VERSION,
+                   "--set", "services.sessions.config.sessions.refund_window=1h30m",
+                   "--set", "services.payments.config.payments.refund_window=2h")
+    check(shorter.returncode == 0, f"a refund window inside the payout hold was refused: {shorter.stderr}")
     return finish(failures)
 
 

@@ -128,3 +128,27 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- if .Values.pspSandbox.enabled }}{{ $names = append $names "psp-sandbox" }}{{ end -}}
 {{- join " " $names -}}
 {{- end -}}
+
+{{/* A Go duration ("72h", "1h30m", "90s", "500ms") in seconds. */}}
+{{- define "helpline.seconds" -}}
+{{- $total := 0.0 -}}
+{{- range $part := regexFindAll "[0-9.]+(ms|h|m|s)" (toString .) -1 -}}
+{{- $unit := regexFind "(ms|h|m|s)$" $part -}}
+{{- $number := float64 (trimSuffix $unit $part) -}}
+{{- $scale := get (dict "h" 3600.0 "m" 60.0 "s" 1.0 "ms" 0.001) $unit -}}
+{{- $total = addf $total (mulf $number $scale) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/* Refunds must come before payouts: the person's refund window
+(sessions.refund_window) may not be longer than the expert's payout hold
+(payments.refund_window), or a refund could find the money paid out. */}}
+{{- define "helpline.checkRefundWindow" -}}
+{{- $services := .Values.services | default dict -}}
+{{- $refund := dig "sessions" "config" "sessions" "refund_window" "72h" $services -}}
+{{- $hold := dig "payments" "config" "payments" "refund_window" "72h" $services -}}
+{{- if gt (float64 (include "helpline.seconds" $refund)) (float64 (include "helpline.seconds" $hold)) -}}
+{{- fail (printf "services.sessions.config.sessions.refund_window (%v) is longer than the payout hold services.payments.config.payments.refund_window (%v): a refund could come after the expert was paid out" $refund $hold) -}}
+{{- end -}}
+{{- end -}}

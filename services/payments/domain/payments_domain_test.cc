@@ -85,6 +85,16 @@ void PaidHold(Log& log, const std::string& session, int64_t max) {
   ASSERT_TRUE(approved->back().has_hold_placed()) << approved->back().DebugString();
 }
 
+// A paid session's capture of `amount`, confirmed by the processor.
+void CaptureConfirmed(Log& log, const std::string& session, int64_t amount) {
+  auto asked = log.Send(kLedger, Capture(session, amount));
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  ASSERT_TRUE((*asked)[0].has_capture_requested()) << (*asked)[0].DebugString();
+  auto confirmed = log.Send(kLedger, Outcome("capture:" + session, true));
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status();
+  ASSERT_TRUE((*confirmed)[1].has_session_captured()) << (*confirmed)[1].DebugString();
+}
+
 void Fund(Log& log, const std::string& sponsor, int64_t amount) {
   v1::PaymentsCommand fund;
   fund.mutable_fund_sponsor_budget()->set_funding_id("f-" + sponsor);
@@ -107,13 +117,22 @@ TEST(Payments, APaidSessionHoldsTheMaximumAndCapturesTheActualAmountWithAnExactS
   PaidHold(log, "s1", 3000);
   EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_pending(), 2400);
   EXPECT_EQ(Account(log, kCommissionAccount).credits_pending(), 600);
-  auto captured = log.Send(kLedger, Capture("s1", 1800));
+  auto asked = log.Send(kLedger, Capture("s1", 1800));
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  EXPECT_EQ((*asked)[0].capture_requested().amount().amount_minor(), 1800);
+  EXPECT_EQ((*asked)[1].processor_intent_recorded().kind(), v1::INTENT_KIND_CAPTURE);
+  EXPECT_EQ((*asked)[1].processor_intent_recorded().amount().amount_minor(), 1800);
+  EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_posted(), 0)
+      << "nothing is posted before the processor captured";
+  EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_pending(), 2400) << "the hold stays";
+  EXPECT_EQ(log.StateOf(kLedger).sessions().at("s1").status(),
+            v1::SESSION_MONEY_STATUS_CAPTURING);
+  auto captured = log.Send(kLedger, Outcome("capture:s1", true, "cap-1"));
   ASSERT_TRUE(captured.ok()) << captured.status();
-  const v1::SessionCaptured& done = (*captured)[0].session_captured();
+  const v1::SessionCaptured& done = (*captured)[1].session_captured();
   EXPECT_EQ(done.fee_minor(), 360);
   EXPECT_EQ(done.expert_share_minor(), 1440);
-  EXPECT_EQ((*captured)[1].processor_intent_recorded().kind(), v1::INTENT_KIND_CAPTURE);
-  EXPECT_EQ((*captured)[1].processor_intent_recorded().amount().amount_minor(), 1800);
+  EXPECT_EQ(done.intent_id(), "capture:s1");
   const v1::LedgerAccount& payable = Account(log, ExpertPayable("ben"));
   EXPECT_EQ(payable.credits_posted(), 1440);
   EXPECT_EQ(payable.credits_pending(), 0) << "the rest of the hold is released";
@@ -136,8 +155,12 @@ TEST(Payments, ADeclinedCardFailsTheHoldAndDuplicateAnswersChangeNothing) {
   auto duplicate = log.Send(kLedger, Outcome("auth:s1", true));
   ASSERT_TRUE(duplicate.ok());
   EXPECT_TRUE(duplicate->empty()) << "a late or repeated answer is ignored";
-  EXPECT_EQ(log.Send(kLedger, Capture("s1", 100)).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  auto ended = log.Send(kLedger, Capture("s1", 100));
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  ASSERT_EQ(ended->size(), 1u);
+  EXPECT_EQ((*ended)[0].session_unpaid().amount().amount_minor(), 100)
+      << "a session that ran on a failed hold is recorded as unpaid";
+  EXPECT_EQ(log.StateOf(kLedger).sessions().at("s1").unpaid_minor(), 100);
   EXPECT_EQ(Sum(log), 0);
 }
 
@@ -149,9 +172,10 @@ TEST(Payments, ACaptureThatComesWhileAuthorisingIsDoneWhenTheAuthorisationIs) {
   EXPECT_TRUE((*queued)[0].has_settlement_queued());
   auto approved = log.Send(kLedger, Outcome("auth:s1", true));
   ASSERT_TRUE(approved.ok());
-  bool captured = false;
-  for (const auto& event : *approved) captured = captured || event.has_session_captured();
-  EXPECT_TRUE(captured);
+  bool asked = false;
+  for (const auto& event : *approved) asked = asked || event.has_capture_requested();
+  EXPECT_TRUE(asked);
+  ASSERT_TRUE(log.Send(kLedger, Outcome("capture:s1", true)).ok());
   EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_posted(), 800);
   EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_pending(), 0);
 }
@@ -174,7 +198,15 @@ TEST(Payments, SettlementsThatComeBeforeTheHoldWaitForIt) {
       intents.push_back(event.processor_intent_recorded().kind());
     }
   }
-  EXPECT_EQ(intents, (std::vector<v1::IntentKind>{v1::INTENT_KIND_CAPTURE, v1::INTENT_KIND_REFUND}));
+  EXPECT_EQ(intents, (std::vector<v1::IntentKind>{v1::INTENT_KIND_CAPTURE}))
+      << "the refund waits for the capture to go through";
+  auto captured = log.Send(kLedger, Outcome("capture:s1", true));
+  ASSERT_TRUE(captured.ok()) << captured.status();
+  ASSERT_EQ(captured->size(), 4u);
+  EXPECT_TRUE((*captured)[1].has_session_captured());
+  EXPECT_TRUE((*captured)[2].has_refund_started());
+  EXPECT_EQ((*captured)[3].processor_intent_recorded().kind(), v1::INTENT_KIND_REFUND);
+  ASSERT_TRUE(log.Send(kLedger, Outcome("refund:s1", true)).ok());
   EXPECT_EQ(log.StateOf(kLedger).sessions().at("s1").status(), v1::SESSION_MONEY_STATUS_REFUNDED);
   EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_posted(), 800);
   EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 0);
@@ -219,11 +251,17 @@ TEST(Payments, AVoidReleasesTheHoldAndLetsTheAuthorisationGo) {
 TEST(Payments, ARefundReversesShareAndFeeBackToTheCard) {
   Log log;
   PaidHold(log, "s1", 3000);
-  ASSERT_TRUE(log.Send(kLedger, Capture("s1", 1800)).ok());
-  auto refunded = log.Send(kLedger, Refund("s1"));
+  CaptureConfirmed(log, "s1", 1800);
+  auto asked = log.Send(kLedger, Refund("s1"));
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  EXPECT_EQ((*asked)[0].refund_started().amount().amount_minor(), 1800);
+  EXPECT_EQ((*asked)[1].processor_intent_recorded().kind(), v1::INTENT_KIND_REFUND);
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 1440)
+      << "nothing moves back before the processor refunded";
+  auto refunded = log.Send(kLedger, Outcome("refund:s1", true));
   ASSERT_TRUE(refunded.ok()) << refunded.status();
-  EXPECT_EQ((*refunded)[0].session_refunded().amount().amount_minor(), 1800);
-  EXPECT_EQ((*refunded)[1].processor_intent_recorded().kind(), v1::INTENT_KIND_REFUND);
+  EXPECT_EQ((*refunded)[1].session_refunded().amount().amount_minor(), 1800);
+  EXPECT_EQ((*refunded)[1].session_refunded().intent_id(), "refund:s1");
   EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 0);
   EXPECT_EQ(Ledger::PostedBalance(Account(log, kCommissionAccount)), 0);
   EXPECT_EQ(Ledger::PostedBalance(Account(log, kCashAccount)), 0);
@@ -294,7 +332,7 @@ v1::PaymentsCommand Payout(const std::string& id, int64_t minimum) {
 TEST(Payouts, EarningsArePaidOutAfterTheRefundWindowOnceAndADeclineKeepsThem) {
   Log log;
   PaidHold(log, "s1", 3000);
-  ASSERT_TRUE(log.Send(kLedger, Capture("s1", 1800)).ok());
+  CaptureConfirmed(log, "s1", 1800);
   log.now += absl::Hours(1);
   EXPECT_EQ(log.Send(kLedger, Payout("p1", 1000)).status().code(),
             absl::StatusCode::kFailedPrecondition)
@@ -325,12 +363,12 @@ TEST(Payouts, EarningsArePaidOutAfterTheRefundWindowOnceAndADeclineKeepsThem) {
 TEST(Payouts, TheBatchPaysEveryExpertAboveTheMinimumOnce) {
   Log log;
   PaidHold(log, "s1", 3000);
-  ASSERT_TRUE(log.Send(kLedger, Capture("s1", 1800)).ok());
+  CaptureConfirmed(log, "s1", 1800);
   v1::PaymentsCommand other = Hold("s2", 500);
   other.mutable_hold_session()->set_expert_id("cara");
   ASSERT_TRUE(log.Send(kLedger, other).ok());
   ASSERT_TRUE(log.Send(kLedger, Outcome("auth:s2", true)).ok());
-  ASSERT_TRUE(log.Send(kLedger, Capture("s2", 100)).ok());
+  CaptureConfirmed(log, "s2", 100);
   log.now += absl::Hours(73);
   v1::PaymentsCommand batch;
   batch.mutable_run_payout_batch()->set_batch_id("2027-01-04");
@@ -348,7 +386,7 @@ TEST(Payouts, TheBatchPaysEveryExpertAboveTheMinimumOnce) {
 TEST(Payouts, SettledSessionsLeaveTheStateAfterTheDedupeWindowAndTheirEarningsStay) {
   Log log;
   PaidHold(log, "s1", 3000);
-  ASSERT_TRUE(log.Send(kLedger, Capture("s1", 1800)).ok());
+  CaptureConfirmed(log, "s1", 1800);
   PaidHold(log, "s2", 3000);
   ASSERT_TRUE(log.Send(kLedger, VoidIt("s2")).ok());
   PaidHold(log, "s3", 3000);  // still held: stays
@@ -369,6 +407,206 @@ TEST(Payouts, SettledSessionsLeaveTheStateAfterTheDedupeWindowAndTheirEarningsSt
   ASSERT_FALSE(paid->empty());
   EXPECT_EQ((*paid)[0].payout_started().amount().amount_minor(), 1440);
   EXPECT_EQ(Sum(log), 0);
+}
+
+v1::PaymentsCommand Batch(const std::string& id) {
+  v1::PaymentsCommand batch;
+  batch.mutable_run_payout_batch()->set_batch_id(id);
+  batch.mutable_run_payout_batch()->set_minimum_minor(1);
+  *batch.mutable_run_payout_batch()->mutable_refund_window() = ToProtoDuration(absl::Hours(72));
+  return batch;
+}
+
+// Finding 1: a real processor declines captures (an expired authorisation).
+// The ledger posts nothing until it captured, so a declined capture pays the
+// expert nothing and says what the person owes.
+TEST(MoneyFollowsTheProcessor, ADeclinedCaptureReleasesTheHoldAndPaysTheExpertNothing) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  ASSERT_TRUE(log.Send(kLedger, Capture("s1", 1800)).ok());
+  auto declined = log.Send(kLedger, Outcome("capture:s1", false, "authorisation expired"));
+  ASSERT_TRUE(declined.ok()) << declined.status();
+  ASSERT_EQ(declined->size(), 2u);
+  const v1::CaptureFailed& failed = (*declined)[1].capture_failed();
+  EXPECT_EQ(failed.amount().amount_minor(), 1800);
+  EXPECT_NE(failed.reason().find("authorisation expired"), std::string::npos);
+  const v1::SessionMoney& money = log.StateOf(kLedger).sessions().at("s1");
+  EXPECT_EQ(money.status(), v1::SESSION_MONEY_STATUS_CAPTURE_FAILED);
+  EXPECT_EQ(money.unpaid_minor(), 1800) << "what the person owes";
+  const v1::LedgerAccount& payable = Account(log, ExpertPayable("ben"));
+  EXPECT_EQ(payable.credits_posted(), 0);
+  EXPECT_EQ(payable.credits_pending(), 0) << "the hold is released";
+  EXPECT_EQ(Account(log, kCommissionAccount).credits_posted(), 0);
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, kCashAccount)), 0);
+  log.now += absl::Hours(73);
+  EXPECT_EQ(AvailableEarnings(log.StateOf(kLedger), "ben", log.now, absl::Hours(72)), 0);
+  auto batch = log.Send(kLedger, Batch("after-the-window"));
+  ASSERT_TRUE(batch.ok());
+  EXPECT_TRUE(batch->empty()) << "nothing to pay out for money never collected";
+  auto refund = log.Send(kLedger, Refund("s1"));
+  ASSERT_TRUE(refund.ok());
+  EXPECT_TRUE(refund->empty()) << "nothing taken, nothing to give back";
+  EXPECT_TRUE(log.Send(kLedger, Capture("s1", 1800))->empty()) << "not asked twice";
+  EXPECT_EQ(Sum(log), 0);
+}
+
+// Finding 1: a declined refund leaves the money captured and the session
+// REFUND_FAILED (not REFUNDED); an admin's retry asks again.
+TEST(MoneyFollowsTheProcessor, ADeclinedRefundStaysVisibleUntilARetryGoesThrough) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  CaptureConfirmed(log, "s1", 1800);
+  ASSERT_TRUE(log.Send(kLedger, Refund("s1")).ok());
+  auto declined = log.Send(kLedger, Outcome("refund:s1", false, "card closed"));
+  ASSERT_TRUE(declined.ok()) << declined.status();
+  EXPECT_EQ((*declined)[1].refund_failed().attempt(), 1);
+  EXPECT_EQ(log.StateOf(kLedger).sessions().at("s1").status(),
+            v1::SESSION_MONEY_STATUS_REFUND_FAILED);
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 1440)
+      << "the money is where the capture put it";
+  log.now += absl::Hours(73);
+  EXPECT_EQ(AvailableEarnings(log.StateOf(kLedger), "ben", log.now, absl::Hours(72)), 0)
+      << "a share the person is owed back is not paid out";
+  EXPECT_TRUE(log.Send(kLedger, Refund("s1"))->empty()) << "the same request does nothing";
+  v1::PaymentsCommand retry;
+  retry.mutable_retry_refund()->set_session_id("s1");
+  auto retried = log.Send(kLedger, retry);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ((*retried)[0].refund_started().attempt(), 2);
+  EXPECT_EQ((*retried)[1].processor_intent_recorded().intent_id(), "refund:s1/2");
+  EXPECT_EQ(log.Send(kLedger, retry).status().code(), absl::StatusCode::kFailedPrecondition)
+      << "only a declined refund is retried";
+  auto refunded = log.Send(kLedger, Outcome("refund:s1/2", true));
+  ASSERT_TRUE(refunded.ok()) << refunded.status();
+  EXPECT_EQ((*refunded)[1].session_refunded().intent_id(), "refund:s1/2");
+  EXPECT_EQ(log.StateOf(kLedger).sessions().at("s1").status(), v1::SESSION_MONEY_STATUS_REFUNDED);
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 0);
+  EXPECT_EQ(Sum(log), 0);
+}
+
+// Finding 2: the authorisation comes back declined after the session ended
+// (its capture waited for the hold): the minutes are recorded as unpaid.
+TEST(MoneyFollowsTheProcessor, AHoldDeclinedAfterTheSessionEndedRecordsItsMinutesAsUnpaid) {
+  Log log;
+  ASSERT_TRUE(log.Send(kLedger, Hold("s1", 3000)).ok());
+  ASSERT_TRUE(log.Send(kLedger, Capture("s1", 900)).ok());
+  auto declined = log.Send(kLedger, Outcome("auth:s1", false, "insufficient funds"));
+  ASSERT_TRUE(declined.ok()) << declined.status();
+  ASSERT_EQ(declined->size(), 3u);
+  EXPECT_TRUE((*declined)[1].has_hold_failed());
+  EXPECT_EQ((*declined)[2].session_unpaid().amount().amount_minor(), 900);
+  EXPECT_EQ(log.StateOf(kLedger).sessions().at("s1").unpaid_minor(), 900);
+
+  // A sponsor's budget that is short, found when the end came first.
+  Program(log, "p1", "acme", 5);
+  ASSERT_TRUE(log.Send(kLedger, Capture("s2", 200)).ok());
+  auto short_budget = log.Send(kLedger, Hold("s2", 300, "p1"));
+  ASSERT_TRUE(short_budget.ok()) << short_budget.status();
+  ASSERT_EQ(short_budget->size(), 2u);
+  EXPECT_TRUE((*short_budget)[0].has_hold_failed());
+  EXPECT_EQ((*short_budget)[1].session_unpaid().amount().amount_minor(), 200);
+  EXPECT_EQ(Sum(log), 0);
+}
+
+// Finding 3: a refund after the expert was paid out is not refused: what
+// the payable lacks becomes what the expert owes, recovered from their
+// next earnings before anything is available again.
+TEST(MoneyFollowsTheProcessor, ARefundAfterThePayoutIsRecoveredFromTheNextEarnings) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  CaptureConfirmed(log, "s1", 1800);  // 1440 to Ben
+  log.now += absl::Hours(73);
+  ASSERT_TRUE(log.Send(kLedger, Payout("o1", 1)).ok());
+  ASSERT_TRUE(log.Send(kLedger, Outcome("payout:o1", true)).ok());
+  ASSERT_TRUE(log.Send(kLedger, Refund("s1")).ok());
+  auto refunded = log.Send(kLedger, Outcome("refund:s1", true));
+  ASSERT_TRUE(refunded.ok()) << refunded.status();
+  ASSERT_EQ(refunded->size(), 2u) << "refunded, not refused";
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 0);
+  EXPECT_EQ(-Ledger::PostedBalance(Account(log, ExpertOwed("ben"))), 1440) << "Ben owes it";
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, kCashAccount)), 1440)
+      << "1800 came in, 1800 went back to the person and 1440 to Ben";
+
+  PaidHold(log, "s2", 3000);
+  CaptureConfirmed(log, "s2", 1000);  // 800 to Ben: all of it recovers the debt
+  EXPECT_EQ(-Ledger::PostedBalance(Account(log, ExpertOwed("ben"))), 640);
+  PaidHold(log, "s3", 3000);
+  CaptureConfirmed(log, "s3", 1000);  // 800 more: 640 recovered, 160 his
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertOwed("ben"))), 0);
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 160);
+  log.now += absl::Hours(73);
+  EXPECT_EQ(AvailableEarnings(log.StateOf(kLedger), "ben", log.now, absl::Hours(72)), 160);
+  EXPECT_EQ(Sum(log), 0);
+
+  // By configuration the platform absorbs it instead.
+  Log absorbed;
+  PaidHold(absorbed, "s1", 3000);
+  CaptureConfirmed(absorbed, "s1", 1800);
+  absorbed.now += absl::Hours(73);
+  ASSERT_TRUE(absorbed.Send(kLedger, Payout("o1", 1)).ok());
+  ASSERT_TRUE(absorbed.Send(kLedger, Outcome("payout:o1", true)).ok());
+  v1::PaymentsCommand refund = Refund("s1");
+  refund.mutable_refund_session()->set_platform_absorbs_shortfall(true);
+  ASSERT_TRUE(absorbed.Send(kLedger, refund).ok());
+  ASSERT_TRUE(absorbed.Send(kLedger, Outcome("refund:s1", true)).ok());
+  EXPECT_EQ(-Ledger::PostedBalance(Account(absorbed, kRefundLossesAccount)), 1440);
+  EXPECT_FALSE(absorbed.StateOf(kLedger).ledger().accounts().contains(ExpertOwed("ben")));
+  PaidHold(absorbed, "s2", 3000);
+  CaptureConfirmed(absorbed, "s2", 1000);
+  absorbed.now += absl::Hours(73);
+  EXPECT_EQ(AvailableEarnings(absorbed.StateOf(kLedger), "ben", absorbed.now, absl::Hours(72)),
+            800)
+      << "Ben keeps his next earnings";
+  EXPECT_EQ(Sum(absorbed), 0);
+}
+
+// Finding 6: a reactor replaying matching's and sessions' events from the
+// beginning, after payments forgot the settled sessions, moves no money.
+TEST(MoneyFollowsTheProcessor, EventsOlderThanPaymentsRemembersAreRefusedNotActedOnTwice) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  CaptureConfirmed(log, "s1", 1800);
+  const absl::Time matched_at = log.now;
+  log.now += kDedupeWindow + absl::Hours(2);
+  Program(log, "p1", "acme", 1);  // any event lets the ledger forget
+  ASSERT_FALSE(log.StateOf(kLedger).sessions().contains("s1"));
+  for (v1::PaymentsCommand replayed : {Hold("s1", 3000), Capture("s1", 1800), Refund("s1")}) {
+    *replayed.mutable_meta()->mutable_source_occurred_at() = ToProtoTime(matched_at);
+    EXPECT_EQ(log.Send(kLedger, replayed).status().code(), absl::StatusCode::kFailedPrecondition)
+        << replayed.ShortDebugString();
+  }
+  EXPECT_TRUE(log.StateOf(kLedger).open_intents().empty()) << "nothing asked of the processor";
+  // A recent event about a session payments does not know is acted on.
+  v1::PaymentsCommand fresh = Hold("s9", 3000);
+  *fresh.mutable_meta()->mutable_source_occurred_at() = ToProtoTime(log.now - absl::Minutes(5));
+  ASSERT_TRUE(log.Send(kLedger, fresh).ok());
+}
+
+// Finding 6: a funding or a payout retried after the dedupe window (its
+// command id forgotten) is not executed again.
+TEST(MoneyFollowsTheProcessor, FundingsAndPayoutsAreNeverExecutedTwice) {
+  Log log;
+  Fund(log, "acme", 5000);
+  PaidHold(log, "s1", 3000);
+  CaptureConfirmed(log, "s1", 1800);
+  log.now += absl::Hours(73);
+  ASSERT_TRUE(log.Send(kLedger, Payout("o1", 1)).ok());
+  ASSERT_TRUE(log.Send(kLedger, Outcome("payout:o1", true)).ok());
+  PaidHold(log, "s2", 3000);
+  CaptureConfirmed(log, "s2", 1800);
+  log.now += kDedupeWindow + absl::Hours(2);
+  Program(log, "p1", "acme", 1);
+  v1::PaymentsCommand fund;
+  fund.mutable_fund_sponsor_budget()->set_funding_id("f-acme");
+  fund.mutable_fund_sponsor_budget()->set_sponsor_id("acme");
+  *fund.mutable_fund_sponsor_budget()->mutable_amount() = Eur(5000);
+  auto again = log.Send(kLedger, fund);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->empty()) << "funded once";
+  auto payout_again = log.Send(kLedger, Payout("o1", 1));
+  ASSERT_TRUE(payout_again.ok()) << payout_again.status();
+  EXPECT_TRUE(payout_again->empty()) << "the same payout is not started twice";
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, SponsorBudget("acme"))), 5000);
 }
 
 matching::v1::MatchingEvent MatchMade(const std::string& category, const std::string& program) {
@@ -434,10 +672,13 @@ TEST(Reactions, ALateCancellationTakesTheMinimumChargeAnInTimeOneVoids) {
   cancelled.mutable_booking_cancelled()->set_late(true);
   std::vector<v1::PaymentsCommand> charge = PaymentsFromMatching(cancelled, options);
   ASSERT_TRUE(charge[0].has_charge_late_cancellation());
-  auto charged = log.Send(kLedger, charge[0]);
+  auto asked = log.Send(kLedger, charge[0]);
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  EXPECT_EQ((*asked)[0].capture_requested().amount().amount_minor(), 750);
+  auto charged = log.Send(kLedger, Outcome("capture:s1", true));
   ASSERT_TRUE(charged.ok()) << charged.status();
-  EXPECT_EQ((*charged)[0].session_captured().amount().amount_minor(), 750);
-  EXPECT_EQ((*charged)[0].session_captured().fee_minor(), 150);
+  EXPECT_EQ((*charged)[1].session_captured().amount().amount_minor(), 750);
+  EXPECT_EQ((*charged)[1].session_captured().fee_minor(), 150);
   EXPECT_EQ(Account(log, ExpertPayable("ben")).credits_pending(), 0) << "the rest released";
 
   cancelled.mutable_booking_cancelled()->set_late(false);
@@ -472,6 +713,8 @@ TEST(Reactions, SessionsEndsCaptureNoShowsVoidRefundsRefundAndAFailedHoldCancels
   ASSERT_EQ(cancel.size(), 1u);
   EXPECT_EQ(cancel[0].meta().aggregate_id(), "s1");
   EXPECT_EQ(cancel[0].cancel_session().reason(), "card declined");
+  EXPECT_TRUE(cancel[0].cancel_session().payment_failed())
+      << "a session under way ends instead of being cancelled";
 }
 
 TEST(Reactions, SponsorProgramsKeepTheirSponsorAcrossUpdates) {

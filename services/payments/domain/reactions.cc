@@ -128,6 +128,8 @@ std::vector<v1::PaymentsCommand> PaymentsFromSessions(const sessions::v1::Sessio
     case sessions::v1::SessionsEvent::kRefundRequested:
       command.mutable_refund_session()->set_session_id(session_id);
       command.mutable_refund_session()->set_reason(event.refund_requested().reason());
+      command.mutable_refund_session()->set_platform_absorbs_shortfall(
+          options.platform_absorbs_refund_shortfall);
       return {command};
     default:
       return {};
@@ -159,6 +161,7 @@ std::vector<sessions::v1::SessionsCommand> SessionsFromPayments(const v1::Paymen
   sessions::v1::SessionsCommand command;
   command.mutable_meta()->set_aggregate_id(event.hold_failed().session_id());
   command.mutable_cancel_session()->set_reason(event.hold_failed().reason());
+  command.mutable_cancel_session()->set_payment_failed(true);
   return {command};
 }
 

@@ -21,6 +21,10 @@ struct CommissionOptions {
   // By category id and by sponsor program id (a program's rate wins).
   absl::flat_hash_map<std::string, int32_t> category_bps;
   absl::flat_hash_map<std::string, int32_t> program_bps;
+  // A refund after the expert was paid out: false, the expert owes what
+  // their payable lacks (recovered from their next earnings); true, the
+  // platform absorbs it.
+  bool platform_absorbs_refund_shortfall = false;
 
   int32_t For(const std::string& category_id, const std::string& program_id) const;
 };

@@ -49,12 +49,19 @@ PaymentsReadModel::PaymentsReadModel(std::string currency, absl::Duration refund
 void PaymentsReadModel::Record(const v1::Transfer& transfer) {
   history_[transfer.debit_account_id()].push_back(transfer);
   history_[transfer.credit_account_id()].push_back(transfer);
-  v1::LedgerAccount& debit = recomputed_[transfer.debit_account_id()];
-  v1::LedgerAccount& credit = recomputed_[transfer.credit_account_id()];
+  // One account at a time: a flat map moves its values when it grows.
+  auto add = [&](const std::string& id, int64_t debits_pending, int64_t credits_pending,
+                 int64_t debits_posted, int64_t credits_posted) {
+    v1::LedgerAccount& account = recomputed_[id];
+    account.set_debits_pending(account.debits_pending() + debits_pending);
+    account.set_credits_pending(account.credits_pending() + credits_pending);
+    account.set_debits_posted(account.debits_posted() + debits_posted);
+    account.set_credits_posted(account.credits_posted() + credits_posted);
+  };
   const int64_t amount = transfer.amount();
   if (Has(transfer.flags(), v1::TRANSFER_FLAG_PENDING)) {
-    debit.set_debits_pending(debit.debits_pending() + amount);
-    credit.set_credits_pending(credit.credits_pending() + amount);
+    add(transfer.debit_account_id(), amount, 0, 0, 0);
+    add(transfer.credit_account_id(), 0, amount, 0, 0);
     open_pending_[transfer.transfer_id()] = transfer;
     return;
   }
@@ -62,16 +69,14 @@ void PaymentsReadModel::Record(const v1::Transfer& transfer) {
       Has(transfer.flags(), v1::TRANSFER_FLAG_VOID_PENDING)) {
     auto pending = open_pending_.find(transfer.pending_id());
     if (pending != open_pending_.end()) {
-      v1::LedgerAccount& from = recomputed_[pending->second.debit_account_id()];
-      v1::LedgerAccount& to = recomputed_[pending->second.credit_account_id()];
-      from.set_debits_pending(from.debits_pending() - pending->second.amount());
-      to.set_credits_pending(to.credits_pending() - pending->second.amount());
+      add(pending->second.debit_account_id(), -pending->second.amount(), 0, 0, 0);
+      add(pending->second.credit_account_id(), 0, -pending->second.amount(), 0, 0);
       open_pending_.erase(pending);
     }
     if (Has(transfer.flags(), v1::TRANSFER_FLAG_VOID_PENDING)) return;
   }
-  debit.set_debits_posted(debit.debits_posted() + amount);
-  credit.set_credits_posted(credit.credits_posted() + amount);
+  add(transfer.debit_account_id(), 0, 0, amount, 0);
+  add(transfer.credit_account_id(), 0, 0, 0, amount);
   if (absl::StartsWith(transfer.transfer_id(), "refund-") &&
       absl::StartsWith(transfer.credit_account_id(), "sponsor:")) {
     given_back_[transfer.credit_account_id()] += amount;

@@ -251,6 +251,17 @@ absl::StatusOr<std::vector<SessionsEvent>> SessionsDomain::Decide(
   switch (command.body_case()) {
     case SessionsCommand::kCancelSession:
       if (session.status() == v1::SESSION_STATUS_CANCELLED) return Events{};
+      if (command.cancel_session().payment_failed()) {
+        // No billable time without money held: a call under way stops now;
+        // payments records its minutes as unpaid. One over already is
+        // payments' to settle as it is.
+        if (session.status() == v1::SESSION_STATUS_LIVE ||
+            session.status() == v1::SESSION_STATUS_RECONNECTING) {
+          return Events{Ended(state, v1::END_REASON_PAYMENT_FAILED, "",
+                              std::max(context.now, LastAt(state)))};
+        }
+        if (!Active(session.status())) return Events{};
+      }
       if (session.status() != v1::SESSION_STATUS_CREATED &&
           session.status() != v1::SESSION_STATUS_WAITING) {
         return absl::FailedPreconditionError("only a session nobody is in yet can be cancelled");
@@ -302,6 +313,9 @@ absl::StatusOr<std::vector<SessionsEvent>> SessionsDomain::Decide(
         return ok;
       }
       if (session.refund_requested()) return absl::FailedPreconditionError("asked already");
+      if (session.end_reason() == v1::END_REASON_PAYMENT_FAILED) {
+        return absl::FailedPreconditionError("the payment failed: nothing was charged");
+      }
       if (session.billing().amount().amount_minor() <= 0) {
         return absl::FailedPreconditionError("nothing was charged");
       }

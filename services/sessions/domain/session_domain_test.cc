@@ -344,6 +344,50 @@ TEST(Session, ARefundIsAskedByThePersonWithinSeventyTwoHoursForWhatWasCharged) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+v1::SessionsCommand PaymentFailed() {
+  v1::SessionsCommand command;
+  command.mutable_cancel_session()->set_reason("the card was declined: insufficient funds");
+  command.mutable_cancel_session()->set_payment_failed(true);
+  return command;
+}
+
+// Joining does not wait for the hold; when the hold fails after both joined,
+// the call stops there and its minutes are billed for payments to record
+// as unpaid, instead of the cancel being refused and the call going on.
+TEST(Session, AHoldThatFailsWhileTheCallRunsEndsItThere) {
+  Log log;
+  Create(log);
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kPerson).ok());
+  ASSERT_TRUE(At(log, absl::ZeroDuration(), Join, kExpert).ok());
+  log.Advance(absl::Minutes(3));
+  auto stopped = log.Send(kSession, PaymentFailed());
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  ASSERT_EQ(stopped->size(), 1u);
+  const v1::SessionEnded& end = (*stopped)[0].session_ended();
+  EXPECT_EQ(end.reason(), v1::END_REASON_PAYMENT_FAILED);
+  EXPECT_EQ(end.billing().billed_minutes(), 5) << "three minutes, and the minimum is five";
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_ENDED);
+  EXPECT_EQ(log.Send(kSession, Join(log.now), kPerson).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "nobody joins again";
+  v1::SessionsCommand refund;
+  refund.mutable_request_refund()->set_reason("cut off");
+  *refund.mutable_request_refund()->mutable_window() = ToProtoDuration(absl::Hours(72));
+  EXPECT_EQ(log.Send(kSession, refund, kPerson).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "nothing was taken to give back";
+  auto again = log.Send(kSession, PaymentFailed());
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty()) << "a session over already stays as it is";
+
+  Log waiting;
+  Create(waiting);
+  ASSERT_TRUE(At(waiting, absl::ZeroDuration(), Join, kPerson).ok());
+  auto cancelled = waiting.Send(kSession, PaymentFailed());
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_TRUE((*cancelled)[0].has_session_cancelled()) << "before the call started: cancelled";
+}
+
 TEST(Billing, PerMinuteStartedMinutesWithTheMinimumAndFixedPrices) {
   catalog::v1::PriceTerms rate = PerMinute(200, 10);
   EXPECT_EQ(BillFor(rate, absl::ZeroDuration(), 30).amount().amount_minor(), 0);
