@@ -2,13 +2,17 @@
 // the sandbox processor on the test run's Kafka, while payments is killed
 // with SIGKILL again and again. The test plays matching and sessions: it
 // writes their events (matches, ends, cancels, no-shows, refunds, some
-// twice, some ends before their match) in a random order. Afterwards, from
-// payments' own event stream and the processor's journal: every session
-// settled as its story says, captured at most once, every split exact, the
-// accounts summing to zero and no budget below zero after every single
-// event, each processor capture matching exactly one ledger capture, the
-// sponsor funded once, and the experts' earnings paid out once the
-// (sped-up) refund window passed.
+// twice, some ends before their match) in a random order, while the
+// processor declines some authorisations (some slowly, after the session
+// ended), some captures and some refunds. Then refunds of sessions whose
+// expert was paid out already, an admin's retries of the declined refunds,
+// and payments' reactions replayed from the first event on a new consumer
+// group. Afterwards, from payments' own event stream and the processor's
+// journal: every session's money in a final state its story explains,
+// captured at most once, every split exact, the accounts summing to zero
+// and no account past its limit after every single event, the journal and
+// the ledger agreeing operation for operation, the sponsor funded once, and
+// the experts' earnings paid out once the (sped-up) refund window passed.
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -31,6 +35,7 @@
 #include "services/runtime/core/ids.h"
 #include "services/runtime/eventsourcing/record_headers.h"
 #include "services/runtime/eventsourcing/topics.h"
+#include "services/runtime/kafka/consumer.h"
 #include "tests/support/event_writer.h"
 #include "tests/support/grpc_probe.h"
 #include "tests/support/platform.h"
@@ -62,6 +67,8 @@ struct Story {
   int64_t max_amount = 0;
   bool sponsored = false;
   bool declined = false;  // the card is declined (paid sessions)
+  bool capture_declined = false;
+  bool refund_declined = false;  // the first refund; an admin's retry goes through
   Fate fate = Fate::kEnded;
   int64_t billed = 0;
 };
@@ -105,6 +112,10 @@ matching::v1::MatchingEvent MatchMade(const std::string& id, const std::string& 
     if ((account.flags() & v1::ACCOUNT_FLAG_DEBITS_MUST_NOT_EXCEED_CREDITS) != 0 &&
         account.debits_posted() + account.debits_pending() > account.credits_posted()) {
       return ::testing::AssertionFailure() << id << " went below zero";
+    }
+    if ((account.flags() & v1::ACCOUNT_FLAG_CREDITS_MUST_NOT_EXCEED_DEBITS) != 0 &&
+        account.credits_posted() + account.credits_pending() > account.debits_posted()) {
+      return ::testing::AssertionFailure() << id << " went above zero";
     }
   }
   if (sum != 0) return ::testing::AssertionFailure() << "the accounts sum to " << sum;
@@ -199,11 +210,49 @@ class PaymentsBankTest : public ::testing::Test {
     return events;
   }
 
+  // The processor's whole journal, a page at a time.
   std::vector<v1::JournalEntry> Journal() {
-    grpc::ClientContext context;
-    v1::ListJournalResponse journal;
-    EXPECT_TRUE(psp_->ListJournal(&context, v1::ListJournalRequest(), &journal).ok());
-    return {journal.entries().begin(), journal.entries().end()};
+    std::vector<v1::JournalEntry> entries;
+    v1::ListJournalRequest request;
+    request.set_page_size(200);
+    do {
+      grpc::ClientContext context;
+      v1::ListJournalResponse page;
+      if (!psp_->ListJournal(&context, request, &page).ok()) {
+        ADD_FAILURE() << "the journal cannot be read";
+        break;
+      }
+      entries.insert(entries.end(), page.entries().begin(), page.entries().end());
+      request.set_page_token(page.next_page_token());
+    } while (!request.page_token().empty());
+    return entries;
+  }
+
+  // Waits until `group` has committed the end of every topic payments
+  // reacts to (its reactions to all of them are written).
+  void WaitUntilGroupReadEverything(const std::string& group) {
+    kafka::ConsumerOptions options;
+    options.group_id = group;
+    auto consumer = kafka::Consumer::Create(::helpline::testing::TestKafka(), options);
+    ASSERT_TRUE(consumer.ok()) << consumer.status();
+    std::vector<kafka::TopicPartitionOffset> ends;
+    for (const char* service : {"matching", "sessions", "catalog"}) {
+      const std::string topic = es::ServiceTopics::For(service, platform_->prefix()).events;
+      auto end = (*consumer)->EndOffsets(topic, platform_->partitions(), absl::Seconds(10));
+      ASSERT_TRUE(end.ok()) << end.status();
+      for (int32_t p = 0; p < platform_->partitions(); ++p) ends.push_back({topic, p, (*end)[p]});
+    }
+    absl::Time give_up = absl::Now() + absl::Seconds(90);
+    while (absl::Now() < give_up) {
+      auto committed = (*consumer)->Committed(ends, absl::Seconds(10));
+      bool done = committed.ok();
+      for (size_t i = 0; done && i < ends.size(); ++i) {
+        done = (*committed)[i].offset >= ends[i].offset;
+      }
+      if (done) return;
+      absl::SleepFor(absl::Milliseconds(300));
+    }
+    ADD_FAILURE() << group << " did not read every event within 90 s";
   }
 
   void Script(const v1::ScriptRule& rule) {
@@ -300,13 +349,25 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
                  : roll <= 90 ? Fate::kCancelled
                               : Fate::kNoShow;
     story.billed = uniform(1, 12) == 1 ? 0 : uniform(rate * 5, story.max_amount);
-    if (story.declined) {
-      v1::ScriptRule decline;
-      decline.set_kind(v1::INTENT_KIND_AUTHORISE);
-      decline.set_reference_contains(story.id);
-      decline.set_decline_reason("insufficient funds");
-      Script(decline);
-    }
+    const bool paid = !story.sponsored && !story.declined && story.billed > 0;
+    story.capture_declined = paid && story.fate != Fate::kCancelled &&
+                             story.fate != Fate::kNoShow && uniform(1, 10) == 1;
+    story.refund_declined =
+        paid && !story.capture_declined && story.fate == Fate::kRefunded && uniform(1, 4) == 1;
+    auto decline = [&](v1::IntentKind kind, const char* why, bool slowly) {
+      v1::ScriptRule rule;
+      rule.set_kind(kind);
+      rule.set_reference_contains(story.id);
+      rule.set_decline_reason(why);
+      rule.set_times(1);
+      // Slower than the worker waits: the answer comes on its retry, after
+      // the session (written meanwhile) ended.
+      if (slowly) rule.mutable_delay()->set_nanos(900'000'000);
+      Script(rule);
+    };
+    if (story.declined) decline(v1::INTENT_KIND_AUTHORISE, "insufficient funds", uniform(1, 2) == 1);
+    if (story.capture_declined) decline(v1::INTENT_KIND_CAPTURE, "authorisation expired", false);
+    if (story.refund_declined) decline(v1::INTENT_KIND_REFUND, "card closed", false);
 
     matching::v1::MatchingEvent match = MatchMade(story.id, story.person, story.expert, rate,
                                                   max_minutes, story.sponsored ? program : "");
@@ -391,6 +452,8 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
       if (event.has_session_captured()) session = event.session_captured().session_id();
       if (event.has_session_voided()) session = event.session_voided().session_id();
       if (event.has_session_refunded()) session = event.session_refunded().session_id();
+      if (event.has_capture_failed()) session = event.capture_failed().session_id();
+      if (event.has_refund_failed()) session = event.refund_failed().session_id();
       if (!session.empty()) seen[session].push_back(es::EventTypeName(event));
     }
     for (const Story& story : stories) {
@@ -399,13 +462,13 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
         return std::find(got.begin(), got.end(), absl::StrCat("helpline.payments.v1.", type)) !=
                got.end();
       };
-      bool done = has("HoldFailed");
+      bool done = has("HoldFailed") || has("CaptureFailed");
       switch (story.fate) {
         case Fate::kEnded:
           done = done || has("SessionCaptured");
           break;
         case Fate::kRefunded:
-          done = done || has("SessionRefunded");
+          done = done || has("SessionRefunded") || has("RefundFailed");
           break;
         default:
           done = done || has("SessionVoided");
@@ -421,37 +484,107 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
   std::vector<v1::PaymentsEvent> events;
   std::string missing;
   v1::PaymentsState state;
-  absl::Time give_up = absl::Now() + absl::Seconds(120);
-  bool quiet = false;
-  while (!quiet && absl::Now() < give_up) {
-    events = PaymentsEvents();
-    state.Clear();
-    for (const v1::PaymentsEvent& event : events) PaymentsDomain::Apply(state, event);
-    quiet = settled(events, &missing) && state.open_intents().empty() &&
-            state.open_payouts().empty();
-    // Every expert's captured shares (not refunded) passed the refund window
-    // and were paid out, but for less than the minimum payout.
-    if (quiet) {
-      std::set<std::string> experts;
-      for (const auto& [id, money] : state.sessions()) experts.insert(money.hold().expert_id());
-      for (const std::string& expert : experts) {
-        int64_t earned = 0;
-        for (const auto& [id, money] : state.sessions()) {
-          if (money.status() == v1::SESSION_MONEY_STATUS_CAPTURED && money.hold().expert_id() == expert) {
-            earned += money.captured_minor() - money.captured_fee_minor();
+  // Until every story is settled, no intent is open and every expert's
+  // captured shares (not refunded) passed the refund window and were paid
+  // out, but for less than the minimum payout.
+  auto wait_until_quiet = [&](absl::Duration limit) {
+    absl::Time give_up = absl::Now() + limit;
+    bool quiet = false;
+    while (!quiet && absl::Now() < give_up) {
+      events = PaymentsEvents();
+      state.Clear();
+      for (const v1::PaymentsEvent& event : events) PaymentsDomain::Apply(state, event);
+      quiet = settled(events, &missing) && state.open_intents().empty() &&
+              state.open_payouts().empty();
+      if (quiet) {
+        std::set<std::string> experts;
+        for (const auto& [id, money] : state.sessions()) experts.insert(money.hold().expert_id());
+        for (const std::string& expert : experts) {
+          int64_t earned = 0;
+          for (const auto& [id, money] : state.sessions()) {
+            if (money.status() == v1::SESSION_MONEY_STATUS_CAPTURED &&
+                money.hold().expert_id() == expert) {
+              earned += money.captured_minor() - money.captured_fee_minor();
+            }
+          }
+          auto paid = state.paid_out().find(expert);
+          const int64_t paid_out = paid == state.paid_out().end() ? 0 : paid->second;
+          if (earned - paid_out >= 1000) {
+            quiet = false;
+            missing = absl::StrCat(expert, " earned ", earned, " but was paid ", paid_out);
           }
         }
-        auto paid = state.paid_out().find(expert);
-        const int64_t paid_out = paid == state.paid_out().end() ? 0 : paid->second;
-        if (earned - paid_out >= 1000) {
-          quiet = false;
-          missing = absl::StrCat(expert, " earned ", earned, " but was paid ", paid_out);
-        }
       }
+      if (!quiet) absl::SleepFor(absl::Milliseconds(500));
     }
-    if (!quiet) absl::SleepFor(absl::Milliseconds(500));
+    return quiet;
+  };
+  ASSERT_TRUE(wait_until_quiet(absl::Seconds(120))) << "not settled after 120 s: " << missing;
+
+  // An admin retries the refunds the processor declined.
+  int retried = 0;
+  for (const Story& story : stories) {
+    if (state.sessions().at(story.id).status() != v1::SESSION_MONEY_STATUS_REFUND_FAILED) {
+      continue;
+    }
+    EXPECT_TRUE(story.refund_declined) << story.id << ": a refund failed without a decline";
+    v1::RetryRefundRequest retry;
+    retry.set_request_id("retry-" + story.id);
+    retry.set_session_id(story.id);
+    v1::RetryRefundResponse retried_response;
+    EXPECT_TRUE(Platform::Call(*Payments(), &Stub::RetryRefund, platform_->Admin(), retry,
+                               &retried_response)
+                    .ok());
+    ++retried;
   }
-  ASSERT_TRUE(quiet) << "not settled after 120 s: " << missing;
+  // Refunds of sessions whose expert was paid out already: the share is
+  // more than their payable holds now.
+  std::set<std::string> refunded_after_payout;
+  for (Story& story : stories) {
+    const v1::SessionMoney& money = state.sessions().at(story.id);
+    if (story.fate != Fate::kEnded || !money.sponsor_id().empty() ||
+        money.status() != v1::SESSION_MONEY_STATUS_CAPTURED || money.captured_minor() <= 0 ||
+        refunded_after_payout.contains(story.expert) || !state.paid_out().contains(story.expert) ||
+        refunded_after_payout.size() == 6) {
+      continue;
+    }
+    const v1::LedgerAccount& payable = state.ledger().accounts().at(ExpertPayable(story.expert));
+    if (money.captured_minor() - money.captured_fee_minor() <= Ledger::PostedBalance(payable)) {
+      continue;
+    }
+    sessions::v1::SessionsEvent refund;
+    refund.mutable_refund_requested()->set_reason("found it broken a week later");
+    ASSERT_TRUE(sessions.Write(story.id, refund).ok());
+    story.fate = Fate::kRefunded;
+    refunded_after_payout.insert(story.expert);
+  }
+  EXPECT_FALSE(refunded_after_payout.empty()) << "no paid-out session to refund";
+  ASSERT_TRUE(wait_until_quiet(absl::Seconds(60)))
+      << "not settled after the late refunds and retries: " << missing;
+
+  // Payments' reactions replayed from the first event on a new consumer
+  // group: every command again, and nothing moves.
+  const size_t events_before_replay = events.size();
+  const size_t journal_before_replay = Journal().size();
+  ASSERT_TRUE(platform_->payments().Stop());
+  platform_->payments().config()["payments"]["reactions_group"] = "payments.reactions-replayed";
+  ASSERT_TRUE(platform_->payments().Start());
+  WaitUntilGroupReadEverything(platform_->prefix() + "payments.reactions-replayed");
+  ASSERT_TRUE(wait_until_quiet(absl::Seconds(60))) << "not quiet after the replay: " << missing;
+  std::vector<v1::PaymentsEvent> after_replay(events.begin() + events_before_replay, events.end());
+  for (const v1::PaymentsEvent& event : after_replay) {
+    EXPECT_TRUE(event.has_payout_started() || event.has_payout_settled() ||
+                event.has_processor_outcome_recorded() ||
+                (event.has_processor_intent_recorded() &&
+                 event.processor_intent_recorded().kind() == v1::INTENT_KIND_PAYOUT))
+        << "the replay moved money: " << event.ShortDebugString();
+  }
+  size_t journal_sessions_after = 0;
+  std::vector<v1::JournalEntry> journal_after = Journal();
+  for (size_t i = journal_before_replay; i < journal_after.size(); ++i) {
+    journal_sessions_after += journal_after[i].kind() != v1::INTENT_KIND_PAYOUT;
+  }
+  EXPECT_EQ(journal_sessions_after, 0u) << "the replay asked the processor for session money";
 
   // Replayed event by event: sums, flags, splits, at most once.
   v1::PaymentsState replay;
@@ -480,12 +613,31 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
     const v1::SessionMoney& money = replay.sessions().at(story.id);
     EXPECT_LE(captures[story.id], 1) << story.id << " captured more than once";
     EXPECT_LE(refunds[story.id], 1) << story.id << " refunded more than once";
+    // Nothing is left half-way: every session's money is in a state its
+    // story explains.
+    EXPECT_TRUE(money.status() == v1::SESSION_MONEY_STATUS_CAPTURED ||
+                money.status() == v1::SESSION_MONEY_STATUS_REFUNDED ||
+                money.status() == v1::SESSION_MONEY_STATUS_VOIDED ||
+                money.status() == v1::SESSION_MONEY_STATUS_FAILED ||
+                money.status() == v1::SESSION_MONEY_STATUS_CAPTURE_FAILED)
+        << story.id << " ended " << v1::SessionMoneyStatus_Name(money.status());
+    const bool ran = story.fate == Fate::kEnded || story.fate == Fate::kRefunded;
     if (story.declined) {
-      // Declined, unless cancelled before the card was asked.
+      // Declined, unless cancelled before the card was asked; a session
+      // that ran on a declined card is recorded as unpaid.
       const bool cancelled = story.fate == Fate::kCancelled || story.fate == Fate::kNoShow;
       EXPECT_TRUE(money.status() == v1::SESSION_MONEY_STATUS_FAILED ||
                   (cancelled && money.status() == v1::SESSION_MONEY_STATUS_VOIDED))
           << story.id << ": " << v1::SessionMoneyStatus_Name(money.status());
+      EXPECT_EQ(money.unpaid_minor(), ran ? story.billed : 0) << story.id;
+      EXPECT_EQ(captures[story.id], 0) << story.id;
+      continue;
+    }
+    if (story.capture_declined) {
+      EXPECT_EQ(money.status(), v1::SESSION_MONEY_STATUS_CAPTURE_FAILED) << story.id;
+      EXPECT_EQ(money.unpaid_minor(), story.billed) << story.id << ": what the person owes";
+      EXPECT_EQ(captures[story.id], 0) << story.id << ": nothing posted for a declined capture";
+      EXPECT_EQ(refunds[story.id], 0) << story.id;
       continue;
     }
     if (money.status() == v1::SESSION_MONEY_STATUS_FAILED) {
@@ -541,6 +693,36 @@ TEST_F(PaymentsBankTest, MoneyAddsUpWhilePaymentsIsKilledAgainAndAgain) {
     EXPECT_EQ(count, 1) << session << " captured at the processor " << count << " times";
   }
   EXPECT_GT(ledger_captures.size(), 50u);
+  // One refund at the processor per refund in the ledger, by intent, and the
+  // declined ones only there, as declined.
+  std::map<std::string, int64_t> ledger_refunds;
+  for (const v1::PaymentsEvent& event : events) {
+    if (event.has_session_refunded() && !event.session_refunded().intent_id().empty()) {
+      ledger_refunds[event.session_refunded().intent_id()] =
+          event.session_refunded().amount().amount_minor();
+    }
+  }
+  std::map<std::string, int64_t> processor_refunds;
+  int declined_refunds = 0;
+  int declined_captures = 0;
+  for (const v1::JournalEntry& entry : Journal()) {
+    if (entry.kind() == v1::INTENT_KIND_REFUND && entry.approved()) {
+      processor_refunds[entry.idempotency_key()] = entry.amount().amount_minor();
+    }
+    declined_refunds += entry.kind() == v1::INTENT_KIND_REFUND && !entry.approved();
+    declined_captures += entry.kind() == v1::INTENT_KIND_CAPTURE && !entry.approved();
+  }
+  EXPECT_EQ(processor_refunds, ledger_refunds);
+  EXPECT_EQ(declined_refunds, retried) << "each declined refund was retried once";
+  EXPECT_GT(declined_captures, 0);
+  EXPECT_GT(retried, 0);
+  // The refunds after payouts: what the payables lacked, the experts owe.
+  int64_t owed = 0;
+  for (const std::string& expert : refunded_after_payout) {
+    auto account = replay.ledger().accounts().find(ExpertOwed(expert));
+    if (account != replay.ledger().accounts().end()) owed -= Ledger::PostedBalance(account->second);
+  }
+  EXPECT_GT(owed, 0) << "a refund after a payout took more than the payable held";
 
   // And payments' own reconciliation agrees.
   v1::ReconcileResponse reconciled;

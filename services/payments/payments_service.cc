@@ -117,8 +117,7 @@ grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::
     if (!caller.HasRole("admin")) return absl::PermissionDeniedError("admins only");
     auto problem = [&](std::string text) { response->add_problems(std::move(text)); };
     // Both kept up to date as events arrive: copies, no walk of the history.
-    auto accounts = parts_.read_model.Accounts();
-    auto recomputed = parts_.read_model.Recomputed();
+    auto [accounts, recomputed] = parts_.read_model.AccountsAndRecomputed();
     bool replay = true;
     bool flags = true;
     int64_t sum = 0;
@@ -159,6 +158,9 @@ grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::
     // it has before the journal is read must all be in the journal.
     const uint64_t ledger_mark = parts_.read_model.MovedAtProcessorMark();
     std::string page_token;
+    // Entries that do not match yet: the read model may be between the
+    // events of one answer (the intent closed, the posting not applied).
+    std::vector<v1::JournalEntry> suspects;
     do {
       grpc::ClientContext call;
       call.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
@@ -179,29 +181,41 @@ grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::
         }
         const std::string& key = entry.idempotency_key();
         seen.insert(key);
-        std::optional<int64_t> in_ledger = parts_.read_model.MovedAtProcessor(key);
-        if (in_ledger == std::nullopt) {
-          // Done at the processor, its answer not recorded yet: no mismatch.
-          if (parts_.read_model.IntentOpen(key)) continue;
-          matches = false;
-          problem(absl::StrCat(key, ": at the processor (", entry.amount().amount_minor(),
-                               ") but not in the ledger"));
-          continue;
-        }
-        ++in_both;
-        if (*in_ledger != entry.amount().amount_minor()) {
-          matches = false;
-          problem(absl::StrCat(key, ": the ledger has ", *in_ledger, ", the processor ",
-                               entry.amount().amount_minor()));
+        PaymentsReadModel::LedgerSide in_ledger = parts_.read_model.MovedAtProcessor(key);
+        // Done at the processor, its answer not recorded yet: no mismatch.
+        if (!in_ledger.amount.has_value() && in_ledger.open) continue;
+        if (in_ledger.amount.has_value()) ++in_both;
+        if (in_ledger.amount != entry.amount().amount_minor()) {
+          suspects.push_back(entry);
         }
       }
       page_token = page.next_page_token();
     } while (!page_token.empty());
+    if (!suspects.empty()) {
+      // A transaction's events come together: once the read model has what
+      // is in the topic now, an answer's outcome and posting are both in it.
+      parts_.events.WaitUntilCurrent(absl::Now() + absl::Seconds(5)).IgnoreError();
+      for (const v1::JournalEntry& entry : suspects) {
+        PaymentsReadModel::LedgerSide in_ledger =
+            parts_.read_model.MovedAtProcessor(entry.idempotency_key());
+        if (in_ledger.amount.has_value()) ++in_both;
+        if (in_ledger.amount == entry.amount().amount_minor() ||
+            (!in_ledger.amount.has_value() && in_ledger.open)) {
+          continue;
+        }
+        matches = false;
+        problem(in_ledger.amount.has_value()
+                    ? absl::StrCat(entry.idempotency_key(), ": the ledger has ", *in_ledger.amount,
+                                   ", the processor ", entry.amount().amount_minor())
+                    : absl::StrCat(entry.idempotency_key(), ": at the processor (",
+                                   entry.amount().amount_minor(), ") but not in the ledger"));
+      }
+    }
     // Only when the ledger has more operations than the journal matched is
     // it walked for the ones the processor lacks.
     if (parts_.read_model.MovedAtProcessorCount() > in_both) {
       for (const std::string& key : parts_.read_model.MovedAtProcessorExcept(seen, ledger_mark)) {
-        if (parts_.read_model.IntentOpen(key)) continue;
+        if (parts_.read_model.MovedAtProcessor(key).open) continue;
         matches = false;
         problem(absl::StrCat(key, ": in the ledger but the processor has nothing"));
       }
@@ -223,8 +237,13 @@ grpc::Status PaymentsService::RetryRefund(grpc::ServerContext* context,
     if (!caller.HasRole("admin")) return absl::PermissionDeniedError("admins only");
     errors::Validator validator;
     text::CheckRequestId(request->request_id(), "request_id", validator);
-    validator.Check(!request->session_id().empty(), "session_id", "is required");
+    text::CheckText(request->session_id(), 1, 128, "session_id", validator);
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
+    std::optional<v1::SessionMoney> money = parts_.read_model.SessionMoney(request->session_id());
+    if (!money.has_value()) {
+      return absl::NotFoundError(
+          absl::StrCat("session_id: payments knows no money of session ", request->session_id()));
+    }
     v1::PaymentsCommand command;
     command.mutable_retry_refund()->set_session_id(request->session_id());
     return Write(command,

@@ -163,7 +163,7 @@ const std::map<std::string, std::string> kRoleOf = {
     {"CreateCategory", "admin"},     {"RenameCategory", "admin"},  {"MoveCategory", "admin"},
     {"RetireCategory", "admin"},     {"Reconcile", "admin"},       {"CreateSponsorProgram", "sponsor"},
     {"FundSponsorBudget", "sponsor"}, {"Heartbeat", "expert"},     {"WatchOffers", "expert"},
-    {"RequestPayout", "expert"}};
+    {"RequestPayout", "expert"},     {"RetryRefund", "admin"}};
 
 // The message names one of the request's own fields ("category_id: ...").
 bool NamesAField(const MethodDescriptor& method, const std::string& message) {

@@ -31,7 +31,8 @@ constexpr int64_t kRatePerMinute = 100;
 bool Retryable(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
          code == absl::StatusCode::kResourceExhausted || code == absl::StatusCode::kAborted ||
-         code == absl::StatusCode::kUnknown || code == absl::StatusCode::kInternal;
+         code == absl::StatusCode::kUnknown || code == absl::StatusCode::kInternal ||
+         code == absl::StatusCode::kCancelled;  // a server shutting down cancels its calls
 }
 
 std::string CodeName(absl::StatusCode code) {

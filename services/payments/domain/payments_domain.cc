@@ -187,6 +187,7 @@ PaymentsEvent Place(const v1::PaymentsState& state, const v1::HoldSession& hold,
   if (!attempt.Take(HoldTransfers(hold, source), now)) {
     v1::HoldFailed& failed = *event.mutable_hold_failed();
     failed.set_session_id(hold.session_id());
+    *failed.mutable_hold() = hold;
     failed.set_reason(sponsor_id.empty()
                           ? absl::StrCat("the hold was refused: ", FirstProblem(attempt))
                           : "the sponsor's budget does not cover the session");
@@ -295,7 +296,9 @@ Events FailCapture(const v1::PaymentsState& state, const v1::SessionMoney& money
   *done.mutable_amount() = money.capturing().amount();
   done.set_reason(reason);
   for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
-  return Events{failed};
+  // What the authorisation still holds on the person's card is let go.
+  return Events{failed, Intent(absl::StrCat("void:", session), v1::INTENT_KIND_VOID,
+                               money.hold().max_amount(), session, money.authorisation_id())};
 }
 
 absl::StatusOr<Events> Void(const v1::PaymentsState& state, const v1::SessionMoney& money,
@@ -327,39 +330,54 @@ absl::StatusOr<Events> Void(const v1::PaymentsState& state, const v1::SessionMon
   return events;
 }
 
-// Posts a refund in the ledger: the expert's share and the fee back to the
-// card (cash:psp) or the sponsor's budget. What the expert's payable no
-// longer holds (paid out) comes from expert:<id>:owed, or from
-// platform:refund_losses when the platform absorbs it.
+// The linked transfers that give a captured session's money back to
+// `back_to` (ids "<prefix>-share:<session>" ...): the fee from the
+// commission; the expert's share from their payable as far as it can give
+// it, then from expert:<id>:owed for what payouts still on their way hold
+// (recovered if the processor refuses them), and for the rest, paid out
+// already, from expert:<id>:owed or, if the platform absorbs it, from
+// platform:refund_losses.
+std::vector<v1::Transfer> GiveBack(const v1::PaymentsState& state, const v1::SessionMoney& money,
+                                   const std::string& back_to, bool platform_absorbs,
+                                   const std::string& prefix) {
+  const v1::HoldSession& hold = money.hold();
+  const std::string& session = hold.session_id();
+  const std::string& expert = hold.expert_id();
+  const std::string reference = absl::StrCat("session:", session);
+  const int64_t fee = money.captured_fee_minor();
+  const int64_t share = money.captured_minor() - fee;
+  const v1::LedgerAccount* payable = AccountOf(state, ExpertPayable(expert));
+  const int64_t paying_out = payable == nullptr ? 0 : payable->debits_pending();
+  const int64_t from_payable = std::clamp<int64_t>(Spendable(state, expert), 0, share);
+  const int64_t in_flight = std::min(share - from_payable, paying_out);
+  const int64_t paid_out = share - from_payable - in_flight;
+  std::vector<v1::Transfer> transfers;
+  auto add = [&](const char* part, const std::string& from, int64_t amount) {
+    if (amount > 0) {
+      transfers.push_back(Move(absl::StrCat(prefix, "-", part, ":", session), from, back_to,
+                               amount, 0, reference));
+    }
+  };
+  add("share", ExpertPayable(expert), from_payable);
+  add("in-flight", ExpertOwed(expert), in_flight);
+  add("shortfall", platform_absorbs ? kRefundLossesAccount : ExpertOwed(expert), paid_out);
+  add("fee", kCommissionAccount, fee);
+  for (size_t i = 0; i + 1 < transfers.size(); ++i) transfers[i].set_flags(v1::TRANSFER_FLAG_LINKED);
+  return transfers;
+}
+
+// Posts a refund in the ledger (GiveBack to the card, cash:psp, or to the
+// sponsor's budget).
 absl::StatusOr<Events> PostRefund(const v1::PaymentsState& state, const v1::SessionMoney& money,
                                   const v1::RefundSession& refund, const std::string& intent_id,
                                   absl::Time now) {
   const v1::HoldSession& hold = money.hold();
   const std::string& session = hold.session_id();
-  const std::string reference = absl::StrCat("session:", session);
   const std::string back_to =
       money.sponsor_id().empty() ? kCashAccount : SponsorBudget(money.sponsor_id());
-  const int64_t fee = money.captured_fee_minor();
-  const int64_t share = money.captured_minor() - fee;
-  const int64_t from_payable = std::clamp<int64_t>(Spendable(state, hold.expert_id()), 0, share);
-  std::vector<v1::Transfer> transfers;
-  if (from_payable > 0) {
-    transfers.push_back(Move(absl::StrCat("refund-share:", session), ExpertPayable(hold.expert_id()),
-                             back_to, from_payable, 0, reference));
-  }
-  if (share > from_payable) {
-    transfers.push_back(Move(absl::StrCat("refund-shortfall:", session),
-                             refund.platform_absorbs_shortfall() ? kRefundLossesAccount
-                                                                 : ExpertOwed(hold.expert_id()),
-                             back_to, share - from_payable, 0, reference));
-  }
-  if (fee > 0) {
-    transfers.push_back(
-        Move(absl::StrCat("refund-fee:", session), kCommissionAccount, back_to, fee, 0, reference));
-  }
-  for (size_t i = 0; i + 1 < transfers.size(); ++i) transfers[i].set_flags(v1::TRANSFER_FLAG_LINKED);
   Attempt attempt(state);
-  if (!attempt.Take(transfers, now)) {
+  if (!attempt.Take(GiveBack(state, money, back_to, refund.platform_absorbs_shortfall(), "refund"),
+                    now)) {
     return absl::FailedPreconditionError(
         absl::StrCat("the refund was refused: ", FirstProblem(attempt)));
   }
@@ -370,7 +388,61 @@ absl::StatusOr<Events> PostRefund(const v1::PaymentsState& state, const v1::Sess
   *done.mutable_amount() = Minor(hold.max_amount().currency_code(), money.captured_minor());
   done.set_reason(refund.reason());
   done.set_intent_id(intent_id);
+  done.set_platform_absorbs_shortfall(refund.platform_absorbs_shortfall());
   return Events{refunded};
+}
+
+// Before captures and refunds waited for the processor, the ledger posted
+// them when asked: a decline that comes for one of those now takes the
+// posting back, so the ledger holds only what the processor did.
+absl::StatusOr<Events> TakeBackCapture(const v1::PaymentsState& state,
+                                       const v1::SessionMoney& money, const std::string& reason,
+                                       absl::Time now) {
+  Attempt attempt(state);
+  if (!attempt.Take(GiveBack(state, money, kCashAccount, false, "uncapture"), now)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the capture could not be taken back: ", FirstProblem(attempt)));
+  }
+  PaymentsEvent failed;
+  v1::CaptureFailed& done = *failed.mutable_capture_failed();
+  done.set_session_id(money.hold().session_id());
+  *done.mutable_amount() =
+      Minor(money.hold().max_amount().currency_code(), money.captured_minor());
+  done.set_reason(reason);
+  for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
+  return Events{failed};
+}
+
+absl::StatusOr<Events> TakeBackRefund(const v1::PaymentsState& state,
+                                      const v1::SessionMoney& money, const std::string& reason,
+                                      absl::Time now) {
+  const std::string& session = money.hold().session_id();
+  const std::string reference = absl::StrCat("session:", session);
+  const int64_t fee = money.captured_fee_minor();
+  std::vector<v1::Transfer> transfers;
+  if (money.captured_minor() - fee > 0) {
+    transfers.push_back(Move(absl::StrCat("unrefund-share:", session), kCashAccount,
+                             ExpertPayable(money.hold().expert_id()),
+                             money.captured_minor() - fee, v1::TRANSFER_FLAG_LINKED, reference));
+  }
+  if (fee > 0) {
+    transfers.push_back(Move(absl::StrCat("unrefund-fee:", session), kCashAccount,
+                             kCommissionAccount, fee, 0, reference));
+  }
+  if (!transfers.empty()) transfers.back().set_flags(0);
+  Attempt attempt(state);
+  if (!attempt.Take(transfers, now)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the refund could not be taken back: ", FirstProblem(attempt)));
+  }
+  PaymentsEvent failed;
+  v1::RefundFailed& done = *failed.mutable_refund_failed();
+  done.set_session_id(session);
+  *done.mutable_amount() = Minor(money.hold().max_amount().currency_code(), money.captured_minor());
+  done.set_reason(reason);
+  done.set_attempt(1);
+  for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
+  return Events{failed};
 }
 
 // A captured session's refund: a sponsored one, or one that took nothing,
@@ -394,11 +466,13 @@ absl::StatusOr<Events> Refund(const v1::PaymentsState& state, const v1::SessionM
 
 // The hold failed: HoldFailed, and SessionUnpaid when the session already
 // ended with something to pay (its capture waited for the hold).
-Events FailHold(const v1::PaymentsState& state, const std::string& session,
+Events FailHold(const v1::PaymentsState& state, const v1::HoldSession& hold,
                 const std::string& reason) {
+  const std::string& session = hold.session_id();
   PaymentsEvent failed;
   failed.mutable_hold_failed()->set_session_id(session);
   failed.mutable_hold_failed()->set_reason(reason);
+  *failed.mutable_hold_failed()->mutable_hold() = hold;
   Events events{failed};
   auto money = state.sessions().find(session);
   if (money != state.sessions().end() && money->second.has_capture_waiting() &&
@@ -501,8 +575,13 @@ Events SettleWaiting(const v1::PaymentsState& state, const std::string& session,
                   return Void(view, money, "cancelled before the hold was placed", now);
                 }
                 if (!money.has_capture_waiting()) return Events{};
-                absl::StatusOr<Events> captured =
-                    Capture(view, money, money.capture_waiting(), now);
+                // A session never bills more than its hold (its maximum
+                // minutes); should an end say more, the maximum is taken.
+                v1::CaptureSession capture = money.capture_waiting();
+                capture.mutable_amount()->set_amount_minor(
+                    std::min(capture.amount().amount_minor(),
+                             money.hold().max_amount().amount_minor()));
+                absl::StatusOr<Events> captured = Capture(view, money, capture, now);
                 if (!captured.ok()) return captured;
                 return RefundWaiting(view, session, std::move(*captured), now);
               });
@@ -540,10 +619,27 @@ Events SettlePayout(const v1::PaymentsState& state, const v1::ProcessorIntentRec
   auto open_payout = state.open_payouts().find(payout_id);
   if (open_payout == state.open_payouts().end()) return {};
   const std::string pending = absl::StrCat("payout:", payout_id);
+  const std::string& expert = open_payout->second.expert_id();
+  const int64_t amount = open_payout->second.amount().amount_minor();
+  std::vector<v1::Transfer> transfers = {
+      Settle(absl::StrCat(paid ? "payout-post:" : "payout-void:", payout_id), pending,
+             paid ? amount : 0, pending)};
+  // What a refund took from this payout while it was on its way (owed
+  // meanwhile): refused, the money is back and settles the debt; paid,
+  // the platform bears it where it absorbs such refunds.
+  const int64_t owed = Owed(state, expert);
+  auto waiting = state.absorb_when_paid_out().find(expert);
+  const int64_t to_absorb =
+      waiting == state.absorb_when_paid_out().end() ? 0 : std::min({waiting->second, amount, owed});
+  if (!paid && owed > 0) {
+    transfers.push_back(Move(absl::StrCat("payout-recover:", payout_id), ExpertPayable(expert),
+                             ExpertOwed(expert), std::min(owed, amount), 0, pending));
+  } else if (paid && to_absorb > 0) {
+    transfers.push_back(Move(absl::StrCat("payout-absorb:", payout_id), kRefundLossesAccount,
+                             ExpertOwed(expert), to_absorb, 0, pending));
+  }
   Attempt attempt(state);
-  attempt.Take({Settle(absl::StrCat(paid ? "payout-post:" : "payout-void:", payout_id), pending,
-                       paid ? open_payout->second.amount().amount_minor() : 0, pending)},
-               now);
+  attempt.Take(transfers, now);
   PaymentsEvent settled;
   v1::PayoutSettled& done = *settled.mutable_payout_settled();
   done.set_payout_id(payout_id);
@@ -800,14 +896,13 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
       if (!hold.sponsor_program_id().empty()) {
         auto program = state.programs().find(hold.sponsor_program_id());
         if (program == state.programs().end()) {
-          return FailHold(state, hold.session_id(), "the sponsor program is not known to payments");
+          return FailHold(state, hold, "the sponsor program is not known to payments");
         }
         auto used = state.sponsored_sessions().find(
             absl::StrCat(hold.sponsor_program_id(), "/", hold.person_id()));
         if (used != state.sponsored_sessions().end() &&
             used->second >= program->second.free_sessions_per_person()) {
-          return FailHold(state, hold.session_id(),
-                          "the person has used the program's free sessions");
+          return FailHold(state, hold, "the person has used the program's free sessions");
         }
         const std::string& sponsor = program->second.sponsor_id();
         return SettleWaiting(state, hold.session_id(),
@@ -845,14 +940,19 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
       switch (intent.kind()) {
         case v1::INTENT_KIND_AUTHORISE:
           if (!succeeded) {
-            return and_then(FailHold(state, intent.reference(),
+            return and_then(FailHold(state, intent.hold(),
                                      absl::StrCat("the card was declined: ", outcome.detail())));
           }
           events.push_back(Place(state, intent.hold(), kCashAccount, "", context.now));
           return SettleWaiting(state, intent.reference(), std::move(events), context.now);
         case v1::INTENT_KIND_CAPTURE:
-          // A capture recorded before captures waited for the processor is
-          // posted already (CAPTURED): only the answer is recorded.
+          if (money != nullptr && !succeeded &&
+              money->status() == v1::SESSION_MONEY_STATUS_CAPTURED) {
+            return and_then(TakeBackCapture(
+                state, *money,
+                absl::StrCat("the processor declined the capture: ", outcome.detail()),
+                context.now));
+          }
           if (money == nullptr || money->status() != v1::SESSION_MONEY_STATUS_CAPTURING) {
             return events;
           }
@@ -869,6 +969,13 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
           }
           return RefundWaiting(state, intent.reference(), std::move(events), context.now);
         case v1::INTENT_KIND_REFUND:
+          if (money != nullptr && !succeeded &&
+              money->status() == v1::SESSION_MONEY_STATUS_REFUNDED && money->refund_attempt() == 0) {
+            return and_then(TakeBackRefund(
+                state, *money,
+                absl::StrCat("the processor declined the refund: ", outcome.detail()),
+                context.now));
+          }
           if (money == nullptr || money->status() != v1::SESSION_MONEY_STATUS_REFUNDING) {
             return events;
           }
@@ -902,8 +1009,11 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
         case v1::SESSION_MONEY_STATUS_AUTHORISING:
           *event.mutable_settlement_queued()->mutable_capture() = capture;
           return Queued(event, capture.session_id());
-        case v1::SESSION_MONEY_STATUS_HELD:
-          return Capture(state, *money, capture, context.now);
+        case v1::SESSION_MONEY_STATUS_HELD: {
+          absl::StatusOr<Events> captured = Capture(state, *money, capture, context.now);
+          if (!captured.ok()) return captured;
+          return RefundWaiting(state, capture.session_id(), std::move(*captured), context.now);
+        }
         case v1::SESSION_MONEY_STATUS_FAILED:
           // The hold failed while the session ran: its minutes went unpaid.
           if (money->unpaid_minor() > 0 || capture.amount().amount_minor() <= 0) return Events{};
@@ -963,7 +1073,14 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
     case PaymentsCommand::kRefundSession: {
       const v1::RefundSession& refund = command.refund_session();
       const v1::SessionMoney* money = session_of(refund.session_id());
-      switch (money == nullptr ? v1::SESSION_MONEY_STATUS_AWAITING_HOLD : money->status()) {
+      // Sessions asks for a refund after the end, so its capture came first.
+      if (money == nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "session ", refund.session_id(),
+            ": payments knows nothing of it to refund (its capture never came, or it was "
+            "settled longer ago than payments remembers)"));
+      }
+      switch (money->status()) {
         case v1::SESSION_MONEY_STATUS_CAPTURED:
           return Refund(state, *money, refund, 1, context.now);
         case v1::SESSION_MONEY_STATUS_REFUNDING:
@@ -979,7 +1096,7 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
         case v1::SESSION_MONEY_STATUS_CAPTURING:
           // Sessions asks for a refund only after the end: the capture
           // waits (or is at the processor); the refund follows it.
-          if (money != nullptr && money->has_refund_waiting()) return Events{};
+          if (money->has_refund_waiting()) return Events{};
           *event.mutable_settlement_queued()->mutable_refund() = refund;
           return Queued(event, refund.session_id());
         default:
@@ -1093,9 +1210,13 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
     case PaymentsEvent::kProcessorOutcomeRecorded: {
       const std::string& intent_id = event.processor_outcome_recorded().intent_id();
       auto open = state.open_intents().find(intent_id);
+      // Batch payouts ("payout:<batch>/<expert>") are named after their
+      // interval and cannot come again; remembering them would grow the
+      // state by an entry per expert and batch.
       if (open != state.open_intents().end() &&
           (open->second.kind() == v1::INTENT_KIND_CHARGE ||
-           open->second.kind() == v1::INTENT_KIND_PAYOUT)) {
+           (open->second.kind() == v1::INTENT_KIND_PAYOUT &&
+            !absl::StrContains(intent_id, "/")))) {
         (*state.mutable_settled_intents())[intent_id] = true;
       }
       state.mutable_open_intents()->erase(intent_id);
@@ -1125,6 +1246,7 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       v1::SessionMoney& money = sessions[event.hold_failed().session_id()];
       money.set_status(v1::SESSION_MONEY_STATUS_FAILED);
       money.set_failure(event.hold_failed().reason());
+      if (event.hold_failed().has_hold()) *money.mutable_hold() = event.hold_failed().hold();
       break;
     }
     case PaymentsEvent::kSessionUnpaid: {
@@ -1164,9 +1286,13 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       break;
     }
     case PaymentsEvent::kRefundFailed: {
-      v1::SessionMoney& money = sessions[event.refund_failed().session_id()];
+      const v1::RefundFailed& failed = event.refund_failed();
+      apply_transfers(failed.transfers());
+      v1::SessionMoney& money = sessions[failed.session_id()];
       money.set_status(v1::SESSION_MONEY_STATUS_REFUND_FAILED);
-      money.set_failure(event.refund_failed().reason());
+      money.set_failure(failed.reason());
+      if (!money.has_refunding()) money.mutable_refunding()->set_session_id(failed.session_id());
+      money.set_refund_attempt(std::max(money.refund_attempt(), failed.attempt()));
       break;
     }
     case PaymentsEvent::kSettlementQueued: {
@@ -1201,6 +1327,16 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
     case PaymentsEvent::kPayoutSettled: {
       const v1::PayoutSettled& settled = event.payout_settled();
       apply_transfers(settled.transfers());
+      for (const v1::Transfer& transfer : settled.transfers()) {
+        if (transfer.credit_account_id() == ExpertOwed(settled.expert_id())) {
+          auto& waiting = (*state.mutable_absorb_when_paid_out())[settled.expert_id()];
+          waiting -= std::min(waiting, transfer.amount());
+          if (waiting == 0) state.mutable_absorb_when_paid_out()->erase(settled.expert_id());
+        }
+        if (transfer.debit_account_id() == kRefundLossesAccount) {
+          (*state.mutable_refund_absorbed())[settled.expert_id()] += transfer.amount();
+        }
+      }
       auto open_payout = state.open_payouts().find(settled.payout_id());
       if (open_payout == state.open_payouts().end()) break;
       int64_t amount = open_payout->second.amount().amount_minor();
@@ -1219,9 +1355,14 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       v1::SessionMoney& money = sessions[refunded.session_id()];
       money.set_status(v1::SESSION_MONEY_STATUS_REFUNDED);
       money.clear_refund_waiting();
+      const std::string& expert = money.hold().expert_id();
       for (const v1::Transfer& transfer : refunded.transfers()) {
         if (transfer.debit_account_id() == kRefundLossesAccount) {
-          (*state.mutable_refund_absorbed())[money.hold().expert_id()] += transfer.amount();
+          (*state.mutable_refund_absorbed())[expert] += transfer.amount();
+        }
+        if (refunded.platform_absorbs_shortfall() &&
+            absl::StartsWith(transfer.transfer_id(), "refund-in-flight:")) {
+          (*state.mutable_absorb_when_paid_out())[expert] += transfer.amount();
         }
       }
       break;

@@ -426,8 +426,10 @@ TEST(MoneyFollowsTheProcessor, ADeclinedCaptureReleasesTheHoldAndPaysTheExpertNo
   ASSERT_TRUE(log.Send(kLedger, Capture("s1", 1800)).ok());
   auto declined = log.Send(kLedger, Outcome("capture:s1", false, "authorisation expired"));
   ASSERT_TRUE(declined.ok()) << declined.status();
-  ASSERT_EQ(declined->size(), 2u);
+  ASSERT_EQ(declined->size(), 3u);
   const v1::CaptureFailed& failed = (*declined)[1].capture_failed();
+  EXPECT_EQ((*declined)[2].processor_intent_recorded().kind(), v1::INTENT_KIND_VOID)
+      << "what the authorisation still holds on the card is let go";
   EXPECT_EQ(failed.amount().amount_minor(), 1800);
   EXPECT_NE(failed.reason().find("authorisation expired"), std::string::npos);
   const v1::SessionMoney& money = log.StateOf(kLedger).sessions().at("s1");
@@ -607,6 +609,139 @@ TEST(MoneyFollowsTheProcessor, FundingsAndPayoutsAreNeverExecutedTwice) {
   ASSERT_TRUE(payout_again.ok()) << payout_again.status();
   EXPECT_TRUE(payout_again->empty()) << "the same payout is not started twice";
   EXPECT_EQ(Ledger::PostedBalance(Account(log, SponsorBudget("acme"))), 5000);
+}
+
+// Review: a refund that lands while the expert's payout is on its way
+// takes what the payout holds as owed; the payout's outcome settles it.
+TEST(MoneyFollowsTheProcessor, ARefundWhileThePayoutIsOnItsWayIsSettledByThePayoutsOutcome) {
+  for (bool absorb : {false, true}) {
+    for (bool payout_paid : {false, true}) {
+      SCOPED_TRACE(absl::StrCat("absorb ", absorb, ", payout paid ", payout_paid));
+      Log log;
+      PaidHold(log, "s1", 3000);
+      CaptureConfirmed(log, "s1", 1800);  // 1440 to Ben
+      log.now += absl::Hours(73);
+      ASSERT_TRUE(log.Send(kLedger, Payout("o1", 1)).ok());  // 1440 on its way
+      v1::PaymentsCommand refund = Refund("s1");
+      refund.mutable_refund_session()->set_platform_absorbs_shortfall(absorb);
+      ASSERT_TRUE(log.Send(kLedger, refund).ok());
+      ASSERT_TRUE(log.Send(kLedger, Outcome("refund:s1", true)).ok());
+      EXPECT_EQ(-Ledger::PostedBalance(Account(log, ExpertOwed("ben"))), 1440)
+          << "owed while the payout is on its way";
+      ASSERT_TRUE(log.Send(kLedger, Outcome("payout:o1", payout_paid, "account closed")).ok());
+      const int64_t owed = -Ledger::PostedBalance(Account(log, ExpertOwed("ben")));
+      const int64_t losses =
+          log.StateOf(kLedger).ledger().accounts().contains(kRefundLossesAccount)
+              ? -Ledger::PostedBalance(Account(log, kRefundLossesAccount))
+              : 0;
+      if (!payout_paid) {
+        EXPECT_EQ(owed, 0) << "the money came back and settled the debt";
+        EXPECT_EQ(losses, 0);
+        EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 0);
+      } else {
+        EXPECT_EQ(owed, absorb ? 0 : 1440);
+        EXPECT_EQ(losses, absorb ? 1440 : 0);
+      }
+      PaidHold(log, "s2", 3000);
+      CaptureConfirmed(log, "s2", 1000);  // 800 more
+      log.now += absl::Hours(73);
+      const int64_t available =
+          AvailableEarnings(log.StateOf(kLedger), "ben", log.now, absl::Hours(72));
+      EXPECT_EQ(available, payout_paid && !absorb ? 0 : 800)
+          << "Ben is paid for s2 once, and never for the refunded s1";
+      EXPECT_EQ(Sum(log), 0);
+    }
+  }
+}
+
+// Review: captures and refunds the ledger posted when asked (before they
+// waited for the processor) that the processor then declines are taken back.
+TEST(MoneyFollowsTheProcessor, DeclinesOfWhatTheLedgerPostedBeforeAreTakenBack) {
+  // A history as the earlier code wrote it: posted, its intent still open.
+  auto earlier = [](const std::vector<std::string>& skip) {
+    Log log;
+    PaidHold(log, "s1", 3000);
+    std::vector<v1::PaymentsEvent> all;
+    auto keep = [&](absl::StatusOr<std::vector<v1::PaymentsEvent>> events) {
+      EXPECT_TRUE(events.ok());
+      all.insert(all.end(), events->begin(), events->end());
+    };
+    keep(log.Send(kLedger, Capture("s1", 1800)));
+    keep(log.Send(kLedger, Outcome("capture:s1", true)));
+    keep(log.Send(kLedger, Refund("s1")));
+    keep(log.Send(kLedger, Outcome("refund:s1", true)));
+    v1::PaymentsState state;
+    Log held;
+    PaidHold(held, "s1", 3000);
+    state = held.StateOf(kLedger);
+    for (const v1::PaymentsEvent& event : all) {
+      bool skipped = false;
+      for (const std::string& what : skip) {
+        skipped = skipped || event.processor_outcome_recorded().intent_id() == what ||
+                  (what == "RefundStarted" && event.has_refund_started()) ||
+                  (what == "refund" && (event.has_refund_started() || event.has_session_refunded() ||
+                                        event.processor_intent_recorded().kind() ==
+                                            v1::INTENT_KIND_REFUND));
+      }
+      if (!skipped) PaymentsDomain::Apply(state, event);
+    }
+    return state;
+  };
+  es::DecideContext context{absl::FromUnixSeconds(1'798'800'000), kLedger, 10, nullptr};
+  v1::PaymentsState captured = earlier({"capture:s1", "refund"});
+  ASSERT_EQ(captured.sessions().at("s1").status(), v1::SESSION_MONEY_STATUS_CAPTURED);
+  ASSERT_TRUE(captured.open_intents().contains("capture:s1"));
+  auto declined = PaymentsDomain::Decide(captured, Outcome("capture:s1", false, "expired"), context);
+  ASSERT_TRUE(declined.ok()) << declined.status();
+  ASSERT_EQ(declined->size(), 2u);
+  ASSERT_TRUE((*declined)[1].has_capture_failed());
+  for (const v1::PaymentsEvent& event : *declined) PaymentsDomain::Apply(captured, event);
+  EXPECT_EQ(Ledger::PostedBalance(captured.ledger().accounts().at(ExpertPayable("ben"))), 0)
+      << "the share the processor never took is not Ben's";
+  EXPECT_EQ(Ledger::PostedBalance(captured.ledger().accounts().at(kCashAccount)), 0);
+  EXPECT_EQ(AvailableEarnings(captured, "ben", context.now + absl::Hours(100), absl::Hours(72)), 0);
+
+  v1::PaymentsState refunded = earlier({"refund:s1", "RefundStarted"});
+  ASSERT_EQ(refunded.sessions().at("s1").status(), v1::SESSION_MONEY_STATUS_REFUNDED);
+  auto refused = PaymentsDomain::Decide(refunded, Outcome("refund:s1", false, "card closed"), context);
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  ASSERT_TRUE((*refused)[1].has_refund_failed());
+  for (const v1::PaymentsEvent& event : *refused) PaymentsDomain::Apply(refunded, event);
+  EXPECT_EQ(refunded.sessions().at("s1").status(), v1::SESSION_MONEY_STATUS_REFUND_FAILED);
+  EXPECT_EQ(Ledger::PostedBalance(refunded.ledger().accounts().at(ExpertPayable("ben"))), 1440)
+      << "the money is where the capture put it again";
+  v1::PaymentsCommand retry;
+  retry.mutable_retry_refund()->set_session_id("s1");
+  auto retried = PaymentsDomain::Decide(refunded, retry, context);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ((*retried)[1].processor_intent_recorded().intent_id(), "refund:s1/2");
+}
+
+// Review: a refund that waited while the session was HELD is done when a
+// capture that posts at once (sponsored) comes.
+TEST(MoneyFollowsTheProcessor, ARefundQueuedWhileHeldFollowsACaptureThatPostsAtOnce) {
+  Log log;
+  Program(log, "p1", "acme", 5);
+  Fund(log, "acme", 5000);
+  ASSERT_TRUE(log.Send(kLedger, Hold("s1", 300, "p1")).ok());
+  auto queued = log.Send(kLedger, Refund("s1"));
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  ASSERT_TRUE((*queued)[0].has_settlement_queued());
+  auto captured = log.Send(kLedger, Capture("s1", 200));
+  ASSERT_TRUE(captured.ok()) << captured.status();
+  ASSERT_EQ(captured->size(), 2u);
+  EXPECT_TRUE((*captured)[1].has_session_refunded());
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, SponsorBudget("acme"))), 5000);
+  EXPECT_EQ(Sum(log), 0);
+}
+
+// Review: a refund for a session payments knows nothing of (its capture
+// never came, or it was forgotten) is refused, visibly, not parked for ever.
+TEST(MoneyFollowsTheProcessor, ARefundForASessionPaymentsDoesNotKnowIsRefused) {
+  Log log;
+  EXPECT_EQ(log.Send(kLedger, Refund("nobody-knows")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(log.StateOf(kLedger).sessions().contains("nobody-knows"));
 }
 
 matching::v1::MatchingEvent MatchMade(const std::string& category, const std::string& program) {

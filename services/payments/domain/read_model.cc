@@ -128,6 +128,12 @@ void PaymentsReadModel::UpdateAttention(const std::string& session) {
         amount = money.unpaid_minor();
       }
       break;
+    case v1::SESSION_MONEY_STATUS_AWAITING_HOLD:
+      // Normal for moments (an end read before its match); for long, the
+      // match's hold never came.
+      state = "AWAITING_HOLD";
+      amount = money.capture_waiting().amount().amount_minor();
+      break;
     default:
       break;
   }
@@ -146,6 +152,13 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
   const auto& event = static_cast<const v1::PaymentsEvent&>(message);
   if (event.meta().aggregate_id() != LedgerId(currency_)) return;
   absl::MutexLock lock(&mutex_);
+  // A decline that takes back what the ledger had posted before captures
+  // and refunds waited for the processor: the status it takes back.
+  v1::SessionMoneyStatus before = v1::SESSION_MONEY_STATUS_UNSPECIFIED;
+  if (const std::string session = SessionIdOf(event); !session.empty()) {
+    auto money = state_.sessions().find(session);
+    if (money != state_.sessions().end()) before = money->second.status();
+  }
   int64_t payout_amount = 0;
   if (event.has_payout_settled()) {
     auto open = state_.open_payouts().find(event.payout_settled().payout_id());
@@ -176,11 +189,27 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
       }
       break;
     }
-    case v1::PaymentsEvent::kCaptureFailed:
-      record(event.capture_failed().transfers());
-      owed_by_person_[money_of(event.capture_failed().session_id()).hold().person_id()] +=
-          event.capture_failed().amount().amount_minor();
+    case v1::PaymentsEvent::kCaptureFailed: {
+      const v1::CaptureFailed& failed = event.capture_failed();
+      record(failed.transfers());
+      const v1::SessionMoney& money = money_of(failed.session_id());
+      owed_by_person_[money.hold().person_id()] += failed.amount().amount_minor();
+      if (before == v1::SESSION_MONEY_STATUS_CAPTURED) {
+        spent_[money.hold().person_id()] -= failed.amount().amount_minor();
+        moved_at_processor_.erase("capture:" + failed.session_id());
+      }
       break;
+    }
+    case v1::PaymentsEvent::kRefundFailed: {
+      const v1::RefundFailed& failed = event.refund_failed();
+      record(failed.transfers());
+      if (before == v1::SESSION_MONEY_STATUS_REFUNDED) {
+        refunded_[money_of(failed.session_id()).hold().person_id()] -=
+            failed.amount().amount_minor();
+        moved_at_processor_.erase("refund:" + failed.session_id());
+      }
+      break;
+    }
     case v1::PaymentsEvent::kSessionUnpaid:
       owed_by_person_[money_of(event.session_unpaid().session_id()).hold().person_id()] +=
           event.session_unpaid().amount().amount_minor();
@@ -319,21 +348,19 @@ std::optional<v1::SessionMoney> PaymentsReadModel::SessionMoney(
   return found->second;
 }
 
-absl::flat_hash_map<std::string, v1::LedgerAccount> PaymentsReadModel::Accounts() const {
+PaymentsReadModel::Balances PaymentsReadModel::AccountsAndRecomputed() const {
   absl::MutexLock lock(&mutex_);
-  return {state_.ledger().accounts().begin(), state_.ledger().accounts().end()};
+  return {{state_.ledger().accounts().begin(), state_.ledger().accounts().end()}, recomputed_};
 }
 
-absl::flat_hash_map<std::string, v1::LedgerAccount> PaymentsReadModel::Recomputed() const {
+PaymentsReadModel::LedgerSide PaymentsReadModel::MovedAtProcessor(
+    const std::string& intent_id) const {
   absl::MutexLock lock(&mutex_);
-  return recomputed_;
-}
-
-std::optional<int64_t> PaymentsReadModel::MovedAtProcessor(const std::string& intent_id) const {
-  absl::MutexLock lock(&mutex_);
+  LedgerSide side;
   auto found = moved_at_processor_.find(intent_id);
-  if (found == moved_at_processor_.end()) return std::nullopt;
-  return found->second.amount;
+  if (found != moved_at_processor_.end()) side.amount = found->second.amount;
+  side.open = state_.open_intents().contains(intent_id);
+  return side;
 }
 
 void PaymentsReadModel::AddMoved(const std::string& intent_id, int64_t amount) {
@@ -362,11 +389,6 @@ std::vector<std::string> PaymentsReadModel::MovedAtProcessorExcept(
   return missing;
 }
 
-bool PaymentsReadModel::IntentOpen(const std::string& intent_id) const {
-  absl::MutexLock lock(&mutex_);
-  return state_.open_intents().contains(intent_id);
-}
-
 std::vector<v1::MoneyAttention> PaymentsReadModel::Attention() const {
   absl::MutexLock lock(&mutex_);
   std::vector<v1::MoneyAttention> entries;
@@ -379,8 +401,8 @@ std::vector<v1::MoneyAttention> PaymentsReadModel::Attention() const {
 MoneyFigures PaymentsReadModel::Figures() const {
   absl::MutexLock lock(&mutex_);
   MoneyFigures figures;
-  for (const char* state :
-       {"CAPTURE_FAILED", "REFUND_FAILED", "CAPTURING", "REFUNDING", "UNPAID", "OWED"}) {
+  for (const char* state : {"CAPTURE_FAILED", "REFUND_FAILED", "CAPTURING", "REFUNDING", "UNPAID",
+                            "OWED", "AWAITING_HOLD"}) {
     figures.count[state] = 0;
     figures.amount_minor[state] = 0;
   }

@@ -47,15 +47,23 @@ class PaymentsReadModel : public es::Projection {
   std::optional<v1::SessionMoney> SessionMoney(const std::string& session_id) const;
 
   // The ledger's accounts as it keeps them, and the same accounts summed
-  // up again from their transfers (Reconcile compares the two).
-  absl::flat_hash_map<std::string, v1::LedgerAccount> Accounts() const;
-  absl::flat_hash_map<std::string, v1::LedgerAccount> Recomputed() const;
+  // up again from their transfers, at one moment (Reconcile compares them).
+  struct Balances {
+    absl::flat_hash_map<std::string, v1::LedgerAccount> accounts;
+    absl::flat_hash_map<std::string, v1::LedgerAccount> recomputed;
+  };
+  Balances AccountsAndRecomputed() const;
 
   // What the ledger moved that the processor must have moved too, by the
   // intent's id: "capture:<session>", "refund:<session>[/<attempt>]" (paid
   // sessions), "payout:<id>" (paid out) and "fund:<id>" (sponsor fundings).
-  // The amount the ledger has for one (nullopt: none), and how many there are.
-  std::optional<int64_t> MovedAtProcessor(const std::string& intent_id) const;
+  // The amount the ledger has for one (nullopt: none) and whether its
+  // intent is still open, at one moment; and how many there are.
+  struct LedgerSide {
+    std::optional<int64_t> amount;
+    bool open = false;
+  };
+  LedgerSide MovedAtProcessor(const std::string& intent_id) const;
   size_t MovedAtProcessorCount() const;
   // Those of them recorded before `mark` (MovedAtProcessorMark() then)
   // that are not in `seen`: walks them all, so called only when the counts
@@ -63,7 +71,6 @@ class PaymentsReadModel : public es::Projection {
   uint64_t MovedAtProcessorMark() const;
   std::vector<std::string> MovedAtProcessorExcept(const absl::flat_hash_set<std::string>& seen,
                                                   uint64_t mark) const;
-  bool IntentOpen(const std::string& intent_id) const;
 
   std::vector<v1::MoneyAttention> Attention() const;
   MoneyFigures Figures() const;

@@ -93,6 +93,31 @@ TEST_F(PaymentsReadModelTest, BalancesForTheExpertThePersonAndTheSponsor) {
       << "a sponsored session costs the person nothing";
 }
 
+TEST_F(PaymentsReadModelTest, WhatAPersonOwesAndWhatNeedsAPersonAreShown) {
+  // A session ran on a sponsor program payments does not know: unpaid.
+  v1::PaymentsCommand hold;
+  v1::HoldSession& h = *hold.mutable_hold_session();
+  h.set_session_id("s1");
+  h.set_person_id("anna");
+  h.set_expert_id("ben");
+  h.mutable_max_amount()->set_currency_code("EUR");
+  h.mutable_max_amount()->set_amount_minor(3000);
+  h.set_sponsor_program_id("unknown-program");
+  Send(hold);
+  v1::PaymentsCommand capture;
+  capture.mutable_capture_session()->set_session_id("s1");
+  capture.mutable_capture_session()->mutable_amount()->set_currency_code("EUR");
+  capture.mutable_capture_session()->mutable_amount()->set_amount_minor(900);
+  Send(capture);
+  EXPECT_EQ(model_.BalanceOf("anna", log_.now).person().owed().amount_minor(), 900);
+  std::vector<v1::MoneyAttention> attention = model_.Attention();
+  ASSERT_EQ(attention.size(), 1u);
+  EXPECT_EQ(attention[0].subject(), "session:s1");
+  EXPECT_EQ(attention[0].state(), "UNPAID");
+  EXPECT_EQ(model_.Figures().amount_minor.at("UNPAID"), 900);
+  EXPECT_EQ(model_.Figures().count.at("CAPTURE_FAILED"), 0);
+}
+
 TEST_F(PaymentsReadModelTest, HistoryAndRecomputedBalancesAgreeWithTheLedger) {
   Session("s1", 3000, 1800);
   Session("s2", 2000, 0);
@@ -105,8 +130,8 @@ TEST_F(PaymentsReadModelTest, HistoryAndRecomputedBalancesAgreeWithTheLedger) {
   Send(payout);
   Outcome("payout:o1");
   EXPECT_EQ(model_.BalanceOf("ben", log_.now).expert().paid_out().amount_minor(), 1440);
-  auto recomputed = model_.Recomputed();
-  for (const auto& [id, account] : model_.Accounts()) {
+  auto [accounts, recomputed] = model_.AccountsAndRecomputed();
+  for (const auto& [id, account] : accounts) {
     v1::LedgerAccount expected = account;
     expected.clear_account_id();
     expected.clear_flags();
@@ -121,8 +146,8 @@ TEST_F(PaymentsReadModelTest, HistoryAndRecomputedBalancesAgreeWithTheLedger) {
   EXPECT_TRUE(model_.TransfersOf("nobody", std::nullopt, 100).empty());
   EXPECT_EQ(model_.MovedAtProcessorCount(), 2u)
       << "the capture of s1 and the payout (s2 took nothing)";
-  EXPECT_EQ(model_.MovedAtProcessor("capture:s1"), 1800);
-  EXPECT_EQ(model_.MovedAtProcessor("payout:o1"), 1440);
+  EXPECT_EQ(model_.MovedAtProcessor("capture:s1").amount, 1800);
+  EXPECT_EQ(model_.MovedAtProcessor("payout:o1").amount, 1440);
   EXPECT_EQ(model_.OpenIntents().size(), 1u) << "the void of s2, not yet executed";
   bool payout_listed = false;
   for (const v1::Transfer& transfer : ben) {
