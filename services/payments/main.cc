@@ -51,9 +51,6 @@ server::ConfigSchema Schema() {
                 kDedupeWindow - kClockSkewAllowance,
                 "earnings become available this long after the capture (the payout hold); "
                 "sessions.refund_window must not be longer")
-      .String("payments.reactions_group", "payments.reactions",
-              "the consumer group of payments' reactions; a new name reacts to every event "
-              "again from the beginning (safe: each reaction is done once)")
       .OneOf("payments.refund_after_payout", "recover", {"recover", "absorb"},
              "a refund after the expert was paid out: the expert owes what their payable lacks "
              "and it is recovered from their next earnings (recover), or the platform bears it "
@@ -111,8 +108,7 @@ int Main(int argc, char** argv) {
         return PaymentsFromCatalog(event, commission);
       });
   es::Reactor reactor(
-      *host.kafka,
-      {prefix + config.GetString("payments.reactions_group"), topics.commands, topics.deadletter},
+      *host.kafka, {prefix + "payments.reactions", topics.commands, topics.deadletter},
       {{prefix + "payments.from-matching", prefix + "helpline.matching.events", &from_matching},
        {prefix + "payments.from-sessions", prefix + "helpline.sessions.events", &from_sessions},
        {prefix + "payments.from-catalog", prefix + "helpline.catalog.events", &from_catalog}});

@@ -32,8 +32,6 @@ class ServiceProcess {
   void Pause();
   void Resume();
   std::string Output() const;
-  // The config the next Start writes (a test changes it between runs).
-  nlohmann::json& config() { return config_; }
 
  private:
   const std::string binary_;
