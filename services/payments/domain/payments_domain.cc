@@ -694,39 +694,6 @@ const std::string* SessionOf(const PaymentsCommand& command) {
   }
 }
 
-// The session an event is about, if it is about one.
-const std::string* SessionOf(const PaymentsEvent& event) {
-  switch (event.body_case()) {
-    case PaymentsEvent::kProcessorIntentRecorded:
-      return event.processor_intent_recorded().kind() == v1::INTENT_KIND_AUTHORISE
-                 ? &event.processor_intent_recorded().reference()
-                 : nullptr;
-    case PaymentsEvent::kHoldPlaced:
-      return &event.hold_placed().session_id();
-    case PaymentsEvent::kHoldFailed:
-      return &event.hold_failed().session_id();
-    case PaymentsEvent::kSettlementQueued:
-      return &event.settlement_queued().session_id();
-    case PaymentsEvent::kSessionCaptured:
-      return &event.session_captured().session_id();
-    case PaymentsEvent::kSessionVoided:
-      return &event.session_voided().session_id();
-    case PaymentsEvent::kSessionRefunded:
-      return &event.session_refunded().session_id();
-    case PaymentsEvent::kCaptureRequested:
-      return &event.capture_requested().session_id();
-    case PaymentsEvent::kCaptureFailed:
-      return &event.capture_failed().session_id();
-    case PaymentsEvent::kRefundStarted:
-      return &event.refund_started().session_id();
-    case PaymentsEvent::kRefundFailed:
-      return &event.refund_failed().session_id();
-    case PaymentsEvent::kSessionUnpaid:
-      return &event.session_unpaid().session_id();
-    default:
-      return nullptr;
-  }
-}
 
 // Keeps `earnings` in step with one session: listed under its expert
 // while CAPTURED, not otherwise.
@@ -779,6 +746,39 @@ void ForgetSettledSessions(v1::PaymentsState& state, absl::Time cutoff) {
 }
 
 }  // namespace
+
+const std::string* SessionOf(const v1::PaymentsEvent& event) {
+  switch (event.body_case()) {
+    case PaymentsEvent::kProcessorIntentRecorded:
+      return event.processor_intent_recorded().kind() == v1::INTENT_KIND_AUTHORISE
+                 ? &event.processor_intent_recorded().reference()
+                 : nullptr;
+    case PaymentsEvent::kHoldPlaced:
+      return &event.hold_placed().session_id();
+    case PaymentsEvent::kHoldFailed:
+      return &event.hold_failed().session_id();
+    case PaymentsEvent::kSettlementQueued:
+      return &event.settlement_queued().session_id();
+    case PaymentsEvent::kSessionCaptured:
+      return &event.session_captured().session_id();
+    case PaymentsEvent::kSessionVoided:
+      return &event.session_voided().session_id();
+    case PaymentsEvent::kSessionRefunded:
+      return &event.session_refunded().session_id();
+    case PaymentsEvent::kCaptureRequested:
+      return &event.capture_requested().session_id();
+    case PaymentsEvent::kCaptureFailed:
+      return &event.capture_failed().session_id();
+    case PaymentsEvent::kRefundStarted:
+      return &event.refund_started().session_id();
+    case PaymentsEvent::kRefundFailed:
+      return &event.refund_failed().session_id();
+    case PaymentsEvent::kSessionUnpaid:
+      return &event.session_unpaid().session_id();
+    default:
+      return nullptr;
+  }
+}
 
 int64_t AvailableEarnings(const v1::PaymentsState& state, const std::string& expert_id,
                           absl::Time now, absl::Duration refund_window) {

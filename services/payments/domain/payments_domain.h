@@ -36,6 +36,9 @@ std::string ExpertOwed(const std::string& expert_id);
 // negative.
 uint32_t FlagsFor(const std::string& account_id);
 
+// The session a payments event is about (nullptr if none).
+const std::string* SessionOf(const v1::PaymentsEvent& event);
+
 // An expert's captured shares older than `refund_window` at `now`, minus
 // what is paid out or on its way.
 int64_t AvailableEarnings(const v1::PaymentsState& state, const std::string& expert_id,

@@ -13,34 +13,6 @@ namespace {
 
 bool Has(uint32_t flags, uint32_t flag) { return (flags & flag) != 0; }
 
-// The session a payments event is about ("" if none).
-std::string SessionIdOf(const v1::PaymentsEvent& event) {
-  switch (event.body_case()) {
-    case v1::PaymentsEvent::kHoldPlaced:
-      return event.hold_placed().session_id();
-    case v1::PaymentsEvent::kHoldFailed:
-      return event.hold_failed().session_id();
-    case v1::PaymentsEvent::kSessionCaptured:
-      return event.session_captured().session_id();
-    case v1::PaymentsEvent::kSessionVoided:
-      return event.session_voided().session_id();
-    case v1::PaymentsEvent::kSessionRefunded:
-      return event.session_refunded().session_id();
-    case v1::PaymentsEvent::kCaptureRequested:
-      return event.capture_requested().session_id();
-    case v1::PaymentsEvent::kCaptureFailed:
-      return event.capture_failed().session_id();
-    case v1::PaymentsEvent::kRefundStarted:
-      return event.refund_started().session_id();
-    case v1::PaymentsEvent::kRefundFailed:
-      return event.refund_failed().session_id();
-    case v1::PaymentsEvent::kSessionUnpaid:
-      return event.session_unpaid().session_id();
-    default:
-      return "";
-  }
-}
-
 }  // namespace
 
 PaymentsReadModel::PaymentsReadModel(std::string currency, absl::Duration refund_window)
@@ -155,8 +127,8 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
   // A decline that takes back what the ledger had posted before captures
   // and refunds waited for the processor: the status it takes back.
   v1::SessionMoneyStatus before = v1::SESSION_MONEY_STATUS_UNSPECIFIED;
-  if (const std::string session = SessionIdOf(event); !session.empty()) {
-    auto money = state_.sessions().find(session);
+  if (const std::string* session = SessionOf(event); session != nullptr) {
+    auto money = state_.sessions().find(*session);
     if (money != state_.sessions().end()) before = money->second.status();
   }
   int64_t payout_amount = 0;
@@ -250,7 +222,9 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
     default:
       break;
   }
-  if (std::string session = SessionIdOf(event); !session.empty()) UpdateAttention(session);
+  if (const std::string* session = SessionOf(event); session != nullptr) {
+    UpdateAttention(*session);
+  }
 }
 
 runtime::v1::Money PaymentsReadModel::Amount(int64_t minor) const {
