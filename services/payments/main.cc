@@ -62,7 +62,9 @@ server::ConfigSchema Schema() {
       .Int("payments.payout_minimum_minor", 1000, 1, 1'000'000'000,
            "the smallest payout, in minor units")
       .Duration("payments.payout_batch_interval", absl::Hours(24), absl::Seconds(1),
-                absl::Hours(24 * 31), "how often every expert's available earnings are paid out")
+                kDedupeWindow - kClockSkewAllowance,
+                "how often every expert's available earnings are paid out (a batch is named "
+                "after its interval and remembered for the ledger's dedupe window)")
       .Duration("payments.worker_interval", absl::Milliseconds(200), absl::Milliseconds(10),
                 absl::Minutes(1), "how often the worker looks for intents to execute")
       .Double("payments.requests_per_second_per_caller", 20, 0.1, 1e6,

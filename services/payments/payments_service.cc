@@ -184,8 +184,9 @@ grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::
         PaymentsReadModel::LedgerSide in_ledger = parts_.read_model.MovedAtProcessor(key);
         // Done at the processor, its answer not recorded yet: no mismatch.
         if (!in_ledger.amount.has_value() && in_ledger.open) continue;
-        if (in_ledger.amount.has_value()) ++in_both;
-        if (in_ledger.amount != entry.amount().amount_minor()) {
+        if (in_ledger.amount == entry.amount().amount_minor()) {
+          ++in_both;
+        } else {
           suspects.push_back(entry);
         }
       }

@@ -334,9 +334,10 @@ absl::StatusOr<Events> Void(const v1::PaymentsState& state, const v1::SessionMon
 // `back_to` (ids "<prefix>-share:<session>" ...): the fee from the
 // commission; the expert's share from their payable as far as it can give
 // it, then from expert:<id>:owed for what payouts still on their way hold
-// (recovered if the processor refuses them), and for the rest, paid out
-// already, from expert:<id>:owed or, if the platform absorbs it, from
-// platform:refund_losses.
+// (recovered from the money if the processor refuses them, owed if it pays:
+// counted against every payout in flight, so never too little is owed),
+// and the rest, paid out already, from expert:<id>:owed or, if the
+// platform absorbs it, from platform:refund_losses.
 std::vector<v1::Transfer> GiveBack(const v1::PaymentsState& state, const v1::SessionMoney& money,
                                    const std::string& back_to, bool platform_absorbs,
                                    const std::string& prefix) {
@@ -376,7 +377,11 @@ absl::StatusOr<Events> PostRefund(const v1::PaymentsState& state, const v1::Sess
   const std::string back_to =
       money.sponsor_id().empty() ? kCashAccount : SponsorBudget(money.sponsor_id());
   Attempt attempt(state);
-  if (!attempt.Take(GiveBack(state, money, back_to, refund.platform_absorbs_shortfall(), "refund"),
+  // A retry after a refund posted by the earlier code was taken back gets
+  // ids of its own (the taken-back ones are remembered for days).
+  const std::string prefix =
+      money.refund_attempt() <= 1 ? "refund" : absl::StrCat("refund/", money.refund_attempt());
+  if (!attempt.Take(GiveBack(state, money, back_to, refund.platform_absorbs_shortfall(), prefix),
                     now)) {
     return absl::FailedPreconditionError(
         absl::StrCat("the refund was refused: ", FirstProblem(attempt)));
@@ -399,18 +404,27 @@ absl::StatusOr<Events> TakeBackCapture(const v1::PaymentsState& state,
                                        const v1::SessionMoney& money, const std::string& reason,
                                        absl::Time now) {
   Attempt attempt(state);
-  if (!attempt.Take(GiveBack(state, money, kCashAccount, false, "uncapture"), now)) {
+  // Refunded already (by the earlier code): capture and refund cancel out.
+  const std::vector<v1::Transfer> transfers =
+      money.status() == v1::SESSION_MONEY_STATUS_REFUNDED
+          ? std::vector<v1::Transfer>{}
+          : GiveBack(state, money, kCashAccount, false, "uncapture");
+  if (!attempt.Take(transfers, now)) {
     return absl::FailedPreconditionError(
         absl::StrCat("the capture could not be taken back: ", FirstProblem(attempt)));
   }
+  const std::string& session = money.hold().session_id();
   PaymentsEvent failed;
   v1::CaptureFailed& done = *failed.mutable_capture_failed();
-  done.set_session_id(money.hold().session_id());
-  *done.mutable_amount() =
-      Minor(money.hold().max_amount().currency_code(), money.captured_minor());
+  done.set_session_id(session);
+  // The person owes the session, unless they had asked for their money back.
+  *done.mutable_amount() = Minor(
+      money.hold().max_amount().currency_code(),
+      money.status() == v1::SESSION_MONEY_STATUS_CAPTURED ? money.captured_minor() : 0);
   done.set_reason(reason);
   for (v1::Transfer& transfer : attempt.taken) *done.add_transfers() = std::move(transfer);
-  return Events{failed};
+  return Events{failed, Intent(absl::StrCat("void:", session), v1::INTENT_KIND_VOID,
+                               money.hold().max_amount(), session, money.authorisation_id())};
 }
 
 absl::StatusOr<Events> TakeBackRefund(const v1::PaymentsState& state,
@@ -624,19 +638,12 @@ Events SettlePayout(const v1::PaymentsState& state, const v1::ProcessorIntentRec
   std::vector<v1::Transfer> transfers = {
       Settle(absl::StrCat(paid ? "payout-post:" : "payout-void:", payout_id), pending,
              paid ? amount : 0, pending)};
-  // What a refund took from this payout while it was on its way (owed
-  // meanwhile): refused, the money is back and settles the debt; paid,
-  // the platform bears it where it absorbs such refunds.
+  // A refused payout's money is back in the payable: what the expert owes
+  // (a refund that took it while it was on its way, say) is settled first.
   const int64_t owed = Owed(state, expert);
-  auto waiting = state.absorb_when_paid_out().find(expert);
-  const int64_t to_absorb =
-      waiting == state.absorb_when_paid_out().end() ? 0 : std::min({waiting->second, amount, owed});
   if (!paid && owed > 0) {
     transfers.push_back(Move(absl::StrCat("payout-recover:", payout_id), ExpertPayable(expert),
                              ExpertOwed(expert), std::min(owed, amount), 0, pending));
-  } else if (paid && to_absorb > 0) {
-    transfers.push_back(Move(absl::StrCat("payout-absorb:", payout_id), kRefundLossesAccount,
-                             ExpertOwed(expert), to_absorb, 0, pending));
   }
   Attempt attempt(state);
   attempt.Take(transfers, now);
@@ -946,8 +953,13 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
           events.push_back(Place(state, intent.hold(), kCashAccount, "", context.now));
           return SettleWaiting(state, intent.reference(), std::move(events), context.now);
         case v1::INTENT_KIND_CAPTURE:
+          // A capture the earlier code posted when asked (its intent still
+          // open), refunded since or not: the decline takes it back.
           if (money != nullptr && !succeeded &&
-              money->status() == v1::SESSION_MONEY_STATUS_CAPTURED) {
+              (money->status() == v1::SESSION_MONEY_STATUS_CAPTURED ||
+               money->status() == v1::SESSION_MONEY_STATUS_REFUNDING ||
+               money->status() == v1::SESSION_MONEY_STATUS_REFUND_FAILED ||
+               money->status() == v1::SESSION_MONEY_STATUS_REFUNDED)) {
             return and_then(TakeBackCapture(
                 state, *money,
                 absl::StrCat("the processor declined the capture: ", outcome.detail()),
@@ -1327,16 +1339,6 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
     case PaymentsEvent::kPayoutSettled: {
       const v1::PayoutSettled& settled = event.payout_settled();
       apply_transfers(settled.transfers());
-      for (const v1::Transfer& transfer : settled.transfers()) {
-        if (transfer.credit_account_id() == ExpertOwed(settled.expert_id())) {
-          auto& waiting = (*state.mutable_absorb_when_paid_out())[settled.expert_id()];
-          waiting -= std::min(waiting, transfer.amount());
-          if (waiting == 0) state.mutable_absorb_when_paid_out()->erase(settled.expert_id());
-        }
-        if (transfer.debit_account_id() == kRefundLossesAccount) {
-          (*state.mutable_refund_absorbed())[settled.expert_id()] += transfer.amount();
-        }
-      }
       auto open_payout = state.open_payouts().find(settled.payout_id());
       if (open_payout == state.open_payouts().end()) break;
       int64_t amount = open_payout->second.amount().amount_minor();
@@ -1359,10 +1361,6 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       for (const v1::Transfer& transfer : refunded.transfers()) {
         if (transfer.debit_account_id() == kRefundLossesAccount) {
           (*state.mutable_refund_absorbed())[expert] += transfer.amount();
-        }
-        if (refunded.platform_absorbs_shortfall() &&
-            absl::StartsWith(transfer.transfer_id(), "refund-in-flight:")) {
-          (*state.mutable_absorb_when_paid_out())[expert] += transfer.amount();
         }
       }
       break;

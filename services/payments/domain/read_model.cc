@@ -166,9 +166,17 @@ void PaymentsReadModel::Apply(const google::protobuf::Message& message, const ka
       record(failed.transfers());
       const v1::SessionMoney& money = money_of(failed.session_id());
       owed_by_person_[money.hold().person_id()] += failed.amount().amount_minor();
-      if (before == v1::SESSION_MONEY_STATUS_CAPTURED) {
-        spent_[money.hold().person_id()] -= failed.amount().amount_minor();
+      // A capture the earlier code had posted (and maybe refunded), taken back.
+      if (before == v1::SESSION_MONEY_STATUS_CAPTURED ||
+          before == v1::SESSION_MONEY_STATUS_REFUNDING ||
+          before == v1::SESSION_MONEY_STATUS_REFUND_FAILED ||
+          before == v1::SESSION_MONEY_STATUS_REFUNDED) {
+        spent_[money.hold().person_id()] -= money.captured_minor();
         moved_at_processor_.erase("capture:" + failed.session_id());
+      }
+      if (before == v1::SESSION_MONEY_STATUS_REFUNDED) {
+        refunded_[money.hold().person_id()] -= money.captured_minor();
+        moved_at_processor_.erase("refund:" + failed.session_id());
       }
       break;
     }

@@ -1,7 +1,10 @@
 #include "services/payments/sandbox/sandbox.h"
 
 #include <cstdio>
+#include <fstream>
 
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "services/runtime/core/proto_time.h"
 #include "tests/support/test_stack.h"
@@ -94,6 +97,56 @@ TEST_F(SandboxTest, ScriptedDeclinesAndSlowAnswers) {
   EXPECT_TRUE(slowly->response.approved());
   EXPECT_EQ(slowly->delay, absl::Seconds(3));
   EXPECT_EQ(processor->Journal().size(), 3u) << "journaled before the slow answer";
+}
+
+// Issue 20, finding 5: the journal came back in one message, which gRPC
+// refuses past 4 MiB (about 20,000 operations), so Reconcile stopped
+// working. It comes a page at a time now.
+TEST_F(SandboxTest, TheJournalComesAPageAtATimeHoweverLongItIs) {
+  constexpr int kOperations = 60'000;
+  {
+    std::ofstream out(path_);
+    for (int i = 0; i < kOperations; ++i) {
+      v1::JournalEntry entry;
+      entry.set_idempotency_key(absl::StrCat("capture:session-", i));
+      entry.set_kind(v1::INTENT_KIND_CAPTURE);
+      entry.mutable_amount()->set_currency_code("EUR");
+      entry.mutable_amount()->set_amount_minor(1000 + i);
+      entry.set_reference(absl::StrCat("session-", i));
+      entry.set_authorisation_key(absl::StrCat("auth:session-", i));
+      entry.set_approved(true);
+      entry.set_processor_reference(absl::StrCat("psp-", i));
+      std::string line;
+      ASSERT_TRUE(google::protobuf::util::MessageToJsonString(entry, &line).ok());
+      out << line << "\n";
+    }
+  }
+  std::unique_ptr<SandboxProcessor> processor = Open();
+  v1::ListJournalResponse everything;
+  for (const v1::JournalEntry& entry : processor->Journal()) *everything.add_entries() = entry;
+  EXPECT_GT(everything.ByteSizeLong(), 4u << 20) << "more than gRPC takes in one message";
+
+  int64_t seen = 0;
+  std::string token;
+  int pages = 0;
+  do {
+    absl::StatusOr<v1::ListJournalResponse> page = processor->JournalPage(5000, token);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LT(page->ByteSizeLong(), 4u << 20);
+    for (const v1::JournalEntry& entry : page->entries()) {
+      EXPECT_EQ(entry.amount().amount_minor(), 1000 + seen) << "in order, none skipped";
+      ++seen;
+    }
+    token = page->next_page_token();
+    ++pages;
+  } while (!token.empty() && pages < 100);
+  EXPECT_EQ(seen, kOperations);
+  EXPECT_EQ(pages, 12);
+  EXPECT_EQ(processor->JournalPage(5000, "not-a-token").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(processor->JournalPage(20000, "").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(processor->JournalPage(5000, "999999").status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
