@@ -39,7 +39,7 @@ class JourneyE2eTest : public ::testing::Test {
         {"matching", {{"offer_window", "10m"}, {"request_wait_limit", "2h"}, {"match_hold", "1h"}}}};
     options.sessions_config = {{"sessions", {{"help_now_join_window", "1h"}}}};
     options.payments_config = {
-        {"payments", {{"refund_window", "10m"}, {"payout_batch_interval", "744h"}}}};
+        {"payments", {{"refund_window", "10m"}, {"payout_batch_interval", "167h"}}}};
     platform_ = new Platform();
     ASSERT_TRUE(platform_->Start("journey", options));
   }
