@@ -334,10 +334,10 @@ absl::StatusOr<Events> Void(const v1::PaymentsState& state, const v1::SessionMon
 // `back_to` (ids "<prefix>-share:<session>" ...): the fee from the
 // commission; the expert's share from their payable as far as it can give
 // it, then from expert:<id>:owed for what payouts still on their way hold
-// (recovered from the money if the processor refuses them, owed if it pays:
-// counted against every payout in flight, so never too little is owed),
-// and the rest, paid out already, from expert:<id>:owed or, if the
-// platform absorbs it, from platform:refund_losses.
+// and earlier refunds did not claim (recovered from the money if the
+// processor refuses them, owed if it pays), and the rest, paid out
+// already, from expert:<id>:owed or, if the platform absorbs it, from
+// platform:refund_losses.
 std::vector<v1::Transfer> GiveBack(const v1::PaymentsState& state, const v1::SessionMoney& money,
                                    const std::string& back_to, bool platform_absorbs,
                                    const std::string& prefix) {
@@ -348,7 +348,10 @@ std::vector<v1::Transfer> GiveBack(const v1::PaymentsState& state, const v1::Ses
   const int64_t fee = money.captured_fee_minor();
   const int64_t share = money.captured_minor() - fee;
   const v1::LedgerAccount* payable = AccountOf(state, ExpertPayable(expert));
-  const int64_t paying_out = payable == nullptr ? 0 : payable->debits_pending();
+  auto claimed = state.owed_against_payouts().find(expert);
+  const int64_t paying_out = std::max<int64_t>(
+      0, (payable == nullptr ? 0 : payable->debits_pending()) -
+             (claimed == state.owed_against_payouts().end() ? 0 : claimed->second));
   const int64_t from_payable = std::clamp<int64_t>(Spendable(state, expert), 0, share);
   const int64_t in_flight = std::min(share - from_payable, paying_out);
   const int64_t paid_out = share - from_payable - in_flight;
@@ -404,9 +407,9 @@ absl::StatusOr<Events> TakeBackCapture(const v1::PaymentsState& state,
                                        const v1::SessionMoney& money, const std::string& reason,
                                        absl::Time now) {
   Attempt attempt(state);
-  // Refunded already (by the earlier code): capture and refund cancel out.
+  // Refunded already by the earlier code: capture and refund cancel out.
   const std::vector<v1::Transfer> transfers =
-      money.status() == v1::SESSION_MONEY_STATUS_REFUNDED
+      money.status() == v1::SESSION_MONEY_STATUS_REFUNDED && money.refund_attempt() == 0
           ? std::vector<v1::Transfer>{}
           : GiveBack(state, money, kCashAccount, false, "uncapture");
   if (!attempt.Take(transfers, now)) {
@@ -959,7 +962,8 @@ absl::StatusOr<Events> PaymentsDomain::Decide(const v1::PaymentsState& state,
               (money->status() == v1::SESSION_MONEY_STATUS_CAPTURED ||
                money->status() == v1::SESSION_MONEY_STATUS_REFUNDING ||
                money->status() == v1::SESSION_MONEY_STATUS_REFUND_FAILED ||
-               money->status() == v1::SESSION_MONEY_STATUS_REFUNDED)) {
+               (money->status() == v1::SESSION_MONEY_STATUS_REFUNDED &&
+                money->refund_attempt() == 0))) {
             return and_then(TakeBackCapture(
                 state, *money,
                 absl::StrCat("the processor declined the capture: ", outcome.detail()),
@@ -1279,6 +1283,11 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       const v1::CaptureFailed& failed = event.capture_failed();
       apply_transfers(failed.transfers());
       v1::SessionMoney& money = sessions[failed.session_id()];
+      for (const v1::Transfer& transfer : failed.transfers()) {
+        if (absl::StrContains(transfer.transfer_id(), "-in-flight:")) {
+          (*state.mutable_owed_against_payouts())[money.hold().expert_id()] += transfer.amount();
+        }
+      }
       money.set_status(v1::SESSION_MONEY_STATUS_CAPTURE_FAILED);
       money.set_unpaid_minor(failed.amount().amount_minor());
       money.set_failure(failed.reason());
@@ -1343,6 +1352,11 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       if (open_payout == state.open_payouts().end()) break;
       int64_t amount = open_payout->second.amount().amount_minor();
       (*state.mutable_paying_out())[settled.expert_id()] -= amount;
+      if (auto claimed = state.mutable_owed_against_payouts()->find(settled.expert_id());
+          claimed != state.mutable_owed_against_payouts()->end()) {
+        claimed->second -= std::min(claimed->second, amount);
+        if (claimed->second == 0) state.mutable_owed_against_payouts()->erase(claimed);
+      }
       if (settled.paid()) (*state.mutable_paid_out())[settled.expert_id()] += amount;
       state.mutable_open_payouts()->erase(settled.payout_id());
       break;
@@ -1361,6 +1375,9 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
       for (const v1::Transfer& transfer : refunded.transfers()) {
         if (transfer.debit_account_id() == kRefundLossesAccount) {
           (*state.mutable_refund_absorbed())[expert] += transfer.amount();
+        }
+        if (absl::StrContains(transfer.transfer_id(), "-in-flight:")) {
+          (*state.mutable_owed_against_payouts())[expert] += transfer.amount();
         }
       }
       break;

@@ -653,6 +653,38 @@ TEST(MoneyFollowsTheProcessor, ARefundWhileThePayoutIsOnItsWayIsSettledByThePayo
   }
 }
 
+// Review: two refunds while one payout is on its way claim it once; the
+// rest was paid out before and, where the platform absorbs such refunds,
+// is its loss.
+TEST(MoneyFollowsTheProcessor, TwoRefundsWhileOnePayoutIsOnItsWayClaimItOnce) {
+  Log log;
+  PaidHold(log, "s1", 3000);
+  CaptureConfirmed(log, "s1", 1000);  // 800 to Ben
+  log.now += absl::Hours(73);
+  ASSERT_TRUE(log.Send(kLedger, Payout("o1", 1)).ok());
+  ASSERT_TRUE(log.Send(kLedger, Outcome("payout:o1", true)).ok());  // s1's 800 paid out
+  PaidHold(log, "s2", 3000);
+  CaptureConfirmed(log, "s2", 1000);  // 800 more
+  log.now += absl::Hours(73);
+  ASSERT_TRUE(log.Send(kLedger, Payout("o2", 1)).ok());  // s2's 800 on its way
+  for (const char* session : {"s1", "s2"}) {
+    v1::PaymentsCommand refund = Refund(session);
+    refund.mutable_refund_session()->set_platform_absorbs_shortfall(true);
+    ASSERT_TRUE(log.Send(kLedger, refund).ok());
+    ASSERT_TRUE(log.Send(kLedger, Outcome(absl::StrCat("refund:", session), true)).ok());
+  }
+  EXPECT_EQ(-Ledger::PostedBalance(Account(log, ExpertOwed("ben"))), 800)
+      << "o2 is claimed once";
+  EXPECT_EQ(-Ledger::PostedBalance(Account(log, kRefundLossesAccount)), 800)
+      << "what o1 paid out before is the platform's";
+  ASSERT_TRUE(log.Send(kLedger, Outcome("payout:o2", false, "account closed")).ok());
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertOwed("ben"))), 0) << "o2's money came back";
+  EXPECT_EQ(Ledger::PostedBalance(Account(log, ExpertPayable("ben"))), 0);
+  EXPECT_EQ(AvailableEarnings(log.StateOf(kLedger), "ben", log.now, absl::Hours(72)), 0);
+  EXPECT_TRUE(log.StateOf(kLedger).owed_against_payouts().empty());
+  EXPECT_EQ(Sum(log), 0);
+}
+
 // Review: captures and refunds the ledger posted when asked (before they
 // waited for the processor) that the processor then declines are taken back.
 TEST(MoneyFollowsTheProcessor, DeclinesOfWhatTheLedgerPostedBeforeAreTakenBack) {

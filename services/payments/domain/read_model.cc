@@ -82,8 +82,11 @@ void PaymentsReadModel::UpdateAttention(const std::string& session) {
   int64_t amount = 0;
   switch (money.status()) {
     case v1::SESSION_MONEY_STATUS_CAPTURE_FAILED:
-      state = "CAPTURE_FAILED";
-      amount = money.unpaid_minor();
+      // A take-back after the person asked for their money: nothing owed.
+      if (money.unpaid_minor() > 0) {
+        state = "CAPTURE_FAILED";
+        amount = money.unpaid_minor();
+      }
       break;
     case v1::SESSION_MONEY_STATUS_CAPTURING:
       state = "CAPTURING";
