@@ -84,7 +84,7 @@ int Main(int argc, char** argv) {
                         review_projection);
 
   auth::IdentityCallGuard callers(
-      config, host.clock, config.GetDouble("catalog.requests_per_second_per_caller"),
+      config, host.wall_clock, config.GetDouble("catalog.requests_per_second_per_caller"),
       host.server);
 
   if (!server::StartAll({

@@ -161,7 +161,7 @@ absl::Status IdentityService::GrantRole(const std::string& user_id, const std::s
 v1::TokenPair IdentityService::Tokens(const IdentityReadModel::UserView& user,
                                       const std::string& family_id, const std::string& secret,
                                       absl::Time refresh_expires) {
-  absl::Time now = parts_.clock.Now();
+  absl::Time now = parts_.token_clock.Now();
   auth::AccessClaims claims;
   claims.issuer = options_.issuer;
   claims.audience = options_.audience;

@@ -45,6 +45,8 @@ struct IdentityParts {
   auth::CallGuard& guard;
   auth::RateLimiter& logins_per_account;
   const Clock& clock;
+  // Access tokens carry real time (iat, exp), whatever clock.rate says.
+  const Clock& token_clock;
 };
 
 // The IdentityService API: validation, the password and token work, and the

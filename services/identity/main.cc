@@ -149,11 +149,11 @@ int Main(int argc, char** argv) {
   auth::VerifierOptions verifier_options = auth::VerifierOptionsFromConfig(config);
   verifier_options.min_refresh_interval = absl::ZeroDuration();
   verifier_options.max_key_age = absl::Seconds(1);
-  auth::TokenVerifier verifier(verifier_options, *signing_keys, host.clock);
+  auth::TokenVerifier verifier(verifier_options, *signing_keys, host.wall_clock);
   double per_second = config.GetDouble("identity.requests_per_second_per_caller");
-  auth::RateLimiter per_caller(per_second, per_second * 5, host.clock);
+  auth::RateLimiter per_caller(per_second, per_second * 5, host.wall_clock);
   double per_minute = config.GetDouble("identity.logins_per_minute_per_account");
-  auth::RateLimiter logins(per_minute / 60, per_minute, host.clock);
+  auth::RateLimiter logins(per_minute / 60, per_minute, host.wall_clock);
   auth::CallGuard guard(&verifier, per_caller, [&] { return host.server.serving(); });
 
   es::TypedReaction<v1::IdentityEvent, v1::IdentityCommand> claim_reaction(ClaimFollowsAccount);
@@ -185,7 +185,7 @@ int Main(int argc, char** argv) {
   IdentityService service(options,
                           IdentityParts{*sender, events, read_model, keys_feed, keys,
                                         *host.kafka->producer, vault, passwords, *signing_keys, guard,
-                                        logins, host.clock});
+                                        logins, host.clock, host.wall_clock});
 
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {

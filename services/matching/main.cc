@@ -138,7 +138,7 @@ int Main(int argc, char** argv) {
                          config.GetDuration("matching.presence_ttl"));
 
   auth::IdentityCallGuard callers(
-      config, host.clock, config.GetDouble("matching.requests_per_second_per_caller"),
+      config, host.wall_clock, config.GetDouble("matching.requests_per_second_per_caller"),
       host.server);
 
   MatchingOptions options;

@@ -127,7 +127,7 @@ int Main(int argc, char** argv) {
   }
 
   auth::IdentityCallGuard callers(
-      config, host.clock, config.GetDouble("payments.requests_per_second_per_caller"),
+      config, host.wall_clock, config.GetDouble("payments.requests_per_second_per_caller"),
       host.server);
 
   PaymentsOptions options;

@@ -1,6 +1,8 @@
 // helpline-sessions: the live call's lifecycle - sessions created from
 // matching's matches and bookings, joins with room tokens, metering of the
 // time both are connected, reviews and refund requests.
+#include <curl/curl.h>
+
 #include <memory>
 
 #include "helpline/matching/v1/events.pb.h"
@@ -17,6 +19,8 @@
 #include "services/sessions/domain/reactions.h"
 #include "services/sessions/domain/read_model.h"
 #include "services/sessions/domain/session_domain.h"
+#include "services/sessions/live_rooms.h"
+#include "services/sessions/livekit_rooms.h"
 #include "services/sessions/sessions_service.h"
 
 namespace helpline::sessions {
@@ -38,6 +42,18 @@ server::ConfigSchema Schema() {
       .Secret("sessions.livekit_api_secret", "the LiveKit API secret tokens are signed with")
       .Duration("sessions.room_token_ttl", absl::Minutes(10), absl::Minutes(1), absl::Hours(6),
                 "how long a room token lets its holder in")
+      .String("sessions.livekit_api_url", "",
+              "LiveKit's server API (http://host:7880): rooms are created on join and deleted "
+              "when sessions end; empty: no calls to LiveKit")
+      .OneOf("sessions.connections_from", "apps", {"apps", "media_server"},
+             "who says when participants are connected (what is billed): the apps' Join and "
+             "Leave calls, or LiveKit's webhooks (needs livekit_api_url and webhook_listen)")
+      .String("sessions.webhook_listen", "",
+              "host:port where LiveKit's webhooks are received (POST /livekit/webhook); "
+              "port 0 picks one; empty: none")
+      .Duration("sessions.room_sync_interval", absl::Seconds(30), absl::Seconds(1),
+                absl::Minutes(5),
+                "how often running sessions' rooms are listed to catch up with lost webhooks")
       .Duration("sessions.help_now_join_window", absl::Minutes(3), absl::Seconds(10),
                 absl::Hours(1), "both join within this after a match, or it is a no-show")
       .Duration("sessions.booked_join_window", absl::Minutes(10), absl::Seconds(10),
@@ -62,6 +78,16 @@ int Main(int argc, char** argv) {
     log::Error("bad config: sessions.livekit_api_secret is required (from a Secret)");
     return 2;
   }
+  const bool from_media_server = config.GetString("sessions.connections_from") == "media_server";
+  const std::string livekit_api_url = config.GetString("sessions.livekit_api_url");
+  const std::string webhook_listen = config.GetString("sessions.webhook_listen");
+  if (from_media_server && (livekit_api_url.empty() || webhook_listen.empty())) {
+    log::Error(
+        "bad config: sessions.connections_from media_server needs sessions.livekit_api_url and "
+        "sessions.webhook_listen");
+    return 2;
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);
 
   es::ServiceHost host(kService, config, SessionsType());
   const std::string& prefix = host.prefix;
@@ -76,6 +102,8 @@ int Main(int argc, char** argv) {
   windows.help_now_join_window = config.GetDuration("sessions.help_now_join_window");
   windows.booked_join_window = config.GetDuration("sessions.booked_join_window");
   windows.grace_period = config.GetDuration("sessions.grace_period");
+  windows.connection_source =
+      from_media_server ? v1::CONNECTION_SOURCE_MEDIA_SERVER : v1::CONNECTION_SOURCE_APPS;
   es::TypedReaction<matching::v1::MatchingEvent, v1::SessionsCommand> from_matching(
       [windows](const matching::v1::MatchingEvent& event) {
         return SessionsFromMatching(event, windows);
@@ -104,27 +132,65 @@ int Main(int argc, char** argv) {
   }
 
   auth::IdentityCallGuard callers(
-      config, host.clock, config.GetDouble("sessions.requests_per_second_per_caller"),
+      config, host.wall_clock, config.GetDouble("sessions.requests_per_second_per_caller"),
       host.server);
 
   SessionsOptions options;
   options.room_tokens.api_key = config.GetString("sessions.livekit_api_key");
   options.room_tokens.api_secret = config.GetString("sessions.livekit_api_secret");
   options.room_tokens.ttl = config.GetDuration("sessions.room_token_ttl");
+
+  // LiveKit's rooms: created on join, closed when sessions are over, and
+  // (with connections from the media server) its webhooks and listings.
+  std::unique_ptr<LiveKitRoomService> rooms;
+  std::unique_ptr<RoomKeeper> keeper;
+  std::unique_ptr<WebhookReceiver> webhooks;
+  std::unique_ptr<server::HttpEndpoint> webhook_endpoint;
+  LiveRoomsParts live{**sender, events, read_model, host.clock, host.server.metrics().registry()};
+  if (!livekit_api_url.empty()) {
+    LiveKitRoomServiceOptions room_options;
+    room_options.api_url = livekit_api_url;
+    room_options.keys = options.room_tokens;
+    rooms = std::make_unique<LiveKitRoomService>(room_options);
+    RoomKeeperOptions keeper_options;
+    keeper_options.sync_interval = config.GetDuration("sessions.room_sync_interval");
+    keeper_options.sync_connections = from_media_server;
+    keeper = std::make_unique<RoomKeeper>(keeper_options, *rooms, live);
+  }
+  if (!webhook_listen.empty()) {
+    webhooks = std::make_unique<WebhookReceiver>(options.room_tokens, live);
+    webhook_endpoint = std::make_unique<server::HttpEndpoint>(
+        "/livekit/webhook",
+        [&](const server::HttpRequest& request) { return webhooks->Handle(request); });
+    if (absl::Status serving = webhook_endpoint->Serve(webhook_listen); !serving.ok()) {
+      log::Error("cannot start: webhook endpoint", {{"error", serving.ToString()}});
+      return 1;
+    }
+    host.server.AddPort("webhook", webhook_endpoint->port());
+    log::Info("receiving LiveKit's webhooks", {{"port", webhook_endpoint->port()}});
+  }
   options.livekit_url = config.GetString("sessions.livekit_url");
   options.review_window = config.GetDuration("sessions.review_window");
   options.refund_window = config.GetDuration("sessions.refund_window");
   SessionsService service(options,
-                          SessionsParts{**sender, events, read_model, callers.guard(), host.clock});
+                          SessionsParts{**sender, events, read_model, callers.guard(), host.clock,
+                                        host.wall_clock, rooms.get()});
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
   host.server.ServeWhen([&] { return host.processor.Ready() && events.CaughtUp(); });
+  if (keeper) {
+    while (!events.CaughtUp() && !shutdown.WaitFor(absl::Milliseconds(100))) {
+    }
+    keeper->Start();
+  }
 
   shutdown.Wait();
   log::Info("stopping");
+  if (webhook_endpoint) webhook_endpoint->Stop();
+  if (keeper) keeper->Stop();
   host.server.Shutdown();
   reactor.Stop();
   host.processor.Stop();

@@ -13,7 +13,7 @@
 #include "helpline/sessions/v1/sessions.grpc.pb.h"
 #include "services/runtime/auth/jwt.h"
 #include "services/runtime/core/proto_time.h"
-#include "services/sessions/room_token.h"
+#include "services/sessions/livekit_tokens.h"
 #include "tests/support/grpc_probe.h"
 #include "tests/support/platform.h"
 #include "tests/support/test_stack.h"

@@ -69,8 +69,16 @@ grpc::Status SessionsService::JoinSession(grpc::ServerContext* context,
         return written;
       }
     }
+    // LiveKit creates no room by itself (room.auto_create: false): a token
+    // for a session that is over lets nobody in.
+    if (parts_.rooms != nullptr) {
+      if (absl::Status created = parts_.rooms->CreateRoom(request->session_id()); !created.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("the video server cannot open the room: ", created.message()));
+      }
+    }
     RoomToken token = IssueRoomToken(options_.room_tokens, caller.user_id, request->session_id(),
-                                     participant, arrived);
+                                     participant, parts_.token_clock.Now());
     response->set_room_token(token.token);
     response->set_room_name(request->session_id());
     *response->mutable_token_expires_at() = ToProtoTime(token.expires_at);

@@ -10,7 +10,8 @@
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/sessions/domain/read_model.h"
-#include "services/sessions/room_token.h"
+#include "services/sessions/livekit_rooms.h"
+#include "services/sessions/livekit_tokens.h"
 
 namespace helpline::sessions {
 
@@ -28,6 +29,10 @@ struct SessionsParts {
   SessionsReadModel& read_model;
   auth::CallGuard& guard;
   const Clock& clock;
+  // Room tokens carry real time, whatever clock.rate says.
+  const Clock& token_clock;
+  // Null where Helpline does not manage LiveKit's rooms.
+  MediaRooms* rooms = nullptr;
 };
 
 // The SessionsService API. Join, leave and end carry the front's clock at

@@ -37,7 +37,8 @@ class IdentityJwks : public PublicKeySource {
 // per caller (burst: 5 times that).
 class IdentityCallGuard {
  public:
-  // Calls are UNAVAILABLE while `server` is not serving.
+  // Calls are UNAVAILABLE while `server` is not serving. `clock` is the
+  // wall clock: tokens carry real time and limits count real seconds.
   IdentityCallGuard(const server::Config& config, const Clock& clock, double per_second,
                     const server::GrpcServer& server);
   CallGuard& guard() { return guard_; }

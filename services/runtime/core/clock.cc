@@ -7,10 +7,11 @@ namespace helpline {
 
 SystemClock::SystemClock(double rate, absl::Time anchor) : rate_(rate), anchor_(anchor) {}
 
-absl::Time SystemClock::Now() const {
-  absl::Time real = absl::Now();
-  if (rate_ == 1) return real;
-  return anchor_ + (real - anchor_) * rate_;
+absl::Time SystemClock::Now() const { return FromWall(absl::Now()); }
+
+absl::Time SystemClock::FromWall(absl::Time wall) const {
+  if (rate_ == 1) return wall;
+  return anchor_ + (wall - anchor_) * rate_;
 }
 
 void AddClockKeys(server::ConfigSchema& schema) {

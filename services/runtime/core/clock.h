@@ -25,6 +25,9 @@ class SystemClock : public Clock {
   explicit SystemClock(double rate = 1, absl::Time anchor = absl::UnixEpoch());
   absl::Time Now() const override;
   double rate() const { return rate_; }
+  // What this clock read when the wall clock read `wall` (a time another
+  // system stamped, such as a media server's).
+  absl::Time FromWall(absl::Time wall) const;
 
  private:
   double rate_;

@@ -29,6 +29,8 @@ class ServiceHost {
 
   const kafka::ClientConfig client;
   const SystemClock clock;
+  // Real time, whatever clock.rate says: what tokens other parties verify carry.
+  const SystemClock wall_clock;
   // Prepended to every topic and consumer group name (tests).
   const std::string prefix;
   const ServiceTopics topics;

@@ -27,11 +27,14 @@ void OnShutdownSignal(int) {
   [[maybe_unused]] ssize_t ignored = write(shutdown_pipe[1], &byte, 1);
 }
 
-absl::Status WritePortsFile(const std::string& path, int grpc_port, int metrics_port) {
+absl::Status WritePortsFile(const std::string& path, int grpc_port, int metrics_port,
+                            const std::map<std::string, int>& other_ports) {
   std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary, std::ios::trunc);
-    out << nlohmann::json{{"grpc_port", grpc_port}, {"metrics_port", metrics_port}}.dump() << "\n";
+    nlohmann::json ports{{"grpc_port", grpc_port}, {"metrics_port", metrics_port}};
+    for (const auto& [name, port] : other_ports) ports[name + "_port"] = port;
+    out << ports.dump() << "\n";
     if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", temporary));
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
@@ -78,6 +81,8 @@ void InitLogging(const std::string& service_name, const Config& config) {
 
 GrpcServer::GrpcServer(ServerOptions options) : options_(std::move(options)) {}
 
+void GrpcServer::AddPort(const std::string& name, int port) { other_ports_[name] = port; }
+
 GrpcServer::~GrpcServer() { Shutdown(); }
 
 void GrpcServer::AddService(grpc::Service* service) { services_.push_back(service); }
@@ -118,7 +123,8 @@ absl::Status GrpcServer::Start() {
     return status;
   }
   if (!options_.ports_file.empty()) {
-    if (absl::Status status = WritePortsFile(options_.ports_file, grpc_port_, metrics_.port());
+    if (absl::Status status = WritePortsFile(options_.ports_file, grpc_port_, metrics_.port(),
+                                               other_ports_);
         !status.ok()) {
       return status;
     }

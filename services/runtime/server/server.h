@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <thread>
 #include <string>
@@ -50,6 +51,10 @@ class GrpcServer {
   // Before Start(). The service must outlive the server.
   void AddService(grpc::Service* service);
 
+  // Before Start(): another port the process listens on (a webhook
+  // endpoint), written to the ports file as "<name>_port".
+  void AddPort(const std::string& name, int port);
+
   absl::Status Start();
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_.port(); }
@@ -70,6 +75,7 @@ class GrpcServer {
   ServerOptions options_;
   Metrics metrics_;
   std::vector<grpc::Service*> services_;
+  std::map<std::string, int> other_ports_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   std::atomic<bool> shut_down_{false};

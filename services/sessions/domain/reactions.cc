@@ -23,6 +23,7 @@ std::vector<v1::SessionsCommand> SessionsFromMatching(const matching::v1::Matchi
       create.set_category_id(match.category_id());
       *create.mutable_join_window() = ToProtoDuration(windows.help_now_join_window);
       *create.mutable_grace_period() = ToProtoDuration(windows.grace_period);
+      create.set_connection_source(windows.connection_source);
       return {command};
     }
     case matching::v1::MatchingEvent::kBookingConfirmed: {
@@ -39,6 +40,7 @@ std::vector<v1::SessionsCommand> SessionsFromMatching(const matching::v1::Matchi
       *create.mutable_scheduled_start() = booking.start();
       *create.mutable_join_window() = ToProtoDuration(windows.booked_join_window);
       *create.mutable_grace_period() = ToProtoDuration(windows.grace_period);
+      create.set_connection_source(windows.connection_source);
       return {command};
     }
     case matching::v1::MatchingEvent::kBookingCancelled: {

@@ -15,6 +15,8 @@ struct SessionWindows {
   absl::Duration booked_join_window = absl::Minutes(10);
   // A dropped participant's time to come back.
   absl::Duration grace_period = absl::Minutes(2);
+  // Who reports connections for new sessions.
+  v1::ConnectionSource connection_source = v1::CONNECTION_SOURCE_APPS;
 };
 
 // Matching's MatchMade and BookingConfirmed create a session (id: the match

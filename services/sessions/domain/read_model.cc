@@ -6,18 +6,46 @@
 #include "services/sessions/domain/session_domain.h"
 
 namespace helpline::sessions {
+namespace {
+
+constexpr size_t kMaxSessionsOver = 10'000;
+
+}  // namespace
 
 void SessionsReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
   const auto& event = static_cast<const v1::SessionsEvent&>(message);
   absl::MutexLock lock(&mutex_);
   auto [it, added] = sessions_.try_emplace(event.meta().aggregate_id());
   SessionsDomain::Apply(it->second, event);
+  const v1::Session& session = it->second.session();
+  if (event.has_session_ended() || event.has_session_no_show() || event.has_session_cancelled()) {
+    running_media_.erase(session.session_id());
+    over_.push_back(session.session_id());
+    if (over_.size() > kMaxSessionsOver) over_.pop_front();
+  } else if (!SessionIsOver(session.status()) &&
+             session.connection_source() == v1::CONNECTION_SOURCE_MEDIA_SERVER) {
+    running_media_.insert(session.session_id());
+  }
   if (event.has_session_created()) {
     for (const std::string& user :
          {event.session_created().person_id(), event.session_created().expert_id()}) {
       sessions_of_[user].push_back(event.meta().aggregate_id());
     }
   }
+}
+
+std::vector<v1::Session> SessionsReadModel::RunningMediaSessions() const {
+  absl::ReaderMutexLock lock(&mutex_);
+  std::vector<v1::Session> running;
+  for (const std::string& id : running_media_) running.push_back(sessions_.at(id).session());
+  return running;
+}
+
+std::vector<std::string> SessionsReadModel::TakeSessionsOver() {
+  absl::MutexLock lock(&mutex_);
+  std::vector<std::string> over(over_.begin(), over_.end());
+  over_.clear();
+  return over;
 }
 
 std::optional<v1::Session> SessionsReadModel::Session(const std::string& session_id) const {

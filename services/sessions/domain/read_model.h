@@ -1,5 +1,6 @@
 #pragma once
 
+#include <deque>
 #include <optional>
 #include <string>
 #include <utility>
@@ -7,6 +8,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "helpline/sessions/v1/events.pb.h"
@@ -26,12 +28,19 @@ class SessionsReadModel : public es::Projection {
   std::vector<v1::Session> SessionsOf(const std::string& user_id,
                                       std::optional<std::pair<absl::Time, std::string>> after,
                                       size_t limit) const;
+  // Sessions not over yet whose connections the media server reports.
+  std::vector<v1::Session> RunningMediaSessions() const;
+  // The sessions that ended, were cancelled or were no-shows since the last
+  // call (the newest 10,000 at most: their rooms are to be closed).
+  std::vector<std::string> TakeSessionsOver();
 
  private:
   mutable absl::Mutex mutex_;
   // The same state the processor folds, per session.
   absl::flat_hash_map<std::string, v1::SessionState> sessions_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::vector<std::string>> sessions_of_ ABSL_GUARDED_BY(mutex_);
+  absl::flat_hash_set<std::string> running_media_ ABSL_GUARDED_BY(mutex_);
+  std::deque<std::string> over_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace helpline::sessions

@@ -37,6 +37,20 @@ bool Connected(const v1::SessionState& state, const std::string& role) {
 
 absl::Time LastAt(const v1::SessionState& state) { return FromProtoTime(state.last_at()); }
 
+bool FromMediaServer(const v1::Session& session) {
+  return session.connection_source() == v1::CONNECTION_SOURCE_MEDIA_SERVER;
+}
+
+using Connections = google::protobuf::RepeatedPtrField<std::string>;
+
+const Connections& OpenConnections(const v1::SessionState& state, const std::string& role) {
+  return role == "person" ? state.person_connections() : state.expert_connections();
+}
+
+bool Contains(const Connections& connections, const std::string& id) {
+  return std::find(connections.begin(), connections.end(), id) != connections.end();
+}
+
 // The command's time, never before what was recorded already.
 absl::Time Ordered(const v1::SessionState& state, const google::protobuf::Timestamp& at,
                    absl::Time now) {
@@ -97,6 +111,7 @@ absl::StatusOr<Events> Create(const v1::SessionState& state, const v1::CreateSes
   *created.mutable_max_amount() = create.max_amount();
   created.set_sponsor_program_id(create.sponsor_program_id());
   created.set_category_id(create.category_id());
+  created.set_connection_source(create.connection_source());
   absl::Time from = context.now;
   if (create.kind() == v1::SESSION_KIND_BOOKED) {
     *created.mutable_scheduled_start() = create.scheduled_start();
@@ -153,6 +168,97 @@ absl::StatusOr<Events> Leave(const v1::SessionState& state, const std::string& r
   return Events{event};
 }
 
+// One media connection of `identity` opening or closing at `at`: the first
+// of a participant's connections to open joins them, the last to close
+// leaves. Anything about a session that is over, a connection seen closed
+// already, or someone who is neither participant (an admin watching)
+// changes nothing.
+Events DecideConnection(const v1::SessionState& state, const std::string& participant_sid,
+                        const std::string& identity, bool connected, absl::Time at) {
+  const v1::Session& session = state.session();
+  const std::string role = RoleOf(session, identity);
+  if (role.empty() || participant_sid.empty() || !Active(session.status()) ||
+      Contains(state.closed_connections(), participant_sid)) {
+    return Events{};
+  }
+  const Connections& open = OpenConnections(state, role);
+  bool was_open = Contains(open, participant_sid);
+  Events events;
+  if (connected) {
+    if (was_open) return Events{};
+    // Too late to begin: the join window's timer decides the no-show.
+    if (!EverLive(state) && at > FromProtoTime(session.join_deadline())) return Events{};
+    SessionsEvent event;
+    v1::ConnectionOpened& opened = *event.mutable_connection_opened();
+    opened.set_user_id(identity);
+    opened.set_participant_sid(participant_sid);
+    *opened.mutable_at() = ToProtoTime(at);
+    events.push_back(std::move(event));
+    if (open.empty()) {
+      absl::StatusOr<Events> joined = Join(state, role, identity, at);
+      if (joined.ok()) events.insert(events.end(), joined->begin(), joined->end());
+    }
+    return events;
+  }
+  SessionsEvent event;
+  v1::ConnectionClosed& closed = *event.mutable_connection_closed();
+  closed.set_user_id(identity);
+  closed.set_participant_sid(participant_sid);
+  *closed.mutable_at() = ToProtoTime(at);
+  closed.set_was_open(was_open);
+  events.push_back(std::move(event));
+  if (was_open && open.size() == 1) {
+    absl::StatusOr<Events> left = Leave(state, role, identity, at);
+    if (left.ok()) events.insert(events.end(), left->begin(), left->end());
+  }
+  return events;
+}
+
+// The media server's list of who is in the room at `listed.at()`: unknown
+// connections open at their join time (in that order), then open ones not
+// listed close at `at` - unless something was recorded after the listing
+// was taken (a webhook overtook it: a connection opened since is not in it).
+Events DecideParticipants(const v1::SessionState& state, const v1::MediaParticipants& listed,
+                          absl::Time now) {
+  v1::SessionState after = state;
+  Events events;
+  auto decide = [&](const std::string& sid, const std::string& identity, bool connected,
+                    absl::Time at) {
+    for (SessionsEvent& event : DecideConnection(after, sid, identity, connected, at)) {
+      SessionsDomain::Apply(after, event);
+      events.push_back(std::move(event));
+    }
+  };
+  absl::Time at = Ordered(state, listed.at(), now);
+  std::vector<const v1::MediaParticipant*> present;
+  for (const v1::MediaParticipant& participant : listed.participants()) {
+    present.push_back(&participant);
+  }
+  std::sort(present.begin(), present.end(), [](const auto* a, const auto* b) {
+    return FromProtoTime(a->joined_at()) < FromProtoTime(b->joined_at());
+  });
+  for (const v1::MediaParticipant* participant : present) {
+    absl::Time joined = std::min(FromProtoTime(participant->joined_at()), at);
+    decide(participant->participant_sid(), participant->identity(), true,
+           std::max(joined, LastAt(after)));
+  }
+  auto listed_now = [&](const std::string& sid) {
+    return std::any_of(present.begin(), present.end(),
+                       [&](const auto* participant) { return participant->participant_sid() == sid; });
+  };
+  if (FromProtoTime(listed.at()) < LastAt(state)) return events;
+  for (const std::string& role : {std::string("person"), std::string("expert")}) {
+    const std::string& user_id =
+        role == "person" ? state.session().person_id() : state.session().expert_id();
+    std::vector<std::string> open(OpenConnections(after, role).begin(),
+                                  OpenConnections(after, role).end());
+    for (const std::string& sid : open) {
+      if (!listed_now(sid)) decide(sid, user_id, false, std::max(at, LastAt(after)));
+    }
+  }
+  return events;
+}
+
 absl::StatusOr<Events> Fire(const v1::SessionState& state, absl::Time due) {
   const v1::Session& session = state.session();
   if (!Active(session.status())) return Events{};
@@ -202,6 +308,11 @@ absl::Status CheckAfterEnd(const v1::SessionState& state, const std::string& rol
 }
 
 }  // namespace
+
+bool SessionIsOver(v1::SessionStatus status) {
+  return status == v1::SESSION_STATUS_ENDED || status == v1::SESSION_STATUS_CANCELLED ||
+         status == v1::SESSION_STATUS_NO_SHOW;
+}
 
 v1::Billing BillFor(const catalog::v1::PriceTerms& price, absl::Duration billable,
                     int max_minutes) {
@@ -270,12 +381,26 @@ absl::StatusOr<std::vector<SessionsEvent>> SessionsDomain::Decide(
       return Events{event};
     case SessionsCommand::kJoinSession: {
       if (absl::Status ok = participant(); !ok.ok()) return ok;
-      return Join(state, role, actor, Ordered(state, command.join_session().at(), context.now));
+      absl::StatusOr<Events> joined =
+          Join(state, role, actor, Ordered(state, command.join_session().at(), context.now));
+      // The media server says when the participant is really there.
+      if (joined.ok() && FromMediaServer(session)) return Events{};
+      return joined;
     }
     case SessionsCommand::kLeaveSession: {
       if (absl::Status ok = participant(); !ok.ok()) return ok;
+      if (FromMediaServer(session)) return Events{};
       return Leave(state, role, actor, Ordered(state, command.leave_session().at(), context.now));
     }
+    case SessionsCommand::kMediaConnection: {
+      if (!FromMediaServer(session)) return Events{};
+      const v1::MediaConnection& change = command.media_connection();
+      return DecideConnection(state, change.participant_sid(), change.identity(),
+                              change.connected(), Ordered(state, change.at(), context.now));
+    }
+    case SessionsCommand::kMediaParticipants:
+      if (!FromMediaServer(session)) return Events{};
+      return DecideParticipants(state, command.media_participants(), context.now);
     case SessionsCommand::kEndSession: {
       if (absl::Status ok = participant(); !ok.ok()) return ok;
       if (!Active(session.status())) {
@@ -363,6 +488,10 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
       *session.mutable_max_amount() = created.max_amount();
       session.set_sponsor_program_id(created.sponsor_program_id());
       session.set_category_id(created.category_id());
+      session.set_connection_source(created.connection_source() ==
+                                            v1::CONNECTION_SOURCE_UNSPECIFIED
+                                        ? v1::CONNECTION_SOURCE_APPS
+                                        : created.connection_source());
       session.set_status(v1::SESSION_STATUS_CREATED);
       *session.mutable_created_at() = event.meta().occurred_at();
       if (created.has_scheduled_start()) *session.mutable_scheduled_start() = created.scheduled_start();
@@ -371,7 +500,27 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
       *state.mutable_last_at() = event.meta().occurred_at();
       break;
     }
+    case SessionsEvent::kConnectionOpened: {
+      const v1::ConnectionOpened& opened = event.connection_opened();
+      (opened.user_id() == session.person_id() ? state.mutable_person_connections()
+                                               : state.mutable_expert_connections())
+          ->Add(std::string(opened.participant_sid()));
+      *state.mutable_last_at() = ToProtoTime(std::max(LastAt(state), FromProtoTime(opened.at())));
+      break;
+    }
+    case SessionsEvent::kConnectionClosed: {
+      const v1::ConnectionClosed& closed = event.connection_closed();
+      Connections& open = closed.user_id() == session.person_id()
+                              ? *state.mutable_person_connections()
+                              : *state.mutable_expert_connections();
+      open.erase(std::remove(open.begin(), open.end(), closed.participant_sid()), open.end());
+      state.add_closed_connections(closed.participant_sid());
+      *state.mutable_last_at() = ToProtoTime(std::max(LastAt(state), FromProtoTime(closed.at())));
+      break;
+    }
     case SessionsEvent::kSessionCancelled:
+      state.clear_person_connections();
+      state.clear_expert_connections();
       session.set_status(v1::SESSION_STATUS_CANCELLED);
       session.set_cancel_reason(event.session_cancelled().reason());
       break;
@@ -411,6 +560,8 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
         if (connected) connect(user, ended.at(), false);
       }
       state.clear_both_since();
+      state.clear_person_connections();
+      state.clear_expert_connections();
       session.set_status(v1::SESSION_STATUS_ENDED);
       *session.mutable_billable() = ended.billing().billable();
       *session.mutable_billing() = ended.billing();
@@ -422,6 +573,8 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
       break;
     }
     case SessionsEvent::kSessionNoShow:
+      state.clear_person_connections();
+      state.clear_expert_connections();
       session.set_status(v1::SESSION_STATUS_NO_SHOW);
       *session.mutable_absent() = event.session_no_show().absent();
       *session.mutable_ended_at() = event.meta().occurred_at();

@@ -31,6 +31,9 @@ inline const es::AggregateType& SessionsType() {
   return type;
 }
 
+// ENDED, CANCELLED or NO_SHOW: nobody joins it any more.
+bool SessionIsOver(v1::SessionStatus status);
+
 // What `billable` time costs at `price` for a session capped at
 // `max_minutes`: per minute, started minutes but at least the minimum;
 // fixed, the price. Nothing billable costs nothing.

@@ -1,5 +1,6 @@
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -10,7 +11,7 @@
 #include "services/sessions/domain/reactions.h"
 #include "services/sessions/domain/read_model.h"
 #include "services/sessions/domain/session_domain.h"
-#include "services/sessions/room_token.h"
+#include "services/sessions/livekit_tokens.h"
 
 namespace helpline::sessions {
 namespace {
@@ -386,6 +387,156 @@ TEST(Session, AHoldThatFailsWhileTheCallRunsEndsItThere) {
   auto cancelled = waiting.Send(kSession, PaymentFailed());
   ASSERT_TRUE(cancelled.ok()) << cancelled.status();
   EXPECT_TRUE((*cancelled)[0].has_session_cancelled()) << "before the call started: cancelled";
+}
+
+// Sessions whose connections the media server reports (LiveKit's webhooks).
+void CreateFromMediaServer(Log& log) {
+  SessionWindows windows;
+  windows.connection_source = v1::CONNECTION_SOURCE_MEDIA_SERVER;
+  ASSERT_TRUE(log.Send(kSession, SessionsFromMatching(MatchMade(), windows)[0]).ok());
+  ASSERT_EQ(SessionOf(log).connection_source(), v1::CONNECTION_SOURCE_MEDIA_SERVER);
+}
+
+absl::StatusOr<std::vector<v1::SessionsEvent>> Media(Log& log, const std::string& identity,
+                                                     const std::string& sid, bool connected,
+                                                     absl::Time at) {
+  v1::SessionsCommand command;
+  v1::MediaConnection& change = *command.mutable_media_connection();
+  change.set_identity(identity);
+  change.set_participant_sid(sid);
+  change.set_connected(connected);
+  *change.mutable_at() = ToProtoTime(at);
+  return log.Send(kSession, command);
+}
+
+absl::StatusOr<std::vector<v1::SessionsEvent>> Listed(
+    Log& log, absl::Time at, const std::vector<std::tuple<std::string, std::string, absl::Time>>& in) {
+  v1::SessionsCommand command;
+  *command.mutable_media_participants()->mutable_at() = ToProtoTime(at);
+  for (const auto& [identity, sid, joined] : in) {
+    v1::MediaParticipant& participant = *command.mutable_media_participants()->add_participants();
+    participant.set_identity(identity);
+    participant.set_participant_sid(sid);
+    *participant.mutable_joined_at() = ToProtoTime(joined);
+  }
+  return log.Send(kSession, command);
+}
+
+absl::Duration Billed(Log& log) { return FromProtoDuration(SessionOf(log).billing().billable()); }
+
+TEST(MediaServer, TheAppsCallsHandOutTokensButOnlyLiveKitsConnectionsAreBilled) {
+  Log log;
+  CreateFromMediaServer(log);
+  auto joined = At(log, absl::Seconds(5), Join, kPerson);
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_TRUE(joined->empty()) << "the app's join is only intent";
+  ASSERT_TRUE(At(log, absl::Seconds(5), Join, kExpert).ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_CREATED);
+  absl::Time t0 = log.now;
+  ASSERT_TRUE(Media(log, kPerson, "PA_p1", true, t0 + absl::Seconds(3)).ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_WAITING);
+  auto live = Media(log, kExpert, "PA_e1", true, t0 + absl::Seconds(10));
+  ASSERT_TRUE(live.ok());
+  ASSERT_EQ(live->size(), 2u);
+  EXPECT_TRUE((*live)[0].has_connection_opened());
+  EXPECT_EQ((*live)[1].participant_joined().status(), v1::SESSION_STATUS_LIVE);
+  EXPECT_EQ(FromProtoTime(SessionOf(log).started_at()), t0 + absl::Seconds(10));
+  log.now = t0 + absl::Minutes(4);
+  auto left = log.Send(kSession, Leave(log.now), kPerson);
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty()) << "the app says it left; LiveKit says it is still there";
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_LIVE);
+  auto ended = log.Send(kSession, End(t0 + absl::Minutes(6) + absl::Seconds(10)), kExpert);
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(Billed(log), absl::Minutes(6));
+  EXPECT_EQ(SessionOf(log).billing().billed_minutes(), 6);
+  EXPECT_TRUE(log.StateOf(kSession).person_connections().empty());
+}
+
+TEST(MediaServer, AReconnectUnderANewParticipantIdKeepsTheIdentityConnected) {
+  Log log;
+  CreateFromMediaServer(log);
+  absl::Time t0 = log.now;
+  ASSERT_TRUE(Media(log, kPerson, "PA_p1", true, t0).ok());
+  ASSERT_TRUE(Media(log, kExpert, "PA_e1", true, t0).ok());
+  // The person drops and comes back as a new participant: the gap is not billed.
+  ASSERT_TRUE(Media(log, kPerson, "PA_p1", false, t0 + absl::Minutes(2)).ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_RECONNECTING);
+  ASSERT_TRUE(Media(log, kPerson, "PA_p2", true, t0 + absl::Minutes(2) + absl::Seconds(30)).ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_LIVE);
+  // The expert reconnects before the old connection is noticed gone
+  // (LiveKit's DUPLICATE_IDENTITY): still connected throughout.
+  auto second = Media(log, kExpert, "PA_e2", true, t0 + absl::Minutes(3));
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 1u) << "no join: the expert never left";
+  auto first_gone = Media(log, kExpert, "PA_e1", false, t0 + absl::Minutes(3) + absl::Seconds(1));
+  ASSERT_TRUE(first_gone.ok());
+  ASSERT_EQ(first_gone->size(), 1u) << "no leave: PA_e2 is still open";
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_LIVE);
+  // Duplicates and late copies change nothing.
+  EXPECT_TRUE(Media(log, kPerson, "PA_p1", true, t0 + absl::Minutes(4))->empty());
+  EXPECT_TRUE(Media(log, kExpert, "PA_e1", false, t0 + absl::Minutes(4))->empty());
+  EXPECT_TRUE(Media(log, kPerson, "PA_p2", true, t0 + absl::Minutes(4))->empty());
+  // Someone else in the room (an admin watching) is not a participant.
+  EXPECT_TRUE(Media(log, "admin-1", "PA_a1", true, t0 + absl::Minutes(4))->empty());
+  ASSERT_TRUE(Media(log, kPerson, "PA_p2", false, t0 + absl::Minutes(10)).ok());
+  ASSERT_TRUE(Media(log, kExpert, "PA_e2", false, t0 + absl::Minutes(10) + absl::Seconds(2)).ok());
+  EXPECT_EQ(FromProtoDuration(SessionOf(log).billable()), absl::Minutes(9) + absl::Seconds(30));
+  log.now = t0 + absl::Minutes(10) + absl::Seconds(5);
+  std::vector<v1::SessionsEvent> fired = log.Advance(absl::Minutes(3));
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].session_ended().reason(), v1::END_REASON_NOT_BACK);
+  EXPECT_EQ(Billed(log), absl::Minutes(9) + absl::Seconds(30))
+      << "the overlap LiveKit reported, nothing after the first left";
+}
+
+TEST(MediaServer, TheRoomsListCatchesUpWithLostWebhooks) {
+  Log log;
+  CreateFromMediaServer(log);
+  absl::Time t0 = log.now;
+  ASSERT_TRUE(Media(log, kPerson, "PA_p1", true, t0).ok());
+  // The expert's participant_joined was lost; the listing a minute later
+  // has them in since t0 + 20 s.
+  auto caught_up = Listed(log, t0 + absl::Minutes(1),
+                          {{kPerson, "PA_p1", t0}, {kExpert, "PA_e1", t0 + absl::Seconds(20)}});
+  ASSERT_TRUE(caught_up.ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_LIVE);
+  EXPECT_EQ(FromProtoTime(SessionOf(log).started_at()), t0 + absl::Seconds(20));
+  EXPECT_TRUE(Listed(log, t0 + absl::Minutes(2),
+                     {{kPerson, "PA_p1", t0}, {kExpert, "PA_e1", t0 + absl::Seconds(20)}})
+                  ->empty())
+      << "nothing new";
+  // The person's participant_left was lost: gone by the next listing.
+  ASSERT_TRUE(Listed(log, t0 + absl::Minutes(3), {{kExpert, "PA_e1", t0 + absl::Seconds(20)}}).ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_RECONNECTING);
+  EXPECT_EQ(FromProtoDuration(SessionOf(log).billable()), absl::Minutes(2) + absl::Seconds(40));
+  // A listing taken before a webhook that overtook it closes nothing.
+  ASSERT_TRUE(Media(log, kPerson, "PA_p2", true, t0 + absl::Minutes(3) + absl::Seconds(30)).ok());
+  EXPECT_TRUE(Listed(log, t0 + absl::Minutes(3) + absl::Seconds(20),
+                     {{kExpert, "PA_e1", t0 + absl::Seconds(20)}})
+                  ->empty());
+  EXPECT_TRUE(SessionOf(log).person_connected());
+  // The room finished: nobody is left.
+  ASSERT_TRUE(Listed(log, t0 + absl::Minutes(4), {}).ok());
+  EXPECT_FALSE(SessionOf(log).person_connected());
+  EXPECT_FALSE(SessionOf(log).expert_connected());
+  EXPECT_TRUE(log.StateOf(kSession).expert_connections().empty());
+}
+
+TEST(MediaServer, ConnectionsOutsideTheSessionsLifeChangeNothing) {
+  Log log;
+  CreateFromMediaServer(log);
+  EXPECT_TRUE(Media(log, kPerson, "PA_p1", true, log.now + absl::Minutes(4))->empty())
+      << "after the join window";
+  std::vector<v1::SessionsEvent> fired = log.Advance(absl::Minutes(5));
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].session_no_show().absent_size(), 2);
+  EXPECT_TRUE(Media(log, kExpert, "PA_e1", true, log.now)->empty()) << "a no-show is over";
+
+  Log apps;
+  Create(apps);  // the apps report connections: webhooks are ignored
+  EXPECT_TRUE(Media(apps, kPerson, "PA_p1", true, apps.now)->empty());
+  EXPECT_EQ(apps.StateOf(kSession).session().status(), v1::SESSION_STATUS_CREATED);
 }
 
 TEST(Billing, PerMinuteStartedMinutesWithTheMinimumAndFixedPrices) {

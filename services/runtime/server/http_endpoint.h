@@ -1,0 +1,54 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+
+class CivetServer;
+
+namespace helpline::server {
+
+struct HttpRequest {
+  std::string method;
+  // Header names in lower case.
+  std::map<std::string, std::string> headers;
+  std::string body;  // exactly as received
+
+  std::string Header(const std::string& lower_case_name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;  // text/plain
+};
+
+// One HTTP/1.1 path a service serves besides gRPC (a webhook): POST only,
+// bodies up to `max_body_bytes` (413 above), every request logged when it is
+// answered with an error. Handlers run on the server's threads.
+class HttpEndpoint {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+  HttpEndpoint(std::string path, Handler handler, size_t max_body_bytes = 1 << 20);
+  ~HttpEndpoint();
+
+  // Starts serving on "host:port" (port 0 picks a free one).
+  absl::Status Serve(const std::string& listen_address);
+  int port() const { return port_; }
+  void Stop();
+
+  class Dispatch;
+
+ private:
+  const std::string path_;
+  const Handler handler_;
+  const size_t max_body_bytes_;
+  std::unique_ptr<Dispatch> dispatch_;
+  std::unique_ptr<CivetServer> server_;
+  int port_ = 0;
+};
+
+}  // namespace helpline::server

@@ -1,0 +1,180 @@
+#include "services/sessions/live_rooms.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/runtime/core/ids.h"
+#include "services/runtime/eventsourcing/front.h"
+#include "services/runtime/server/log.h"
+#include "services/sessions/domain/session_domain.h"
+
+namespace helpline::sessions {
+namespace {
+
+constexpr absl::Duration kCommandTimeout = absl::Seconds(10);
+constexpr char kActor[] = "livekit";
+
+// A bounded label: the events a session cares about, the rest as "other".
+std::string EventLabel(const std::string& event) {
+  for (const char* known : {"participant_joined", "participant_left",
+                            "participant_connection_aborted", "room_finished", "room_started",
+                            "track_published", "track_unpublished"}) {
+    if (event == known) return event;
+  }
+  return "other";
+}
+
+ToServiceTime ServiceTimeOf(const SystemClock& clock) {
+  return [&clock](absl::Time wall) { return clock.FromWall(wall); };
+}
+
+absl::Status Execute(LiveRoomsParts& parts, v1::SessionsCommand& command,
+                     const std::string& session_id, const std::string& command_id) {
+  return es::ExecuteCommand(parts.commands, parts.events, command,
+                            es::CommandOrigin{session_id, command_id, "", kActor, 0},
+                            kCommandTimeout)
+      .status();
+}
+
+}  // namespace
+
+WebhookReceiver::WebhookReceiver(RoomTokenOptions keys, LiveRoomsParts parts)
+    : keys_(std::move(keys)),
+      parts_(parts),
+      received_(prometheus::BuildCounter()
+                    .Name("helpline_sessions_webhooks_total")
+                    .Help("LiveKit webhooks received, by event and what became of them")
+                    .Register(parts.metrics)) {}
+
+server::HttpResponse WebhookReceiver::Count(const std::string& event, const std::string& result,
+                                            server::HttpResponse response) {
+  received_.Add({{"event", EventLabel(event)}, {"result", result}}).Increment();
+  return response;
+}
+
+server::HttpResponse WebhookReceiver::Handle(const server::HttpRequest& request) {
+  if (!absl::StartsWith(request.Header("content-type"), "application/webhook+json")) {
+    return Count("", "refused", {415, "Content-Type must be application/webhook+json\n"});
+  }
+  if (absl::Status verified =
+          VerifyWebhook(keys_, request.Header("authorization"), request.body, absl::Now());
+      !verified.ok()) {
+    return Count("", "refused", {401, std::string(verified.message()) + "\n"});
+  }
+  absl::StatusOr<std::optional<MediaCommand>> parsed =
+      CommandFromWebhook(request.body, ServiceTimeOf(parts_.clock));
+  if (!parsed.ok()) return Count("", "invalid", {400, parsed.status().ToString() + "\n"});
+  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+  std::string event = body.is_object() ? body.value("event", "") : "";
+  if (!parsed->has_value()) return Count(event, "ignored", {200, "nothing for a session\n"});
+  MediaCommand& media = **parsed;
+  absl::Status decided = Execute(parts_, media.command, media.session_id, media.command_id);
+  if (decided.ok()) return Count(event, "accepted", {200, "recorded\n"});
+  if (absl::IsUnavailable(decided) || absl::IsDeadlineExceeded(decided) ||
+      absl::IsAborted(decided) || absl::IsResourceExhausted(decided) ||
+      absl::IsInternal(decided) || absl::IsUnknown(decided)) {
+    return Count(event, "unavailable", {503, decided.ToString() + "\n"});
+  }
+  // Decided and refused (a room that is no session of ours): nothing to retry.
+  log::Warn("webhook refused by the session",
+            {{"session_id", media.session_id}, {"event", event}, {"error", decided.ToString()}});
+  return Count(event, "refused_by_session", {200, decided.ToString() + "\n"});
+}
+
+RoomKeeper::RoomKeeper(RoomKeeperOptions options, MediaRooms& rooms, LiveRoomsParts parts)
+    : options_(options),
+      rooms_(rooms),
+      parts_(parts),
+      calls_(prometheus::BuildCounter()
+                 .Name("helpline_sessions_livekit_calls_total")
+                 .Help("Calls to LiveKit's RoomService, by method and result")
+                 .Register(parts.metrics)) {}
+
+RoomKeeper::~RoomKeeper() { Stop(); }
+
+void RoomKeeper::Start() {
+  // What ended before this process started is covered by the first listing.
+  parts_.read_model.TakeSessionsOver();
+  thread_ = std::thread([this] { Run(); });
+}
+
+void RoomKeeper::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RoomKeeper::Run() {
+  absl::Time next_sync = absl::Now();
+  while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+    DeleteClosedRooms();
+    if (absl::Now() >= next_sync) {
+      Sync();
+      next_sync = absl::Now() + options_.sync_interval;
+    }
+  }
+}
+
+void RoomKeeper::DeleteClosedRooms() {
+  for (std::string& session_id : parts_.read_model.TakeSessionsOver()) {
+    to_delete_.insert(std::move(session_id));
+  }
+  for (auto it = to_delete_.begin(); it != to_delete_.end();) {
+    absl::Status deleted = rooms_.DeleteRoom(*it);
+    calls_.Add({{"method", "DeleteRoom"}, {"result", deleted.ok() ? "ok" : "error"}}).Increment();
+    if (deleted.ok()) {
+      it = to_delete_.erase(it);
+    } else {
+      log::Warn("cannot close the room of a session that is over; retrying",
+                {{"session_id", *it}, {"error", deleted.ToString()}});
+      break;  // LiveKit is away: the next round tries again
+    }
+  }
+}
+
+void RoomKeeper::Sync() {
+  absl::StatusOr<std::vector<std::string>> rooms = rooms_.ListRooms();
+  calls_.Add({{"method", "ListRooms"}, {"result", rooms.ok() ? "ok" : "error"}}).Increment();
+  if (!rooms.ok()) {
+    log::Warn("cannot list LiveKit's rooms", {{"error", rooms.status().ToString()}});
+    return;
+  }
+  for (const std::string& room : *rooms) {
+    std::optional<v1::Session> session = parts_.read_model.Session(room);
+    if (session && SessionIsOver(session->status())) to_delete_.insert(room);
+  }
+  DeleteClosedRooms();
+  if (!options_.sync_connections) return;
+  for (const v1::Session& session : parts_.read_model.RunningMediaSessions()) {
+    bool has_room = std::find(rooms->begin(), rooms->end(), session.session_id()) != rooms->end();
+    // Without a room nobody can be in it; with nobody connected and no
+    // room there is nothing to catch up.
+    if (!has_room && !session.person_connected() && !session.expert_connected()) continue;
+    absl::Time at = parts_.clock.Now();
+    std::vector<ListedParticipant> participants;
+    if (has_room) {
+      absl::StatusOr<std::vector<ListedParticipant>> listed =
+          rooms_.ListParticipants(session.session_id());
+      calls_.Add({{"method", "ListParticipants"}, {"result", listed.ok() ? "ok" : "error"}})
+          .Increment();
+      if (!listed.ok()) {
+        // A room that finished since it was listed has nobody in it.
+        if (!absl::IsNotFound(listed.status())) continue;
+      } else {
+        participants = *std::move(listed);
+      }
+    }
+    v1::SessionsCommand command =
+        CommandFromListing(participants, at, ServiceTimeOf(parts_.clock));
+    std::string command_id = ids::DerivedCommandId(
+        absl::StrCat("room-sync:", session.session_id()), absl::FormatTime(at));
+    if (absl::Status sent = Execute(parts_, command, session.session_id(), command_id);
+        !sent.ok()) {
+      log::Warn("cannot record a room's participants",
+                {{"session_id", session.session_id()}, {"error", sent.ToString()}});
+    }
+  }
+}
+
+}  // namespace helpline::sessions

@@ -1,0 +1,84 @@
+#pragma once
+
+#include <atomic>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
+#include "services/runtime/core/clock.h"
+#include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/server/http_endpoint.h"
+#include "services/sessions/domain/read_model.h"
+#include "services/sessions/livekit_rooms.h"
+#include "services/sessions/livekit_tokens.h"
+#include "services/sessions/livekit_webhook.h"
+
+// Sessions and the media server's rooms kept in step: LiveKit's webhooks
+// become commands, rooms are listed while sessions run (a lost webhook is
+// caught up) and deleted when sessions are over.
+namespace helpline::sessions {
+
+struct LiveRoomsParts {
+  es::CommandSender& commands;
+  es::EventFeed& events;
+  SessionsReadModel& read_model;
+  const SystemClock& clock;
+  prometheus::Registry& metrics;
+};
+
+// POST /livekit/webhook: verified (401 with nothing written otherwise),
+// turned into a command for the session the room is named after, answered
+// 200 once the command is decided (durable), 503 when it cannot be (LiveKit
+// retries), 400 for a body that is not a webhook.
+class WebhookReceiver {
+ public:
+  WebhookReceiver(RoomTokenOptions keys, LiveRoomsParts parts);
+  server::HttpResponse Handle(const server::HttpRequest& request);
+
+ private:
+  server::HttpResponse Count(const std::string& event, const std::string& result,
+                             server::HttpResponse response);
+
+  const RoomTokenOptions keys_;
+  LiveRoomsParts parts_;
+  prometheus::Family<prometheus::Counter>& received_;
+};
+
+struct RoomKeeperOptions {
+  // How often rooms are listed and sessions' connections checked.
+  absl::Duration sync_interval = absl::Seconds(30);
+  // Whether listings become commands (connections from the media server).
+  bool sync_connections = true;
+};
+
+// One thread: deletes the room of every session that is over (within a
+// second of its end, retried until LiveKit confirms) and, every sync
+// interval, lists the rooms: those of sessions over are deleted, and each
+// running session's participants are sent as a MediaParticipants command.
+class RoomKeeper {
+ public:
+  RoomKeeper(RoomKeeperOptions options, MediaRooms& rooms, LiveRoomsParts parts);
+  ~RoomKeeper();
+
+  void Start();
+  void Stop();
+
+ private:
+  void Run();
+  void DeleteClosedRooms();
+  void Sync();
+
+  const RoomKeeperOptions options_;
+  MediaRooms& rooms_;
+  LiveRoomsParts parts_;
+  prometheus::Family<prometheus::Counter>& calls_;
+  std::set<std::string> to_delete_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace helpline::sessions
