@@ -15,6 +15,13 @@ RDKAFKA_DEBIAN_SUITES="unstable testing"
 RDKAFKA_DEBIAN_MIRROR=http://deb.debian.org/debian
 RDKAFKA_ORIG_SHA256=4d53568c13717b167d12c7b2a0fe12aeb5d6bfe02de53df5b68f86d870a81b33
 HELM_VERSION=v3.19.0
+# The media server (go install): v1.13.6 and later replace pion with forks
+# the Go proxy here refuses.
+LIVEKIT_VERSION=v1.13.5
+# Headless participants for the media tests (PyPI; the wheel carries the
+# native client).
+PYTHON_LIVEKIT_VERSION=1.2.1
+PYTHON_LIVEKIT_API_VERSION=1.2.2
 BUF_VERSION=1.75.0
 GOOGLE_PROTO_FILES_VERSION=5.0.1
 # Validates rendered manifests offline against the Kubernetes schemas it bundles.

@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "absl/strings/numbers.h"
@@ -97,9 +98,12 @@ absl::StatusOr<std::vector<ListedParticipant>> LiveKitRoomService::ListParticipa
        answer->value("participants", nlohmann::json::array())) {
     // Only media connected counts (what participant_joined reports).
     if (participant.value("state", "") != "ACTIVE") continue;
-    int64_t joined_ms = Int64Of(participant, "joinedAtMs");
-    absl::Time joined = joined_ms > 0 ? absl::FromUnixMillis(joined_ms)
-                                      : absl::FromUnixSeconds(Int64Of(participant, "joinedAt"));
+    // Twirp's JSON names fields as the proto does; protojson's names too.
+    int64_t joined_ms =
+        std::max(Int64Of(participant, "joined_at_ms"), Int64Of(participant, "joinedAtMs"));
+    int64_t joined_s = std::max(Int64Of(participant, "joined_at"), Int64Of(participant, "joinedAt"));
+    absl::Time joined =
+        joined_ms > 0 ? absl::FromUnixMillis(joined_ms) : absl::FromUnixSeconds(joined_s);
     participants.push_back({participant.value("sid", ""), participant.value("identity", ""),
                             joined});
   }
@@ -109,9 +113,9 @@ absl::StatusOr<std::vector<ListedParticipant>> LiveKitRoomService::ListParticipa
 absl::Status LiveKitRoomService::CreateRoom(const std::string& room) {
   return Call("CreateRoom",
               {{"name", room},
-               {"emptyTimeout", absl::ToInt64Seconds(options_.empty_timeout)},
-               {"departureTimeout", absl::ToInt64Seconds(options_.departure_timeout)},
-               {"maxParticipants", 6}},
+               {"empty_timeout", absl::ToInt64Seconds(options_.empty_timeout)},
+               {"departure_timeout", absl::ToInt64Seconds(options_.departure_timeout)},
+               {"max_participants", 6}},
               {{"roomCreate", true}})
       .status();
 }

@@ -31,6 +31,12 @@ absl::Status Refused(const std::string& why) {
 
 }  // namespace
 
+std::string Sha256(std::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
+
 std::string HmacSha256(const std::string& key, const std::string& data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
@@ -92,10 +98,7 @@ absl::Status VerifyWebhook(const RoomTokenOptions& options, std::string_view aut
     }
   }
   if (!claims.contains("sha256") || !claims["sha256"].is_string()) return Refused("no sha256");
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest);
-  std::string expected =
-      absl::Base64Escape(std::string(reinterpret_cast<const char*>(digest), sizeof digest));
+  std::string expected = absl::Base64Escape(Sha256(body));
   if (!SameBytes(expected, claims["sha256"].get<std::string>())) {
     return Refused("the body is not the one signed");
   }

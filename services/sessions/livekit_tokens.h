@@ -39,6 +39,9 @@ std::string IssueServerToken(const RoomTokenOptions& options, const nlohmann::js
 absl::Status VerifyWebhook(const RoomTokenOptions& options, std::string_view authorization,
                            std::string_view body, absl::Time now);
 
+// SHA-256 of `data`, raw bytes.
+std::string Sha256(std::string_view data);
+
 // HMAC-SHA256 of `data` with `key`, raw bytes.
 std::string HmacSha256(const std::string& key, const std::string& data);
 

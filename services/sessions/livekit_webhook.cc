@@ -50,6 +50,12 @@ absl::StatusOr<std::optional<MediaCommand>> CommandFromWebhook(
     return out;
   }
   const nlohmann::json participant = event.value("participant", nlohmann::json::object());
+  // A connection opens when LiveKit let the participant in (the time its
+  // room listing gives too, to the millisecond); closes when it said so.
+  if (opened) {
+    std::optional<int64_t> joined_ms = Int64(participant, "joinedAtMs");
+    if (joined_ms && *joined_ms > 0) at = to_service_time(absl::FromUnixMillis(*joined_ms));
+  }
   v1::MediaConnection& change = *out.command.mutable_media_connection();
   change.set_participant_sid(Text(participant, "sid"));
   change.set_identity(Text(participant, "identity"));

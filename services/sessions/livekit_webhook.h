@@ -27,8 +27,9 @@ struct MediaCommand {
 };
 
 // A verified webhook body (`livekit.WebhookEvent` in protojson) as a
-// command: participant_joined opens a connection, participant_left and
-// participant_connection_aborted close one, room_finished closes all. Other
+// command: participant_joined opens a connection (at the participant's
+// joinedAtMs), participant_left and participant_connection_aborted close one
+// (at the event's createdAt, whole seconds), room_finished closes all. Other
 // events mean nothing to a session (nullopt). INVALID_ARGUMENT naming what
 // is missing or malformed.
 absl::StatusOr<std::optional<MediaCommand>> CommandFromWebhook(std::string_view body,
