@@ -16,6 +16,7 @@
 #include "helpline/payments/v1/events.pb.h"
 #include "nlohmann/json.hpp"
 #include "services/runtime/eventsourcing/topics.h"
+#include "tests/support/livekit_server.h"
 #include "tests/support/platform.h"
 #include "tests/support/test_stack.h"
 #include "tools/demo/journey.h"
@@ -169,6 +170,36 @@ TEST_F(JourneyE2eTest, EveryEventTheServicesWroteDecodesAndRoundTripsThroughJson
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_GE(summary->written, records) << "events written after the read above come too";
   EXPECT_EQ(summary->undecodable, 0) << err.str();
+}
+
+// On demo time (the services' clock 60 times faster) the tokens still carry
+// the wall clock: LiveKit's own SDK accepts the room token, and a standard
+// JWT library finds an access token valid now.
+TEST_F(JourneyE2eTest, LiveKitsSdkAndAStandardJwtLibraryAcceptTheTokensOnDemoTime) {
+  ASSERT_NE(report_, nullptr) << "needs the journey";
+  ASSERT_FALSE(report_->anna_join.room_token().empty());
+  ::helpline::testing::Account anna = platform_->Login("anna.e2e@demo.helpline.local",
+                                                      "demo-password-1");
+  ASSERT_FALSE(anna.access_token.empty());
+  const std::string script = absl::StrCat(
+      "import sys, jwt\n"
+      "from livekit import api\n"
+      "claims = api.TokenVerifier('test-key', sys.argv[3]).verify(sys.argv[1])\n"
+      "assert claims.video.room == sys.argv[4] and claims.video.room_join, claims\n"
+      "jwt.decode(sys.argv[2], options={'verify_signature': False, 'verify_exp': True,\n"
+      "           'verify_nbf': True, 'verify_iat': True, 'require': ['exp', 'iat']})\n"
+      "print('accepted')\n");
+  std::string command = absl::StrCat(
+      ::helpline::testing::LiveKitPython(), " -c \"", script, "\" ",
+      report_->anna_join.room_token(), " ", anna.access_token, " ",
+      ::helpline::testing::kPlatformLivekitSecret, " ", report_->paid_session_id, " 2>&1");
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
+  EXPECT_EQ(pclose(pipe), 0) << output;
+  EXPECT_NE(output.find("accepted"), std::string::npos) << output;
 }
 
 // The analysts' worked example (tools/analysis/metrics.py, Python with

@@ -44,7 +44,7 @@ int PickPortRun() {
 
 std::string LiveKitPython() { return LIVEKIT_PYTHON; }
 std::string LiveKitParticipantScript() {
-  return std::string(HELPLINE_SOURCE_DIR) + "/tests/e2e/livekit_participant.py";
+  return std::string(HELPLINE_SOURCE_DIR) + "/tools/media/livekit_participant.py";
 }
 
 LiveKitServer::LiveKitServer(std::string dir, std::string api_key, std::string api_secret,

@@ -33,7 +33,7 @@ class LiveKitServer {
 };
 
 // The program (a Python with the livekit package) and script that join a
-// room headless: tests/e2e/livekit_participant.py.
+// room headless: tools/media/livekit_participant.py.
 std::string LiveKitPython();
 std::string LiveKitParticipantScript();
 

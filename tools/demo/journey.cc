@@ -1,7 +1,14 @@
 #include "tools/demo/journey.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <memory>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -368,6 +375,55 @@ absl::StatusOr<std::string> Journey::MatchWithBen(User& person, const std::strin
   return match.match_id();
 }
 
+RoomParticipant::RoomParticipant(const std::string& python, const std::string& script,
+                                 const sessions::v1::JoinSessionResponse& joined) {
+  char name[] = "/tmp/helpline-participant-XXXXXX";
+  int fd = mkstemp(name);
+  output_file_ = name;
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    execl(python.c_str(), python.c_str(), script.c_str(), joined.livekit_url().c_str(),
+          joined.room_token().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fd);
+}
+
+RoomParticipant::~RoomParticipant() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  unlink(output_file_.c_str());
+}
+
+std::string RoomParticipant::Output() const {
+  std::ifstream in(output_file_);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+bool RoomParticipant::AwaitOutput(const std::string& text, absl::Duration timeout) const {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (Output().find(text) != std::string::npos) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+absl::Status RoomParticipant::AwaitConnected(absl::Duration timeout) const {
+  if (pid_ < 0) return absl::InternalError("cannot start a participant");
+  if (AwaitOutput("connected PA_", timeout)) return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat("a participant could not join the LiveKit room: ", Output()));
+}
+
+bool RoomParticipant::AwaitDisconnected(absl::Duration timeout) const {
+  return AwaitOutput("disconnected", timeout);
+}
+
 absl::StatusOr<sessions::v1::Session> Journey::Call(User& person, const std::string& session,
                                                     double minutes) {
   User& ben = experts_.front().user;
@@ -384,6 +440,7 @@ absl::StatusOr<sessions::v1::Session> Journey::Call(User& person, const std::str
   absl::Status created = RetryWhile(absl::StatusCode::kNotFound, absl::Seconds(30),
                                     [&] { return get(person).status(); });
   if (!created.ok()) return created;
+  std::vector<std::unique_ptr<RoomParticipant>> in_room;
   for (User* who : {&person, &ben}) {
     sessions::v1::JoinSessionRequest join;
     join.set_session_id(session);
@@ -393,6 +450,33 @@ absl::StatusOr<sessions::v1::Session> Journey::Call(User& person, const std::str
         !s.ok()) {
       return s;
     }
+    if (who == &person) person_join_ = joined;
+    if (joined.session().connection_source() != sessions::v1::CONNECTION_SOURCE_MEDIA_SERVER) {
+      continue;
+    }
+    // Billed from what LiveKit reports: someone must really be in the room.
+    if (options_.participant_python.empty()) {
+      return absl::FailedPreconditionError(
+          "sessions bills from LiveKit: the demo needs --participant-python and "
+          "--participant-script");
+    }
+    in_room.push_back(std::make_unique<RoomParticipant>(
+        options_.participant_python, options_.participant_script, joined));
+    if (absl::Status connected = in_room.back()->AwaitConnected(absl::Seconds(30));
+        !connected.ok()) {
+      return connected;
+    }
+  }
+  if (!in_room.empty()) {
+    absl::Status live = RetryWhile(absl::StatusCode::kUnavailable, absl::Seconds(30), [&] {
+      absl::StatusOr<sessions::v1::Session> now = get(person);
+      if (!now.ok()) return now.status();
+      if (now->status() == sessions::v1::SESSION_STATUS_LIVE) return absl::OkStatus();
+      return absl::UnavailableError("LiveKit has not reported both in the room");
+    });
+    if (!live.ok()) return live;
+    say_(absl::StrCat("  both join the LiveKit room ", session,
+                      " for real (headless participants); LiveKit's webhooks say both are in"));
   }
   say_(absl::StrFormat("  both join the video call; %.0f minutes pass (%.1f s of demo time)",
                        std::ceil(minutes),
@@ -410,6 +494,11 @@ absl::StatusOr<sessions::v1::Session> Journey::Call(User& person, const std::str
     return absl::InternalError(absl::StrCat("the session did not end: ",
                                             ended.session().ShortDebugString()));
   }
+  bool all_out = !in_room.empty();
+  for (auto& participant : in_room) {
+    all_out = participant->AwaitDisconnected(absl::Seconds(15)) && all_out;
+  }
+  if (all_out) say_("  the room is closed with the session: LiveKit puts both out");
   return ended.session();
 }
 
@@ -435,6 +524,7 @@ absl::StatusOr<JourneyReport> Journey::Run() {
   report.paid_session_id = *first;
   absl::StatusOr<sessions::v1::Session> call = Call(*anna, *first, 11.5);
   if (!call.ok()) return call.status();
+  report.anna_join = person_join_;
   report.billed_minutes = call->billing().billed_minutes();
   report.billed_minor = call->billing().amount().amount_minor();
   say_(absl::StrCat("  Ben ends the call: ", report.billed_minutes, " started minutes billed, ",

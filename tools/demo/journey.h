@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <functional>
 #include <string>
@@ -9,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "helpline/payments/v1/payments.pb.h"
+#include "helpline/sessions/v1/sessions.pb.h"
 #include "tools/client/client.h"
 
 // The journey of DESIGN.md as a frontend would walk it, against running
@@ -19,6 +22,25 @@
 // demo prints it; the end-to-end test asserts it.
 namespace helpline::demo {
 
+// A headless participant in a LiveKit room (tools/media/livekit_participant.py)
+// for as long as it lives.
+class RoomParticipant {
+ public:
+  RoomParticipant(const std::string& python, const std::string& script,
+                  const sessions::v1::JoinSessionResponse& joined);
+  ~RoomParticipant();
+  absl::Status AwaitConnected(absl::Duration timeout) const;
+  // Whether LiveKit put it out (the room was deleted) within `timeout`.
+  bool AwaitDisconnected(absl::Duration timeout) const;
+
+ private:
+  std::string Output() const;
+  bool AwaitOutput(const std::string& text, absl::Duration timeout) const;
+
+  pid_t pid_ = -1;
+  std::string output_file_;
+};
+
 struct JourneyOptions {
   std::string admin_email;
   std::string admin_password;
@@ -28,6 +50,11 @@ struct JourneyOptions {
   absl::Duration refund_window = absl::Hours(72);
   // Makes this run's people new accounts ("anna.<tag>@demo.helpline.local").
   std::string run_tag;
+  // Where sessions bill from LiveKit's own events, the people join the room
+  // for real: a Python with the livekit package, and
+  // tools/media/livekit_participant.py.
+  std::string participant_python;
+  std::string participant_script;
 };
 
 struct JourneyReport {
@@ -41,6 +68,8 @@ struct JourneyReport {
   int64_t fee_minor = 0;
   int64_t expert_share_minor = 0;
   int64_t person_spent_minor = 0;
+  // What Anna's JoinSession answered: the room token LiveKit checks.
+  sessions::v1::JoinSessionResponse anna_join;
   // The review.
   int64_t reviews_before = 0;
   int64_t reviews_after = 0;
@@ -109,6 +138,8 @@ class Journey {
   std::vector<Expert> experts_;
   client::User sponsor_;
   std::string program_id_;
+  // The person's last JoinSession answer.
+  sessions::v1::JoinSessionResponse person_join_;
   absl::Mutex tokens_;
   std::atomic<bool> stopping_{false};
   std::thread heartbeats_;

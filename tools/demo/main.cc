@@ -5,6 +5,9 @@
 //
 //   helpline-demo --admin-password-file F [--admin-email E] [--base-port 7000]
 //                 [--clock-rate 60] [--refund-window 10m]
+//                 [--participant-python P --participant-script S]
+// Where sessions bills from LiveKit, the people join the room for real with
+// P S (tools/media/livekit_participant.py).
 #include <fstream>
 #include <iostream>
 
@@ -46,6 +49,10 @@ int main(int argc, char** argv) {
       ok = absl::SimpleAtod(value, &options.clock_rate) && options.clock_rate >= 1;
     } else if (name == "--refund-window") {
       ok = absl::ParseDuration(value, &options.refund_window);
+    } else if (name == "--participant-python") {
+      options.participant_python = value;
+    } else if (name == "--participant-script") {
+      options.participant_script = value;
     } else {
       ok = false;
     }

@@ -1,4 +1,4 @@
-"""A headless LiveKit participant for the media tests.
+"""A headless LiveKit participant, for the media tests and the guided demo.
 
     livekit_participant.py URL TOKEN
 
