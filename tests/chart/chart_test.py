@@ -216,6 +216,35 @@ def main():
         lint = helm("lint", "--strict", CHART, "--set", setting)
         check(lint.returncode != 0 and field in (lint.stdout + lint.stderr),
               f"the schema accepted {setting}")
+    # Sessions bills from LiveKit: its webhook port on the pods, the Service
+    # and the NetworkPolicy, its API reachable, its key and secret from the
+    # Secret; with connections from the apps, no webhook port at all.
+    docs = render(None)
+    sessions = [d for d in docs if d["metadata"]["name"].endswith("-sessions")]
+    by_kind = {d["kind"]: d for d in sessions}
+    config = json.loads(by_kind["ConfigMap"]["data"]["config.json"])["sessions"]
+    check(config.get("connections_from") == "media_server" and
+          config.get("webhook_listen") == "0.0.0.0:8088" and
+          config.get("livekit_api_url", "").startswith("https://"),
+          f"sessions' config does not bill from LiveKit: {config}")
+    container = by_kind["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    check({"name": "webhook", "containerPort": 8088} in container["ports"],
+          "the sessions pods have no webhook port")
+    env = {e["name"]: e for e in container["env"]}
+    check(all(env.get(v, {}).get("valueFrom", {}).get("secretKeyRef")
+              for v in ("HELPLINE_SESSIONS_LIVEKIT_API_KEY", "HELPLINE_SESSIONS_LIVEKIT_API_SECRET")),
+          "LiveKit's key and secret are not read from the Secret")
+    check(any(p["name"] == "webhook" and p["targetPort"] == "webhook"
+              for p in by_kind["Service"]["spec"]["ports"]), "the sessions Service has no webhook port")
+    policy = by_kind["NetworkPolicy"]["spec"]
+    check(any(port.get("port") == "webhook" for rule in policy["ingress"] for port in rule.get("ports", [])),
+          "the NetworkPolicy keeps LiveKit's webhooks out")
+    check(any(port.get("port") == 443 for rule in policy["egress"] for port in rule.get("ports", [])),
+          "the NetworkPolicy keeps sessions from LiveKit's API")
+    apps = helm("template", "hl", CHART, "--kube-version", KUBERNETES_VERSION,
+                "--set", "livekit.connectionsFrom=apps")
+    check(apps.returncode == 0 and "name: webhook" not in apps.stdout and "webhook_listen" not in apps.stdout,
+          "with connections from the apps a webhook port is still open")
     # A refund window longer than the payout hold is refused: a refund could
     # find the expert's money paid out.
     longer = helm("template", "hl", CHART, "--kube-version", KUBERNETES_VERSION,

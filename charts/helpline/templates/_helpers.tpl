@@ -76,6 +76,12 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- if eq .name "psp-sandbox" -}}
 {{- $_ := set $config "sandbox" (dict "journal_file" "/var/lib/helpline/psp-journal.jsonl") -}}
 {{- end -}}
+{{- if eq .name "sessions" -}}
+{{- $sessions := dict "livekit_url" $v.livekit.url "connections_from" $v.livekit.connectionsFrom "room_sync_interval" $v.livekit.syncInterval -}}
+{{- if $v.livekit.apiUrl }}{{ $_ := set $sessions "livekit_api_url" $v.livekit.apiUrl }}{{ end -}}
+{{- if eq $v.livekit.connectionsFrom "media_server" }}{{ $_ := set $sessions "webhook_listen" (printf "0.0.0.0:%v" $v.livekit.webhookPort) }}{{ end -}}
+{{- $_ := set $config "sessions" $sessions -}}
+{{- end -}}
 {{- $own := dict -}}
 {{- if hasKey $v.services .name }}{{ $own = (index $v.services .name).config | default dict }}{{ end -}}
 {{- toPrettyJson (mergeOverwrite $config (deepCopy $own)) -}}
@@ -113,6 +119,9 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
     secretKeyRef: {name: {{ $v.redis.passwordSecret.name }}, key: {{ $v.redis.passwordSecret.key }}}
 {{- end }}
 {{- if eq .name "sessions" }}
+- name: HELPLINE_SESSIONS_LIVEKIT_API_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ $v.secrets.livekit.name }}, key: {{ $v.secrets.livekit.apiKeyKey }}}
 - name: HELPLINE_SESSIONS_LIVEKIT_API_SECRET
   valueFrom:
     secretKeyRef: {name: {{ $v.secrets.livekit.name }}, key: {{ $v.secrets.livekit.key }}}
