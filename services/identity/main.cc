@@ -52,7 +52,7 @@ server::ConfigSchema Schema() {
       .Int("identity.argon2_memory_mib", 19, 1, 1024, "argon2id memory cost")
       .Bool("identity.argon2_allow_weak", false,
             "allow argon2id below the OWASP minimum (19 MiB, 2 passes): tests only")
-      .Duration("identity.access_token_ttl", absl::Minutes(15), absl::Minutes(1), absl::Minutes(15),
+      .Duration("identity.access_token_ttl", absl::Minutes(15), absl::Seconds(10), absl::Minutes(15),
                 "lifetime of an access token")
       .Duration("identity.refresh_token_ttl", absl::Hours(24 * 30), absl::Minutes(5),
                 absl::Hours(24 * 90), "lifetime of a session without use")

@@ -37,6 +37,9 @@ struct LiveRoomsParts {
 class WebhookReceiver {
  public:
   WebhookReceiver(RoomTokenOptions keys, LiveRoomsParts parts);
+  // Before the body is read: the content type and the Authorization's
+  // signature, issuer and times.
+  std::optional<server::HttpResponse> CheckHeaders(const server::HttpRequest& request);
   server::HttpResponse Handle(const server::HttpRequest& request);
 
  private:
@@ -49,10 +52,9 @@ class WebhookReceiver {
 };
 
 struct RoomKeeperOptions {
-  // How often rooms are listed and sessions' connections checked.
+  // How often rooms are listed and sessions' connections checked (those
+  // whose connections the media server reports, whatever new sessions use).
   absl::Duration sync_interval = absl::Seconds(30);
-  // Whether listings become commands (connections from the media server).
-  bool sync_connections = true;
 };
 
 // One thread: deletes the room of every session that is over (within a

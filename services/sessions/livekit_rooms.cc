@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "services/runtime/auth/jwt.h"
 
 namespace helpline::sessions {
 namespace {
@@ -18,7 +19,7 @@ size_t Collect(char* data, size_t size, size_t count, void* out) {
 }
 
 int64_t Int64Of(const nlohmann::json& object, const char* name) {
-  if (!object.contains(name)) return 0;
+  if (!object.is_object() || !object.contains(name)) return 0;
   const nlohmann::json& value = object[name];
   if (value.is_number_integer()) return value.get<int64_t>();
   int64_t parsed = 0;
@@ -62,9 +63,9 @@ absl::StatusOr<nlohmann::json> LiveKitRoomService::Call(const std::string& metho
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
   nlohmann::json parsed = nlohmann::json::parse(answer, nullptr, /*allow_exceptions=*/false);
   if (status != 200) {
-    std::string code = parsed.is_object() ? parsed.value("code", "") : "";
+    std::string code = auth::StringField(parsed, "code");
     std::string message = absl::StrCat("LiveKit ", method, ": HTTP ", status, " ", code, " ",
-                                       parsed.is_object() ? parsed.value("msg", "") : answer);
+                                       parsed.is_object() ? auth::StringField(parsed, "msg") : answer);
     if (code == "not_found") return absl::NotFoundError(message);
     if (status == 401 || status == 403) return absl::PermissionDeniedError(message);
     return absl::UnavailableError(message);
@@ -80,10 +81,11 @@ absl::StatusOr<std::vector<std::string>> LiveKitRoomService::ListRooms() {
       Call("ListRooms", nlohmann::json::object(), {{"roomList", true}});
   if (!answer.ok()) return answer.status();
   std::vector<std::string> rooms;
-  for (const nlohmann::json& room : answer->value("rooms", nlohmann::json::array())) {
-    if (room.contains("name") && room["name"].is_string()) {
-      rooms.push_back(room["name"].get<std::string>());
-    }
+  auto listed = answer->find("rooms");
+  if (listed == answer->end() || !listed->is_array()) return rooms;
+  for (const nlohmann::json& room : *listed) {
+    std::string name = auth::StringField(room, "name");
+    if (!name.empty()) rooms.push_back(name);
   }
   return rooms;
 }
@@ -94,18 +96,22 @@ absl::StatusOr<std::vector<ListedParticipant>> LiveKitRoomService::ListParticipa
       Call("ListParticipants", {{"room", room}}, {{"roomAdmin", true}, {"room", room}});
   if (!answer.ok()) return answer.status();
   std::vector<ListedParticipant> participants;
-  for (const nlohmann::json& participant :
-       answer->value("participants", nlohmann::json::array())) {
-    // Only media connected counts (what participant_joined reports).
-    if (participant.value("state", "") != "ACTIVE") continue;
+  auto listed = answer->find("participants");
+  if (listed == answer->end() || !listed->is_array()) return participants;
+  for (const nlohmann::json& participant : *listed) {
+    if (!participant.is_object()) continue;
+    // One leaving is gone; one joining is there, but billed only once its
+    // media flows (ACTIVE, when participant_joined is sent).
+    std::string state = auth::StringField(participant, "state");
+    if (state == "DISCONNECTED") continue;
     // Twirp's JSON names fields as the proto does; protojson's names too.
     int64_t joined_ms =
         std::max(Int64Of(participant, "joined_at_ms"), Int64Of(participant, "joinedAtMs"));
     int64_t joined_s = std::max(Int64Of(participant, "joined_at"), Int64Of(participant, "joinedAt"));
     absl::Time joined =
         joined_ms > 0 ? absl::FromUnixMillis(joined_ms) : absl::FromUnixSeconds(joined_s);
-    participants.push_back({participant.value("sid", ""), participant.value("identity", ""),
-                            joined});
+    participants.push_back({auth::StringField(participant, "sid"),
+                            auth::StringField(participant, "identity"), joined, state == "ACTIVE"});
   }
   return participants;
 }

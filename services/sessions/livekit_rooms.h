@@ -16,7 +16,7 @@ class MediaRooms {
  public:
   virtual ~MediaRooms() = default;
   virtual absl::StatusOr<std::vector<std::string>> ListRooms() = 0;
-  // Participants whose media is connected (LiveKit's ACTIVE).
+  // Everyone in the room who has not left.
   virtual absl::StatusOr<std::vector<ListedParticipant>> ListParticipants(
       const std::string& room) = 0;
   // Idempotent.

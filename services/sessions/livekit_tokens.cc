@@ -74,15 +74,15 @@ std::string IssueServerToken(const RoomTokenOptions& options, const nlohmann::js
   return SignHs256(options, claims);
 }
 
-absl::Status VerifyWebhook(const RoomTokenOptions& options, std::string_view authorization,
-                           std::string_view body, absl::Time now) {
+absl::StatusOr<std::string> VerifyWebhookToken(const RoomTokenOptions& options,
+                                               std::string_view authorization, absl::Time now) {
   if (authorization.empty()) return Refused("no Authorization header");
   // LiveKit sends the bare token; accept the usual prefix too.
   if (authorization.substr(0, 7) == "Bearer ") authorization.remove_prefix(7);
   absl::StatusOr<auth::ParsedToken> token = auth::ParseToken(authorization);
   if (!token.ok()) return Refused(std::string(token.status().message()));
-  if (token->header.value("alg", "") != "HS256") return Refused("only alg HS256 is accepted");
-  if (token->claims.value("iss", "") != options.api_key) return Refused("unknown API key");
+  if (auth::StringField(token->header, "alg") != "HS256") return Refused("only alg HS256 is accepted");
+  if (auth::StringField(token->claims, "iss") != options.api_key) return Refused("unknown API key");
   if (!SameBytes(HmacSha256(options.api_secret, token->signing_input), token->signature)) {
     return Refused("bad signature");
   }
@@ -97,9 +97,16 @@ absl::Status VerifyWebhook(const RoomTokenOptions& options, std::string_view aut
       return Refused("not valid yet");
     }
   }
-  if (!claims.contains("sha256") || !claims["sha256"].is_string()) return Refused("no sha256");
-  std::string expected = absl::Base64Escape(Sha256(body));
-  if (!SameBytes(expected, claims["sha256"].get<std::string>())) {
+  std::string body_hash = auth::StringField(claims, "sha256");
+  if (body_hash.empty()) return Refused("no sha256");
+  return body_hash;
+}
+
+absl::Status VerifyWebhook(const RoomTokenOptions& options, std::string_view authorization,
+                           std::string_view body, absl::Time now) {
+  absl::StatusOr<std::string> body_hash = VerifyWebhookToken(options, authorization, now);
+  if (!body_hash.ok()) return body_hash.status();
+  if (!SameBytes(absl::Base64Escape(Sha256(body)), *body_hash)) {
     return Refused("the body is not the one signed");
   }
   return absl::OkStatus();

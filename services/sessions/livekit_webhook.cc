@@ -12,7 +12,7 @@ namespace {
 
 // protojson writes int64 as a string; accept a number too.
 std::optional<int64_t> Int64(const nlohmann::json& object, const char* name) {
-  if (!object.contains(name)) return std::nullopt;
+  if (!object.is_object() || !object.contains(name)) return std::nullopt;
   const nlohmann::json& value = object[name];
   if (value.is_number_integer()) return value.get<int64_t>();
   int64_t parsed = 0;
@@ -42,20 +42,15 @@ absl::StatusOr<std::optional<MediaCommand>> CommandFromWebhook(
   if (!created_at || *created_at <= 0) return errors::InvalidField("createdAt", "is required");
   absl::Time at = to_service_time(absl::FromUnixSeconds(*created_at));
   MediaCommand out;
-  out.session_id = Text(event.value("room", nlohmann::json::object()), "name");
+  out.session_id = event.contains("room") ? Text(event["room"], "name") : "";
   if (out.session_id.empty()) return errors::InvalidField("room.name", "is required");
   out.command_id = ids::DerivedCommandId(absl::StrCat("livekit:", id), "webhook");
   if (kind == "room_finished") {
     *out.command.mutable_media_participants()->mutable_at() = ToProtoTime(at);
     return out;
   }
-  const nlohmann::json participant = event.value("participant", nlohmann::json::object());
-  // A connection opens when LiveKit let the participant in (the time its
-  // room listing gives too, to the millisecond); closes when it said so.
-  if (opened) {
-    std::optional<int64_t> joined_ms = Int64(participant, "joinedAtMs");
-    if (joined_ms && *joined_ms > 0) at = to_service_time(absl::FromUnixMillis(*joined_ms));
-  }
+  const nlohmann::json participant =
+      event.contains("participant") ? event["participant"] : nlohmann::json::object();
   v1::MediaConnection& change = *out.command.mutable_media_connection();
   change.set_participant_sid(Text(participant, "sid"));
   change.set_identity(Text(participant, "identity"));
@@ -76,6 +71,7 @@ v1::SessionsCommand CommandFromListing(const std::vector<ListedParticipant>& par
     out.set_participant_sid(participant.sid);
     out.set_identity(participant.identity);
     *out.mutable_joined_at() = ToProtoTime(to_service_time(participant.joined_at));
+    out.set_media_connected(participant.media_connected);
   }
   return command;
 }

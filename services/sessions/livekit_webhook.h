@@ -27,9 +27,10 @@ struct MediaCommand {
 };
 
 // A verified webhook body (`livekit.WebhookEvent` in protojson) as a
-// command: participant_joined opens a connection (at the participant's
-// joinedAtMs), participant_left and participant_connection_aborted close one
-// (at the event's createdAt, whole seconds), room_finished closes all. Other
+// command: participant_joined (sent when the participant's media flows)
+// opens a connection, participant_left and participant_connection_aborted
+// close one, room_finished closes all; each at the event's createdAt (whole
+// seconds). Other
 // events mean nothing to a session (nullopt). INVALID_ARGUMENT naming what
 // is missing or malformed.
 absl::StatusOr<std::optional<MediaCommand>> CommandFromWebhook(std::string_view body,
@@ -40,6 +41,8 @@ struct ListedParticipant {
   std::string sid;
   std::string identity;
   absl::Time joined_at;  // wall clock
+  // Its media flows (ACTIVE); otherwise still joining.
+  bool media_connected = false;
 };
 
 // Who is in the session's room at `at` (service clock), as a command.

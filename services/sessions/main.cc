@@ -154,14 +154,14 @@ int Main(int argc, char** argv) {
     rooms = std::make_unique<LiveKitRoomService>(room_options);
     RoomKeeperOptions keeper_options;
     keeper_options.sync_interval = config.GetDuration("sessions.room_sync_interval");
-    keeper_options.sync_connections = from_media_server;
     keeper = std::make_unique<RoomKeeper>(keeper_options, *rooms, live);
   }
   if (!webhook_listen.empty()) {
     webhooks = std::make_unique<WebhookReceiver>(options.room_tokens, live);
     webhook_endpoint = std::make_unique<server::HttpEndpoint>(
         "/livekit/webhook",
-        [&](const server::HttpRequest& request) { return webhooks->Handle(request); });
+        [&](const server::HttpRequest& request) { return webhooks->Handle(request); }, 64 << 10,
+        [&](const server::HttpRequest& request) { return webhooks->CheckHeaders(request); });
     if (absl::Status serving = webhook_endpoint->Serve(webhook_listen); !serving.ok()) {
       log::Error("cannot start: webhook endpoint", {{"error", serving.ToString()}});
       return 1;

@@ -7,6 +7,7 @@
 #include "services/runtime/core/proto_time.h"
 #include "services/runtime/core/text_checks.h"
 #include "services/runtime/eventsourcing/front.h"
+#include "services/sessions/domain/session_domain.h"
 
 namespace helpline::sessions {
 namespace {
@@ -58,6 +59,20 @@ grpc::Status SessionsService::JoinSession(grpc::ServerContext* context,
     if (absl::Status visible = Read(request->session_id(), caller, &session); !visible.ok()) {
       return visible;
     }
+    if (SessionIsOver(session.status())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the session is ", v1::SessionStatus_Name(session.status())));
+    }
+    // LiveKit creates no room by itself (room.auto_create: false), and
+    // sessions deletes it when the session is over: a token kept after that
+    // lets nobody in. Opened before the join is recorded, so nobody counts
+    // as joined into a room the video server could not open.
+    if (parts_.rooms != nullptr) {
+      if (absl::Status created = parts_.rooms->CreateRoom(request->session_id()); !created.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("the video server cannot open the room: ", created.message()));
+      }
+    }
     bool participant = Participant(session, caller.user_id);
     if (participant) {
       v1::SessionsCommand command;
@@ -66,15 +81,12 @@ grpc::Status SessionsService::JoinSession(grpc::ServerContext* context,
       if (absl::Status written = Write(command, request->session_id(), caller, ids::NewUuidV7(),
                                        &session);
           !written.ok()) {
+        // The session ended meanwhile: the room just opened closes again.
+        std::optional<v1::Session> now = parts_.read_model.Session(request->session_id());
+        if (parts_.rooms != nullptr && now && SessionIsOver(now->status())) {
+          parts_.rooms->DeleteRoom(request->session_id()).IgnoreError();
+        }
         return written;
-      }
-    }
-    // LiveKit creates no room by itself (room.auto_create: false): a token
-    // for a session that is over lets nobody in.
-    if (parts_.rooms != nullptr) {
-      if (absl::Status created = parts_.rooms->CreateRoom(request->session_id()); !created.ok()) {
-        return absl::UnavailableError(
-            absl::StrCat("the video server cannot open the room: ", created.message()));
       }
     }
     RoomToken token = IssueRoomToken(options_.room_tokens, caller.user_id, request->session_id(),

@@ -69,7 +69,7 @@ Platform* JourneyE2eTest::platform_ = nullptr;
 demo::JourneyReport* JourneyE2eTest::report_ = nullptr;
 
 TEST_F(JourneyE2eTest, PaidSponsoredRefundedAndPaidOut) {
-  client::Client client(Targets(), kClockRate);
+  client::Client client(Targets());
   demo::JourneyOptions options;
   options.admin_email = ::helpline::testing::kPlatformAdminEmail;
   options.admin_password = ::helpline::testing::kPlatformAdminPassword;

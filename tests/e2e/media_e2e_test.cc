@@ -125,7 +125,7 @@ class WebhookRelay {
 
 // The time the person and the expert were both in the room, as LiveKit's
 // webhooks report it: each identity connected while any of its participants
-// is (from its joinedAtMs to the createdAt of its leaving), up to `end`.
+// is (from the createdAt of its joining to that of its leaving), up to `end`.
 absl::Duration OverlapReported(const std::vector<WebhookRelay::Delivery>& deliveries,
                                const std::string& person, const std::string& expert,
                                absl::Time end) {
@@ -139,8 +139,7 @@ absl::Duration OverlapReported(const std::vector<WebhookRelay::Delivery>& delive
     std::string sid = participant.value("sid", "");
     identity_of[sid] = participant.value("identity", "");
     if (kind == "participant_joined") {
-      int64_t ms = std::stoll(participant.value("joinedAtMs", "0"));
-      intervals[sid] = {absl::FromUnixMillis(ms), end};
+      intervals[sid] = {absl::FromUnixSeconds(std::stoll(event.value("createdAt", "0"))), end};
     } else if (kind == "participant_left" && intervals.count(sid)) {
       intervals[sid].second =
           std::min(end, absl::FromUnixSeconds(std::stoll(event.value("createdAt", "0"))));

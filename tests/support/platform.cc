@@ -58,6 +58,7 @@ nlohmann::json Platform::CommonConfig() const {
         {"requests_per_second_per_caller", 1000},
         {"logins_per_minute_per_account", 1000}}},
       {"admin", {{"email", kPlatformAdminEmail}, {"password", kPlatformAdminPassword}}}};
+  identity_config.merge_patch(options_.identity_config);
   identity_config.merge_patch(CommonConfig());
   if (auto started = StartReplicas("identity", IDENTITY_BINARY_PATH, identity_config); !started) {
     return started;

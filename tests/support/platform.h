@@ -44,6 +44,7 @@ class Platform {
     // The sandbox payment processor and payments.
     bool payments = false;
     // Merged into each service's config.
+    nlohmann::json identity_config = nlohmann::json::object();
     nlohmann::json catalog_config = nlohmann::json::object();
     nlohmann::json matching_config = nlohmann::json::object();
     nlohmann::json sessions_config = nlohmann::json::object();

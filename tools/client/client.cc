@@ -33,8 +33,8 @@ Targets Targets::Local(int base) {
   return {at(1), at(2), at(3), at(4), at(5)};
 }
 
-Client::Client(const Targets& targets, double clock_rate)
-    : refresh_after_(kAccessTokenLife / clock_rate / 2),
+Client::Client(const Targets& targets)
+    : refresh_after_(kAccessTokenLife / 2),
       identity_(identity::v1::IdentityService::NewStub(ChannelTo(targets.identity))),
       catalog_(catalog::v1::CatalogService::NewStub(ChannelTo(targets.catalog))),
       matching_(matching::v1::MatchingService::NewStub(ChannelTo(targets.matching))),

@@ -45,9 +45,9 @@ bool HasRole(const std::string& access_token, const std::string& role);
 
 class Client {
  public:
-  // `clock_rate`: how much faster the services' clock runs (tokens expire
-  // that much sooner in real time).
-  explicit Client(const Targets& targets, double clock_rate = 1);
+  // Access tokens are refreshed halfway through their life (15 minutes of
+  // wall-clock time, whatever the services' clock rate).
+  explicit Client(const Targets& targets);
 
   identity::v1::IdentityService::Stub& identity() { return *identity_; }
   catalog::v1::CatalogService::Stub& catalog() { return *catalog_; }

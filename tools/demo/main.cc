@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   options.admin_password = std::string(absl::StripAsciiWhitespace(options.admin_password));
   options.run_tag = ids::NewUuidV7().substr(24);
 
-  client::Client client(client::Targets::Local(base_port), options.clock_rate);
+  client::Client client(client::Targets::Local(base_port));
   auto say = [](const std::string& line) { std::cout << line << std::endl; };
   std::cout << "Helpline's guided demo, on demo time: the services' clock runs " << options.clock_rate
             << " times faster than yours, so a minute of a session takes " << 60 / options.clock_rate

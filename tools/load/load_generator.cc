@@ -409,7 +409,7 @@ class LoadGenerator::Person {
 
 LoadGenerator::LoadGenerator(LoadOptions options)
     : options_(std::move(options)),
-      client_(std::make_unique<Client>(options_.targets, options_.clock_rate)),
+      client_(std::make_unique<Client>(options_.targets)),
       recorder_(std::make_unique<Recorder>()) {}
 
 LoadGenerator::~LoadGenerator() {

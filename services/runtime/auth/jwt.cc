@@ -103,6 +103,13 @@ absl::StatusOr<ParsedToken> ParseToken(std::string_view token) {
   return parsed;
 }
 
+std::string StringField(const nlohmann::json& object, const char* name) {
+  if (!object.is_object()) return "";
+  auto found = object.find(name);
+  if (found == object.end() || !found->is_string()) return "";
+  return found->get<std::string>();
+}
+
 bool VerifySignature(const ParsedToken& token, const Ed25519Key& key) {
   SodiumReady();
   if (token.signature.size() != crypto_sign_BYTES) return false;

@@ -52,6 +52,10 @@ struct ParsedToken {
 // UNAUTHENTICATED naming what is malformed.
 absl::StatusOr<ParsedToken> ParseToken(std::string_view token);
 
+// `object[name]` if it is a string, else "" (a header or claim of another
+// type is as good as absent; json's value() would throw).
+std::string StringField(const nlohmann::json& object, const char* name);
+
 bool VerifySignature(const ParsedToken& token, const Ed25519Key& key);
 
 }  // namespace helpline::auth

@@ -122,16 +122,16 @@ absl::StatusOr<Principal> TokenVerifier::VerifyFully(std::string_view token, std
   if (!parsed.ok()) return parsed.status();
   const nlohmann::json& header = parsed->header;
   const nlohmann::json& claims = parsed->claims;
-  if (header.value("alg", "") != "EdDSA") return Refused("only alg EdDSA is accepted");
+  if (StringField(header, "alg") != "EdDSA") return Refused("only alg EdDSA is accepted");
   if (header.contains("crit")) return Refused("critical header extensions are not supported");
-  std::string kid = header.value("kid", "");
+  std::string kid = StringField(header, "kid");
   if (kid.empty()) return Refused("no kid");
   std::optional<Ed25519Key> key = FindKey(kid);
   if (!key) return Refused(absl::StrCat("unknown signing key '", kid, "'"));
   if (!VerifySignature(*parsed, *key)) return Refused("bad signature");
   *kid_out = kid;
 
-  if (claims.value("iss", "") != options_.issuer) return Refused("wrong issuer");
+  if (StringField(claims, "iss") != options_.issuer) return Refused("wrong issuer");
   if (!claims.contains("aud") || !AudienceMatches(claims["aud"], options_.audience)) {
     return Refused("wrong audience");
   }
@@ -152,9 +152,9 @@ absl::StatusOr<Principal> TokenVerifier::VerifyFully(std::string_view token, std
   }
 
   Principal principal;
-  principal.user_id = claims.value("sub", "");
+  principal.user_id = StringField(claims, "sub");
   if (principal.user_id.empty()) return Refused("no subject");
-  principal.token_id = claims.value("jti", "");
+  principal.token_id = StringField(claims, "jti");
   principal.expires_at = expires;
   if (claims.contains("roles")) {
     if (!claims["roles"].is_array()) return Refused("roles must be a list");

@@ -99,6 +99,19 @@ TEST_F(TokenVerifierTest, AlgNoneAndOtherAlgorithmsAreRefused) {
   }
 }
 
+TEST_F(TokenVerifierTest, HeadersAndClaimsOfTheWrongTypeAreRefusedNotThrown) {
+  std::string token = SignToken(Claims(), key_);
+  std::string payload = token.substr(token.find('.') + 1, token.rfind('.') - token.find('.') - 1);
+  std::string good_header = token.substr(0, token.find('.'));
+  for (const char* header : {R"({"alg":1,"kid":"k1"})", R"({"alg":"EdDSA","kid":["k1"]})"}) {
+    EXPECT_EQ(VerifyError(absl::StrCat(Base64UrlEncode(header), ".", payload, ".AAAA")).code(),
+              absl::StatusCode::kUnauthenticated)
+        << header;
+  }
+  EXPECT_EQ(VerifyError(absl::StrCat(good_header, ".", Base64UrlEncode(R"({"iss":7})"), ".AAAA")).code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
 TEST_F(TokenVerifierTest, UnknownKidRefreshesOnceThenIsRefused) {
   Ed25519Key rotated = Ed25519Key::Generate("k2");
   std::string token = SignToken(Claims(), rotated);

@@ -60,6 +60,10 @@ class HttpEndpoint::Dispatch : public CivetHandler {
                      [](unsigned char c) { return std::tolower(c); });
       request.headers[name] = info->http_headers[i].value;
     }
+    if (endpoint_.check_headers_) {
+      std::optional<HttpResponse> refused = endpoint_.check_headers_(request);
+      if (refused) return Logged(*refused);
+    }
     if (info->content_length < 0) return {411, "a Content-Length is required\n"};
     if (static_cast<size_t>(info->content_length) > endpoint_.max_body_bytes_) {
       return {413, absl::StrCat("the body is over ", endpoint_.max_body_bytes_, " bytes\n")};
@@ -71,7 +75,14 @@ class HttpEndpoint::Dispatch : public CivetHandler {
       if (n <= 0) return {400, "the body ended early\n"};
       read += static_cast<size_t>(n);
     }
-    HttpResponse response = endpoint_.handler_(request);
+    try {
+      return Logged(endpoint_.handler_(request));
+    } catch (const std::exception& error) {
+      return Logged({500, std::string("the request could not be handled: ") + error.what() + "\n"});
+    }
+  }
+
+  HttpResponse Logged(HttpResponse response) {
     if (response.status >= 300) {
       log::Warn("http request refused", {{"path", endpoint_.path_},
                                          {"status", response.status},
@@ -83,15 +94,19 @@ class HttpEndpoint::Dispatch : public CivetHandler {
   const HttpEndpoint& endpoint_;
 };
 
-HttpEndpoint::HttpEndpoint(std::string path, Handler handler, size_t max_body_bytes)
-    : path_(std::move(path)), handler_(std::move(handler)), max_body_bytes_(max_body_bytes) {}
+HttpEndpoint::HttpEndpoint(std::string path, Handler handler, size_t max_body_bytes,
+                           HeaderCheck check_headers)
+    : path_(std::move(path)),
+      handler_(std::move(handler)),
+      max_body_bytes_(max_body_bytes),
+      check_headers_(std::move(check_headers)) {}
 
 HttpEndpoint::~HttpEndpoint() { Stop(); }
 
 absl::Status HttpEndpoint::Serve(const std::string& listen_address) {
   dispatch_ = std::make_unique<Dispatch>(*this);
-  std::vector<std::string> options = {"listening_ports", listen_address, "num_threads", "8",
-                                      "request_timeout_ms", "10000"};
+  std::vector<std::string> options = {"listening_ports", listen_address, "num_threads", "16",
+                                      "request_timeout_ms", "5000"};
   try {
     server_ = std::make_unique<CivetServer>(options);
   } catch (const CivetException& error) {

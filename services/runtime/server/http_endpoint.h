@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -27,12 +28,18 @@ struct HttpResponse {
 
 // One HTTP/1.1 path a service serves besides gRPC (a webhook): POST only,
 // bodies up to `max_body_bytes` (413 above), every request logged when it is
-// answered with an error. Handlers run on the server's threads.
+// answered with an error. `check_headers` (optional) may refuse a request
+// from its headers before its body is read (a sender that cannot sign
+// holds no thread while it trickles a body in); a handler that throws is
+// answered 500. Handlers run on the server's 16 threads.
 class HttpEndpoint {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  // nullopt: go on and read the body.
+  using HeaderCheck = std::function<std::optional<HttpResponse>(const HttpRequest& headers)>;
 
-  HttpEndpoint(std::string path, Handler handler, size_t max_body_bytes = 1 << 20);
+  HttpEndpoint(std::string path, Handler handler, size_t max_body_bytes = 64 << 10,
+               HeaderCheck check_headers = nullptr);
   ~HttpEndpoint();
 
   // Starts serving on "host:port" (port 0 picks a free one).
@@ -46,6 +53,7 @@ class HttpEndpoint {
   const std::string path_;
   const Handler handler_;
   const size_t max_body_bytes_;
+  const HeaderCheck check_headers_;
   std::unique_ptr<Dispatch> dispatch_;
   std::unique_ptr<CivetServer> server_;
   int port_ = 0;

@@ -41,14 +41,49 @@ bool FromMediaServer(const v1::Session& session) {
   return session.connection_source() == v1::CONNECTION_SOURCE_MEDIA_SERVER;
 }
 
-using Connections = google::protobuf::RepeatedPtrField<std::string>;
-
-const Connections& OpenConnections(const v1::SessionState& state, const std::string& role) {
-  return role == "person" ? state.person_connections() : state.expert_connections();
+// A media connection's last span (a listing may have closed and reopened
+// it), or null.
+const v1::ConnectionSpan* SpanOf(const v1::SessionState& state, const std::string& sid) {
+  const v1::ConnectionSpan* last = nullptr;
+  for (const v1::ConnectionSpan& span : state.connections()) {
+    if (span.participant_sid() == sid) last = &span;
+  }
+  return last;
 }
 
-bool Contains(const Connections& connections, const std::string& id) {
-  return std::find(connections.begin(), connections.end(), id) != connections.end();
+bool IsOpen(const v1::ConnectionSpan& span) { return !span.has_closed_at(); }
+
+int OpenSpansOf(const v1::SessionState& state, const std::string& user_id) {
+  return static_cast<int>(std::count_if(
+      state.connections().begin(), state.connections().end(),
+      [&](const v1::ConnectionSpan& span) { return span.user_id() == user_id && IsOpen(span); }));
+}
+
+// How long the person and the expert were both connected by `end`, on the
+// media server's own times: the overlap of the unions of their spans.
+absl::Duration MediaOverlap(const v1::SessionState& state, absl::Time end) {
+  const v1::Session& session = state.session();
+  std::vector<std::pair<absl::Time, int>> changes;  // +1/-1 per person (1) or expert (2)
+  for (const v1::ConnectionSpan& span : state.connections()) {
+    int who = span.user_id() == session.person_id() ? 1 : 2;
+    absl::Time from = FromProtoTime(span.opened_at());
+    absl::Time to = IsOpen(span) ? end : std::min(FromProtoTime(span.closed_at()), end);
+    if (to <= from) continue;
+    changes.push_back({from, who});
+    changes.push_back({to, -who});
+  }
+  std::sort(changes.begin(), changes.end());
+  int open[3] = {0, 0, 0};
+  absl::Duration both;
+  absl::Time since;
+  for (const auto& [at, change] : changes) {
+    bool before = open[1] > 0 && open[2] > 0;
+    open[std::abs(change)] += change > 0 ? 1 : -1;
+    bool after = open[1] > 0 && open[2] > 0;
+    if (!before && after) since = at;
+    if (before && !after) both += at - since;
+  }
+  return both;
 }
 
 // The command's time, never before what was recorded already.
@@ -82,7 +117,11 @@ SessionsEvent Ended(const v1::SessionState& state, v1::EndReason reason,
   ended.set_reason(reason);
   ended.set_ended_by(ended_by);
   *ended.mutable_at() = ToProtoTime(at);
-  *ended.mutable_billing() = BillFor(session.price(), BillableAt(state, at), session.max_minutes());
+  // From the media server: the overlap on its own times, whatever order its
+  // reports arrived in.
+  absl::Duration billable =
+      FromMediaServer(session) ? MediaOverlap(state, at) : BillableAt(state, at);
+  *ended.mutable_billing() = BillFor(session.price(), billable, session.max_minutes());
   ended.set_person_id(session.person_id());
   ended.set_expert_id(session.expert_id());
   ended.set_sponsor_program_id(session.sponsor_program_id());
@@ -168,68 +207,77 @@ absl::StatusOr<Events> Leave(const v1::SessionState& state, const std::string& r
   return Events{event};
 }
 
-// One media connection of `identity` opening or closing at `at`: the first
-// of a participant's connections to open joins them, the last to close
-// leaves. Anything about a session that is over, a connection seen closed
-// already, or someone who is neither participant (an admin watching)
-// changes nothing.
+enum class Reporter { kWebhook, kListing };
+
+// One media connection of `identity` opening or closing at `at` (the media
+// server's time; the session's status follows in the order reports arrive,
+// the bill from the spans' own times): the first of a participant's
+// connections to open joins them, the last to close leaves. A connection a
+// webhook closed never opens again; one a listing closed opens again only
+// by a listing. Anything about a session that is over, or someone who is
+// neither participant (an admin watching), changes nothing.
 Events DecideConnection(const v1::SessionState& state, const std::string& participant_sid,
-                        const std::string& identity, bool connected, absl::Time at) {
+                        const std::string& identity, bool connected, absl::Time at,
+                        Reporter reporter) {
   const v1::Session& session = state.session();
   const std::string role = RoleOf(session, identity);
-  if (role.empty() || participant_sid.empty() || !Active(session.status()) ||
-      Contains(state.closed_connections(), participant_sid)) {
-    return Events{};
-  }
-  const Connections& open = OpenConnections(state, role);
-  bool was_open = Contains(open, participant_sid);
+  if (role.empty() || participant_sid.empty() || !Active(session.status())) return Events{};
+  const v1::ConnectionSpan* span = SpanOf(state, participant_sid);
+  const bool open = span != nullptr && IsOpen(*span);
+  const bool closed_by_webhook = span != nullptr && !open && !span->closed_by_listing();
+  const absl::Time ordered = std::max(at, LastAt(state));
   Events events;
   if (connected) {
-    if (was_open) return Events{};
+    if (open || closed_by_webhook) return Events{};
+    if (span != nullptr && reporter == Reporter::kWebhook) return Events{};  // a late copy
     // Too late to begin: the join window's timer decides the no-show.
-    if (!EverLive(state) && at > FromProtoTime(session.join_deadline())) return Events{};
+    if (!EverLive(state) && ordered > FromProtoTime(session.join_deadline())) return Events{};
     SessionsEvent event;
     v1::ConnectionOpened& opened = *event.mutable_connection_opened();
     opened.set_user_id(identity);
     opened.set_participant_sid(participant_sid);
     *opened.mutable_at() = ToProtoTime(at);
     events.push_back(std::move(event));
-    if (open.empty()) {
-      absl::StatusOr<Events> joined = Join(state, role, identity, at);
+    if (OpenSpansOf(state, identity) == 0) {
+      absl::StatusOr<Events> joined = Join(state, role, identity, ordered);
       if (joined.ok()) events.insert(events.end(), joined->begin(), joined->end());
     }
     return events;
   }
+  if (closed_by_webhook) return Events{};
+  if (span != nullptr && !open && reporter == Reporter::kListing) return Events{};
   SessionsEvent event;
   v1::ConnectionClosed& closed = *event.mutable_connection_closed();
   closed.set_user_id(identity);
   closed.set_participant_sid(participant_sid);
   *closed.mutable_at() = ToProtoTime(at);
-  closed.set_was_open(was_open);
+  closed.set_was_open(span != nullptr);
+  closed.set_by_listing(reporter == Reporter::kListing);
   events.push_back(std::move(event));
-  if (was_open && open.size() == 1) {
-    absl::StatusOr<Events> left = Leave(state, role, identity, at);
+  if (open && OpenSpansOf(state, identity) == 1) {
+    absl::StatusOr<Events> left = Leave(state, role, identity, ordered);
     if (left.ok()) events.insert(events.end(), left->begin(), left->end());
   }
   return events;
 }
 
 // The media server's list of who is in the room at `listed.at()`: unknown
-// connections open at their join time (in that order), then open ones not
-// listed close at `at` - unless something was recorded after the listing
-// was taken (a webhook overtook it: a connection opened since is not in it).
-Events DecideParticipants(const v1::SessionState& state, const v1::MediaParticipants& listed,
-                          absl::Time now) {
+// media-connected connections open at their join time (in that order),
+// then open ones not listed close at `at` - unless something was recorded
+// after the listing was taken (a report that overtook it: a connection
+// opened since is not in it).
+Events DecideParticipants(const v1::SessionState& state, const v1::MediaParticipants& listed) {
   v1::SessionState after = state;
   Events events;
   auto decide = [&](const std::string& sid, const std::string& identity, bool connected,
                     absl::Time at) {
-    for (SessionsEvent& event : DecideConnection(after, sid, identity, connected, at)) {
+    for (SessionsEvent& event :
+         DecideConnection(after, sid, identity, connected, at, Reporter::kListing)) {
       SessionsDomain::Apply(after, event);
       events.push_back(std::move(event));
     }
   };
-  absl::Time at = Ordered(state, listed.at(), now);
+  const absl::Time at = FromProtoTime(listed.at());
   std::vector<const v1::MediaParticipant*> present;
   for (const v1::MediaParticipant& participant : listed.participants()) {
     present.push_back(&participant);
@@ -238,23 +286,20 @@ Events DecideParticipants(const v1::SessionState& state, const v1::MediaParticip
     return FromProtoTime(a->joined_at()) < FromProtoTime(b->joined_at());
   });
   for (const v1::MediaParticipant* participant : present) {
-    absl::Time joined = std::min(FromProtoTime(participant->joined_at()), at);
+    if (!participant->media_connected()) continue;
     decide(participant->participant_sid(), participant->identity(), true,
-           std::max(joined, LastAt(after)));
+           std::min(FromProtoTime(participant->joined_at()), at));
   }
-  auto listed_now = [&](const std::string& sid) {
-    return std::any_of(present.begin(), present.end(),
-                       [&](const auto* participant) { return participant->participant_sid() == sid; });
-  };
-  if (FromProtoTime(listed.at()) < LastAt(state)) return events;
-  for (const std::string& role : {std::string("person"), std::string("expert")}) {
-    const std::string& user_id =
-        role == "person" ? state.session().person_id() : state.session().expert_id();
-    std::vector<std::string> open(OpenConnections(after, role).begin(),
-                                  OpenConnections(after, role).end());
-    for (const std::string& sid : open) {
-      if (!listed_now(sid)) decide(sid, user_id, false, std::max(at, LastAt(after)));
-    }
+  if (at < LastAt(state)) return events;
+  std::vector<v1::ConnectionSpan> open;
+  for (const v1::ConnectionSpan& span : after.connections()) {
+    if (IsOpen(span)) open.push_back(span);
+  }
+  for (const v1::ConnectionSpan& span : open) {
+    bool still_there = std::any_of(present.begin(), present.end(), [&](const auto* participant) {
+      return participant->participant_sid() == span.participant_sid();
+    });
+    if (!still_there) decide(span.participant_sid(), span.user_id(), false, at);
   }
   return events;
 }
@@ -395,12 +440,16 @@ absl::StatusOr<std::vector<SessionsEvent>> SessionsDomain::Decide(
     case SessionsCommand::kMediaConnection: {
       if (!FromMediaServer(session)) return Events{};
       const v1::MediaConnection& change = command.media_connection();
+      if (!change.has_at()) return errors::InvalidField("media_connection.at", "is required");
       return DecideConnection(state, change.participant_sid(), change.identity(),
-                              change.connected(), Ordered(state, change.at(), context.now));
+                              change.connected(), FromProtoTime(change.at()), Reporter::kWebhook);
     }
     case SessionsCommand::kMediaParticipants:
       if (!FromMediaServer(session)) return Events{};
-      return DecideParticipants(state, command.media_participants(), context.now);
+      if (!command.media_participants().has_at()) {
+        return errors::InvalidField("media_participants.at", "is required");
+      }
+      return DecideParticipants(state, command.media_participants());
     case SessionsCommand::kEndSession: {
       if (absl::Status ok = participant(); !ok.ok()) return ok;
       if (!Active(session.status())) {
@@ -502,25 +551,32 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
     }
     case SessionsEvent::kConnectionOpened: {
       const v1::ConnectionOpened& opened = event.connection_opened();
-      (opened.user_id() == session.person_id() ? state.mutable_person_connections()
-                                               : state.mutable_expert_connections())
-          ->Add(std::string(opened.participant_sid()));
+      v1::ConnectionSpan& span = *state.add_connections();
+      span.set_user_id(opened.user_id());
+      span.set_participant_sid(opened.participant_sid());
+      *span.mutable_opened_at() = opened.at();
       *state.mutable_last_at() = ToProtoTime(std::max(LastAt(state), FromProtoTime(opened.at())));
       break;
     }
     case SessionsEvent::kConnectionClosed: {
       const v1::ConnectionClosed& closed = event.connection_closed();
-      Connections& open = closed.user_id() == session.person_id()
-                              ? *state.mutable_person_connections()
-                              : *state.mutable_expert_connections();
-      open.erase(std::remove(open.begin(), open.end(), closed.participant_sid()), open.end());
-      state.add_closed_connections(closed.participant_sid());
+      v1::ConnectionSpan* span = nullptr;
+      for (v1::ConnectionSpan& candidate : *state.mutable_connections()) {
+        if (candidate.participant_sid() == closed.participant_sid()) span = &candidate;
+      }
+      if (span == nullptr) {  // it never got media: closed from the start
+        span = state.add_connections();
+        span->set_user_id(closed.user_id());
+        span->set_participant_sid(closed.participant_sid());
+        *span->mutable_opened_at() = closed.at();
+      }
+      *span->mutable_closed_at() = ToProtoTime(
+          std::max(FromProtoTime(span->opened_at()), FromProtoTime(closed.at())));
+      span->set_closed_by_listing(closed.by_listing());
       *state.mutable_last_at() = ToProtoTime(std::max(LastAt(state), FromProtoTime(closed.at())));
       break;
     }
     case SessionsEvent::kSessionCancelled:
-      state.clear_person_connections();
-      state.clear_expert_connections();
       session.set_status(v1::SESSION_STATUS_CANCELLED);
       session.set_cancel_reason(event.session_cancelled().reason());
       break;
@@ -560,8 +616,6 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
         if (connected) connect(user, ended.at(), false);
       }
       state.clear_both_since();
-      state.clear_person_connections();
-      state.clear_expert_connections();
       session.set_status(v1::SESSION_STATUS_ENDED);
       *session.mutable_billable() = ended.billing().billable();
       *session.mutable_billing() = ended.billing();
@@ -573,8 +627,6 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
       break;
     }
     case SessionsEvent::kSessionNoShow:
-      state.clear_person_connections();
-      state.clear_expert_connections();
       session.set_status(v1::SESSION_STATUS_NO_SHOW);
       *session.mutable_absent() = event.session_no_show().absent();
       *session.mutable_ended_at() = event.meta().occurred_at();
