@@ -162,8 +162,16 @@ void RoomKeeper::Sync() {
   calls_.Add({{"method", "ListRooms"}, {"result", rooms.ok() ? "ok" : "error"}}).Increment();
   if (!rooms.ok()) {
     log::Warn("cannot list LiveKit's rooms", {{"error", rooms.status().ToString()}});
+    unreachable_since_listed_ = true;
     return;
   }
+  // Rooms gone after LiveKit was unreachable (a restart loses them) were
+  // last seen at the last listing before: nobody is billed for the outage.
+  absl::Time gone_at = unreachable_since_listed_ && last_listed_at_ != absl::InfinitePast()
+                           ? last_listed_at_
+                           : rooms_listed_at;
+  unreachable_since_listed_ = false;
+  last_listed_at_ = rooms_listed_at;
   for (const std::string& room : *rooms) {
     std::optional<v1::Session> session = parts_.read_model.Session(room);
     if (session && SessionIsOver(session->status())) to_delete_.insert(room);
@@ -174,8 +182,8 @@ void RoomKeeper::Sync() {
     // Without a room nobody can be in it; with nobody connected and no
     // room there is nothing to catch up.
     if (!has_room && !session.person_connected() && !session.expert_connected()) continue;
-    absl::Time at = has_room ? parts_.clock.FromWall(absl::Now() - kClockSkewAllowance)
-                             : rooms_listed_at;
+    absl::Time at =
+        has_room ? parts_.clock.FromWall(absl::Now() - kClockSkewAllowance) : gone_at;
     std::vector<ListedParticipant> participants;
     if (has_room) {
       absl::StatusOr<std::vector<ListedParticipant>> listed =

@@ -79,6 +79,9 @@ class RoomKeeper {
   LiveRoomsParts parts_;
   prometheus::Family<prometheus::Counter>& calls_;
   std::set<std::string> to_delete_;
+  // The last listing LiveKit answered, and whether one failed since.
+  absl::Time last_listed_at_ = absl::InfinitePast();
+  bool unreachable_since_listed_ = false;
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -425,6 +425,15 @@ absl::StatusOr<std::vector<v1::SessionsEvent>> Listed(
 
 absl::Duration Billed(Log& log) { return FromProtoDuration(SessionOf(log).billing().billable()); }
 
+// A media-server session both joined now (PA_p1 and PA_e1); when.
+absl::Time BothInTheRoom(Log& log) {
+  CreateFromMediaServer(log);
+  EXPECT_TRUE(Media(log, kPerson, "PA_p1", true, log.now).ok());
+  EXPECT_TRUE(Media(log, kExpert, "PA_e1", true, log.now).ok());
+  EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_LIVE);
+  return log.now;
+}
+
 TEST(MediaServer, TheAppsCallsHandOutTokensButOnlyLiveKitsConnectionsAreBilled) {
   Log log;
   CreateFromMediaServer(log);
@@ -455,10 +464,7 @@ TEST(MediaServer, TheAppsCallsHandOutTokensButOnlyLiveKitsConnectionsAreBilled) 
 
 TEST(MediaServer, AReconnectUnderANewParticipantIdKeepsTheIdentityConnected) {
   Log log;
-  CreateFromMediaServer(log);
-  absl::Time t0 = log.now;
-  ASSERT_TRUE(Media(log, kPerson, "PA_p1", true, t0).ok());
-  ASSERT_TRUE(Media(log, kExpert, "PA_e1", true, t0).ok());
+  const absl::Time t0 = BothInTheRoom(log);
   // The person drops and comes back as a new participant: the gap is not billed.
   ASSERT_TRUE(Media(log, kPerson, "PA_p1", false, t0 + absl::Minutes(2)).ok());
   EXPECT_EQ(SessionOf(log).status(), v1::SESSION_STATUS_RECONNECTING);
@@ -538,10 +544,7 @@ TEST(MediaServer, TheRoomsListCatchesUpWithLostWebhooks) {
 
 TEST(MediaServer, ReportsArrivingOutOfOrderBillTheTimesLiveKitStamped) {
   Log log;
-  CreateFromMediaServer(log);
-  absl::Time t0 = log.now;
-  ASSERT_TRUE(Media(log, kPerson, "PA_p1", true, t0).ok());
-  ASSERT_TRUE(Media(log, kExpert, "PA_e1", true, t0).ok());
+  const absl::Time t0 = BothInTheRoom(log);
   // The expert's leaving (10:03) is recorded before the person's (10:00),
   // which LiveKit had to retry.
   ASSERT_TRUE(Media(log, kExpert, "PA_e1", false, t0 + absl::Minutes(10) + absl::Seconds(3)).ok());
@@ -554,10 +557,7 @@ TEST(MediaServer, ReportsArrivingOutOfOrderBillTheTimesLiveKitStamped) {
 
 TEST(MediaServer, AListingsCloseGivesWayToTheWebhooksTimeAndALaterListing) {
   Log log;
-  CreateFromMediaServer(log);
-  absl::Time t0 = log.now;
-  ASSERT_TRUE(Media(log, kPerson, "PA_p1", true, t0).ok());
-  ASSERT_TRUE(Media(log, kExpert, "PA_e1", true, t0).ok());
+  const absl::Time t0 = BothInTheRoom(log);
   // A listing at 5:00 does not show the person; their webhook, late, says 4:40.
   ASSERT_TRUE(Listed(log, t0 + absl::Minutes(5), {{kExpert, "PA_e1", t0}}).ok());
   EXPECT_FALSE(SessionOf(log).person_connected());
