@@ -15,8 +15,6 @@ namespace helpline::sessions {
 namespace {
 
 constexpr absl::Duration kCommandTimeout = absl::Seconds(10);
-// How far LiveKit's clock may be from ours.
-constexpr absl::Duration kClockSkewAllowance = absl::Seconds(5);
 constexpr char kActor[] = "livekit";
 
 // A bounded label: the events a session cares about, the rest as "other".
@@ -137,27 +135,32 @@ void RoomKeeper::Run() {
 
 void RoomKeeper::DeleteClosedRooms() {
   for (std::string& session_id : parts_.read_model.TakeSessionsOver()) {
-    to_delete_.insert(std::move(session_id));
+    to_delete_.try_emplace(std::move(session_id), absl::InfinitePast());
   }
+  const absl::Time now = absl::Now();
   for (auto it = to_delete_.begin(); it != to_delete_.end();) {
-    absl::Status deleted = rooms_.DeleteRoom(*it);
+    if (it->second > now) {  // failed lately: its turn comes again later
+      ++it;
+      continue;
+    }
+    absl::Status deleted = rooms_.DeleteRoom(it->first);
     calls_.Add({{"method", "DeleteRoom"}, {"result", deleted.ok() ? "ok" : "error"}}).Increment();
     if (deleted.ok()) {
       it = to_delete_.erase(it);
       continue;
     }
     log::Warn("cannot close the room of a session that is over; retrying",
-              {{"session_id", *it}, {"error", deleted.ToString()}});
+              {{"session_id", it->first}, {"error", deleted.ToString()}});
     if (absl::IsUnavailable(deleted)) break;  // LiveKit is away: the next round tries again
+    it->second = now + options_.sync_interval;
     ++it;
   }
 }
 
 void RoomKeeper::Sync() {
-  // A listing stands for the moment before it was asked, less the clocks'
-  // possible difference: whatever LiveKit stamped later (a join it has not
-  // listed yet) is newer than the listing, which then closes nothing.
-  absl::Time rooms_listed_at = parts_.clock.FromWall(absl::Now() - kClockSkewAllowance);
+  // A listing stands for the moment before it was asked: a connection opened
+  // later is not in it (the domain leaves such connections open).
+  absl::Time rooms_listed_at = parts_.clock.Now();
   absl::StatusOr<std::vector<std::string>> rooms = rooms_.ListRooms();
   calls_.Add({{"method", "ListRooms"}, {"result", rooms.ok() ? "ok" : "error"}}).Increment();
   if (!rooms.ok()) {
@@ -165,16 +168,16 @@ void RoomKeeper::Sync() {
     unreachable_since_listed_ = true;
     return;
   }
-  // Rooms gone after LiveKit was unreachable (a restart loses them) were
-  // last seen at the last listing before: nobody is billed for the outage.
-  absl::Time gone_at = unreachable_since_listed_ && last_listed_at_ != absl::InfinitePast()
-                           ? last_listed_at_
-                           : rooms_listed_at;
+  // After LiveKit was unreachable, whoever is gone (with the rooms a restart
+  // loses, or left unreported) was last seen at the last listing before:
+  // nobody is billed for the outage.
+  const bool after_outage = unreachable_since_listed_ && last_listed_at_ != absl::InfinitePast();
+  const absl::Time gone_at = after_outage ? last_listed_at_ : rooms_listed_at;
   unreachable_since_listed_ = false;
   last_listed_at_ = rooms_listed_at;
   for (const std::string& room : *rooms) {
     std::optional<v1::Session> session = parts_.read_model.Session(room);
-    if (session && SessionIsOver(session->status())) to_delete_.insert(room);
+    if (session && SessionIsOver(session->status())) to_delete_.try_emplace(room, absl::InfinitePast());
   }
   DeleteClosedRooms();
   for (const v1::Session& session : parts_.read_model.RunningMediaSessions()) {
@@ -182,8 +185,7 @@ void RoomKeeper::Sync() {
     // Without a room nobody can be in it; with nobody connected and no
     // room there is nothing to catch up.
     if (!has_room && !session.person_connected() && !session.expert_connected()) continue;
-    absl::Time at =
-        has_room ? parts_.clock.FromWall(absl::Now() - kClockSkewAllowance) : gone_at;
+    absl::Time at = has_room && !after_outage ? parts_.clock.Now() : gone_at;
     std::vector<ListedParticipant> participants;
     if (has_room) {
       absl::StatusOr<std::vector<ListedParticipant>> listed =

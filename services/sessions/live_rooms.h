@@ -1,7 +1,7 @@
 #pragma once
 
 #include <atomic>
-#include <set>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -78,7 +78,8 @@ class RoomKeeper {
   MediaRooms& rooms_;
   LiveRoomsParts parts_;
   prometheus::Family<prometheus::Counter>& calls_;
-  std::set<std::string> to_delete_;
+  // Rooms to delete, each with when to try it next.
+  std::map<std::string, absl::Time> to_delete_;
   // The last listing LiveKit answered, and whether one failed since.
   absl::Time last_listed_at_ = absl::InfinitePast();
   bool unreachable_since_listed_ = false;

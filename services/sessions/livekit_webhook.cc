@@ -47,6 +47,7 @@ absl::StatusOr<std::optional<MediaCommand>> CommandFromWebhook(
   out.command_id = ids::DerivedCommandId(absl::StrCat("livekit:", id), "webhook");
   if (kind == "room_finished") {
     *out.command.mutable_media_participants()->mutable_at() = ToProtoTime(at);
+    out.command.mutable_media_participants()->set_room_finished(true);
     return out;
   }
   const nlohmann::json participant =
@@ -70,7 +71,9 @@ v1::SessionsCommand CommandFromListing(const std::vector<ListedParticipant>& par
     v1::MediaParticipant& out = *listed.add_participants();
     out.set_participant_sid(participant.sid);
     out.set_identity(participant.identity);
-    *out.mutable_joined_at() = ToProtoTime(to_service_time(participant.joined_at));
+    if (participant.joined_at > absl::UnixEpoch()) {
+      *out.mutable_joined_at() = ToProtoTime(to_service_time(participant.joined_at));
+    }
     out.set_media_connected(participant.media_connected);
   }
   return command;

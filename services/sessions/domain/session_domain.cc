@@ -209,6 +209,9 @@ absl::StatusOr<Events> Leave(const v1::SessionState& state, const std::string& r
 
 enum class Reporter { kWebhook, kListing };
 
+// How far the media server's clock may run ahead of the services'.
+constexpr absl::Duration kListingClockAllowance = absl::Seconds(5);
+
 // One media connection of `identity` opening or closing at `at` (the media
 // server's time; the session's status follows in the order reports arrive,
 // the bill from the spans' own times): the first of a participant's
@@ -228,7 +231,21 @@ Events DecideConnection(const v1::SessionState& state, const std::string& partic
   const absl::Time ordered = std::max(at, LastAt(state));
   Events events;
   if (connected) {
-    if (open || closed_by_webhook) return Events{};
+    if (open) return Events{};
+    if (closed_by_webhook) {
+      // A join that arrives after its leave: the span starts when it says.
+      if (reporter != Reporter::kWebhook ||
+          FromProtoTime(span->opened_at()) != FromProtoTime(span->closed_at()) ||
+          at >= FromProtoTime(span->closed_at())) {
+        return Events{};
+      }
+      SessionsEvent event;
+      v1::ConnectionOpened& opened = *event.mutable_connection_opened();
+      opened.set_user_id(identity);
+      opened.set_participant_sid(participant_sid);
+      *opened.mutable_at() = ToProtoTime(at);
+      return Events{event};
+    }
     if (span != nullptr && reporter == Reporter::kWebhook) return Events{};  // a late copy
     // Too late to begin: the join window's timer decides the no-show.
     if (!EverLive(state) && ordered > FromProtoTime(session.join_deadline())) return Events{};
@@ -263,16 +280,16 @@ Events DecideConnection(const v1::SessionState& state, const std::string& partic
 
 // The media server's list of who is in the room at `listed.at()`: unknown
 // media-connected connections open at their join time (in that order),
-// then open ones not listed close at `at` - unless something was recorded
-// after the listing was taken (a report that overtook it: a connection
-// opened since is not in it).
+// then open ones not listed close at `at` - unless they opened after it, or
+// within the clocks' allowance before (a report that overtook the listing:
+// it could not show them). The room finishing closes everyone, for good.
 Events DecideParticipants(const v1::SessionState& state, const v1::MediaParticipants& listed) {
   v1::SessionState after = state;
   Events events;
+  const Reporter reporter = listed.room_finished() ? Reporter::kWebhook : Reporter::kListing;
   auto decide = [&](const std::string& sid, const std::string& identity, bool connected,
                     absl::Time at) {
-    for (SessionsEvent& event :
-         DecideConnection(after, sid, identity, connected, at, Reporter::kListing)) {
+    for (SessionsEvent& event : DecideConnection(after, sid, identity, connected, at, reporter)) {
       SessionsDomain::Apply(after, event);
       events.push_back(std::move(event));
     }
@@ -285,15 +302,25 @@ Events DecideParticipants(const v1::SessionState& state, const v1::MediaParticip
   std::sort(present.begin(), present.end(), [](const auto* a, const auto* b) {
     return FromProtoTime(a->joined_at()) < FromProtoTime(b->joined_at());
   });
+  const absl::Time created = FromProtoTime(state.session().created_at());
   for (const v1::MediaParticipant* participant : present) {
     if (!participant->media_connected()) continue;
+    // A listing older than the listing's close it would undo.
+    const v1::ConnectionSpan* span = SpanOf(after, participant->participant_sid());
+    if (span != nullptr && !IsOpen(*span) && at <= FromProtoTime(span->closed_at())) continue;
+    absl::Time joined =
+        participant->has_joined_at() ? FromProtoTime(participant->joined_at()) : at;
     decide(participant->participant_sid(), participant->identity(), true,
-           std::min(FromProtoTime(participant->joined_at()), at));
+           std::max(joined, created));
   }
-  if (at < LastAt(state)) return events;
+  // A connection LiveKit stamped as opened shortly before the listing (its
+  // clock may run ahead of ours) or after it may not be in it yet.
   std::vector<v1::ConnectionSpan> open;
   for (const v1::ConnectionSpan& span : after.connections()) {
-    if (IsOpen(span)) open.push_back(span);
+    if (IsOpen(span) && (listed.room_finished() ||
+                         FromProtoTime(span.opened_at()) <= at - kListingClockAllowance)) {
+      open.push_back(span);
+    }
   }
   for (const v1::ConnectionSpan& span : open) {
     bool still_there = std::any_of(present.begin(), present.end(), [&](const auto* participant) {
@@ -551,6 +578,16 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
     }
     case SessionsEvent::kConnectionOpened: {
       const v1::ConnectionOpened& opened = event.connection_opened();
+      v1::ConnectionSpan* last = nullptr;
+      for (v1::ConnectionSpan& candidate : *state.mutable_connections()) {
+        if (candidate.participant_sid() == opened.participant_sid()) last = &candidate;
+      }
+      if (last != nullptr && !IsOpen(*last) &&
+          FromProtoTime(last->opened_at()) == FromProtoTime(last->closed_at()) &&
+          FromProtoTime(opened.at()) < FromProtoTime(last->closed_at())) {
+        *last->mutable_opened_at() = opened.at();  // its join came after its leave
+        break;
+      }
       v1::ConnectionSpan& span = *state.add_connections();
       span.set_user_id(opened.user_id());
       span.set_participant_sid(opened.participant_sid());
@@ -577,6 +614,7 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
       break;
     }
     case SessionsEvent::kSessionCancelled:
+      state.clear_connections();
       session.set_status(v1::SESSION_STATUS_CANCELLED);
       session.set_cancel_reason(event.session_cancelled().reason());
       break;
@@ -616,6 +654,7 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
         if (connected) connect(user, ended.at(), false);
       }
       state.clear_both_since();
+      state.clear_connections();  // billed: the spans are done with
       session.set_status(v1::SESSION_STATUS_ENDED);
       *session.mutable_billable() = ended.billing().billable();
       *session.mutable_billing() = ended.billing();
@@ -627,6 +666,7 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
       break;
     }
     case SessionsEvent::kSessionNoShow:
+      state.clear_connections();
       session.set_status(v1::SESSION_STATUS_NO_SHOW);
       *session.mutable_absent() = event.session_no_show().absent();
       *session.mutable_ended_at() = event.meta().occurred_at();

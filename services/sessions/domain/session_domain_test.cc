@@ -580,6 +580,44 @@ TEST(MediaServer, AListingsCloseGivesWayToTheWebhooksTimeAndALaterListing) {
       << "0:00-4:40 and 8:00-9:00";
 }
 
+TEST(MediaServer, AJoinAfterItsLeaveAndAFinishedRoomAreTakenAsLiveKitStampedThem) {
+  Log log;
+  const absl::Time t0 = BothInTheRoom(log);
+  // The person reconnects as PA_p2; its leave (4:00) arrives before its join (2:00).
+  ASSERT_TRUE(Media(log, kPerson, "PA_p1", false, t0 + absl::Minutes(1)).ok());
+  ASSERT_TRUE(Media(log, kPerson, "PA_p2", false, t0 + absl::Minutes(4)).ok());
+  auto late_join = Media(log, kPerson, "PA_p2", true, t0 + absl::Minutes(2));
+  ASSERT_TRUE(late_join.ok());
+  ASSERT_EQ(late_join->size(), 1u) << "only the span: the person is not back now";
+  EXPECT_FALSE(SessionOf(log).person_connected());
+  // A listing with no join time opens at the listing's time, not 1970.
+  v1::SessionsCommand listing;
+  *listing.mutable_media_participants()->mutable_at() = ToProtoTime(t0 + absl::Minutes(5));
+  v1::MediaParticipant& p3 = *listing.mutable_media_participants()->add_participants();
+  p3.set_identity(kPerson);
+  p3.set_participant_sid("PA_p3");
+  p3.set_media_connected(true);
+  v1::MediaParticipant& e1 = *listing.mutable_media_participants()->add_participants();
+  e1.set_identity(kExpert);
+  e1.set_participant_sid("PA_e1");
+  e1.set_media_connected(true);
+  ASSERT_TRUE(log.Send(kSession, listing).ok());
+  EXPECT_TRUE(SessionOf(log).person_connected());
+  // The room finishes at 6:00: final, whatever an older listing says after.
+  v1::SessionsCommand finished;
+  *finished.mutable_media_participants()->mutable_at() = ToProtoTime(t0 + absl::Minutes(6));
+  finished.mutable_media_participants()->set_room_finished(true);
+  ASSERT_TRUE(log.Send(kSession, finished).ok());
+  EXPECT_FALSE(SessionOf(log).person_connected());
+  *listing.mutable_media_participants()->mutable_at() = ToProtoTime(t0 + absl::Minutes(5) + absl::Seconds(30));
+  EXPECT_TRUE(log.Send(kSession, listing)->empty()) << "a stale listing reopens nothing";
+  log.now = t0 + absl::Minutes(8);
+  ASSERT_TRUE(log.Send(kSession, End(log.now), kPerson).ok());
+  EXPECT_EQ(Billed(log), absl::Minutes(1) + absl::Minutes(2) + absl::Minutes(1))
+      << "0-1, 2-4 (the late join) and 5-6";
+  EXPECT_EQ(log.StateOf(kSession).connections_size(), 0) << "billed: the spans are dropped";
+}
+
 TEST(MediaServer, ConnectionsOutsideTheSessionsLifeChangeNothing) {
   Log log;
   CreateFromMediaServer(log);
