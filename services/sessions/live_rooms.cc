@@ -1,7 +1,6 @@
 #include "services/sessions/live_rooms.h"
 
-#include <algorithm>
-
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -180,8 +179,9 @@ void RoomKeeper::Sync() {
     if (session && SessionIsOver(session->status())) to_delete_.try_emplace(room, absl::InfinitePast());
   }
   DeleteClosedRooms();
+  const absl::flat_hash_set<std::string> existing(rooms->begin(), rooms->end());
   for (const v1::Session& session : parts_.read_model.RunningMediaSessions()) {
-    bool has_room = std::find(rooms->begin(), rooms->end(), session.session_id()) != rooms->end();
+    bool has_room = existing.contains(session.session_id());
     // Without a room nobody can be in it; with nobody connected and no
     // room there is nothing to catch up.
     if (!has_room && !session.person_connected() && !session.expert_connected()) continue;
