@@ -24,6 +24,15 @@ PYTHON_LIVEKIT_VERSION=1.2.1
 PYTHON_LIVEKIT_API_VERSION=1.2.2
 BUF_VERSION=1.75.0
 GOOGLE_PROTO_FILES_VERSION=5.0.1
+# The web edge: OpenAPI from the google.api.http annotations (go install),
+# the TypeScript clients (protobuf-es, connect-es), the reference page's
+# bundler and the browser test's driver of Debian's chromium (npm).
+GNOSTIC_VERSION=v0.7.1
+PROTOBUF_ES_VERSION=2.17.0
+CONNECT_ES_VERSION=2.3.0
+ESBUILD_VERSION=0.28.2
+TYPESCRIPT_VERSION=5.9.3
+PUPPETEER_CORE_VERSION=25.16.0
 # Validates rendered manifests offline against the Kubernetes schemas it bundles.
 KUBERNETES_VALIDATE_VERSION=1.37.0
 # The worked analysis's venv (tools/analyze): the Python protobuf runtime of

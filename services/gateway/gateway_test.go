@@ -1,0 +1,402 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+func TestConfigReadsNestedAndDottedKeysAndTheEnvironmentWins(t *testing.T) {
+	file := t.TempDir() + "/gateway.json"
+	os.WriteFile(file, []byte(`{"gateway": {"listen": "127.0.0.1:1", "unary_timeout": "5s"}, "gateway.cors_origins": "https://a.example, https://b.example"}`), 0o644)
+	config := gatewaySchema()
+	if err := config.Load(file, []string{"HELPLINE_GATEWAY_LISTEN=127.0.0.1:2", "PATH=/bin"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := config.String("gateway.listen"); got != "127.0.0.1:2" {
+		t.Errorf("gateway.listen = %q, want the environment's", got)
+	}
+	if got := config.Duration("gateway.unary_timeout"); got != 5*time.Second {
+		t.Errorf("gateway.unary_timeout = %v", got)
+	}
+	if got := config.List("gateway.cors_origins"); len(got) != 2 || got[1] != "https://b.example" {
+		t.Errorf("gateway.cors_origins = %q", got)
+	}
+}
+
+func TestConfigRefusesWhatItDoesNotKnowOrCannotRead(t *testing.T) {
+	for _, c := range []struct{ file, env, want string }{
+		{`{"gateway": {"listne": "x"}}`, "", `unknown key "gateway.listne"`},
+		{`{"gateway": {"unary_timeout": "soon"}}`, "", "gateway.unary_timeout must be a positive duration"},
+		{`{"gateway": {"max_request_bytes": "big"}}`, "", "gateway.max_request_bytes must be a whole number"},
+		{`{}`, "HELPLINE_GATEWAY_LISTNE=x", "HELPLINE_GATEWAY_LISTNE names no config key"},
+	} {
+		file := t.TempDir() + "/gateway.json"
+		os.WriteFile(file, []byte(c.file), 0o644)
+		err := gatewaySchema().Load(file, []string{c.env})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %s: error %v, want it to say %q", c.file, c.env, err, c.want)
+		}
+	}
+}
+
+func TestGrpcTimeoutsRoundTrip(t *testing.T) {
+	for text, want := range map[string]time.Duration{"250m": 250 * time.Millisecond, "3S": 3 * time.Second,
+		"1H": time.Hour, "5u": 5 * time.Microsecond} {
+		if got, ok := parseGrpcTimeout(text); !ok || got != want {
+			t.Errorf("parseGrpcTimeout(%q) = %v, %v", text, got, ok)
+		}
+	}
+	for _, bad := range []string{"", "5", "123456789m", "5x", "-5m"} {
+		if _, ok := parseGrpcTimeout(bad); ok {
+			t.Errorf("parseGrpcTimeout(%q) accepted", bad)
+		}
+	}
+	if got, _ := parseGrpcTimeout(formatGrpcTimeout(10 * time.Minute)); got != 10*time.Minute {
+		t.Errorf("10m came back as %v", got)
+	}
+}
+
+// A service as the gateway sees it: gRPC over h2c, answering what the test scripts.
+type fakeService struct {
+	mu       sync.Mutex
+	requests map[string][]byte      // method path -> last request message
+	headers  map[string]http.Header // method path -> its headers
+	answer   func(w http.ResponseWriter, method string)
+}
+
+func (f *fakeService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	if len(body) >= 5 {
+		f.requests[r.URL.Path] = body[5:]
+	}
+	f.headers[r.URL.Path] = r.Header.Clone()
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/grpc")
+	w.Header().Set("Trailer", "Grpc-Status, Grpc-Message, Grpc-Status-Details-Bin")
+	f.answer(w, r.URL.Path)
+}
+
+func grpcFrame(message []byte) []byte {
+	frame := make([]byte, 5, 5+len(message))
+	binary.BigEndian.PutUint32(frame[1:], uint32(len(message)))
+	return append(frame, message...)
+}
+
+type harness struct {
+	t       *testing.T
+	gateway *httptest.Server
+	service *fakeService
+	schemas map[string]protoreflect.ServiceDescriptor
+	metrics *prometheus.Registry
+}
+
+func newHarness(t *testing.T, extraConfig map[string]any) *harness {
+	image := os.Getenv("HELPLINE_PROTO_IMAGE")
+	if image == "" {
+		t.Skip("HELPLINE_PROTO_IMAGE (the build's proto/helpline.binpb) is not set; ctest sets it")
+	}
+	service := &fakeService{requests: map[string][]byte{}, headers: map[string]http.Header{},
+		answer: func(w http.ResponseWriter, _ string) { w.Write(grpcFrame(nil)); w.Header().Set("Grpc-Status", "0") }}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	backend := &http.Server{Handler: service, Protocols: &protocols}
+	go backend.Serve(listener)
+	t.Cleanup(func() { backend.Close() })
+
+	openapi := t.TempDir() + "/openapi.yaml"
+	os.WriteFile(openapi, []byte("openapi: 3.0.3\n"), 0o644)
+	settings := map[string]any{"gateway.descriptor_set": image, "gateway.openapi_file": openapi,
+		"gateway.cors_origins": "https://app.example"}
+	for _, b := range backendServices {
+		settings["gateway."+b.name+"_target"] = listener.Addr().String()
+	}
+	for key, value := range extraConfig {
+		settings[key] = value
+	}
+	data, _ := json.Marshal(settings)
+	file := t.TempDir() + "/gateway.json"
+	os.WriteFile(file, data, 0o644)
+	config := gatewaySchema()
+	if err := config.Load(file, nil); err != nil {
+		t.Fatal(err)
+	}
+	registry := prometheus.NewRegistry()
+	g, err := newGateway(config, slog.New(slog.NewTextHandler(io.Discard, nil)), registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := httptest.NewServer(g.handler)
+	t.Cleanup(server.Close)
+	schemas, _ := loadSchemas(image)
+	return &harness{t: t, gateway: server, service: service, schemas: schemas, metrics: registry}
+}
+
+func (h *harness) message(name protoreflect.FullName) *dynamicpb.Message {
+	for _, service := range h.schemas {
+		methods := service.Methods()
+		for i := 0; i < methods.Len(); i++ {
+			for _, m := range []protoreflect.MessageDescriptor{methods.Get(i).Input(), methods.Get(i).Output()} {
+				if m.FullName() == name {
+					return dynamicpb.NewMessage(m)
+				}
+			}
+		}
+	}
+	h.t.Fatalf("no message %s", name)
+	return nil
+}
+
+func (h *harness) received(method string, name protoreflect.FullName) *dynamicpb.Message {
+	h.service.mu.Lock()
+	defer h.service.mu.Unlock()
+	raw, ok := h.service.requests[method]
+	if !ok {
+		h.t.Fatalf("the service got no call of %s", method)
+	}
+	message := h.message(name)
+	if err := proto.Unmarshal(raw, message); err != nil {
+		h.t.Fatal(err)
+	}
+	return message
+}
+
+func (h *harness) do(method, path, contentType string, body []byte, headers map[string]string) (*http.Response, string) {
+	request, _ := http.NewRequest(method, h.gateway.URL+path, bytes.NewReader(body))
+	if contentType != "" {
+		request.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range headers {
+		request.Header.Set(k, v)
+	}
+	response, err := http.DefaultClient.Do(request)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer response.Body.Close()
+	data, _ := io.ReadAll(response.Body)
+	return response, string(data)
+}
+
+const search = "/helpline.catalog.v1.CatalogService/SearchExperts"
+
+func TestRestQueryReachesTheServiceAsItsRequestWithTheTokenAndADeadline(t *testing.T) {
+	h := newHarness(t, nil)
+	response, body := h.do("GET", "/v1/experts?text=flat%20tyre&categoryId=bike-repair", "", nil,
+		map[string]string{"Authorization": "Bearer token-1"})
+	if response.StatusCode != 200 || !strings.Contains(body, `"hits":[]`) {
+		t.Fatalf("GET /v1/experts: %d %s", response.StatusCode, body)
+	}
+	request := h.received(search, "helpline.catalog.v1.SearchExpertsRequest")
+	fields := request.Descriptor().Fields()
+	if got := request.Get(fields.ByName("text")).String(); got != "flat tyre" {
+		t.Errorf("text = %q", got)
+	}
+	if got := request.Get(fields.ByName("category_id")).String(); got != "bike-repair" {
+		t.Errorf("category_id = %q", got)
+	}
+	headers := h.service.headers[search]
+	if got := headers.Get("Authorization"); got != "Bearer token-1" {
+		t.Errorf("the service saw authorization %q", got)
+	}
+	if timeout, ok := parseGrpcTimeout(headers.Get("Grpc-Timeout")); !ok || timeout != 30*time.Second {
+		t.Errorf("grpc-timeout %q, want the unary limit of 30s", headers.Get("Grpc-Timeout"))
+	}
+}
+
+func TestAClientsLongerDeadlineIsCutToTheLimitAndAShorterOneKept(t *testing.T) {
+	h := newHarness(t, map[string]any{"gateway.unary_timeout": "2s"})
+	for asked, want := range map[string]time.Duration{"60000": 2 * time.Second, "500": 500 * time.Millisecond} {
+		response, body := h.do("POST", search, "application/json", []byte(`{}`),
+			map[string]string{"Connect-Protocol-Version": "1", "Connect-Timeout-Ms": asked})
+		if response.StatusCode != 200 {
+			t.Fatalf("%d %s", response.StatusCode, body)
+		}
+		if got, _ := parseGrpcTimeout(h.service.headers[search].Get("Grpc-Timeout")); got != want {
+			t.Errorf("asked %s ms: the service got %v, want %v", asked, got, want)
+		}
+	}
+}
+
+func TestGrpcWebCallsAreServed(t *testing.T) {
+	h := newHarness(t, nil)
+	request := h.message("helpline.catalog.v1.SearchExpertsRequest")
+	request.Set(request.Descriptor().Fields().ByName("language"), protoreflect.ValueOfString("de"))
+	encoded, _ := proto.Marshal(request)
+	response, body := h.do("POST", search, "application/grpc-web+proto", grpcFrame(encoded),
+		map[string]string{"X-Grpc-Web": "1"})
+	if response.StatusCode != 200 || !strings.Contains(strings.ToLower(body), "grpc-status: 0") {
+		t.Fatalf("gRPC-Web: %d %q", response.StatusCode, body)
+	}
+	got := h.received(search, "helpline.catalog.v1.SearchExpertsRequest")
+	if got.Get(got.Descriptor().Fields().ByName("language")).String() != "de" {
+		t.Errorf("the service got %v", got)
+	}
+}
+
+func TestAFieldErrorReachesEveryProtocolWithItsField(t *testing.T) {
+	h := newHarness(t, nil)
+	details, _ := anypb.New(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+		{Field: "email", Description: "must be an email address"}}})
+	status, _ := proto.Marshal(&statuspb.Status{Code: 3, Message: "email: must be an email address",
+		Details: []*anypb.Any{details}})
+	h.service.answer = func(w http.ResponseWriter, _ string) {
+		w.Header().Set("Grpc-Status", "3")
+		w.Header().Set("Grpc-Message", "email: must be an email address")
+		w.Header().Set("Grpc-Status-Details-Bin", strings.TrimRight(base64Std(status), "="))
+		w.WriteHeader(200)
+	}
+	response, body := h.do("POST", "/v1/auth/login", "application/json", []byte(`{"email": "x", "password": "y"}`), nil)
+	if response.StatusCode != 400 || !strings.Contains(body, `"field":"email"`) ||
+		!strings.Contains(body, "type.googleapis.com/google.rpc.BadRequest") {
+		t.Errorf("REST: %d %s", response.StatusCode, body)
+	}
+	response, body = h.do("POST", "/helpline.identity.v1.IdentityService/Login", "application/json",
+		[]byte(`{"email": "x"}`), map[string]string{"Connect-Protocol-Version": "1"})
+	if response.StatusCode != 400 || !strings.Contains(body, `"code":"invalid_argument"`) ||
+		!strings.Contains(body, `"type":"google.rpc.BadRequest"`) {
+		t.Errorf("Connect: %d %s", response.StatusCode, body)
+	}
+}
+
+func TestCorsAnswersConfiguredOriginsOnly(t *testing.T) {
+	h := newHarness(t, nil)
+	preflight := map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+		"Access-Control-Request-Headers": "authorization, content-type, connect-protocol-version"}
+	response, _ := h.do("OPTIONS", search, "", nil, preflight)
+	if response.StatusCode != 204 || response.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(response.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("allowed origin's preflight: %d %v", response.StatusCode, response.Header)
+	}
+	preflight["Origin"] = "https://evil.example"
+	if response, _ := h.do("OPTIONS", search, "", nil, preflight); response.StatusCode != 403 ||
+		response.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("other origin's preflight: %d %v", response.StatusCode, response.Header)
+	}
+	preflight["Origin"], preflight["Access-Control-Request-Headers"] = "https://app.example", "x-secret"
+	if response, _ := h.do("OPTIONS", search, "", nil, preflight); response.StatusCode != 403 {
+		t.Errorf("a header not on the list: %d", response.StatusCode)
+	}
+	response, _ = h.do("POST", search, "application/json", []byte(`{}`),
+		map[string]string{"Origin": "https://app.example", "Connect-Protocol-Version": "1"})
+	if response.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(response.Header.Get("Access-Control-Expose-Headers"), "Grpc-Status-Details-Bin") {
+		t.Errorf("the call itself: %v", response.Header)
+	}
+}
+
+func TestARequestOverTheLimitIsRefusedBeforeAnyServiceSeesIt(t *testing.T) {
+	h := newHarness(t, map[string]any{"gateway.max_request_bytes": 2048})
+	body := []byte(`{"text": "` + strings.Repeat("a", 4096) + `"}`)
+	response, text := h.do("POST", search, "application/json", body, map[string]string{"Connect-Protocol-Version": "1"})
+	if response.StatusCode != 429 || !strings.Contains(text, "resource_exhausted") {
+		t.Errorf("%d %s", response.StatusCode, text)
+	}
+	if _, called := h.service.requests[search]; called {
+		t.Error("the service was called")
+	}
+	if got := testutil.ToFloat64(h.metricsCounter("none", "none", "connect", "RESOURCE_EXHAUSTED")); got != 1 {
+		t.Errorf("refusals counted: %v", got)
+	}
+}
+
+func TestAServiceThatIsDownIsUnavailableAndCounted(t *testing.T) {
+	h := newHarness(t, map[string]any{"gateway.catalog_target": "127.0.0.1:1"})
+	response, body := h.do("POST", search, "application/json", []byte(`{}`), map[string]string{"Connect-Protocol-Version": "1"})
+	if response.StatusCode != 503 || !strings.Contains(body, `"code":"unavailable"`) {
+		t.Errorf("%d %s", response.StatusCode, body)
+	}
+	if got := testutil.ToFloat64(h.metricsCounter("catalog", "SearchExperts", "connect", "UNAVAILABLE")); got != 1 {
+		t.Errorf("counted %v", got)
+	}
+}
+
+func TestServerStreamsArriveMessageByMessage(t *testing.T) {
+	h := newHarness(t, nil)
+	release := make(chan struct{})
+	h.service.answer = func(w http.ResponseWriter, _ string) {
+		w.Write(grpcFrame(nil))
+		w.(http.Flusher).Flush()
+		<-release
+		w.Write(grpcFrame(nil))
+		w.Header().Set("Grpc-Status", "0")
+	}
+	request, _ := http.NewRequest("POST", h.gateway.URL+"/helpline.matching.v1.MatchingService/WatchOffers",
+		bytes.NewReader(grpcFrame([]byte("{}"))))
+	request.Header.Set("Content-Type", "application/connect+json")
+	response, err := http.DefaultClient.Do(request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer response.Body.Close()
+	envelope := make([]byte, 5)
+	if _, err := io.ReadFull(response.Body, envelope); err != nil || envelope[0] != 0 {
+		t.Fatalf("first message's envelope: %q %v", envelope, err)
+	}
+	first := make([]byte, binary.BigEndian.Uint32(envelope[1:]))
+	if _, err := io.ReadFull(response.Body, first); err != nil || !json.Valid(first) {
+		t.Fatalf("the first message arrived before the second was sent: %q %v", first, err)
+	}
+	close(release)
+	rest, _ := io.ReadAll(response.Body)
+	if !bytes.Contains(rest, first) || rest[0] != 0 || !bytes.Contains(rest, []byte{2}) {
+		t.Errorf("the second message and the end of stream: %q", rest)
+	}
+	if timeout, _ := parseGrpcTimeout(h.service.headers["/helpline.matching.v1.MatchingService/WatchOffers"].Get("Grpc-Timeout")); timeout != 10*time.Minute {
+		t.Errorf("a stream's deadline is %v, want the stream limit", timeout)
+	}
+}
+
+func (h *harness) metricsCounter(service, method, protocol, code string) prometheus.Collector {
+	families, _ := h.metrics.Gather()
+	for _, family := range families {
+		if family.GetName() != "helpline_gateway_requests_total" {
+			continue
+		}
+		for _, metric := range family.GetMetric() {
+			labels := map[string]string{}
+			for _, label := range metric.GetLabel() {
+				labels[label.GetName()] = label.GetValue()
+			}
+			if labels["service"] == service && labels["method"] == method && labels["protocol"] == protocol &&
+				labels["code"] == code {
+				return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x", Help: "x"},
+					func() float64 { return metric.GetCounter().GetValue() })
+			}
+		}
+	}
+	h.t.Errorf("no helpline_gateway_requests_total{%s,%s,%s,%s}", service, method, protocol, code)
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x", Help: "x"}, func() float64 { return 0 })
+}
+
+func base64Std(data []byte) string {
+	return fmt.Sprintf("%s", encodeBase64(data))
+}
+
+func encodeBase64(data []byte) string { return base64.StdEncoding.EncodeToString(data) }
