@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,13 +23,36 @@ var (
 		"Grpc-Accept-Encoding"}
 )
 
-// cors lets the configured origins call from a browser; other origins get no
-// CORS headers (their browser refuses the answer) and a refused preflight.
-func cors(origins []string, next http.Handler) http.Handler {
-	allowed := map[string]bool{}
+// originSet is the origins allowed to call from a browser (the web page's
+// joins once its port is known).
+type originSet struct {
+	mu      sync.RWMutex
+	allowed map[string]bool
+}
+
+func newOriginSet(origins []string) *originSet {
+	set := &originSet{allowed: map[string]bool{}}
 	for _, origin := range origins {
-		allowed[strings.TrimSuffix(origin, "/")] = true
+		set.Add(origin)
 	}
+	return set
+}
+
+func (s *originSet) Add(origin string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allowed[strings.TrimSuffix(origin, "/")] = true
+}
+
+func (s *originSet) Has(origin string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.allowed[origin]
+}
+
+// cors lets the allowed origins call from a browser; other origins get no
+// CORS headers (their browser refuses the answer) and a refused preflight.
+func cors(allowed *originSet, next http.Handler) http.Handler {
 	allowHeaders := map[string]bool{}
 	for _, header := range corsAllowedHeaders {
 		allowHeaders[strings.ToLower(header)] = true
@@ -41,7 +65,7 @@ func cors(origins []string, next http.Handler) http.Handler {
 		}
 		w.Header().Add("Vary", "Origin")
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
-		if !allowed[origin] {
+		if !allowed.Has(origin) {
 			if preflight {
 				http.Error(w, "origin not allowed: "+origin, http.StatusForbidden)
 				return

@@ -46,7 +46,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "helpline-gateway:", err)
 		os.Exit(2)
 	}
-	gateway, err := newGateway(config, logger, prometheus.DefaultRegisterer)
+	registry := prometheus.NewRegistry()
+	gateway, err := newGateway(config, logger, registry)
 	if err != nil {
 		logger.Error("cannot start", "error", err.Error())
 		fmt.Fprintln(os.Stderr, "helpline-gateway:", err)
@@ -56,7 +57,7 @@ func main() {
 		fmt.Println("config ok")
 		return
 	}
-	if err := gateway.Run(config); err != nil {
+	if err := gateway.Run(config, registry); err != nil {
 		logger.Error("stopped", "error", err.Error())
 		os.Exit(1)
 	}
@@ -67,6 +68,7 @@ type gateway struct {
 	handler     http.Handler // Connect, gRPC-Web, gRPC, REST and the gateway's own paths
 	openapiFile string
 	ready       *readiness
+	origins     *originSet
 }
 
 func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registerer) (*gateway, error) {
@@ -108,9 +110,6 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 		return nil, fmt.Errorf("no OpenAPI description: %w", err)
 	}
 	origins := config.List("gateway.cors_origins")
-	if webListen := config.String("gateway.web_listen"); webListen != "" {
-		origins = append(origins, "http://"+webListen)
-	}
 	for _, origin := range origins {
 		if origin == "*" || !strings.Contains(origin, "://") {
 			return nil, fmt.Errorf("gateway.cors_origins: %q is not an origin such as https://app.example.com", origin)
@@ -124,13 +123,14 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 		w.Header().Set("Content-Type", "application/yaml")
 		http.ServeFile(w, r, g.openapiFile)
 	})
-	mux.Handle("/", cors(origins, limitBody(maxBytes, transcoder)))
-	g.handler = recoverPanics(logger, observe(metrics, logger, mux))
+	g.origins = newOriginSet(origins)
+	mux.Handle("/", observe(metrics, logger, cors(g.origins, limitBody(maxBytes, transcoder))))
+	g.handler = recoverPanics(logger, mux)
 	return g, nil
 }
 
 // Run serves until SIGTERM or SIGINT, then lets open calls finish for shutdown.grace.
-func (g *gateway) Run(config *Config) error {
+func (g *gateway) Run(config *Config, registry *prometheus.Registry) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	var protocols http.Protocols
@@ -138,7 +138,7 @@ func (g *gateway) Run(config *Config) error {
 	protocols.SetUnencryptedHTTP2(true) // gRPC callers and HTTP/2 proxies in front
 	main := &http.Server{Handler: g.handler, Protocols: &protocols, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn)}
-	metrics := &http.Server{Handler: promhttp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	metrics := &http.Server{Handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
 	servers := []*http.Server{main, metrics}
 	ports := map[string]int{}
 	listen := func(server *http.Server, address, portName string) error {
@@ -172,6 +172,7 @@ func (g *gateway) Run(config *Config) error {
 		if err := listen(web, webListen, "web_port"); err != nil {
 			return err
 		}
+		g.origins.Add("http://" + hostPort(webListen, ports["web_port"])) // the page calls from there
 	}
 	if path := config.String("ports_file"); path != "" {
 		if err := writePortsFile(path, ports); err != nil {
