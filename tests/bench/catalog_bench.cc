@@ -8,23 +8,30 @@
 //     the same events applied to a read model in this process:
 //     {"bytes_per_profile"} (heap in use after minus before).
 //   helpline-catalog-bench search --target H:P --identity H:P --email E
-//       --password P --threads K [--seconds S]
+//       --password P --threads K [--seconds S] [--via grpc|connect|grpc-web]
 //     SearchExperts with a mix of realistic queries from K clients:
 //     {"searches_per_sec", "p50_ms", "p99_ms", "failures", "hits_per_search"}.
+//     --via connect or grpc-web: through the gateway at --target (its
+//     http://host:port), each client on a kept-alive HTTP/1.1 connection as
+//     a browser's would be.
 //   helpline-catalog-bench search-local --count N [--seconds S]
 //     the same query mix against a read model in this process:
 //     {"micros_per_search": {kind: microseconds}}.
 //   helpline-catalog-bench health --target H:P --threads K [--seconds S]
 //     grpc.health.v1.Health/Check on the same server the same way:
 //     {"checks_per_sec", "p50_ms", "p99_ms", "failures"}.
+#include <curl/curl.h>
 #include <malloc.h>
 
 #include <atomic>
+#include <memory>
 #include <future>
 #include <iostream>
 #include <random>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -54,6 +61,7 @@ struct Flags {
   std::string identity;
   std::string email;
   std::string password;
+  std::string via = "grpc";
   int count = 100000;
   int threads = 8;
   double seconds = 10;
@@ -364,22 +372,106 @@ std::optional<int> CountHits(const std::string& bytes) {
   return hits;
 }
 
+size_t AppendToString(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+// One unary call through the gateway as a browser's client makes it: the
+// Connect protocol (the message as the body) or gRPC-Web (the message and
+// the status in length-prefixed frames).
+class WebClient {
+ public:
+  WebClient(std::string url, std::string token, bool grpc_web)
+      : url_(std::move(url)), grpc_web_(grpc_web), curl_(curl_easy_init()) {
+    headers_ = curl_slist_append(headers_, ("Authorization: Bearer " + token).c_str());
+    headers_ = curl_slist_append(headers_, grpc_web ? "Content-Type: application/grpc-web+proto"
+                                                    : "Content-Type: application/proto");
+    headers_ = curl_slist_append(headers_, grpc_web ? "X-Grpc-Web: 1" : "Connect-Protocol-Version: 1");
+    headers_ = curl_slist_append(headers_, "Expect:");
+    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
+    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, AppendToString);
+    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &body_);
+    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(curl_, CURLOPT_NOSIGNAL, 1L);
+  }
+  ~WebClient() {
+    curl_slist_free_all(headers_);
+    curl_easy_cleanup(curl_);
+  }
+
+  bool Call(const std::string& path, const std::string& request, std::string* response) {
+    std::string sent = request;
+    if (grpc_web_) sent = Frame(0, request);
+    body_.clear();
+    const std::string url = url_ + path;
+    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, sent.data());
+    curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE, static_cast<long>(sent.size()));
+    long status = 0;
+    if (curl_easy_perform(curl_) != CURLE_OK) return false;
+    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) return false;
+    if (!grpc_web_) {
+      *response = body_;
+      return true;
+    }
+    bool ok = false;
+    for (size_t at = 0; at + 5 <= body_.size();) {
+      uint32_t length = (uint8_t(body_[at + 1]) << 24) | (uint8_t(body_[at + 2]) << 16) |
+                        (uint8_t(body_[at + 3]) << 8) | uint8_t(body_[at + 4]);
+      if (at + 5 + length > body_.size()) return false;
+      std::string payload = body_.substr(at + 5, length);
+      if (body_[at] & 0x80) {
+        ok = absl::StrContains(absl::AsciiStrToLower(payload), "grpc-status:0") ||
+             absl::StrContains(absl::AsciiStrToLower(payload), "grpc-status: 0");
+      } else {
+        *response = std::move(payload);
+      }
+      at += 5 + length;
+    }
+    return ok;
+  }
+
+ private:
+  static std::string Frame(char flags, const std::string& message) {
+    std::string frame(5, '\0');
+    frame[0] = flags;
+    for (int i = 0; i < 4; ++i) frame[1 + i] = char((message.size() >> (24 - 8 * i)) & 0xff);
+    return frame + message;
+  }
+
+  const std::string url_;
+  const bool grpc_web_;
+  CURL* curl_;
+  curl_slist* headers_ = nullptr;
+  std::string body_;
+};
+
 int Search(const Flags& flags) {
   absl::StatusOr<std::string> token = AccessToken(flags);
   if (!token.ok()) return Fail(token.status().ToString());
+  if (flags.via != "grpc" && flags.via != "connect" && flags.via != "grpc-web") {
+    return Fail("--via must be grpc, connect or grpc-web");
+  }
   auto channel = grpc::CreateChannel(flags.target, grpc::InsecureChannelCredentials());
   grpc::GenericStub stub(channel);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  std::vector<std::unique_ptr<WebClient>> web_clients;
+  for (int t = 0; flags.via != "grpc" && t < flags.threads; ++t) {
+    web_clients.push_back(std::make_unique<WebClient>(flags.target, *token, flags.via == "grpc-web"));
+  }
   std::vector<std::string> queries = QueryMix();
   std::atomic<int64_t> hits{0};
   std::atomic<int64_t> next{0};
   bench::LoadFigures figures =
-      bench::ClosedLoop(flags.threads, absl::Seconds(flags.seconds), [&](int) {
+      bench::ClosedLoop(flags.threads, absl::Seconds(flags.seconds), [&](int thread) {
         const std::string& query = queries[next.fetch_add(1) % queries.size()];
+        const std::string method = "/helpline.catalog.v1.CatalogService/SearchExperts";
         std::string answer;
-        if (!GenericUnary(stub, "/helpline.catalog.v1.CatalogService/SearchExperts", query,
-                          *token, &answer)) {
-          return false;
-        }
+        bool ok = web_clients.empty() ? GenericUnary(stub, method, query, *token, &answer)
+                                      : web_clients[thread]->Call(method, query, &answer);
+        if (!ok) return false;
         std::optional<int> count = CountHits(answer);
         if (!count) return false;
         hits += *count;
@@ -447,6 +539,7 @@ int main(int argc, char** argv) {
     else if (flag == "--identity") flags.identity = value;
     else if (flag == "--email") flags.email = value;
     else if (flag == "--password") flags.password = value;
+    else if (flag == "--via") flags.via = value;
     else if (flag == "--count") ok = absl::SimpleAtoi(value, &flags.count);
     else if (flag == "--threads") ok = absl::SimpleAtoi(value, &flags.threads);
     else if (flag == "--seconds") ok = absl::SimpleAtod(value, &flags.seconds);
