@@ -44,7 +44,7 @@ std::string Slurp(const std::string& path) {
 }
 
 // Runs a shell command, its output in a file; returns the exit status.
-int Run(const std::string& command, const std::string& output_file) {
+int RunShell(const std::string& command, const std::string& output_file) {
   int status = std::system((command + " > '" + output_file + "' 2>&1 < /dev/null").c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -111,7 +111,7 @@ class BrowserE2eTest : public ::testing::Test {
   static Http Curl(const std::vector<std::string>& args) {
     std::string command = "curl -sS -o '" + *dir_ + "/curl.body' -w '%{http_code}'";
     for (const std::string& arg : args) absl::StrAppend(&command, " '", arg, "'");
-    Run(command, *dir_ + "/curl.status");
+    RunShell(command, *dir_ + "/curl.status");
     Http http;
     http.status = std::atoi(Slurp(*dir_ + "/curl.status").c_str());
     http.body = Slurp(*dir_ + "/curl.body");
@@ -151,7 +151,7 @@ class BrowserE2eTest : public ::testing::Test {
         " --person-email '", person.email, "' --expert-email '", expert.email, "' --password '",
         ::helpline::testing::kPlatformPassword, "' --category-id '", category,
         "' --expert-name 'Browser ", protocol, "' --artifacts '", artifacts, "'");
-    int exit_code = Run(command, output);
+    int exit_code = RunShell(command, output);
     std::string printed = Slurp(output);
     EXPECT_EQ(exit_code, 0) << printed << "\n--- gateway log tail:\n"
                             << Slurp(*dir_ + "/gateway.log").substr(0, 4000);
