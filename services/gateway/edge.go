@@ -216,6 +216,9 @@ func observe(metrics *edgeMetrics, logger *slog.Logger, next http.Handler) http.
 		if code == "INTERNAL" || code == "UNAVAILABLE" || code == "UNKNOWN" || code == "DATA_LOSS" {
 			level = slog.LevelWarn
 		}
+		if !logger.Enabled(r.Context(), level) {
+			return
+		}
 		logger.Log(r.Context(), level, "call", "service", service, "method", method, "protocol", c.protocol,
 			"code", code, "error", message, "path", r.URL.Path, "millis", elapsed.Milliseconds())
 	})

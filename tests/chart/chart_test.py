@@ -2,15 +2,21 @@
 """What an SRE relies on in charts/helpline, for the defaults and every
 values file in deploy/values: `helm lint --strict` passes, the chart renders
 into objects valid against the Kubernetes schemas (kubernetes-validate,
-strict) and configs every service binary takes (--check-config), and in
-what it renders every Deployment has probes, requests and limits, runs
-non-root on a read-only root filesystem without privilege escalation or
-capabilities, its Service targets its gRPC port, its config holds no secret
-and every secret it reads is referenced by name, never inlined; the values
-schema turns wrong values away, and a refund window longer than the payout
-hold is refused."""
+strict) and configs every binary takes (--check-config), and in what it
+renders every Deployment has probes, requests and limits, runs non-root on a
+read-only root filesystem without privilege escalation or capabilities, its
+Service targets its gRPC (the gateway: HTTP) port, its config holds no
+secret and every secret it reads is referenced by name, never inlined; the
+gateway is alive on /healthz and ready on /readyz, calls every service at a
+Service that exists, may reach their gRPC and nothing else while they admit
+it, is scraped, and has its Ingress only when enabled, with timeouts that
+let streams live; the values schema turns wrong values away, and a refund
+window longer than the payout hold, an ingress that would cut streams, and a
+gateway without its services are refused."""
+import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,6 +33,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CHART = os.path.join(ROOT, "charts", "helpline")
 VALUES_DIR = os.path.join(ROOT, "deploy", "values")
 SECRET_WORDS = ("password", "secret", "key_encryption_key", "email_hash_key")
+SERVICES = ("identity", "catalog", "matching", "sessions", "payments")
+# Where deploy/Dockerfile puts the gateway's schema files (dockerfile_test.py
+# checks that side).
+GATEWAY_SHARE = "/usr/local/share/helpline"
 failures = []
 
 
@@ -91,16 +101,90 @@ def values_of(values_file):
     return merged
 
 
+def seconds(duration):
+    """A Go duration ("10m", "1m30s", "500ms") in seconds."""
+    scale = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(float(number) * scale[unit]
+               for number, unit in re.findall(r"([0-9.]+)(ms|h|m|s)", str(duration)))
+
+
+def quantity(text):
+    """A Kubernetes memory quantity ("256Mi", "1G", "1048576") in bytes."""
+    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(text)).groups()
+    scale = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    return int(float(number) * scale[unit])
+
+
+def nginx_bytes(text):
+    number, unit = re.fullmatch(r"([0-9]+)([kKmMgG]?)", str(text)).groups()
+    return int(number) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit.lower()]
+
+
+def selects(selector, labels):
+    """Whether a label selector (matchLabels, matchExpressions) selects labels."""
+    if any(labels.get(key) != value for key, value in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, values = expression["key"], expression.get("values", [])
+        held = {"In": key in labels and labels[key] in values,
+                "NotIn": key not in labels or labels[key] not in values,
+                "Exists": key in labels,
+                "DoesNotExist": key not in labels}[expression["operator"]]
+        if not held:
+            return False
+    return True
+
+
+def admits_from_release(policy, labels, ports):
+    """Whether a NetworkPolicy lets a pod of the same namespace with these
+    labels in to one of these ports (names or numbers)."""
+    for rule in policy["spec"].get("ingress", []):
+        peers = rule.get("from")
+        from_pod = peers is None or any(
+            "podSelector" in peer and "ipBlock" not in peer and
+            ("namespaceSelector" not in peer or peer["namespaceSelector"] == {}) and
+            selects(peer["podSelector"], labels) for peer in peers)
+        to_port = "ports" not in rule or any(p.get("port") in ports for p in rule["ports"])
+        if from_pod and to_port:
+            return True
+    return False
+
+
+def lets_out_to(policy, labels, ports):
+    """Whether a NetworkPolicy lets its pods out to a pod of the same
+    namespace with these labels on one of these ports."""
+    for rule in policy["spec"].get("egress", []):
+        peers = rule.get("to")
+        to_pod = peers is None or any(
+            "podSelector" in peer and "namespaceSelector" not in peer and
+            selects(peer["podSelector"], labels) for peer in peers)
+        to_port = "ports" not in rule or any(p.get("port") in ports for p in rule["ports"])
+        if to_pod and to_port:
+            return True
+    return False
+
+
 def check_config_accepted(deployment, config_text):
-    """The service binary takes the rendered config, with its secrets set
-    as the Deployment sets them (placeholders here)."""
+    """The binary takes the rendered config, with its secrets set as the
+    Deployment sets them (placeholders here)."""
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     service = container["name"]
     binary = os.path.join(BUILD_DIR, "services", "payments" if service == "psp-sandbox" else service,
                           f"helpline-{service}")
+    if not os.path.exists(binary):
+        check(False, f"{deployment['metadata']['name']}: cannot check its config: {binary} is not built")
+        return
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     for variable in container.get("env", []):
-        env[variable["name"]] = variable.get("value", "placeholder-secret-value")
+        field = variable.get("valueFrom", {}).get("resourceFieldRef")
+        if field:
+            env[variable["name"]] = str(quantity(container["resources"]["limits"][field["resource"].split(".")[1]]))
+        else:
+            env[variable["name"]] = variable.get("value", "placeholder-secret-value")
+    if service == "gateway":
+        # The image has them in GATEWAY_SHARE, the build beside the binary.
+        env["HELPLINE_GATEWAY_DESCRIPTOR_SET"] = os.path.join(os.path.dirname(binary), "helpline.binpb")
+        env["HELPLINE_GATEWAY_OPENAPI_FILE"] = os.path.join(os.path.dirname(binary), "openapi.yaml")
     with tempfile.NamedTemporaryFile("w", suffix=".json") as config:
         config.write(config_text)
         config.flush()
@@ -135,12 +219,16 @@ def check_release(values_file):
         check(pod.get("automountServiceAccountToken") is False, f"{dname}: mounts a service account token")
         for container in pod["containers"]:
             where = f"{dname}/{container['name']}"
-            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            gateway = container["name"] == "gateway"
+            # The gateway's probes are HTTP (check_gateway); it starts at once.
+            for probe in ("readinessProbe", "livenessProbe") if gateway else \
+                    ("startupProbe", "readinessProbe", "livenessProbe"):
                 check(probe in container, f"{where}: no {probe}")
-            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                check("grpc" in container.get(probe, {}), f"{where}: {probe} is not a gRPC probe")
-            check(container.get("livenessProbe", {}).get("grpc", {}).get("service") == "helpline.liveness",
-                  f"{where}: liveness does not ask helpline.liveness (readiness would restart it)")
+                if not gateway:
+                    check("grpc" in container.get(probe, {}), f"{where}: {probe} is not a gRPC probe")
+            if not gateway:
+                check(container.get("livenessProbe", {}).get("grpc", {}).get("service") == "helpline.liveness",
+                      f"{where}: liveness does not ask helpline.liveness (readiness would restart it)")
             resources = container.get("resources", {})
             for kind in ("requests", "limits"):
                 for resource in ("cpu", "memory"):
@@ -150,13 +238,14 @@ def check_release(values_file):
             check(security.get("allowPrivilegeEscalation") is False, f"{where}: privilege escalation allowed")
             check(security.get("capabilities", {}).get("drop") == ["ALL"], f"{where}: capabilities not all dropped")
             ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
-            check("grpc" in ports, f"{where}: no port named grpc")
+            serving = "http" if gateway else "grpc"
+            check(serving in ports, f"{where}: no port named {serving}")
             service = services.get(dname)
             check(service is not None, f"{dname}: no Service")
             if service:
-                grpc = [p for p in service["spec"]["ports"] if p["name"] == "grpc"]
-                check(grpc and grpc[0]["targetPort"] in ("grpc", ports.get("grpc")),
-                      f"{dname}: its Service does not target the gRPC port")
+                served = [p for p in service["spec"]["ports"] if p["name"] == serving]
+                check(served and served[0]["targetPort"] in (serving, ports.get(serving)),
+                      f"{dname}: its Service does not target the {serving} port")
                 check(service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items(),
                       f"{dname}: its Service does not select its pods")
             for env in container.get("env", []):
@@ -191,7 +280,142 @@ def check_release(values_file):
     jobs = by_kind.get("Job", [])
     check(any(j["metadata"].get("annotations", {}).get("helm.sh/hook") == "pre-install,pre-upgrade"
               for j in jobs), f"{name}: no pre-install/pre-upgrade topics Job")
+    check_gateway(name, by_kind, values)
     return by_kind, values
+
+
+def check_gateway(name, by_kind, values):
+    """The gateway as deployed: its probes, Service, config, NetworkPolicy
+    (and the services'), metrics scrape and Ingress; none of it when
+    disabled."""
+    gateway_values = values["gateway"]
+    objects = [d for docs in by_kind.values() for d in docs if d["metadata"]["name"] == "hl-helpline-gateway"]
+    if not gateway_values["enabled"]:
+        check(not objects, f"{name}: the gateway is disabled but {sorted(d['kind'] for d in objects)} render")
+        return
+    one = {d["kind"]: d for d in objects}
+    deployment, service = one.get("Deployment"), one.get("Service")
+    config_map, policy = one.get("ConfigMap"), one.get("NetworkPolicy")
+    for kind, found in (("Deployment", deployment), ("Service", service), ("ConfigMap", config_map)):
+        check(found is not None, f"{name}: no gateway {kind}")
+    if not (deployment and service and config_map):
+        return
+    port = gateway_values["port"]
+    pod = deployment["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    pod_labels = pod["metadata"]["labels"]
+    where = f"{name}: the gateway"
+    check(container["command"] == ["/usr/local/bin/helpline-gateway"], f"{where} runs {container['command']}")
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    check(ports == {"http": port, "metrics": values["metricsPort"]}, f"{where}'s ports are {ports}")
+    # Alive while the process answers; ready while every service is
+    # SERVING, with time for its own checks (up to 2 s) to answer 503.
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        http = container.get(probe, {}).get("httpGet", {})
+        check(http.get("path") == path and http.get("port") in ("http", port),
+              f"{where}'s {probe} does not ask {path} on its port: {http}")
+    check(container.get("readinessProbe", {}).get("timeoutSeconds", 1) > 2,
+          f"{where}'s readiness times out before its checks of the services do")
+    # It holds no secret: no Kafka password, no keys.
+    check(not any("secretKeyRef" in e.get("valueFrom", {}) for e in container.get("env", [])) and
+          not any("secret" in v for v in pod["spec"].get("volumes", [])), f"{where} reads a Secret")
+    service_ports = {p["name"]: p for p in service["spec"]["ports"]}
+    check(service["spec"].get("type", "ClusterIP") == "ClusterIP", f"{where}'s Service is not ClusterIP")
+    check(service_ports.get("http", {}).get("port") == port, f"{where}'s Service does not serve port {port}")
+    check("metrics" in service_ports, f"{where}'s Service has no metrics port to scrape")
+    check(selects({"matchLabels": service["spec"]["selector"]}, pod_labels), f"{where}'s Service misses its pods")
+
+    # Its config: the ports, the five services at Services that exist, the
+    # origins and limits from the values, the schema files where the image has them.
+    config = json.loads(config_map["data"]["config.json"])
+    own = config.get("gateway", {})
+    check(set(config) == {"gateway", "metrics", "log"}, f"{where}'s config has sections {sorted(config)}")
+    check(own.get("listen") == f"0.0.0.0:{port}", f"{where} listens on {own.get('listen')}")
+    check(config.get("metrics", {}).get("listen") == f"0.0.0.0:{values['metricsPort']}",
+          f"{where}'s metrics are not on metricsPort")
+    check(own.get("cors_origins") == ",".join(gateway_values["corsOrigins"]),
+          f"{where} allows the origins {own.get('cors_origins')!r}, not {gateway_values['corsOrigins']}")
+    check(own.get("max_request_bytes") == gateway_values["maxRequestBytes"] and
+          own.get("unary_timeout") == gateway_values["unaryTimeout"] and
+          own.get("stream_timeout") == gateway_values["streamTimeout"],
+          f"{where}'s limits are not the values': {own}")
+    check(own.get("descriptor_set") == f"{GATEWAY_SHARE}/helpline.binpb" and
+          own.get("openapi_file") == f"{GATEWAY_SHARE}/openapi.yaml",
+          f"{where} looks for its schema files where the image has none: {own}")
+    services = {s["metadata"]["name"]: s for s in by_kind.get("Service", [])}
+    deployments = {d["metadata"]["name"]: d for d in by_kind.get("Deployment", [])}
+    policies = {p["metadata"]["name"]: p for p in by_kind.get("NetworkPolicy", [])}
+    for backend in SERVICES:
+        target = own.get(f"{backend}_target", "")
+        host, _, target_port = target.rpartition(":")
+        grpc = [p for p in services.get(host, {}).get("spec", {}).get("ports", []) if p["name"] == "grpc"]
+        check(host == f"hl-helpline-{backend}" and grpc and str(grpc[0]["port"]) == target_port,
+              f"{where} calls {backend} at {target!r}, which is no gRPC port of its Service")
+        backend_pods = deployments.get(f"hl-helpline-{backend}", {}).get("spec", {}).get("template", {})
+        backend_labels = backend_pods.get("metadata", {}).get("labels", {})
+        # ... which the NetworkPolicies let it reach: out of its pods, into theirs.
+        if values["networkPolicy"]["enabled"] and policy:
+            check(lets_out_to(policy, backend_labels, (values["grpcPort"], "grpc")),
+                  f"{where}'s NetworkPolicy keeps it from {backend}'s gRPC")
+            check(f"hl-helpline-{backend}" in policies and
+                  admits_from_release(policies[f"hl-helpline-{backend}"], pod_labels, ("grpc", values["grpcPort"])),
+                  f"{name}: {backend}'s NetworkPolicy keeps the gateway out")
+    if values["networkPolicy"]["enabled"]:
+        check(policy is not None, f"{where} has no NetworkPolicy")
+    if values["networkPolicy"]["enabled"] and policy:
+        spec = policy["spec"]
+        check(selects(spec["podSelector"], pod_labels), f"{where}'s NetworkPolicy selects other pods")
+        check(any(rule.get("from") == gateway_values["clientsFrom"] and
+                  [p["port"] for p in rule.get("ports", [])] in (["http"], [port]) for rule in spec["ingress"]),
+              f"{where}'s NetworkPolicy does not let gateway.clientsFrom in to its port")
+        check(any([p["port"] for p in rule.get("ports", [])] == ["metrics"] for rule in spec["ingress"]),
+              f"{where}'s NetworkPolicy keeps Prometheus out")
+        check(not any("ipBlock" in peer for rule in spec["egress"] for peer in rule.get("to", [])),
+              f"{where}'s NetworkPolicy lets it out of the cluster (it needs no Kafka, Redis or anything else)")
+        check(not lets_out_to(policy, {**pod_labels, "app.kubernetes.io/name": "psp-sandbox"},
+                              (values["grpcPort"], "grpc")),
+              f"{where}'s NetworkPolicy lets it reach more than the five services")
+    for monitor in by_kind.get("ServiceMonitor", []):
+        check(selects(monitor["spec"]["selector"], service["metadata"]["labels"]) and
+              any(e["port"] in service_ports for e in monitor["spec"]["endpoints"]),
+              f"{name}: the ServiceMonitor does not scrape the gateway")
+
+    # The Ingress only when enabled: to the gateway's port, TLS, and nginx
+    # waiting longer than a stream may be quiet, passing messages unbuffered,
+    # letting the gateway refuse oversized calls itself.
+    ingresses = by_kind.get("Ingress", [])
+    ingress = gateway_values["ingress"]
+    check(len(ingresses) == (1 if ingress["enabled"] else 0),
+          f"{name}: {len(ingresses)} Ingresses with gateway.ingress.enabled {ingress['enabled']}")
+    for rendered in ingresses:
+        spec = rendered["spec"]
+        check(sorted(rule["host"] for rule in spec["rules"]) == sorted(ingress["hosts"]),
+              f"{name}: the Ingress serves other hosts than gateway.ingress.hosts")
+        backends = [path["backend"]["service"] for rule in spec["rules"] for path in rule["http"]["paths"]]
+        check(backends and all(b["name"] == service["metadata"]["name"] and
+                               b["port"].get("name", b["port"].get("number")) in ("http", port) for b in backends),
+              f"{name}: the Ingress does not lead to the gateway's port: {backends}")
+        if ingress.get("tlsSecretName"):
+            check([t["secretName"] for t in spec.get("tls", [])] == [ingress["tlsSecretName"]],
+                  f"{name}: the Ingress has no TLS from {ingress['tlsSecretName']}")
+        annotations = rendered["metadata"].get("annotations", {})
+        if ingress.get("className") == "nginx":
+            read = annotations.get("nginx.ingress.kubernetes.io/proxy-read-timeout", "60")
+            check(float(read) >= seconds(gateway_values["streamTimeout"]),
+                  f"{name}: nginx gives up on a quiet stream after {read} s, before the gateway's "
+                  f"{gateway_values['streamTimeout']}")
+            check(annotations.get("nginx.ingress.kubernetes.io/proxy-buffering") == "off",
+                  f"{name}: nginx buffers the streams' messages")
+            body = annotations.get("nginx.ingress.kubernetes.io/proxy-body-size", "1m")
+            check(nginx_bytes(body) >= gateway_values["maxRequestBytes"],
+                  f"{name}: nginx refuses bodies over {body}, before the gateway's own limit")
+
+
+def render_with(*settings):
+    args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION]
+    for setting in settings:
+        args += ["--set", setting]
+    return helm(*args)
 
 
 def main():
@@ -212,7 +436,12 @@ def main():
                            ("securityContext.readOnlyRootFilesystem=false", "readOnlyRootFilesystem"),
                            ("kafka.topics.partitions=0", "partitions"),
                            ("services.identity.replicas=zero", "replicas"),
-                           ("unknownKey=1", "unknownKey")):
+                           ("unknownKey=1", "unknownKey"),
+                           ("gateway.corsOrigins[0]=*", "corsOrigins"),
+                           ("gateway.corsOrigins[0]=app.example.org", "corsOrigins"),
+                           ("gateway.maxRequestBytes=100", "maxRequestBytes"),
+                           ("gateway.streamTimeout=ten", "streamTimeout"),
+                           ("gateway.clientsFrom=null", "clientsFrom")):
         lint = helm("lint", "--strict", CHART, "--set", setting)
         check(lint.returncode != 0 and field in (lint.stdout + lint.stderr),
               f"the schema accepted {setting}")
@@ -255,6 +484,37 @@ def main():
                    "--set", "services.sessions.config.sessions.refund_window=1h30m",
                    "--set", "services.payments.config.payments.refund_window=2h")
     check(shorter.returncode == 0, f"a refund window inside the payout hold was refused: {shorter.stderr}")
+    # The gateway: its Ingress when enabled, nothing of it when disabled; an
+    # ingress that would cut streams or refuse what the gateway takes, and a
+    # gateway in front of a service the release does not run, are refused.
+    values = values_of(None)
+    for settings, change in ((("gateway.ingress.enabled=true",), {"ingress": {"enabled": True}}),
+                             (("gateway.enabled=false",), {"enabled": False})):
+        done = render_with(*settings)
+        check(done.returncode == 0, f"{settings}: helm template failed: {done.stderr}")
+        changed = copy.deepcopy(values)
+        for key, value in change.items():
+            if isinstance(value, dict):
+                changed["gateway"][key].update(value)
+            else:
+                changed["gateway"][key] = value
+        by_kind = {}
+        for doc in yaml.safe_load_all(done.stdout):
+            if doc:
+                by_kind.setdefault(doc["kind"], []).append(doc)
+        check_gateway(" ".join(settings), by_kind, changed)
+    for settings, words in (
+            (("gateway.ingress.enabled=true", "gateway.streamTimeout=1h"), "proxy-read-timeout"),
+            (("gateway.ingress.enabled=true", "gateway.config.gateway.stream_timeout=30m"), "proxy-read-timeout"),
+            (("gateway.ingress.enabled=true", "gateway.maxRequestBytes=8388608"), "proxy-body-size"),
+            (("services.payments.enabled=false",), "payments"),
+            (("gateway.port=9090",), "metricsPort")):
+        done = render_with(*settings)
+        check(done.returncode != 0 and words in done.stderr, f"{settings} was rendered")
+    elsewhere = render_with("services.payments.enabled=false",
+                            "gateway.config.gateway.payments_target=payments.other:7000")
+    check(elsewhere.returncode == 0 and "payments.other:7000" in elsewhere.stdout,
+          f"a gateway calling a payments elsewhere was refused: {elsewhere.stderr}")
     return finish(failures)
 
 

@@ -29,10 +29,12 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
-{{/* A service's settings: the defaults with its own on top. */}}
+{{/* A service's (or the gateway's) settings: the defaults with its own on top. */}}
 {{- define "helpline.settings" -}}
-{{- $service := index .root.Values.services .name | default dict -}}
-{{- toYaml (mergeOverwrite (deepCopy .root.Values.defaults) (omit $service "config" "enabled" "processorTarget")) -}}
+{{- $own := index .root.Values.services .name | default dict -}}
+{{- if eq .name "gateway" }}{{ $own = .root.Values.gateway }}{{ end -}}
+{{- $settings := pick $own "replicas" "resources" "autoscaling" "podDisruptionBudget" "startupSeconds" -}}
+{{- toYaml (mergeOverwrite (deepCopy .root.Values.defaults) (deepCopy $settings)) -}}
 {{- end -}}
 
 {{/* The payment processor payments calls. */}}
@@ -49,10 +51,28 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- $root := .root -}}
 {{- $v := $root.Values -}}
 {{- $config := dict
-  "grpc" (dict "listen" (printf "0.0.0.0:%v" $v.grpcPort))
   "metrics" (dict "listen" (printf "0.0.0.0:%v" $v.metricsPort))
   "log" (dict "level" $v.logLevel)
 -}}
+{{- $own := dict -}}
+{{- if eq .name "gateway" -}}
+{{- /* The gateway refuses keys it does not have: no grpc, clock, kafka or auth. */ -}}
+{{- $gateway := dict
+  "listen" (printf "0.0.0.0:%v" $v.gateway.port)
+  "cors_origins" (join "," $v.gateway.corsOrigins)
+  "descriptor_set" "/usr/local/share/helpline/helpline.binpb"
+  "openapi_file" "/usr/local/share/helpline/openapi.yaml"
+  "max_request_bytes" $v.gateway.maxRequestBytes
+  "unary_timeout" $v.gateway.unaryTimeout
+  "stream_timeout" $v.gateway.streamTimeout
+-}}
+{{- range $service := include "helpline.gatewayBackends" $root | splitList " " -}}
+{{- $_ := set $gateway (printf "%s_target" $service) (printf "%s-%s:%v" (include "helpline.fullname" $root) $service $v.grpcPort) -}}
+{{- end -}}
+{{- $_ := set $config "gateway" $gateway -}}
+{{- $own = $v.gateway.config | default dict -}}
+{{- else -}}
+{{- $_ := set $config "grpc" (dict "listen" (printf "0.0.0.0:%v" $v.grpcPort)) -}}
 {{- if ne .name "psp-sandbox" -}}
 {{- $_ := set $config "clock" (dict "rate" $v.clockRate) -}}
 {{- $kafka := dict "bootstrap_servers" $v.kafka.bootstrapServers "security_protocol" $v.kafka.securityProtocol "group_protocol" $v.kafka.groupProtocol -}}
@@ -82,22 +102,24 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- if eq $v.livekit.connectionsFrom "media_server" }}{{ $_ := set $sessions "webhook_listen" (printf "0.0.0.0:%v" $v.livekit.webhookPort) }}{{ end -}}
 {{- $_ := set $config "sessions" $sessions -}}
 {{- end -}}
-{{- $own := dict -}}
 {{- if hasKey $v.services .name }}{{ $own = (index $v.services .name).config | default dict }}{{ end -}}
+{{- end -}}
 {{- toPrettyJson (mergeOverwrite $config (deepCopy $own)) -}}
 {{- end -}}
 
-{{/* Environment variables of one service: its secrets, by reference. */}}
+{{/* Environment variables of one service: its secrets, by reference. The
+gateway has none (and refuses HELPLINE_* variables that name no key of its own). */}}
 {{- define "helpline.env" -}}
 {{- $v := .root.Values -}}
-{{- if ne .name "psp-sandbox" }}
+{{- $onKafka := not (has .name (list "psp-sandbox" "gateway")) -}}
+{{- if $onKafka }}
 # A restarted container keeps its pod's name: its transactional producer
 # fences the one it replaces at once.
 - name: HELPLINE_PROCESSOR_REPLICA
   valueFrom:
     fieldRef: {fieldPath: metadata.name}
 {{- end }}
-{{- if and (ne .name "psp-sandbox") $v.kafka.saslPasswordSecret.name }}
+{{- if and $onKafka $v.kafka.saslPasswordSecret.name }}
 - name: HELPLINE_KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef: {name: {{ $v.kafka.saslPasswordSecret.name }}, key: {{ $v.kafka.saslPasswordSecret.key }}}
@@ -128,14 +150,22 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- end }}
 {{- end -}}
 
-{{/* The services this release runs, in order. */}}
+{{/* What this release runs, in order: the services, the sandbox processor,
+the gateway (each a Deployment, Service, ConfigMap and NetworkPolicy). */}}
 {{- define "helpline.enabledServices" -}}
 {{- $names := list -}}
 {{- range $name := list "identity" "catalog" "matching" "sessions" "payments" -}}
 {{- if (index $.Values.services $name).enabled }}{{ $names = append $names $name }}{{ end -}}
 {{- end -}}
 {{- if .Values.pspSandbox.enabled }}{{ $names = append $names "psp-sandbox" }}{{ end -}}
+{{- if .Values.gateway.enabled }}{{ $names = append $names "gateway" }}{{ end -}}
 {{- join " " $names -}}
+{{- end -}}
+
+{{/* The services the gateway stands in front of: all five, always (its
+readiness asks each of them). */}}
+{{- define "helpline.gatewayBackends" -}}
+identity catalog matching sessions payments
 {{- end -}}
 
 {{/* A Go duration ("72h", "1h30m", "90s", "500ms") in seconds. */}}
@@ -160,4 +190,42 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- if gt (float64 (include "helpline.seconds" $refund)) (float64 (include "helpline.seconds" $hold)) -}}
 {{- fail (printf "services.sessions.config.sessions.refund_window (%v) is longer than the payout hold services.payments.config.payments.refund_window (%v): a refund could come after the expert was paid out" $refund $hold) -}}
 {{- end -}}
+{{- end -}}
+
+
+{{/* The gateway's settings that must agree with the rest of the release. */}}
+{{- define "helpline.checkGateway" -}}
+{{- $v := .Values -}}
+{{- if $v.gateway.enabled -}}
+{{- $own := $v.gateway.config | default dict -}}
+{{- range $service := include "helpline.gatewayBackends" . | splitList " " -}}
+{{- if and (not (index $v.services $service).enabled) (not (dig "gateway" (printf "%s_target" $service) "" $own)) -}}
+{{- fail (printf "the gateway calls %s, which this release does not run: enable services.%s, point gateway.config.gateway.%s_target at it, or disable the gateway" $service $service $service) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq (int $v.gateway.port) (int $v.metricsPort) -}}
+{{- fail (printf "gateway.port (%v) is metricsPort: the gateway serves both" $v.gateway.port) -}}
+{{- end -}}
+{{- if $v.gateway.ingress.enabled -}}
+{{- $annotations := $v.gateway.ingress.annotations | default dict -}}
+{{- $stream := dig "gateway" "stream_timeout" $v.gateway.streamTimeout $own -}}
+{{- $read := get $annotations "nginx.ingress.kubernetes.io/proxy-read-timeout" -}}
+{{- if and $read (lt (float64 $read) (float64 (include "helpline.seconds" $stream))) -}}
+{{- fail (printf "nginx.ingress.kubernetes.io/proxy-read-timeout (%vs) is shorter than the gateway's stream timeout (%v): nginx would cut quiet WatchRequest and WatchOffers streams" $read $stream) -}}
+{{- end -}}
+{{- $body := get $annotations "nginx.ingress.kubernetes.io/proxy-body-size" -}}
+{{- $limit := dig "gateway" "max_request_bytes" $v.gateway.maxRequestBytes $own -}}
+{{- if and $body (ne (toString $body) "0") (lt (float64 (include "helpline.nginxBytes" $body)) (float64 $limit)) -}}
+{{- fail (printf "nginx.ingress.kubernetes.io/proxy-body-size (%v) is below the gateway's max request bytes (%v): callers would get nginx's 413 page, not RESOURCE_EXHAUSTED" $body $limit) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* An nginx size ("1m", "512k", "1048576") in bytes. */}}
+{{- define "helpline.nginxBytes" -}}
+{{- $text := lower (toString .) -}}
+{{- $unit := regexFind "[kmg]$" $text -}}
+{{- $scale := get (dict "" 1.0 "k" 1024.0 "m" 1048576.0 "g" 1073741824.0) $unit -}}
+{{- mulf (float64 (trimSuffix $unit $text)) $scale -}}
 {{- end -}}
