@@ -177,8 +177,9 @@ def check_config_accepted(deployment, config_text):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     for variable in container.get("env", []):
         field = variable.get("valueFrom", {}).get("resourceFieldRef")
-        if field:
-            env[variable["name"]] = str(quantity(container["resources"]["limits"][field["resource"].split(".")[1]]))
+        if field:  # limits.memory (GOMEMLIMIT)
+            limit = container["resources"]["limits"][field["resource"].split(".")[1]]
+            env[variable["name"]] = str(quantity(limit))
         else:
             env[variable["name"]] = variable.get("value", "placeholder-secret-value")
     if service == "gateway":
@@ -357,8 +358,8 @@ def check_gateway(name, by_kind, values):
         if values["networkPolicy"]["enabled"] and policy:
             check(lets_out_to(policy, backend_labels, (values["grpcPort"], "grpc")),
                   f"{where}'s NetworkPolicy keeps it from {backend}'s gRPC")
-            check(f"hl-helpline-{backend}" in policies and
-                  admits_from_release(policies[f"hl-helpline-{backend}"], pod_labels, ("grpc", values["grpcPort"])),
+            theirs = policies.get(f"hl-helpline-{backend}")
+            check(theirs and admits_from_release(theirs, pod_labels, ("grpc", values["grpcPort"])),
                   f"{name}: {backend}'s NetworkPolicy keeps the gateway out")
     if values["networkPolicy"]["enabled"]:
         check(policy is not None, f"{where} has no NetworkPolicy")

@@ -192,7 +192,6 @@ identity catalog matching sessions payments
 {{- end -}}
 {{- end -}}
 
-
 {{/* The gateway's settings that must agree with the rest of the release. */}}
 {{- define "helpline.checkGateway" -}}
 {{- $v := .Values -}}
