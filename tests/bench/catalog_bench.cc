@@ -387,7 +387,8 @@ class WebClient {
     headers_ = curl_slist_append(headers_, ("Authorization: Bearer " + token).c_str());
     headers_ = curl_slist_append(headers_, grpc_web ? "Content-Type: application/grpc-web+proto"
                                                     : "Content-Type: application/proto");
-    headers_ = curl_slist_append(headers_, grpc_web ? "X-Grpc-Web: 1" : "Connect-Protocol-Version: 1");
+    headers_ = curl_slist_append(headers_,
+                                 grpc_web ? "X-Grpc-Web: 1" : "Connect-Protocol-Version: 1");
     headers_ = curl_slist_append(headers_, "Expect:");
     curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers_);
     curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, AppendToString);
@@ -459,7 +460,8 @@ int Search(const Flags& flags) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::vector<std::unique_ptr<WebClient>> web_clients;
   for (int t = 0; flags.via != "grpc" && t < flags.threads; ++t) {
-    web_clients.push_back(std::make_unique<WebClient>(flags.target, *token, flags.via == "grpc-web"));
+    web_clients.push_back(
+        std::make_unique<WebClient>(flags.target, *token, flags.via == "grpc-web"));
   }
   std::vector<std::string> queries = QueryMix();
   std::atomic<int64_t> hits{0};

@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -30,18 +29,12 @@ namespace {
 using ::helpline::testing::Account;
 using ::helpline::testing::ChildProcess;
 using ::helpline::testing::Platform;
+using ::helpline::testing::ReadText;
 
 struct Http {
   int status = 0;
   std::string body;
 };
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Runs a shell command, its output in a file; returns the exit status.
 int RunShell(const std::string& command, const std::string& output_file) {
@@ -79,13 +72,14 @@ class BrowserE2eTest : public ::testing::Test {
     ASSERT_TRUE(gateway_->Start());
     nlohmann::json ports;
     for (absl::Time deadline = absl::Now() + absl::Seconds(30); absl::Now() < deadline;) {
-      ports = nlohmann::json::parse(Slurp(*dir_ + "/gateway.ports.json"), nullptr, false);
+      ports = nlohmann::json::parse(ReadText(*dir_ + "/gateway.ports.json"), nullptr, false);
       if (ports.is_object()) break;
       absl::SleepFor(absl::Milliseconds(100));
     }
     ASSERT_TRUE(ports.is_object()) << gateway_->Output();
-    gateway_url_ = new std::string(absl::StrCat("http://127.0.0.1:", ports["grpc_port"].get<int>()));
-    page_url_ = new std::string(absl::StrCat("http://127.0.0.1:", ports["web_port"].get<int>(), "/"));
+    const std::string local = "http://127.0.0.1:";
+    gateway_url_ = new std::string(absl::StrCat(local, ports["grpc_port"].get<int>()));
+    page_url_ = new std::string(absl::StrCat(local, ports["web_port"].get<int>(), "/"));
     metrics_url_ = new std::string(
         absl::StrCat("http://127.0.0.1:", ports["metrics_port"].get<int>(), "/metrics"));
     Http ready;
@@ -94,7 +88,7 @@ class BrowserE2eTest : public ::testing::Test {
       if (ready.status == 200) break;
       absl::SleepFor(absl::Milliseconds(200));
     }
-    ASSERT_EQ(ready.status, 200) << "every service serving, as the gateway sees them: " << ready.body;
+    ASSERT_EQ(ready.status, 200) << "every service serving, as the gateway sees it: " << ready.body;
   }
 
   static void TearDownTestSuite() {
@@ -113,8 +107,8 @@ class BrowserE2eTest : public ::testing::Test {
     for (const std::string& arg : args) absl::StrAppend(&command, " '", arg, "'");
     RunShell(command, *dir_ + "/curl.status");
     Http http;
-    http.status = std::atoi(Slurp(*dir_ + "/curl.status").c_str());
-    http.body = Slurp(*dir_ + "/curl.body");
+    http.status = std::atoi(ReadText(*dir_ + "/curl.status").c_str());
+    http.body = ReadText(*dir_ + "/curl.body");
     return http;
   }
 
@@ -146,15 +140,16 @@ class BrowserE2eTest : public ::testing::Test {
     std::filesystem::create_directories(artifacts);
     const std::string output = *dir_ + "/journey-" + protocol + ".out";
     const std::string command = absl::StrCat(
-        "HL_DEPS_DIR='", HELPLINE_DEPS_DIR, "' node '", HELPLINE_SOURCE_DIR,
-        "/tests/e2e/browser/journey.mjs' --page-url '", *page_url_, "' --protocol ", protocol,
+        "HL_DEPS_DIR='", HELPLINE_DEPS_DIR, "' node '",
+        ::helpline::testing::SourcePath("tests/e2e/browser/journey.mjs"),
+        "' --page-url '", *page_url_, "' --protocol ", protocol,
         " --person-email '", person.email, "' --expert-email '", expert.email, "' --password '",
         ::helpline::testing::kPlatformPassword, "' --category-id '", category,
         "' --expert-name 'Browser ", protocol, "' --artifacts '", artifacts, "'");
     int exit_code = RunShell(command, output);
-    std::string printed = Slurp(output);
+    std::string printed = ReadText(output);
     EXPECT_EQ(exit_code, 0) << printed << "\n--- gateway log tail:\n"
-                            << Slurp(*dir_ + "/gateway.log").substr(0, 4000);
+                            << ReadText(*dir_ + "/gateway.log").substr(0, 4000);
     std::vector<std::string> lines = absl::StrSplit(printed, '\n', absl::SkipWhitespace());
     return lines.empty() ? nlohmann::json() : nlohmann::json::parse(lines.back(), nullptr, false);
   }
@@ -218,7 +213,8 @@ TEST_F(BrowserE2eTest, RestSearchesAndAnswersErrorsAsJson) {
 
   Http openapi = Curl({*gateway_url_ + "/openapi.yaml"});
   EXPECT_EQ(openapi.status, 200);
-  EXPECT_TRUE(absl::StrContains(openapi.body, "/v1/experts/{expertId}:")) << openapi.body.substr(0, 400);
+  EXPECT_TRUE(absl::StrContains(openapi.body, "/v1/experts/{expertId}:"))
+      << openapi.body.substr(0, 400);
 }
 
 TEST_F(BrowserE2eTest, APersonSeesTheirPlaceInLineAndTheMatchLiveOverConnect) {

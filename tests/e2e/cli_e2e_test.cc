@@ -5,8 +5,6 @@
 // sets the exit status.
 #include <sys/stat.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -21,19 +19,13 @@ namespace helpline {
 namespace {
 
 using ::helpline::testing::Platform;
+using ::helpline::testing::ReadText;
 
 struct Outcome {
   int exit_code = -1;
   std::string out;
   std::string err;
 };
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 class CliE2eTest : public ::testing::Test {
  protected:
@@ -68,10 +60,10 @@ class CliE2eTest : public ::testing::Test {
         " HL_CLI_CONFIG_DIR='", *config_dir_, "' ", HELPLINE_CLI_PATH, " ",
         absl::StrJoin(quoted, " "), " > '", out, "' 2> '", err, "' < /dev/null");
     int status = std::system(command.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(out), Slurp(err)};
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadText(out), ReadText(err)};
   }
 
-  static std::string Credentials() { return Slurp(*config_dir_ + "/credentials.json"); }
+  static std::string Credentials() { return ReadText(*config_dir_ + "/credentials.json"); }
 
   static Platform* platform_;
   static std::string* config_dir_;

@@ -147,6 +147,13 @@ std::string UniqueName(std::string_view prefix) {
   return absl::StrCat(std::string(prefix), "-", getpid(), "-", generator() % 1000000000);
 }
 
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::string SourcePath(std::string_view relative) {
   return absl::StrCat(HELPLINE_SOURCE_DIR, "/", std::string(relative));
 }

@@ -42,6 +42,9 @@ std::vector<kafka::Record> ReadToEnd(const kafka::ClientConfig& client, const st
 // A name no other test or run uses: "<prefix>-<pid>-<random>".
 std::string UniqueName(std::string_view prefix);
 
+// The whole file (empty when it cannot be read).
+std::string ReadText(const std::string& path);
+
 // An absolute path inside the source tree.
 std::string SourcePath(std::string_view relative);
 
