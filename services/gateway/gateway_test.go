@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -111,6 +112,7 @@ type harness struct {
 	service *fakeService
 	schemas map[string]protoreflect.ServiceDescriptor
 	metrics *prometheus.Registry
+	g       *gateway
 }
 
 func newHarness(t *testing.T, extraConfig map[string]any) *harness {
@@ -155,7 +157,7 @@ func newHarness(t *testing.T, extraConfig map[string]any) *harness {
 	server := httptest.NewServer(g.handler)
 	t.Cleanup(server.Close)
 	schemas, _ := loadSchemas(image)
-	return &harness{t: t, gateway: server, service: service, schemas: schemas, metrics: registry}
+	return &harness{t: t, gateway: server, service: service, schemas: schemas, metrics: registry, g: g}
 }
 
 func (h *harness) message(name protoreflect.FullName) *dynamicpb.Message {
@@ -400,3 +402,35 @@ func base64Std(data []byte) string {
 }
 
 func encodeBase64(data []byte) string { return base64.StdEncoding.EncodeToString(data) }
+
+func TestAServiceThatIsDownIsReportedButTheGatewayStaysReadyUntilItStops(t *testing.T) {
+	h := newHarness(t, map[string]any{"gateway.payments_target": "127.0.0.1:1"})
+	h.service.answer = func(w http.ResponseWriter, method string) {
+		serving := byte(1)
+		if method != "/grpc.health.v1.Health/Check" {
+			serving = 0
+		}
+		w.Write(grpcFrame([]byte{0x08, serving}))
+		w.Header().Set("Grpc-Status", "0")
+	}
+	h.g.health.checkAll(context.Background())
+	response, body := h.do("GET", "/readyz", "", nil, nil)
+	var ready struct {
+		Ready      bool     `json:"ready"`
+		NotServing []string `json:"not_serving"`
+	}
+	json.Unmarshal([]byte(body), &ready)
+	if response.StatusCode != 200 || !ready.Ready || len(ready.NotServing) != 1 || ready.NotServing[0] != "payments" {
+		t.Errorf("/readyz with payments down: %d %s", response.StatusCode, body)
+	}
+	if up := testutil.ToFloat64(h.g.health.up.WithLabelValues("payments")); up != 0 {
+		t.Errorf("payments up = %v", up)
+	}
+	if up := testutil.ToFloat64(h.g.health.up.WithLabelValues("catalog")); up != 1 {
+		t.Errorf("catalog up = %v", up)
+	}
+	h.g.health.shuttingDown.Store(true)
+	if response, body := h.do("GET", "/readyz", "", nil, nil); response.StatusCode != 503 {
+		t.Errorf("/readyz while shutting down: %d %s", response.StatusCode, body)
+	}
+}

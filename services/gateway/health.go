@@ -7,42 +7,64 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// readiness asks every service's grpc.health.v1 Check (at most once a
-// second, whoever asks): the gateway is ready when all say SERVING.
-type readiness struct {
-	client  *http.Client
-	targets map[string]string // service name -> host:port
+// health follows each service's grpc.health.v1 Check in the background
+// (helpline_gateway_backend_up, a log line when one changes). The gateway
+// itself is ready while it runs and is not shutting down: a service that is
+// down answers its own calls UNAVAILABLE, it does not take the others down
+// with it.
+type health struct {
+	client       *http.Client
+	targets      map[string]string // service name -> host:port
+	up           *prometheus.GaugeVec
+	logger       *slog.Logger
+	shuttingDown atomic.Bool
 
 	mu      sync.Mutex
-	checked time.Time
-	failing map[string]string // service -> why
+	failing map[string]string // service -> why it is not serving; nil before the first round
 }
 
-func newReadiness(transport http.RoundTripper, targets map[string]string) *readiness {
-	return &readiness{client: &http.Client{Transport: transport, Timeout: 2 * time.Second}, targets: targets}
+func newHealth(transport http.RoundTripper, targets map[string]string, registry prometheus.Registerer,
+	logger *slog.Logger) *health {
+	h := &health{client: &http.Client{Transport: transport, Timeout: 2 * time.Second}, targets: targets,
+		logger: logger, up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "helpline_gateway_backend_up",
+			Help: "1 while the service answers its health check SERVING, as the gateway last saw it (every 5 s)",
+		}, []string{"service"})}
+	registry.MustRegister(h.up)
+	return h
 }
 
-// Failing names the services not serving and why; empty when all are.
-func (r *readiness) Failing(ctx context.Context) map[string]string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if time.Since(r.checked) < time.Second && r.failing != nil {
-		return r.failing
+// Watch checks every service every `every` until ctx ends.
+func (h *health) Watch(ctx context.Context, every time.Duration) {
+	for {
+		h.checkAll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
 	}
+}
+
+func (h *health) checkAll(ctx context.Context) {
 	failing := map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for name, target := range r.targets {
+	for name, target := range h.targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := checkHealth(ctx, r.client, target); err != nil {
+			if err := checkHealth(ctx, h.client, target); err != nil {
 				mu.Lock()
 				failing[name] = err.Error()
 				mu.Unlock()
@@ -50,8 +72,28 @@ func (r *readiness) Failing(ctx context.Context) map[string]string {
 		}()
 	}
 	wg.Wait()
-	r.checked, r.failing = time.Now(), failing
-	return failing
+	if ctx.Err() != nil {
+		return
+	}
+	h.mu.Lock()
+	before := h.failing
+	h.failing = failing
+	h.mu.Unlock()
+	for name, target := range h.targets {
+		why, down := failing[name]
+		if down {
+			h.up.WithLabelValues(name).Set(0)
+		} else {
+			h.up.WithLabelValues(name).Set(1)
+		}
+		_, wasDown := before[name]
+		switch {
+		case down && (before == nil || !wasDown):
+			h.logger.Warn("service not serving", "backend", name, "target", target, "error", why)
+		case !down && before != nil && wasDown:
+			h.logger.Info("service serving again", "backend", name, "target", target)
+		}
+	}
 }
 
 // checkHealth calls grpc.health.v1.Health/Check{service: ""} on target.
@@ -86,29 +128,37 @@ func checkHealth(ctx context.Context, client *http.Client, target string) error 
 	return nil
 }
 
-func (r *readiness) ServeReady(w http.ResponseWriter, request *http.Request) {
-	failing := r.Failing(request.Context())
+// ServeReady is /readyz: 200 while the gateway takes calls, 503 once it is
+// shutting down; the body says which services are not serving and why.
+func (h *health) ServeReady(w http.ResponseWriter, _ *http.Request) {
+	h.mu.Lock()
+	checked := h.failing != nil
+	names := make([]string, 0, len(h.failing))
+	why := map[string]string{}
+	for name, reason := range h.failing {
+		names = append(names, name)
+		why[name] = reason
+	}
+	h.mu.Unlock()
+	sort.Strings(names)
+	ready := !h.shuttingDown.Load()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	if len(failing) > 0 {
+	if !ready {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	names := make([]string, 0, len(failing))
-	for name := range failing {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	json.NewEncoder(w).Encode(map[string]any{"ready": len(failing) == 0, "not_serving": names, "why": failing})
+	json.NewEncoder(w).Encode(map[string]any{"ready": ready, "services_checked": checked,
+		"not_serving": names, "why": why})
 }
 
 // ServeGrpcHealth answers grpc.health.v1.Health/Check for gRPC callers (the
-// health probe helpline-health, deploy/local/services): SERVING when ready.
-func (r *readiness) ServeGrpcHealth(w http.ResponseWriter, request *http.Request) {
+// probe helpline-health, deploy/local/services) as /readyz does.
+func (h *health) ServeGrpcHealth(w http.ResponseWriter, request *http.Request) {
 	io.Copy(io.Discard, io.LimitReader(request.Body, 1024))
 	w.Header().Set("Content-Type", "application/grpc")
 	w.Header().Set("Trailer", "Grpc-Status")
 	status := byte(1) // SERVING
-	if len(r.Failing(request.Context())) > 0 {
+	if h.shuttingDown.Load() {
 		status = 2 // NOT_SERVING
 	}
 	w.WriteHeader(http.StatusOK)

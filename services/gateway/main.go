@@ -67,7 +67,7 @@ type gateway struct {
 	logger      *slog.Logger
 	handler     http.Handler // Connect, gRPC-Web, gRPC, REST and the gateway's own paths
 	openapiFile string
-	ready       *readiness
+	health      *health
 	origins     *originSet
 }
 
@@ -104,7 +104,7 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 	metrics := newEdgeMetrics(registry)
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	g := &gateway{logger: logger, ready: newReadiness(transport, targets),
+	g := &gateway{logger: logger, health: newHealth(transport, targets, registry, logger),
 		openapiFile: besideBinary(config.String("gateway.openapi_file"), "openapi.yaml")}
 	if _, err := os.Stat(g.openapiFile); err != nil {
 		return nil, fmt.Errorf("no OpenAPI description: %w", err)
@@ -117,8 +117,8 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", g.ready.ServeReady)
-	mux.HandleFunc("POST /grpc.health.v1.Health/Check", g.ready.ServeGrpcHealth)
+	mux.HandleFunc("GET /readyz", g.health.ServeReady)
+	mux.HandleFunc("POST /grpc.health.v1.Health/Check", g.health.ServeGrpcHealth)
 	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		http.ServeFile(w, r, g.openapiFile)
@@ -180,7 +180,11 @@ func (g *gateway) Run(config *Config, registry *prometheus.Registry) error {
 		}
 	}
 	g.logger.Info("serving", "listen", config.String("gateway.listen"), "ports", ports)
+	watching, stopWatching := context.WithCancel(context.Background())
+	defer stopWatching()
+	go g.health.Watch(watching, 5*time.Second)
 	<-ctx.Done()
+	g.health.shuttingDown.Store(true)
 	g.logger.Info("shutting down", "grace", config.Duration("shutdown.grace").String())
 	shutdown, cancel := context.WithTimeout(context.Background(), config.Duration("shutdown.grace"))
 	defer cancel()

@@ -309,14 +309,11 @@ def check_gateway(name, by_kind, values):
     check(container["command"] == ["/usr/local/bin/helpline-gateway"], f"{where} runs {container['command']}")
     ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
     check(ports == {"http": port, "metrics": values["metricsPort"]}, f"{where}'s ports are {ports}")
-    # Alive while the process answers; ready while every service is
-    # SERVING, with time for its own checks (up to 2 s) to answer 503.
+    # Alive while the process answers; ready while it takes calls.
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         http = container.get(probe, {}).get("httpGet", {})
         check(http.get("path") == path and http.get("port") in ("http", port),
               f"{where}'s {probe} does not ask {path} on its port: {http}")
-    check(container.get("readinessProbe", {}).get("timeoutSeconds", 1) > 2,
-          f"{where}'s readiness times out before its checks of the services do")
     # It holds no secret: no Kafka password, no keys.
     check(not any("secretKeyRef" in e.get("valueFrom", {}) for e in container.get("env", [])) and
           not any("secret" in v for v in pod["spec"].get("volumes", [])), f"{where} reads a Secret")

@@ -83,12 +83,19 @@ class BrowserE2eTest : public ::testing::Test {
     metrics_url_ = new std::string(
         absl::StrCat("http://127.0.0.1:", ports["metrics_port"].get<int>(), "/metrics"));
     Http ready;
+    nlohmann::json health;
     for (absl::Time deadline = absl::Now() + absl::Seconds(60); absl::Now() < deadline;) {
       ready = Curl({*gateway_url_ + "/readyz"});
-      if (ready.status == 200) break;
+      health = nlohmann::json::parse(ready.body, nullptr, false);
+      if (ready.status == 200 && health.is_object() && health["services_checked"] == true &&
+          health["not_serving"].empty()) {
+        break;
+      }
       absl::SleepFor(absl::Milliseconds(200));
     }
-    ASSERT_EQ(ready.status, 200) << "every service serving, as the gateway sees it: " << ready.body;
+    ASSERT_EQ(ready.status, 200) << ready.body;
+    ASSERT_TRUE(health.is_object() && health["not_serving"].empty())
+        << "every service serving, as the gateway sees it: " << ready.body;
   }
 
   static void TearDownTestSuite() {

@@ -51,6 +51,13 @@ void AddServerKeys(ConfigSchema& schema) {
            "largest request or response message accepted")
       .Int("grpc.idle_threads", 16, 1, 1024,
            "handler threads kept waiting for calls (above it, threads end when idle)")
+      .Duration("grpc.max_connection_age", absl::Minutes(5), absl::Seconds(10), absl::Hours(24),
+                "a client's connection is closed gracefully after about this long (10% jitter), so "
+                "clients behind one address (the gateway) spread over replicas that scale out")
+      .Duration("grpc.max_connection_age_grace", absl::Minutes(11), absl::Seconds(1),
+                absl::Hours(24),
+                "how long calls open on such a connection may go on: longer than the longest "
+                "Watch stream")
       .String("metrics.listen", "0.0.0.0:9090", "host:port of the Prometheus /metrics endpoint")
       .OneOf("log.level", "info", {"debug", "info", "warn", "error"}, "lowest level logged")
       .String("log.file", "", "file to append JSON log lines to; empty means stderr")
@@ -65,6 +72,8 @@ ServerOptions ServerOptionsFromConfig(const std::string& service_name, const Con
   options.grpc_listen = config.GetString("grpc.listen");
   options.max_message_bytes = static_cast<int>(config.GetInt("grpc.max_message_bytes"));
   options.idle_threads = static_cast<int>(config.GetInt("grpc.idle_threads"));
+  options.max_connection_age = config.GetDuration("grpc.max_connection_age");
+  options.max_connection_age_grace = config.GetDuration("grpc.max_connection_age_grace");
   options.metrics_listen = config.GetString("metrics.listen");
   options.shutdown_grace = config.GetDuration("shutdown.grace");
   options.ports_file = config.GetString("ports_file");
@@ -95,6 +104,11 @@ absl::Status GrpcServer::Start() {
   builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
   // Without this, Linux lets a second process bind the same port and share the traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(options_.max_connection_age)));
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options_.max_connection_age_grace)));
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,

@@ -29,6 +29,11 @@ struct ServerOptions {
   // Handler threads kept waiting for calls; more are made under load and
   // end again when idle above this number (thread churn costs CPU).
   int idle_threads = 16;
+  // A client's connection is closed gracefully (GOAWAY) after about this
+  // long, so that clients behind one address, the gateway first, spread
+  // over replicas that joined since; calls open then may go on for the grace.
+  absl::Duration max_connection_age = absl::Minutes(5);
+  absl::Duration max_connection_age_grace = absl::Minutes(11);
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string ports_file;  // if set, {"grpc_port":..,"metrics_port":..} is written here
 };
