@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,11 +26,27 @@ type backend struct {
 	streaming   map[string]bool // method path -> server streaming
 	unaryLimit  time.Duration
 	streamLimit time.Duration
+	// Done when the gateway begins to stop: open streams end then, with
+	// UNAVAILABLE, so their clients reconnect to another replica.
+	stopping  context.Context
+	anonymous *anonymousLimiter
+	logger    *slog.Logger
 }
 
-func newBackend(name, target string, service protoreflect.ServiceDescriptor, transport http.RoundTripper,
-	unaryLimit, streamLimit time.Duration, logger *slog.Logger) *backend {
-	b := &backend{name: name, streaming: map[string]bool{}, unaryLimit: unaryLimit, streamLimit: streamLimit}
+// backendSettings are what every backend shares.
+type backendSettings struct {
+	transport   http.RoundTripper
+	unaryLimit  time.Duration
+	streamLimit time.Duration
+	stopping    context.Context
+	anonymous   *anonymousLimiter
+	logger      *slog.Logger
+}
+
+func newBackend(name, target string, service protoreflect.ServiceDescriptor, settings backendSettings) *backend {
+	logger, stopping := settings.logger, settings.stopping
+	b := &backend{name: name, streaming: map[string]bool{}, unaryLimit: settings.unaryLimit,
+		streamLimit: settings.streamLimit, stopping: stopping, anonymous: settings.anonymous, logger: logger}
 	methods := service.Methods()
 	for i := 0; i < methods.Len(); i++ {
 		method := methods.Get(i)
@@ -41,42 +58,68 @@ func newBackend(name, target string, service protoreflect.ServiceDescriptor, tra
 			request.SetURL(targetURL)
 			request.SetXForwarded()
 		},
-		Transport:     transport,
+		Transport:     settings.transport,
 		FlushInterval: -1, // stream messages as they come
+		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		ModifyResponse: func(response *http.Response) error {
 			call := callFrom(response.Request.Context())
 			if status := response.Header.Get("Grpc-Status"); status != "" { // trailers-only
 				call.setStatus(status, response.Header.Get("Grpc-Message"))
 			} else {
-				response.Body = &trailerReader{ReadCloser: response.Body, response: response, call: call}
+				response.Body = &trailerReader{ReadCloser: response.Body, response: response, call: call,
+					stopping: stopping}
 			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			code, message := grpcUnavailable, fmt.Sprintf("%s is unreachable: %v", name, err)
-			if r.Context().Err() == context.DeadlineExceeded {
-				code, message = grpcDeadlineExceeded, "deadline exceeded"
-			} else if r.Context().Err() != nil {
-				code, message = grpcCancelled, "the caller went away"
-			}
-			callFrom(r.Context()).setStatus(strconv.Itoa(code), message)
+			code, message := b.classify(r, err)
 			if code == grpcUnavailable {
 				logger.Warn("backend call failed", "backend", name, "method", r.URL.Path, "error", err.Error())
 			}
-			w.Header().Set("Content-Type", "application/grpc")
-			w.Header().Set("Grpc-Status", strconv.Itoa(code))
-			w.Header().Set("Grpc-Message", percentEncode(message))
-			w.WriteHeader(http.StatusOK)
+			answerGrpcError(w, r, code, message)
 		},
 	}
 	return b
 }
 
+// answerGrpcError answers as a service would, with a status and no message
+// (vanguard turns it into the caller's protocol).
+func answerGrpcError(w http.ResponseWriter, r *http.Request, code int, message string) {
+	callFrom(r.Context()).setStatus(strconv.Itoa(code), message)
+	w.Header().Set("Content-Type", "application/grpc")
+	w.Header().Set("Grpc-Status", strconv.Itoa(code))
+	w.Header().Set("Grpc-Message", percentEncode(message))
+	w.WriteHeader(http.StatusOK)
+}
+
+// classify tells a failure of the service from one of the caller's: only
+// the first is UNAVAILABLE (and worth an alert).
+func (b *backend) classify(r *http.Request, err error) (int, string) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return grpcResourceExhaust, fmt.Sprintf("the request is over the gateway's %d bytes", tooLarge.Limit)
+	case callFrom(r.Context()).requestBroken():
+		return grpcInvalidArgument, "the request could not be read: " + err.Error()
+	case errors.Is(r.Context().Err(), context.DeadlineExceeded):
+		return grpcDeadlineExceeded, "deadline exceeded"
+	case r.Context().Err() != nil:
+		return grpcCancelled, "the caller went away"
+	default:
+		return grpcUnavailable, fmt.Sprintf("%s is unreachable: %v", b.name, err)
+	}
+}
+
 func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := callFrom(r.Context())
-	call.service, call.method = b.name, r.URL.Path
+	call.setMethod(b.name, r.URL.Path)
+	if b.anonymous.Refuses(r) {
+		answerGrpcError(w, r, grpcResourceExhaust, "too many calls without an access token from this address: slow down")
+		return
+	}
 	limit := b.unaryLimit
-	if b.streaming[r.URL.Path] {
+	streaming := b.streaming[r.URL.Path]
+	if streaming {
 		limit = b.streamLimit
 	}
 	timeout := limit
@@ -88,7 +131,27 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// connection if it does not.
 	ctx, cancel := context.WithTimeout(r.Context(), timeout+time.Second)
 	defer cancel()
+	if streaming {
+		stop := context.AfterFunc(b.stopping, cancel)
+		defer stop()
+	}
+	r.Body = &requestReader{ReadCloser: r.Body, call: call}
 	b.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// requestReader notes that the request (as vanguard made it from the
+// caller's) could not be read: the caller's fault, not the service's.
+type requestReader struct {
+	io.ReadCloser
+	call *call
+}
+
+func (r *requestReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		r.call.markRequestBroken()
+	}
+	return n, err
 }
 
 // h2cTransport speaks HTTP/2 without TLS to the services (prior knowledge),
@@ -107,8 +170,12 @@ func h2cTransport() *http.Transport {
 const (
 	grpcOK               = 0
 	grpcCancelled        = 1
+	grpcInvalidArgument  = 3
 	grpcDeadlineExceeded = 4
+	grpcNotFound         = 5
+	grpcInternal         = 13
 	grpcResourceExhaust  = 8
+	grpcUnimplemented    = 12
 	grpcUnavailable      = 14
 )
 
@@ -168,18 +235,37 @@ func percentEncode(message string) string {
 
 // A call is what the gateway learns about one request as it passes through.
 type call struct {
-	mu       sync.Mutex
-	service  string // identity ... ("" when no service was called)
-	method   string // /helpline.catalog.v1.CatalogService/SearchExperts
-	status   string // the service's grpc-status
-	message  string
-	protocol string
+	mu              sync.Mutex
+	service         string // identity ... ("" when no service was called)
+	method          string // /helpline.catalog.v1.CatalogService/SearchExperts
+	status          string // the service's grpc-status ("" while unknown)
+	message         string
+	requestIsBroken bool
+	protocol        string
 }
 
 func (c *call) setStatus(status, message string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.status, c.message = status, message
+}
+
+func (c *call) setMethod(service, method string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.service, c.method = service, method
+}
+
+func (c *call) markRequestBroken() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.requestIsBroken = true
+}
+
+func (c *call) requestBroken() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.requestIsBroken
 }
 
 type callKey struct{}
@@ -191,19 +277,52 @@ func callFrom(ctx context.Context) *call {
 	return &call{}
 }
 
-// trailerReader notes the gRPC status when the body ends: it is in the trailers.
+// trailerReader notes the gRPC status when the service's answer ends: it is
+// in the trailers, or missing when the answer broke off. A stream the
+// gateway ends because it is stopping ends with UNAVAILABLE instead of a
+// broken connection, so that clients reconnect.
 type trailerReader struct {
 	io.ReadCloser
 	response *http.Response
 	call     *call
+	stopping context.Context
 	once     sync.Once
 }
 
 func (t *trailerReader) Read(p []byte) (int, error) {
 	n, err := t.ReadCloser.Read(p)
-	if err == io.EOF {
+	switch {
+	case err == nil:
+	case err == io.EOF:
 		t.once.Do(func() {
-			t.call.setStatus(t.response.Trailer.Get("Grpc-Status"), t.response.Trailer.Get("Grpc-Message"))
+			status := t.response.Trailer.Get("Grpc-Status")
+			if status == "" {
+				t.call.setStatus(strconv.Itoa(grpcInternal), "the service's answer ended without a status")
+				return
+			}
+			t.call.setStatus(status, t.response.Trailer.Get("Grpc-Message"))
+		})
+	case t.stopping.Err() != nil:
+		t.once.Do(func() {
+			message := "the gateway is restarting: call again"
+			t.call.setStatus(strconv.Itoa(grpcUnavailable), message)
+			if t.response.Trailer == nil {
+				t.response.Trailer = http.Header{}
+			}
+			t.response.Trailer.Set("Grpc-Status", strconv.Itoa(grpcUnavailable))
+			t.response.Trailer.Set("Grpc-Message", percentEncode(message))
+		})
+		return n, io.EOF
+	default:
+		t.once.Do(func() {
+			switch ctx := t.response.Request.Context(); {
+			case errors.Is(ctx.Err(), context.DeadlineExceeded):
+				t.call.setStatus(strconv.Itoa(grpcDeadlineExceeded), "deadline exceeded")
+			case ctx.Err() != nil:
+				t.call.setStatus(strconv.Itoa(grpcCancelled), "the caller went away")
+			default:
+				t.call.setStatus(strconv.Itoa(grpcUnavailable), "the service's answer broke off: "+err.Error())
+			}
 		})
 	}
 	return n, err

@@ -32,7 +32,10 @@ func gatewaySchema() *Config {
 	}
 	c.add("gateway.descriptor_set", "", "the APIs' protobuf image (FileDescriptorSet); empty: helpline.binpb next to the binary")
 	c.add("gateway.openapi_file", "", "OpenAPI description served at /openapi.yaml; empty: openapi.yaml next to the binary")
-	c.add("gateway.max_request_bytes", int64(1<<20), "largest request body or message accepted (RESOURCE_EXHAUSTED above)")
+	c.add("gateway.max_request_bytes", int64(1<<20), "largest request body accepted (RESOURCE_EXHAUSTED above); requests must come uncompressed")
+	c.add("gateway.max_response_bytes", int64(4<<20), "largest answer message passed on (the services' grpc.max_message_bytes)")
+	c.add("gateway.anonymous_calls_per_minute_per_client", int64(300), "calls without an access token, and sign-in, registration and token refresh, one client address may make per minute (bursts of a fifth of it); RESOURCE_EXHAUSTED above")
+	c.add("gateway.trusted_proxies", "", "comma-separated CIDRs of the proxies in front (the ingress): for calls from them, X-Forwarded-For names the client")
 	c.add("gateway.unary_timeout", 30*time.Second, "the longest a call may take; a client's shorter deadline wins")
 	c.add("gateway.stream_timeout", 10*time.Minute, "the longest a server stream (WatchRequest, WatchOffers) stays open; clients reconnect")
 	c.add("gateway.web_listen", "", "host:port serving the reference web page (tools/run); empty: no page")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -93,19 +94,52 @@ func cors(allowed *originSet, next http.Handler) http.Handler {
 	})
 }
 
-// limitBody refuses a declared body over the limit at once and cuts an
-// undeclared one there (vanguard then fails the call).
-func limitBody(maxBytes int64, next http.Handler) http.Handler {
+// admit refuses what the gateway does not take before any service sees it:
+// a compressed request (it could unpack to any size; browsers' clients do
+// not compress) and a body over the limit, declared or as it arrives. The
+// body must arrive within the unary limit (a caller that never sends it
+// does not hold the connection).
+func admit(maxBytes int64, bodyTimeout time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, header := range []string{"Content-Encoding", "Connect-Content-Encoding", "Grpc-Encoding"} {
+			if encoding := r.Header.Get(header); encoding != "" && !strings.EqualFold(encoding, "identity") {
+				callFrom(r.Context()).setStatus(fmt.Sprint(grpcUnimplemented), "compressed request")
+				writeError(w, r, grpcUnimplemented, fmt.Sprintf(
+					"the gateway takes requests uncompressed (%s: %s); answers may be compressed", header, encoding))
+				return
+			}
+		}
 		if r.ContentLength > maxBytes {
-			callFrom(r.Context()).setStatus("8", "request too large")
+			callFrom(r.Context()).setStatus(fmt.Sprint(grpcResourceExhaust), "request too large")
 			writeError(w, r, grpcResourceExhaust, fmt.Sprintf("the request is %d bytes, over the gateway's %d",
 				r.ContentLength, maxBytes))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			controller := http.NewResponseController(w)
+			if controller.SetReadDeadline(time.Now().Add(bodyTimeout)) == nil {
+				r.Body = &bodyDeadline{ReadCloser: r.Body, controller: controller}
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bodyDeadline lifts the read deadline once the body is in: a stream's
+// answer may then take as long as the stream lasts.
+type bodyDeadline struct {
+	io.ReadCloser
+	controller *http.ResponseController
+	once       sync.Once
+}
+
+func (b *bodyDeadline) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.once.Do(func() { b.controller.SetReadDeadline(time.Time{}) })
+	}
+	return n, err
 }
 
 // writeError answers in the caller's protocol with a status of the gateway's own.
@@ -137,6 +171,8 @@ func httpStatusOf(code int) int {
 		return http.StatusServiceUnavailable
 	case grpcDeadlineExceeded:
 		return http.StatusGatewayTimeout
+	case grpcUnimplemented:
+		return http.StatusNotImplemented
 	default:
 		return http.StatusInternalServerError
 	}
@@ -183,7 +219,8 @@ func newEdgeMetrics(registry prometheus.Registerer) *edgeMetrics {
 	return m
 }
 
-// observe measures every call and logs the ones that failed on our side.
+// observe measures every call, however it ends (an aborted stream
+// included), and logs the ones that failed on our side.
 func observe(metrics *edgeMetrics, logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions {
@@ -194,33 +231,43 @@ func observe(metrics *edgeMetrics, logger *slog.Logger, next http.Handler) http.
 		recorder := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		started := time.Now()
 		metrics.inFlight.WithLabelValues(c.protocol).Inc()
-		defer metrics.inFlight.WithLabelValues(c.protocol).Dec()
+		defer func() {
+			aborted := recover()
+			metrics.inFlight.WithLabelValues(c.protocol).Dec()
+			c.mu.Lock()
+			service, method, status, message := c.service, c.method, c.status, c.message
+			c.mu.Unlock()
+			code := grpcCodeName(status)
+			switch {
+			case status != "":
+			case aborted != nil && r.Context().Err() != nil:
+				code = "CANCELLED"
+			case aborted != nil:
+				code = "INTERNAL"
+			default:
+				code = codeOfHTTPStatus(recorder.status)
+			}
+			if service == "" {
+				service, method = "none", "none" // refused or unrouted before any service: bounded labels
+			} else {
+				method = method[strings.LastIndexByte(method, '/')+1:]
+			}
+			elapsed := time.Since(started)
+			metrics.requests.WithLabelValues(service, method, c.protocol, code).Inc()
+			metrics.seconds.WithLabelValues(service, method, c.protocol).Observe(elapsed.Seconds())
+			level := slog.LevelDebug
+			if code == "INTERNAL" || code == "UNAVAILABLE" || code == "UNKNOWN" || code == "DATA_LOSS" {
+				level = slog.LevelWarn
+			}
+			if logger.Enabled(r.Context(), level) {
+				logger.Log(r.Context(), level, "call", "backend", service, "method", method, "protocol", c.protocol,
+					"code", code, "error", message, "path", r.URL.Path, "millis", elapsed.Milliseconds())
+			}
+			if aborted != nil {
+				panic(aborted)
+			}
+		}()
 		next.ServeHTTP(recorder, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
-
-		c.mu.Lock()
-		service, method, status, message := c.service, c.method, c.status, c.message
-		c.mu.Unlock()
-		code := grpcCodeName(status)
-		if status == "" {
-			code = codeOfHTTPStatus(recorder.status)
-		}
-		if service == "" {
-			service, method = "none", "none" // refused or unrouted before any service: bounded labels
-		} else {
-			method = method[strings.LastIndexByte(method, '/')+1:]
-		}
-		elapsed := time.Since(started)
-		metrics.requests.WithLabelValues(service, method, c.protocol, code).Inc()
-		metrics.seconds.WithLabelValues(service, method, c.protocol).Observe(elapsed.Seconds())
-		level := slog.LevelDebug
-		if code == "INTERNAL" || code == "UNAVAILABLE" || code == "UNKNOWN" || code == "DATA_LOSS" {
-			level = slog.LevelWarn
-		}
-		if !logger.Enabled(r.Context(), level) {
-			return
-		}
-		logger.Log(r.Context(), level, "call", "service", service, "method", method, "protocol", c.protocol,
-			"code", code, "error", message, "path", r.URL.Path, "millis", elapsed.Milliseconds())
 	})
 }
 

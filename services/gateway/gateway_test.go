@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -175,6 +176,19 @@ func (h *harness) message(name protoreflect.FullName) *dynamicpb.Message {
 	return nil
 }
 
+func (f *fakeService) headersOf(method string) http.Header {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.headers[method]
+}
+
+func (f *fakeService) called(method string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.headers[method]
+	return ok
+}
+
 func (h *harness) received(method string, name protoreflect.FullName) *dynamicpb.Message {
 	h.service.mu.Lock()
 	defer h.service.mu.Unlock()
@@ -223,7 +237,7 @@ func TestRestQueryReachesTheServiceAsItsRequestWithTheTokenAndADeadline(t *testi
 	if got := request.Get(fields.ByName("category_id")).String(); got != "bike-repair" {
 		t.Errorf("category_id = %q", got)
 	}
-	headers := h.service.headers[search]
+	headers := h.service.headersOf(search)
 	if got := headers.Get("Authorization"); got != "Bearer token-1" {
 		t.Errorf("the service saw authorization %q", got)
 	}
@@ -240,7 +254,7 @@ func TestAClientsLongerDeadlineIsCutToTheLimitAndAShorterOneKept(t *testing.T) {
 		if response.StatusCode != 200 {
 			t.Fatalf("%d %s", response.StatusCode, body)
 		}
-		if got, _ := parseGrpcTimeout(h.service.headers[search].Get("Grpc-Timeout")); got != want {
+		if got, _ := parseGrpcTimeout(h.service.headersOf(search).Get("Grpc-Timeout")); got != want {
 			t.Errorf("asked %s ms: the service got %v, want %v", asked, got, want)
 		}
 	}
@@ -320,10 +334,10 @@ func TestARequestOverTheLimitIsRefusedBeforeAnyServiceSeesIt(t *testing.T) {
 	if response.StatusCode != 429 || !strings.Contains(text, "resource_exhausted") {
 		t.Errorf("%d %s", response.StatusCode, text)
 	}
-	if _, called := h.service.requests[search]; called {
+	if h.service.called(search) {
 		t.Error("the service was called")
 	}
-	if got := testutil.ToFloat64(h.metricsCounter("none", "none", "connect", "RESOURCE_EXHAUSTED")); got != 1 {
+	if got := h.count("none", "none", "connect", "RESOURCE_EXHAUSTED"); got != 1 {
 		t.Errorf("refusals counted: %v", got)
 	}
 }
@@ -334,7 +348,7 @@ func TestAServiceThatIsDownIsUnavailableAndCounted(t *testing.T) {
 	if response.StatusCode != 503 || !strings.Contains(body, `"code":"unavailable"`) {
 		t.Errorf("%d %s", response.StatusCode, body)
 	}
-	if got := testutil.ToFloat64(h.metricsCounter("catalog", "SearchExperts", "connect", "UNAVAILABLE")); got != 1 {
+	if got := h.count("catalog", "SearchExperts", "connect", "UNAVAILABLE"); got != 1 {
 		t.Errorf("counted %v", got)
 	}
 }
@@ -366,16 +380,18 @@ func TestServerStreamsArriveMessageByMessage(t *testing.T) {
 		t.Fatalf("the first message arrived before the second was sent: %q %v", first, err)
 	}
 	close(release)
-	rest, _ := io.ReadAll(response.Body)
-	if !bytes.Contains(rest, first) || rest[0] != 0 || !bytes.Contains(rest, []byte{2}) {
-		t.Errorf("the second message and the end of stream: %q", rest)
+	envelopes := readEnvelopes(t, response.Body)
+	if len(envelopes) != 2 || envelopes[0].flags != 0 || envelopes[1].flags != 2 ||
+		strings.TrimSpace(string(envelopes[1].data)) != "{}" {
+		t.Errorf("want the second message, then a clean end of stream: %+v", envelopes)
 	}
-	if timeout, _ := parseGrpcTimeout(h.service.headers["/helpline.matching.v1.MatchingService/WatchOffers"].Get("Grpc-Timeout")); timeout != 10*time.Minute {
+	if timeout, _ := parseGrpcTimeout(h.service.headersOf("/helpline.matching.v1.MatchingService/WatchOffers").Get("Grpc-Timeout")); timeout != 10*time.Minute {
 		t.Errorf("a stream's deadline is %v, want the stream limit", timeout)
 	}
 }
 
-func (h *harness) metricsCounter(service, method, protocol, code string) prometheus.Collector {
+// count is helpline_gateway_requests_total for these labels (0 when absent).
+func (h *harness) count(service, method, protocol, code string) float64 {
 	families, _ := h.metrics.Gather()
 	for _, family := range families {
 		if family.GetName() != "helpline_gateway_requests_total" {
@@ -388,13 +404,11 @@ func (h *harness) metricsCounter(service, method, protocol, code string) prometh
 			}
 			if labels["service"] == service && labels["method"] == method && labels["protocol"] == protocol &&
 				labels["code"] == code {
-				return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x", Help: "x"},
-					func() float64 { return metric.GetCounter().GetValue() })
+				return metric.GetCounter().GetValue()
 			}
 		}
 	}
-	h.t.Errorf("no helpline_gateway_requests_total{%s,%s,%s,%s}", service, method, protocol, code)
-	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x", Help: "x"}, func() float64 { return 0 })
+	return 0
 }
 
 func base64Std(data []byte) string {
@@ -432,5 +446,290 @@ func TestAServiceThatIsDownIsReportedButTheGatewayStaysReadyUntilItStops(t *test
 	h.g.health.shuttingDown.Store(true)
 	if response, body := h.do("GET", "/readyz", "", nil, nil); response.StatusCode != 503 {
 		t.Errorf("/readyz while shutting down: %d %s", response.StatusCode, body)
+	}
+}
+
+type envelope struct {
+	flags byte
+	data  []byte
+}
+
+// readEnvelopes reads Connect streaming envelopes to the end of the body.
+func readEnvelopes(t *testing.T, body io.Reader) []envelope {
+	var out []envelope
+	for {
+		prefix := make([]byte, 5)
+		if _, err := io.ReadFull(body, prefix); err == io.EOF {
+			return out
+		} else if err != nil {
+			t.Fatalf("the stream broke off: %v (after %+v)", err, out)
+		}
+		data := make([]byte, binary.BigEndian.Uint32(prefix[1:]))
+		if _, err := io.ReadFull(body, data); err != nil {
+			t.Fatalf("the stream broke off in a message: %v", err)
+		}
+		out = append(out, envelope{prefix[0], data})
+	}
+}
+
+func TestACompressedRequestIsRefusedBeforeAnyServiceSeesIt(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, header := range []map[string]string{
+		{"Connect-Protocol-Version": "1", "Content-Encoding": "gzip"},
+		{"Grpc-Encoding": "gzip", "X-Grpc-Web": "1"},
+	} {
+		contentType := "application/json"
+		if header["X-Grpc-Web"] != "" {
+			contentType = "application/grpc-web+proto"
+		}
+		response, body := h.do("POST", search, contentType, []byte("\x1f\x8b"), header)
+		if contentType == "application/json" && (response.StatusCode != 501 || !strings.Contains(body, "uncompressed")) {
+			t.Errorf("Connect with gzip: %d %s", response.StatusCode, body)
+		}
+		if contentType != "application/json" && response.Header.Get("Grpc-Status") != "12" {
+			t.Errorf("gRPC-Web with gzip: %d %v %s", response.StatusCode, response.Header, body)
+		}
+	}
+	if h.service.called(search) {
+		t.Error("the service was called")
+	}
+}
+
+func TestABodyThatGrowsPastTheLimitIsTheCallersFaultNotTheServices(t *testing.T) {
+	h := newHarness(t, map[string]any{"gateway.max_request_bytes": 2048})
+	body := `{"text": "` + strings.Repeat("a", 8192) + `"}`
+	request, _ := http.NewRequest("POST", h.gateway.URL+search, io.MultiReader(strings.NewReader(body)))
+	request.ContentLength = -1 // sent chunked: the size is learnt as it arrives
+	request.Header.Set("Content-Type", "application/json")
+	request.Header.Set("Connect-Protocol-Version", "1")
+	response, err := http.DefaultClient.Do(request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(response.Body)
+	response.Body.Close()
+	if response.StatusCode != 429 || !strings.Contains(string(text), "resource_exhausted") {
+		t.Errorf("an oversized body sent chunked: %d %s", response.StatusCode, text)
+	}
+	if got := h.count("catalog", "SearchExperts", "connect", "UNAVAILABLE"); got != 0 {
+		t.Errorf("counted against catalog as UNAVAILABLE: %v", got)
+	}
+}
+
+func TestUnknownQueryParametersDoNotBreakARestCall(t *testing.T) {
+	h := newHarness(t, nil)
+	response, body := h.do("GET", "/v1/categories?_=1701&utm_source=mail", "", nil, nil)
+	if response.StatusCode != 200 {
+		t.Errorf("%d %s", response.StatusCode, body)
+	}
+}
+
+func TestAStatusInTheTrailersIsCounted(t *testing.T) {
+	h := newHarness(t, nil)
+	h.service.answer = func(w http.ResponseWriter, _ string) {
+		w.Write(grpcFrame(nil))
+		w.Header().Set("Grpc-Status", "9")
+		w.Header().Set("Grpc-Message", "not now")
+	}
+	response, body := h.do("POST", search, "application/json", []byte(`{}`), map[string]string{"Connect-Protocol-Version": "1"})
+	if response.StatusCode != 400 || !strings.Contains(body, "failed_precondition") {
+		t.Errorf("%d %s", response.StatusCode, body)
+	}
+	if got := h.count("catalog", "SearchExperts", "connect", "FAILED_PRECONDITION"); got != 1 {
+		t.Errorf("counted %v", got)
+	}
+}
+
+func TestAnOriginNotAllowedGetsNoCorsHeadersOnItsCalls(t *testing.T) {
+	h := newHarness(t, nil)
+	response, _ := h.do("POST", search, "application/json", []byte(`{}`),
+		map[string]string{"Origin": "https://evil.example", "Connect-Protocol-Version": "1"})
+	if got := response.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("Access-Control-Allow-Origin %q for an origin not configured", got)
+	}
+}
+
+func TestTheGatewaysOwnHealthCheckKnowsItsNames(t *testing.T) {
+	h := newHarness(t, nil)
+	ask := func(service string) (string, string) {
+		message := protowire.AppendTag(nil, 1, protowire.BytesType)
+		message = protowire.AppendString(message, service)
+		response, body := h.do("POST", "/grpc.health.v1.Health/Check", "application/grpc", grpcFrame(message), nil)
+		status := response.Trailer.Get("Grpc-Status")
+		if status == "" {
+			status = response.Header.Get("Grpc-Status")
+		}
+		return status, body
+	}
+	if status, body := ask(""); status != "0" || body != string(grpcFrame([]byte{0x08, 1})) {
+		t.Errorf("readiness: %s %q", status, body)
+	}
+	if status, _ := ask("no.such.Service"); status != "5" {
+		t.Errorf("an unknown name: %s, want NOT_FOUND", status)
+	}
+	h.g.health.shuttingDown.Store(true)
+	if status, body := ask(""); status != "0" || body != string(grpcFrame([]byte{0x08, 2})) {
+		t.Errorf("readiness while stopping: %s %q", status, body)
+	}
+	if status, body := ask("helpline.liveness"); status != "0" || body != string(grpcFrame([]byte{0x08, 1})) {
+		t.Errorf("liveness while stopping: %s %q", status, body)
+	}
+}
+
+func TestStreamsEndCleanlyWithUnavailableWhenTheGatewayStops(t *testing.T) {
+	h := newHarness(t, nil)
+	h.service.answer = func(w http.ResponseWriter, _ string) {
+		w.Write(grpcFrame(nil))
+		w.(http.Flusher).Flush()
+		time.Sleep(30 * time.Second) // an expert waiting for offers
+	}
+	request, _ := http.NewRequest("POST", h.gateway.URL+"/helpline.matching.v1.MatchingService/WatchOffers",
+		bytes.NewReader(grpcFrame([]byte("{}"))))
+	request.Header.Set("Content-Type", "application/connect+json")
+	response, err := http.DefaultClient.Do(request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer response.Body.Close()
+	first := make([]byte, 5)
+	io.ReadFull(response.Body, first)
+	io.ReadFull(response.Body, make([]byte, binary.BigEndian.Uint32(first[1:])))
+	h.g.stop()
+	done := make(chan []envelope)
+	go func() { done <- readEnvelopes(t, response.Body) }()
+	select {
+	case envelopes := <-done:
+		if len(envelopes) != 1 || envelopes[0].flags != 2 || !strings.Contains(string(envelopes[0].data), `"unavailable"`) {
+			t.Errorf("want a clean end of stream with unavailable: %+v", envelopes)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream stayed open after the gateway began to stop")
+	}
+	if got := h.count("matching", "WatchOffers", "connect", "UNAVAILABLE"); got != 1 {
+		t.Errorf("counted %v", got)
+	}
+}
+
+func TestAStreamTheCallerClosesIsCounted(t *testing.T) {
+	h := newHarness(t, nil)
+	h.service.answer = func(w http.ResponseWriter, _ string) {
+		w.Write(grpcFrame(nil))
+		w.(http.Flusher).Flush()
+		time.Sleep(30 * time.Second)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	request, _ := http.NewRequestWithContext(ctx, "POST",
+		h.gateway.URL+"/helpline.matching.v1.MatchingService/WatchOffers", bytes.NewReader(grpcFrame([]byte("{}"))))
+	request.Header.Set("Content-Type", "application/connect+json")
+	response, err := http.DefaultClient.Do(request)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(response.Body, make([]byte, 5))
+	cancel() // the browser tab closes
+	response.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if h.count("matching", "WatchOffers", "connect", "CANCELLED") == 1 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Error("a stream its caller closed was not counted as CANCELLED")
+}
+
+func TestCallsWithoutATokenAreLimitedPerClientAddress(t *testing.T) {
+	h := newHarness(t, map[string]any{"gateway.anonymous_calls_per_minute_per_client": 5,
+		"gateway.trusted_proxies": "127.0.0.0/8"})
+	login := func(client string, token string) int {
+		headers := map[string]string{"X-Forwarded-For": client}
+		if token != "" {
+			headers["Authorization"] = "Bearer " + token
+		}
+		response, _ := h.do("POST", "/v1/auth/login", "application/json", []byte(`{}`), headers)
+		return response.StatusCode
+	}
+	if first, second := login("203.0.113.7", ""), login("203.0.113.7", ""); first != 200 || second != 429 {
+		t.Errorf("one client's two sign-ins in a row (a burst of 1): %d then %d", first, second)
+	}
+	if got := login("203.0.113.7", "made-up"); got != 429 {
+		t.Errorf("a made-up token does not lift the limit on sign-in: %d", got)
+	}
+	if got := login("198.51.100.9", ""); got != 200 {
+		t.Errorf("another client is not limited by the first: %d", got)
+	}
+	if got := login("203.0.113.7, 198.51.100.10", ""); got != 200 {
+		t.Errorf("the address the trusted proxy saw counts, not what the caller wrote before it: %d", got)
+	}
+	response, _ := h.do("GET", "/v1/categories", "", nil, map[string]string{"X-Forwarded-For": "203.0.113.7",
+		"Authorization": "Bearer token"})
+	if response.StatusCode != 200 {
+		t.Errorf("a call with a token is the services' to limit: %d", response.StatusCode)
+	}
+}
+
+func TestAnUntrustedPeersForwardedForIsIgnored(t *testing.T) {
+	limiter, _ := newAnonymousLimiter(60, []string{"10.0.0.0/8"})
+	request := httptest.NewRequest("POST", "/", nil)
+	request.RemoteAddr = "192.0.2.1:5555"
+	request.Header.Set("X-Forwarded-For", "203.0.113.7")
+	if got := limiter.clientAddress(request); got != "192.0.2.1" {
+		t.Errorf("client %q, want the peer", got)
+	}
+	request.RemoteAddr = "10.1.2.3:5555"
+	request.Header.Set("X-Forwarded-For", "203.0.113.7, 10.9.9.9")
+	if got := limiter.clientAddress(request); got != "203.0.113.7" {
+		t.Errorf("client %q, want the last address before the trusted proxies", got)
+	}
+}
+
+func TestThePageServesItsFilesOnly(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(root+"/index.html", []byte("<h1>page</h1>"), 0o644)
+	os.Mkdir(root+"/assets", 0o755)
+	os.WriteFile(root+"/assets/app.js", []byte("1"), 0o644)
+	page := httptest.NewServer(webPage(root, "http://127.0.0.1:8080"))
+	defer page.Close()
+	get := func(path string) (*http.Response, string) {
+		response, err := http.Get(page.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer response.Body.Close()
+		body, _ := io.ReadAll(response.Body)
+		return response, string(body)
+	}
+	if response, body := get("/"); response.StatusCode != 200 || body != "<h1>page</h1>" ||
+		!strings.Contains(response.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+		!strings.Contains(response.Header.Get("Content-Security-Policy"), "connect-src 'self' http://127.0.0.1:8080") {
+		t.Errorf("/: %d %q %v", response.StatusCode, body, response.Header)
+	}
+	if _, body := get("/gateway.json"); !strings.Contains(body, `"url":"http://127.0.0.1:8080"`) {
+		t.Errorf("gateway.json: %s", body)
+	}
+	for _, path := range []string{"/assets/", "/assets", "/../index.html", "/missing.js"} {
+		if response, body := get(path); response.StatusCode != 404 && response.StatusCode != 400 {
+			t.Errorf("%s: %d %q", path, response.StatusCode, body)
+		}
+	}
+}
+
+func TestThePageNeedsItsFolder(t *testing.T) {
+	file := t.TempDir() + "/gateway.json"
+	os.WriteFile(file, []byte(`{"gateway": {"web_listen": "127.0.0.1:0", "descriptor_set": "`+
+		os.Getenv("HELPLINE_PROTO_IMAGE")+`"}}`), 0o644)
+	if os.Getenv("HELPLINE_PROTO_IMAGE") == "" {
+		t.Skip("HELPLINE_PROTO_IMAGE is not set; ctest sets it")
+	}
+	config := gatewaySchema()
+	if err := config.Load(file, nil); err != nil {
+		t.Fatal(err)
+	}
+	openapi := t.TempDir() + "/openapi.yaml"
+	os.WriteFile(openapi, []byte("openapi: 3.0.3\n"), 0o644)
+	config.set("gateway.openapi_file", openapi)
+	_, err := newGateway(config, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err == nil || !strings.Contains(err.Error(), "gateway.web_root") {
+		t.Errorf("web_listen without web_root: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // health follows each service's grpc.health.v1 Check in the background
@@ -152,16 +153,54 @@ func (h *health) ServeReady(w http.ResponseWriter, _ *http.Request) {
 }
 
 // ServeGrpcHealth answers grpc.health.v1.Health/Check for gRPC callers (the
-// probe helpline-health, deploy/local/services) as /readyz does.
+// probe helpline-health, deploy/local/services): "" is readiness, as
+// /readyz, "helpline.liveness" liveness, as the services name them; any
+// other name is NOT_FOUND, as the health protocol says.
 func (h *health) ServeGrpcHealth(w http.ResponseWriter, request *http.Request) {
-	io.Copy(io.Discard, io.LimitReader(request.Body, 1024))
+	body, _ := io.ReadAll(io.LimitReader(request.Body, 1024))
 	w.Header().Set("Content-Type", "application/grpc")
 	w.Header().Set("Trailer", "Grpc-Status")
+	service, ok := healthCheckService(body)
+	if !ok || (service != "" && service != "helpline.liveness") {
+		w.Header().Set("Grpc-Status", fmt.Sprint(grpcNotFound))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	status := byte(1) // SERVING
-	if h.shuttingDown.Load() {
+	if service == "" && h.shuttingDown.Load() {
 		status = 2 // NOT_SERVING
 	}
 	w.WriteHeader(http.StatusOK)
 	w.Write([]byte{0, 0, 0, 0, 2, 0x08, status})
 	w.Header().Set("Grpc-Status", "0")
+}
+
+// healthCheckService reads HealthCheckRequest{string service = 1} from one
+// uncompressed gRPC message.
+func healthCheckService(frame []byte) (string, bool) {
+	if len(frame) < 5 || frame[0] != 0 || int(binary.BigEndian.Uint32(frame[1:5])) != len(frame)-5 {
+		return "", false
+	}
+	message, service := frame[5:], ""
+	for len(message) > 0 {
+		number, kind, n := protowire.ConsumeTag(message)
+		if n < 0 {
+			return "", false
+		}
+		message = message[n:]
+		if number == 1 && kind == protowire.BytesType {
+			value, m := protowire.ConsumeBytes(message)
+			if m < 0 {
+				return "", false
+			}
+			service, message = string(value), message[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(number, kind, message)
+		if m < 0 {
+			return "", false
+		}
+		message = message[m:]
+	}
+	return service, true
 }

@@ -10,11 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -69,6 +71,7 @@ type gateway struct {
 	openapiFile string
 	health      *health
 	origins     *originSet
+	stop        context.CancelFunc // ends the open streams
 }
 
 func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registerer) (*gateway, error) {
@@ -81,7 +84,28 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 	if maxBytes < 1024 || maxBytes > 64<<20 {
 		return nil, fmt.Errorf("gateway.max_request_bytes must be between 1024 and %d", 64<<20)
 	}
-	transport := h2cTransport()
+	maxResponseBytes := config.Int("gateway.max_response_bytes")
+	if maxResponseBytes < 1024 || maxResponseBytes > 64<<20 {
+		return nil, fmt.Errorf("gateway.max_response_bytes must be between 1024 and %d", 64<<20)
+	}
+	anonymous, err := newAnonymousLimiter(config.Int("gateway.anonymous_calls_per_minute_per_client"),
+		config.List("gateway.trusted_proxies"))
+	if err != nil {
+		return nil, err
+	}
+	if anonymous.perSecond <= 0 {
+		return nil, fmt.Errorf("gateway.anonymous_calls_per_minute_per_client must be at least 1")
+	}
+	stopping, stop := context.WithCancel(context.Background())
+	built := false
+	defer func() {
+		if !built {
+			stop()
+		}
+	}()
+	settings := backendSettings{transport: h2cTransport(), unaryLimit: config.Duration("gateway.unary_timeout"),
+		streamLimit: config.Duration("gateway.stream_timeout"), stopping: stopping, anonymous: anonymous,
+		logger: logger}
 	targets := map[string]string{}
 	var services []*vanguard.Service
 	for _, backend := range backendServices {
@@ -90,12 +114,15 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 			return nil, fmt.Errorf("gateway.%s_target must be host:port, not %q", backend.name, target)
 		}
 		targets[backend.name] = target
-		handler := newBackend(backend.name, target, schemas[backend.name], transport,
-			config.Duration("gateway.unary_timeout"), config.Duration("gateway.stream_timeout"), logger)
+		handler := newBackend(backend.name, target, schemas[backend.name], settings)
 		services = append(services, vanguard.NewServiceWithSchema(schemas[backend.name], handler,
 			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
 			vanguard.WithTargetCodecs(vanguard.CodecProto),
-			vanguard.WithMaxMessageBufferBytes(uint32(maxBytes))))
+			vanguard.WithNoTargetCompression(),
+			// Requests are held to max_request_bytes before this (admit); this bounds answers.
+			vanguard.WithMaxMessageBufferBytes(uint32(maxResponseBytes)),
+			// Cache busters and tracking parameters do not break a REST call.
+			vanguard.WithRESTUnmarshalOptions(vanguard.RESTUnmarshalOptions{DiscardUnknownQueryParams: true})))
 	}
 	transcoder, err := vanguard.NewTranscoder(services)
 	if err != nil {
@@ -104,10 +131,15 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 	metrics := newEdgeMetrics(registry)
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	g := &gateway{logger: logger, health: newHealth(transport, targets, registry, logger),
+	g := &gateway{logger: logger, health: newHealth(settings.transport, targets, registry, logger), stop: stop,
 		openapiFile: besideBinary(config.String("gateway.openapi_file"), "openapi.yaml")}
 	if _, err := os.Stat(g.openapiFile); err != nil {
 		return nil, fmt.Errorf("no OpenAPI description: %w", err)
+	}
+	if config.String("gateway.web_listen") != "" {
+		if _, err := os.Stat(filepath.Join(config.String("gateway.web_root"), "index.html")); err != nil {
+			return nil, fmt.Errorf("gateway.web_listen needs gateway.web_root, the built page's folder: %w", err)
+		}
 	}
 	origins := config.List("gateway.cors_origins")
 	for _, origin := range origins {
@@ -124,8 +156,10 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 		http.ServeFile(w, r, g.openapiFile)
 	})
 	g.origins = newOriginSet(origins)
-	mux.Handle("/", observe(metrics, logger, cors(g.origins, limitBody(maxBytes, transcoder))))
+	mux.Handle("/", observe(metrics, logger, cors(g.origins,
+		admit(maxBytes, config.Duration("gateway.unary_timeout"), transcoder))))
 	g.handler = recoverPanics(logger, mux)
+	built = true
 	return g, nil
 }
 
@@ -137,7 +171,8 @@ func (g *gateway) Run(config *Config, registry *prometheus.Registry) error {
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true) // gRPC callers and HTTP/2 proxies in front
 	main := &http.Server{Handler: g.handler, Protocols: &protocols, ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn)}
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(g.logger.Handler(), slog.LevelDebug)}
 	metrics := &http.Server{Handler: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
 	servers := []*http.Server{main, metrics}
 	ports := map[string]int{}
@@ -167,12 +202,15 @@ func (g *gateway) Run(config *Config, registry *prometheus.Registry) error {
 			publicURL = fmt.Sprintf("http://%s", hostPort(config.String("gateway.listen"), ports["grpc_port"]))
 		}
 		web := &http.Server{Handler: webPage(config.String("gateway.web_root"), publicURL),
-			ReadHeaderTimeout: 10 * time.Second}
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 		servers = append(servers, web)
 		if err := listen(web, webListen, "web_port"); err != nil {
 			return err
 		}
-		g.origins.Add("http://" + hostPort(webListen, ports["web_port"])) // the page calls from there
+		// The page calls from there (as 127.0.0.1 or as localhost).
+		pageOrigin := "http://" + hostPort(webListen, ports["web_port"])
+		g.origins.Add(pageOrigin)
+		g.origins.Add(strings.Replace(pageOrigin, "//127.0.0.1:", "//localhost:", 1))
 	}
 	if path := config.String("ports_file"); path != "" {
 		if err := writePortsFile(path, ports); err != nil {
@@ -185,6 +223,7 @@ func (g *gateway) Run(config *Config, registry *prometheus.Registry) error {
 	go g.health.Watch(watching, 5*time.Second)
 	<-ctx.Done()
 	g.health.shuttingDown.Store(true)
+	g.stop()
 	g.logger.Info("shutting down", "grace", config.Duration("shutdown.grace").String())
 	shutdown, cancel := context.WithTimeout(context.Background(), config.Duration("shutdown.grace"))
 	defer cancel()
@@ -197,16 +236,35 @@ func (g *gateway) Run(config *Config, registry *prometheus.Registry) error {
 	return failed
 }
 
-// webPage serves the reference page and tells it where the gateway is.
+// webPage serves the reference page's files (no folder listings) and tells
+// it where the gateway is; the page may call only there and be framed nowhere.
 func webPage(root, gatewayURL string) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /gateway.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		json.NewEncoder(w).Encode(map[string]string{"url": gatewayURL})
+	files := os.DirFS(root)
+	policy := fmt.Sprintf("default-src 'self'; connect-src 'self' %s; frame-ancestors 'none'; "+
+		"base-uri 'none'; object-src 'none'; form-action 'none'", gatewayURL)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", policy)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		switch {
+		case name == "gateway.json":
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			json.NewEncoder(w).Encode(map[string]string{"url": gatewayURL})
+			return
+		case name == "":
+			name = "index.html"
+		}
+		if info, err := fs.Stat(files, name); err != nil || !info.Mode().IsRegular() {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeFileFS(w, r, files, name)
 	})
-	mux.Handle("/", http.FileServer(http.Dir(root)))
-	return mux
 }
 
 func hostPort(listen string, port int) string {

@@ -335,8 +335,12 @@ def check_gateway(name, by_kind, values):
           f"{where} allows the origins {own.get('cors_origins')!r}, not {gateway_values['corsOrigins']}")
     check(own.get("max_request_bytes") == gateway_values["maxRequestBytes"] and
           own.get("unary_timeout") == gateway_values["unaryTimeout"] and
-          own.get("stream_timeout") == gateway_values["streamTimeout"],
+          own.get("stream_timeout") == gateway_values["streamTimeout"] and
+          own.get("anonymous_calls_per_minute_per_client") == gateway_values["anonymousCallsPerMinutePerClient"],
           f"{where}'s limits are not the values': {own}")
+    # The per-client limit at the edge names clients only through proxies the values trust.
+    check(own.get("trusted_proxies") == ",".join(gateway_values["trustedProxies"]),
+          f"{where} trusts the proxies {own.get('trusted_proxies')!r}, not {gateway_values['trustedProxies']}")
     check(own.get("descriptor_set") == f"{GATEWAY_SHARE}/helpline.binpb" and
           own.get("openapi_file") == f"{GATEWAY_SHARE}/openapi.yaml",
           f"{where} looks for its schema files where the image has none: {own}")

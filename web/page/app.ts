@@ -1,7 +1,8 @@
 // Helpline's reference page: every call goes through the generated
 // @helpline/client to the web gateway. The gateway's URL comes from
-// ?gateway=URL or else gateway.json beside the page ({"url": "...",
-// "currency": "EUR"}); ?protocol=connect|grpc-web picks the wire protocol.
+// gateway.json beside the page ({"url": "...", "currency": "EUR"}), never
+// from the address bar (a link must not send a password elsewhere);
+// ?protocol=connect|grpc-web picks the wire protocol.
 //
 // Elements a test drives carry data-testid; a field's error slot carries
 // data-error-for="<proto field name>".
@@ -49,9 +50,7 @@ function text(form: HTMLFormElement, name: string): string {
   return String(new FormData(form).get(name) ?? "").trim();
 }
 
-async function loadConfig(params: URLSearchParams): Promise<GatewayConfig> {
-  const url = params.get("gateway");
-  if (url) return { url };
+async function loadConfig(): Promise<GatewayConfig> {
   const response = await fetch("gateway.json", { cache: "no-store" });
   if (!response.ok) throw new Error(`gateway.json: HTTP ${response.status}`);
   return (await response.json()) as GatewayConfig;
@@ -116,9 +115,13 @@ function showError(line: HTMLElement, error: unknown, form?: HTMLElement): void 
   line.dataset.code = Code[failure.code];
 }
 
-// Streams are opened again when the connection or a deadline ended them.
+// Streams are opened again unless the call itself was wrong: a restarting
+// gateway, a dropped network (Unknown, Internal in the browser) or a
+// deadline end them, and a reconnect gets the current state at once.
+const NOT_WORTH_RECONNECTING = new Set([Code.InvalidArgument, Code.NotFound, Code.PermissionDenied,
+  Code.Unauthenticated, Code.FailedPrecondition, Code.Unimplemented, Code.Canceled]);
 function worthReconnecting(error: ConnectError): boolean {
-  return error.code === Code.Unavailable || error.code === Code.DeadlineExceeded;
+  return !NOT_WORTH_RECONNECTING.has(error.code);
 }
 
 // --- Money ------------------------------------------------------------------
@@ -439,7 +442,7 @@ function onSubmit(testId: string, handler: (form: HTMLFormElement) => Promise<vo
 async function start(): Promise<void> {
   const params = new URLSearchParams(location.search);
   try {
-    const config = await loadConfig(params);
+    const config = await loadConfig();
     const protocol = protocolFrom(params);
     currency = config.currency ?? currency;
     clients = createHelplineClients(config.url, {

@@ -65,6 +65,8 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
   "max_request_bytes" $v.gateway.maxRequestBytes
   "unary_timeout" $v.gateway.unaryTimeout
   "stream_timeout" $v.gateway.streamTimeout
+  "anonymous_calls_per_minute_per_client" $v.gateway.anonymousCallsPerMinutePerClient
+  "trusted_proxies" (join "," $v.gateway.trustedProxies)
 -}}
 {{- range $service := include "helpline.gatewayBackends" $root | splitList " " -}}
 {{- $_ := set $gateway (printf "%s_target" $service) (printf "%s-%s:%v" (include "helpline.fullname" $root) $service $v.grpcPort) -}}
