@@ -136,8 +136,18 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer stop()
 	}
 	r.Body = &requestReader{ReadCloser: r.Body, call: call}
+	if !streaming {
+		w = unflushed{w} // one answer: written once at the end, not a write per part
+	}
 	b.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
+
+// unflushed drops ReverseProxy's flush after every write (it flushes gRPC
+// answers as streams); the server sends a unary answer when it is complete.
+type unflushed struct{ http.ResponseWriter }
+
+func (unflushed) Flush() {}
+
 
 // requestReader notes that the request (as vanguard made it from the
 // caller's) could not be read: the caller's fault, not the service's.
