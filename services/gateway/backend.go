@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 )
 
 // A backend forwards vanguard's gRPC calls to one service over h2c, with
@@ -23,7 +27,8 @@ import (
 type backend struct {
 	name        string
 	proxy       *httputil.ReverseProxy
-	streaming   map[string]bool // method path -> server streaming
+	streaming   map[string]bool                           // method path -> server streaming
+	inputs      map[string]protoreflect.MessageDescriptor // method path -> its request
 	unaryLimit  time.Duration
 	streamLimit time.Duration
 	// Done when the gateway begins to stop: open streams end then, with
@@ -45,12 +50,14 @@ type backendSettings struct {
 
 func newBackend(name, target string, service protoreflect.ServiceDescriptor, settings backendSettings) *backend {
 	logger, stopping := settings.logger, settings.stopping
-	b := &backend{name: name, streaming: map[string]bool{}, unaryLimit: settings.unaryLimit,
+	b := &backend{name: name, streaming: map[string]bool{}, inputs: map[string]protoreflect.MessageDescriptor{},
+		unaryLimit:  settings.unaryLimit,
 		streamLimit: settings.streamLimit, stopping: stopping, anonymous: settings.anonymous, logger: logger}
 	methods := service.Methods()
 	for i := 0; i < methods.Len(); i++ {
 		method := methods.Get(i)
-		b.streaming[fmt.Sprintf("/%s/%s", service.FullName(), method.Name())] = method.IsStreamingServer()
+		path := fmt.Sprintf("/%s/%s", service.FullName(), method.Name())
+		b.streaming[path], b.inputs[path] = method.IsStreamingServer(), method.Input()
 	}
 	targetURL := &url.URL{Scheme: "http", Host: target}
 	b.proxy = &httputil.ReverseProxy{
@@ -66,8 +73,7 @@ func newBackend(name, target string, service protoreflect.ServiceDescriptor, set
 			if status := response.Header.Get("Grpc-Status"); status != "" { // trailers-only
 				call.setStatus(status, response.Header.Get("Grpc-Message"))
 			} else {
-				response.Body = &trailerReader{ReadCloser: response.Body, response: response, call: call,
-					stopping: stopping}
+				response.Body = &trailerReader{ReadCloser: response.Body, response: response, call: call}
 			}
 			return nil
 		},
@@ -95,12 +101,9 @@ func answerGrpcError(w http.ResponseWriter, r *http.Request, code int, message s
 // classify tells a failure of the service from one of the caller's: only
 // the first is UNAVAILABLE (and worth an alert).
 func (b *backend) classify(r *http.Request, err error) (int, string) {
-	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
-		return grpcResourceExhaust, fmt.Sprintf("the request is over the gateway's %d bytes", tooLarge.Limit)
-	case callFrom(r.Context()).requestBroken():
-		return grpcInvalidArgument, "the request could not be read: " + err.Error()
+	case callFrom(r.Context()).endedByStop():
+		return grpcUnavailable, restarting
 	case errors.Is(r.Context().Err(), context.DeadlineExceeded):
 		return grpcDeadlineExceeded, "deadline exceeded"
 	case r.Context().Err() != nil:
@@ -113,12 +116,25 @@ func (b *backend) classify(r *http.Request, err error) (int, string) {
 func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := callFrom(r.Context())
 	call.setMethod(b.name, r.URL.Path)
+	streaming := b.streaming[r.URL.Path]
+	if streaming && b.stopping.Err() != nil {
+		answerGrpcError(w, r, grpcUnavailable, restarting)
+		return
+	}
 	if b.anonymous.Refuses(r) {
 		answerGrpcError(w, r, grpcResourceExhaust, "too many calls without an access token from this address: slow down")
 		return
 	}
+	// Every method takes one request message: the service is called only
+	// once all of it has arrived and parses, so a slow, cut, oversized or
+	// malformed request is the caller's error, never counted against it.
+	request, code, message := b.readRequest(r)
+	if code != grpcOK {
+		answerGrpcError(w, r, code, message)
+		return
+	}
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(request)), int64(len(request))
 	limit := b.unaryLimit
-	streaming := b.streaming[r.URL.Path]
 	if streaming {
 		limit = b.streamLimit
 	}
@@ -132,14 +148,44 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout+time.Second)
 	defer cancel()
 	if streaming {
-		stop := context.AfterFunc(b.stopping, cancel)
+		stop := context.AfterFunc(b.stopping, func() {
+			call.markEndedByStop()
+			cancel()
+		})
 		defer stop()
-	}
-	r.Body = &requestReader{ReadCloser: r.Body, call: call}
-	if !streaming {
+	} else {
 		w = unflushed{w} // one answer: written once at the end, not a write per part
 	}
 	b.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+const restarting = "the gateway is restarting: call again"
+
+// readRequest reads the one gRPC message vanguard made of the caller's
+// request and checks that it is an uncompressed, valid request of the method.
+func (b *backend) readRequest(r *http.Request) ([]byte, int, string) {
+	body, err := io.ReadAll(r.Body)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, grpcResourceExhaust, fmt.Sprintf("the request is over the gateway's %d bytes", tooLarge.Limit)
+	case err != nil && r.Context().Err() != nil:
+		return nil, grpcCancelled, "the caller went away"
+	case err != nil:
+		return nil, grpcInvalidArgument, "the request could not be read: " + err.Error()
+	case len(body) < 5 || int(binary.BigEndian.Uint32(body[1:5])) != len(body)-5:
+		return nil, grpcInvalidArgument, "the request must be exactly one message"
+	case body[0]&1 != 0:
+		return nil, grpcUnimplemented, "the gateway takes requests uncompressed"
+	}
+	input, ok := b.inputs[r.URL.Path]
+	if !ok {
+		return nil, grpcUnimplemented, "no such method: " + r.URL.Path
+	}
+	if err := proto.Unmarshal(body[5:], dynamicpb.NewMessage(input)); err != nil {
+		return nil, grpcInvalidArgument, fmt.Sprintf("the request is not a %s: %v", input.FullName(), err)
+	}
+	return body, grpcOK, ""
 }
 
 // unflushed drops ReverseProxy's flush after every write (it flushes gRPC
@@ -147,22 +193,6 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type unflushed struct{ http.ResponseWriter }
 
 func (unflushed) Flush() {}
-
-
-// requestReader notes that the request (as vanguard made it from the
-// caller's) could not be read: the caller's fault, not the service's.
-type requestReader struct {
-	io.ReadCloser
-	call *call
-}
-
-func (r *requestReader) Read(p []byte) (int, error) {
-	n, err := r.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
-		r.call.markRequestBroken()
-	}
-	return n, err
-}
 
 // h2cTransport speaks HTTP/2 without TLS to the services (prior knowledge),
 // as gRPC clients inside the cluster do.
@@ -245,13 +275,13 @@ func percentEncode(message string) string {
 
 // A call is what the gateway learns about one request as it passes through.
 type call struct {
-	mu              sync.Mutex
-	service         string // identity ... ("" when no service was called)
-	method          string // /helpline.catalog.v1.CatalogService/SearchExperts
-	status          string // the service's grpc-status ("" while unknown)
-	message         string
-	requestIsBroken bool
-	protocol        string
+	mu       sync.Mutex
+	service  string // identity ... ("" when no service was called)
+	method   string // /helpline.catalog.v1.CatalogService/SearchExperts
+	status   string // the service's grpc-status ("" while unknown)
+	message  string
+	stopped  bool // a stream the gateway ended because it is stopping
+	protocol string
 }
 
 func (c *call) setStatus(status, message string) {
@@ -266,16 +296,16 @@ func (c *call) setMethod(service, method string) {
 	c.service, c.method = service, method
 }
 
-func (c *call) markRequestBroken() {
+func (c *call) markEndedByStop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.requestIsBroken = true
+	c.stopped = true
 }
 
-func (c *call) requestBroken() bool {
+func (c *call) endedByStop() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.requestIsBroken
+	return c.stopped
 }
 
 type callKey struct{}
@@ -295,7 +325,6 @@ type trailerReader struct {
 	io.ReadCloser
 	response *http.Response
 	call     *call
-	stopping context.Context
 	once     sync.Once
 }
 
@@ -312,9 +341,9 @@ func (t *trailerReader) Read(p []byte) (int, error) {
 			}
 			t.call.setStatus(status, t.response.Trailer.Get("Grpc-Message"))
 		})
-	case t.stopping.Err() != nil:
+	case t.call.endedByStop():
 		t.once.Do(func() {
-			message := "the gateway is restarting: call again"
+			message := restarting
 			t.call.setStatus(strconv.Itoa(grpcUnavailable), message)
 			if t.response.Trailer == nil {
 				t.response.Trailer = http.Header{}

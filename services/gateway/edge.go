@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -96,10 +98,9 @@ func cors(allowed *originSet, next http.Handler) http.Handler {
 
 // admit refuses what the gateway does not take before any service sees it:
 // a compressed request (it could unpack to any size; browsers' clients do
-// not compress) and a body over the limit, declared or as it arrives. The
-// body must arrive within the unary limit (a caller that never sends it
-// does not hold the connection).
-func admit(maxBytes int64, bodyTimeout time.Duration, next http.Handler) http.Handler {
+// not compress), a body over the limit, declared or as it arrives, and a
+// REST path or query that is not UTF-8.
+func admit(maxBytes int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, header := range []string{"Content-Encoding", "Connect-Content-Encoding", "Grpc-Encoding"} {
 			if encoding := r.Header.Get(header); encoding != "" && !strings.EqualFold(encoding, "identity") {
@@ -115,10 +116,26 @@ func admit(maxBytes int64, bodyTimeout time.Duration, next http.Handler) http.Ha
 				r.ContentLength, maxBytes))
 			return
 		}
+		if query, err := url.QueryUnescape(r.URL.RawQuery); !utf8.ValidString(r.URL.Path) || err != nil ||
+			!utf8.ValidString(query) {
+			callFrom(r.Context()).setStatus(fmt.Sprint(grpcInvalidArgument), "not UTF-8")
+			writeError(w, r, grpcInvalidArgument, "the path and the query must be UTF-8")
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withBodyDeadline gives every request's body `timeout` to arrive (a caller
+// that declares a body and never sends it does not hold a connection), and
+// lifts it once the body is in: a stream's answer may then take as long as
+// the stream lasts.
+func withBodyDeadline(timeout time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
 			controller := http.NewResponseController(w)
-			if controller.SetReadDeadline(time.Now().Add(bodyTimeout)) == nil {
+			if controller.SetReadDeadline(time.Now().Add(timeout)) == nil {
 				r.Body = &bodyDeadline{ReadCloser: r.Body, controller: controller}
 			}
 		}
@@ -173,6 +190,8 @@ func httpStatusOf(code int) int {
 		return http.StatusGatewayTimeout
 	case grpcUnimplemented:
 		return http.StatusNotImplemented
+	case grpcInvalidArgument:
+		return http.StatusBadRequest
 	default:
 		return http.StatusInternalServerError
 	}
@@ -256,7 +275,8 @@ func observe(metrics *edgeMetrics, logger *slog.Logger, next http.Handler) http.
 			metrics.requests.WithLabelValues(service, method, c.protocol, code).Inc()
 			metrics.seconds.WithLabelValues(service, method, c.protocol).Observe(elapsed.Seconds())
 			level := slog.LevelDebug
-			if code == "INTERNAL" || code == "UNAVAILABLE" || code == "UNKNOWN" || code == "DATA_LOSS" {
+			if (code == "INTERNAL" || code == "UNAVAILABLE" || code == "UNKNOWN" || code == "DATA_LOSS") &&
+				message != restarting {
 				level = slog.LevelWarn
 			}
 			if logger.Enabled(r.Context(), level) {

@@ -662,9 +662,14 @@ func TestCallsWithoutATokenAreLimitedPerClientAddress(t *testing.T) {
 		t.Errorf("the address the trusted proxy saw counts, not what the caller wrote before it: %d", got)
 	}
 	response, _ := h.do("GET", "/v1/categories", "", nil, map[string]string{"X-Forwarded-For": "203.0.113.7",
-		"Authorization": "Bearer token"})
+		"Authorization": "Bearer aaa.bbb.ccc"})
 	if response.StatusCode != 200 {
 		t.Errorf("a call with a token is the services' to limit: %d", response.StatusCode)
+	}
+	response, _ = h.do("GET", "/v1/categories", "", nil, map[string]string{"X-Forwarded-For": "203.0.113.7",
+		"Authorization": "Bearer made-up"})
+	if response.StatusCode != 429 {
+		t.Errorf("a header that is no token does not lift the limit: %d", response.StatusCode)
 	}
 }
 
@@ -680,6 +685,23 @@ func TestAnUntrustedPeersForwardedForIsIgnored(t *testing.T) {
 	request.Header.Set("X-Forwarded-For", "203.0.113.7, 10.9.9.9")
 	if got := limiter.clientAddress(request); got != "203.0.113.7" {
 		t.Errorf("client %q, want the last address before the trusted proxies", got)
+	}
+	request.Header.Set("X-Forwarded-For", "10.240.0.5:4711, 10.9.9.9")
+	if got := limiter.clientAddress(request); got != "10.240.0.5" {
+		t.Errorf("client %q, want the first hop when every hop is trusted", got)
+	}
+	request.Header.Set("X-Forwarded-For", "[2001:db8:1:2:aaaa::1]:443")
+	if got := limiter.clientAddress(request); got != "2001:db8:1:2::/64" {
+		t.Errorf("client %q, want the IPv6 client's /64", got)
+	}
+	strict, _ := newAnonymousLimiter(5, nil) // a burst of 1
+	first := httptest.NewRequest("POST", "/", nil)
+	first.RemoteAddr = "[2001:db8:1:2::1]:1"
+	second := httptest.NewRequest("POST", "/", nil)
+	second.RemoteAddr = "[2001:db8:1:2::2]:1"
+	if !strict.Allow(strict.clientAddress(first), time.Unix(0, 0)) ||
+		strict.Allow(strict.clientAddress(second), time.Unix(0, 0)) {
+		t.Error("a second address of the same /64 got a bucket of its own")
 	}
 }
 
@@ -731,5 +753,62 @@ func TestThePageNeedsItsFolder(t *testing.T) {
 	_, err := newGateway(config, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err == nil || !strings.Contains(err.Error(), "gateway.web_root") {
 		t.Errorf("web_listen without web_root: %v", err)
+	}
+}
+
+func TestARequestThatIsNoValidMessageIsTheCallersErrorAndNeverReachesTheService(t *testing.T) {
+	h := newHarness(t, nil)
+	response, body := h.do("POST", search, "application/grpc-web+proto", grpcFrame([]byte{0xff, 0xff, 0xff}),
+		map[string]string{"X-Grpc-Web": "1"})
+	if response.Header.Get("Grpc-Status") != "3" && !strings.Contains(strings.ToLower(body), "grpc-status: 3") {
+		t.Errorf("garbage: %d %v %q", response.StatusCode, response.Header, body)
+	}
+	compressed := grpcFrame(nil)
+	compressed[0] = 1
+	response, body = h.do("POST", search, "application/grpc-web+proto", compressed, map[string]string{"X-Grpc-Web": "1"})
+	if response.Header.Get("Grpc-Status") != "12" && !strings.Contains(strings.ToLower(body), "grpc-status: 12") {
+		t.Errorf("a compressed message: %d %v %q", response.StatusCode, response.Header, body)
+	}
+	if h.service.called(search) {
+		t.Error("the service was called")
+	}
+	if got := h.count("catalog", "SearchExperts", "grpc_web", "INVALID_ARGUMENT"); got != 1 {
+		t.Errorf("counted as the caller's INVALID_ARGUMENT: %v", got)
+	}
+	response, body = h.do("GET", "/v1/experts?categoryId=%ff", "", nil, nil)
+	if response.StatusCode != 400 || !strings.Contains(body, "UTF-8") {
+		t.Errorf("a query that is not UTF-8: %d %s", response.StatusCode, body)
+	}
+}
+
+func TestAStreamAskedForWhileTheGatewayStopsGoesElsewhere(t *testing.T) {
+	h := newHarness(t, nil)
+	h.g.stop()
+	response, body := h.do("POST", "/helpline.matching.v1.MatchingService/WatchOffers", "application/connect+json",
+		grpcFrame([]byte("{}")), nil)
+	if response.StatusCode != 200 || !strings.Contains(body, `"unavailable"`) {
+		t.Errorf("%d %q", response.StatusCode, body)
+	}
+}
+
+func TestABodyThatNeverComesDoesNotHoldTheConnection(t *testing.T) {
+	h := newHarness(t, map[string]any{"gateway.unary_timeout": "2s"})
+	for _, path := range []string{search, "/grpc.health.v1.Health/Check", "/readyz"} {
+		connection, err := net.Dial("tcp", strings.TrimPrefix(h.gateway.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(connection, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+			"Connect-Protocol-Version: 1\r\nContent-Length: 100\r\n\r\n{", path)
+		connection.SetReadDeadline(time.Now().Add(10 * time.Second))
+		started := time.Now()
+		io.ReadAll(connection)
+		if waited := time.Since(started); waited > 5*time.Second {
+			t.Errorf("%s: the connection stayed open %v for a body that never came", path, waited)
+		}
+		connection.Close()
+	}
+	if got := h.count("catalog", "SearchExperts", "connect", "DEADLINE_EXCEEDED"); got != 0 {
+		t.Errorf("a slow body counted as the service's DEADLINE_EXCEEDED: %v", got)
 	}
 }

@@ -22,6 +22,9 @@ type anonymousLimiter struct {
 	lastSweep time.Time
 }
 
+// maxClients bounds the buckets kept (about 100 bytes each) between sweeps.
+const maxClients = 100_000
+
 type bucket struct {
 	tokens float64
 	at     time.Time
@@ -51,27 +54,40 @@ func (l *anonymousLimiter) trusted(ip net.IP) bool {
 
 // clientAddress is the peer, or, when the peer is a trusted proxy, the last
 // address in X-Forwarded-For that is not one (what the proxies in front
-// saw; the addresses before it are the caller's to make up).
+// saw; the addresses before it are the caller's to make up), or the first
+// when all are trusted. An IPv6 client is its /64: one host has them all.
 func (l *anonymousLimiter) clientAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	peer := parseAddress(r.RemoteAddr)
+	if peer == nil {
+		return r.RemoteAddr
 	}
-	ip := net.ParseIP(host)
-	if ip == nil || !l.trusted(ip) {
-		return host
-	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop := net.ParseIP(strings.TrimSpace(hops[i]))
-		if hop == nil {
-			break
+	client := peer
+	if l.trusted(peer) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop := parseAddress(hops[i])
+			if hop == nil {
+				break
+			}
+			client = hop
+			if !l.trusted(hop) {
+				break
+			}
 		}
-		if !l.trusted(hop) {
-			return hop.String()
-		}
 	}
-	return host
+	if client.To4() == nil {
+		return client.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return client.String()
+}
+
+// parseAddress reads "1.2.3.4", "1.2.3.4:5", "::1", "[::1]:5".
+func parseAddress(text string) net.IP {
+	text = strings.TrimSpace(text)
+	if host, _, err := net.SplitHostPort(text); err == nil {
+		text = host
+	}
+	return net.ParseIP(strings.Trim(text, "[]"))
 }
 
 // Allow takes a token from the client's bucket.
@@ -87,6 +103,10 @@ func (l *anonymousLimiter) Allow(client string, now time.Time) bool {
 		l.lastSweep = now
 	}
 	b, ok := l.buckets[client]
+	if !ok && len(l.buckets) >= maxClients {
+		client = "overflow" // so many at once: the newcomers share one bucket
+		b, ok = l.buckets[client]
+	}
 	if !ok {
 		b = &bucket{tokens: l.burst, at: now}
 		l.buckets[client] = b
@@ -111,10 +131,25 @@ var publicMethods = map[string]bool{
 }
 
 // Refuses reports whether the call is over its client's rate: a public
-// method, or any call that carries no token.
+// method, or any call that carries no token (an Authorization header that
+// is not "Bearer <JWT>" is none: the services do not limit calls whose token
+// fails to verify).
 func (l *anonymousLimiter) Refuses(r *http.Request) bool {
-	if !publicMethods[r.URL.Path] && r.Header.Get("Authorization") != "" {
+	if !publicMethods[r.URL.Path] && looksLikeBearerToken(r.Header.Get("Authorization")) {
 		return false
 	}
 	return !l.Allow(l.clientAddress(r), time.Now())
+}
+
+func looksLikeBearerToken(authorization string) bool {
+	scheme, token, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") || strings.Count(token, ".") != 2 {
+		return false
+	}
+	for _, part := range strings.Split(token, ".") {
+		if part == "" || strings.Trim(part, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return false
+		}
+	}
+	return true
 }

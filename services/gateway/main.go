@@ -156,9 +156,11 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 		http.ServeFile(w, r, g.openapiFile)
 	})
 	g.origins = newOriginSet(origins)
-	mux.Handle("/", observe(metrics, logger, cors(g.origins,
-		admit(maxBytes, config.Duration("gateway.unary_timeout"), transcoder))))
-	g.handler = recoverPanics(logger, mux)
+	mux.Handle("/", observe(metrics, logger, cors(g.origins, admit(maxBytes, transcoder))))
+	// A body arrives well before the call's own deadline, so a slow one is
+	// the caller's error and not the service's DEADLINE_EXCEEDED.
+	bodyTimeout := min(10*time.Second, config.Duration("gateway.unary_timeout")/2)
+	g.handler = recoverPanics(logger, withBodyDeadline(bodyTimeout, mux))
 	built = true
 	return g, nil
 }
@@ -240,7 +242,7 @@ func (g *gateway) Run(config *Config, registry *prometheus.Registry) error {
 // it where the gateway is; the page may call only there and be framed nowhere.
 func webPage(root, gatewayURL string) http.Handler {
 	files := os.DirFS(root)
-	policy := fmt.Sprintf("default-src 'self'; connect-src 'self' %s; frame-ancestors 'none'; "+
+	policy := fmt.Sprintf("default-src 'self'; connect-src 'self' %s; img-src 'self' data:; frame-ancestors 'none'; "+
 		"base-uri 'none'; object-src 'none'; form-action 'none'", gatewayURL)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", policy)
