@@ -363,13 +363,7 @@ func TestServerStreamsArriveMessageByMessage(t *testing.T) {
 		w.Write(grpcFrame(nil))
 		w.Header().Set("Grpc-Status", "0")
 	}
-	request, _ := http.NewRequest("POST", h.gateway.URL+"/helpline.matching.v1.MatchingService/WatchOffers",
-		bytes.NewReader(grpcFrame([]byte("{}"))))
-	request.Header.Set("Content-Type", "application/connect+json")
-	response, err := http.DefaultClient.Do(request)
-	if err != nil {
-		t.Fatal(err)
-	}
+	response := h.watchOffers(context.Background())
 	defer response.Body.Close()
 	envelope := make([]byte, 5)
 	if _, err := io.ReadFull(response.Body, envelope); err != nil || envelope[0] != 0 {
@@ -583,13 +577,7 @@ func TestStreamsEndCleanlyWithUnavailableWhenTheGatewayStops(t *testing.T) {
 		w.(http.Flusher).Flush()
 		time.Sleep(30 * time.Second) // an expert waiting for offers
 	}
-	request, _ := http.NewRequest("POST", h.gateway.URL+"/helpline.matching.v1.MatchingService/WatchOffers",
-		bytes.NewReader(grpcFrame([]byte("{}"))))
-	request.Header.Set("Content-Type", "application/connect+json")
-	response, err := http.DefaultClient.Do(request)
-	if err != nil {
-		t.Fatal(err)
-	}
+	response := h.watchOffers(context.Background())
 	defer response.Body.Close()
 	first := make([]byte, 5)
 	io.ReadFull(response.Body, first)
@@ -618,13 +606,7 @@ func TestAStreamTheCallerClosesIsCounted(t *testing.T) {
 		time.Sleep(30 * time.Second)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	request, _ := http.NewRequestWithContext(ctx, "POST",
-		h.gateway.URL+"/helpline.matching.v1.MatchingService/WatchOffers", bytes.NewReader(grpcFrame([]byte("{}"))))
-	request.Header.Set("Content-Type", "application/connect+json")
-	response, err := http.DefaultClient.Do(request)
-	if err != nil {
-		t.Fatal(err)
-	}
+	response := h.watchOffers(ctx)
 	io.ReadFull(response.Body, make([]byte, 5))
 	cancel() // the browser tab closes
 	response.Body.Close()
@@ -811,4 +793,16 @@ func TestABodyThatNeverComesDoesNotHoldTheConnection(t *testing.T) {
 	if got := h.count("catalog", "SearchExperts", "connect", "DEADLINE_EXCEEDED"); got != 0 {
 		t.Errorf("a slow body counted as the service's DEADLINE_EXCEEDED: %v", got)
 	}
+}
+
+// watchOffers opens WatchOffers over Connect streaming (JSON).
+func (h *harness) watchOffers(ctx context.Context) *http.Response {
+	request, _ := http.NewRequestWithContext(ctx, "POST",
+		h.gateway.URL+"/helpline.matching.v1.MatchingService/WatchOffers", bytes.NewReader(grpcFrame([]byte("{}"))))
+	request.Header.Set("Content-Type", "application/connect+json")
+	response, err := http.DefaultClient.Do(request)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return response
 }
