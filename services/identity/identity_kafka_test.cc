@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -572,6 +573,87 @@ TEST_F(IdentityKafkaTest, AdminIsBootstrappedFromTheSecret) {
   v1::GetMeResponse me;
   ASSERT_TRUE(GetMe(session.tokens().access_token(), &me).ok());
   EXPECT_THAT(me.user().roles(), ::testing::Contains("admin"));
+}
+
+}  // namespace
+}  // namespace helpline::identity
+
+namespace helpline::identity {
+namespace {
+
+// The process's resident memory now and at its peak, in MiB (/proc).
+std::pair<double, double> ResidentMib(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  double now = 0, peak = 0;
+  for (std::string line; std::getline(status, line);) {
+    if (absl::StartsWith(line, "VmRSS:")) now = std::atof(line.c_str() + 6) / 1024;
+    if (absl::StartsWith(line, "VmHWM:")) peak = std::atof(line.c_str() + 6) / 1024;
+  }
+  return {now, peak};
+}
+
+// Production argon2id (19 MiB, 2 passes) with two hashes at a time: 300
+// sign-ins at once queue for their turn and the rest are refused, memory
+// stays near two hashes' worth, and calls that hash nothing are answered
+// meanwhile.
+TEST(IdentityUnderAFlood, HashingIsBoundedAndOtherCallsAreAnswered) {
+  const std::string prefix = UniqueName("idflood") + ".";
+  const std::string dir = ::testing::TempDir() + UniqueName("identity-flood");
+  std::system(absl::StrCat("mkdir -p '", dir, "'").c_str());
+  ::helpline::testing::CreateServiceTopics("identity", prefix, kPartitions);
+  ::helpline::testing::CreateServiceTopics("catalog", prefix, kPartitions);
+  WriteFile(dir + "/signing-keys.json", auth::SigningKeySet::GenerateJson({{"k1", "active"}}));
+  nlohmann::json config = {
+      {"topics", {{"prefix", prefix}}},
+      {"identity",
+       {{"signing_keys_file", dir + "/signing-keys.json"},
+        {"key_encryption_key", RandomKey()},
+        {"email_hash_key", RandomKey()},
+        {"hash_concurrency", 2},
+        {"hash_queue_wait", "1s"},
+        {"requests_per_second_per_caller", 1e6},
+        {"logins_per_minute_per_account", 1e6}}}};
+  ::helpline::testing::ServiceProcess identity(IDENTITY_BINARY, "identity", config, dir);
+  ASSERT_TRUE(identity.Start());
+  auto stub = v1::IdentityService::NewStub(::helpline::testing::LocalChannel(identity.port()));
+  const double peak_before = ResidentMib(identity.pid()).second;
+
+  constexpr int kCallers = 300;
+  std::atomic<int> wrong{0}, refused{0}, other{0};
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back([&, i] {
+      v1::LoginRequest request;
+      request.set_email(absl::StrCat("nobody-", i, "@example.org"));
+      request.set_password("not-the-password");
+      v1::LoginResponse response;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      grpc::Status status = stub->Login(&context, request, &response);
+      if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) ++wrong;
+      else if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++refused;
+      else ++other;
+    });
+  }
+  // Meanwhile a call that hashes nothing (the keys every service fetches).
+  absl::Time asked = absl::Now();
+  grpc::ClientContext jwks_context;
+  jwks_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::GetJwksResponse jwks;
+  grpc::Status jwks_status = stub->GetJwks(&jwks_context, v1::GetJwksRequest(), &jwks);
+  absl::Duration jwks_took = absl::Now() - asked;
+  for (std::thread& caller : callers) caller.join();
+
+  EXPECT_TRUE(jwks_status.ok()) << jwks_status.error_message();
+  EXPECT_LT(jwks_took, absl::Seconds(5)) << "GetJwks waited behind the hashing";
+  EXPECT_EQ(other.load(), 0) << "every sign-in was answered: wrong credentials or try again";
+  EXPECT_GT(wrong.load(), 0) << "sign-ins were checked";
+  EXPECT_GT(refused.load(), 0) << "past two at a time and a second's wait, sign-ins are refused";
+  const double peak_after = ResidentMib(identity.pid()).second;
+  EXPECT_LT(peak_after - peak_before, 120)
+      << "resident memory grew from a peak of " << peak_before << " MiB to " << peak_after
+      << " MiB: more hashes ran at once than the two allowed";
+  EXPECT_TRUE(identity.Stop());
 }
 
 }  // namespace

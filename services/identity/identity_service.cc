@@ -88,10 +88,12 @@ absl::Status IdentityService::CheckPassword(const IdentityReadModel::UserView& u
                                             const std::string& password) {
   absl::StatusOr<std::string> hash = Open(user.password_hash);
   if (!hash.ok()) {
-    parts_.passwords.VerifyNothing(password);
+    if (absl::Status spent = parts_.passwords.VerifyNothing(password); !spent.ok()) return spent;
     return WrongCredentials();
   }
-  if (!parts_.passwords.Verify(*hash, password)) return WrongCredentials();
+  absl::StatusOr<bool> matches = parts_.passwords.Verify(*hash, password);
+  if (!matches.ok()) return matches.status();
+  if (!*matches) return WrongCredentials();
   return absl::OkStatus();
 }
 
@@ -233,7 +235,9 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
     parts_.events.WaitUntilCurrent(absl::Now() + absl::Seconds(2)).IgnoreError();
     std::optional<IdentityReadModel::UserView> user = parts_.read_model.FindByEmailClaim(claim_id);
     if (!user) {
-      parts_.passwords.VerifyNothing(request->password());
+      if (absl::Status spent = parts_.passwords.VerifyNothing(request->password()); !spent.ok()) {
+        return spent;
+      }
       return WrongCredentials();
     }
     if (absl::Status checked = CheckPassword(*user, request->password()); !checked.ok()) {

@@ -1,4 +1,5 @@
 // helpline-identity: accounts, sign-in and the token signing keys.
+#include <algorithm>
 #include <iostream>
 #include <functional>
 #include <memory>
@@ -52,6 +53,12 @@ server::ConfigSchema Schema() {
       .Int("identity.argon2_memory_mib", 19, 1, 1024, "argon2id memory cost")
       .Bool("identity.argon2_allow_weak", false,
             "allow argon2id below the OWASP minimum (19 MiB, 2 passes): tests only")
+      .Int("identity.hash_concurrency", 0, 0, 256,
+           "password hashes run at once (each ~19 MiB and a core for tens of ms); 0: the "
+           "number of cores")
+      .Duration("identity.hash_queue_wait", absl::Seconds(2), absl::Milliseconds(1),
+                absl::Seconds(30),
+                "how long a sign-in waits for its turn to hash, then RESOURCE_EXHAUSTED")
       .Duration("identity.access_token_ttl", absl::Minutes(15), absl::Seconds(10), absl::Minutes(15),
                 "lifetime of an access token")
       .Duration("identity.refresh_token_ttl", absl::Hours(24 * 30), absl::Minutes(5),
@@ -63,6 +70,15 @@ server::ConfigSchema Schema() {
       .String("admin.email", "", "the admin account made at start if missing")
       .Secret("admin.password", "its password (from a Secret)");
   return schema;
+}
+
+PasswordHasher::Limits HashLimits(const server::Config& config) {
+  PasswordHasher::Limits limits;
+  int configured = static_cast<int>(config.GetInt("identity.hash_concurrency"));
+  limits.concurrency =
+      configured > 0 ? configured : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  limits.queue_wait = config.GetDuration("identity.hash_queue_wait");
+  return limits;
 }
 
 std::string DecodeKey(const server::Config& config, const std::string& key) {
@@ -129,7 +145,8 @@ int Main(int argc, char** argv) {
   PasswordHasher passwords = OrExit(
       PasswordHasher::Create(static_cast<uint64_t>(config.GetInt("identity.argon2_passes")),
                              static_cast<uint64_t>(config.GetInt("identity.argon2_memory_mib")) << 20,
-                             config.GetBool("identity.argon2_allow_weak")),
+                             config.GetBool("identity.argon2_allow_weak"),
+                             HashLimits(config)),
       "password hashing");
   std::unique_ptr<SigningKeys> signing_keys =
       OrExit(SigningKeys::Load(config.GetString("identity.signing_keys_file"),

@@ -23,6 +23,7 @@ class ChildProcess {
   // Waits at most `seconds` for the output file to contain `text`.
   bool WaitForOutput(const std::string& text, double seconds);
   std::string Output() const;
+  pid_t pid() const { return pid_; }
 
  private:
   std::string program_;

@@ -32,6 +32,8 @@ class ServiceProcess {
   void Pause();
   void Resume();
   std::string Output() const;
+  // The running process's id (0 when not running).
+  pid_t pid() const { return process_ != nullptr ? process_->pid() : 0; }
 
  private:
   const std::string binary_;
