@@ -20,7 +20,9 @@ class HashGate {
   // A slot, released when the Slot ends; check `status()` first.
   class Slot {
    public:
-    Slot(Slot&& other) noexcept : gate_(other.gate_), status_(other.status_) { other.gate_ = nullptr; }
+    Slot(Slot&& other) noexcept : gate_(other.gate_), status_(std::move(other.status_)) {
+      other.gate_ = nullptr;
+    }
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
     ~Slot() {
@@ -35,11 +37,11 @@ class HashGate {
     absl::Status status_;
   };
 
-  Slot Acquire(absl::Time deadline);
-  int free() const;
+  Slot Acquire(absl::Time deadline) ABSL_LOCKS_EXCLUDED(mutex_);
+  int free() const ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
-  void Release();
+  void Release() ABSL_LOCKS_EXCLUDED(mutex_);
   bool HasFree() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) { return free_ > 0; }
 
   mutable absl::Mutex mutex_;

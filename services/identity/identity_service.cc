@@ -122,6 +122,9 @@ absl::StatusOr<std::string> IdentityService::RegisterAccount(
   std::string claim_id = EmailClaimFor(email);
   std::string user_id = ids::UuidV5(ids::kHelplineNamespace,
                                     absl::StrCat("user\n", claim_id, "\n", request_id));
+  // Hashed first: a hash refused under load then leaves no claim behind.
+  absl::StatusOr<std::string> hash = parts_.passwords.Hash(password);
+  if (!hash.ok()) return hash.status();
   v1::IdentityCommand claim;
   claim.mutable_claim_email()->set_user_id(user_id);
   absl::StatusOr<runtime::v1::Reply> claimed =
@@ -131,8 +134,6 @@ absl::StatusOr<std::string> IdentityService::RegisterAccount(
 
   absl::StatusOr<PiiVault::DataKey> key = DataKeyFor(user_id);
   if (!key.ok()) return key.status();
-  absl::StatusOr<std::string> hash = parts_.passwords.Hash(password);
-  if (!hash.ok()) return hash.status();
 
   v1::IdentityCommand create;
   v1::CreateUser& user = *create.mutable_create_user();
@@ -234,15 +235,15 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
     // up to now (the same for known and unknown addresses).
     parts_.events.WaitUntilCurrent(absl::Now() + absl::Seconds(2)).IgnoreError();
     std::optional<IdentityReadModel::UserView> user = parts_.read_model.FindByEmailClaim(claim_id);
-    if (!user) {
-      if (absl::Status spent = parts_.passwords.VerifyNothing(request->password()); !spent.ok()) {
-        return spent;
-      }
-      return WrongCredentials();
-    }
-    if (absl::Status checked = CheckPassword(*user, request->password()); !checked.ok()) {
+    absl::Status checked = user ? CheckPassword(*user, request->password())
+                                : parts_.passwords.VerifyNothing(request->password());
+    if (checked.code() == absl::StatusCode::kResourceExhausted) {
+      // Refused before any check: the attempt does not count against the account.
+      parts_.logins_per_account.GiveBack(claim_id);
       return checked;
     }
+    if (!user) return checked.ok() ? WrongCredentials() : checked;
+    if (!checked.ok()) return checked;
     absl::StatusOr<v1::TokenPair> tokens = StartSession(*user);
     if (!tokens.ok()) return tokens.status();
     response->set_user_id(user->user_id);
@@ -338,6 +339,7 @@ grpc::Status IdentityService::ChangePassword(grpc::ServerContext* context,
                             validator);
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     if (absl::Status checked = CheckPassword(*user, request->current_password()); !checked.ok()) {
+      if (checked.code() != absl::StatusCode::kUnauthenticated) return checked;  // try again later
       return absl::PermissionDeniedError("the current password is wrong");
     }
     std::optional<std::string> key = parts_.keys.Key(user->password_hash.key_id());
@@ -366,6 +368,7 @@ grpc::Status IdentityService::DeleteAccount(grpc::ServerContext* context,
         parts_.events, [&] { return parts_.read_model.FindUser(caller.user_id); });
     if (!user) return absl::NotFoundError("no such account");
     if (absl::Status checked = CheckPassword(*user, request->password()); !checked.ok()) {
+      if (checked.code() != absl::StatusCode::kUnauthenticated) return checked;  // try again later
       return absl::PermissionDeniedError("the password is wrong");
     }
     v1::IdentityCommand remove;

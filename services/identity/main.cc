@@ -1,5 +1,4 @@
 // helpline-identity: accounts, sign-in and the token signing keys.
-#include <algorithm>
 #include <iostream>
 #include <functional>
 #include <memory>
@@ -53,9 +52,9 @@ server::ConfigSchema Schema() {
       .Int("identity.argon2_memory_mib", 19, 1, 1024, "argon2id memory cost")
       .Bool("identity.argon2_allow_weak", false,
             "allow argon2id below the OWASP minimum (19 MiB, 2 passes): tests only")
-      .Int("identity.hash_concurrency", 0, 0, 256,
-           "password hashes run at once (each ~19 MiB and a core for tens of ms); 0: the "
-           "number of cores")
+      .Int("identity.hash_concurrency", 2, 1, 256,
+           "password hashes run at once (each ~19 MiB and a core for tens of ms): about the "
+           "cores the process may use (a container's CPU limit, not the node's cores)")
       .Duration("identity.hash_queue_wait", absl::Seconds(2), absl::Milliseconds(1),
                 absl::Seconds(30),
                 "how long a sign-in waits for its turn to hash, then RESOURCE_EXHAUSTED")
@@ -74,9 +73,7 @@ server::ConfigSchema Schema() {
 
 PasswordHasher::Limits HashLimits(const server::Config& config) {
   PasswordHasher::Limits limits;
-  int configured = static_cast<int>(config.GetInt("identity.hash_concurrency"));
-  limits.concurrency =
-      configured > 0 ? configured : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  limits.concurrency = static_cast<int>(config.GetInt("identity.hash_concurrency"));
   limits.queue_wait = config.GetDuration("identity.hash_queue_wait");
   return limits;
 }

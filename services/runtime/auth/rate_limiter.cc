@@ -36,4 +36,10 @@ absl::Status RateLimiter::Take(const std::string& key) {
       wait);
 }
 
+void RateLimiter::GiveBack(const std::string& key) {
+  absl::MutexLock lock(&mutex_);
+  auto it = buckets_.find(key);
+  if (it != buckets_.end()) it->second.tokens = std::min(burst_, it->second.tokens + 1);
+}
+
 }  // namespace helpline::auth

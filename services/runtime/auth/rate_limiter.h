@@ -19,6 +19,8 @@ class RateLimiter {
 
   // OK, or RESOURCE_EXHAUSTED with RetryInfo saying when to try again.
   absl::Status Take(const std::string& key);
+  // Returns a token Take gave, for a call refused before it did anything.
+  void GiveBack(const std::string& key);
 
  private:
   struct Bucket {
