@@ -205,5 +205,20 @@ TEST(RateLimiterTest, BurstThenSteadyRateWithRetryInfo) {
   EXPECT_FALSE(limiter.Take("peer-a").ok());
 }
 
+TEST(RateLimiterTest, AGivenBackTokenCanBeTakenAgainButNeverPastTheBurst) {
+  FakeClock clock;
+  RateLimiter limiter(/*per_second=*/1, /*burst=*/2, clock);
+  ASSERT_TRUE(limiter.Take("account").ok());
+  ASSERT_TRUE(limiter.Take("account").ok());
+  EXPECT_FALSE(limiter.Take("account").ok());
+  limiter.GiveBack("account");  // that call was refused before it did anything
+  EXPECT_TRUE(limiter.Take("account").ok());
+  EXPECT_FALSE(limiter.Take("account").ok());
+  for (int i = 0; i < 5; ++i) limiter.GiveBack("account");
+  EXPECT_TRUE(limiter.Take("account").ok());
+  EXPECT_TRUE(limiter.Take("account").ok());
+  EXPECT_FALSE(limiter.Take("account").ok()) << "giving back never raises a bucket past its burst";
+}
+
 }  // namespace
 }  // namespace helpline::auth
