@@ -25,10 +25,16 @@ import (
 // the gateway's deadline applied, and notes each call's status for the
 // metrics and the log.
 type backend struct {
-	name        string
-	proxy       *httputil.ReverseProxy
-	streaming   map[string]bool                           // method path -> server streaming
-	inputs      map[string]protoreflect.MessageDescriptor // method path -> its request
+	backendSettings
+	name      string
+	proxy     *httputil.ReverseProxy
+	streaming map[string]bool                           // method path -> server streaming
+	inputs    map[string]protoreflect.MessageDescriptor // method path -> its request
+}
+
+// backendSettings are what every backend shares.
+type backendSettings struct {
+	transport   http.RoundTripper
 	unaryLimit  time.Duration
 	streamLimit time.Duration
 	// Done when the gateway begins to stop: open streams end then, with
@@ -38,21 +44,9 @@ type backend struct {
 	logger    *slog.Logger
 }
 
-// backendSettings are what every backend shares.
-type backendSettings struct {
-	transport   http.RoundTripper
-	unaryLimit  time.Duration
-	streamLimit time.Duration
-	stopping    context.Context
-	anonymous   *anonymousLimiter
-	logger      *slog.Logger
-}
-
 func newBackend(name, target string, service protoreflect.ServiceDescriptor, settings backendSettings) *backend {
-	logger, stopping := settings.logger, settings.stopping
-	b := &backend{name: name, streaming: map[string]bool{}, inputs: map[string]protoreflect.MessageDescriptor{},
-		unaryLimit:  settings.unaryLimit,
-		streamLimit: settings.streamLimit, stopping: stopping, anonymous: settings.anonymous, logger: logger}
+	b := &backend{backendSettings: settings, name: name, streaming: map[string]bool{},
+		inputs: map[string]protoreflect.MessageDescriptor{}}
 	methods := service.Methods()
 	for i := 0; i < methods.Len(); i++ {
 		method := methods.Get(i)
@@ -67,7 +61,7 @@ func newBackend(name, target string, service protoreflect.ServiceDescriptor, set
 		},
 		Transport:     settings.transport,
 		FlushInterval: -1, // stream messages as they come
-		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ErrorLog:      slog.NewLogLogger(settings.logger.Handler(), slog.LevelDebug),
 		ModifyResponse: func(response *http.Response) error {
 			call := callFrom(response.Request.Context())
 			if status := response.Header.Get("Grpc-Status"); status != "" { // trailers-only
@@ -80,7 +74,7 @@ func newBackend(name, target string, service protoreflect.ServiceDescriptor, set
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			code, message := b.classify(r, err)
 			if code == grpcUnavailable {
-				logger.Warn("backend call failed", "backend", name, "method", r.URL.Path, "error", err.Error())
+				b.logger.Warn("backend call failed", "backend", name, "method", r.URL.Path, "error", err.Error())
 			}
 			answerGrpcError(w, r, code, message)
 		},
@@ -88,8 +82,8 @@ func newBackend(name, target string, service protoreflect.ServiceDescriptor, set
 	return b
 }
 
-// answerGrpcError answers as a service would, with a status and no message
-// (vanguard turns it into the caller's protocol).
+// answerGrpcError answers as a service would, trailers-only (vanguard turns
+// it into the caller's protocol), and notes the status for the metrics.
 func answerGrpcError(w http.ResponseWriter, r *http.Request, code int, message string) {
 	callFrom(r.Context()).setStatus(strconv.Itoa(code), message)
 	w.Header().Set("Content-Type", "application/grpc")

@@ -16,7 +16,7 @@ import (
 // underscores, upper case). Unknown keys are refused.
 type configKey struct {
 	name, help string
-	value      any // string, int64, bool or time.Duration: its default, then its value
+	value      any // string, int64 or time.Duration: its default, then its value
 }
 
 type Config struct {
@@ -138,19 +138,6 @@ func (c *Config) set(name string, raw any) error {
 			key.value = n
 		default:
 			return fmt.Errorf("%s must be a number", name)
-		}
-	case bool:
-		switch v := raw.(type) {
-		case bool:
-			key.value = v
-		case string:
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%s must be true or false, not %q", name, v)
-			}
-			key.value = b
-		default:
-			return fmt.Errorf("%s must be true or false", name)
 		}
 	case time.Duration:
 		if !isText {

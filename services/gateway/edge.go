@@ -104,21 +104,18 @@ func admit(maxBytes int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, header := range []string{"Content-Encoding", "Connect-Content-Encoding", "Grpc-Encoding"} {
 			if encoding := r.Header.Get(header); encoding != "" && !strings.EqualFold(encoding, "identity") {
-				callFrom(r.Context()).setStatus(fmt.Sprint(grpcUnimplemented), "compressed request")
 				writeError(w, r, grpcUnimplemented, fmt.Sprintf(
 					"the gateway takes requests uncompressed (%s: %s); answers may be compressed", header, encoding))
 				return
 			}
 		}
 		if r.ContentLength > maxBytes {
-			callFrom(r.Context()).setStatus(fmt.Sprint(grpcResourceExhaust), "request too large")
 			writeError(w, r, grpcResourceExhaust, fmt.Sprintf("the request is %d bytes, over the gateway's %d",
 				r.ContentLength, maxBytes))
 			return
 		}
 		if query, err := url.QueryUnescape(r.URL.RawQuery); !utf8.ValidString(r.URL.Path) || err != nil ||
 			!utf8.ValidString(query) {
-			callFrom(r.Context()).setStatus(fmt.Sprint(grpcInvalidArgument), "not UTF-8")
 			writeError(w, r, grpcInvalidArgument, "the path and the query must be UTF-8")
 			return
 		}
@@ -159,8 +156,10 @@ func (b *bodyDeadline) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// writeError answers in the caller's protocol with a status of the gateway's own.
+// writeError answers in the caller's protocol with a status of the gateway's
+// own, and notes it for the metrics.
 func writeError(w http.ResponseWriter, r *http.Request, code int, message string) {
+	callFrom(r.Context()).setStatus(fmt.Sprint(code), message)
 	contentType := r.Header.Get("Content-Type")
 	switch {
 	case strings.HasPrefix(contentType, "application/grpc"): // gRPC and gRPC-Web: trailers-only
