@@ -87,6 +87,7 @@ class IdentityKafkaTest : public ::testing::Test {
           {"argon2_allow_weak", true},
           {"logins_per_minute_per_account", 6}}},
         {"admin", {{"email", "root@helpline.test"}, {"password", "bootstrap-password-1"}}}};
+    config_ = new nlohmann::json(config);
     process_ = new ::helpline::testing::ServiceProcess(IDENTITY_BINARY, "identity", config, *dir_);
     ASSERT_TRUE(process_->Start());
     port_ = process_->port();
@@ -156,6 +157,7 @@ class IdentityKafkaTest : public ::testing::Test {
   static std::string* dir_;
   static std::string* keys_file_;
   static std::string* email_hash_key_;
+  static nlohmann::json* config_;
   static ::helpline::testing::ServiceProcess* process_;
   static int port_;
   std::unique_ptr<v1::IdentityService::Stub> stub_;
@@ -165,6 +167,7 @@ std::string* IdentityKafkaTest::prefix_ = nullptr;
 std::string* IdentityKafkaTest::dir_ = nullptr;
 std::string* IdentityKafkaTest::keys_file_ = nullptr;
 std::string* IdentityKafkaTest::email_hash_key_ = nullptr;
+nlohmann::json* IdentityKafkaTest::config_ = nullptr;
 ::helpline::testing::ServiceProcess* IdentityKafkaTest::process_ = nullptr;
 int IdentityKafkaTest::port_ = 0;
 
@@ -235,6 +238,24 @@ TEST_F(IdentityKafkaTest, BadInputNamesEveryField) {
   }
   EXPECT_THAT(fields, ::testing::UnorderedElementsAre("request_id", "email", "password",
                                                       "display_name", "account_type"));
+}
+
+TEST_F(IdentityKafkaTest, NamesThatDisguiseThemselvesAndUnknownAccountTypesAreRefused) {
+  v1::RegisterRequest request;
+  request.set_request_id(UniqueName("register"));
+  request.set_email(UniqueName("mallory") + "@example.org");
+  request.set_password("a-long-enough-password");
+  request.set_display_name("Support\xE2\x80\xAE" "nimda");  // reads "Supportadmin"
+  request.set_account_type(static_cast<v1::AccountType>(99));
+  grpc::ClientContext context;
+  v1::RegisterResponse response;
+  grpc::Status status = stub_->Register(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  std::vector<std::string> fields;
+  for (const auto& violation : errors::FieldViolations(errors::FromGrpc(status))) {
+    fields.push_back(violation.field);
+  }
+  EXPECT_THAT(fields, ::testing::UnorderedElementsAre("display_name", "account_type"));
 }
 
 TEST_F(IdentityKafkaTest, WrongPasswordAndUnknownEmailLookTheSame) {
@@ -573,6 +594,35 @@ TEST_F(IdentityKafkaTest, AdminIsBootstrappedFromTheSecret) {
   v1::GetMeResponse me;
   ASSERT_TRUE(GetMe(session.tokens().access_token(), &me).ok());
   EXPECT_THAT(me.user().roles(), ::testing::Contains("admin"));
+}
+
+// Nobody verifies that an address belongs to whoever registered it: an
+// account someone else holds under admin.email (the admin's address taken
+// after its account was deleted, or the setting changed to it) is not made
+// admin without admin.password.
+TEST_F(IdentityKafkaTest, TheAdminAddressRegisteredBySomeoneElseIsNotMadeAdmin) {
+  const std::string email = UniqueName("squatter") + "@example.org";
+  v1::LoginResponse squatter = NewAccount(email, "the-squatters-own-password");
+  nlohmann::json config = *config_;
+  config["admin"] = {{"email", email}, {"password", "bootstrap-password-1"}};
+  config["processor"]["replica"] = "identity-second";
+  ::helpline::testing::ServiceProcess second(IDENTITY_BINARY, "identity-second", config, *dir_);
+  ASSERT_TRUE(second.Start());
+  const std::string log_file = *dir_ + "/identity-second.log";
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!absl::StrContains(::helpline::testing::ReadText(log_file), "admin bootstrap refused") &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_THAT(::helpline::testing::ReadText(log_file),
+              ::testing::HasSubstr("does not have admin.password"));
+  EXPECT_TRUE(second.Stop());
+
+  v1::LoginResponse again;
+  ASSERT_TRUE(Login(email, "the-squatters-own-password", &again).ok());
+  v1::GetMeResponse me;
+  ASSERT_TRUE(GetMe(again.tokens().access_token(), &me).ok());
+  EXPECT_THAT(me.user().roles(), ::testing::Not(::testing::Contains("admin")));
 }
 
 }  // namespace

@@ -153,6 +153,23 @@ absl::StatusOr<std::string> IdentityService::RegisterAccount(
   return user_id;
 }
 
+absl::Status IdentityService::BootstrapAdmin(const std::string& normalised_email,
+                                             const std::string& password) {
+  std::optional<IdentityReadModel::UserView> existing =
+      parts_.read_model.FindByEmailClaim(EmailClaimFor(normalised_email));
+  if (!existing) {
+    return RegisterAccount(normalised_email, password, "Administrator", v1::ACCOUNT_TYPE_PERSON,
+                           "admin-bootstrap", {"admin"})
+        .status();
+  }
+  if (absl::Status proven = CheckPassword(*existing, password); !proven.ok()) {
+    if (proven.code() != absl::StatusCode::kUnauthenticated) return proven;
+    return absl::FailedPreconditionError(
+        "the account holding admin.email does not have admin.password: no admin granted");
+  }
+  return GrantRole(existing->user_id, "admin", "admin-bootstrap");
+}
+
 absl::Status IdentityService::GrantRole(const std::string& user_id, const std::string& role,
                                         const std::string& request_id) {
   v1::IdentityCommand grant;
@@ -206,7 +223,9 @@ grpc::Status IdentityService::Register(grpc::ServerContext* context,
     validator.Check(email.has_value(), "email", "must be an email address");
     identity::CheckPassword(request->password(), request->email(), "password", validator);
     CheckDisplayName(request->display_name(), "display_name", validator);
-    validator.Check(request->account_type() != v1::ACCOUNT_TYPE_UNSPECIFIED, "account_type",
+    validator.Check(request->account_type() != v1::ACCOUNT_TYPE_UNSPECIFIED &&
+                        v1::AccountType_IsValid(request->account_type()),
+                    "account_type",
                     "must be ACCOUNT_TYPE_PERSON or ACCOUNT_TYPE_ORGANISATION");
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     absl::StatusOr<std::string> user_id =

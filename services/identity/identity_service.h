@@ -84,6 +84,12 @@ class IdentityService final : public v1::IdentityService::Service {
   absl::Status GrantRole(const std::string& user_id, const std::string& role,
                          const std::string& request_id);
   std::string EmailClaimFor(const std::string& normalised_email) const;
+  // Makes the account holding `email` admin, registering it with `password`
+  // if there is none. An existing account must have that password: nobody
+  // verifies that an address belongs to whoever registered it, so whoever
+  // registers the admin's address after its account is gone (or after the
+  // setting names another address) is refused with FAILED_PRECONDITION.
+  absl::Status BootstrapAdmin(const std::string& normalised_email, const std::string& password);
 
  private:
   // Sends a command and waits until the read model has its events.

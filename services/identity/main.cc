@@ -98,8 +98,10 @@ T OrExit(absl::StatusOr<T> value, const char* what) {
   return *std::move(value);
 }
 
-void BootstrapAdmin(IdentityService& service, IdentityReadModel& read_model,
-                    const server::Config& config) {
+// The admin account from the configuration, retried while identity cannot
+// answer yet (Kafka, or the hashing queue full at start).
+void BootstrapAdmin(IdentityService& service, const server::Config& config,
+                    server::ShutdownSignal& shutdown) {
   const std::string& raw_email = config.GetString("admin.email");
   if (raw_email.empty()) return;
   std::optional<std::string> email = NormaliseEmail(raw_email);
@@ -107,21 +109,22 @@ void BootstrapAdmin(IdentityService& service, IdentityReadModel& read_model,
     log::Error("admin.email is not an email address; no admin bootstrapped");
     return;
   }
-  std::optional<IdentityReadModel::UserView> existing =
-      read_model.FindByEmailClaim(service.EmailClaimFor(*email));
-  absl::Status done;
-  if (existing) {
-    done = service.GrantRole(existing->user_id, "admin", "admin-bootstrap");
-  } else {
-    done = service
-               .RegisterAccount(*email, config.GetString("admin.password"), "Administrator",
-                                v1::ACCOUNT_TYPE_PERSON, "admin-bootstrap", {"admin"})
-               .status();
-  }
-  if (done.ok()) {
-    log::Info("admin account ready");
-  } else {
-    log::Error("admin bootstrap failed", {{"error", done.ToString()}});
+  for (;;) {
+    absl::Status done = service.BootstrapAdmin(*email, config.GetString("admin.password"));
+    if (done.ok()) {
+      log::Info("admin account ready");
+      return;
+    }
+    const bool passing = done.code() == absl::StatusCode::kUnavailable ||
+                         done.code() == absl::StatusCode::kResourceExhausted ||
+                         done.code() == absl::StatusCode::kDeadlineExceeded ||
+                         done.code() == absl::StatusCode::kAborted;
+    if (!passing) {
+      log::Error("admin bootstrap refused", {{"error", done.ToString()}});
+      return;
+    }
+    log::Warn("admin bootstrap failed; retrying in 5 s", {{"error", done.ToString()}});
+    if (shutdown.WaitFor(absl::Seconds(5))) return;
   }
 }
 
@@ -213,7 +216,7 @@ int Main(int argc, char** argv) {
   std::thread bootstrap([&] {
     while (!ready() && !shutdown.WaitFor(absl::Milliseconds(50))) {
     }
-    if (ready()) BootstrapAdmin(service, read_model, config);
+    if (ready()) BootstrapAdmin(service, config, shutdown);
   });
 
   shutdown.Wait();

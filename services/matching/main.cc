@@ -54,6 +54,8 @@ server::ConfigSchema Schema() {
                 "a matched expert gets no offers for this long (until the app says busy)")
       .Duration("matching.booking_minimum_notice", absl::Hours(2), absl::ZeroDuration(),
                 absl::Hours(24 * 14), "how far ahead a booked slot must start")
+      .Int("matching.open_bookings_per_person_per_expert", 3, 1, 100,
+           "bookings one person may hold with one expert that have not ended yet")
       .Duration("matching.booking_horizon", absl::Hours(24 * 90), absl::Hours(1),
                 absl::Hours(24 * 730), "how far ahead a slot may be booked")
       .Duration("matching.free_cancellation_before", absl::Hours(12), absl::ZeroDuration(),
@@ -148,6 +150,8 @@ int Main(int argc, char** argv) {
   options.open_requests_per_person =
       static_cast<int>(config.GetInt("matching.open_requests_per_person"));
   options.booking_minimum_notice = config.GetDuration("matching.booking_minimum_notice");
+  options.open_bookings_per_person_per_expert =
+      static_cast<int>(config.GetInt("matching.open_bookings_per_person_per_expert"));
   options.booking_horizon = config.GetDuration("matching.booking_horizon");
   options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");
   MatchingService service(

@@ -437,6 +437,7 @@ grpc::Status MatchingService::BookSlot(grpc::ServerContext* context,
     book.set_sponsor_program_id(request->sponsor_program_id());
     book.set_note(request->note());
     *book.mutable_minimum_notice() = ToProtoDuration(options_.booking_minimum_notice);
+    book.set_max_open_per_person(options_.open_bookings_per_person_per_expert);
     if (absl::Status written = Write(command, CalendarId(expert->id), command_id, caller);
         !written.ok()) {
       return written;

@@ -27,6 +27,8 @@ struct MatchingOptions {
   // How far ahead a slot must start, and how far ahead it may.
   absl::Duration booking_minimum_notice = absl::Hours(2);
   absl::Duration booking_horizon = absl::Hours(24 * 90);
+  // Bookings one person may hold with one expert that have not ended yet.
+  int open_bookings_per_person_per_expert = 3;
   // A person's cancellation later than this before the start is late.
   absl::Duration free_cancellation_before = absl::Hours(12);
   // A watch stream ends after this (the client reconnects and resumes).

@@ -1,6 +1,9 @@
 #include "services/catalog/domain/validation.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -17,6 +20,27 @@
 
 namespace helpline::catalog {
 namespace {
+
+// The shape of an IANA zone name ("Europe/Berlin", "America/Port-au-Prince",
+// "Etc/GMT+5"): parts of letters, digits, '_', '-' and '+', each starting with
+// a letter. Keeps "file:" paths and ".." away from the zone loader.
+bool IanaZoneName(std::string_view zone) {
+  if (zone.empty() || zone.size() > 64) return false;
+  for (absl::string_view part : absl::StrSplit(absl::string_view(zone.data(), zone.size()), '/')) {
+    if (part.empty() || !absl::ascii_isalpha(static_cast<unsigned char>(part.front()))) return false;
+    for (char c : part) {
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '+') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+std::filesystem::path ZoneInfoDirectory() {
+  const char* directory = std::getenv("TZDIR");
+  return directory != nullptr && *directory != '\0' ? directory : "/usr/share/zoneinfo";
+}
 
 constexpr int64_t kMaxRatePerMinute = 100'000;  // 1000.00 a minute
 constexpr int64_t kMaxFixedPrice = 10'000'000;
@@ -177,11 +201,13 @@ void CheckPriceTerms(const v1::PriceTerms& price, const std::string& prefix,
 void CheckAvailability(const v1::Availability& availability, const std::string& prefix,
                        const ContentRules& rules, errors::Validator& validator) {
   const std::string& zone = availability.time_zone();
-  bool zone_ok = !zone.empty() && zone.size() <= 64 && zone.find("..") == std::string::npos &&
-                 zone.front() != '/';
+  bool zone_ok = IanaZoneName(zone);
   if (zone_ok && rules.check_time_zone) {
+    // A name absl cannot load is cached by it for good: only files that exist are tried.
+    std::error_code error;
+    zone_ok = std::filesystem::is_regular_file(ZoneInfoDirectory() / zone, error);
     absl::TimeZone loaded;
-    zone_ok = absl::LoadTimeZone(zone, &loaded);
+    zone_ok = zone_ok && absl::LoadTimeZone(zone, &loaded);
   }
   validator.Check(zone_ok, prefix + "time_zone",
                   "must be an IANA time zone such as \"Europe/Berlin\"");

@@ -87,6 +87,24 @@ TEST(ProfileValidation, InvalidTimeZoneOrLanguage) {
       << "\"DE\" is \"de\" again";
 }
 
+// Only zone names reach the zone loader: no paths, nothing it would cache
+// as a failure for good.
+TEST(ProfileValidation, TimeZonesAreIanaNamesOnly) {
+  for (const char* zone : {"Europe/Berlin", "America/Port-au-Prince", "Etc/GMT+5", "UTC",
+                           "America/Argentina/Buenos_Aires"}) {
+    v1::ProfileContent content = ValidContent();
+    content.mutable_availability()->set_time_zone(zone);
+    EXPECT_TRUE(Fields(content).empty()) << zone;
+  }
+  for (const char* zone : {"file:/etc/passwd", "/etc/localtime", "Europe/../../etc/passwd",
+                           "Europe//Berlin", "Europe/Berlin/", "+05:00", "Europe/Ber lin",
+                           "Europe/Nowhere"}) {
+    v1::ProfileContent content = ValidContent();
+    content.mutable_availability()->set_time_zone(zone);
+    EXPECT_THAT(Fields(content), UnorderedElementsAre("content.availability.time_zone")) << zone;
+  }
+}
+
 TEST(ProfileValidation, TextLimitsAndUrl) {
   v1::ProfileContent content = ValidContent(std::string(121, 'x'));
   content.set_public_name("");

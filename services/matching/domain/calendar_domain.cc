@@ -39,12 +39,21 @@ absl::StatusOr<Events> Book(const v1::CalendarState& calendar, const std::string
     return absl::FailedPreconditionError(absl::StrCat(
         "start: must be at least ", absl::FormatDuration(notice), " from now"));
   }
+  int open_of_person = 0;
   for (const auto& [id, other] : calendar.bookings()) {
     if (other.status() != v1::BOOKING_STATUS_CONFIRMED) continue;
     if (start < FromProtoTime(other.end()) && FromProtoTime(other.start()) < end) {
       return absl::FailedPreconditionError(
           "the expert has another booking at that time; pick another slot");
     }
+    if (other.person_id() == book.person_id() && FromProtoTime(other.end()) > context.now) {
+      ++open_of_person;
+    }
+  }
+  if (book.max_open_per_person() > 0 && open_of_person >= book.max_open_per_person()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "you have ", open_of_person, " bookings with this expert still to come: at most ",
+        book.max_open_per_person(), " at a time"));
   }
   MatchingEvent event;
   v1::Booking& booking = *event.mutable_booking_confirmed()->mutable_booking();

@@ -1,6 +1,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "services/catalog/domain/catalog_test_log.h"
 #include "services/matching/domain/availability.h"
@@ -607,6 +608,37 @@ TEST(Calendar, BookingsNeverOverlapButMayTouch) {
   // A cancelled booking frees its time.
   ASSERT_TRUE(log.Send(calendar, CancelBooking("b1"), kPerson).ok());
   EXPECT_TRUE(log.Send(calendar, Book("b5", ten, 30), kOtherPerson).ok());
+}
+
+// One person cannot fill an expert's calendar: three bookings still to come
+// at a time; cancelled and ended ones do not count.
+TEST(Calendar, OnePersonHoldsAtMostThreeBookingsWithAnExpert) {
+  MatchingTestLog log;
+  const std::string calendar = CalendarId(kAnna);
+  auto capped = [](v1::MatchingCommand command) {
+    command.mutable_book_slot()->set_max_open_per_person(3);
+    return command;
+  };
+  absl::Time first = log.now + absl::Hours(3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(log.Send(calendar, capped(Book(absl::StrCat("b", i), first + absl::Hours(i), 30)),
+                         kPerson)
+                    .ok());
+  }
+  auto fourth = log.Send(calendar, capped(Book("b3", first + absl::Hours(5), 30)), kPerson);
+  EXPECT_EQ(Code(fourth), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(fourth.status().message(), "at most 3")) << fourth.status();
+  EXPECT_TRUE(
+      log.Send(calendar, capped(Book("other", first + absl::Hours(6), 30, kOtherPerson)),
+               kOtherPerson)
+          .ok())
+      << "other people still book";
+  ASSERT_TRUE(log.Send(calendar, CancelBooking("b1"), kPerson).ok());
+  EXPECT_TRUE(log.Send(calendar, capped(Book("b4", first + absl::Hours(7), 30)), kPerson).ok())
+      << "a cancelled booking no longer counts";
+  log.now = first + absl::Minutes(31);  // b0 is over
+  EXPECT_TRUE(log.Send(calendar, capped(Book("b5", first + absl::Hours(8), 30)), kPerson).ok())
+      << "an ended booking no longer counts";
 }
 
 TEST(Calendar, TheMinimumNoticeAndTheExpertsOwnTimeAreRefused) {

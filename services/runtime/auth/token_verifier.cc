@@ -50,41 +50,54 @@ VerifierOptions VerifierOptionsFromConfig(const server::Config& config) {
 TokenVerifier::TokenVerifier(VerifierOptions options, PublicKeySource& keys, const Clock& clock)
     : options_(std::move(options)), source_(keys), clock_(clock) {}
 
+std::optional<Ed25519Key> TokenVerifier::PublishedKey(const std::string& kid) {
+  for (const Ed25519Key& key : keys_) {
+    if (key.kid == kid) return key;
+  }
+  return std::nullopt;
+}
+
 std::optional<Ed25519Key> TokenVerifier::FindKey(const std::string& kid) {
   absl::MutexLock lock(&mutex_);
-  auto find = [&]() -> std::optional<Ed25519Key> {
-    for (const Ed25519Key& key : keys_) {
-      if (key.kid == kid) return key;
-    }
-    return std::nullopt;
-  };
-  absl::Time now = absl::Now();
-  std::optional<Ed25519Key> key = find();
-  bool stale = now - last_refresh_ > options_.max_key_age;
+  std::optional<Ed25519Key> key = PublishedKey(kid);
+  const absl::Time now = absl::Now();
+  const bool stale = now - last_refresh_ > options_.max_key_age;
   if (key && !stale) return key;
-  if (!stale && now - last_refresh_ < options_.min_refresh_interval) return std::nullopt;
-  last_refresh_ = now;
+  if (refreshing_) {
+    // Stale keys serve until the fetch under way ends; an unknown kid waits for it.
+    if (key) return key;
+    mutex_.Await(absl::Condition(
+        +[](bool* refreshing) { return !*refreshing; }, &refreshing_));
+    return PublishedKey(kid);
+  }
+  const absl::Duration spacing =
+      last_attempt_failed_ ? options_.retry_interval : options_.min_refresh_interval;
+  if ((!stale || last_attempt_failed_) && now - last_attempt_ < spacing) return key;
+  refreshing_ = true;
+  last_attempt_ = now;
+  mutex_.Unlock();
   absl::StatusOr<std::vector<Ed25519Key>> fetched = source_.FetchKeys();
+  mutex_.Lock();
+  refreshing_ = false;
+  last_attempt_failed_ = !fetched.ok();
   if (!fetched.ok()) {
     log::Warn("cannot refresh the token signing keys", {{"error", fetched.status().ToString()}});
     return key;
   }
   keys_ = *std::move(fetched);
+  last_refresh_ = now;
   {
     // Tokens signed with a key that is no longer published are checked again.
     absl::MutexLock verified_lock(&verified_mutex_);
     for (auto it = verified_.begin(); it != verified_.end();) {
-      const std::string& token_kid = it->second.kid;
-      bool published = std::any_of(keys_.begin(), keys_.end(),
-                                   [&](const Ed25519Key& k) { return k.kid == token_kid; });
-      if (published) {
+      if (PublishedKey(it->second.kid)) {
         ++it;
       } else {
         verified_.erase(it++);
       }
     }
   }
-  return find();
+  return PublishedKey(kid);
 }
 
 absl::StatusOr<Principal> TokenVerifier::Verify(std::string_view token) {
@@ -106,9 +119,7 @@ absl::StatusOr<Principal> TokenVerifier::Verify(std::string_view token) {
     // Remembered only while its key is published, from when the keys were
     // last fetched: no longer than the keys themselves are trusted.
     absl::MutexLock lock(&mutex_);
-    bool published = std::any_of(keys_.begin(), keys_.end(),
-                                 [&](const Ed25519Key& key) { return key.kid == kid; });
-    if (published) {
+    if (PublishedKey(kid)) {
       absl::MutexLock verified_lock(&verified_mutex_);
       if (verified_.size() >= kMaxVerifiedTokens) verified_.clear();
       verified_[std::string(token)] = Verified{*principal, std::move(kid), last_refresh_};

@@ -42,6 +42,9 @@ struct VerifierOptions {
   absl::Duration max_lifetime = absl::Minutes(15);
   // At most one key refresh this often, however many unknown kids arrive.
   absl::Duration min_refresh_interval = absl::Seconds(30);
+  // After a refresh that failed (identity restarting), the next may come this
+  // soon.
+  absl::Duration retry_interval = absl::Seconds(1);
   // Keys are fetched again when older than this, so a key dropped from the
   // set stops verifying.
   absl::Duration max_key_age = absl::Minutes(5);
@@ -72,13 +75,19 @@ class TokenVerifier {
   };
   absl::StatusOr<Principal> VerifyFully(std::string_view token, std::string* kid);
   std::optional<Ed25519Key> FindKey(const std::string& kid);
+  std::optional<Ed25519Key> PublishedKey(const std::string& kid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const VerifierOptions options_;
   PublicKeySource& source_;
   const Clock& clock_;
   absl::Mutex mutex_;
   std::vector<Ed25519Key> keys_ ABSL_GUARDED_BY(mutex_);
+  // When keys_ was last fetched; a failed fetch changes only last_attempt_.
   absl::Time last_refresh_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  absl::Time last_attempt_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  bool last_attempt_failed_ ABSL_GUARDED_BY(mutex_) = false;
+  // One fetch at a time, outside the lock: verification with known keys goes on meanwhile.
+  bool refreshing_ ABSL_GUARDED_BY(mutex_) = false;
   // Taken after mutex_ when both are held.
   absl::Mutex verified_mutex_ ABSL_ACQUIRED_AFTER(mutex_);
   absl::flat_hash_map<std::string, Verified> verified_ ABSL_GUARDED_BY(verified_mutex_);

@@ -1,6 +1,10 @@
 #include "services/runtime/auth/token_verifier.h"
 
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "services/runtime/auth/key_set.h"
@@ -120,6 +124,64 @@ TEST_F(TokenVerifierTest, UnknownKidRefreshesOnceThenIsRefused) {
   // A flood of unknown kids does not hammer the key source.
   for (int i = 0; i < 100; ++i) VerifyError(token).IgnoreError();
   EXPECT_EQ(keys_.fetches, fetches);
+}
+
+// Identity restarting: the fetch fails, and the next try comes within a
+// second rather than after the refresh interval.
+TEST_F(TokenVerifierTest, AFailedRefreshIsRetriedSoon) {
+  class Flaky : public PublicKeySource {
+   public:
+    absl::StatusOr<std::vector<Ed25519Key>> FetchKeys() override {
+      if (down) return absl::UnavailableError("identity restarting");
+      return keys;
+    }
+    bool down = true;
+    std::vector<Ed25519Key> keys;
+  } source;
+  source.keys = {key_};
+  TokenVerifier verifier(
+      VerifierOptions{.retry_interval = absl::Milliseconds(20)}, source, clock_);
+  std::string token = SignToken(Claims(), key_);
+  EXPECT_THAT(verifier.Verify(token).status().message(), HasSubstr("unknown signing key 'k1'"));
+  source.down = false;
+  EXPECT_FALSE(verifier.Verify(token).ok()) << "no second fetch at once";
+  absl::SleepFor(absl::Milliseconds(30));
+  EXPECT_TRUE(verifier.Verify(token).ok()) << "retried once the retry interval passed";
+}
+
+// A fetch that hangs (identity slow to answer) holds up only the tokens that
+// need it.
+TEST_F(TokenVerifierTest, KnownKeysVerifyWhileAFetchHangs) {
+  class Hanging : public PublicKeySource {
+   public:
+    absl::StatusOr<std::vector<Ed25519Key>> FetchKeys() override {
+      if (++fetches > 1) {
+        fetching.Notify();
+        release.WaitForNotification();
+      }
+      return keys;
+    }
+    std::atomic<int> fetches{0};
+    absl::Notification fetching;
+    absl::Notification release;
+    std::vector<Ed25519Key> keys;
+  } source;
+  source.keys = {key_};
+  TokenVerifier verifier(VerifierOptions{.min_refresh_interval = absl::ZeroDuration()}, source,
+                         clock_);
+  ASSERT_TRUE(verifier.Verify(SignToken(Claims(), key_)).ok());
+
+  Ed25519Key rotated = Ed25519Key::Generate("k2");
+  absl::StatusOr<Principal> waited;
+  std::thread unknown_kid([&] { waited = verifier.Verify(SignToken(Claims(), rotated)); });
+  source.fetching.WaitForNotification();
+  AccessClaims other = Claims();
+  other.token_id = "t2";
+  EXPECT_TRUE(verifier.Verify(SignToken(other, key_)).ok()) << "not stuck behind the fetch";
+  source.keys = {key_, rotated};
+  source.release.Notify();
+  unknown_kid.join();
+  EXPECT_TRUE(waited.ok()) << waited.status();
 }
 
 TEST_F(TokenVerifierTest, NewKeyPublishedBeforeSigningIsPickedUp) {

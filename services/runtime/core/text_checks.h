@@ -9,7 +9,8 @@
 namespace helpline::text {
 
 // Code points in `text`; -1 if it is not UTF-8 or holds a control character
-// (newlines and tabs count as control characters unless `multiline`).
+// (newlines and tabs count as control characters unless `multiline`) or an
+// invisible one that can disguise text (bidi overrides, zero-width space).
 int Utf8Length(std::string_view text, bool multiline = false);
 
 // min_length to max_length code points of UTF-8, not only blanks, no control

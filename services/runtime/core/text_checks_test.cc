@@ -1,0 +1,49 @@
+#include "services/runtime/core/text_checks.h"
+
+#include "gtest/gtest.h"
+
+namespace helpline::text {
+namespace {
+
+TEST(TextChecksTest, CountsCodePointsOfEveryScript) {
+  EXPECT_EQ(Utf8Length("Ana"), 3);
+  EXPECT_EQ(Utf8Length("Zoë Åström"), 10);
+  EXPECT_EQ(Utf8Length("محمد"), 4);
+  EXPECT_EQ(Utf8Length("田中"), 2);
+  EXPECT_EQ(Utf8Length("🙂"), 1);
+  // Joiners that real names and emoji need: ZWJ (woman technologist), ZWNJ (Persian).
+  EXPECT_EQ(Utf8Length("\xF0\x9F\x91\xA9\xE2\x80\x8D\xF0\x9F\x92\xBB"), 3);
+  EXPECT_EQ(Utf8Length("\xD9\x85\xE2\x80\x8C\xD9\x89"), 3);
+  // Left-to-right and right-to-left marks, for mixed-direction text.
+  EXPECT_EQ(Utf8Length("Ana \xE2\x80\x8F"), 5);
+}
+
+TEST(TextChecksTest, RefusesTextThatReadsDifferentlyFromHowItIsStored) {
+  for (const char* disguised : {
+           "admin\xE2\x80\xAEnimda",    // right-to-left override
+           "Ana\xE2\x80\xAA",           // left-to-right embedding
+           "Ana\xE2\x81\xA6x\xE2\x81\xA9",  // isolates
+           "Ana\xE2\x80\x8B",           // zero-width space
+           "Ana\xE2\x81\xA0",           // word joiner
+           "\xEF\xBB\xBF" "Ana",        // byte-order mark
+           "Ana\xC2\x85",               // C1 control (next line)
+       }) {
+    EXPECT_EQ(Utf8Length(disguised), -1) << disguised;
+    errors::Validator validator;
+    CheckText(disguised, 1, 64, "display_name", validator);
+    EXPECT_FALSE(validator.Finish().ok()) << disguised;
+  }
+}
+
+TEST(TextChecksTest, RefusesMalformedUtf8AndControls) {
+  EXPECT_EQ(Utf8Length("\xC0\xAF"), -1) << "overlong";
+  EXPECT_EQ(Utf8Length("\xE0\x80\xAF"), -1) << "overlong";
+  EXPECT_EQ(Utf8Length("\xED\xA0\x80"), -1) << "surrogate";
+  EXPECT_EQ(Utf8Length("\xF4\x90\x80\x80"), -1) << "past U+10FFFF";
+  EXPECT_EQ(Utf8Length("\xE2\x82"), -1) << "cut";
+  EXPECT_EQ(Utf8Length("a\nb"), -1);
+  EXPECT_EQ(Utf8Length("a\nb", /*multiline=*/true), 3);
+}
+
+}  // namespace
+}  // namespace helpline::text
