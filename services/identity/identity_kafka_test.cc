@@ -117,10 +117,11 @@ class IdentityKafkaTest : public ::testing::Test {
   }
 
   grpc::Status Login(const std::string& email, const std::string& password,
-                     v1::LoginResponse* response) {
+                     v1::LoginResponse* response, const std::string& device_token = "") {
     v1::LoginRequest request;
     request.set_email(email);
     request.set_password(password);
+    request.set_device_token(device_token);
     grpc::ClientContext context;
     return stub_->Login(&context, request, response);
   }
@@ -282,6 +283,41 @@ TEST_F(IdentityKafkaTest, LoginAttemptsAreLimitedPerAccount) {
   // Even the right password waits: the account is being guessed at.
   EXPECT_EQ(Login(email, "correct-password-1", &response).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+// Guesses from elsewhere lock out only devices that never signed in: the
+// owner's device presents the token its last sign-in answered.
+TEST_F(IdentityKafkaTest, GuessesCannotLockTheOwnersDeviceOut) {
+  const std::string email = UniqueName("owner") + "@example.org";
+  v1::LoginResponse first = NewAccount(email, "owners-password-1");
+  ASSERT_FALSE(first.device_token().empty());
+  const std::string other_email = UniqueName("other") + "@example.org";
+  v1::LoginResponse other = NewAccount(other_email, "others-password-1");
+
+  v1::LoginResponse response;
+  grpc::Status guessed;
+  for (int i = 0; i < 8 && guessed.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED; ++i) {
+    guessed = Login(email, "guess-" + std::to_string(i), &response);
+  }
+  ASSERT_EQ(guessed.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  v1::LoginResponse owner;
+  grpc::Status signed_in = Login(email, "owners-password-1", &owner, first.device_token());
+  ASSERT_TRUE(signed_in.ok()) << signed_in.error_message();
+  EXPECT_FALSE(owner.device_token().empty()) << "renewed";
+  EXPECT_EQ(Login(email, "owners-password-1", &response, other.device_token()).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << "another account's device token is no way round the lock";
+  std::string forged = first.device_token();
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(Login(email, "owners-password-1", &response, forged).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // The device's own bucket still limits guessing with a stolen token.
+  grpc::Status with_token;
+  for (int i = 0; i < 8 && with_token.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED; ++i) {
+    with_token = Login(email, "guess-" + std::to_string(i), &response, owner.device_token());
+  }
+  EXPECT_EQ(with_token.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
 TEST_F(IdentityKafkaTest, BadTokensAreRefused) {

@@ -2,6 +2,9 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -45,6 +48,9 @@ absl::StatusOr<RefreshToken> ParseRefreshToken(const std::string& token) {
   return RefreshToken{parts[1], parts[2], *std::move(secret)};
 }
 
+// The bootstrap's own registration; no client may use it.
+constexpr absl::string_view kAdminBootstrapRequestId = "admin-bootstrap";
+
 std::string RandomSecret() {
   std::string secret(32, '\0');
   randombytes_buf(secret.data(), secret.size());
@@ -54,7 +60,9 @@ std::string RandomSecret() {
 }  // namespace
 
 IdentityService::IdentityService(IdentityOptions options, IdentityParts parts)
-    : options_(std::move(options)), parts_(parts) {}
+    : options_(std::move(options)),
+      parts_(parts),
+      device_tokens_(options_.email_hash_key, options_.device_token_ttl, parts_.token_clock) {}
 
 std::string IdentityService::EmailClaimFor(const std::string& normalised_email) const {
   return EmailClaimId(normalised_email, options_.email_hash_key);
@@ -155,19 +163,34 @@ absl::StatusOr<std::string> IdentityService::RegisterAccount(
 
 absl::Status IdentityService::BootstrapAdmin(const std::string& normalised_email,
                                              const std::string& password) {
+  // Another replica may have registered the address a moment ago.
+  if (absl::Status current = parts_.events.WaitUntilCurrent(absl::Now() + options_.command_timeout);
+      !current.ok()) {
+    return current;
+  }
   std::optional<IdentityReadModel::UserView> existing =
       parts_.read_model.FindByEmailClaim(EmailClaimFor(normalised_email));
   if (!existing) {
-    return RegisterAccount(normalised_email, password, "Administrator", v1::ACCOUNT_TYPE_PERSON,
-                           "admin-bootstrap", {"admin"})
-        .status();
+    absl::StatusOr<std::string> registered =
+        RegisterAccount(normalised_email, password, "Administrator", v1::ACCOUNT_TYPE_PERSON,
+                        std::string(kAdminBootstrapRequestId), {"admin"});
+    if (!registered.ok()) return registered.status();
+    // The same request id answers with an account registered before, admin or not.
+    std::optional<IdentityReadModel::UserView> user = parts_.read_model.FindUser(*registered);
+    if (user && std::count(user->roles.begin(), user->roles.end(), "admin") > 0) {
+      return absl::OkStatus();
+    }
+    return absl::FailedPreconditionError("admin.email was registered without the admin role");
+  }
+  if (std::count(existing->roles.begin(), existing->roles.end(), "admin") > 0) {
+    return absl::OkStatus();  // its password may have changed since
   }
   if (absl::Status proven = CheckPassword(*existing, password); !proven.ok()) {
     if (proven.code() != absl::StatusCode::kUnauthenticated) return proven;
     return absl::FailedPreconditionError(
         "the account holding admin.email does not have admin.password: no admin granted");
   }
-  return GrantRole(existing->user_id, "admin", "admin-bootstrap");
+  return GrantRole(existing->user_id, "admin", std::string(kAdminBootstrapRequestId));
 }
 
 absl::Status IdentityService::GrantRole(const std::string& user_id, const std::string& role,
@@ -219,6 +242,8 @@ grpc::Status IdentityService::Register(grpc::ServerContext* context,
   return parts_.guard.Public(context, [&]() -> absl::Status {
     errors::Validator validator;
     text::CheckRequestId(request->request_id(), "request_id", validator);
+    validator.Check(!absl::StartsWith(request->request_id(), kAdminBootstrapRequestId),
+                    "request_id", "is reserved");
     std::optional<std::string> email = NormaliseEmail(request->email());
     validator.Check(email.has_value(), "email", "must be an email address");
     identity::CheckPassword(request->password(), request->email(), "password", validator);
@@ -246,8 +271,11 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
     validator.Check(!request->password().empty(), "password", "is required");
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     std::string claim_id = EmailClaimFor(*email);
-    // Per account, whatever address the attempts come from.
-    if (absl::Status allowed = parts_.logins_per_account.Take(claim_id); !allowed.ok()) {
+    // Per account, whatever address the attempts come from; a device that
+    // signed in before has a bucket of its own, out of a guesser's reach.
+    std::optional<std::string> device = device_tokens_.Check(request->device_token(), claim_id);
+    const std::string bucket = device ? absl::StrCat(claim_id, "/device/", *device) : claim_id;
+    if (absl::Status allowed = parts_.logins_per_account.Take(bucket); !allowed.ok()) {
       return allowed;
     }
     // Whatever replica registered the account: every login reads the log
@@ -258,7 +286,7 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
                                 : parts_.passwords.VerifyNothing(request->password());
     if (checked.code() == absl::StatusCode::kResourceExhausted) {
       // Refused before any check: the attempt does not count against the account.
-      parts_.logins_per_account.GiveBack(claim_id);
+      parts_.logins_per_account.GiveBack(bucket);
       return checked;
     }
     if (!user) return checked.ok() ? WrongCredentials() : checked;
@@ -267,6 +295,8 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
     if (!tokens.ok()) return tokens.status();
     response->set_user_id(user->user_id);
     *response->mutable_tokens() = *std::move(tokens);
+    response->set_device_token(
+        device_tokens_.Issue(claim_id, device.value_or(DeviceTokens::NewDeviceId())));
     return absl::OkStatus();
   });
 }

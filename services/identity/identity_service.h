@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
+#include "services/identity/device_tokens.h"
 #include "services/identity/domain/read_model.h"
 #include "services/identity/key_cache.h"
 #include "services/identity/passwords.h"
@@ -25,6 +26,7 @@ struct IdentityOptions {
   std::string audience = "helpline";
   absl::Duration access_token_ttl = absl::Minutes(15);
   absl::Duration refresh_token_ttl = absl::Hours(24 * 30);
+  absl::Duration device_token_ttl = absl::Hours(24 * 90);
   // How long a write waits for the processor and the read model.
   absl::Duration command_timeout = absl::Seconds(10);
   std::string keys_topic;     // helpline.identity.keys
@@ -110,6 +112,7 @@ class IdentityService final : public v1::IdentityService::Service {
 
   const IdentityOptions options_;
   IdentityParts parts_;
+  const DeviceTokens device_tokens_;
 };
 
 }  // namespace helpline::identity

@@ -60,6 +60,9 @@ server::ConfigSchema Schema() {
                 "how long a sign-in waits for its turn to hash, then RESOURCE_EXHAUSTED")
       .Duration("identity.access_token_ttl", absl::Minutes(15), absl::Seconds(10), absl::Minutes(15),
                 "lifetime of an access token")
+      .Duration("identity.device_token_ttl", absl::Hours(24 * 90), absl::Hours(1),
+                absl::Hours(24 * 400),
+                "how long a device that signed in keeps sign-in attempts of its own")
       .Duration("identity.refresh_token_ttl", absl::Hours(24 * 30), absl::Minutes(5),
                 absl::Hours(24 * 90), "lifetime of a session without use")
       .Double("identity.logins_per_minute_per_account", 10, 0.1, 1e6,
@@ -197,6 +200,7 @@ int Main(int argc, char** argv) {
   options.audience = config.GetString("auth.audience");
   options.access_token_ttl = config.GetDuration("identity.access_token_ttl");
   options.refresh_token_ttl = config.GetDuration("identity.refresh_token_ttl");
+  options.device_token_ttl = config.GetDuration("identity.device_token_ttl");
   options.keys_topic = keys_topic;
   options.email_hash_key = DecodeKey(config, "identity.email_hash_key");
   IdentityService service(options,

@@ -26,6 +26,13 @@ namespace {
 // a letter. Keeps "file:" paths and ".." away from the zone loader.
 bool IanaZoneName(std::string_view zone) {
   if (zone.empty() || zone.size() > 64) return false;
+  // Files in the zone folder that are not zones of a place, or that follow the
+  // machine's own setting ("localtime").
+  const absl::string_view name(zone.data(), zone.size());
+  if (absl::StartsWith(name, "posix/") || absl::StartsWith(name, "right/") ||
+      name == "localtime" || name == "posixrules" || name == "Factory") {
+    return false;
+  }
   for (absl::string_view part : absl::StrSplit(absl::string_view(zone.data(), zone.size()), '/')) {
     if (part.empty() || !absl::ascii_isalpha(static_cast<unsigned char>(part.front()))) return false;
     for (char c : part) {

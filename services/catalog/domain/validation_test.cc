@@ -98,7 +98,8 @@ TEST(ProfileValidation, TimeZonesAreIanaNamesOnly) {
   }
   for (const char* zone : {"file:/etc/passwd", "/etc/localtime", "Europe/../../etc/passwd",
                            "Europe//Berlin", "Europe/Berlin/", "+05:00", "Europe/Ber lin",
-                           "Europe/Nowhere"}) {
+                           "Europe/Nowhere", "localtime", "posixrules", "posix/Europe/Berlin",
+                           "right/UTC", "Factory"}) {
     v1::ProfileContent content = ValidContent();
     content.mutable_availability()->set_time_zone(zone);
     EXPECT_THAT(Fields(content), UnorderedElementsAre("content.availability.time_zone")) << zone;

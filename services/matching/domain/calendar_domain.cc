@@ -15,6 +15,8 @@ using Events = std::vector<MatchingEvent>;
 
 // Bookings that ended this long before a new one are dropped from the state.
 constexpr absl::Duration kKeepEnded = absl::Hours(24 * 7);
+// A command without the front's setting (from a front older than the cap).
+constexpr int kDefaultOpenBookingsPerPerson = 3;
 
 std::string Actor(const es::DecideContext& context) {
   return context.meta == nullptr ? "" : context.meta->actor().user_id();
@@ -50,10 +52,12 @@ absl::StatusOr<Events> Book(const v1::CalendarState& calendar, const std::string
       ++open_of_person;
     }
   }
-  if (book.max_open_per_person() > 0 && open_of_person >= book.max_open_per_person()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "you have ", open_of_person, " bookings with this expert still to come: at most ",
-        book.max_open_per_person(), " at a time"));
+  const int max_open = book.max_open_per_person() > 0 ? book.max_open_per_person()
+                                                      : kDefaultOpenBookingsPerPerson;
+  if (open_of_person >= max_open) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("you have ", open_of_person, " bookings with this expert still to come: at most ",
+                     max_open, " at a time"));
   }
   MatchingEvent event;
   v1::Booking& booking = *event.mutable_booking_confirmed()->mutable_booking();

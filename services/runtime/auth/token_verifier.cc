@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "services/runtime/server/log.h"
@@ -57,6 +58,11 @@ std::optional<Ed25519Key> TokenVerifier::PublishedKey(const std::string& kid) {
   return std::nullopt;
 }
 
+bool TokenVerifier::KeysUnreachable() {
+  absl::MutexLock lock(&mutex_);
+  return last_attempt_failed_;
+}
+
 std::optional<Ed25519Key> TokenVerifier::FindKey(const std::string& kid) {
   absl::MutexLock lock(&mutex_);
   std::optional<Ed25519Key> key = PublishedKey(kid);
@@ -75,10 +81,15 @@ std::optional<Ed25519Key> TokenVerifier::FindKey(const std::string& kid) {
   if ((!stale || last_attempt_failed_) && now - last_attempt_ < spacing) return key;
   refreshing_ = true;
   last_attempt_ = now;
-  mutex_.Unlock();
-  absl::StatusOr<std::vector<Ed25519Key>> fetched = source_.FetchKeys();
-  mutex_.Lock();
-  refreshing_ = false;
+  absl::StatusOr<std::vector<Ed25519Key>> fetched;
+  {
+    mutex_.Unlock();
+    absl::Cleanup relock = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      mutex_.Lock();
+      refreshing_ = false;
+    };
+    fetched = source_.FetchKeys();
+  }
   last_attempt_failed_ = !fetched.ok();
   if (!fetched.ok()) {
     log::Warn("cannot refresh the token signing keys", {{"error", fetched.status().ToString()}});
@@ -138,6 +149,11 @@ absl::StatusOr<Principal> TokenVerifier::VerifyFully(std::string_view token, std
   std::string kid = StringField(header, "kid");
   if (kid.empty()) return Refused("no kid");
   std::optional<Ed25519Key> key = FindKey(kid);
+  if (!key && KeysUnreachable()) {
+    // Maybe a key published since: the caller should try again, not sign in again.
+    return absl::UnavailableError(
+        "cannot check the access token's signing key now (identity unreachable); try again");
+  }
   if (!key) return Refused(absl::StrCat("unknown signing key '", kid, "'"));
   if (!VerifySignature(*parsed, *key)) return Refused("bad signature");
   *kid_out = kid;

@@ -61,7 +61,8 @@ class TokenVerifier {
  public:
   TokenVerifier(VerifierOptions options, PublicKeySource& keys, const Clock& clock);
 
-  // The caller, or UNAUTHENTICATED saying what is wrong with the token. A
+  // The caller, or UNAUTHENTICATED saying what is wrong with the token
+  // (UNAVAILABLE for a key it cannot fetch while identity is unreachable). A
   // token verified before is not verified again (a signature check costs
   // more than the rest of a typical call) until it expires or the keys it
   // was checked against are older than max_key_age.
@@ -75,6 +76,8 @@ class TokenVerifier {
   };
   absl::StatusOr<Principal> VerifyFully(std::string_view token, std::string* kid);
   std::optional<Ed25519Key> FindKey(const std::string& kid);
+  // The last fetch of the keys failed.
+  bool KeysUnreachable();
   std::optional<Ed25519Key> PublishedKey(const std::string& kid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const VerifierOptions options_;

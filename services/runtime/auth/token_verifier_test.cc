@@ -142,7 +142,8 @@ TEST_F(TokenVerifierTest, AFailedRefreshIsRetriedSoon) {
   TokenVerifier verifier(
       VerifierOptions{.retry_interval = absl::Milliseconds(20)}, source, clock_);
   std::string token = SignToken(Claims(), key_);
-  EXPECT_THAT(verifier.Verify(token).status().message(), HasSubstr("unknown signing key 'k1'"));
+  EXPECT_EQ(verifier.Verify(token).status().code(), absl::StatusCode::kUnavailable)
+      << "try again, not sign in again";
   source.down = false;
   EXPECT_FALSE(verifier.Verify(token).ok()) << "no second fetch at once";
   absl::SleepFor(absl::Milliseconds(30));

@@ -1,37 +1,55 @@
 #include "services/runtime/core/text_checks.h"
 
-#include "absl/strings/ascii.h"
+#include <algorithm>
+#include <optional>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 
 namespace helpline::text {
 
 namespace {
 
-// Characters that change how the text around them looks without showing
-// themselves: C1 controls, the bidi embeddings, overrides and isolates (text
-// that reads differently from how it is stored), the zero-width space, word
-// joiner and invisible operators, the byte-order mark. Zero-width joiners
-// (emoji sequences, Indic and Persian scripts) and the left-to-right and
-// right-to-left marks stay allowed.
-bool Invisible(char32_t code_point) {
-  return (code_point >= 0x80 && code_point <= 0x9f) || code_point == 0x180e ||
-         code_point == 0x200b || (code_point >= 0x202a && code_point <= 0x202e) ||
-         (code_point >= 0x2060 && code_point <= 0x2064) ||
+// Characters that make text read differently from how it is stored: C1
+// controls, the bidi embeddings, overrides and isolates, the byte-order mark.
+bool Disguising(char32_t code_point) {
+  return (code_point >= 0x80 && code_point <= 0x9f) ||
+         (code_point >= 0x202a && code_point <= 0x202e) ||
          (code_point >= 0x2066 && code_point <= 0x2069) || code_point == 0xfeff;
 }
 
-}  // namespace
+// Invisible in one line of text (a name, a title): the zero-width space, word
+// joiner and invisible operators, line and paragraph separators. Paragraphs
+// keep them (Thai and Japanese text from the web carries zero-width spaces).
+// Zero-width joiners (emoji, Indic and Persian scripts) and the left-to-right
+// and right-to-left marks stay allowed everywhere.
+bool InvisibleInALine(char32_t code_point) {
+  return code_point == 0x200b || (code_point >= 0x2060 && code_point <= 0x2064) ||
+         code_point == 0x2028 || code_point == 0x2029;
+}
 
-int Utf8Length(std::string_view text, bool multiline) {
-  int count = 0;
+// Shows nothing on its own: spaces of every width, blank fillers, joiners and
+// marks. Text of these alone is blank.
+bool Blank(char32_t code_point) {
+  return code_point == ' ' || code_point == '\t' || code_point == '\n' || code_point == '\r' ||
+         code_point == 0xa0 || code_point == 0x115f || code_point == 0x1160 ||
+         code_point == 0x180e || (code_point >= 0x2000 && code_point <= 0x200f) ||
+         code_point == 0x2028 || code_point == 0x2029 || code_point == 0x202f ||
+         code_point == 0x205f || (code_point >= 0x2060 && code_point <= 0x2064) ||
+         code_point == 0x2800 || code_point == 0x3000 || code_point == 0x3164 ||
+         code_point == 0xfe0f || code_point == 0xffa0;
+}
+
+// Code points of `text`, or nullopt if it is not UTF-8 (overlong, surrogate
+// or out-of-range sequences included).
+std::optional<std::vector<char32_t>> Decode(std::string_view text) {
+  std::vector<char32_t> code_points;
   size_t i = 0;
   while (i < text.size()) {
     unsigned char c = static_cast<unsigned char>(text[i]);
     size_t extra;
     char32_t code_point;
     if (c < 0x80) {
-      bool allowed_control = multiline && (c == '\n' || c == '\t' || c == '\r');
-      if ((c < 0x20 || c == 0x7f) && !allowed_control) return -1;
       extra = 0;
       code_point = c;
     } else if ((c & 0xe0) == 0xc0 && c >= 0xc2) {
@@ -44,27 +62,46 @@ int Utf8Length(std::string_view text, bool multiline) {
       extra = 3;
       code_point = c & 0x07;
     } else {
-      return -1;
+      return std::nullopt;
     }
-    if (i + extra >= text.size() && extra > 0) return -1;
+    if (i + extra >= text.size() && extra > 0) return std::nullopt;
     for (size_t k = 1; k <= extra; ++k) {
       unsigned char next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xc0) != 0x80) return -1;
+      if ((next & 0xc0) != 0x80) return std::nullopt;
       code_point = (code_point << 6) | (next & 0x3f);
     }
     const bool overlong = (extra == 2 && code_point < 0x800) || (extra == 3 && code_point < 0x10000);
     const bool surrogate = code_point >= 0xd800 && code_point <= 0xdfff;
-    if (overlong || surrogate || code_point > 0x10ffff || Invisible(code_point)) return -1;
+    if (overlong || surrogate || code_point > 0x10ffff) return std::nullopt;
+    code_points.push_back(code_point);
     i += extra + 1;
-    ++count;
   }
-  return count;
+  return code_points;
+}
+
+}  // namespace
+
+int Utf8Length(std::string_view text, bool multiline) {
+  std::optional<std::vector<char32_t>> code_points = Decode(text);
+  if (!code_points) return -1;
+  for (char32_t c : *code_points) {
+    const bool allowed_control = multiline && (c == '\n' || c == '\t' || c == '\r');
+    if (((c < 0x20 || c == 0x7f) && !allowed_control) || Disguising(c)) return -1;
+    if (!multiline && InvisibleInALine(c)) return -1;
+  }
+  return static_cast<int>(code_points->size());
+}
+
+bool Visible(std::string_view text) {
+  std::optional<std::vector<char32_t>> code_points = Decode(text);
+  return code_points && std::any_of(code_points->begin(), code_points->end(),
+                                    [](char32_t c) { return !Blank(c); });
 }
 
 void CheckText(std::string_view text, int min_length, int max_length, const std::string& field,
                errors::Validator& validator, bool multiline) {
   int length = Utf8Length(text, multiline);
-  bool blank = absl::StripAsciiWhitespace(std::string(text)).empty();
+  bool blank = !Visible(text);
   std::string what = min_length > 0 ? absl::StrCat("must be ", min_length, " to ", max_length)
                                     : absl::StrCat("must be at most ", max_length);
   validator.Check(length >= min_length && length <= max_length && (min_length == 0 || !blank),

@@ -9,9 +9,13 @@
 namespace helpline::text {
 
 // Code points in `text`; -1 if it is not UTF-8 or holds a control character
-// (newlines and tabs count as control characters unless `multiline`) or an
-// invisible one that can disguise text (bidi overrides, zero-width space).
+// (newlines and tabs count as control characters unless `multiline`), a bidi
+// override, embedding or isolate, or (unless `multiline`) a zero-width space
+// or another character invisible in one line.
 int Utf8Length(std::string_view text, bool multiline = false);
+
+// Whether `text` shows anything: not only spaces, blank fillers and joiners.
+bool Visible(std::string_view text);
 
 // min_length to max_length code points of UTF-8, not only blanks, no control
 // characters (but newlines and tabs when `multiline`).

@@ -25,6 +25,7 @@ TEST(TextChecksTest, RefusesTextThatReadsDifferentlyFromHowItIsStored) {
            "Ana\xE2\x81\xA6x\xE2\x81\xA9",  // isolates
            "Ana\xE2\x80\x8B",           // zero-width space
            "Ana\xE2\x81\xA0",           // word joiner
+           "Ana\xE2\x80\xA8" "Bob",      // line separator
            "\xEF\xBB\xBF" "Ana",        // byte-order mark
            "Ana\xC2\x85",               // C1 control (next line)
        }) {
@@ -33,6 +34,26 @@ TEST(TextChecksTest, RefusesTextThatReadsDifferentlyFromHowItIsStored) {
     CheckText(disguised, 1, 64, "display_name", validator);
     EXPECT_FALSE(validator.Finish().ok()) << disguised;
   }
+}
+
+// Paragraphs keep the zero-width spaces that Thai and Japanese text from the
+// web carries; overrides stay out everywhere.
+TEST(TextChecksTest, ParagraphsKeepZeroWidthSpacesButNotOverrides) {
+  EXPECT_EQ(Utf8Length("\xE0\xB8\xAA\xE2\x80\x8B\xE0\xB8\xA1", /*multiline=*/true), 3);
+  EXPECT_EQ(Utf8Length("a\xE2\x80\xAE" "b", /*multiline=*/true), -1);
+}
+
+// A name of spaces, fillers and joiners alone shows nothing: blank.
+TEST(TextChecksTest, TextOfInvisibleCharactersAloneIsBlank) {
+  for (const char* blank : {"   ", "\xC2\xA0\xC2\xA0", "\xE3\x85\xA4", "\xE2\xA0\x80",
+                            "\xE2\x80\x8D\xE2\x80\x8C", "\xE2\x80\x8F", "\xE3\x80\x80"}) {
+    EXPECT_FALSE(Visible(blank)) << blank;
+    errors::Validator validator;
+    CheckText(blank, 1, 64, "display_name", validator);
+    EXPECT_FALSE(validator.Finish().ok()) << blank;
+  }
+  EXPECT_TRUE(Visible(" Ana "));
+  EXPECT_TRUE(Visible("\xF0\x9F\x99\x82"));
 }
 
 TEST(TextChecksTest, RefusesMalformedUtf8AndControls) {

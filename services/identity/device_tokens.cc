@@ -1,0 +1,63 @@
+#include "services/identity/device_tokens.h"
+
+#include <sodium.h>
+
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/runtime/auth/jwt.h"
+
+namespace helpline::identity {
+namespace {
+
+std::string Blake2b(std::string_view message, std::string_view key) {
+  unsigned char digest[32];
+  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size(), reinterpret_cast<const unsigned char*>(key.data()),
+                     key.size());
+  return std::string(reinterpret_cast<char*>(digest), sizeof digest);
+}
+
+}  // namespace
+
+DeviceTokens::DeviceTokens(std::string_view key, absl::Duration lifetime, const Clock& clock)
+    : key_(Blake2b("helpline device tokens v1", key)), lifetime_(lifetime), clock_(clock) {}
+
+std::string DeviceTokens::NewDeviceId() {
+  std::string id(16, '\0');
+  randombytes_buf(id.data(), id.size());
+  return auth::Base64UrlEncode(id);
+}
+
+std::string DeviceTokens::Mac(const std::string& claim_id, const std::string& device_id,
+                              const std::string& expiry) const {
+  return auth::Base64UrlEncode(
+      Blake2b(absl::StrCat(claim_id, "\n", device_id, "\n", expiry), key_));
+}
+
+std::string DeviceTokens::Issue(const std::string& claim_id, const std::string& device_id) const {
+  std::string expiry = absl::StrCat(absl::ToUnixSeconds(clock_.Now() + lifetime_));
+  return absl::StrCat(device_id, ".", expiry, ".", Mac(claim_id, device_id, expiry));
+}
+
+std::optional<std::string> DeviceTokens::Check(std::string_view token,
+                                               const std::string& claim_id) const {
+  if (token.empty() || token.size() > 200) return std::nullopt;
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(absl::string_view(token.data(), token.size()), '.');
+  if (parts.size() != 3 || parts[0].empty()) return std::nullopt;
+  int64_t expiry;
+  if (!absl::SimpleAtoi(parts[1], &expiry) || absl::FromUnixSeconds(expiry) < clock_.Now()) {
+    return std::nullopt;
+  }
+  std::string expected = Mac(claim_id, std::string(parts[0]), std::string(parts[1]));
+  if (expected.size() != parts[2].size() ||
+      sodium_memcmp(expected.data(), parts[2].data(), expected.size()) != 0) {
+    return std::nullopt;
+  }
+  return std::string(parts[0]);
+}
+
+}  // namespace helpline::identity
