@@ -136,6 +136,12 @@ TEST_F(CliE2eTest, SignedInCallsRefreshTheTokenAndBadInputNamesTheField) {
   Outcome out = Helpline({"logout"});
   EXPECT_EQ(out.exit_code, 0);
   EXPECT_EQ(Helpline({"whoami"}).exit_code, 1) << "signed out";
+  // The device token stays for the next sign-in on this machine; the tokens go.
+  nlohmann::json kept = nlohmann::json::parse(Credentials(), nullptr, false);
+  ASSERT_TRUE(kept.is_object()) << Credentials();
+  EXPECT_FALSE(kept.contains("refresh_token")) << Credentials();
+  EXPECT_FALSE(kept["device_tokens"].value(::helpline::testing::kPlatformAdminEmail, "").empty())
+      << Credentials();
 }
 
 }  // namespace

@@ -1,11 +1,14 @@
 // helpline: a command for every RPC of the five services, for frontend
 // developers trying the APIs (`helpline --help`).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <thread>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -82,17 +85,37 @@ class Credentials {
   }
   std::string Get(const std::string& key) const { return value_.value(key, ""); }
   void Set(const std::string& key, const std::string& value) { value_[key] = value; }
-  void Save() {
-    std::system(absl::StrCat("mkdir -p '", dir_, "'").c_str());
-    {
-      std::ofstream out(File());
-      out << value_.dump(2) << "\n";
-    }
-    chmod(File().c_str(), 0600);
+  // Sign-ins on this machine present the device token its account's last
+  // sign-in here answered (kept across logouts).
+  std::string DeviceToken(const std::string& email) const {
+    const nlohmann::json& devices = value_.value("device_tokens", nlohmann::json::object());
+    return devices.is_object() ? devices.value(email, "") : "";
+  }
+  void SetDeviceToken(const std::string& email, const std::string& token) {
+    if (!value_["device_tokens"].is_object()) value_["device_tokens"] = nlohmann::json::object();
+    value_["device_tokens"][email] = token;
+  }
+  // Written owner-only from the first byte: a new file is made 0600 and renamed over the old.
+  bool Save() {
+    std::filesystem::create_directories(dir_);
+    const std::string temporary = File() + ".tmp";
+    int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    fchmod(fd, 0600);  // a leftover temporary file keeps its mode otherwise
+    const std::string text = value_.dump(2) + "\n";
+    bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    written = close(fd) == 0 && written;
+    return written && std::rename(temporary.c_str(), File().c_str()) == 0;
   }
   void Forget() {
+    nlohmann::json devices = value_.value("device_tokens", nlohmann::json::object());
     value_ = nlohmann::json::object();
-    std::remove(File().c_str());
+    if (devices.is_object() && !devices.empty()) {
+      value_["device_tokens"] = devices;
+      Save();
+    } else {
+      std::remove(File().c_str());
+    }
   }
 
  private:
@@ -104,7 +127,7 @@ class Credentials {
 void Keep(Credentials& credentials, const identity::v1::TokenPair& tokens) {
   credentials.Set("access_token", tokens.access_token());
   credentials.Set("refresh_token", tokens.refresh_token());
-  credentials.Save();
+  if (!credentials.Save()) std::cerr << "warning: cannot save the credentials\n";
 }
 
 bool NeedsNoToken(const google::protobuf::MethodDescriptor& method) {
@@ -231,6 +254,7 @@ int Login(Credentials& credentials, const Parsed& parsed) {
   identity::v1::LoginRequest request;
   request.set_email(parsed.words[1]);
   request.set_password(password);
+  request.set_device_token(credentials.DeviceToken(request.email()));
   identity::v1::LoginResponse response;
   grpc::Status status = Invoke(ChannelTo("identity"), *FindMethod(*FindService("identity"), "Login"),
                                "", request, [&](const google::protobuf::Message& answer) {
@@ -240,6 +264,7 @@ int Login(Credentials& credentials, const Parsed& parsed) {
   credentials.Forget();
   credentials.Set("email", request.email());
   credentials.Set("user_id", response.user_id());
+  credentials.SetDeviceToken(request.email(), response.device_token());
   Keep(credentials, response.tokens());
   std::string roles;
   if (absl::StatusOr<auth::ParsedToken> token = auth::ParseToken(response.tokens().access_token());

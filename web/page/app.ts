@@ -161,7 +161,16 @@ async function signIn(form: HTMLFormElement): Promise<void> {
   const line = byTestId("sign-in-error");
   clearErrors(line, form);
   try {
-    const reply = await clients.identity.login({ email: text(form, "email"), password: text(form, "password") });
+    // The device token of this browser's last sign-in to the account keeps
+    // the owner's attempts apart from anybody else's guesses.
+    const email = text(form, "email");
+    const deviceKey = `helpline.device-token.${email.toLowerCase()}`;
+    const reply = await clients.identity.login({
+      email,
+      password: text(form, "password"),
+      deviceToken: localStorage.getItem(deviceKey) ?? "",
+    });
+    if (reply.deviceToken) localStorage.setItem(deviceKey, reply.deviceToken);
     accessToken = reply.tokens?.accessToken;
     const { user } = await clients.identity.getMe({});
     byTestId("who").textContent = `${user?.displayName} (${user?.roles.join(", ")})`;
