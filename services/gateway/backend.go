@@ -58,6 +58,11 @@ func newBackend(name, target string, service protoreflect.ServiceDescriptor, set
 		Rewrite: func(request *httputil.ProxyRequest) {
 			request.SetURL(targetURL)
 			request.SetXForwarded()
+			// The client as the trusted proxies in front saw it, so that the
+			// services (auth.trusted_proxies) limit per browser, not per gateway.
+			if client := b.anonymous.clientIP(request.In); client != nil {
+				request.Out.Header.Set("X-Forwarded-For", client.String())
+			}
 		},
 		Transport:     settings.transport,
 		FlushInterval: -1, // stream messages as they come

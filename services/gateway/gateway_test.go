@@ -643,6 +643,12 @@ func TestCallsWithoutATokenAreLimitedPerClientAddress(t *testing.T) {
 	if got := login("203.0.113.7, 198.51.100.10", ""); got != 200 {
 		t.Errorf("the address the trusted proxy saw counts, not what the caller wrote before it: %d", got)
 	}
+	h.service.mu.Lock()
+	forwarded := h.service.headers["/helpline.identity.v1.IdentityService/Login"].Get("X-Forwarded-For")
+	h.service.mu.Unlock()
+	if forwarded != "198.51.100.10" {
+		t.Errorf("the service was told X-Forwarded-For %q, want the client the gateway counted", forwarded)
+	}
 	response, _ := h.do("GET", "/v1/categories", "", nil, map[string]string{"X-Forwarded-For": "203.0.113.7",
 		"Authorization": "Bearer aaa.bbb.ccc"})
 	if response.StatusCode != 200 {

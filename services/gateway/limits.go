@@ -52,14 +52,27 @@ func (l *anonymousLimiter) trusted(ip net.IP) bool {
 	return false
 }
 
-// clientAddress is the peer, or, when the peer is a trusted proxy, the last
+// clientAddress keys clientIP's address for the limits. An IPv6 client is
+// its /64: one host has them all.
+func (l *anonymousLimiter) clientAddress(r *http.Request) string {
+	client := l.clientIP(r)
+	if client == nil {
+		return r.RemoteAddr
+	}
+	if client.To4() == nil {
+		return client.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return client.String()
+}
+
+// clientIP is the peer, or, when the peer is a trusted proxy, the last
 // address in X-Forwarded-For that is not one (what the proxies in front
 // saw; the addresses before it are the caller's to make up), or the first
-// when all are trusted. An IPv6 client is its /64: one host has them all.
-func (l *anonymousLimiter) clientAddress(r *http.Request) string {
+// when all are trusted; nil when the peer is no IP address.
+func (l *anonymousLimiter) clientIP(r *http.Request) net.IP {
 	peer := parseAddress(r.RemoteAddr)
 	if peer == nil {
-		return r.RemoteAddr
+		return nil
 	}
 	client := peer
 	if l.trusted(peer) {
@@ -75,10 +88,7 @@ func (l *anonymousLimiter) clientAddress(r *http.Request) string {
 			}
 		}
 	}
-	if client.To4() == nil {
-		return client.Mask(net.CIDRMask(64, 128)).String() + "/64"
-	}
-	return client.String()
+	return client
 }
 
 // parseAddress reads "1.2.3.4", "1.2.3.4:5", "::1", "[::1]:5".

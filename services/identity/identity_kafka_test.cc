@@ -86,7 +86,9 @@ class IdentityKafkaTest : public ::testing::Test {
           {"argon2_memory_mib", 8},
           {"argon2_allow_weak", true},
           {"logins_per_minute_per_account", 6}}},
-        {"admin", {{"email", "root@helpline.test"}, {"password", "bootstrap-password-1"}}}};
+        {"admin", {{"email", "root@helpline.test"}, {"password", "bootstrap-password-1"}}},
+        // As behind the gateway: it forwards the client's address.
+        {"auth", {{"trusted_proxies", "127.0.0.1/32"}}}};
     config_ = new nlohmann::json(config);
     process_ = new ::helpline::testing::ServiceProcess(IDENTITY_BINARY, "identity", config, *dir_);
     ASSERT_TRUE(process_->Start());
@@ -283,6 +285,26 @@ TEST_F(IdentityKafkaTest, LoginAttemptsAreLimitedPerAccount) {
   // Even the right password waits: the account is being guessed at.
   EXPECT_EQ(Login(email, "correct-password-1", &response).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+// Behind the gateway every browser's call comes from one peer: the public
+// calls are limited per the client address the trusted proxy forwards.
+TEST_F(IdentityKafkaTest, PublicCallsAreLimitedPerForwardedClient) {
+  auto jwks = [&](const std::string& client) {
+    grpc::ClientContext context;
+    context.AddMetadata("x-forwarded-for", client);
+    v1::GetJwksResponse response;
+    return stub_->GetJwks(&context, v1::GetJwksRequest(), &response).error_code();
+  };
+  const std::string busy = absl::StrCat("203.0.113.", 1 + absl::ToUnixMicros(absl::Now()) % 200);
+  grpc::StatusCode last = grpc::StatusCode::OK;
+  for (int i = 0; i < 200 && last == grpc::StatusCode::OK; ++i) last = jwks(busy);
+  EXPECT_EQ(last, grpc::StatusCode::RESOURCE_EXHAUSTED) << "the busy client's burst ran out";
+  EXPECT_EQ(jwks("198.51.100.9"), grpc::StatusCode::OK) << "another client behind the same proxy";
+  grpc::ClientContext direct;
+  v1::GetJwksResponse response;
+  EXPECT_TRUE(stub_->GetJwks(&direct, v1::GetJwksRequest(), &response).ok())
+      << "the proxy's own calls count apart";
 }
 
 // Guesses from elsewhere lock out only devices that never signed in: the

@@ -174,7 +174,8 @@ int Main(int argc, char** argv) {
   auth::RateLimiter per_caller(per_second, per_second * 5, host.wall_clock);
   double per_minute = config.GetDouble("identity.logins_per_minute_per_account");
   auth::RateLimiter logins(per_minute / 60, per_minute, host.wall_clock);
-  auth::CallGuard guard(&verifier, per_caller, [&] { return host.server.serving(); });
+  auth::CallGuard guard(&verifier, per_caller, [&] { return host.server.serving(); },
+                        auth::TrustedProxiesFromConfig(config));
 
   es::TypedReaction<v1::IdentityEvent, v1::IdentityCommand> claim_reaction(ClaimFollowsAccount);
   KeyShredder shredder(keys, keys_feed, keys_topic);

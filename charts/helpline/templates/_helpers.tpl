@@ -83,8 +83,13 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- if $v.kafka.caSecret.name }}{{ $_ := set $kafka "ssl_ca_location" "/etc/helpline/kafka-ca/ca.crt" }}{{ end -}}
 {{- $_ := set $config "kafka" $kafka -}}
 {{- end -}}
-{{- if and (ne .name "identity") (ne .name "psp-sandbox") -}}
-{{- $_ := set $config "auth" (dict "identity_target" (printf "%s-identity:%v" (include "helpline.fullname" $root) $v.grpcPort)) -}}
+{{- if ne .name "psp-sandbox" -}}
+{{- $auth := dict -}}
+{{- if ne .name "identity" -}}
+{{- $_ := set $auth "identity_target" (printf "%s-identity:%v" (include "helpline.fullname" $root) $v.grpcPort) -}}
+{{- end -}}
+{{- if $v.trustedProxies }}{{ $_ := set $auth "trusted_proxies" (join "," $v.trustedProxies) }}{{ end -}}
+{{- if $auth }}{{ $_ := set $config "auth" $auth }}{{ end -}}
 {{- end -}}
 {{- if eq .name "identity" -}}
 {{- $_ := set $config "identity" (dict "signing_keys_file" "/etc/helpline/signing-keys/signing-keys.json") -}}

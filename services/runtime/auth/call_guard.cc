@@ -32,8 +32,11 @@ grpc::Status Run(const std::function<absl::Status()>& body) {
 }  // namespace
 
 CallGuard::CallGuard(TokenVerifier* verifier, RateLimiter& per_caller,
-                     std::function<bool()> serving)
-    : verifier_(verifier), per_caller_(per_caller), serving_(std::move(serving)) {}
+                     std::function<bool()> serving, TrustedProxies proxies)
+    : verifier_(verifier),
+      per_caller_(per_caller),
+      serving_(std::move(serving)),
+      proxies_(std::move(proxies)) {}
 
 absl::Status CallGuard::NotServing() const {
   if (serving_ == nullptr || serving_()) return absl::OkStatus();
@@ -42,10 +45,8 @@ absl::Status CallGuard::NotServing() const {
       "try again in a moment");
 }
 
-std::string CallGuard::PeerOf(const grpc::ServerContextBase& context) {
-  std::string peer = context.peer();
-  size_t colon = peer.rfind(':');
-  return colon == std::string::npos || colon < peer.find(':') + 1 ? peer : peer.substr(0, colon);
+std::string CallGuard::ClientOf(const grpc::ServerContextBase& context) const {
+  return proxies_.ClientOf(context.peer(), Metadata(context, "x-forwarded-for"));
 }
 
 grpc::Status CallGuard::Authenticated(
@@ -71,7 +72,7 @@ grpc::Status CallGuard::Public(grpc::ServerContextBase* context,
   log::ScopedTraceId trace(TraceIdFor(*context));
   return Run([&]() -> absl::Status {
     if (absl::Status serving = NotServing(); !serving.ok()) return serving;
-    if (absl::Status allowed = per_caller_.Take(PeerOf(*context)); !allowed.ok()) return allowed;
+    if (absl::Status allowed = per_caller_.Take(ClientOf(*context)); !allowed.ok()) return allowed;
     return handler();
   });
 }

@@ -7,6 +7,7 @@
 #include "grpcpp/server_context.h"
 #include "services/runtime/auth/rate_limiter.h"
 #include "services/runtime/auth/token_verifier.h"
+#include "services/runtime/auth/trusted_proxies.h"
 
 namespace helpline::auth {
 
@@ -22,16 +23,19 @@ class CallGuard {
  public:
   // `verifier` may be null for a server whose RPCs are all public;
   // `serving` null for one that always answers.
+  // Public calls are limited per client address: the peer, or the one a
+  // trusted proxy forwarded (`proxies`).
   CallGuard(TokenVerifier* verifier, RateLimiter& per_caller,
-            std::function<bool()> serving = nullptr);
+            std::function<bool()> serving = nullptr, TrustedProxies proxies = {});
 
   grpc::Status Authenticated(grpc::ServerContextBase* context,
                              const std::function<absl::Status(const Principal&)>& handler);
   // Register, Login, Refresh, GetJwks: limited per peer address.
   grpc::Status Public(grpc::ServerContextBase* context, const std::function<absl::Status()>& handler);
 
-  // The caller's address without the port ("ipv4:10.0.0.7").
-  static std::string PeerOf(const grpc::ServerContextBase& context);
+  // The caller's address without the port ("ipv4:10.0.0.7"), or the client
+  // a trusted proxy forwarded the call for.
+  std::string ClientOf(const grpc::ServerContextBase& context) const;
 
  private:
   absl::Status NotServing() const;
@@ -39,6 +43,7 @@ class CallGuard {
   TokenVerifier* verifier_;
   RateLimiter& per_caller_;
   const std::function<bool()> serving_;
+  const TrustedProxies proxies_;
 };
 
 // PERMISSION_DENIED unless the caller has the role.

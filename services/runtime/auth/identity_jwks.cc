@@ -48,6 +48,7 @@ IdentityCallGuard::IdentityCallGuard(const server::Config& config, const Clock& 
     : jwks_(config.GetString("auth.identity_target")),
       verifier_(VerifierOptionsFromConfig(config), jwks_, clock),
       per_caller_(per_second, per_second * 5, clock),
-      guard_(&verifier_, per_caller_, [&server] { return server.serving(); }) {}
+      guard_(&verifier_, per_caller_, [&server] { return server.serving(); },
+             TrustedProxiesFromConfig(config)) {}
 
 }  // namespace helpline::auth

@@ -1,6 +1,7 @@
 #include "services/runtime/auth/token_verifier.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
@@ -37,7 +38,20 @@ void AddAuthKeys(server::ConfigSchema& schema) {
   schema.String("auth.issuer", "helpline-identity", "the iss every access token must carry")
       .String("auth.audience", "helpline", "the aud every access token must carry")
       .Duration("auth.leeway", absl::Seconds(30), absl::ZeroDuration(), absl::Minutes(2),
-                "clock skew tolerated on exp and nbf");
+                "clock skew tolerated on exp and nbf")
+      .String("auth.trusted_proxies", "",
+              "comma-separated CIDRs of the proxies in front (the gateway): for calls from them, "
+              "limits per client address use the X-Forwarded-For they send");
+}
+
+TrustedProxies TrustedProxiesFromConfig(const server::Config& config) {
+  absl::StatusOr<TrustedProxies> proxies =
+      TrustedProxies::Parse(config.GetString("auth.trusted_proxies"));
+  if (!proxies.ok()) {
+    log::Error("cannot start: auth.trusted_proxies", {{"error", proxies.status().ToString()}});
+    std::exit(1);
+  }
+  return *std::move(proxies);
 }
 
 VerifierOptions VerifierOptionsFromConfig(const server::Config& config) {

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/runtime/auth/jwt.h"
+#include "services/runtime/auth/trusted_proxies.h"
 #include "services/runtime/core/clock.h"
 #include "services/runtime/server/config.h"
 
@@ -52,6 +53,8 @@ struct VerifierOptions {
 
 void AddAuthKeys(server::ConfigSchema& schema);
 VerifierOptions VerifierOptionsFromConfig(const server::Config& config);
+// auth.trusted_proxies; a value that is no list of CIDRs ends the process.
+TrustedProxies TrustedProxiesFromConfig(const server::Config& config);
 
 // Checks an access token the way every Helpline service must: the algorithm
 // is EdDSA and nothing else, the kid is a published key (an unknown kid
