@@ -275,10 +275,18 @@ def check_release(values_file):
 
             for key in keys(parsed):
                 check(not any(word in key for word in SECRET_WORDS), f"{dname}: config holds {key}")
+            if "grpc" in parsed:
+                check(parsed["grpc"].get("reflection") is values.get("grpcReflection", False),
+                      f"{dname}: grpc.reflection does not follow grpcReflection (off by default)")
         check(dname in policies, f"{dname}: no NetworkPolicy")
         if config and BUILD_DIR:
             check_config_accepted(deployment, config["data"]["config.json"])
     jobs = by_kind.get("Job", [])
+    for job in jobs:
+        for container in job["spec"]["template"]["spec"]["containers"]:
+            line = " ".join(container.get("command", []) + container.get("args", []))
+            check("password" not in line.lower(),
+                  f"{job['metadata']['name']}: a password on the command line, where the node can read it")
     check(any(j["metadata"].get("annotations", {}).get("helm.sh/hook") == "pre-install,pre-upgrade"
               for j in jobs), f"{name}: no pre-install/pre-upgrade topics Job")
     check_gateway(name, by_kind, values)

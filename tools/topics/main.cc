@@ -1,6 +1,7 @@
 // helpline-topics: creates Helpline's Kafka topics from the declared list
 // (deploy/topics.json), idempotently. Used by the local stack and by the
 // Helm chart's pre-install/pre-upgrade hook.
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -25,7 +26,9 @@ Options:
                             e.g. min.insync.replicas=2
   --prefix P                prepended to every name (tests)
   --property KEY=VALUE      a librdkafka client setting (repeatable), e.g.
-                            security.protocol=sasl_ssl
+                            security.protocol=sasl_ssl; the SASL password comes
+                            from KAFKA_SASL_PASSWORD, never the command line
+                            (any process on the machine can read that)
   --wait DURATION           how long to wait for the cluster (default 60s)
   --list                    print the topics that would be created, then exit
 )";
@@ -79,6 +82,9 @@ int main(int argc, char** argv) {
       plan.extra_configs[pair.first] = pair.second;
     } else if (arg == "--property") {
       if (!SplitPair(value(), &pair)) return Fail("--property takes KEY=VALUE");
+      if (pair.first == "sasl.password") {
+        return Fail("--property sasl.password: set KAFKA_SASL_PASSWORD instead");
+      }
       client.properties[pair.first] = pair.second;
     } else if (arg == "--prefix") {
       plan.name_prefix = value();
@@ -90,6 +96,9 @@ int main(int argc, char** argv) {
       std::cerr << "helpline-topics: unknown argument '" << arg << "'\n" << kUsage;
       return 2;
     }
+  }
+  if (const char* password = std::getenv("KAFKA_SASL_PASSWORD"); password && *password) {
+    client.properties["sasl.password"] = password;
   }
   if (file.empty()) return Fail("--file is required");
   std::ifstream input(file);

@@ -74,7 +74,7 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- $_ := set $config "gateway" $gateway -}}
 {{- $own = $v.gateway.config | default dict -}}
 {{- else -}}
-{{- $_ := set $config "grpc" (dict "listen" (printf "0.0.0.0:%v" $v.grpcPort)) -}}
+{{- $_ := set $config "grpc" (dict "listen" (printf "0.0.0.0:%v" $v.grpcPort) "reflection" $v.grpcReflection) -}}
 {{- if ne .name "psp-sandbox" -}}
 {{- $_ := set $config "clock" (dict "rate" $v.clockRate) -}}
 {{- $kafka := dict "bootstrap_servers" $v.kafka.bootstrapServers "security_protocol" $v.kafka.securityProtocol "group_protocol" $v.kafka.groupProtocol -}}

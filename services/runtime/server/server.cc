@@ -13,6 +13,8 @@
 #include "absl/time/clock.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/impl/server_builder_plugin.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::server {
@@ -43,12 +45,24 @@ absl::Status WritePortsFile(const std::string& path, int grpc_port, int metrics_
   return absl::OkStatus();
 }
 
+class WithoutReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    std::erase_if(*plugins, [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+      return plugin->name() == "proto_server_reflection";
+    });
+  }
+};
+
 }  // namespace
 
 void AddServerKeys(ConfigSchema& schema) {
   schema.String("grpc.listen", "0.0.0.0:50051", "host:port of the gRPC server; port 0 picks one")
       .Int("grpc.max_message_bytes", 4 << 20, 1024, 64 << 20,
            "largest request or response message accepted")
+      .Bool("grpc.reflection", true,
+            "serve gRPC server reflection (for grpcurl and buf curl); off in production")
       .Int("grpc.idle_threads", 16, 1, 1024,
            "handler threads kept waiting for calls (above it, threads end when idle)")
       .Duration("grpc.max_connection_age", absl::Minutes(5), absl::Seconds(10), absl::Hours(24),
@@ -72,6 +86,7 @@ ServerOptions ServerOptionsFromConfig(const std::string& service_name, const Con
   options.grpc_listen = config.GetString("grpc.listen");
   options.max_message_bytes = static_cast<int>(config.GetInt("grpc.max_message_bytes"));
   options.idle_threads = static_cast<int>(config.GetInt("grpc.idle_threads"));
+  options.reflection = config.GetBool("grpc.reflection");
   options.max_connection_age = config.GetDuration("grpc.max_connection_age");
   options.max_connection_age_grace = config.GetDuration("grpc.max_connection_age_grace");
   options.metrics_listen = config.GetString("metrics.listen");
@@ -98,6 +113,8 @@ void GrpcServer::AddService(grpc::Service* service) { services_.push_back(servic
 
 absl::Status GrpcServer::Start() {
   grpc::EnableDefaultHealthCheckService(true);
+  // Registered for every server of the process (linking it registers it too);
+  // a server without reflection drops the plugin.
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
@@ -109,6 +126,7 @@ absl::Status GrpcServer::Start() {
   builder.AddChannelArgument(
       GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
       static_cast<int>(absl::ToInt64Milliseconds(options_.max_connection_age_grace)));
+  if (!options_.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,

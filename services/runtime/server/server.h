@@ -36,6 +36,9 @@ struct ServerOptions {
   absl::Duration max_connection_age_grace = absl::Minutes(11);
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string ports_file;  // if set, {"grpc_port":..,"metrics_port":..} is written here
+  // Server reflection (every API described to anyone who asks, for grpcurl
+  // and buf curl): on for development, off in production.
+  bool reflection = true;
 };
 
 // Adds the keys ServerOptionsFromConfig reads (grpc.*, metrics.*, log.*,

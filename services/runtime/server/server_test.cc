@@ -149,6 +149,18 @@ TEST_F(GrpcServerTest, ReflectionListsTheServices) {
   EXPECT_THAT(*services, Contains("grpc.health.v1.Health"));
 }
 
+TEST(GrpcServerReflectionTest, OffMeansNoServiceIsDescribed) {
+  ServerOptions options = LocalOptions();
+  options.reflection = false;
+  GrpcServer server(options);
+  SlowEcho echo;
+  server.AddService(&echo);
+  ASSERT_TRUE(server.Start().ok());
+  EchoResponse response;
+  EXPECT_TRUE(CallEcho(server.grpc_port(), "hello", absl::ZeroDuration(), &response).ok());
+  EXPECT_FALSE(::helpline::testing::ReflectedServices(server.grpc_port()).ok());
+}
+
 TEST_F(GrpcServerTest, MetricsCountRpcsByMethodAndCode) {
   EchoResponse response;
   ASSERT_TRUE(CallEcho(server_.grpc_port(), "hi", absl::ZeroDuration(), &response).ok());
