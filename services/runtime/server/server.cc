@@ -15,6 +15,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/impl/server_builder_option.h"
 #include "grpcpp/impl/server_builder_plugin.h"
+#include "grpcpp/resource_quota.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::server {
@@ -63,6 +64,9 @@ void AddServerKeys(ConfigSchema& schema) {
            "largest request or response message accepted")
       .Bool("grpc.reflection", true,
             "serve gRPC server reflection (for grpcurl and buf curl); off in production")
+      .Int("grpc.max_threads", 1000, 4, 100000,
+           "handler threads at most (Watch streams hold one each); calls past them are "
+           "RESOURCE_EXHAUSTED, not more memory")
       .Int("grpc.idle_threads", 16, 1, 1024,
            "handler threads kept waiting for calls (above it, threads end when idle)")
       .Duration("grpc.max_connection_age", absl::Minutes(5), absl::Seconds(10), absl::Hours(24),
@@ -86,6 +90,7 @@ ServerOptions ServerOptionsFromConfig(const std::string& service_name, const Con
   options.grpc_listen = config.GetString("grpc.listen");
   options.max_message_bytes = static_cast<int>(config.GetInt("grpc.max_message_bytes"));
   options.idle_threads = static_cast<int>(config.GetInt("grpc.idle_threads"));
+  options.max_threads = static_cast<int>(config.GetInt("grpc.max_threads"));
   options.reflection = config.GetBool("grpc.reflection");
   options.max_connection_age = config.GetDuration("grpc.max_connection_age");
   options.max_connection_age_grace = config.GetDuration("grpc.max_connection_age_grace");
@@ -127,6 +132,9 @@ absl::Status GrpcServer::Start() {
       GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
       static_cast<int>(absl::ToInt64Milliseconds(options_.max_connection_age_grace)));
   if (!options_.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
+  grpc::ResourceQuota quota(absl::StrCat(options_.service_name, "-threads"));
+  quota.SetMaxThreads(options_.max_threads);
+  builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,

@@ -29,6 +29,9 @@ struct ServerOptions {
   // Handler threads kept waiting for calls; more are made under load and
   // end again when idle above this number (thread churn costs CPU).
   int idle_threads = 16;
+  // Handler threads at most; a call past them is RESOURCE_EXHAUSTED rather
+  // than a thread more (each Watch stream holds one while it is open).
+  int max_threads = 1000;
   // A client's connection is closed gracefully (GOAWAY) after about this
   // long, so that clients behind one address, the gateway first, spread
   // over replicas that joined since; calls open then may go on for the grace.

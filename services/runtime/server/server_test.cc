@@ -149,6 +149,38 @@ TEST_F(GrpcServerTest, ReflectionListsTheServices) {
   EXPECT_THAT(*services, Contains("grpc.health.v1.Health"));
 }
 
+// Calls that hold their threads (Watch streams) cannot make the server grow
+// threads without end: past the cap a call is refused at once, and the
+// server answers again as threads come free.
+TEST(GrpcServerThreadsTest, PastTheCapCallsAreRefusedNotQueuedForever) {
+  ServerOptions options = LocalOptions();
+  options.max_threads = 8;
+  options.idle_threads = 2;
+  GrpcServer server(options);
+  SlowEcho echo;
+  server.AddService(&echo);
+  ASSERT_TRUE(server.Start().ok());
+  std::vector<std::future<grpc::Status>> held;
+  for (int i = 0; i < 16; ++i) {
+    held.push_back(std::async(std::launch::async, [&] {
+      EchoResponse response;
+      return CallEcho(server.grpc_port(), "hold", absl::Seconds(2), &response);
+    }));
+  }
+  int refused = 0, answered = 0;
+  for (auto& call : held) {
+    grpc::Status status = call.get();
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) ++refused;
+    if (status.ok()) ++answered;
+  }
+  EXPECT_GT(refused, 0) << "16 held calls on 8 threads";
+  EXPECT_GT(answered, 0);
+  EXPECT_EQ(refused + answered, 16) << "each either answered or refused";
+  EchoResponse response;
+  EXPECT_TRUE(CallEcho(server.grpc_port(), "after", absl::ZeroDuration(), &response).ok());
+  server.Shutdown();
+}
+
 TEST(GrpcServerReflectionTest, OffMeansNoServiceIsDescribed) {
   ServerOptions options = LocalOptions();
   options.reflection = false;
