@@ -141,6 +141,19 @@ class IdentityKafkaTest : public ::testing::Test {
     return stub_->Refresh(&context, request, response);
   }
 
+  // The fields a registration refused as INVALID_ARGUMENT names.
+  std::vector<std::string> RefusedFields(const v1::RegisterRequest& request) {
+    grpc::ClientContext context;
+    v1::RegisterResponse response;
+    grpc::Status status = stub_->Register(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    std::vector<std::string> fields;
+    for (const auto& violation : errors::FieldViolations(errors::FromGrpc(status))) {
+      fields.push_back(violation.field);
+    }
+    return fields;
+  }
+
   // A registered account and its first session.
   v1::LoginResponse NewAccount(const std::string& email, const std::string& password) {
     v1::RegisterResponse registered;
@@ -231,16 +244,9 @@ TEST_F(IdentityKafkaTest, BadInputNamesEveryField) {
   request.set_email("not an email");
   request.set_password("short");
   request.set_display_name("");
-  grpc::ClientContext context;
-  v1::RegisterResponse response;
-  grpc::Status status = stub_->Register(&context, request, &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  std::vector<std::string> fields;
-  for (const auto& violation : errors::FieldViolations(errors::FromGrpc(status))) {
-    fields.push_back(violation.field);
-  }
-  EXPECT_THAT(fields, ::testing::UnorderedElementsAre("request_id", "email", "password",
-                                                      "display_name", "account_type"));
+  EXPECT_THAT(RefusedFields(request),
+              ::testing::UnorderedElementsAre("request_id", "email", "password", "display_name",
+                                              "account_type"));
 }
 
 TEST_F(IdentityKafkaTest, NamesThatDisguiseThemselvesAndUnknownAccountTypesAreRefused) {
@@ -250,15 +256,8 @@ TEST_F(IdentityKafkaTest, NamesThatDisguiseThemselvesAndUnknownAccountTypesAreRe
   request.set_password("a-long-enough-password");
   request.set_display_name("Support\xE2\x80\xAE" "nimda");  // reads "Supportadmin"
   request.set_account_type(static_cast<v1::AccountType>(99));
-  grpc::ClientContext context;
-  v1::RegisterResponse response;
-  grpc::Status status = stub_->Register(&context, request, &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  std::vector<std::string> fields;
-  for (const auto& violation : errors::FieldViolations(errors::FromGrpc(status))) {
-    fields.push_back(violation.field);
-  }
-  EXPECT_THAT(fields, ::testing::UnorderedElementsAre("display_name", "account_type"));
+  EXPECT_THAT(RefusedFields(request),
+              ::testing::UnorderedElementsAre("display_name", "account_type"));
 }
 
 TEST_F(IdentityKafkaTest, WrongPasswordAndUnknownEmailLookTheSame) {
