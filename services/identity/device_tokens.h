@@ -18,17 +18,22 @@ namespace helpline::identity {
 class DeviceTokens {
  public:
   // `key`: identity's email hash key (the MAC key is derived from it).
+  // `account` below: who the token is for (AccountBinding).
   DeviceTokens(std::string_view key, absl::Duration lifetime, const Clock& clock);
 
-  std::string Issue(const std::string& claim_id, const std::string& device_id) const;
+  std::string Issue(const std::string& account, const std::string& device_id) const;
   // The device id of a token issued for this account that has not expired;
-  // nullopt for anything else (another account's, forged, expired, garbage).
-  std::optional<std::string> Check(std::string_view token, const std::string& claim_id) const;
+  // nullopt for anything else (another account's, an earlier password's,
+  // forged, expired, garbage).
+  std::optional<std::string> Check(std::string_view token, const std::string& account) const;
+  // A user's binding: their id and a digest of their sealed password hash.
+  static std::string AccountBinding(const std::string& user_id,
+                                    const std::string& sealed_password_hash);
 
   static std::string NewDeviceId();
 
  private:
-  std::string Mac(const std::string& claim_id, const std::string& device_id,
+  std::string Mac(const std::string& account, const std::string& device_id,
                   const std::string& expiry) const;
 
   std::string key_;

@@ -312,6 +312,8 @@ TEST_F(IdentityKafkaTest, GuessesCannotLockTheOwnersDeviceOut) {
   const std::string email = UniqueName("owner") + "@example.org";
   v1::LoginResponse first = NewAccount(email, "owners-password-1");
   ASSERT_FALSE(first.device_token().empty());
+  v1::LoginResponse laptop;  // a second device of the owner's
+  ASSERT_TRUE(Login(email, "owners-password-1", &laptop).ok());
   const std::string other_email = UniqueName("other") + "@example.org";
   v1::LoginResponse other = NewAccount(other_email, "others-password-1");
 
@@ -339,6 +341,21 @@ TEST_F(IdentityKafkaTest, GuessesCannotLockTheOwnersDeviceOut) {
     with_token = Login(email, "guess-" + std::to_string(i), &response, owner.device_token());
   }
   EXPECT_EQ(with_token.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  // A password change voids every device token issued before it: whoever
+  // collected them while they knew the old password is back in the account's
+  // (spent) bucket.
+  v1::ChangePasswordRequest change;
+  change.set_request_id(UniqueName("change"));
+  change.set_current_password("owners-password-1");
+  change.set_new_password("owners-password-2");
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + owner.tokens().access_token());
+  v1::ChangePasswordResponse changed;
+  grpc::Status change_status = stub_->ChangePassword(&context, change, &changed);
+  ASSERT_TRUE(change_status.ok()) << change_status.error_message();
+  EXPECT_EQ(Login(email, "owners-password-2", &response, laptop.device_token()).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
 TEST_F(IdentityKafkaTest, BadTokensAreRefused) {

@@ -48,6 +48,10 @@ absl::StatusOr<RefreshToken> ParseRefreshToken(const std::string& token) {
   return RefreshToken{parts[1], parts[2], *std::move(secret)};
 }
 
+std::string DeviceBinding(const IdentityReadModel::UserView& user) {
+  return DeviceTokens::AccountBinding(user.user_id, user.password_hash.SerializeAsString());
+}
+
 // The bootstrap's own registration; no client may use it.
 constexpr absl::string_view kAdminBootstrapRequestId = "admin-bootstrap";
 
@@ -271,17 +275,26 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
     validator.Check(!request->password().empty(), "password", "is required");
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     std::string claim_id = EmailClaimFor(*email);
+    std::optional<IdentityReadModel::UserView> user;
+    auto look_up = [&] {
+      // Whatever replica registered the account: every login reads the log
+      // up to now (the same for known and unknown addresses).
+      parts_.events.WaitUntilCurrent(absl::Now() + absl::Seconds(2)).IgnoreError();
+      user = parts_.read_model.FindByEmailClaim(claim_id);
+    };
     // Per account, whatever address the attempts come from; a device that
-    // signed in before has a bucket of its own, out of a guesser's reach.
-    std::optional<std::string> device = device_tokens_.Check(request->device_token(), claim_id);
+    // signed in before (with the account's current password) has a bucket of
+    // its own, out of a guesser's reach.
+    std::optional<std::string> device;
+    if (!request->device_token().empty()) {
+      look_up();
+      if (user) device = device_tokens_.Check(request->device_token(), DeviceBinding(*user));
+    }
     const std::string bucket = device ? absl::StrCat(claim_id, "/device/", *device) : claim_id;
     if (absl::Status allowed = parts_.logins_per_account.Take(bucket); !allowed.ok()) {
       return allowed;
     }
-    // Whatever replica registered the account: every login reads the log
-    // up to now (the same for known and unknown addresses).
-    parts_.events.WaitUntilCurrent(absl::Now() + absl::Seconds(2)).IgnoreError();
-    std::optional<IdentityReadModel::UserView> user = parts_.read_model.FindByEmailClaim(claim_id);
+    if (request->device_token().empty()) look_up();
     absl::Status checked = user ? CheckPassword(*user, request->password())
                                 : parts_.passwords.VerifyNothing(request->password());
     if (checked.code() == absl::StatusCode::kResourceExhausted) {
@@ -296,7 +309,7 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
     response->set_user_id(user->user_id);
     *response->mutable_tokens() = *std::move(tokens);
     response->set_device_token(
-        device_tokens_.Issue(claim_id, device.value_or(DeviceTokens::NewDeviceId())));
+        device_tokens_.Issue(DeviceBinding(*user), device.value_or(DeviceTokens::NewDeviceId())));
     return absl::OkStatus();
   });
 }

@@ -54,6 +54,11 @@ server::ConfigSchema Schema() {
                 "a matched expert gets no offers for this long (until the app says busy)")
       .Duration("matching.booking_minimum_notice", absl::Hours(2), absl::ZeroDuration(),
                 absl::Hours(24 * 14), "how far ahead a booked slot must start")
+      .Int("matching.watch_streams_per_caller", 5, 1, 1000,
+           "WatchRequest and WatchOffers streams one account may have open on a server")
+      .Int("matching.watch_streams", 400, 1, 100000,
+           "watch streams a server holds open at once (each holds a thread: keep it well "
+           "below grpc.max_threads)")
       .Int("matching.open_bookings_per_person_per_expert", 3, 1, 100,
            "bookings one person may hold with one expert that have not ended yet")
       .Duration("matching.booking_horizon", absl::Hours(24 * 90), absl::Hours(1),
@@ -153,6 +158,9 @@ int Main(int argc, char** argv) {
   options.open_bookings_per_person_per_expert =
       static_cast<int>(config.GetInt("matching.open_bookings_per_person_per_expert"));
   options.booking_horizon = config.GetDuration("matching.booking_horizon");
+  options.watch_streams_per_caller =
+      static_cast<int>(config.GetInt("matching.watch_streams_per_caller"));
+  options.watch_streams = static_cast<int>(config.GetInt("matching.watch_streams"));
   options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");
   MatchingService service(
       options,

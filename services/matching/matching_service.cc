@@ -52,7 +52,9 @@ absl::Status SendPresenceCommand(es::CommandSender& commands, v1::MatchingComman
 }
 
 MatchingService::MatchingService(MatchingOptions options, MatchingParts parts)
-    : options_(std::move(options)), parts_(parts) {}
+    : options_(std::move(options)),
+      parts_(parts),
+      watches_(options_.watch_streams_per_caller, options_.watch_streams) {}
 
 absl::Status MatchingService::Write(v1::MatchingCommand& command, const std::string& aggregate_id,
                                     const std::string& command_id,
@@ -260,6 +262,8 @@ grpc::Status MatchingService::WatchRequest(grpc::ServerContext* context,
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
     const std::string& id = request->help_request_id();
     if (id.empty()) return errors::InvalidField("help_request_id", "is required");
+    absl::StatusOr<server::StreamSlots::Slot> slot = watches_.Take(caller.user_id);
+    if (!slot.ok()) return slot.status();
     absl::Time end = absl::Now() + options_.watch_lifetime;
     std::string sent;
     uint64_t seen = parts_.read_model.changes();
@@ -288,6 +292,8 @@ grpc::Status MatchingService::WatchOffers(grpc::ServerContext* context,
     if (!caller.HasRole("expert")) {
       return absl::PermissionDeniedError("only experts receive offers");
     }
+    absl::StatusOr<server::StreamSlots::Slot> slot = watches_.Take(caller.user_id);
+    if (!slot.ok()) return slot.status();
     absl::Time end = absl::Now() + options_.watch_lifetime;
     std::string sent;
     bool first = true;

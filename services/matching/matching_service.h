@@ -12,6 +12,7 @@
 #include "services/runtime/core/errors.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/server/stream_slots.h"
 
 namespace helpline::matching {
 
@@ -33,6 +34,10 @@ struct MatchingOptions {
   absl::Duration free_cancellation_before = absl::Hours(12);
   // A watch stream ends after this (the client reconnects and resumes).
   absl::Duration watch_lifetime = absl::Minutes(10);
+  // Watch streams open at once, per caller and on this server (each holds a
+  // thread; grpc.max_threads caps those).
+  int watch_streams_per_caller = 5;
+  int watch_streams = 400;
 };
 
 struct MatchingParts {
@@ -96,6 +101,7 @@ class MatchingService final : public v1::MatchingService::Service {
 
   const MatchingOptions options_;
   MatchingParts parts_;
+  server::StreamSlots watches_;
 };
 
 // Sends a presence change (a heartbeat's or the sweep's) to the expert's

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -89,33 +90,36 @@ class Credentials {
   // sign-in here answered (kept across logouts).
   std::string DeviceToken(const std::string& email) const {
     const nlohmann::json& devices = value_.value("device_tokens", nlohmann::json::object());
-    return devices.is_object() ? devices.value(email, "") : "";
+    return devices.is_object() ? devices.value(absl::AsciiStrToLower(email), "") : "";
   }
   void SetDeviceToken(const std::string& email, const std::string& token) {
     if (!value_["device_tokens"].is_object()) value_["device_tokens"] = nlohmann::json::object();
-    value_["device_tokens"][email] = token;
+    value_["device_tokens"][absl::AsciiStrToLower(email)] = token;
   }
-  // Written owner-only from the first byte: a new file is made 0600 and renamed over the old.
+  // Written owner-only from the first byte: a new file of its own (mkstemp
+  // makes it 0600 and never follows a link) renamed over the old.
   bool Save() {
-    std::filesystem::create_directories(dir_);
-    const std::string temporary = File() + ".tmp";
-    int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    std::error_code error;
+    std::filesystem::create_directories(dir_, error);
+    std::string temporary = File() + ".XXXXXX";
+    int fd = mkostemp(temporary.data(), O_CLOEXEC);
     if (fd < 0) return false;
-    fchmod(fd, 0600);  // a leftover temporary file keeps its mode otherwise
     const std::string text = value_.dump(2) + "\n";
     bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
     written = close(fd) == 0 && written;
-    return written && std::rename(temporary.c_str(), File().c_str()) == 0;
+    if (written && std::rename(temporary.c_str(), File().c_str()) == 0) return true;
+    std::remove(temporary.c_str());
+    return false;
   }
+  // Signing out: the tokens go, this machine's device tokens stay.
   void Forget() {
     nlohmann::json devices = value_.value("device_tokens", nlohmann::json::object());
     value_ = nlohmann::json::object();
     if (devices.is_object() && !devices.empty()) {
       value_["device_tokens"] = devices;
-      Save();
-    } else {
-      std::remove(File().c_str());
+      if (Save()) return;
     }
+    std::remove(File().c_str());
   }
 
  private:

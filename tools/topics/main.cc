@@ -7,7 +7,9 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "services/runtime/kafka/admin.h"
 #include "services/runtime/kafka/topics.h"
@@ -82,8 +84,10 @@ int main(int argc, char** argv) {
       plan.extra_configs[pair.first] = pair.second;
     } else if (arg == "--property") {
       if (!SplitPair(value(), &pair)) return Fail("--property takes KEY=VALUE");
-      if (pair.first == "sasl.password") {
-        return Fail("--property sasl.password: set KAFKA_SASL_PASSWORD instead");
+      if (absl::StrContains(pair.first, "password") || absl::StrContains(pair.first, "secret")) {
+        return Fail(absl::StrCat("--property ", pair.first,
+                                 ": no secrets on the command line (the SASL password comes "
+                                 "from KAFKA_SASL_PASSWORD)"));
       }
       client.properties[pair.first] = pair.second;
     } else if (arg == "--prefix") {

@@ -157,6 +157,23 @@ function formatPrice(price?: PriceTerms): string {
 
 // --- Sign in ----------------------------------------------------------------
 
+// Browser storage is best effort: blocked or full, sign-in still works.
+function stored(key: string): string {
+  try {
+    return localStorage.getItem(key) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function store(key: string, value: string): void {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // kept for this page only: the next sign-in is an ordinary one
+  }
+}
+
 async function signIn(form: HTMLFormElement): Promise<void> {
   const line = byTestId("sign-in-error");
   clearErrors(line, form);
@@ -164,13 +181,13 @@ async function signIn(form: HTMLFormElement): Promise<void> {
     // The device token of this browser's last sign-in to the account keeps
     // the owner's attempts apart from anybody else's guesses.
     const email = text(form, "email");
-    const deviceKey = `helpline.device-token.${email.toLowerCase()}`;
+    const deviceKey = `helpline.device-token.${email.trim().toLowerCase()}`;
     const reply = await clients.identity.login({
       email,
       password: text(form, "password"),
-      deviceToken: localStorage.getItem(deviceKey) ?? "",
+      deviceToken: stored(deviceKey),
     });
-    if (reply.deviceToken) localStorage.setItem(deviceKey, reply.deviceToken);
+    if (reply.deviceToken) store(deviceKey, reply.deviceToken);
     accessToken = reply.tokens?.accessToken;
     const { user } = await clients.identity.getMe({});
     byTestId("who").textContent = `${user?.displayName} (${user?.roles.join(", ")})`;

@@ -7,12 +7,39 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
 namespace helpline::auth {
 
-bool TrustedProxies::ParseAddress(std::string_view raw, Address& out) {
+namespace {
+
+// gRPC writes some peers percent-encoded ("ipv6:%5B::1%5D:5000").
+std::string Unescaped(std::string_view raw) {
   std::string text(absl::StripAsciiWhitespace(absl::string_view(raw.data(), raw.size())));
+  for (auto [from, to] : {std::pair<const char*, const char*>{"%5B", "["}, {"%5D", "]"},
+                          {"%5b", "["}, {"%5d", "]"}, {"%25", "%"}}) {
+    text = absl::StrReplaceAll(text, {{from, to}});
+  }
+  return text;
+}
+
+}  // namespace
+
+// A peer the parser cannot read, keyed without its port (one key per host,
+// not per connection): "unix:/path", "ipv6:[fe80::1%eth0]:5000".
+std::string TrustedProxies::WithoutPort(std::string_view peer) {
+  std::string text = Unescaped(peer);
+  size_t colon = text.rfind(':');
+  size_t scheme = text.find(':');
+  bool has_port = colon != std::string::npos && colon > scheme &&
+                  text.find_first_not_of("0123456789", colon + 1) == std::string::npos &&
+                  colon + 1 < text.size();
+  return has_port ? text.substr(0, colon) : text;
+}
+
+bool TrustedProxies::ParseAddress(std::string_view raw, Address& out) {
+  std::string text = Unescaped(raw);
   if (text.rfind("ipv4:", 0) == 0 || text.rfind("ipv6:", 0) == 0) text = text.substr(5);
   // "[::1]:5000", "[::1]", "1.2.3.4:5000": the port goes.
   if (!text.empty() && text.front() == '[') {
@@ -86,15 +113,14 @@ std::string TrustedProxies::Key(const Address& address) {
 
 std::string TrustedProxies::ClientOf(std::string_view peer, std::string_view forwarded_for) const {
   Address client;
-  if (!ParseAddress(peer, client)) return std::string(peer);
-  if (Trusted(client)) {
-    std::vector<absl::string_view> hops =
-        absl::StrSplit(absl::string_view(forwarded_for.data(), forwarded_for.size()), ',');
-    for (auto hop = hops.rbegin(); hop != hops.rend(); ++hop) {
-      Address address;
-      if (!ParseAddress(std::string(*hop), address)) break;
-      client = address;
-      if (!Trusted(address)) break;
+  if (!ParseAddress(peer, client)) return WithoutPort(peer);
+  if (Trusted(client) && !forwarded_for.empty()) {
+    absl::string_view hops(forwarded_for.data(), forwarded_for.size());
+    size_t comma = hops.rfind(',');
+    Address forwarded;
+    if (ParseAddress(std::string(comma == absl::string_view::npos ? hops : hops.substr(comma + 1)),
+                     forwarded)) {
+      client = forwarded;
     }
   }
   return Key(client);

@@ -20,9 +20,10 @@ class TrustedProxies {
 
   // The caller's address for limits: the gRPC peer ("ipv4:10.0.0.7:5000",
   // "ipv6:[::1]:5000"), or, when the peer is trusted, the last address of
-  // `forwarded_for` that is not (the earlier ones are the caller's to make
-  // up), or the first when all are. IPv6 callers are keyed by their /64 (one
-  // host has them all). "ipv4:203.0.113.7", "ipv6:2001:db8:1:2::/64".
+  // `forwarded_for`: the client the proxy itself saw (the gateway sends
+  // just that one; whatever stands before it is the caller's to make up).
+  // IPv6 callers are keyed by their /64 (one host has them all):
+  // "ipv4:203.0.113.7", "ipv6:2001:db8:1:2::/64".
   std::string ClientOf(std::string_view peer, std::string_view forwarded_for) const;
 
  private:
@@ -35,6 +36,7 @@ class TrustedProxies {
     int prefix = 0;
   };
   static bool ParseAddress(std::string_view text, Address& out);
+  static std::string WithoutPort(std::string_view peer);
   bool Trusted(const Address& address) const;
   static std::string Key(const Address& address);
 

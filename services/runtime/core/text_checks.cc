@@ -32,12 +32,15 @@ bool InvisibleInALine(char32_t code_point) {
 // marks. Text of these alone is blank.
 bool Blank(char32_t code_point) {
   return code_point == ' ' || code_point == '\t' || code_point == '\n' || code_point == '\r' ||
-         code_point == 0xa0 || code_point == 0x115f || code_point == 0x1160 ||
-         code_point == 0x180e || (code_point >= 0x2000 && code_point <= 0x200f) ||
+         code_point == 0xa0 || code_point == 0xad || code_point == 0x34f || code_point == 0x61c ||
+         code_point == 0x115f || code_point == 0x1160 || code_point == 0x17b4 ||
+         code_point == 0x17b5 || (code_point >= 0x180b && code_point <= 0x180e) ||
+         (code_point >= 0x2000 && code_point <= 0x200f) ||
          code_point == 0x2028 || code_point == 0x2029 || code_point == 0x202f ||
          code_point == 0x205f || (code_point >= 0x2060 && code_point <= 0x2064) ||
          code_point == 0x2800 || code_point == 0x3000 || code_point == 0x3164 ||
-         code_point == 0xfe0f || code_point == 0xffa0;
+         (code_point >= 0xfe00 && code_point <= 0xfe0f) || code_point == 0xffa0 ||
+         (code_point >= 0xe0000 && code_point <= 0xe007f);
 }
 
 // Code points of `text`, or nullopt if it is not UTF-8 (overlong, surrogate
@@ -100,8 +103,10 @@ bool Visible(std::string_view text) {
 
 void CheckText(std::string_view text, int min_length, int max_length, const std::string& field,
                errors::Validator& validator, bool multiline) {
-  int length = Utf8Length(text, multiline);
-  bool blank = !Visible(text);
+  // A code point takes at most 4 bytes: longer text is too long undecoded.
+  const bool fits = text.size() <= static_cast<size_t>(max_length) * 4;
+  int length = fits ? Utf8Length(text, multiline) : -1;
+  bool blank = !fits || !Visible(text);
   std::string what = min_length > 0 ? absl::StrCat("must be ", min_length, " to ", max_length)
                                     : absl::StrCat("must be at most ", max_length);
   validator.Check(length >= min_length && length <= max_length && (min_length == 0 || !blank),
