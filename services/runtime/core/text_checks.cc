@@ -82,31 +82,40 @@ std::optional<std::vector<char32_t>> Decode(std::string_view text) {
   return code_points;
 }
 
+// No control, disguising or (in one line) invisible character.
+bool Allowed(const std::vector<char32_t>& code_points, bool multiline) {
+  return std::none_of(code_points.begin(), code_points.end(), [multiline](char32_t c) {
+    const bool allowed_control = multiline && (c == '\n' || c == '\t' || c == '\r');
+    return ((c < 0x20 || c == 0x7f) && !allowed_control) || Disguising(c) ||
+           (!multiline && InvisibleInALine(c));
+  });
+}
+
+bool AnyVisible(const std::vector<char32_t>& code_points) {
+  return std::any_of(code_points.begin(), code_points.end(), [](char32_t c) { return !Blank(c); });
+}
+
 }  // namespace
 
 int Utf8Length(std::string_view text, bool multiline) {
   std::optional<std::vector<char32_t>> code_points = Decode(text);
-  if (!code_points) return -1;
-  for (char32_t c : *code_points) {
-    const bool allowed_control = multiline && (c == '\n' || c == '\t' || c == '\r');
-    if (((c < 0x20 || c == 0x7f) && !allowed_control) || Disguising(c)) return -1;
-    if (!multiline && InvisibleInALine(c)) return -1;
-  }
+  if (!code_points || !Allowed(*code_points, multiline)) return -1;
   return static_cast<int>(code_points->size());
 }
 
 bool Visible(std::string_view text) {
   std::optional<std::vector<char32_t>> code_points = Decode(text);
-  return code_points && std::any_of(code_points->begin(), code_points->end(),
-                                    [](char32_t c) { return !Blank(c); });
+  return code_points && AnyVisible(*code_points);
 }
 
 void CheckText(std::string_view text, int min_length, int max_length, const std::string& field,
                errors::Validator& validator, bool multiline) {
   // A code point takes at most 4 bytes: longer text is too long undecoded.
-  const bool fits = text.size() <= static_cast<size_t>(max_length) * 4;
-  int length = fits ? Utf8Length(text, multiline) : -1;
-  bool blank = !fits || !Visible(text);
+  std::optional<std::vector<char32_t>> code_points;
+  if (text.size() <= static_cast<size_t>(max_length) * 4) code_points = Decode(text);
+  const bool valid = code_points && Allowed(*code_points, multiline);
+  const int length = valid ? static_cast<int>(code_points->size()) : -1;
+  const bool blank = !valid || !AnyVisible(*code_points);
   std::string what = min_length > 0 ? absl::StrCat("must be ", min_length, " to ", max_length)
                                     : absl::StrCat("must be at most ", max_length);
   validator.Check(length >= min_length && length <= max_length && (min_length == 0 || !blank),

@@ -12,19 +12,17 @@ StreamSlots::Slot::~Slot() {
 
 absl::StatusOr<StreamSlots::Slot> StreamSlots::Take(const std::string& caller) {
   absl::MutexLock lock(&mutex_);
-  int& mine = by_caller_[caller];
-  if (mine >= per_caller_) {
-    if (mine == 0) by_caller_.erase(caller);
+  auto found = by_caller_.find(caller);
+  if (found != by_caller_.end() && found->second >= per_caller_) {
     return errors::RetryLater(
         absl::StrCat("you have ", per_caller_, " streams open here already: close one first"),
         absl::Seconds(10));
   }
   if (open_ >= total_) {
-    if (mine == 0) by_caller_.erase(caller);
     return errors::RetryLater("this server has all the streams it can hold open; try again soon",
                               absl::Seconds(5));
   }
-  ++mine;
+  ++by_caller_[caller];
   ++open_;
   return Slot(this, caller);
 }
