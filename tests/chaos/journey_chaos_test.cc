@@ -47,7 +47,7 @@ TEST(JourneyChaosTest, NothingAcknowledgedIsLostWhileEveryPartFailsInTurn) {
   Platform::Options options;
   options.sessions = true;
   options.payments = true;
-  options.kafka = stack.Kafka();
+  options.stack_dir = stack.dir();
   options.redis = redis_options;
   options.matching_config = {
       {"matching", {{"offer_window", "5s"}, {"request_wait_limit", "30s"}}}};

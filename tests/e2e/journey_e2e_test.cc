@@ -28,6 +28,11 @@ namespace {
 
 using ::helpline::testing::Platform;
 
+// What analysts read with (deploy/topics.json's "analyst"): every events topic, nothing else.
+kafka::ClientConfig AnalystKafka() {
+  return ::helpline::testing::StackKafka(::helpline::testing::TestStackDir(), "analyst");
+}
+
 class JourneyE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -159,10 +164,14 @@ TEST_F(JourneyE2eTest, EveryEventTheServicesWroteDecodesAndRoundTripsThroughJson
     EXPECT_EQ(types.count(type), 1u) << type << " was not written by the journey";
   }
 
-  // The tool exports the same records, none skipped.
-  absl::StatusOr<events::ToolOptions> options = events::ParseToolArgs(
-      {"export", "all", "--topic-prefix", platform_->prefix(), "--bootstrap-servers",
-       ::helpline::testing::TestKafka().bootstrap_servers});
+  // The tool exports the same records, none skipped, as the analysts' principal.
+  const kafka::ClientConfig analyst = AnalystKafka();
+  std::vector<std::string> arguments{"export", "all", "--topic-prefix", platform_->prefix(),
+                                     "--bootstrap-servers", analyst.bootstrap_servers};
+  for (const auto& [key, value] : analyst.properties) {
+    arguments.insert(arguments.end(), {"--property", absl::StrCat(key, "=", value)});
+  }
+  absl::StatusOr<events::ToolOptions> options = events::ParseToolArgs(arguments);
   ASSERT_TRUE(options.ok()) << options.status();
   std::ostringstream out, err;
   std::atomic<bool> stop{false};
@@ -206,11 +215,14 @@ TEST_F(JourneyE2eTest, LiveKitsSdkAndAStandardJwtLibraryAcceptTheTokensOnDemoTim
 // confluent-kafka) on the journey's streams adds up to what the journey did.
 TEST_F(JourneyE2eTest, TheWorkedAnalysisAddsUpToTheJourney) {
   ASSERT_NE(report_, nullptr) << "needs the journey";
+  const kafka::ClientConfig analyst = AnalystKafka();
   std::string command = absl::StrCat(
       "PYTHONPATH=", HELPLINE_PYTHON_PROTOS, " ", HELPLINE_ANALYSIS_PYTHON, " ",
       ::helpline::testing::SourcePath("tools/analysis/metrics.py"), " --json --topic-prefix ",
-      platform_->prefix(), " --bootstrap-servers ",
-      ::helpline::testing::TestKafka().bootstrap_servers);
+      platform_->prefix(), " --bootstrap-servers ", analyst.bootstrap_servers);
+  for (const auto& [key, value] : analyst.properties) {
+    absl::StrAppend(&command, " --property '", key, "=", value, "'");
+  }
   FILE* pipe = popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string output;

@@ -35,10 +35,6 @@ bool LocalStack::Run(const std::string& action) {
 bool LocalStack::Start() { return Run("start"); }
 bool LocalStack::Stop() { return Run("stop"); }
 
-kafka::ClientConfig LocalStack::Kafka() const {
-  kafka::ClientConfig config;
-  config.bootstrap_servers = absl::StrCat("127.0.0.1:", kafka_port_);
-  return config;
-}
+kafka::ClientConfig LocalStack::Kafka() const { return StackKafka(dir_, "admin"); }
 
 }  // namespace helpline::testing

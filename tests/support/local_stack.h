@@ -18,7 +18,9 @@ class LocalStack {
   // last_output()) if it failed.
   bool Start();
   bool Stop();
+  // As the admin principal.
   kafka::ClientConfig Kafka() const;
+  const std::string& dir() const { return dir_; }
   const std::string& last_output() const { return last_output_; }
 
  private:

@@ -19,15 +19,17 @@ std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generat
 
 }  // namespace
 
-nlohmann::json Platform::CommonConfig() const {
+nlohmann::json Platform::CommonConfig(const std::string& service) const {
   nlohmann::json config = nlohmann::json::object();
   if (options_.clock_rate != 1) {
     config["clock"] = {{"rate", options_.clock_rate}, {"anchor", clock_anchor_}};
   }
-  if (options_.kafka.has_value()) {
-    config["kafka"] = {{"bootstrap_servers", options_.kafka->bootstrap_servers}};
-  }
+  config["kafka"] = KafkaConfigJson(StackKafka(StackDir(), service));
   return config;
+}
+
+std::string Platform::StackDir() const {
+  return options_.stack_dir.empty() ? TestStackDir() : options_.stack_dir;
 }
 
 ::testing::AssertionResult Platform::Start(const std::string& name, Options options) {
@@ -37,9 +39,7 @@ nlohmann::json Platform::CommonConfig() const {
   dir_ = ::testing::TempDir() + UniqueName(name);
   std::system(absl::StrCat("mkdir -p '", dir_, "'").c_str());
   for (const char* service : {"identity", "catalog", "matching", "sessions", "payments"}) {
-    // Not value_or: TestKafka() fails a test that runs without the shared stack.
-    CreateServiceTopics(options_.kafka.has_value() ? *options_.kafka : TestKafka(), service,
-                        prefix_, options_.partitions);
+    CreateServiceTopics(StackKafka(StackDir(), "admin"), service, prefix_, options_.partitions);
   }
   std::string keys_file = dir_ + "/signing-keys.json";
   {
@@ -59,7 +59,7 @@ nlohmann::json Platform::CommonConfig() const {
         {"logins_per_minute_per_account", 1000}}},
       {"admin", {{"email", kPlatformAdminEmail}, {"password", kPlatformAdminPassword}}}};
   identity_config.merge_patch(options_.identity_config);
-  identity_config.merge_patch(CommonConfig());
+  identity_config.merge_patch(CommonConfig("identity"));
   if (auto started = StartReplicas("identity", IDENTITY_BINARY_PATH, identity_config); !started) {
     return started;
   }
@@ -68,7 +68,7 @@ nlohmann::json Platform::CommonConfig() const {
                                    {"auth", {{"identity_target", identity_target}}},
                                    {"catalog", {{"requests_per_second_per_caller", 1000}}}};
   catalog_config.merge_patch(options_.catalog_config);
-  catalog_config.merge_patch(CommonConfig());
+  catalog_config.merge_patch(CommonConfig("catalog"));
   if (auto started = StartReplicas("catalog", CATALOG_BINARY_PATH, catalog_config); !started) {
     return started;
   }
@@ -92,7 +92,7 @@ nlohmann::json Platform::CommonConfig() const {
        {{"presence_key_prefix", prefix_ + "presence:"},
         {"requests_per_second_per_caller", 1000}}}};
   matching_config.merge_patch(options_.matching_config);
-  matching_config.merge_patch(CommonConfig());
+  matching_config.merge_patch(CommonConfig("matching"));
   return StartReplicas("matching", MATCHING_BINARY_PATH, matching_config);
 }
 
@@ -105,7 +105,7 @@ nlohmann::json Platform::CommonConfig() const {
         {"livekit_api_secret", kPlatformLivekitSecret},
         {"requests_per_second_per_caller", 1000}}}};
   sessions_config.merge_patch(options_.sessions_config);
-  sessions_config.merge_patch(CommonConfig());
+  sessions_config.merge_patch(CommonConfig("sessions"));
   return StartReplicas("sessions", SESSIONS_BINARY_PATH, sessions_config);
 }
 
@@ -126,7 +126,7 @@ nlohmann::json Platform::CommonConfig() const {
         {"worker_interval", "50ms"},
         {"requests_per_second_per_caller", 1000}}}};
   payments_config.merge_patch(options_.payments_config);
-  payments_config.merge_patch(CommonConfig());
+  payments_config.merge_patch(CommonConfig("payments"));
   return StartReplicas("payments", PAYMENTS_BINARY_PATH, payments_config);
 }
 

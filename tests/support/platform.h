@@ -52,8 +52,8 @@ class Platform {
     // Every service's clock runs this much faster, from the start (clock.rate).
     double clock_rate = 1;
     // A Kafka and a Redis of the test's own (one it restarts), instead of
-    // the test run's.
-    std::optional<kafka::ClientConfig> kafka;
+    // the test run's: the folder of the stack (LocalStack::dir()), and Redis.
+    std::string stack_dir;
     std::optional<redis::ClientOptions> redis;
     // Replicas of each of the five services (processes "<service>-<i>" with
     // processor.replica of the same name); one sandbox processor.
@@ -131,8 +131,10 @@ class Platform {
   // Starts options_.replicas processes of one service with this config.
   ::testing::AssertionResult StartReplicas(const std::string& service, const std::string& binary,
                                            const nlohmann::json& config);
-  // What every service's config gets: the clock, and the Kafka of the options.
-  nlohmann::json CommonConfig() const;
+  // What every service's config gets: the clock, and the Kafka of the
+  // options as the service's own principal.
+  nlohmann::json CommonConfig(const std::string& service) const;
+  std::string StackDir() const;
 
   Options options_;
   std::string clock_anchor_;

@@ -21,10 +21,13 @@ ServiceProcess::ServiceProcess(std::string binary, std::string name, nlohmann::j
   config_["grpc"]["listen"] = "127.0.0.1:0";
   config_["metrics"]["listen"] = "127.0.0.1:0";
   config_["ports_file"] = absl::StrCat(dir_, "/", name_, ".ports.json");
-  // A config that says "kafka": null is for a binary that is not on Kafka.
+  // A config that says "kafka": null is for a binary that is not on Kafka;
+  // one without a Kafka reaches the test run's as its admin.
   if (!config_.contains("kafka") || !config_["kafka"].is_null()) {
     if (!config_["kafka"].contains("bootstrap_servers")) {
-      config_["kafka"]["bootstrap_servers"] = TestKafka().bootstrap_servers;
+      nlohmann::json kafka = KafkaConfigJson(TestKafka());
+      kafka.merge_patch(config_["kafka"]);
+      config_["kafka"] = kafka;
     }
   } else {
     config_.erase("kafka");

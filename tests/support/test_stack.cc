@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "services/runtime/kafka/access.h"
 #include "services/runtime/kafka/admin.h"
 #include "services/runtime/kafka/consumer.h"
 #include "services/runtime/kafka/topics.h"
@@ -21,9 +22,9 @@
 namespace helpline::testing {
 namespace {
 
-std::map<std::string, std::string> ReadStackEnvironment() {
+std::map<std::string, std::string> ReadStackEnvironment(const std::string& dir = TestStackDir()) {
   std::map<std::string, std::string> values;
-  std::string path = absl::StrCat(HELPLINE_TEST_STACK_DIR, "/stack.env");
+  std::string path = absl::StrCat(dir, "/stack.env");
   std::ifstream file(path);
   if (!file) {
     ADD_FAILURE() << "no test stack: " << path
@@ -40,9 +41,37 @@ std::map<std::string, std::string> ReadStackEnvironment() {
 
 }  // namespace
 
-kafka::ClientConfig TestKafka() {
+std::string TestStackDir() { return HELPLINE_TEST_STACK_DIR; }
+
+kafka::ClientConfig StackKafka(const std::string& stack_dir, const std::string& principal) {
+  std::map<std::string, std::string> values = ReadStackEnvironment(stack_dir);
   kafka::ClientConfig config;
-  config.bootstrap_servers = ReadStackEnvironment()["KAFKA_BOOTSTRAP_SERVERS"];
+  config.bootstrap_servers = values["KAFKA_BOOTSTRAP_SERVERS"];
+  if (values["KAFKA_SECURITY_PROTOCOL"] == "sasl_plaintext") {
+    config.properties["security.protocol"] = "sasl_plaintext";
+    config.properties["sasl.mechanisms"] = values["KAFKA_SASL_MECHANISM"];
+    config.properties["sasl.username"] = principal;
+    std::string password = ReadText(absl::StrCat(values["KAFKA_SECRETS_DIR"], "/kafka-", principal));
+    EXPECT_FALSE(password.empty()) << "no Kafka password for " << principal << " in " << stack_dir;
+    while (!password.empty() && password.back() == '\n') password.pop_back();
+    config.properties["sasl.password"] = password;
+  }
+  return config;
+}
+
+kafka::ClientConfig TestKafka() { return StackKafka(TestStackDir(), "admin"); }
+
+nlohmann::json KafkaConfigJson(const kafka::ClientConfig& client) {
+  nlohmann::json config = {{"bootstrap_servers", client.bootstrap_servers}};
+  auto copy = [&](const char* property, const char* key) {
+    if (auto found = client.properties.find(property); found != client.properties.end()) {
+      config[key] = found->second;
+    }
+  };
+  copy("security.protocol", "security_protocol");
+  copy("sasl.mechanisms", "sasl_mechanism");
+  copy("sasl.username", "sasl_username");
+  copy("sasl.password", "sasl_password");
   return config;
 }
 
@@ -96,6 +125,8 @@ void CreateServiceTopics(const kafka::ClientConfig& client, const std::string& s
   text << file.rdbuf();
   nlohmann::json declaration = nlohmann::json::parse(text.str());
   declaration["services"] = nlohmann::json::array({service});
+  nlohmann::json& service_access = declaration["access"]["services"];
+  service_access = nlohmann::json{{service, service_access.value(service, nlohmann::json::object())}};
   kafka::TopicPlan plan;
   plan.name_prefix = prefix;
   plan.partitions = partitions;
@@ -105,6 +136,13 @@ void CreateServiceTopics(const kafka::ClientConfig& client, const std::string& s
   ASSERT_TRUE(admin.ok()) << admin.status();
   auto created = (*admin)->CreateTopics(*topics, absl::Seconds(60));
   ASSERT_TRUE(created.ok()) << created.status();
+  if (!client.properties.contains("sasl.username")) return;  // no authorizer
+  kafka::AccessPlan access;
+  access.name_prefix = prefix;
+  auto acls = kafka::AclsFromDeclaration(declaration.dump(), access);
+  ASSERT_TRUE(acls.ok()) << acls.status();
+  absl::Status allowed = (*admin)->CreateAcls(*acls, absl::Seconds(60));
+  ASSERT_TRUE(allowed.ok()) << allowed;
 }
 
 std::vector<kafka::Record> ReadToEnd(const std::string& topic, int partitions) {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-
+#include "nlohmann/json.hpp"
 #include "services/runtime/kafka/client.h"
 #include "services/runtime/redis/redis_client.h"
 
@@ -15,8 +15,18 @@
 namespace helpline::testing {
 
 // Fails the current test (and returns an empty config) if the stack is not up.
+// As the admin principal (a super user: creates topics and ACLs, reads and
+// writes anything).
 kafka::ClientConfig TestKafka();
 redis::ClientOptions TestRedis();
+
+// The Kafka of the stack started in `stack_dir` (deploy/local/stack), as
+// `principal` ("admin", "identity", "analyst" ...) when it authenticates.
+kafka::ClientConfig StackKafka(const std::string& stack_dir, const std::string& principal);
+std::string TestStackDir();
+
+// A service's "kafka" config section for this client.
+nlohmann::json KafkaConfigJson(const kafka::ClientConfig& client);
 
 // Creates a topic with a unique name for one test and returns the name.
 std::string CreateTestTopic(int partitions);
@@ -29,7 +39,8 @@ std::vector<kafka::Record> ReadRecords(const std::string& topic, int partitions,
 
 // Creates helpline.<service>.{commands,events,replies,snapshots} and the
 // dead-letter topic, all with `prefix`, with the settings of
-// deploy/topics.json.
+// deploy/topics.json, and (on a Kafka that authenticates) the service's
+// ACLs of deploy/topics.json for those topics.
 void CreateServiceTopics(const std::string& service, const std::string& prefix, int partitions);
 void CreateServiceTopics(const kafka::ClientConfig& client, const std::string& service,
                          const std::string& prefix, int partitions);

@@ -33,7 +33,7 @@ def read_events(config, topic, envelope):
     """Every committed event of `topic` now, decoded as `envelope`, partition by partition."""
     consumer = Consumer({
         **config,
-        "group.id": "helpline-analysis",  # never joined: partitions are assigned, nothing committed
+        "group.id": "helpline-events-analysis",  # never joined: partitions are assigned, nothing committed
         "enable.auto.commit": False,
         "isolation.level": "read_committed",
         "enable.partition.eof": True,

@@ -1,6 +1,7 @@
 // helpline-topics: creates Helpline's Kafka topics from the declared list
-// (deploy/topics.json), idempotently. Used by the local stack and by the
-// Helm chart's pre-install/pre-upgrade hook.
+// (deploy/topics.json) and, with --acls, the ACLs of its declared access,
+// idempotently. Used by the local stack and by the Helm chart's
+// pre-install/pre-upgrade hook.
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "services/runtime/kafka/access.h"
 #include "services/runtime/kafka/admin.h"
 #include "services/runtime/kafka/topics.h"
 
@@ -33,6 +35,12 @@ Options:
                             (any process on the machine can read that)
   --wait DURATION           how long to wait for the cluster (default 60s)
   --list                    print the topics that would be created, then exit
+  --acls                    also allow each declared principal what the
+                            declaration's "access" gives it, and nothing more
+                            (needs a principal that may change ACLs)
+  --principal NAME=USER     the cluster's principal of a declared one (repeatable),
+                            e.g. identity=User:helpline-identity; default User:NAME
+  --list-acls               print the ACLs --acls would create, then exit
 )";
 
 bool SplitPair(const std::string& text, std::pair<std::string, std::string>* out) {
@@ -55,6 +63,9 @@ int main(int argc, char** argv) {
   std::string file;
   absl::Duration wait = absl::Seconds(60);
   bool list_only = false;
+  bool acls = false;
+  bool list_acls = false;
+  helpline::kafka::AccessPlan access;
 
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -96,6 +107,17 @@ int main(int argc, char** argv) {
       if (!absl::ParseDuration(value(), &wait)) return Fail("--wait: not a duration (\"60s\")");
     } else if (arg == "--list") {
       list_only = true;
+    } else if (arg == "--acls") {
+      acls = true;
+    } else if (arg == "--list-acls") {
+      list_acls = true;
+    } else if (arg == "--principal") {
+      if (!SplitPair(value(), &pair)) return Fail("--principal takes NAME=USER");
+      if (!absl::StartsWith(pair.second, "User:")) {
+        return Fail(absl::StrCat("--principal ", pair.first, ": \"", pair.second,
+                                 "\" is not a principal (User:<name>)"));
+      }
+      access.principals[pair.first] = pair.second;
     } else {
       std::cerr << "helpline-topics: unknown argument '" << arg << "'\n" << kUsage;
       return 2;
@@ -111,6 +133,13 @@ int main(int argc, char** argv) {
   text << input.rdbuf();
   auto topics = helpline::kafka::TopicsFromDeclaration(text.str(), plan);
   if (!topics.ok()) return Fail(std::string(topics.status().message()));
+  access.name_prefix = plan.name_prefix;
+  auto bindings = helpline::kafka::AclsFromDeclaration(text.str(), access);
+  if (!bindings.ok()) return Fail(std::string(bindings.status().message()));
+  if (list_acls) {
+    for (const auto& binding : *bindings) std::cout << helpline::kafka::Describe(binding) << "\n";
+    return 0;
+  }
   if (list_only) {
     for (const auto& topic : *topics) {
       std::cout << topic.name << " partitions=" << topic.partitions
@@ -131,5 +160,11 @@ int main(int argc, char** argv) {
   if (!created.ok()) return Fail(std::string(created.status().message()));
   std::cout << "topics: " << created->size() << " created, "
             << topics->size() - created->size() << " already there\n";
+  if (acls) {
+    if (absl::Status allowed = (*admin)->CreateAcls(*bindings, wait); !allowed.ok()) {
+      return Fail(std::string(allowed.message()));
+    }
+    std::cout << "acls: " << bindings->size() << " in place\n";
+  }
   return 0;
 }

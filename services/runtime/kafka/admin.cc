@@ -1,5 +1,6 @@
 #include "services/runtime/kafka/admin.h"
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -213,6 +214,52 @@ absl::StatusOr<std::vector<std::string>> Admin::CreateTopics(const std::vector<T
   }
   if (!mismatched.empty()) return absl::FailedPreconditionError(absl::StrJoin(mismatched, "; "));
   return created;
+}
+
+absl::Status Admin::CreateAcls(const std::vector<AclBinding>& acls, absl::Duration timeout) {
+  if (acls.empty()) return absl::OkStatus();
+  std::vector<rd_kafka_AclBinding_t*> requests;
+  absl::Cleanup destroy = [&] { rd_kafka_AclBinding_destroy_array(requests.data(), requests.size()); };
+  for (const AclBinding& acl : acls) {
+    rd_kafka_ResourceType_t resource = RD_KAFKA_RESOURCE_TOPIC;
+    if (acl.resource == AclBinding::Resource::kGroup) resource = RD_KAFKA_RESOURCE_GROUP;
+    if (acl.resource == AclBinding::Resource::kTransactionalId) {
+      resource = RD_KAFKA_RESOURCE_TRANSACTIONAL_ID;
+    }
+    char error[512];
+    rd_kafka_AclBinding_t* request = rd_kafka_AclBinding_new(
+        resource, acl.name.c_str(),
+        acl.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+        acl.principal.c_str(), "*",
+        acl.operation == AclBinding::Operation::kRead ? RD_KAFKA_ACL_OPERATION_READ
+                                                      : RD_KAFKA_ACL_OPERATION_WRITE,
+        RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, error, sizeof error);
+    if (request == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("ACL \"", Describe(acl), "\": ", error));
+    }
+    requests.push_back(request);
+  }
+  rd_kafka_t* handle = handle_->c_ptr();
+  rd_kafka_AdminOptions_t* options = NewOptions(handle, RD_KAFKA_ADMIN_OP_CREATEACLS, timeout);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(handle);
+  rd_kafka_CreateAcls(handle, requests.data(), requests.size(), options, queue);
+  rd_kafka_AdminOptions_destroy(options);
+  absl::StatusOr<EventPtr> event = AwaitResult(queue, timeout, "create ACLs");
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_acl_result_t** results =
+      rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(event->get()), &count);
+  for (size_t i = 0; i < count; ++i) {
+    const rd_kafka_error_t* error = rd_kafka_acl_result_error(results[i]);
+    if (error == nullptr) continue;
+    std::string message = absl::StrCat("create ACL \"", Describe(acls[i]), "\": ",
+                                       rd_kafka_error_string(error));
+    if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
+      return absl::PermissionDeniedError(message);
+    }
+    return absl::UnavailableError(message);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Admin::DeleteTopics(const std::vector<std::string>& names, absl::Duration timeout) {

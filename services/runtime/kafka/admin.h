@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/runtime/kafka/access.h"
 #include "services/runtime/kafka/client.h"
 
 namespace RdKafka {
@@ -45,6 +46,10 @@ class Admin {
   // Partition count of an existing topic; FAILED_PRECONDITION naming it if
   // it does not exist.
   absl::StatusOr<int> PartitionCount(const std::string& topic, absl::Duration timeout);
+
+  // Adds these ALLOW rules (from any host); rules that exist stay as they are.
+  // PERMISSION_DENIED if this client's principal may not change ACLs.
+  absl::Status CreateAcls(const std::vector<AclBinding>& acls, absl::Duration timeout);
 
   absl::Status DeleteTopics(const std::vector<std::string>& names, absl::Duration timeout);
 

@@ -1,5 +1,7 @@
 #include "services/runtime/kafka/topics.h"
 
+#include "services/runtime/kafka/access.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -63,6 +65,80 @@ TEST(TopicsTest, BadDeclarationsAreRejectedWithThePlace) {
   EXPECT_THAT(topics.status().message(), ::testing::HasSubstr("per_service.events.configs.retention.ms"));
   plan.partitions = 0;
   EXPECT_FALSE(TopicsFromDeclaration(R"({"services": []})", plan).ok());
+}
+
+bool Allows(const std::vector<AclBinding>& acls, const std::string& principal,
+            AclBinding::Resource resource, const std::string& name, AclBinding::Operation operation) {
+  for (const AclBinding& acl : acls) {
+    if (acl.principal != principal || acl.resource != resource || acl.operation != operation) {
+      continue;
+    }
+    if (acl.prefixed ? name.starts_with(acl.name) : name == acl.name) return true;
+  }
+  return false;
+}
+
+TEST(AccessTest, EachServiceWritesOnlyItsOwnTopicsAndReadsWhatItConsumes) {
+  AccessPlan plan;
+  plan.name_prefix = "t1.";
+  plan.principals["payments"] = "User:helpline-payments";
+  auto acls =
+      AclsFromDeclaration(ReadFile(::helpline::testing::SourcePath("deploy/topics.json")), plan);
+  ASSERT_TRUE(acls.ok()) << acls.status();
+  using Op = AclBinding::Operation;
+  using Resource = AclBinding::Resource;
+  const std::vector<std::string> services = {"identity", "catalog", "matching", "sessions",
+                                             "payments"};
+  for (const std::string& writer : services) {
+    const std::string principal =
+        writer == "payments" ? "User:helpline-payments" : "User:" + writer;
+    for (const std::string& owner : services) {
+      for (const char* kind : {"commands", "events", "replies", "snapshots"}) {
+        const std::string topic = "t1." + ServiceTopic(owner, kind);
+        EXPECT_EQ(Allows(*acls, principal, Resource::kTopic, topic, Op::kWrite), writer == owner)
+            << writer << " writing " << topic;
+      }
+    }
+    EXPECT_TRUE(Allows(*acls, principal, Resource::kTopic, "t1.helpline.deadletter", Op::kWrite));
+    EXPECT_EQ(Allows(*acls, principal, Resource::kTopic, "t1.helpline.identity.keys", Op::kRead),
+              writer == "identity");
+    EXPECT_TRUE(Allows(*acls, principal, Resource::kGroup, "t1." + writer + "-processor", Op::kRead));
+    EXPECT_TRUE(Allows(*acls, principal, Resource::kTransactionalId,
+                       "t1." + writer + "-processor-replica-0", Op::kWrite));
+    EXPECT_FALSE(Allows(*acls, principal, Resource::kTransactionalId,
+                        writer == "identity" ? "t1.catalog-processor-0" : "t1.identity-processor-0",
+                        Op::kWrite));
+  }
+  // The consumers of catalog's events: identity (roles), matching, payments.
+  EXPECT_TRUE(Allows(*acls, "User:identity", Resource::kTopic, "t1.helpline.catalog.events", Op::kRead));
+  EXPECT_FALSE(Allows(*acls, "User:sessions", Resource::kTopic, "t1.helpline.catalog.events", Op::kRead));
+  // The analysts read every events topic and write nothing.
+  for (const std::string& service : services) {
+    EXPECT_TRUE(Allows(*acls, "User:analyst", Resource::kTopic,
+                       "t1." + ServiceTopic(service, "events"), Op::kRead));
+    EXPECT_FALSE(Allows(*acls, "User:analyst", Resource::kTopic,
+                        "t1." + ServiceTopic(service, "commands"), Op::kRead));
+  }
+  for (const AclBinding& acl : *acls) {
+    EXPECT_FALSE(acl.principal == "User:analyst" && acl.operation == Op::kWrite) << Describe(acl);
+  }
+}
+
+TEST(AccessTest, AMistakeInTheDeclarationIsNamed) {
+  EXPECT_THAT(AclsFromDeclaration(R"({"services": ["identity"], "access": {"services": {"idnetity": {}}}})",
+                                  {})
+                  .status()
+                  .message(),
+              ::testing::HasSubstr("access.services.idnetity: not a declared service"));
+  EXPECT_THAT(AclsFromDeclaration(
+                  R"({"services": ["identity"], "access": {"services": {"identity": {"reads": "x"}}}})", {})
+                  .status()
+                  .message(),
+              ::testing::HasSubstr("access.services.identity.reads: not a list"));
+  EXPECT_THAT(AclsFromDeclaration(R"({"services": [], "access": {"readers": {"analyst": {"reads": []}}}})", {})
+                  .status()
+                  .message(),
+              ::testing::HasSubstr("access.readers.analyst.group_prefix"));
 }
 
 }  // namespace

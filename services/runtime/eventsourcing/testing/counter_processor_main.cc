@@ -1,7 +1,7 @@
 // counter-processor: the runtime's processor for the example counter, as a
 // process of its own, so that tests can kill it with -9 and start it again.
 //
-//   counter-processor --bootstrap-servers H:P --prefix P [--partitions 0,1,2]
+//   counter-processor --bootstrap-servers H:P --prefix P [--partitions 0,1,2] [--property K=V ...]
 //                     [--snapshot-every N] [--replica NAME]
 // Prints "ready" once its partitions are rebuilt; stops cleanly on SIGTERM.
 #include <iostream>
@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
     std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--bootstrap-servers") {
       client.bootstrap_servers = value;
+    } else if (flag == "--property" && value.find('=') != std::string::npos) {
+      client.properties[value.substr(0, value.find('='))] = value.substr(value.find('=') + 1);
     } else if (flag == "--prefix") {
       prefix = value;
     } else if (flag == "--partitions") {
