@@ -12,7 +12,9 @@ Service that exists, may reach their gRPC and nothing else while they admit
 it, is scraped, and has its Ingress only when enabled, with timeouts that
 let streams live; the values schema turns wrong values away, and a refund
 window longer than the payout hold, an ingress that would cut streams, and a
-gateway without its services are refused."""
+gateway without its services are refused; production's Kafka is SASL_SSL
+with a user and password Secret of each service's own, and the topics Job
+creates the ACLs as the admin principal."""
 import copy
 import json
 import os
@@ -421,6 +423,58 @@ def check_gateway(name, by_kind, values):
                   f"{name}: nginx refuses bodies over {body}, before the gateway's own limit")
 
 
+def check_kafka_principals(by_kind, values):
+    """Production's Kafka: SASL_SSL, each service its own user and password
+    Secret, the topics Job as the admin principal creating every ACL."""
+    kafka = values["kafka"]
+    check(kafka["securityProtocol"] == "sasl_ssl", "production: Kafka is not SASL_SSL")
+    users, secrets = {}, {}
+    configs = {c["metadata"]["name"]: json.loads(c["data"]["config.json"])
+               for c in by_kind.get("ConfigMap", [])}
+    for deployment in by_kind.get("Deployment", []):
+        dname = deployment["metadata"]["name"]
+        service = dname.split("-")[-1]
+        if service not in SERVICES:
+            continue
+        config = configs.get(dname, {}).get("kafka", {})
+        check(config.get("security_protocol") == "sasl_ssl", f"production: {dname} is not on SASL_SSL")
+        users[service] = config.get("sasl_username")
+        env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+        ref = env.get("HELPLINE_KAFKA_SASL_PASSWORD", {}).get("valueFrom", {}).get("secretKeyRef")
+        check(ref is not None, f"production: {dname} has no Kafka password from a Secret")
+        secrets[service] = (ref or {}).get("name")
+    check(len(users) == len(SERVICES) and len(set(users.values())) == len(SERVICES),
+          f"production: the services do not each sign in to Kafka as a user of their own: {users}")
+    check(len(set(secrets.values())) == len(SERVICES),
+          f"production: the services share Kafka password Secrets: {secrets}")
+    job = next((j for j in by_kind.get("Job", []) if j["metadata"]["name"].endswith("-topics")), None)
+    check(job is not None, "production: no topics Job")
+    if job:
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        args = container["args"]
+        admin = kafka["principals"]["admin"]
+        check(f"sasl.username={admin['username']}" in args, "production: the topics Job is not the admin principal")
+        check("--acls" in args, "production: the topics Job does not create the ACLs")
+        for service in SERVICES:
+            check(f"{service}=User:{users.get(service)}" in args,
+                  f"production: the ACLs are not for {service}'s own user {users.get(service)}")
+        env = {e["name"]: e for e in container.get("env", [])}
+        check(env.get("KAFKA_SASL_PASSWORD", {}).get("valueFrom", {}).get("secretKeyRef", {}).get("name")
+              == admin["passwordSecret"]["name"], "production: the topics Job's password is not the admin's")
+    # A shared user, a shared Secret, a missing one, or less than SASL_SSL is refused.
+    production = os.path.join(VALUES_DIR, "production.yaml")
+    for settings, words in (
+            (("kafka.principals.catalog.username=helpline-identity",), "same user"),
+            (("kafka.principals.catalog.passwordSecret.name=helpline-kafka-identity",), "same password"),
+            (("kafka.principals.payments.passwordSecret.name=",), "kafka.principals.payments.passwordSecret.name"),
+            (("kafka.securityProtocol=sasl_plaintext",), "requireSaslSsl")):
+        args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION, "-f", production]
+        for setting in settings:
+            args += ["--set", setting]
+        done = helm(*args)
+        check(done.returncode != 0 and words in done.stderr, f"production with {settings} was rendered")
+
+
 def render_with(*settings):
     args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION]
     for setting in settings:
@@ -441,6 +495,7 @@ def main():
             check(all(h["spec"]["minReplicas"] >= 3 for h in by_kind.get("HorizontalPodAutoscaler", [])) and
                   len(by_kind.get("HorizontalPodAutoscaler", [])) == len(by_kind.get("Deployment", [])),
                   "production: not every service autoscales from three replicas")
+            check_kafka_principals(by_kind, values)
     # The schema turns wrong values away, naming them.
     for setting, field in (("kafka.securityProtocol=tcp", "securityProtocol"),
                            ("securityContext.readOnlyRootFilesystem=false", "readOnlyRootFilesystem"),

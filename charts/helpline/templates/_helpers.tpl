@@ -79,7 +79,7 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- $_ := set $config "clock" (dict "rate" $v.clockRate) -}}
 {{- $kafka := dict "bootstrap_servers" $v.kafka.bootstrapServers "security_protocol" $v.kafka.securityProtocol "group_protocol" $v.kafka.groupProtocol -}}
 {{- if $v.kafka.saslMechanism }}{{ $_ := set $kafka "sasl_mechanism" $v.kafka.saslMechanism }}{{ end -}}
-{{- if $v.kafka.saslUsername }}{{ $_ := set $kafka "sasl_username" $v.kafka.saslUsername }}{{ end -}}
+{{- if hasPrefix "sasl_" $v.kafka.securityProtocol }}{{ $_ := set $kafka "sasl_username" (index $v.kafka.principals .name).username }}{{ end -}}
 {{- if $v.kafka.caSecret.name }}{{ $_ := set $kafka "ssl_ca_location" "/etc/helpline/kafka-ca/ca.crt" }}{{ end -}}
 {{- $_ := set $config "kafka" $kafka -}}
 {{- end -}}
@@ -126,10 +126,11 @@ gateway has none (and refuses HELPLINE_* variables that name no key of its own).
   valueFrom:
     fieldRef: {fieldPath: metadata.name}
 {{- end }}
-{{- if and $onKafka $v.kafka.saslPasswordSecret.name }}
+{{- if and $onKafka (hasPrefix "sasl_" $v.kafka.securityProtocol) }}
+{{- $secret := (index $v.kafka.principals .name).passwordSecret }}
 - name: HELPLINE_KAFKA_SASL_PASSWORD
   valueFrom:
-    secretKeyRef: {name: {{ $v.kafka.saslPasswordSecret.name }}, key: {{ $v.kafka.saslPasswordSecret.key }}}
+    secretKeyRef: {name: {{ $secret.name }}, key: {{ $secret.key }}}
 {{- end }}
 {{- if eq .name "identity" }}
 - name: HELPLINE_IDENTITY_KEY_ENCRYPTION_KEY
@@ -234,4 +235,39 @@ identity catalog matching sessions payments
 {{- $unit := regexFind "[kmg]$" $text -}}
 {{- $scale := get (dict "" 1.0 "k" 1024.0 "m" 1048576.0 "g" 1073741824.0) $unit -}}
 {{- mulf (float64 (trimSuffix $unit $text)) $scale -}}
+{{- end -}}
+
+{{/* Kafka with SASL: a mechanism, and each principal that runs here its
+own user and password Secret (a shared one would let any service write
+every topic); production requires SASL_SSL. */}}
+{{- define "helpline.checkKafka" -}}
+{{- $kafka := .Values.kafka -}}
+{{- if and $kafka.requireSaslSsl (ne $kafka.securityProtocol "sasl_ssl") -}}
+{{- fail (printf "kafka.securityProtocol is %s but kafka.requireSaslSsl is set: production's Kafka takes only SASL_SSL" $kafka.securityProtocol) -}}
+{{- end -}}
+{{- if hasPrefix "sasl_" $kafka.securityProtocol -}}
+{{- if not $kafka.saslMechanism -}}
+{{- fail (printf "kafka.securityProtocol is %s: kafka.saslMechanism is required" $kafka.securityProtocol) -}}
+{{- end -}}
+{{- $users := dict -}}
+{{- $secrets := dict -}}
+{{- range $name := list "identity" "catalog" "matching" "sessions" "payments" "admin" -}}
+{{- $principal := index $kafka.principals $name -}}
+{{- $secret := $principal.passwordSecret | default dict -}}
+{{- if or (eq $name "admin") (index $.Values.services $name).enabled -}}
+{{- if not $secret.name -}}
+{{- fail (printf "kafka.principals.%s.passwordSecret.name is required with %s: each principal signs in with a password of its own" $name $kafka.securityProtocol) -}}
+{{- end -}}
+{{- $secretKey := printf "%s/%s" $secret.name $secret.key -}}
+{{- if hasKey $secrets $secretKey -}}
+{{- fail (printf "kafka.principals.%s and kafka.principals.%s read the same password (%s): each principal needs its own" (get $secrets $secretKey) $name $secretKey) -}}
+{{- end -}}
+{{- $_ := set $secrets $secretKey $name -}}
+{{- end -}}
+{{- if hasKey $users $principal.username -}}
+{{- fail (printf "kafka.principals.%s and kafka.principals.%s are the same user (%s): each needs its own, or one could write the other's topics" (get $users $principal.username) $name $principal.username) -}}
+{{- end -}}
+{{- $_ := set $users $principal.username $name -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
