@@ -6,12 +6,14 @@
 #include "absl/time/clock.h"
 #include "services/matching/dispatcher.h"
 #include "services/matching/domain/matching_domain.h"
+#include "services/matching/domain/reactions.h"
 #include "services/matching/domain/read_model.h"
 #include "services/matching/matching_service.h"
 #include "services/matching/presence.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/processor.h"
+#include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
 #include "services/runtime/redis/redis_client.h"
@@ -125,11 +127,18 @@ int Main(int argc, char** argv) {
       *host.kafka, {prefix + "helpline.sessions.events", topics.deadletter, "matching.sessions"},
       [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
       read_model.sessions_projection());
+  // A booking whose payment hold failed gives its slot back.
+  es::TypedReaction<sessions::v1::SessionsEvent, v1::MatchingCommand> from_sessions(
+      MatchingFromSessions);
+  es::Reactor reactor(*host.kafka, {prefix + "matching.reactions", topics.commands, topics.deadletter},
+                      {{prefix + "matching.from-sessions", prefix + "helpline.sessions.events",
+                        &from_sessions}});
   if (!server::StartAll({
            {"read model", [&] { return events.Start(); }},
            {"catalog feed", [&] { return catalog.Start(); }},
            {"sessions feed", [&] { return session_feed.Start(); }},
-           {"processor", [&] { return host.processor.Start(); }}})) {
+           {"processor", [&] { return host.processor.Start(); }},
+           {"reactions", [&] { return reactor.Start(); }}})) {
     return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
@@ -197,6 +206,7 @@ int Main(int argc, char** argv) {
   host.server.Shutdown();
   sweeper.join();
   dispatching.join();
+  reactor.Stop();
   host.processor.Stop();
   events.Stop();
   catalog.Stop();

@@ -147,15 +147,6 @@ class MatchingKafkaTest : public ::testing::Test {
     return events;
   }
 
-  // Next Monday 10:00 in Berlin, at least a day ahead: inside ValidContent's hours.
-  static absl::Time NextMondayAtTen() {
-    absl::TimeZone berlin;
-    EXPECT_TRUE(absl::LoadTimeZone("Europe/Berlin", &berlin));
-    absl::CivilDay day = absl::ToCivilDay(absl::Now() + absl::Hours(24), berlin);
-    while (absl::GetWeekday(day) != absl::Weekday::monday) ++day;
-    return absl::FromCivil(absl::CivilMinute(day.year(), day.month(), day.day(), 10, 0), berlin);
-  }
-
   v1::BookSlotRequest Slot(const std::string& expert_id, absl::Time start, int minutes = 30) {
     v1::BookSlotRequest request;
     request.set_request_id(ids::NewUuidV7());
@@ -387,7 +378,7 @@ TEST_F(MatchingKafkaTest, TwentyConcurrentBookingsOfOneSlotMakeExactlyOne) {
   Account expert = platform_->PublishedExpert(catalog::testing::ValidContent("Bookable"));
   std::vector<Account> people;
   for (int i = 0; i < 5; ++i) people.push_back(platform_->NewAccount());
-  const absl::Time monday = NextMondayAtTen();
+  const absl::Time monday = Platform::NextMondayAtTen();
 
   // Matching sees the new expert a moment after catalog publishes it.
   v1::BookSlotResponse probe;
@@ -498,7 +489,7 @@ TEST_F(MatchingKafkaTest, BadInputNamesTheFieldAndWritesNothing) {
   v1::RequestHelpResponse response;
   EXPECT_EQ(Call(&Stub::RequestHelp, Account{}, HelpRequest("bike-repair"), &response).code(),
             absl::StatusCode::kUnauthenticated);
-  v1::BookSlotRequest slot = Slot("someone", NextMondayAtTen());
+  v1::BookSlotRequest slot = Slot("someone", Platform::NextMondayAtTen());
   slot.clear_start();
   v1::BookSlotResponse booked;
   absl::Status status = Call(&Stub::BookSlot, person, slot, &booked);
@@ -530,7 +521,7 @@ TEST_F(MatchingKafkaTest, WithRedisDownHelpNowIsUnavailableBookingsWorkAndAllRec
   v1::BookSlotResponse booked;
   absl::Time deadline = absl::Now() + absl::Seconds(20);
   do {
-    status = Call(&Stub::BookSlot, person, Slot(bookable.user_id, NextMondayAtTen()), &booked);
+    status = Call(&Stub::BookSlot, person, Slot(bookable.user_id, Platform::NextMondayAtTen()), &booked);
     if (status.code() != absl::StatusCode::kNotFound) break;
     absl::SleepFor(absl::Milliseconds(100));
   } while (absl::Now() < deadline);

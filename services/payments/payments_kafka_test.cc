@@ -7,8 +7,11 @@
 #include "gtest/gtest.h"
 #include "helpline/payments/v1/payments.grpc.pb.h"
 #include "helpline/payments/v1/processor.grpc.pb.h"
+#include "helpline/matching/v1/matching.grpc.pb.h"
 #include "helpline/sessions/v1/sessions.grpc.pb.h"
+#include "services/catalog/domain/catalog_test_log.h"
 #include "services/runtime/core/ids.h"
+#include "services/runtime/core/proto_time.h"
 #include "tests/support/grpc_probe.h"
 #include "tests/support/platform.h"
 
@@ -195,6 +198,68 @@ TEST_F(PaymentsKafkaTest, ADeclinedCardCancelsTheSession) {
   EXPECT_NE(session.cancel_reason().find("insufficient funds"), std::string::npos)
       << session.cancel_reason();
   EXPECT_EQ(SessionCall(person, match.match_id(), true).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A booking whose hold the card refused gives its slot back: the session is
+// cancelled, the booking shows the platform cancelled it and why, and
+// someone else can book the slot.
+TEST_F(PaymentsKafkaTest, ADeclinedCardGivesTheBookedSlotBack) {
+  Account expert = platform_->PublishedExpert(catalog::testing::ValidContent("Declined bookings"));
+  Account person = platform_->NewAccount();
+  Account next = platform_->NewAccount();
+  v1::ScriptRequest script;
+  v1::ScriptRule& decline = *script.add_rules();
+  decline.set_kind(v1::INTENT_KIND_AUTHORISE);
+  decline.set_decline_reason("insufficient funds");
+  decline.set_times(1);
+  grpc::ClientContext context;
+  v1::ScriptResponse scripted;
+  ASSERT_TRUE(psp_->Script(&context, script, &scripted).ok());
+
+  auto matching = matching::v1::MatchingService::NewStub(
+      ::helpline::testing::LocalChannel(platform_->matching().port()));
+  using MatchingStub = matching::v1::MatchingService::Stub;
+  auto book = [&](const Account& who, matching::v1::BookSlotResponse* booked) {
+    matching::v1::BookSlotRequest request;
+    request.set_request_id(ids::NewUuidV7());
+    request.set_expert_id(expert.user_id);
+    *request.mutable_start() = ToProtoTime(Platform::NextMondayAtTen());
+    request.set_minutes(30);
+    absl::Status status;
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    do {  // matching sees the new expert a moment after catalog publishes it
+      status = Platform::Call(*matching, &MatchingStub::BookSlot, who, request, booked);
+      if (status.code() != absl::StatusCode::kNotFound) break;
+      absl::SleepFor(absl::Milliseconds(100));
+    } while (absl::Now() < deadline);
+    return status;
+  };
+  matching::v1::BookSlotResponse booked;
+  ASSERT_TRUE(book(person, &booked).ok());
+  const std::string booking_id = booked.booking().booking_id();
+
+  sessions::v1::Session session =
+      SessionUntil(person, booking_id, sessions::v1::SESSION_STATUS_CANCELLED);
+  EXPECT_EQ(session.status(), sessions::v1::SESSION_STATUS_CANCELLED);
+  matching::v1::Booking booking = ::helpline::testing::Eventually<matching::v1::Booking>(
+      [&] {
+        matching::v1::GetBookingRequest get;
+        get.set_booking_id(booking_id);
+        matching::v1::GetBookingResponse got;
+        Platform::Call(*matching, &MatchingStub::GetBooking, person, get, &got).IgnoreError();
+        return got.booking();
+      },
+      [](const matching::v1::Booking& b) {
+        return b.status() == matching::v1::BOOKING_STATUS_CANCELLED;
+      });
+  EXPECT_EQ(booking.status(), matching::v1::BOOKING_STATUS_CANCELLED);
+  EXPECT_EQ(booking.cancelled_by(), "platform");
+  EXPECT_NE(booking.cancel_reason().find("insufficient funds"), std::string::npos)
+      << booking.cancel_reason();
+  EXPECT_FALSE(booking.late_cancellation());
+
+  matching::v1::BookSlotResponse rebooked;
+  EXPECT_TRUE(book(next, &rebooked).ok()) << "the slot is free again";
 }
 
 }  // namespace

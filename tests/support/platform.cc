@@ -175,6 +175,14 @@ bool Platform::Stop() {
   return clean;
 }
 
+absl::Time Platform::NextMondayAtTen() {
+  absl::TimeZone berlin;
+  EXPECT_TRUE(absl::LoadTimeZone("Europe/Berlin", &berlin));
+  absl::CivilDay day = absl::ToCivilDay(absl::Now() + absl::Hours(24), berlin);
+  while (absl::GetWeekday(day) != absl::Weekday::monday) ++day;
+  return absl::FromCivil(absl::CivilMinute(day.year(), day.month(), day.day(), 10, 0), berlin);
+}
+
 Account Platform::NewAccount(identity::v1::AccountType type, std::string email) {
   auto stub = identity::v1::IdentityService::NewStub(LocalChannel(identity().port()));
   identity::v1::RegisterRequest request;

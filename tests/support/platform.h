@@ -90,6 +90,9 @@ class Platform {
   // A new account with `content` as its profile, approved and published,
   // signed in with the expert role.
   Account PublishedExpert(const catalog::v1::ProfileContent& content);
+  // Next Monday 10:00 in Berlin, at least a day ahead: inside the hours of
+  // catalog::testing::ValidContent.
+  static absl::Time NextMondayAtTen();
 
   // Calls `method` on `stub` as `caller` (no token when its token is empty).
   template <class Stub, class Request, class Response, class Method>

@@ -81,6 +81,18 @@ absl::StatusOr<Events> Cancel(const v1::CalendarState& calendar, const std::stri
   auto found = calendar.bookings().find(cancel.booking_id());
   if (found == calendar.bookings().end()) return absl::NotFoundError("no such booking");
   const v1::Booking& booking = found->second;
+  if (context.meta != nullptr && !context.meta->actor().system().empty()) {
+    // The platform gives the slot back: the person's payment hold failed.
+    if (booking.status() != v1::BOOKING_STATUS_CONFIRMED) return Events{};
+    MatchingEvent event;
+    v1::BookingCancelled& cancelled = *event.mutable_booking_cancelled();
+    cancelled.set_booking_id(booking.booking_id());
+    cancelled.set_expert_id(expert_id);
+    cancelled.set_person_id(booking.person_id());
+    cancelled.set_cancelled_by("platform");
+    cancelled.set_reason(cancel.reason());
+    return Events{event};
+  }
   const std::string actor = Actor(context);
   std::string by;
   if (actor == booking.person_id()) {
@@ -146,6 +158,7 @@ void ApplyCalendar(v1::CalendarState& calendar, const MatchingEvent& event) {
       found->second.set_status(v1::BOOKING_STATUS_CANCELLED);
       found->second.set_cancelled_by(event.booking_cancelled().cancelled_by());
       found->second.set_late_cancellation(event.booking_cancelled().late());
+      found->second.set_cancel_reason(event.booking_cancelled().reason());
       break;
     }
     default:

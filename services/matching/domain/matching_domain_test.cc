@@ -8,6 +8,7 @@
 #include "services/matching/domain/matching_domain.h"
 #include "services/matching/domain/matching_test_log.h"
 #include "services/matching/domain/pricing.h"
+#include "services/matching/domain/reactions.h"
 #include "services/matching/domain/read_model.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/proto_time.h"
@@ -640,6 +641,49 @@ TEST(Calendar, OnePersonHoldsAtMostThreeBookingsWithAnExpert) {
   log.now = first + absl::Minutes(31);  // b0 is over
   EXPECT_TRUE(log.Send(calendar, capped(Book("b5", first + absl::Hours(8), 30)), kPerson).ok())
       << "an ended booking no longer counts";
+}
+
+TEST(Calendar, ABookingWhosePaymentHoldFailedGivesItsSlotBack) {
+  MatchingTestLog log;
+  const std::string calendar = CalendarId(kAnna);
+  absl::Time start = log.now + absl::Hours(24);
+  ASSERT_TRUE(log.Send(calendar, Book("b1", start, 30), kPerson).ok());
+
+  // Sessions cancelled the booked session: the card said no.
+  sessions::v1::SessionsEvent cancelled;
+  cancelled.mutable_meta()->set_aggregate_id("b1");
+  cancelled.mutable_session_cancelled()->set_reason("card declined");
+  cancelled.mutable_session_cancelled()->set_payment_failed(true);
+  cancelled.mutable_session_cancelled()->set_kind(sessions::v1::SESSION_KIND_BOOKED);
+  cancelled.mutable_session_cancelled()->set_expert_id(kAnna);
+  std::vector<v1::MatchingCommand> reaction = MatchingFromSessions(cancelled);
+  ASSERT_EQ(reaction.size(), 1u);
+  EXPECT_EQ(reaction[0].meta().aggregate_id(), calendar);
+  auto events = log.Send(calendar, reaction[0]);  // as Helpline, not a user
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  const v1::BookingCancelled& by_platform = (*events)[0].booking_cancelled();
+  EXPECT_EQ(by_platform.booking_id(), "b1");
+  EXPECT_EQ(by_platform.cancelled_by(), "platform");
+  EXPECT_EQ(by_platform.reason(), "card declined");
+  EXPECT_FALSE(by_platform.late()) << "no fee: the person did not cancel";
+  EXPECT_EQ(log.StateOf(calendar).calendar().bookings().at("b1").status(), v1::BOOKING_STATUS_CANCELLED);
+  // The slot is free again, and the same reaction twice changes nothing.
+  EXPECT_TRUE(log.Send(calendar, Book("b2", start, 30, kOtherPerson), kOtherPerson).ok());
+  auto again = log.Send(calendar, reaction[0]);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->empty());
+
+  // Only a failed payment of a booked session gives a slot back.
+  cancelled.mutable_session_cancelled()->set_payment_failed(false);
+  EXPECT_TRUE(MatchingFromSessions(cancelled).empty()) << "the booking's own cancellation";
+  cancelled.mutable_session_cancelled()->set_payment_failed(true);
+  cancelled.mutable_session_cancelled()->set_kind(sessions::v1::SESSION_KIND_HELP_NOW);
+  EXPECT_TRUE(MatchingFromSessions(cancelled).empty()) << "a match has no booking";
+  // A user cannot cancel someone else's booking however the command reads.
+  v1::MatchingCommand forged = reaction[0];
+  forged.mutable_cancel_booking()->set_booking_id("b2");
+  EXPECT_EQ(Code(log.Send(calendar, forged, kPerson)), absl::StatusCode::kPermissionDenied);
 }
 
 TEST(Calendar, TheMinimumNoticeAndTheExpertsOwnTimeAreRefused) {

@@ -224,6 +224,7 @@ void MatchingReadModel::ApplyBookingEvent(const v1::MatchingEvent& event) {
     found->second.set_status(v1::BOOKING_STATUS_CANCELLED);
     found->second.set_cancelled_by(cancelled.cancelled_by());
     found->second.set_late_cancellation(cancelled.late());
+    found->second.set_cancel_reason(cancelled.reason());
   }
 }
 

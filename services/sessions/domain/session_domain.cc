@@ -450,6 +450,9 @@ absl::StatusOr<std::vector<SessionsEvent>> SessionsDomain::Decide(
         return absl::FailedPreconditionError("only a session nobody is in yet can be cancelled");
       }
       event.mutable_session_cancelled()->set_reason(command.cancel_session().reason());
+      event.mutable_session_cancelled()->set_payment_failed(command.cancel_session().payment_failed());
+      event.mutable_session_cancelled()->set_kind(session.kind());
+      event.mutable_session_cancelled()->set_expert_id(session.expert_id());
       return Events{event};
     case SessionsCommand::kJoinSession: {
       if (absl::Status ok = participant(); !ok.ok()) return ok;

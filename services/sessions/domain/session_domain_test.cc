@@ -194,6 +194,13 @@ TEST(Session, APersonWhoNeverJoinsOrNobodyIsANoShowAndLateJoinsAreRefused) {
   EXPECT_EQ(fired[0].session_no_show().absent_size(), 2);
 }
 
+v1::SessionsCommand PaymentFailed() {
+  v1::SessionsCommand command;
+  command.mutable_cancel_session()->set_reason("the card was declined: insufficient funds");
+  command.mutable_cancel_session()->set_payment_failed(true);
+  return command;
+}
+
 TEST(Session, ABookedSessionsJoinWindowRunsFromTheSlotsStart) {
   Log log;
   matching::v1::MatchingEvent booked;
@@ -221,6 +228,18 @@ TEST(Session, ABookedSessionsJoinWindowRunsFromTheSlotsStart) {
   ASSERT_TRUE(cancelled.Send(kSession, SessionsFromMatching(cancel, {})[0]).ok());
   EXPECT_EQ(cancelled.StateOf(kSession).session().status(), v1::SESSION_STATUS_CANCELLED);
   EXPECT_TRUE(cancelled.Advance(absl::Hours(48)).empty());
+
+  // A booked session whose hold failed says so, with whose calendar it was
+  // on: matching gives the slot back.
+  Log declined;
+  ASSERT_TRUE(declined.Send(kSession, commands[0]).ok());
+  auto refused = declined.Send(kSession, PaymentFailed());
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  ASSERT_EQ(refused->size(), 1u);
+  const v1::SessionCancelled& gone = (*refused)[0].session_cancelled();
+  EXPECT_TRUE(gone.payment_failed());
+  EXPECT_EQ(gone.kind(), v1::SESSION_KIND_BOOKED);
+  EXPECT_EQ(gone.expert_id(), kExpert);
 }
 
 TEST(Session, ASecondMatchMadeCreatesNothingMore) {
@@ -345,12 +364,6 @@ TEST(Session, ARefundIsAskedByThePersonWithinSeventyTwoHoursForWhatWasCharged) {
             absl::StatusCode::kFailedPrecondition);
 }
 
-v1::SessionsCommand PaymentFailed() {
-  v1::SessionsCommand command;
-  command.mutable_cancel_session()->set_reason("the card was declined: insufficient funds");
-  command.mutable_cancel_session()->set_payment_failed(true);
-  return command;
-}
 
 // Joining does not wait for the hold; when the hold fails after both joined,
 // the call stops there and its minutes are billed for payments to record
