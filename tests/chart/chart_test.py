@@ -467,6 +467,9 @@ def check_kafka_principals(by_kind, values):
             (("kafka.principals.catalog.username=helpline-identity",), "same user"),
             (("kafka.principals.catalog.passwordSecret.name=helpline-kafka-identity",), "same password"),
             (("kafka.principals.payments.passwordSecret.name=",), "kafka.principals.payments.passwordSecret.name"),
+            (("kafka.principals.analyst.username=helpline-payments",), "same user"),
+            (("services.catalog.config.kafka.security_protocol=plaintext",), "services.catalog.config.kafka"),
+            (("kafka.topics.create=false",), "kafka.acls.create needs kafka.topics.create"),
             (("kafka.securityProtocol=sasl_plaintext",), "requireSaslSsl")):
         args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION, "-f", production]
         for setting in settings:

@@ -36,8 +36,9 @@ Options:
   --wait DURATION           how long to wait for the cluster (default 60s)
   --list                    print the topics that would be created, then exit
   --acls                    also allow each declared principal what the
-                            declaration's "access" gives it, and nothing more
-                            (needs a principal that may change ACLs)
+                            declaration's "access" gives it (rules are only
+                            added: one no longer declared stays until removed
+                            by hand; needs a principal that may change ACLs)
   --principal NAME=USER     the cluster's principal of a declared one (repeatable),
                             e.g. identity=User:helpline-identity; default User:NAME
   --list-acls               print the ACLs --acls would create, then exit

@@ -242,6 +242,16 @@ own user and password Secret (a shared one would let any service write
 every topic); production requires SASL_SSL. */}}
 {{- define "helpline.checkKafka" -}}
 {{- $kafka := .Values.kafka -}}
+{{- if and $kafka.acls.create (not $kafka.topics.create) -}}
+{{- fail "kafka.acls.create needs kafka.topics.create: the topics Job creates the ACLs" -}}
+{{- end -}}
+{{- range $name, $service := .Values.services -}}
+{{- range $key := list "security_protocol" "sasl_mechanism" "sasl_username" "sasl_password" "bootstrap_servers" -}}
+{{- if hasKey (dig "config" "kafka" dict $service) $key -}}
+{{- fail (printf "services.%s.config.kafka.%s: set Kafka's connection with kafka.* (the chart checks it there), not per service" $name $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- if and $kafka.requireSaslSsl (ne $kafka.securityProtocol "sasl_ssl") -}}
 {{- fail (printf "kafka.securityProtocol is %s but kafka.requireSaslSsl is set: production's Kafka takes only SASL_SSL" $kafka.securityProtocol) -}}
 {{- end -}}
@@ -251,10 +261,10 @@ every topic); production requires SASL_SSL. */}}
 {{- end -}}
 {{- $users := dict -}}
 {{- $secrets := dict -}}
-{{- range $name := list "identity" "catalog" "matching" "sessions" "payments" "admin" -}}
+{{- range $name := list "identity" "catalog" "matching" "sessions" "payments" "admin" "analyst" -}}
 {{- $principal := index $kafka.principals $name -}}
 {{- $secret := $principal.passwordSecret | default dict -}}
-{{- if or (eq $name "admin") (index $.Values.services $name).enabled -}}
+{{- if or (and (eq $name "admin") $kafka.topics.create) (and (ne $name "admin") (ne $name "analyst") (index $.Values.services $name).enabled) -}}
 {{- if not $secret.name -}}
 {{- fail (printf "kafka.principals.%s.passwordSecret.name is required with %s: each principal signs in with a password of its own" $name $kafka.securityProtocol) -}}
 {{- end -}}
@@ -265,7 +275,7 @@ every topic); production requires SASL_SSL. */}}
 {{- $_ := set $secrets $secretKey $name -}}
 {{- end -}}
 {{- if hasKey $users $principal.username -}}
-{{- fail (printf "kafka.principals.%s and kafka.principals.%s are the same user (%s): each needs its own, or one could write the other's topics" (get $users $principal.username) $name $principal.username) -}}
+{{- fail (printf "kafka.principals.%s and kafka.principals.%s are the same user (%s): each needs its own (a shared user has the rights of both)" (get $users $principal.username) $name $principal.username) -}}
 {{- end -}}
 {{- $_ := set $users $principal.username $name -}}
 {{- end -}}

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "services/runtime/kafka/topics.h"
@@ -66,6 +67,7 @@ absl::StatusOr<std::vector<AclBinding>> AclsFromDeclaration(const std::string& j
   const nlohmann::json services = declaration->value("services", nlohmann::json::array());
   const nlohmann::json service_access = access.value("services", nlohmann::json::object());
   const nlohmann::json readers = access.value("readers", nlohmann::json::object());
+  const nlohmann::json shared = declaration->value("shared", nlohmann::json::object());
 
   std::vector<AclBinding> acls;
   auto principal_of = [&](const std::string& name) {
@@ -90,6 +92,12 @@ absl::StatusOr<std::vector<AclBinding>> AclsFromDeclaration(const std::string& j
     if (!reads.ok()) return reads.status();
     absl::StatusOr<std::vector<std::string>> writes = Names(entry, "writes", where);
     if (!writes.ok()) return writes.status();
+    for (const std::string& topic : *writes) {
+      if (!shared.contains(topic)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ".writes: ", topic, " is not a shared topic (another service's topics are its own)"));
+      }
+    }
 
     const std::string principal = principal_of(service);
     std::vector<std::string> own;
@@ -103,10 +111,19 @@ absl::StatusOr<std::vector<AclBinding>> AclsFromDeclaration(const std::string& j
       allow(principal, Resource::kTopic, plan.name_prefix + topic, false, Op::kRead);
     }
     allow(principal, Resource::kTopic, plan.name_prefix + kDeadLetterTopic, false, Op::kWrite);
-    // "<service>-processor", "<service>.reactions" ...; transactional ids "<service>-processor-<replica>".
-    allow(principal, Resource::kGroup, plan.name_prefix + service, true, Op::kRead);
+    // "<service>-processor", "<service>.reactions" ...; transactional ids
+    // "<service>-processor-<replica>". With the separator, so that no service
+    // name that starts with another's reaches its groups.
+    allow(principal, Resource::kGroup, plan.name_prefix + service + "-", true, Op::kRead);
+    allow(principal, Resource::kGroup, plan.name_prefix + service + ".", true, Op::kRead);
     allow(principal, Resource::kGroup, kUnusedGroup, false, Op::kRead);
-    allow(principal, Resource::kTransactionalId, plan.name_prefix + service, true, Op::kWrite);
+    allow(principal, Resource::kTransactionalId, plan.name_prefix + service + "-processor-", true,
+          Op::kWrite);
+  }
+  for (const auto& [name, unused] : plan.principals) {
+    if (std::find(services.begin(), services.end(), name) == services.end() && !readers.contains(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("principal for ", name, ": not a declared service or reader"));
+    }
   }
   for (const auto& [service, unused] : service_access.items()) {
     if (std::find(services.begin(), services.end(), service) == services.end()) {
@@ -123,6 +140,13 @@ absl::StatusOr<std::vector<AclBinding>> AclsFromDeclaration(const std::string& j
     const nlohmann::json group_prefix = entry.value("group_prefix", nlohmann::json());
     if (!group_prefix.is_string() || group_prefix.get<std::string>().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ".group_prefix: a name is required"));
+    }
+    for (const nlohmann::json& service : services) {
+      if (absl::StartsWith(group_prefix.get<std::string>(), service.get<std::string>())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ".group_prefix: starts with the service name ", service.get<std::string>(),
+            " (the reader could move that service's offsets)"));
+      }
     }
     const std::string principal = principal_of(reader);
     for (const std::string& topic : *reads) {

@@ -35,11 +35,13 @@ struct AccessPlan {
 };
 
 // Each service may read and write its own commands, events, replies and
-// snapshots topics and what it "writes", read what it "reads", write the
-// dead letters, and use the consumer groups and transactional ids that
-// start with its (prefixed) name; each reader may read what it "reads" in
-// groups starting with its "group_prefix". Nothing else: no principal but
-// the admin (a super user) may create or change anything.
+// snapshots topics and the shared topics it "writes", read what it "reads",
+// write the dead letters, and use the consumer groups and transactional ids
+// named "<service>-..." or "<service>. ..." (prefixed); each reader may read
+// what it "reads" in groups starting with its "group_prefix" (which may not
+// start with a service's name). Nothing else: no principal but the admin (a
+// super user) may create or change anything. A mistake in the declaration,
+// or a principal for an undeclared name, is INVALID_ARGUMENT naming it.
 absl::StatusOr<std::vector<AclBinding>> AclsFromDeclaration(const std::string& json_text,
                                                             const AccessPlan& plan);
 

@@ -108,6 +108,9 @@ TEST(AccessTest, EachServiceWritesOnlyItsOwnTopicsAndReadsWhatItConsumes) {
     EXPECT_FALSE(Allows(*acls, principal, Resource::kTransactionalId,
                         writer == "identity" ? "t1.catalog-processor-0" : "t1.identity-processor-0",
                         Op::kWrite));
+    EXPECT_TRUE(Allows(*acls, principal, Resource::kGroup, "t1." + writer + ".reactions", Op::kRead));
+    EXPECT_FALSE(Allows(*acls, principal, Resource::kGroup, "t1." + writer + "x.reactions", Op::kRead))
+        << "a service named like another plus more reaches none of its groups";
   }
   // The consumers of catalog's events: identity (roles), matching, payments.
   EXPECT_TRUE(Allows(*acls, "User:identity", Resource::kTopic, "t1.helpline.catalog.events", Op::kRead));
@@ -139,6 +142,21 @@ TEST(AccessTest, AMistakeInTheDeclarationIsNamed) {
                   .status()
                   .message(),
               ::testing::HasSubstr("access.readers.analyst.group_prefix"));
+  EXPECT_THAT(AclsFromDeclaration(
+                  R"({"services": ["identity"], "access": {"readers": {"r": {"reads": [], "group_prefix": "identity."}}}})", {})
+                  .status()
+                  .message(),
+              ::testing::HasSubstr("starts with the service name identity"));
+  EXPECT_THAT(AclsFromDeclaration(
+                  R"({"services": ["identity", "catalog"], "per_service": {"events": {}},
+                      "access": {"services": {"catalog": {"writes": ["helpline.identity.events"]}}}})", {})
+                  .status()
+                  .message(),
+              ::testing::HasSubstr("access.services.catalog.writes: helpline.identity.events is not a shared topic"));
+  AccessPlan misspelt;
+  misspelt.principals["catalgo"] = "User:x";
+  EXPECT_THAT(AclsFromDeclaration(R"({"services": ["catalog"]})", misspelt).status().message(),
+              ::testing::HasSubstr("principal for catalgo"));
 }
 
 }  // namespace
