@@ -86,6 +86,18 @@ class PaymentsKafkaTest : public ::testing::Test {
     return Platform::Call(*sessions_, &SessionsStub::EndSession, who, request, &response);
   }
 
+  // The sandbox processor declines the next authorisation ("insufficient funds").
+  grpc::Status DeclineTheNextCard() {
+    v1::ScriptRequest script;
+    v1::ScriptRule& decline = *script.add_rules();
+    decline.set_kind(v1::INTENT_KIND_AUTHORISE);
+    decline.set_decline_reason("insufficient funds");
+    decline.set_times(1);
+    grpc::ClientContext context;
+    v1::ScriptResponse scripted;
+    return psp_->Script(&context, script, &scripted);
+  }
+
   static Platform* platform_;
   std::unique_ptr<Stub> stub_;
   std::unique_ptr<SessionsStub> sessions_;
@@ -183,14 +195,7 @@ TEST_F(PaymentsKafkaTest, ADeclinedCardCancelsTheSession) {
   const std::string category = platform_->NewCategory();
   Account expert = platform_->OnlineExpert(category, 150);
   Account person = platform_->NewAccount();
-  v1::ScriptRequest script;
-  v1::ScriptRule& decline = *script.add_rules();
-  decline.set_kind(v1::INTENT_KIND_AUTHORISE);
-  decline.set_decline_reason("insufficient funds");
-  decline.set_times(1);
-  grpc::ClientContext context;
-  v1::ScriptResponse scripted;
-  ASSERT_TRUE(psp_->Script(&context, script, &scripted).ok());
+  ASSERT_TRUE(DeclineTheNextCard().ok());
   matching::v1::Match match = platform_->MatchNow(person, expert, category);
   sessions::v1::Session session =
       SessionUntil(person, match.match_id(), sessions::v1::SESSION_STATUS_CANCELLED);
@@ -207,14 +212,7 @@ TEST_F(PaymentsKafkaTest, ADeclinedCardGivesTheBookedSlotBack) {
   Account expert = platform_->PublishedExpert(catalog::testing::ValidContent("Declined bookings"));
   Account person = platform_->NewAccount();
   Account next = platform_->NewAccount();
-  v1::ScriptRequest script;
-  v1::ScriptRule& decline = *script.add_rules();
-  decline.set_kind(v1::INTENT_KIND_AUTHORISE);
-  decline.set_decline_reason("insufficient funds");
-  decline.set_times(1);
-  grpc::ClientContext context;
-  v1::ScriptResponse scripted;
-  ASSERT_TRUE(psp_->Script(&context, script, &scripted).ok());
+  ASSERT_TRUE(DeclineTheNextCard().ok());
 
   auto matching = matching::v1::MatchingService::NewStub(
       ::helpline::testing::LocalChannel(platform_->matching().port()));

@@ -26,7 +26,7 @@ ServiceProcess::ServiceProcess(std::string binary, std::string name, nlohmann::j
   if (!config_.contains("kafka") || !config_["kafka"].is_null()) {
     if (!config_["kafka"].contains("bootstrap_servers")) {
       nlohmann::json kafka = KafkaConfigJson(TestKafka());
-      kafka.merge_patch(config_["kafka"]);
+      if (config_["kafka"].is_object()) kafka.merge_patch(config_["kafka"]);
       config_["kafka"] = kafka;
     }
   } else {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -69,8 +70,14 @@ class EventsKafkaTest : public ::testing::Test {
   };
 
   Run RunWith(std::vector<std::string> args, const std::atomic<bool>& stop = never_) {
-    args.insert(args.end(), {"--topic-prefix", prefix_, "--bootstrap-servers",
-                             TestKafka().bootstrap_servers});
+    // As the analysts' principal: what `helpline-events` is for.
+    const kafka::ClientConfig analyst =
+        ::helpline::testing::StackKafka(::helpline::testing::TestStackDir(), "analyst");
+    args.insert(args.end(),
+                {"--topic-prefix", prefix_, "--bootstrap-servers", analyst.bootstrap_servers});
+    for (const auto& [key, value] : analyst.properties) {
+      args.insert(args.end(), {"--property", absl::StrCat(key, "=", value)});
+    }
     absl::StatusOr<ToolOptions> options = ParseToolArgs(args);
     EXPECT_TRUE(options.ok()) << options.status();
     std::ostringstream out, err;

@@ -79,9 +79,17 @@ absl::StatusOr<Events> Book(const v1::CalendarState& calendar, const std::string
 absl::StatusOr<Events> Cancel(const v1::CalendarState& calendar, const std::string& expert_id,
                               const v1::CancelBooking& cancel, const es::DecideContext& context) {
   auto found = calendar.bookings().find(cancel.booking_id());
-  if (found == calendar.bookings().end()) return absl::NotFoundError("no such booking");
+  const bool platform = context.meta != nullptr && !context.meta->actor().system().empty();
+  if (cancel.payment_failed() && !platform) {
+    return absl::PermissionDeniedError("only Helpline cancels a booking for a failed payment");
+  }
+  if (found == calendar.bookings().end()) {
+    // A booking long over is forgotten: nothing left to give back.
+    if (cancel.payment_failed()) return Events{};
+    return absl::NotFoundError("no such booking");
+  }
   const v1::Booking& booking = found->second;
-  if (context.meta != nullptr && !context.meta->actor().system().empty()) {
+  if (cancel.payment_failed()) {
     // The platform gives the slot back: the person's payment hold failed.
     if (booking.status() != v1::BOOKING_STATUS_CONFIRMED) return Events{};
     MatchingEvent event;

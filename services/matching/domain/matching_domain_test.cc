@@ -684,6 +684,17 @@ TEST(Calendar, ABookingWhosePaymentHoldFailedGivesItsSlotBack) {
   v1::MatchingCommand forged = reaction[0];
   forged.mutable_cancel_booking()->set_booking_id("b2");
   EXPECT_EQ(Code(log.Send(calendar, forged, kPerson)), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Code(log.Send(calendar, forged, kOtherPerson)), absl::StatusCode::kPermissionDenied)
+      << "not even the booking's own person, for free after the start";
+  // Helpline's other commands (timers, sweeps) are not a failed payment.
+  v1::MatchingCommand other = forged;
+  other.mutable_cancel_booking()->set_payment_failed(false);
+  EXPECT_EQ(Code(log.Send(calendar, other)), absl::StatusCode::kPermissionDenied);
+  // A failed payment of a booking the calendar no longer holds changes nothing.
+  forged.mutable_cancel_booking()->set_booking_id("long-gone");
+  auto forgotten = log.Send(calendar, forged);
+  ASSERT_TRUE(forgotten.ok()) << forgotten.status();
+  EXPECT_TRUE(forgotten->empty());
 }
 
 TEST(Calendar, TheMinimumNoticeAndTheExpertsOwnTimeAreRefused) {

@@ -16,6 +16,7 @@ std::vector<v1::MatchingCommand> MatchingFromSessions(const sessions::v1::Sessio
   // A booked session's id is its booking's.
   command.mutable_cancel_booking()->set_booking_id(event.meta().aggregate_id());
   command.mutable_cancel_booking()->set_reason(cancelled.reason());
+  command.mutable_cancel_booking()->set_payment_failed(true);
   return {command};
 }
 

@@ -883,6 +883,35 @@ TEST(Reactions, ALateCancellationTakesTheMinimumChargeAnInTimeOneVoids) {
   EXPECT_TRUE(PaymentsFromMatching(cancelled, options)[0].has_void_session());
 }
 
+// The booking's cancellation also cancels its session; when sessions' event
+// reaches payments before matching's, the hold must still be there for the
+// late fee: a booked session's cancellation voids nothing by itself.
+TEST(Reactions, ALateFeeIsChargedWhicheverCancellationArrivesFirst) {
+  CommissionOptions options;
+  Log log;
+  ASSERT_TRUE(log.Send(kLedger, PaymentsFromMatching(MatchMade("bike-repair", ""), options)[0]).ok());
+  ASSERT_TRUE(log.Send(kLedger, Outcome("auth:s1", true)).ok());
+  sessions::v1::SessionsEvent session_cancelled;
+  session_cancelled.mutable_meta()->set_aggregate_id("s1");
+  session_cancelled.mutable_session_cancelled()->set_reason("the booking was cancelled by the person");
+  session_cancelled.mutable_session_cancelled()->set_kind(sessions::v1::SESSION_KIND_BOOKED);
+  for (const v1::PaymentsCommand& command : PaymentsFromSessions(session_cancelled, options)) {
+    ASSERT_TRUE(log.Send(kLedger, command).ok());
+  }
+  matching::v1::MatchingEvent booking_cancelled;
+  booking_cancelled.mutable_booking_cancelled()->set_booking_id("s1");
+  booking_cancelled.mutable_booking_cancelled()->set_cancelled_by("person");
+  booking_cancelled.mutable_booking_cancelled()->set_late(true);
+  auto asked = log.Send(kLedger, PaymentsFromMatching(booking_cancelled, options)[0]);
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  ASSERT_FALSE(asked->empty()) << "the hold was voided before the late fee";
+  EXPECT_EQ((*asked)[0].capture_requested().amount().amount_minor(), 750);
+
+  // A session cancelled before sessions said its kind (older events) is voided.
+  session_cancelled.mutable_session_cancelled()->clear_kind();
+  EXPECT_TRUE(PaymentsFromSessions(session_cancelled, options)[0].has_void_session());
+}
+
 TEST(Reactions, SessionsEndsCaptureNoShowsVoidRefundsRefundAndAFailedHoldCancels) {
   CommissionOptions options;
   sessions::v1::SessionsEvent ended;

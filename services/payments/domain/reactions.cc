@@ -122,6 +122,11 @@ std::vector<v1::PaymentsCommand> PaymentsFromSessions(const sessions::v1::Sessio
       command.mutable_void_session()->set_reason("no-show");
       return {command};
     case sessions::v1::SessionsEvent::kSessionCancelled:
+      // A booked session is cancelled because its booking was (payments
+      // voids it or charges the late fee from BookingCancelled, in whatever
+      // order the two arrive) or its hold failed (nothing held): voiding it
+      // here too could void the hold before a late fee is charged.
+      if (event.session_cancelled().kind() == sessions::v1::SESSION_KIND_BOOKED) return {};
       command.mutable_void_session()->set_session_id(session_id);
       command.mutable_void_session()->set_reason(event.session_cancelled().reason());
       return {command};
