@@ -28,6 +28,7 @@
 #include "services/runtime/kafka/producer.h"
 #include "tests/support/service_process.h"
 #include "tests/support/grpc_probe.h"
+#include "tests/support/memory_limit.h"
 #include "tests/support/test_stack.h"
 
 namespace helpline::identity {
@@ -716,10 +717,11 @@ std::pair<double, double> ResidentMib(pid_t pid) {
   return {now, peak};
 }
 
-// Production argon2id (19 MiB, 2 passes) with two hashes at a time: 300
-// sign-ins at once queue for their turn and the rest are refused, memory
-// stays near two hashes' worth, and calls that hash nothing are answered
-// meanwhile.
+// Production argon2id (19 MiB, 2 passes) with two hashes at a time, in a
+// process limited to 256 MiB as a small pod would be: 500 sign-ins at once
+// queue for their turn and the rest are refused, memory stays near two
+// hashes' worth (500 at once would need 9.5 GiB), the process is not killed,
+// and calls that hash nothing are answered meanwhile.
 TEST(IdentityUnderAFlood, HashingIsBoundedAndOtherCallsAreAnswered) {
   const std::string prefix = UniqueName("idflood") + ".";
   const std::string dir = ::testing::TempDir() + UniqueName("identity-flood");
@@ -739,10 +741,12 @@ TEST(IdentityUnderAFlood, HashingIsBoundedAndOtherCallsAreAnswered) {
         {"logins_per_minute_per_account", 1e6}}}};
   ::helpline::testing::ServiceProcess identity(IDENTITY_BINARY, "identity", config, dir);
   ASSERT_TRUE(identity.Start());
+  ::helpline::testing::MemoryLimit limit(identity.pid(), int64_t{256} << 20);
+  ASSERT_TRUE(limit.status().ok()) << limit.status();
   auto stub = v1::IdentityService::NewStub(::helpline::testing::LocalChannel(identity.port()));
   const double peak_before = ResidentMib(identity.pid()).second;
 
-  constexpr int kCallers = 300;
+  constexpr int kCallers = 500;
   std::atomic<int> wrong{0}, refused{0}, other{0};
   std::vector<std::thread> callers;
   for (int i = 0; i < kCallers; ++i) {
@@ -773,10 +777,16 @@ TEST(IdentityUnderAFlood, HashingIsBoundedAndOtherCallsAreAnswered) {
   EXPECT_EQ(other.load(), 0) << "every sign-in was answered: wrong credentials or try again";
   EXPECT_GT(wrong.load(), 0) << "sign-ins were checked";
   EXPECT_GT(refused.load(), 0) << "past two at a time and a second's wait, sign-ins are refused";
+  EXPECT_EQ(kill(identity.pid(), 0), 0) << "identity died under the flood";
+  EXPECT_LE(limit.OomKills(), 0) << "the kernel killed identity at its memory limit";
   const double peak_after = ResidentMib(identity.pid()).second;
   EXPECT_LT(peak_after - peak_before, 120)
       << "resident memory grew from a peak of " << peak_before << " MiB to " << peak_after
       << " MiB: more hashes ran at once than the two allowed";
+  // Still serving after the flood.
+  grpc::ClientContext after_context;
+  after_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  EXPECT_TRUE(stub->GetJwks(&after_context, v1::GetJwksRequest(), &jwks).ok());
   EXPECT_TRUE(identity.Stop());
 }
 
