@@ -1,5 +1,7 @@
 #include "services/runtime/kafka/admin.h"
 
+#include <set>
+
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -216,24 +218,71 @@ absl::StatusOr<std::vector<std::string>> Admin::CreateTopics(const std::vector<T
   return created;
 }
 
+namespace {
+
+std::string AclKey(const std::string& principal, int resource, int pattern, const std::string& name,
+                   int operation) {
+  return absl::StrCat(principal, "|", resource, "|", pattern, "|", name, "|", operation);
+}
+
+rd_kafka_ResourceType_t ResourceOf(const AclBinding& acl) {
+  switch (acl.resource) {
+    case AclBinding::Resource::kGroup:
+      return RD_KAFKA_RESOURCE_GROUP;
+    case AclBinding::Resource::kTransactionalId:
+      return RD_KAFKA_RESOURCE_TRANSACTIONAL_ID;
+    case AclBinding::Resource::kTopic:
+      break;
+  }
+  return RD_KAFKA_RESOURCE_TOPIC;
+}
+
+rd_kafka_ResourcePatternType_t PatternOf(const AclBinding& acl) {
+  return acl.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL;
+}
+
+rd_kafka_AclOperation_t OperationOf(const AclBinding& acl) {
+  return acl.operation == AclBinding::Operation::kRead ? RD_KAFKA_ACL_OPERATION_READ
+                                                       : RD_KAFKA_ACL_OPERATION_WRITE;
+}
+
+// Every ACL the broker answers with (its authorizer's), as AclKey strings.
+absl::StatusOr<std::set<std::string>> DescribeAllAcls(rd_kafka_t* handle, absl::Duration timeout) {
+  char error[512];
+  rd_kafka_AclBindingFilter_t* filter = rd_kafka_AclBindingFilter_new(
+      RD_KAFKA_RESOURCE_ANY, nullptr, RD_KAFKA_RESOURCE_PATTERN_ANY, nullptr, nullptr,
+      RD_KAFKA_ACL_OPERATION_ANY, RD_KAFKA_ACL_PERMISSION_TYPE_ANY, error, sizeof error);
+  if (filter == nullptr) return absl::InternalError(absl::StrCat("describe ACLs: ", error));
+  rd_kafka_AdminOptions_t* options = NewOptions(handle, RD_KAFKA_ADMIN_OP_DESCRIBEACLS, timeout);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(handle);
+  rd_kafka_DescribeAcls(handle, filter, options, queue);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_AclBinding_destroy(filter);
+  absl::StatusOr<EventPtr> event = AwaitResult(queue, timeout, "describe ACLs");
+  if (!event.ok()) return event.status();
+  size_t count = 0;
+  const rd_kafka_AclBinding_t** found =
+      rd_kafka_DescribeAcls_result_acls(rd_kafka_event_DescribeAcls_result(event->get()), &count);
+  std::set<std::string> keys;
+  for (size_t i = 0; i < count; ++i) {
+    keys.insert(AclKey(rd_kafka_AclBinding_principal(found[i]), rd_kafka_AclBinding_restype(found[i]),
+                       rd_kafka_AclBinding_resource_pattern_type(found[i]),
+                       rd_kafka_AclBinding_name(found[i]), rd_kafka_AclBinding_operation(found[i])));
+  }
+  return keys;
+}
+
+}  // namespace
+
 absl::Status Admin::CreateAcls(const std::vector<AclBinding>& acls, absl::Duration timeout) {
   if (acls.empty()) return absl::OkStatus();
   std::vector<rd_kafka_AclBinding_t*> requests;
   absl::Cleanup destroy = [&] { rd_kafka_AclBinding_destroy_array(requests.data(), requests.size()); };
   for (const AclBinding& acl : acls) {
-    rd_kafka_ResourceType_t resource = RD_KAFKA_RESOURCE_TOPIC;
-    if (acl.resource == AclBinding::Resource::kGroup) resource = RD_KAFKA_RESOURCE_GROUP;
-    if (acl.resource == AclBinding::Resource::kTransactionalId) {
-      resource = RD_KAFKA_RESOURCE_TRANSACTIONAL_ID;
-    }
     char error[512];
     rd_kafka_AclBinding_t* request = rd_kafka_AclBinding_new(
-        resource, acl.name.c_str(),
-        acl.prefixed ? RD_KAFKA_RESOURCE_PATTERN_PREFIXED : RD_KAFKA_RESOURCE_PATTERN_LITERAL,
-        acl.principal.c_str(), "*",
-        acl.operation == AclBinding::Operation::kRead ? RD_KAFKA_ACL_OPERATION_READ
-                                                      : RD_KAFKA_ACL_OPERATION_WRITE,
-        RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, error, sizeof error);
+        ResourceOf(acl), acl.name.c_str(), PatternOf(acl), acl.principal.c_str(), "*",
+        OperationOf(acl), RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, error, sizeof error);
     if (request == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("ACL \"", Describe(acl), "\": ", error));
     }
@@ -249,6 +298,10 @@ absl::Status Admin::CreateAcls(const std::vector<AclBinding>& acls, absl::Durati
   size_t count = 0;
   const rd_kafka_acl_result_t** results =
       rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(event->get()), &count);
+  if (count != acls.size()) {
+    return absl::UnavailableError(
+        absl::StrCat("create ACLs: ", count, " results for ", acls.size(), " rules"));
+  }
   for (size_t i = 0; i < count; ++i) {
     const rd_kafka_error_t* error = rd_kafka_acl_result_error(results[i]);
     if (error == nullptr) continue;
@@ -259,7 +312,30 @@ absl::Status Admin::CreateAcls(const std::vector<AclBinding>& acls, absl::Durati
     }
     return absl::UnavailableError(message);
   }
-  return absl::OkStatus();
+  // The controller has them; a client allowed by them right after must find
+  // them in the broker's authorizer too (a broker just started applies them
+  // a moment later, and a producer refused its id then stays broken).
+  absl::Time deadline = absl::Now() + timeout;
+  size_t missing = acls.size();
+  while (true) {
+    absl::StatusOr<std::set<std::string>> described = DescribeAllAcls(handle, timeout);
+    if (described.ok()) {
+      missing = 0;
+      for (const AclBinding& acl : acls) {
+        missing += described->contains(AclKey(acl.principal, ResourceOf(acl), PatternOf(acl),
+                                              acl.name, OperationOf(acl)))
+                       ? 0
+                       : 1;
+      }
+      if (missing == 0) return absl::OkStatus();
+    }
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat(
+          "create ACLs: ", missing, " of ", acls.size(), " not in effect on the broker yet",
+          described.ok() ? "" : absl::StrCat(" (", described.status().message(), ")")));
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
 }
 
 absl::Status Admin::DeleteTopics(const std::vector<std::string>& names, absl::Duration timeout) {
