@@ -183,7 +183,12 @@ void GrpcServer::SetServing(bool serving) {
 void GrpcServer::ServeWhen(std::function<bool()> ready) {
   readiness_ = std::thread([this, ready = std::move(ready)] {
     while (!shut_down_.load()) {
-      SetServing(ready());
+      if (!dead_ && alive_ && !alive_()) {
+        dead_ = true;
+        log::Error("not alive: needs a restart");
+        server_->GetHealthCheckService()->SetServingStatus(kLivenessService, false);
+      }
+      SetServing(!dead_ && ready());
       absl::SleepFor(absl::Milliseconds(100));
     }
   });

@@ -75,6 +75,11 @@ class GrpcServer {
   // From now until Shutdown, health follows `ready` (asked every 100 ms):
   // e.g. the read model caught up and the processor rebuilt its partitions.
   void ServeWhen(std::function<bool()> ready);
+  // Liveness too follows `alive` once ServeWhen runs: false for what only a
+  // restart mends (a Kafka producer that hit a fatal error), so that
+  // Kubernetes restarts the pod instead of leaving it serving without writes.
+  // Call before ServeWhen.
+  void AliveWhile(std::function<bool()> alive) { alive_ = std::move(alive); }
   // What the readiness health check says now.
   bool serving() const { return serving_.load(); }
 
@@ -92,6 +97,8 @@ class GrpcServer {
   std::atomic<bool> shut_down_{false};
   std::atomic<bool> serving_{false};
   std::thread readiness_;
+  std::function<bool()> alive_;
+  bool dead_ = false;  // on the readiness thread only
 };
 
 // Runs each start step in turn; logs "cannot start: <what>" with the error

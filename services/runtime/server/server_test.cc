@@ -81,6 +81,33 @@ TEST_F(GrpcServerTest, HealthIsNotServingUntilTheServiceSaysSo) {
       << "not ready is not dead";
 }
 
+TEST_F(GrpcServerTest, WhatOnlyARestartMendsFailsLiveness) {
+  std::atomic<bool> writable{true};
+  server_.AliveWhile([&] { return writable.load(); });
+  server_.ServeWhen([] { return true; });
+  auto liveness_becomes = [&](const std::string& expected) {
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      if (::helpline::testing::HealthStatus(server_.grpc_port(), kLivenessService).value_or("") ==
+          expected) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return false;
+  };
+  EXPECT_TRUE(liveness_becomes("SERVING"));
+  writable.store(false);
+  EXPECT_TRUE(liveness_becomes("NOT_SERVING"));
+  EXPECT_EQ(::helpline::testing::HealthStatus(server_.grpc_port()).value_or("error"), "NOT_SERVING")
+      << "not ready either";
+  writable.store(true);
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(::helpline::testing::HealthStatus(server_.grpc_port(), kLivenessService).value_or("error"),
+            "NOT_SERVING")
+      << "dead stays dead until restarted";
+}
+
 TEST_F(GrpcServerTest, HealthFollowsReadiness) {
   std::atomic<bool> caught_up{false};
   server_.ServeWhen([&] { return caught_up.load(); });
