@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -14,7 +15,8 @@
 namespace helpline::testing {
 namespace {
 
-constexpr char kMemoryRoot[] = "/sys/fs/cgroup/memory";
+constexpr char kV1Root[] = "/sys/fs/cgroup/memory";
+constexpr char kV2Root[] = "/sys/fs/cgroup";
 
 bool Write(const std::string& path, const std::string& text) {
   std::ofstream file(path);
@@ -23,25 +25,44 @@ bool Write(const std::string& path, const std::string& text) {
   return file.good();
 }
 
+bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
 }  // namespace
 
-MemoryLimit::MemoryLimit(pid_t pid, int64_t limit_bytes)
-    : pid_(pid), dir_(absl::StrCat(kMemoryRoot, "/", UniqueName("helpline-test"))) {
+MemoryLimit::MemoryLimit(pid_t pid, int64_t limit_bytes) : pid_(pid) {
+  const std::string name = UniqueName("helpline-test");
+  // cgroup v1's memory controller, else v2's (a hierarchy with memory.max).
+  v2_ = !Exists(kV1Root) && Exists(absl::StrCat(kV2Root, "/cgroup.controllers"));
+  root_ = v2_ ? kV2Root : kV1Root;
+  dir_ = absl::StrCat(root_, "/", name);
   if (mkdir(dir_.c_str(), 0755) != 0) {
     status_ = absl::FailedPreconditionError(absl::StrCat(
-        "cannot create the memory cgroup ", dir_, " (needs cgroup v1's memory controller, as root)"));
+        "cannot create the memory cgroup ", dir_, " (needs a memory cgroup controller, as root)"));
     dir_.clear();
     return;
   }
-  if (!Write(dir_ + "/memory.limit_in_bytes", std::to_string(limit_bytes)) ||
-      !Write(dir_ + "/cgroup.procs", std::to_string(pid))) {
+  const std::string limit = std::to_string(limit_bytes);
+  bool limited;
+  if (v2_) {
+    limited = Write(dir_ + "/memory.max", limit);
+    if (Exists(dir_ + "/memory.swap.max")) limited = Write(dir_ + "/memory.swap.max", "0") && limited;
+  } else {
+    // What the process holds already counts too, and swap is no way out.
+    Write(dir_ + "/memory.move_charge_at_immigrate", "3");
+    limited = Write(dir_ + "/memory.limit_in_bytes", limit);
+    if (Exists(dir_ + "/memory.memsw.limit_in_bytes")) {
+      limited = Write(dir_ + "/memory.memsw.limit_in_bytes", limit) && limited;
+    }
+    Write(dir_ + "/memory.swappiness", "0");
+  }
+  if (!limited || !Write(dir_ + "/cgroup.procs", std::to_string(pid))) {
     status_ = absl::FailedPreconditionError(absl::StrCat("cannot limit process ", pid, " in ", dir_));
   }
 }
 
 MemoryLimit::~MemoryLimit() {
   if (dir_.empty()) return;
-  if (kill(pid_, 0) == 0) Write(absl::StrCat(kMemoryRoot, "/cgroup.procs"), std::to_string(pid_));
+  if (kill(pid_, 0) == 0) Write(absl::StrCat(root_, "/cgroup.procs"), std::to_string(pid_));
   for (int attempt = 0; attempt < 50 && rmdir(dir_.c_str()) != 0; ++attempt) usleep(100 * 1000);
 }
 
@@ -59,8 +80,20 @@ int64_t MemoryLimit::ReadNumber(const std::string& file, const std::string& fiel
   return -1;
 }
 
-int64_t MemoryLimit::OomKills() const { return ReadNumber("memory.oom_control", "oom_kill"); }
+int64_t MemoryLimit::OomKills() const {
+  return v2_ ? ReadNumber("memory.events", "oom_kill") : ReadNumber("memory.oom_control", "oom_kill");
+}
 
-int64_t MemoryLimit::PeakBytes() const { return ReadNumber("memory.max_usage_in_bytes"); }
+int64_t MemoryLimit::PeakBytes() const {
+  return v2_ ? ReadNumber("memory.peak") : ReadNumber("memory.max_usage_in_bytes");
+}
+
+bool Running(pid_t pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z' &&
+         text[paren + 2] != 'X';
+}
 
 }  // namespace helpline::testing

@@ -10,9 +10,10 @@
 namespace helpline::testing {
 
 // A memory limit on one process, as a pod's limit is: a memory cgroup of the
-// test's own (cgroup v1's memory controller) that the process and all its
-// threads are moved into. A process past it is killed by the kernel's OOM
-// killer, which the cgroup counts.
+// test's own (cgroup v1's memory controller, or v2's) that the process, all
+// its threads and what it holds already are moved into, without swap. A
+// process past it is killed by the kernel's OOM killer, which the cgroup
+// counts.
 class MemoryLimit {
  public:
   MemoryLimit(pid_t pid, int64_t limit_bytes);
@@ -33,8 +34,13 @@ class MemoryLimit {
   int64_t ReadNumber(const std::string& file, const std::string& field = "") const;
 
   pid_t pid_;
+  bool v2_ = false;
+  std::string root_;
   std::string dir_;
   absl::Status status_;
 };
+
+// The process exists and is not a zombie (a child killed but not yet reaped).
+bool Running(pid_t pid);
 
 }  // namespace helpline::testing

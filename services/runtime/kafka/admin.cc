@@ -276,6 +276,7 @@ absl::StatusOr<std::set<std::string>> DescribeAllAcls(rd_kafka_t* handle, absl::
 
 absl::Status Admin::CreateAcls(const std::vector<AclBinding>& acls, absl::Duration timeout) {
   if (acls.empty()) return absl::OkStatus();
+  const absl::Time deadline = absl::Now() + timeout;
   std::vector<rd_kafka_AclBinding_t*> requests;
   absl::Cleanup destroy = [&] { rd_kafka_AclBinding_destroy_array(requests.data(), requests.size()); };
   for (const AclBinding& acl : acls) {
@@ -315,10 +316,10 @@ absl::Status Admin::CreateAcls(const std::vector<AclBinding>& acls, absl::Durati
   // The controller has them; a client allowed by them right after must find
   // them in the broker's authorizer too (a broker just started applies them
   // a moment later, and a producer refused its id then stays broken).
-  absl::Time deadline = absl::Now() + timeout;
   size_t missing = acls.size();
   while (true) {
-    absl::StatusOr<std::set<std::string>> described = DescribeAllAcls(handle, timeout);
+    absl::StatusOr<std::set<std::string>> described =
+        DescribeAllAcls(handle, std::max(deadline - absl::Now(), absl::Seconds(1)));
     if (described.ok()) {
       missing = 0;
       for (const AclBinding& acl : acls) {
@@ -330,9 +331,13 @@ absl::Status Admin::CreateAcls(const std::vector<AclBinding>& acls, absl::Durati
       if (missing == 0) return absl::OkStatus();
     }
     if (absl::Now() >= deadline) {
-      return absl::UnavailableError(absl::StrCat(
-          "create ACLs: ", missing, " of ", acls.size(), " not in effect on the broker yet",
-          described.ok() ? "" : absl::StrCat(" (", described.status().message(), ")")));
+      std::string why;
+      if (!described.ok()) why = absl::StrCat(" (", described.status().message(), ")");
+      if (described.ok() && described->empty()) {
+        why = " (the broker describes no ACL at all: may this principal describe them?)";
+      }
+      return absl::UnavailableError(absl::StrCat("create ACLs: ", missing, " of ", acls.size(),
+                                                 " not in effect on the broker yet", why));
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
