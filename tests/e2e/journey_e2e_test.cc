@@ -165,11 +165,9 @@ TEST_F(JourneyE2eTest, EveryEventTheServicesWroteDecodesAndRoundTripsThroughJson
   }
 
   // The tool exports the same records, none skipped, as the analysts' principal.
-  const kafka::ClientConfig analyst = AnalystKafka();
-  std::vector<std::string> arguments{"export", "all", "--topic-prefix", platform_->prefix(),
-                                     "--bootstrap-servers", analyst.bootstrap_servers};
-  for (const auto& [key, value] : analyst.properties) {
-    arguments.insert(arguments.end(), {"--property", absl::StrCat(key, "=", value)});
+  std::vector<std::string> arguments{"export", "all", "--topic-prefix", platform_->prefix()};
+  for (std::string& flag : ::helpline::testing::KafkaFlags(AnalystKafka())) {
+    arguments.push_back(std::move(flag));
   }
   absl::StatusOr<events::ToolOptions> options = events::ParseToolArgs(arguments);
   ASSERT_TRUE(options.ok()) << options.status();
@@ -215,13 +213,12 @@ TEST_F(JourneyE2eTest, LiveKitsSdkAndAStandardJwtLibraryAcceptTheTokensOnDemoTim
 // confluent-kafka) on the journey's streams adds up to what the journey did.
 TEST_F(JourneyE2eTest, TheWorkedAnalysisAddsUpToTheJourney) {
   ASSERT_NE(report_, nullptr) << "needs the journey";
-  const kafka::ClientConfig analyst = AnalystKafka();
   std::string command = absl::StrCat(
       "PYTHONPATH=", HELPLINE_PYTHON_PROTOS, " ", HELPLINE_ANALYSIS_PYTHON, " ",
       ::helpline::testing::SourcePath("tools/analysis/metrics.py"), " --json --topic-prefix ",
-      platform_->prefix(), " --bootstrap-servers ", analyst.bootstrap_servers);
-  for (const auto& [key, value] : analyst.properties) {
-    absl::StrAppend(&command, " --property '", key, "=", value, "'");
+      platform_->prefix());
+  for (const std::string& flag : ::helpline::testing::KafkaFlags(AnalystKafka())) {
+    absl::StrAppend(&command, " '", flag, "'");
   }
   FILE* pipe = popen(command.c_str(), "r");
   ASSERT_NE(pipe, nullptr);

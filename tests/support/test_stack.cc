@@ -61,6 +61,14 @@ kafka::ClientConfig StackKafka(const std::string& stack_dir, const std::string& 
 
 kafka::ClientConfig TestKafka() { return StackKafka(TestStackDir(), "admin"); }
 
+std::vector<std::string> KafkaFlags(const kafka::ClientConfig& client) {
+  std::vector<std::string> flags{"--bootstrap-servers", client.bootstrap_servers};
+  for (const auto& [key, value] : client.properties) {
+    flags.insert(flags.end(), {"--property", absl::StrCat(key, "=", value)});
+  }
+  return flags;
+}
+
 nlohmann::json KafkaConfigJson(const kafka::ClientConfig& client) {
   nlohmann::json config = {{"bootstrap_servers", client.bootstrap_servers}};
   auto copy = [&](const char* property, const char* key) {

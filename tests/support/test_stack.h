@@ -27,6 +27,9 @@ std::string TestStackDir();
 
 // A service's "kafka" config section for this client.
 nlohmann::json KafkaConfigJson(const kafka::ClientConfig& client);
+// The same as command-line flags of Helpline's tools: --bootstrap-servers
+// and a --property KEY=VALUE for each librdkafka setting.
+std::vector<std::string> KafkaFlags(const kafka::ClientConfig& client);
 
 // Creates a topic with a unique name for one test and returns the name.
 std::string CreateTestTopic(int partitions);

@@ -71,12 +71,10 @@ class EventsKafkaTest : public ::testing::Test {
 
   Run RunWith(std::vector<std::string> args, const std::atomic<bool>& stop = never_) {
     // As the analysts' principal: what `helpline-events` is for.
-    const kafka::ClientConfig analyst =
-        ::helpline::testing::StackKafka(::helpline::testing::TestStackDir(), "analyst");
-    args.insert(args.end(),
-                {"--topic-prefix", prefix_, "--bootstrap-servers", analyst.bootstrap_servers});
-    for (const auto& [key, value] : analyst.properties) {
-      args.insert(args.end(), {"--property", absl::StrCat(key, "=", value)});
+    args.insert(args.end(), {"--topic-prefix", prefix_});
+    for (std::string& flag : ::helpline::testing::KafkaFlags(
+             ::helpline::testing::StackKafka(::helpline::testing::TestStackDir(), "analyst"))) {
+      args.push_back(std::move(flag));
     }
     absl::StatusOr<ToolOptions> options = ParseToolArgs(args);
     EXPECT_TRUE(options.ok()) << options.status();

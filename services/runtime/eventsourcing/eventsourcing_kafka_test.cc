@@ -573,11 +573,8 @@ TEST_F(EventSourcingKafkaTest, ReactorSendsEachReactionOnceEvenWhenEventsAreRead
 TEST_F(EventSourcingKafkaTest, KillNineMidBatchUnderLoadLosesAndDuplicatesNothing) {
   std::string log_file = ::testing::TempDir() + UniqueName("counter-processor") + ".log";
   auto spawn = [&] {
-    std::vector<std::string> arguments{"--bootstrap-servers", TestKafka().bootstrap_servers,
-                                       "--prefix", prefix_, "--partitions", "0,1,2"};
-    for (const auto& [key, value] : TestKafka().properties) {
-      arguments.insert(arguments.end(), {"--property", absl::StrCat(key, "=", value)});
-    }
+    std::vector<std::string> arguments = ::helpline::testing::KafkaFlags(TestKafka());
+    arguments.insert(arguments.end(), {"--prefix", prefix_, "--partitions", "0,1,2"});
     auto child = std::make_unique<::helpline::testing::ChildProcess>(COUNTER_PROCESSOR_PATH,
                                                                      arguments, log_file);
     EXPECT_TRUE(child->Start());
