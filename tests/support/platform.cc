@@ -25,6 +25,12 @@ nlohmann::json Platform::CommonConfig(const std::string& service) const {
     config["clock"] = {{"rate", options_.clock_rate}, {"anchor", clock_anchor_}};
   }
   config["kafka"] = KafkaConfigJson(StackKafka(StackDir(), service));
+  // HL_KAFKA_DEBUG=cgrp,eos puts librdkafka's debug lines of those contexts
+  // into each service's log (for a test that fails only now and then).
+  if (const char* debug = std::getenv("HL_KAFKA_DEBUG"); debug != nullptr && *debug != '\0') {
+    config["kafka"]["debug"] = debug;
+    config["log"]["level"] = "debug";
+  }
   return config;
 }
 

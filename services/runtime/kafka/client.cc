@@ -1,6 +1,8 @@
 #include "services/runtime/kafka/client.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "librdkafka/rdkafka.h"
 #include "librdkafka/rdkafkacpp.h"
 #include "services/runtime/server/log.h"
 
@@ -16,6 +18,9 @@ void AddKafkaKeys(server::ConfigSchema& schema) {
       .Secret("kafka.sasl_password", "SASL password (give it through the environment)")
       .String("kafka.ssl_ca_location", "", "PEM file of the CA that signed the brokers' certificates")
       .String("kafka.client_id", "helpline", "client.id the brokers see in their logs and quotas")
+      .String("kafka.debug", "",
+              "librdkafka debug contexts to log (e.g. 'cgrp,eos,broker'), at log level debug; "
+              "empty: none")
       .OneOf("kafka.group_protocol", "consumer", {"consumer", "classic"},
              "consumer groups: KIP-848 'consumer' (brokers >= 4.0) or 'classic' "
              "(cooperative-sticky); both move only the partitions that change owner");
@@ -35,6 +40,7 @@ ClientConfig ClientConfigFromConfig(const server::Config& config) {
   set_if_given("sasl.username", "kafka.sasl_username");
   set_if_given("sasl.password", "kafka.sasl_password");
   set_if_given("ssl.ca.location", "kafka.ssl_ca_location");
+  set_if_given("debug", "kafka.debug");
   client.group_protocol = config.GetString("kafka.group_protocol") == "classic"
                               ? GroupProtocol::kClassic
                               : GroupProtocol::kConsumer;
@@ -98,6 +104,38 @@ absl::Status BuildConf(const ClientConfig& client,
 
 int ToMillis(absl::Duration duration) {
   return static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(duration)));
+}
+
+BrokerWatch::BrokerWatch(std::string bootstrap_servers, absl::Duration look_every)
+    : bootstrap_servers_(std::move(bootstrap_servers)), look_every_(look_every) {}
+
+void BrokerWatch::Check(RdKafka::Handle& handle) {
+  if (!mutex_.TryLock()) return;  // another thread is looking
+  const bool rebootstrap = NoBrokerTwice(handle);
+  mutex_.Unlock();
+  if (!rebootstrap) return;
+  int added = rd_kafka_brokers_add(handle.c_ptr(), bootstrap_servers_.c_str());
+  log::Warn("no Kafka broker to ask; bootstrapping again",
+            {{"client", handle.name()}, {"bootstrap_servers", bootstrap_servers_},
+             {"brokers_added", added}});
+}
+
+bool BrokerWatch::NoBrokerTwice(RdKafka::Handle& handle) {
+  const absl::Time now = absl::Now();
+  if (now < next_look_) return false;
+  next_look_ = now + look_every_;
+  // With no wait, the request only goes out when some broker is connected;
+  // TRANSPORT means none is (and none is left to connect to, if it lasts).
+  const struct rd_kafka_metadata* metadata = nullptr;
+  rd_kafka_resp_err_t looked = rd_kafka_metadata(handle.c_ptr(), 0, nullptr, &metadata, 0);
+  if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
+  if (looked != RD_KAFKA_RESP_ERR__TRANSPORT) {
+    looks_without_broker_ = 0;
+    return false;
+  }
+  if (++looks_without_broker_ < 2) return false;
+  looks_without_broker_ = 0;
+  return true;
 }
 
 }  // namespace internal

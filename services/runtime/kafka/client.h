@@ -7,13 +7,16 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/runtime/server/config.h"
 
 namespace RdKafka {
 class Conf;
 class Error;
+class Handle;
 }  // namespace RdKafka
 
 namespace helpline::kafka {
@@ -90,6 +93,30 @@ absl::Status BuildConf(const ClientConfig& client, const std::map<std::string, s
                        RdKafka::Conf* conf);
 std::unique_ptr<RdKafka::Conf> NewGlobalConf();
 int ToMillis(absl::Duration duration);
+
+// librdkafka forgets each broker that a metadata answer leaves out, and a
+// lone broker in controlled shutdown leaves itself out: a client that got
+// that answer knows no broker at all, and nothing makes it ask the bootstrap
+// servers again (librdkafka 2.14). Its consumer group then never finds its
+// coordinator and its fetches and sends wait forever. The thread that polls
+// a client calls Check on every poll; at most every `look_every` it looks
+// for a broker to ask, and after two looks in a row found none, adds the
+// bootstrap servers back (a no-op for servers it still knows).
+class BrokerWatch {
+ public:
+  explicit BrokerWatch(std::string bootstrap_servers,
+                       absl::Duration look_every = absl::Seconds(15));
+  void Check(RdKafka::Handle& handle);
+
+ private:
+  bool NoBrokerTwice(RdKafka::Handle& handle) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
+  const std::string bootstrap_servers_;
+  const absl::Duration look_every_;
+  absl::Mutex mutex_;
+  absl::Time next_look_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
+  int looks_without_broker_ ABSL_GUARDED_BY(mutex_) = 0;
+};
 
 }  // namespace internal
 }  // namespace helpline::kafka

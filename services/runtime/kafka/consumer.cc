@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& c
   if (consumer->consumer_ == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot create a Kafka consumer: ", error));
   }
+  consumer->broker_watch_ = std::make_unique<internal::BrokerWatch>(client.bootstrap_servers);
   return consumer;
 }
 
@@ -199,6 +200,7 @@ absl::StatusOr<std::optional<Record>> ToRecord(RdKafka::Message& message) {
 }  // namespace internal
 
 absl::StatusOr<std::optional<Record>> Consumer::Poll(absl::Duration timeout) {
+  broker_watch_->Check(*consumer_);
   std::unique_ptr<RdKafka::Message> message(consumer_->consume(internal::ToMillis(timeout)));
   return internal::ToRecord(*message);
 }

@@ -138,6 +138,7 @@ class Consumer {
   Consumer() = default;
   std::unique_ptr<RebalanceAdapter> rebalance_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::unique_ptr<internal::BrokerWatch> broker_watch_;
   bool closed_ = false;
 };
 

@@ -105,10 +105,16 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ClientConfig& c
   // transaction calls instead: a second thread polling the same queue would
   // take the delivery reports those calls wait for, and they would only
   // notice on their next 10 ms tick.
+  // (A transactional producer that loses every broker fails its
+  // transaction and is replaced; this one lives as long as the process.)
   if (options.transactional_id.empty()) {
+    producer->broker_watch_ = std::make_unique<internal::BrokerWatch>(client.bootstrap_servers);
     Producer* self = producer.get();
     producer->poller_ = std::thread([self] {
-      while (!self->stopping_.load()) self->producer_->poll(50);
+      while (!self->stopping_.load()) {
+        self->producer_->poll(50);
+        self->broker_watch_->Check(*self->producer_);
+      }
     });
   }
   return producer;

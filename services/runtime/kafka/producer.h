@@ -108,6 +108,7 @@ class Producer {
 
   std::unique_ptr<DeliveryReporter> reporter_;
   std::unique_ptr<RdKafka::Producer> producer_;
+  std::unique_ptr<internal::BrokerWatch> broker_watch_;
   std::vector<std::unique_ptr<RdKafka::Topic>> warm_topics_;
   std::atomic<bool> stopping_{false};
   std::thread poller_;

@@ -2,6 +2,7 @@
 
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "librdkafka/rdkafkacpp.h"
 #include "gtest/gtest.h"
 #include "services/runtime/kafka/admin.h"
 #include "services/runtime/kafka/consumer.h"
@@ -98,6 +99,36 @@ TEST(ProducerKafkaTest, BadClientSettingIsNamed) {
   auto producer = Producer::Create(TestKafka(), options);
   ASSERT_FALSE(producer.ok());
   EXPECT_THAT(producer.status().message(), HasSubstr("no.such.setting"));
+}
+
+// What a lone broker's controlled shutdown can leave a client with (see
+// BrokerWatch): no broker at all, here from the start.
+TEST(BrokerWatchKafkaTest, AClientThatKnowsNoBrokerFindsTheClusterThroughItsBootstrapServers) {
+  const ClientConfig cluster = TestKafka();
+  ClientConfig lost = cluster;
+  lost.bootstrap_servers = "";
+  std::unique_ptr<RdKafka::Conf> conf = internal::NewGlobalConf();
+  ASSERT_TRUE(internal::BuildConf(lost, {}, conf.get()).ok());
+  std::string error;
+  std::unique_ptr<RdKafka::Producer> handle(RdKafka::Producer::create(conf.get(), error));
+  ASSERT_NE(handle, nullptr) << error;
+  auto cluster_answers = [&] {
+    RdKafka::Metadata* metadata = nullptr;
+    RdKafka::ErrorCode code = handle->metadata(false, nullptr, &metadata, 500);
+    delete metadata;
+    return code == RdKafka::ERR_NO_ERROR;
+  };
+  ASSERT_FALSE(cluster_answers()) << "a client without brokers reaches nothing by itself";
+
+  internal::BrokerWatch watch(cluster.bootstrap_servers, absl::Milliseconds(20));
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  bool answered = false;
+  while (!answered && absl::Now() < deadline) {
+    watch.Check(*handle);
+    handle->poll(20);
+    answered = cluster_answers();
+  }
+  EXPECT_TRUE(answered) << "the watch gave the client its bootstrap servers back";
 }
 
 }  // namespace
