@@ -448,7 +448,6 @@ TEST_F(EventSourcingKafkaTest, TimerDueDuringARestartFiresOnceAfterIt) {
 
 TEST_F(EventSourcingKafkaTest, TwoProcessorsOnTheSamePartitionsWriteEachCommandOnce) {
   options_.static_partitions = {0, 1, 2};
-  options_.fencing_backoff = absl::Milliseconds(200);
   auto first = StartProcessor();
   auto second = StartProcessor();  // same transactional ids: fences the first
   auto sender = Sender();
