@@ -56,11 +56,11 @@ server::ConfigSchema Schema() {
                 "a matched expert gets no offers for this long (until the app says busy)")
       .Duration("matching.booking_minimum_notice", absl::Hours(2), absl::ZeroDuration(),
                 absl::Hours(24 * 14), "how far ahead a booked slot must start")
-      .Int("matching.watch_streams_per_caller", 5, 1, 1000,
+      .Int("matching.watch_streams_per_caller", 5, 1, 100000,
            "WatchRequest and WatchOffers streams one account may have open on a server")
-      .Int("matching.watch_streams", 400, 1, 100000,
-           "watch streams a server holds open at once (each holds a thread: keep it well "
-           "below grpc.max_threads)")
+      .Int("matching.watch_streams", 20000, 1, 1000000,
+           "watch streams a server holds open at once (they hold no thread; each costs a "
+           "connection's share of memory)")
       .Int("matching.open_bookings_per_person_per_expert", 3, 1, 100,
            "bookings one person may hold with one expert that have not ended yet")
       .Duration("matching.booking_horizon", absl::Hours(24 * 90), absl::Hours(1),
@@ -117,6 +117,8 @@ int Main(int argc, char** argv) {
   ranking.rating_prior_weight = config.GetDouble("matching.rating_prior_weight");
   ranking.fairness_window = config.GetDuration("matching.fairness_window");
   MatchingReadModel read_model(ranking, config.GetDuration("matching.closed_request_retention"));
+  server::WatchHub watches;
+  read_model.OnChange([&watches](const std::vector<std::string>& keys) { watches.Changed(keys); });
   es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "matching.read-model"},
                        [] { return std::make_unique<v1::MatchingEvent>(); }, read_model);
   es::EventFeed catalog(*host.kafka,
@@ -173,7 +175,7 @@ int Main(int argc, char** argv) {
   options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");
   MatchingService service(
       options,
-      MatchingParts{presence, **sender, events, read_model, callers.guard(), host.clock});
+      MatchingParts{presence, **sender, events, read_model, watches, callers.guard(), host.clock});
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
@@ -203,6 +205,7 @@ int Main(int argc, char** argv) {
 
   shutdown.Wait();
   log::Info("stopping");
+  watches.Close();  // streams end at once (UNAVAILABLE): clients reconnect to another replica
   host.server.Shutdown();
   sweeper.join();
   dispatching.join();

@@ -3,10 +3,12 @@
 // called over gRPC the way the person's and the expert's apps would.
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -33,6 +35,88 @@ using Stub = v1::MatchingService::Stub;
 
 // Service time runs at the real rate here; offers expire after 2 s.
 constexpr char kOfferWindow[] = "2s";
+// Watch streams one test holds open at once (from one account).
+constexpr int kManyWatches = 2000;
+
+// A WatchRequest stream on the client's callback API: the updates it got,
+// and how it ended.
+class RequestWatch : public grpc::ClientReadReactor<v1::WatchRequestResponse> {
+ public:
+  RequestWatch(Stub& stub, const Account& person, const std::string& help_request_id) {
+    context_.AddMetadata("authorization", "Bearer " + person.access_token);
+    context_.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(3)));
+    request_.set_help_request_id(help_request_id);
+    stub.async()->WatchRequest(&context_, &request_, this);
+    StartRead(&update_);
+    StartCall();
+  }
+  // gRPC may not outlive the reactor: cancels and waits for the end.
+  ~RequestWatch() override {
+    context_.TryCancel();
+    absl::MutexLock lock(&mutex_);
+    mutex_.Await(absl::Condition(&done_));
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    {
+      absl::MutexLock lock(&mutex_);
+      ++updates_;
+      last_ = update_.help_request().status();
+    }
+    StartRead(&update_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    absl::MutexLock lock(&mutex_);
+    done_ = true;
+    status_ = status;
+  }
+
+  int updates() const {
+    absl::MutexLock lock(&mutex_);
+    return updates_;
+  }
+  v1::HelpRequestStatus last() const {
+    absl::MutexLock lock(&mutex_);
+    return last_;
+  }
+  // The stream's end status once it ended.
+  std::optional<grpc::Status> ended() const {
+    absl::MutexLock lock(&mutex_);
+    if (!done_) return std::nullopt;
+    return status_;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  v1::WatchRequestRequest request_;
+  v1::WatchRequestResponse update_;
+  mutable absl::Mutex mutex_;
+  int updates_ ABSL_GUARDED_BY(mutex_) = 0;
+  v1::HelpRequestStatus last_ ABSL_GUARDED_BY(mutex_) = v1::HELP_REQUEST_STATUS_UNSPECIFIED;
+  bool done_ ABSL_GUARDED_BY(mutex_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mutex_);
+};
+
+// Threads of a running process (from /proc).
+int ThreadsOf(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "Threads:")) return std::atoi(line.substr(8).c_str());
+  }
+  return -1;
+}
+
+// Waits up to `timeout` for `done`.
+bool Eventually(const std::function<bool()>& done, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return true;
+}
 
 class MatchingKafkaTest : public ::testing::Test {
  protected:
@@ -43,7 +127,10 @@ class MatchingKafkaTest : public ::testing::Test {
     Platform::Options options;
     options.matching_config = {
         {"redis", {{"host", "127.0.0.1"}, {"port", redis_->port()}}},
-        {"matching", {{"offer_window", kOfferWindow}, {"request_wait_limit", "60s"}}}};
+        {"matching",
+         {{"offer_window", kOfferWindow},
+          {"request_wait_limit", "60s"},
+          {"watch_streams_per_caller", kManyWatches}}}};
     ASSERT_TRUE(platform_->Start("match", options));
   }
 
@@ -224,6 +311,75 @@ TEST_F(MatchingKafkaTest, AnAvailableExpertIsOfferedTheRequestAcceptsAndTheMatch
     }
   }
   EXPECT_EQ(made, 1);
+}
+
+TEST_F(MatchingKafkaTest, TwoThousandOpenWatchesHoldNoThreadsAndEachSeesItsRequestEnd) {
+  const std::string category = NewCategory();  // no expert: the requests wait
+  Account person = platform_->NewAccount();
+  v1::HelpRequest watched = AskForHelp(person, HelpRequest(category));
+  ASSERT_EQ(watched.status(), v1::HELP_REQUEST_STATUS_WAITING);
+  Account other = platform_->NewAccount();
+  v1::HelpRequest unwatched = AskForHelp(other, HelpRequest(category));
+  const int threads_before = ThreadsOf(platform_->matching().pid());
+
+  // Streams spread over channels of their own, as over many clients.
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<Stub>> stubs;
+  for (int c = 0; c < 20; ++c) {
+    grpc::ChannelArguments arguments;
+    arguments.SetInt("helpline.test.channel", c);  // not shared with the other channels
+    channels.push_back(grpc::CreateCustomChannel(
+        absl::StrCat("127.0.0.1:", platform_->matching().port()),
+        grpc::InsecureChannelCredentials(), arguments));
+    stubs.push_back(v1::MatchingService::NewStub(channels.back()));
+  }
+  std::vector<std::unique_ptr<RequestWatch>> watches;
+  for (int i = 0; i < kManyWatches; ++i) {
+    watches.push_back(
+        std::make_unique<RequestWatch>(*stubs[i % stubs.size()], person, watched.help_request_id()));
+  }
+  auto all = [&](const std::function<bool(const RequestWatch&)>& each) {
+    return std::all_of(watches.begin(), watches.end(),
+                       [&](const std::unique_ptr<RequestWatch>& w) { return each(*w); });
+  };
+  ASSERT_TRUE(Eventually([&] { return all([](const RequestWatch& w) { return w.updates() > 0; }); },
+                         absl::Seconds(60)))
+      << "every stream got the request as it is now";
+  EXPECT_TRUE(all([](const RequestWatch& w) { return !w.ended().has_value(); }));
+  const int threads_watching = ThreadsOf(platform_->matching().pid());
+  EXPECT_LT(threads_watching, threads_before + 100)
+      << "2000 open streams hold no thread each (" << threads_before << " threads before)";
+
+  // Short calls are answered meanwhile, and a change to another request
+  // sends nothing on these streams.
+  for (int i = 0; i < 50; ++i) {
+    v1::GetRequestRequest get;
+    get.set_help_request_id(watched.help_request_id());
+    v1::GetRequestResponse got;
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + person.access_token);
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    grpc::Status answered = stub_->GetRequest(&context, get, &got);
+    ASSERT_TRUE(answered.ok()) << answered.error_message();
+  }
+  v1::CancelRequestRequest cancel_other;
+  cancel_other.set_help_request_id(unwatched.help_request_id());
+  v1::CancelRequestResponse cancelled_other;
+  ASSERT_TRUE(Call(&Stub::CancelRequest, other, cancel_other, &cancelled_other).ok());
+
+  // The watched request ends: every stream sends it and ends.
+  ASSERT_EQ(Get(person, watched.help_request_id()).status(), v1::HELP_REQUEST_STATUS_WAITING)
+      << "still waiting (the suite's wait limit is 60 s)";
+  v1::CancelRequestRequest cancel;
+  cancel.set_help_request_id(watched.help_request_id());
+  v1::CancelRequestResponse cancelled;
+  ASSERT_TRUE(Call(&Stub::CancelRequest, person, cancel, &cancelled).ok());
+  ASSERT_TRUE(Eventually([&] { return all([](const RequestWatch& w) { return w.ended().has_value(); }); },
+                         absl::Seconds(60)))
+      << "every stream ended with its request";
+  EXPECT_TRUE(all([](const RequestWatch& w) {
+    return w.ended()->ok() && w.last() == v1::HELP_REQUEST_STATUS_CANCELLED && w.updates() == 2;
+  })) << "each stream: the waiting request, then the cancelled one, and nothing else";
 }
 
 TEST_F(MatchingKafkaTest, DeclinedAndExpiredOffersMoveOnAndThenTheRequestWaitsInLine) {

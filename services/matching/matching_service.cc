@@ -21,8 +21,6 @@ constexpr int kDefaultMinutes = 30;
 constexpr int kMinMinutes = 5;
 constexpr int kMaxMinutes = 240;
 constexpr int kMaxDescription = 2000;
-// How often a watch stream looks whether its client went away.
-constexpr absl::Duration kWatchPoll = absl::Seconds(1);
 
 bool Over(v1::HelpRequestStatus status) {
   return status == v1::HELP_REQUEST_STATUS_MATCHED || status == v1::HELP_REQUEST_STATUS_CANCELLED ||
@@ -54,7 +52,7 @@ absl::Status SendPresenceCommand(es::CommandSender& commands, v1::MatchingComman
 MatchingService::MatchingService(MatchingOptions options, MatchingParts parts)
     : options_(std::move(options)),
       parts_(parts),
-      watches_(options_.watch_streams_per_caller, options_.watch_streams) {}
+      watch_slots_(options_.watch_streams_per_caller, options_.watch_streams) {}
 
 absl::Status MatchingService::Write(v1::MatchingCommand& command, const std::string& aggregate_id,
                                     const std::string& command_id,
@@ -71,10 +69,16 @@ absl::Status MatchingService::ReadRequest(const std::string& help_request_id,
   std::optional<v1::HelpRequest> request =
       es::ReadOrCatchUp(parts_.events, [&] { return parts_.read_model.Request(help_request_id); });
   if (!request) return absl::NotFoundError("no such help request");
-  if (request->person_id() != caller.user_id && !caller.HasRole("admin")) {
+  if (absl::Status visible = MayRead(*request, caller); !visible.ok()) return visible;
+  *out = *std::move(request);
+  return absl::OkStatus();
+}
+
+absl::Status MatchingService::MayRead(const v1::HelpRequest& request,
+                                      const auth::Principal& caller) {
+  if (request.person_id() != caller.user_id && !caller.HasRole("admin")) {
     return absl::PermissionDeniedError("only the person who asked can see a help request");
   }
-  *out = *std::move(request);
   return absl::OkStatus();
 }
 
@@ -256,63 +260,72 @@ grpc::Status MatchingService::CancelRequest(grpc::ServerContext* context,
   });
 }
 
-grpc::Status MatchingService::WatchRequest(grpc::ServerContext* context,
-                                           const v1::WatchRequestRequest* request,
-                                           grpc::ServerWriter<v1::WatchRequestResponse>* writer) {
-  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    const std::string& id = request->help_request_id();
-    if (id.empty()) return errors::InvalidField("help_request_id", "is required");
-    absl::StatusOr<server::StreamSlots::Slot> slot = watches_.Take(caller.user_id);
-    if (!slot.ok()) return slot.status();
-    absl::Time end = absl::Now() + options_.watch_lifetime;
-    std::string sent;
-    uint64_t seen = parts_.read_model.changes();
-    while (!context->IsCancelled() && absl::Now() < end) {
-      v1::WatchRequestResponse update;
-      if (absl::Status visible = ReadRequest(id, caller, update.mutable_help_request());
-          !visible.ok()) {
-        return visible;
-      }
-      std::string bytes = update.SerializeAsString();
-      if (bytes != sent) {
-        if (!writer->Write(update)) return absl::OkStatus();
-        sent = std::move(bytes);
-      }
-      if (Over(update.help_request().status())) return absl::OkStatus();
-      seen = parts_.read_model.WaitForChange(seen, kWatchPoll);
-    }
-    return absl::OkStatus();
-  });
+absl::Time MatchingService::WatchEnd(const auth::Principal& caller) const {
+  return std::min(absl::Now() + options_.watch_lifetime, caller.expires_at);
 }
 
-grpc::Status MatchingService::WatchOffers(grpc::ServerContext* context,
-                                          const v1::WatchOffersRequest*,
-                                          grpc::ServerWriter<v1::WatchOffersResponse>* writer) {
-  return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    if (!caller.HasRole("expert")) {
-      return absl::PermissionDeniedError("only experts receive offers");
-    }
-    absl::StatusOr<server::StreamSlots::Slot> slot = watches_.Take(caller.user_id);
-    if (!slot.ok()) return slot.status();
-    absl::Time end = absl::Now() + options_.watch_lifetime;
-    std::string sent;
-    bool first = true;
-    uint64_t seen = parts_.read_model.changes();
-    while (!context->IsCancelled() && absl::Now() < end) {
-      v1::WatchOffersResponse update;
-      if (std::optional<v1::Offer> offer = parts_.read_model.OpenOffer(caller.user_id)) {
-        *update.mutable_offer() = *std::move(offer);
-      }
-      std::string bytes = update.SerializeAsString();
-      if (first || bytes != sent) {
-        if (!writer->Write(update)) return absl::OkStatus();
-        sent = std::move(bytes);
-        first = false;
-      }
-      seen = parts_.read_model.WaitForChange(seen, kWatchPoll);
-    }
-    return absl::OkStatus();
-  });
+grpc::ServerWriteReactor<v1::WatchRequestResponse>* MatchingService::WatchRequest(
+    grpc::CallbackServerContext* context, const v1::WatchRequestRequest* request) {
+  using Stream = server::WatchStream<v1::WatchRequestResponse>;
+  using View = server::WatchView<v1::WatchRequestResponse>;
+  grpc::ServerWriteReactor<v1::WatchRequestResponse>* stream = nullptr;
+  grpc::Status refused =
+      parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+        const std::string id = request->help_request_id();
+        if (id.empty()) return errors::InvalidField("help_request_id", "is required");
+        absl::StatusOr<server::StreamSlots::Slot> slot = watch_slots_.Take(caller.user_id);
+        if (!slot.ok()) return slot.status();
+        // Nothing here waits (the streams share a few threads): a request
+        // asked of another replica moments ago shows once this one has read
+        // it, or the stream ends NOT_FOUND after the usual catch-up time.
+        const absl::Time not_found_after = absl::Now() + es::kCatchUpWait;
+        auto look = [this, id, caller, not_found_after]() -> absl::StatusOr<std::optional<View>> {
+          std::optional<v1::HelpRequest> now = parts_.read_model.Request(id);
+          if (!now.has_value()) {
+            if (absl::Now() < not_found_after) return std::nullopt;
+            return absl::NotFoundError("no such help request");
+          }
+          if (absl::Status visible = MayRead(*now, caller); !visible.ok()) return visible;
+          View view;
+          view.keys = {MatchingReadModel::RequestKey(id),
+                       MatchingReadModel::LineKey(now->category_id())};
+          view.last = Over(now->status());
+          *view.message.mutable_help_request() = *std::move(now);
+          return view;
+        };
+        stream = Stream::Open(parts_.watches, {MatchingReadModel::RequestKey(id)},
+                              WatchEnd(caller), std::move(look), *std::move(slot));
+        return absl::OkStatus();
+      });
+  return stream != nullptr ? stream : Stream::Refused(refused);
+}
+
+grpc::ServerWriteReactor<v1::WatchOffersResponse>* MatchingService::WatchOffers(
+    grpc::CallbackServerContext* context, const v1::WatchOffersRequest*) {
+  using Stream = server::WatchStream<v1::WatchOffersResponse>;
+  using View = server::WatchView<v1::WatchOffersResponse>;
+  grpc::ServerWriteReactor<v1::WatchOffersResponse>* stream = nullptr;
+  grpc::Status refused =
+      parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
+        if (!caller.HasRole("expert")) {
+          return absl::PermissionDeniedError("only experts receive offers");
+        }
+        absl::StatusOr<server::StreamSlots::Slot> slot = watch_slots_.Take(caller.user_id);
+        if (!slot.ok()) return slot.status();
+        const std::string key = MatchingReadModel::OffersKey(caller.user_id);
+        auto look = [this, key, expert_id = caller.user_id]() -> absl::StatusOr<std::optional<View>> {
+          View view;
+          view.keys = {key};
+          if (std::optional<v1::Offer> offer = parts_.read_model.OpenOffer(expert_id)) {
+            *view.message.mutable_offer() = *std::move(offer);
+          }
+          return view;
+        };
+        stream = Stream::Open(parts_.watches, {key}, WatchEnd(caller), std::move(look),
+                              *std::move(slot));
+        return absl::OkStatus();
+      });
+  return stream != nullptr ? stream : Stream::Refused(refused);
 }
 
 grpc::Status MatchingService::AcceptOffer(grpc::ServerContext* context,

@@ -13,6 +13,7 @@
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/server/stream_slots.h"
+#include "services/runtime/server/watch_hub.h"
 
 namespace helpline::matching {
 
@@ -34,10 +35,9 @@ struct MatchingOptions {
   absl::Duration free_cancellation_before = absl::Hours(12);
   // A watch stream ends after this (the client reconnects and resumes).
   absl::Duration watch_lifetime = absl::Minutes(10);
-  // Watch streams open at once, per caller and on this server (each holds a
-  // thread; grpc.max_threads caps those).
+  // Watch streams open at once, per caller and on this server.
   int watch_streams_per_caller = 5;
-  int watch_streams = 400;
+  int watch_streams = 20000;
 };
 
 struct MatchingParts {
@@ -45,6 +45,8 @@ struct MatchingParts {
   es::CommandSender& commands;
   es::EventFeed& events;
   MatchingReadModel& read_model;
+  // Woken by the read model's changes (MatchingReadModel::OnChange).
+  server::WatchHub& watches;
   auth::CallGuard& guard;
   const Clock& clock;
 };
@@ -52,8 +54,11 @@ struct MatchingParts {
 // The MatchingService API: presence to Redis (status changes become
 // commands to the expert's presence aggregate), help requests and their
 // offers, booked slots. Queries come from the read model; every write waits
-// until the read model has it, so the caller reads its own write.
-class MatchingService final : public v1::MatchingService::Service {
+// until the read model has it, so the caller reads its own write. The watch
+// streams hold no thread (gRPC's callback API, woken through the hub).
+class MatchingService final
+    : public v1::MatchingService::WithCallbackMethod_WatchRequest<
+          v1::MatchingService::WithCallbackMethod_WatchOffers<v1::MatchingService::Service>> {
  public:
   MatchingService(MatchingOptions options, MatchingParts parts);
 
@@ -65,10 +70,13 @@ class MatchingService final : public v1::MatchingService::Service {
                           v1::GetRequestResponse* response) override;
   grpc::Status CancelRequest(grpc::ServerContext* context, const v1::CancelRequestRequest* request,
                              v1::CancelRequestResponse* response) override;
-  grpc::Status WatchRequest(grpc::ServerContext* context, const v1::WatchRequestRequest* request,
-                            grpc::ServerWriter<v1::WatchRequestResponse>* writer) override;
-  grpc::Status WatchOffers(grpc::ServerContext* context, const v1::WatchOffersRequest* request,
-                           grpc::ServerWriter<v1::WatchOffersResponse>* writer) override;
+  // Sends the request whenever it (or its place in line) changes, until it
+  // is matched, cancelled or expired.
+  grpc::ServerWriteReactor<v1::WatchRequestResponse>* WatchRequest(
+      grpc::CallbackServerContext* context, const v1::WatchRequestRequest* request) override;
+  // Sends the expert's open offer (or none) now and whenever it changes.
+  grpc::ServerWriteReactor<v1::WatchOffersResponse>* WatchOffers(
+      grpc::CallbackServerContext* context, const v1::WatchOffersRequest* request) override;
   grpc::Status AcceptOffer(grpc::ServerContext* context, const v1::AcceptOfferRequest* request,
                            v1::AcceptOfferResponse* response) override;
   grpc::Status DeclineOffer(grpc::ServerContext* context, const v1::DeclineOfferRequest* request,
@@ -90,6 +98,8 @@ class MatchingService final : public v1::MatchingService::Service {
   // The request into `out` if the caller may see it (its person or an admin).
   absl::Status ReadRequest(const std::string& help_request_id, const auth::Principal& caller,
                            v1::HelpRequest* out) const;
+  // PERMISSION_DENIED unless the caller is the request's person or an admin.
+  static absl::Status MayRead(const v1::HelpRequest& request, const auth::Principal& caller);
   // The booking into `out` if the caller is its person or expert (or an admin).
   absl::Status ReadBooking(const std::string& booking_id, const auth::Principal& caller,
                            v1::Booking* out) const;
@@ -98,10 +108,13 @@ class MatchingService final : public v1::MatchingService::Service {
                                              const auth::Principal& caller) const;
   void CheckBudget(const v1::Budget& budget, const std::string& field,
                    errors::Validator& validator) const;
+  // When a watch stream of `caller` ends at the latest: its lifetime or the
+  // token's expiry.
+  absl::Time WatchEnd(const auth::Principal& caller) const;
 
   const MatchingOptions options_;
   MatchingParts parts_;
-  server::StreamSlots watches_;
+  server::StreamSlots watch_slots_;
 };
 
 // Sends a presence change (a heartbeat's or the sweep's) to the expert's

@@ -341,6 +341,30 @@ TEST(HelpRequest, AnIncompleteRequestNamesEveryBadField) {
 
 // --- the waiting line ---
 
+TEST(WaitingLine, WatchersHearOfTheirRequestAndOfRequestsAheadLeavingOnly) {
+  World world;
+  std::vector<std::vector<std::string>> told;
+  world.model.OnChange([&](const std::vector<std::string>& keys) { told.push_back(keys); });
+  MatchingTestLog log(&world.model);
+  const std::string first = HelpRequestAggregate("r1");
+  const std::string second = HelpRequestAggregate("r2");
+  ASSERT_TRUE(log.Send(first, Open(), kPerson).ok());
+  log.now += absl::Seconds(1);
+  ASSERT_TRUE(log.Send(second, Open("bike-repair", kOtherPerson), kOtherPerson).ok());
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_EQ(told[0], std::vector<std::string>{MatchingReadModel::RequestKey("r1")});
+  EXPECT_EQ(told[1], std::vector<std::string>{MatchingReadModel::RequestKey("r2")})
+      << "joining at the end of the line moves nobody";
+
+  told.clear();
+  ASSERT_TRUE(log.Send(second, Cancel(), kOtherPerson).ok());
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0], (std::vector<std::string>{MatchingReadModel::RequestKey("r2"),
+                                               MatchingReadModel::LineKey("bike-repair")}))
+      << "leaving the line may move those behind";
+  EXPECT_EQ(world.model.Request("r1")->position(), 1);
+}
+
 TEST(WaitingLine, PositionsCountEarlierOpenRequestsOfTheCategoryAndMoveUp) {
   World world;
   MatchingTestLog log(&world.model);

@@ -84,15 +84,19 @@ void MatchingReadModel::CatalogFeed::Apply(const google::protobuf::Message& mess
 
 void MatchingReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
   const auto& event = static_cast<const v1::MatchingEvent&>(message);
-  absl::MutexLock lock(&mutex_);
-  pool_.ApplyMatching(event);
-  if (std::string id = HelpRequestOf(event.meta().aggregate_id()); !id.empty()) {
-    ApplyRequestEvent(id, event);
-    ForgetClosedBefore(FromProtoTime(event.meta().occurred_at()) - closed_retention_);
-  } else {
-    ApplyBookingEvent(event);
+  std::vector<std::string> touched;
+  {
+    absl::MutexLock lock(&mutex_);
+    pool_.ApplyMatching(event);
+    if (std::string id = HelpRequestOf(event.meta().aggregate_id()); !id.empty()) {
+      ApplyRequestEvent(id, event);
+      ForgetClosedBefore(FromProtoTime(event.meta().occurred_at()) - closed_retention_);
+    } else {
+      ApplyBookingEvent(event);
+    }
+    touched.swap(touched_);
   }
-  Changed();
+  ChangedAndTell(std::move(touched));
 }
 
 void MatchingReadModel::Changed() {
@@ -101,9 +105,31 @@ void MatchingReadModel::Changed() {
   changed_.SignalAll();
 }
 
+void MatchingReadModel::ChangedAndTell(std::vector<std::string> touched) {
+  Changed();
+  if (!touched.empty() && on_change_) on_change_(touched);
+}
+
+void MatchingReadModel::OnChange(std::function<void(const std::vector<std::string>&)> listener) {
+  on_change_ = std::move(listener);
+}
+
+std::string MatchingReadModel::RequestKey(const std::string& help_request_id) {
+  return "request/" + help_request_id;
+}
+
+std::string MatchingReadModel::LineKey(const std::string& category_id) {
+  return "line/" + category_id;
+}
+
+std::string MatchingReadModel::OffersKey(const std::string& expert_id) {
+  return "offers/" + expert_id;
+}
+
 void MatchingReadModel::CloseOffer(RequestRecord& record, bool matched) {
   if (!record.view.has_offer()) return;
   const v1::Offer& offer = record.view.offer();
+  touched_.push_back(OffersKey(offer.expert_id()));
   auto open = open_offers_.find(offer.expert_id());
   if (open != open_offers_.end() && open->second == offer.offer_id()) open_offers_.erase(open);
   reservation_changes_.push_back({offer.expert_id(), offer.offer_id(), matched});
@@ -128,6 +154,7 @@ void MatchingReadModel::LeaveLine(const RequestRecord& record, absl::Time closed
   closed_.emplace_back(closed_at, key.second);
   auto open = open_requests_of_.find(record.view.person_id());
   if (open != open_requests_of_.end() && --open->second <= 0) open_requests_of_.erase(open);
+  touched_.push_back(LineKey(record.view.category_id()));
   auto line = lines_.find(record.view.category_id());
   if (line == lines_.end()) return;
   line->second.erase(key);
@@ -138,6 +165,7 @@ void MatchingReadModel::ApplyRequestEvent(const std::string& id, const v1::Match
   RequestRecord& record = requests_[id];
   v1::HelpRequest& view = record.view;
   view.set_version(event.meta().aggregate_version());
+  touched_.push_back(RequestKey(id));
   std::pair<absl::Time, std::string> key{FromProtoTime(view.created_at()), id};
   switch (event.body_case()) {
     case v1::MatchingEvent::kHelpRequested: {
@@ -154,7 +182,11 @@ void MatchingReadModel::ApplyRequestEvent(const std::string& id, const v1::Match
       *view.mutable_created_at() = event.meta().occurred_at();
       *view.mutable_expires_at() = asked.expires_at();
       key.first = FromProtoTime(view.created_at());
-      lines_[asked.category_id()].insert(key);
+      Line& line = lines_[asked.category_id()];
+      // Joining anywhere but at the end moves the requests behind.
+      if (std::next(line.insert(key).first) != line.end()) {
+        touched_.push_back(LineKey(asked.category_id()));
+      }
       waiting_.insert(key);
       ++open_requests_of_[asked.person_id()];
       break;
@@ -179,6 +211,7 @@ void MatchingReadModel::ApplyRequestEvent(const std::string& id, const v1::Match
       record.offer_ids.push_back(offered.offer_id());
       offer_requests_[offered.offer_id()] = id;
       open_offers_[offered.expert_id()] = offered.offer_id();
+      touched_.push_back(OffersKey(offered.expert_id()));
       waiting_.erase(key);
       break;
     }

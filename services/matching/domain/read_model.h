@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -86,6 +87,16 @@ class MatchingReadModel : public es::Projection {
   uint64_t changes() const;
   uint64_t WaitForChange(uint64_t seen, absl::Duration timeout) const;
 
+  // What a change touched, for the streams that watch one thing: a help
+  // request (RequestKey), the line of a category, where positions move when
+  // a request ahead leaves (LineKey), an expert's open offer (OffersKey).
+  static std::string RequestKey(const std::string& help_request_id);
+  static std::string LineKey(const std::string& category_id);
+  static std::string OffersKey(const std::string& expert_id);
+  // Called after each applied event that touched any of those keys, on the
+  // feed's thread and with no lock held. Set before the feeds start.
+  void OnChange(std::function<void(const std::vector<std::string>& keys)> listener);
+
   // Runs `rank` with the pool under the lock (benchmarks, tests).
   template <class F>
   auto WithPool(F rank) const {
@@ -127,6 +138,8 @@ class MatchingReadModel : public es::Projection {
   void ApplyBookingEvent(const v1::MatchingEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void ForgetClosedBefore(absl::Time cutoff) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void Changed();
+  // Changed, and tells the listener the keys touched since the last call.
+  void ChangedAndTell(std::vector<std::string> touched) ABSL_LOCKS_EXCLUDED(mutex_);
   // Sessions: an expert in a call gets no offers.
   void InCall(const std::string& session_id, bool in_call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void SessionOver(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -154,6 +167,8 @@ class MatchingReadModel : public es::Projection {
   std::vector<ReservationChange> reservation_changes_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, v1::Booking> bookings_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::vector<std::string>> bookings_of_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::string> touched_ ABSL_GUARDED_BY(mutex_);
+  std::function<void(const std::vector<std::string>&)> on_change_;
   // Apart from mutex_, so that waiting streams cost nothing to its users.
   mutable absl::Mutex changes_mutex_;
   mutable absl::CondVar changed_;

@@ -79,15 +79,18 @@ class EventFeed {
   std::thread thread_;
 };
 
-// Reads through `read`; when that finds nothing, waits (up to two seconds)
-// for `feed` to apply everything in its topic now and reads once more. A
+// How long a read that finds nothing waits for its feed to catch up.
+inline constexpr absl::Duration kCatchUpWait = absl::Seconds(2);
+
+// Reads through `read`; when that finds nothing, waits (kCatchUpWait) for
+// `feed` to apply everything in its topic now and reads once more. A
 // client's write acknowledged by another replica's front is then seen here
 // too, instead of NOT_FOUND.
 template <class Read>
 auto ReadOrCatchUp(EventFeed& feed, Read read) -> decltype(read()) {
   auto found = read();
   if (found) return found;
-  if (!feed.WaitUntilCurrent(absl::Now() + absl::Seconds(2)).ok()) return found;
+  if (!feed.WaitUntilCurrent(absl::Now() + kCatchUpWait).ok()) return found;
   return read();
 }
 

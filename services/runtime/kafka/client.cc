@@ -114,10 +114,13 @@ void BrokerWatch::Check(RdKafka::Handle& handle) {
   const bool rebootstrap = NoBrokerTwice(handle);
   mutex_.Unlock();
   if (!rebootstrap) return;
-  int added = rd_kafka_brokers_add(handle.c_ptr(), bootstrap_servers_.c_str());
+  rd_kafka_brokers_add(handle.c_ptr(), bootstrap_servers_.c_str());
+  // Looking again starts a connection to one of them now.
+  const struct rd_kafka_metadata* metadata = nullptr;
+  rd_kafka_metadata(handle.c_ptr(), 0, nullptr, &metadata, 0);
+  if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
   log::Warn("no Kafka broker to ask; bootstrapping again",
-            {{"client", handle.name()}, {"bootstrap_servers", bootstrap_servers_},
-             {"brokers_added", added}});
+            {{"client", handle.name()}, {"bootstrap_servers", bootstrap_servers_}});
 }
 
 bool BrokerWatch::NoBrokerTwice(RdKafka::Handle& handle) {
@@ -131,10 +134,11 @@ bool BrokerWatch::NoBrokerTwice(RdKafka::Handle& handle) {
   if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
   if (looked != RD_KAFKA_RESP_ERR__TRANSPORT) {
     looks_without_broker_ = 0;
+    bootstrapped_again_ = false;
     return false;
   }
-  if (++looks_without_broker_ < 2) return false;
-  looks_without_broker_ = 0;
+  if (++looks_without_broker_ < 2 || bootstrapped_again_) return false;
+  bootstrapped_again_ = true;
   return true;
 }
 

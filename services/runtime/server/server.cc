@@ -65,8 +65,8 @@ void AddServerKeys(ConfigSchema& schema) {
       .Bool("grpc.reflection", true,
             "serve gRPC server reflection (for grpcurl and buf curl); off in production")
       .Int("grpc.max_threads", 1000, 4, 100000,
-           "handler threads at most (Watch streams hold one each); calls past them are "
-           "RESOURCE_EXHAUSTED, not more memory")
+           "handler threads of unary calls at most (watch streams hold none); calls past "
+           "them are RESOURCE_EXHAUSTED, not more memory")
       .Int("grpc.idle_threads", 16, 1, 1024,
            "handler threads kept waiting for calls (above it, threads end when idle)")
       .Duration("grpc.max_connection_age", absl::Minutes(5), absl::Seconds(10), absl::Hours(24),

@@ -9,9 +9,8 @@
 
 namespace helpline::server {
 
-// Open streams counted per caller and in all. Each open stream holds a
-// handler thread (grpc.max_threads caps them), so streams get a share of the
-// threads and leave the rest to short calls, and no caller takes the share.
+// Open streams counted per caller and in all, so that no caller holds more
+// than its share of a server's streams.
 class StreamSlots {
  public:
   StreamSlots(int per_caller, int total) : per_caller_(per_caller), total_(total) {}
