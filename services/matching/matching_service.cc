@@ -261,7 +261,10 @@ grpc::Status MatchingService::CancelRequest(grpc::ServerContext* context,
 }
 
 absl::Time MatchingService::WatchEnd(const auth::Principal& caller) const {
-  return std::min(absl::Now() + options_.watch_lifetime, caller.expires_at);
+  const absl::Time now = absl::Now();
+  // A token accepted within the verifier's leeway past its expiry still
+  // gets a short stream, not one that ends at once.
+  return std::min(now + options_.watch_lifetime, std::max(caller.expires_at, now + absl::Seconds(30)));
 }
 
 grpc::ServerWriteReactor<v1::WatchRequestResponse>* MatchingService::WatchRequest(

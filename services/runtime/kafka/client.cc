@@ -134,11 +134,10 @@ bool BrokerWatch::NoBrokerTwice(RdKafka::Handle& handle) {
   if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
   if (looked != RD_KAFKA_RESP_ERR__TRANSPORT) {
     looks_without_broker_ = 0;
-    bootstrapped_again_ = false;
     return false;
   }
-  if (++looks_without_broker_ < 2 || bootstrapped_again_) return false;
-  bootstrapped_again_ = true;
+  if (++looks_without_broker_ < 2 || now < next_bootstrap_) return false;
+  next_bootstrap_ = now + absl::Minutes(2);
   return true;
 }
 

@@ -101,9 +101,9 @@ int ToMillis(absl::Duration duration);
 // coordinator and its fetches and sends wait forever. The thread that polls
 // a client calls Check on every poll; at most every `look_every` it looks
 // for a broker to ask, and after two looks in a row found none, adds the
-// bootstrap servers back, once until a look finds a broker again (a broker
-// it knew under the same address may then be there twice for a moment: the
-// next metadata answer drops the bootstrap one).
+// bootstrap servers back, again at most every two minutes while none
+// answers (a broker it knew under the same address may then be there twice
+// for a moment: the next metadata answer drops the bootstrap one).
 class BrokerWatch {
  public:
   explicit BrokerWatch(std::string bootstrap_servers,
@@ -118,7 +118,7 @@ class BrokerWatch {
   absl::Mutex mutex_;
   absl::Time next_look_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
   int looks_without_broker_ ABSL_GUARDED_BY(mutex_) = 0;
-  bool bootstrapped_again_ ABSL_GUARDED_BY(mutex_) = false;
+  absl::Time next_bootstrap_ ABSL_GUARDED_BY(mutex_) = absl::InfinitePast();
 };
 
 }  // namespace internal

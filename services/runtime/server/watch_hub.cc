@@ -30,12 +30,10 @@ void WatchHub::Close() {
     for (auto& [watcher, entry] : watchers_) all.push_back(watcher);
     Pin(all);
   }
-  for (Watcher* watcher : all) {
+  CallEach(all, [](Watcher* watcher) {
     watcher->End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                               "the server is stopping; watch again on another"));
-  }
-  absl::MutexLock lock(&mutex_);
-  Unpin(all);
+  });
 }
 
 void WatchHub::Run() {
@@ -59,20 +57,28 @@ void WatchHub::Run() {
       if (now >= next_tick) {
         next_tick = now + absl::Seconds(1);
         for (auto& [watcher, entry] : watchers_) {
-          (entry.end <= now ? expired : tick).push_back(watcher);
+          if (entry.end <= now) {
+            expired.push_back(watcher);
+          } else if (!entry.shown) {
+            tick.push_back(watcher);
+          }
         }
       }
       Pin(look);
       Pin(tick);
       Pin(expired);
     }
-    for (Watcher* watcher : expired) watcher->End(grpc::Status::OK);
-    for (Watcher* watcher : look) watcher->LookAgain();
-    for (Watcher* watcher : tick) watcher->Tick();
+    CallEach(expired, [](Watcher* watcher) { watcher->End(grpc::Status::OK); });
+    CallEach(look, [](Watcher* watcher) { watcher->LookAgain(); });
+    CallEach(tick, [](Watcher* watcher) { watcher->Tick(); });
+  }
+}
+
+void WatchHub::CallEach(const std::vector<Watcher*>& watchers, void (*call)(Watcher*)) {
+  for (Watcher* watcher : watchers) {
+    call(watcher);
     absl::MutexLock lock(&mutex_);
-    Unpin(look);
-    Unpin(tick);
-    Unpin(expired);
+    --watchers_.at(watcher).busy;
   }
 }
 
@@ -91,6 +97,12 @@ void WatchHub::SetKeys(Watcher* watcher, const std::vector<std::string>& keys) {
   Index(watcher, found->second.keys, false);
   found->second.keys = keys;
   Index(watcher, keys, true);
+}
+
+void WatchHub::Shown(Watcher* watcher) {
+  absl::MutexLock lock(&mutex_);
+  auto found = watchers_.find(watcher);
+  if (found != watchers_.end()) found->second.shown = true;
 }
 
 void WatchHub::Remove(Watcher* watcher) {
@@ -128,8 +140,5 @@ void WatchHub::Pin(const std::vector<Watcher*>& watchers) {
   for (Watcher* watcher : watchers) ++watchers_.at(watcher).busy;
 }
 
-void WatchHub::Unpin(const std::vector<Watcher*>& watchers) {
-  for (Watcher* watcher : watchers) --watchers_.at(watcher).busy;
-}
 
 }  // namespace helpline::server

@@ -56,6 +56,8 @@ class WatchHub {
   // in progress.
   bool Add(Watcher* watcher, const std::vector<std::string>& keys, absl::Time end);
   void SetKeys(Watcher* watcher, const std::vector<std::string>& keys);
+  // The stream sent its first view: no more ticks for it.
+  void Shown(Watcher* watcher);
   void Remove(Watcher* watcher);
   int open() const;
 
@@ -63,14 +65,17 @@ class WatchHub {
   struct Entry {
     std::vector<std::string> keys;
     absl::Time end;
+    bool shown = false;
     int busy = 0;  // calls in progress
   };
   void Run();
   void Index(Watcher* watcher, const std::vector<std::string>& keys, bool add)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  // Marks the watchers busy, so that Remove waits for what is done with them.
+  // Marks the watchers busy, so that Remove waits for a call to them.
   void Pin(const std::vector<Watcher*>& watchers) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void Unpin(const std::vector<Watcher*>& watchers) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Calls `call` on each pinned watcher, unpinning each right after.
+  void CallEach(const std::vector<Watcher*>& watchers, void (*call)(Watcher*))
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
   mutable absl::Mutex mutex_;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
@@ -167,20 +172,18 @@ class WatchStream final : public grpc::ServerWriteReactor<Response>, private Wat
       return;
     }
     stale_ = false;
-    absl::StatusOr<std::optional<WatchView<Response>>> view;
-    try {
-      view = look_();
-    } catch (const std::exception& e) {
-      log::Error("watch stream failed", {{"error", e.what()}});
-      view = absl::InternalError("internal error");
+    absl::StatusOr<std::optional<WatchView<Response>>> view = LookNow();
+    // New keys are watched before the view is taken that is sent: a change
+    // under them in between is not missed.
+    for (int i = 0; i < 3 && view.ok() && view->has_value() && (*view)->keys != keys_; ++i) {
+      keys_ = (*view)->keys;
+      hub_.SetKeys(this, keys_);
+      view = LookNow();
     }
     if (!view.ok()) return FinishOnce(errors::ToGrpc(view.status()));
     if (!view->has_value()) return;
     WatchView<Response>& now = **view;
-    if (now.keys != keys_) {
-      keys_ = now.keys;
-      hub_.SetKeys(this, keys_);
-    }
+    if (!sent_.has_value()) hub_.Shown(this);
     std::string bytes = now.message.SerializeAsString();
     if (sent_.has_value() && bytes == *sent_) {
       if (now.last) FinishOnce(grpc::Status::OK);
@@ -191,6 +194,14 @@ class WatchStream final : public grpc::ServerWriteReactor<Response>, private Wat
     last_sent_ = now.last;
     writing_ = true;
     this->StartWrite(&pending_);
+  }
+  absl::StatusOr<std::optional<WatchView<Response>>> LookNow() {
+    try {
+      return look_();
+    } catch (const std::exception& e) {
+      log::Error("watch stream failed", {{"error", e.what()}});
+      return absl::InternalError("internal error");
+    }
   }
   // Finishes now, or once the write in flight is done.
   void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
