@@ -118,11 +118,6 @@ void WatchHub::Remove(Watcher* watcher) {
   watchers_.erase(found);
 }
 
-int WatchHub::open() const {
-  absl::MutexLock lock(&mutex_);
-  return static_cast<int>(watchers_.size());
-}
-
 void WatchHub::Index(Watcher* watcher, const std::vector<std::string>& keys, bool add) {
   for (const std::string& key : keys) {
     if (add) {

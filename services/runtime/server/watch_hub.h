@@ -59,7 +59,6 @@ class WatchHub {
   // The stream sent its first view: no more ticks for it.
   void Shown(Watcher* watcher);
   void Remove(Watcher* watcher);
-  int open() const;
 
  private:
   struct Entry {
@@ -77,7 +76,7 @@ class WatchHub {
   void CallEach(const std::vector<Watcher*>& watchers, void (*call)(Watcher*))
       ABSL_LOCKS_EXCLUDED(mutex_);
 
-  mutable absl::Mutex mutex_;
+  absl::Mutex mutex_;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   absl::flat_hash_set<std::string> pending_ ABSL_GUARDED_BY(mutex_);
