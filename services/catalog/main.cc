@@ -10,12 +10,14 @@
 #include "services/catalog/catalog_service.h"
 #include "services/catalog/domain/catalog_domain.h"
 #include "services/catalog/domain/presence_projection.h"
-#include "services/catalog/domain/review_projection.h"
+#include "services/catalog/domain/reactions.h"
 #include "services/catalog/domain/read_model.h"
+#include "services/catalog/domain/review_projection.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/eventsourcing/processor.h"
+#include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
 #include "services/runtime/server/log.h"
@@ -83,6 +85,24 @@ int Main(int argc, char** argv) {
                         [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
                         review_projection);
 
+  // An account deleted in identity: its profile erased, its programs closed.
+  es::TypedReaction<identity::v1::IdentityEvent, v1::CatalogCommand> from_identity(
+      [&](const identity::v1::IdentityEvent& event) {
+        return CatalogFromIdentity(event, [&](const std::string& user_id) {
+          // A program created just before the account's deletion is closed too.
+          if (absl::Status current = events.WaitUntilCurrent(absl::Now() + absl::Seconds(30));
+              !current.ok()) {
+            log::Warn("catalog's read model not current; closing the programs it knows",
+                      {{"error", current.ToString()}});
+          }
+          return read_model.ProgramIdsOf(user_id);
+        });
+      },
+      es::ReactionIds::kByContent);
+  es::Reactor reactor(*host.kafka, {prefix + "catalog.reactions", topics.commands, topics.deadletter},
+                      {{prefix + "catalog.from-identity", prefix + "helpline.identity.events",
+                        &from_identity}});
+
   auth::IdentityCallGuard callers(
       config, host.wall_clock, config.GetDouble("catalog.requests_per_second_per_caller"),
       host.server);
@@ -91,7 +111,8 @@ int Main(int argc, char** argv) {
            {"read model", [&] { return events.Start(); }},
            {"presence feed", [&] { return presence.Start(); }},
            {"reviews feed", [&] { return reviews.Start(); }},
-           {"processor", [&] { return host.processor.Start(); }}})) {
+           {"processor", [&] { return host.processor.Start(); }},
+           {"reactions", [&] { return reactor.Start(); }}})) {
     return 1;
   }
   absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
@@ -134,6 +155,7 @@ int Main(int argc, char** argv) {
   log::Info("stopping");
   host.server.Shutdown();
   seed.join();
+  reactor.Stop();
   host.processor.Stop();
   events.Stop();
   presence.Stop();

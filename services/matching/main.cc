@@ -132,9 +132,31 @@ int Main(int argc, char** argv) {
   // A booking whose payment hold failed gives its slot back.
   es::TypedReaction<sessions::v1::SessionsEvent, v1::MatchingCommand> from_sessions(
       MatchingFromSessions);
+  // An account deleted in identity: its requests and bookings still to come end.
+  es::TypedReaction<identity::v1::IdentityEvent, v1::MatchingCommand> from_identity(
+      [&](const identity::v1::IdentityEvent& event) {
+        if (event.has_account_deleted()) {
+          // A request or booking made just before the deletion ends too.
+          if (absl::Status current = events.WaitUntilCurrent(absl::Now() + absl::Seconds(30));
+              !current.ok()) {
+            log::Warn("matching's read model not current; ending what it knows",
+                      {{"error", current.ToString()}});
+          }
+        }
+        return MatchingFromIdentity(
+            event, {[&](const std::string& person_id) {
+                      return read_model.OpenRequestIdsOf(person_id);
+                    },
+                    [&](const std::string& user_id) {
+                      return read_model.BookingsOf(user_id, host.clock.Now(), /*all=*/false);
+                    }});
+      },
+      es::ReactionIds::kByContent);
   es::Reactor reactor(*host.kafka, {prefix + "matching.reactions", topics.commands, topics.deadletter},
                       {{prefix + "matching.from-sessions", prefix + "helpline.sessions.events",
-                        &from_sessions}});
+                        &from_sessions},
+                       {prefix + "matching.from-identity", prefix + "helpline.identity.events",
+                        &from_identity}});
   if (!server::StartAll({
            {"read model", [&] { return events.Start(); }},
            {"catalog feed", [&] { return catalog.Start(); }},

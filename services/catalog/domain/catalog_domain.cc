@@ -35,9 +35,39 @@ absl::Status NothingToReview() {
   return absl::FailedPreconditionError("nothing of this profile waits for review");
 }
 
-absl::StatusOr<Events> DecideProfile(const v1::ProfileState& profile, int64_t version,
-                                     const CatalogCommand& command) {
+bool FromHelpline(const es::DecideContext& context) {
+  return context.meta != nullptr && !context.meta->actor().system().empty();
+}
+
+absl::Status OnlyHelpline() {
+  return absl::PermissionDeniedError("only Helpline itself sends this command");
+}
+
+absl::StatusOr<Events> EraseProfile(const v1::ProfileState& profile, int64_t version) {
+  if (version == 0 || profile.erased()) return Events{};
+  Events events;
   CatalogEvent event;
+  if (profile.status() == v1::PROFILE_STATUS_PUBLISHED) {
+    event.mutable_profile_unpublished()->set_reason("the expert's account was deleted");
+    events.push_back(event);
+    event.Clear();
+  }
+  event.mutable_profile_erased();
+  events.push_back(event);
+  return events;
+}
+
+absl::StatusOr<Events> DecideProfile(const v1::ProfileState& profile, int64_t version,
+                                     const CatalogCommand& command,
+                                     const es::DecideContext& context) {
+  CatalogEvent event;
+  if (command.has_erase_profile()) {
+    if (!FromHelpline(context)) return OnlyHelpline();
+    return EraseProfile(profile, version);
+  }
+  if (profile.erased()) {
+    return absl::FailedPreconditionError("this expert's account was deleted");
+  }
   if (command.has_create_profile()) {
     if (version > 0) return absl::AlreadyExistsError("this expert has a profile already");
     if (absl::Status s = CheckContent(command.create_profile().content(), "content."); !s.ok()) {
@@ -284,7 +314,8 @@ absl::StatusOr<Events> DecideTree(const v1::CategoryTreeState& tree,
 }
 
 absl::StatusOr<Events> DecideProgram(const v1::SponsorProgramState& program, int64_t version,
-                                     const CatalogCommand& command) {
+                                     const CatalogCommand& command,
+                                     const es::DecideContext& context) {
   CatalogEvent event;
   auto check_terms = [](const v1::SponsorProgramTerms& terms) {
     errors::Validator validator;
@@ -300,7 +331,17 @@ absl::StatusOr<Events> DecideProgram(const v1::SponsorProgramState& program, int
     *event.mutable_sponsor_program_created()->mutable_terms() = create.terms();
     return Events{event};
   }
+  if (command.has_close_sponsor_program()) {
+    if (!FromHelpline(context)) return OnlyHelpline();
+    if (version == 0 || program.closed()) return Events{};
+    event.mutable_sponsor_program_paused()->set_closed(true);
+    event.mutable_sponsor_program_paused()->set_reason(command.close_sponsor_program().reason());
+    return Events{event};
+  }
   if (version == 0) return absl::NotFoundError("no such sponsor program");
+  if (program.closed()) {
+    return absl::FailedPreconditionError("the program is closed: its sponsor's account was deleted");
+  }
   switch (command.body_case()) {
     case CatalogCommand::kUpdateSponsorProgram: {
       const v1::SponsorProgramTerms& terms = command.update_sponsor_program().terms();
@@ -386,6 +427,14 @@ void ApplyProfile(v1::ProfileState& profile, const CatalogEvent& event) {
       profile.set_status(v1::PROFILE_STATUS_UNPUBLISHED);
       profile.set_taken_down(event.profile_unpublished().by_admin());
       break;
+    case CatalogEvent::kProfileErased: {
+      v1::ProfileState erased;
+      erased.set_status(v1::PROFILE_STATUS_UNPUBLISHED);
+      erased.set_erased(true);
+      *erased.mutable_created_at() = profile.created_at();
+      profile = std::move(erased);
+      break;
+    }
     default:
       break;
   }
@@ -426,6 +475,7 @@ void ApplyProgram(v1::SponsorProgramState& program, const CatalogEvent& event) {
       break;
     case CatalogEvent::kSponsorProgramPaused:
       program.set_paused(true);
+      program.set_closed(event.sponsor_program_paused().closed());
       break;
     case CatalogEvent::kSponsorProgramResumed:
       program.set_paused(false);
@@ -470,9 +520,9 @@ absl::StatusOr<std::vector<CatalogEvent>> CatalogDomain::Decide(const CatalogSta
   }
   if (context.aggregate_id == kCategoryTreeId) return DecideTree(state.category_tree(), command);
   if (IsSponsorProgramId(context.aggregate_id)) {
-    return DecideProgram(state.sponsor_program(), context.version, command);
+    return DecideProgram(state.sponsor_program(), context.version, command, context);
   }
-  return DecideProfile(state.profile(), context.version, command);
+  return DecideProfile(state.profile(), context.version, command, context);
 }
 
 void CatalogDomain::Apply(CatalogState& state, const CatalogEvent& event) {

@@ -4,6 +4,8 @@
 #include "gtest/gtest.h"
 #include "services/catalog/domain/catalog_test_log.h"
 #include "services/catalog/domain/default_categories.h"
+#include "services/catalog/domain/reactions.h"
+#include "services/catalog/domain/read_model.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/proto_time.h"
 
@@ -335,6 +337,99 @@ TEST(SponsorProgram, CreatePauseResumeUpdate) {
       errors::FieldViolations(log.Send(id, update).status());
   ASSERT_EQ(violations.size(), 1u);
   EXPECT_EQ(violations[0].field, "terms.free_sessions_per_person");
+}
+
+v1::CatalogCommand FromHelpline(v1::CatalogCommand command) {
+  command.mutable_meta()->mutable_actor()->set_system("catalog.from-identity");
+  return command;
+}
+
+TEST(Erasure, ADeletedExpertsProfileLeavesSearchLosesItsTextAndNeverChangesAgain) {
+  CatalogReadModel read_model;
+  CatalogTestLog log(&read_model);
+  ASSERT_TRUE(log.Send(kExpert, Create(ValidContent())).ok());
+  ASSERT_TRUE(log.Send(kExpert, Submit()).ok());
+  ASSERT_TRUE(log.Send(kExpert, Approve()).ok());
+  ASSERT_TRUE(log.Send(kExpert, Publish()).ok());
+  ASSERT_EQ(read_model.published(), 1u);
+
+  v1::CatalogCommand erase;
+  erase.mutable_erase_profile();
+  EXPECT_EQ(log.Send(kExpert, erase).status().code(), absl::StatusCode::kPermissionDenied)
+      << "a user's command cannot erase a profile";
+  absl::StatusOr<std::vector<v1::CatalogEvent>> erased = log.Send(kExpert, FromHelpline(erase));
+  ASSERT_TRUE(erased.ok()) << erased.status();
+  ASSERT_EQ(erased->size(), 2u);
+  EXPECT_TRUE((*erased)[0].has_profile_unpublished()) << "consumers that know no erasure unpublish";
+  EXPECT_TRUE((*erased)[1].has_profile_erased());
+
+  const v1::ProfileState& profile = Profile(log);
+  EXPECT_TRUE(profile.erased());
+  EXPECT_FALSE(profile.has_live());
+  EXPECT_FALSE(profile.has_draft()) << "no text is kept in the state (nor its snapshots)";
+  EXPECT_EQ(read_model.published(), 0u);
+  EXPECT_FALSE(read_model.Profile(kExpert, log.now).has_value()) << "not even the owner sees it";
+
+  EXPECT_EQ(log.Send(kExpert, Update(ValidContent("Back again"))).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(log.Send(kExpert, Publish(true)).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(log.Send(kExpert, FromHelpline(erase))->empty()) << "erasing twice changes nothing";
+  EXPECT_TRUE(log.Send("0190a1b2-0000-7000-8000-00000000000f", FromHelpline(erase))->empty())
+      << "an account without a profile has nothing to erase";
+}
+
+TEST(Erasure, ADeletedSponsorsProgramsCloseForGood) {
+  CatalogReadModel read_model;
+  CatalogTestLog log(&read_model);
+  const std::string id = std::string(kSponsorProgramPrefix) + "0190a1b2-0000-7000-8000-000000000002";
+  v1::CatalogCommand create;
+  create.mutable_create_sponsor_program()->set_sponsor_id(kExpert);
+  *create.mutable_create_sponsor_program()->mutable_terms() = Terms();
+  ASSERT_TRUE(log.Send(id, create).ok());
+
+  v1::CatalogCommand close;
+  close.mutable_close_sponsor_program()->set_reason("the sponsor's account was deleted");
+  EXPECT_EQ(log.Send(id, close).status().code(), absl::StatusCode::kPermissionDenied);
+  absl::StatusOr<std::vector<v1::CatalogEvent>> closed = log.Send(id, FromHelpline(close));
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  ASSERT_EQ(closed->size(), 1u);
+  EXPECT_TRUE((*closed)[0].sponsor_program_paused().closed())
+      << "a pause to whoever knows only pauses: payments pays for no new session";
+  std::optional<v1::SponsorProgram> program = read_model.Program(id, log.now);
+  ASSERT_TRUE(program.has_value());
+  EXPECT_EQ(program->status(), v1::SPONSOR_PROGRAM_STATUS_CLOSED);
+  EXPECT_FALSE(program->in_effect());
+
+  v1::CatalogCommand resume;
+  resume.mutable_resume_sponsor_program();
+  EXPECT_EQ(log.Send(id, resume).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(log.Send(id, FromHelpline(close))->empty());
+}
+
+TEST(Erasure, AnAccountDeletedInIdentityErasesItsProfileAndClosesItsPrograms) {
+  identity::v1::IdentityEvent deleted;
+  deleted.mutable_meta()->set_aggregate_id(kExpert);
+  deleted.mutable_account_deleted();
+  std::vector<std::string> asked;
+  std::vector<v1::CatalogCommand> commands =
+      CatalogFromIdentity(deleted, [&](const std::string& user_id) {
+        asked.push_back(user_id);
+        return std::vector<std::string>{"program:a", "program:b"};
+      });
+  EXPECT_THAT(asked, ElementsAre(kExpert));
+  ASSERT_EQ(commands.size(), 3u);
+  EXPECT_EQ(commands[0].meta().aggregate_id(), kExpert);
+  EXPECT_TRUE(commands[0].has_erase_profile());
+  EXPECT_EQ(commands[1].meta().aggregate_id(), "program:a");
+  EXPECT_TRUE(commands[1].has_close_sponsor_program());
+  EXPECT_EQ(commands[2].meta().aggregate_id(), "program:b");
+
+  identity::v1::IdentityEvent registered;
+  registered.mutable_meta()->set_aggregate_id(kExpert);
+  registered.mutable_user_registered();
+  EXPECT_TRUE(CatalogFromIdentity(registered, [](const std::string&) {
+                return std::vector<std::string>{"program:a"};
+              }).empty());
 }
 
 }  // namespace

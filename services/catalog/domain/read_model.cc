@@ -79,6 +79,11 @@ void CatalogReadModel::ApplyProfile(const v1::CatalogEvent& event) {
   if (in_review(view.state)) {
     review_queue_.erase({FromProtoTime(view.state.submitted_at()), id});
   }
+  if (event.has_profile_erased()) {
+    index_.Remove(id);
+    profiles_.erase(id);
+    return;
+  }
   v1::CatalogState state;
   state.mutable_profile()->Swap(&view.state);
   if (view.draft_is_live) *state.mutable_profile()->mutable_draft() = *view.live;
@@ -167,6 +172,7 @@ void CatalogReadModel::ApplyProgram(const v1::CatalogEvent& event) {
       break;
     case v1::CatalogEvent::kSponsorProgramPaused:
       view.paused = true;
+      view.closed = event.sponsor_program_paused().closed();
       break;
     case v1::CatalogEvent::kSponsorProgramResumed:
       view.paused = false;
@@ -536,8 +542,9 @@ v1::SponsorProgram CatalogReadModel::ProgramMessage(const std::string& program_i
   program.set_program_id(program_id);
   program.set_sponsor_id(view.sponsor_id);
   *program.mutable_terms() = view.terms;
-  program.set_status(view.paused ? v1::SPONSOR_PROGRAM_STATUS_PAUSED
-                                 : v1::SPONSOR_PROGRAM_STATUS_ACTIVE);
+  program.set_status(view.closed   ? v1::SPONSOR_PROGRAM_STATUS_CLOSED
+                     : view.paused ? v1::SPONSOR_PROGRAM_STATUS_PAUSED
+                                   : v1::SPONSOR_PROGRAM_STATUS_ACTIVE);
   program.set_in_effect(InEffect(view.terms, view.paused, now));
   program.set_version(view.version);
   *program.mutable_created_at() = ToProtoTime(view.created_at);
@@ -594,6 +601,15 @@ CatalogReadModel::Programs(const std::function<bool(const v1::SponsorProgram&)>&
 size_t CatalogReadModel::published() {
   absl::ReaderMutexLock lock(&mutex_);
   return index_.size();
+}
+
+std::vector<std::string> CatalogReadModel::ProgramIdsOf(const std::string& sponsor_id) {
+  absl::ReaderMutexLock lock(&mutex_);
+  std::vector<std::string> ids;
+  for (const auto& [id, view] : programs_) {
+    if (view.sponsor_id == sponsor_id) ids.push_back(id);
+  }
+  return ids;
 }
 
 }  // namespace helpline::catalog

@@ -83,6 +83,9 @@ class CatalogReadModel : public es::Projection {
 
   size_t published();
 
+  // The ids of the programs this sponsor created, closed ones included.
+  std::vector<std::string> ProgramIdsOf(const std::string& sponsor_id);
+
  private:
   // The profile as the domain folds it, except that the live version is
   // kept once, shared with the search index, and a draft equal to it (the
@@ -108,6 +111,7 @@ class CatalogReadModel : public es::Projection {
     std::string sponsor_id;
     v1::SponsorProgramTerms terms;
     bool paused = false;
+    bool closed = false;
     int64_t version = 0;
     absl::Time created_at;
   };

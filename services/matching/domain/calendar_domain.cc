@@ -80,18 +80,24 @@ absl::StatusOr<Events> Cancel(const v1::CalendarState& calendar, const std::stri
                               const v1::CancelBooking& cancel, const es::DecideContext& context) {
   auto found = calendar.bookings().find(cancel.booking_id());
   const bool platform = context.meta != nullptr && !context.meta->actor().system().empty();
-  if (cancel.payment_failed() && !platform) {
-    return absl::PermissionDeniedError("only Helpline cancels a booking for a failed payment");
+  const bool by_platform = cancel.payment_failed() || cancel.account_deleted();
+  if (by_platform && !platform) {
+    return absl::PermissionDeniedError(
+        "only Helpline cancels a booking for a failed payment or a deleted account");
   }
   if (found == calendar.bookings().end()) {
     // A booking long over is forgotten: nothing left to give back.
-    if (cancel.payment_failed()) return Events{};
+    if (by_platform) return Events{};
     return absl::NotFoundError("no such booking");
   }
   const v1::Booking& booking = found->second;
-  if (cancel.payment_failed()) {
-    // The platform gives the slot back: the person's payment hold failed.
+  if (by_platform) {
+    // The platform gives the slot back: the person's payment hold failed,
+    // or the person or the expert is gone (a call under way is left to end).
     if (booking.status() != v1::BOOKING_STATUS_CONFIRMED) return Events{};
+    if (!cancel.payment_failed() && context.now >= FromProtoTime(booking.start())) {
+      return Events{};
+    }
     MatchingEvent event;
     v1::BookingCancelled& cancelled = *event.mutable_booking_cancelled();
     cancelled.set_booking_id(booking.booking_id());

@@ -173,12 +173,19 @@ absl::StatusOr<Events> DecideHelpRequest(const v1::HelpRequestState& request,
       return Events{event};
     }
     case MatchingCommand::kCancelHelpRequest: {
-      if (Actor(context) != request.request().person_id()) {
+      const bool account_deleted = command.cancel_help_request().account_deleted();
+      if (account_deleted) {
+        if (context.meta == nullptr || context.meta->actor().system().empty()) {
+          return absl::PermissionDeniedError("only Helpline cancels a request for a deleted account");
+        }
+        if (!Open(request)) return Events{};
+      } else if (Actor(context) != request.request().person_id()) {
         return absl::PermissionDeniedError("only the person who asked can cancel the request");
       }
       if (!Open(request)) return NotOpen(request);
       v1::HelpRequestCancelled& cancelled = *event.mutable_help_request_cancelled();
       cancelled.set_person_id(request.request().person_id());
+      if (account_deleted) cancelled.set_reason("the person's account was deleted");
       if (request.status() == v1::HELP_REQUEST_STATUS_OFFERED) {
         cancelled.set_offer_id(request.offer().offer_id());
         cancelled.set_expert_id(request.offer().expert_id());

@@ -803,5 +803,65 @@ TEST(Availability, SlotsMustLieInsideAWindowOfTheDayInTheExpertsZone) {
       << "the next Monday is a normal one";
 }
 
+// --- an account deleted in identity ---
+
+TEST(Erasure, ADeletedAccountsRequestsAndBookingsToComeAreCancelledByThePlatform) {
+  MatchingReadModel read_model;
+  MatchingTestLog log(&read_model);
+  const std::string calendar = CalendarId(kAnna);
+  const absl::Time start = log.now + absl::Hours(24);
+  ASSERT_TRUE(log.Send(kRequest, Open(), kPerson).ok());
+  ASSERT_TRUE(log.Send(calendar, Book("b1", start, 30), kPerson).ok());
+  ASSERT_TRUE(log.Send(calendar, Book("b2", start + absl::Hours(1), 30, kOtherPerson), kOtherPerson)
+                  .ok());
+
+  identity::v1::IdentityEvent deleted;
+  deleted.mutable_meta()->set_aggregate_id(kPerson);
+  deleted.mutable_account_deleted();
+  AccountLookups lookups{
+      [&](const std::string& person) { return read_model.OpenRequestIdsOf(person); },
+      [&](const std::string& user) { return read_model.BookingsOf(user, log.now, false); }};
+  std::vector<v1::MatchingCommand> reaction = MatchingFromIdentity(deleted, lookups);
+  ASSERT_EQ(reaction.size(), 2u) << "the person's request and booking, not the other person's";
+  EXPECT_EQ(reaction[0].meta().aggregate_id(), kRequest);
+  EXPECT_EQ(reaction[1].meta().aggregate_id(), calendar);
+  EXPECT_EQ(reaction[1].cancel_booking().booking_id(), "b1");
+
+  // A user's command cannot pass for the platform's.
+  EXPECT_EQ(Code(log.Send(kRequest, reaction[0], kPerson)), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Code(log.Send(calendar, reaction[1], kPerson)), absl::StatusCode::kPermissionDenied);
+
+  auto request_cancelled = log.Send(kRequest, reaction[0]);
+  ASSERT_TRUE(request_cancelled.ok()) << request_cancelled.status();
+  ASSERT_EQ(request_cancelled->size(), 1u);
+  EXPECT_EQ((*request_cancelled)[0].help_request_cancelled().reason(),
+            "the person's account was deleted");
+  auto booking_cancelled = log.Send(calendar, reaction[1]);
+  ASSERT_TRUE(booking_cancelled.ok()) << booking_cancelled.status();
+  ASSERT_EQ(booking_cancelled->size(), 1u);
+  const v1::BookingCancelled& cancelled = (*booking_cancelled)[0].booking_cancelled();
+  EXPECT_EQ(cancelled.cancelled_by(), "platform");
+  EXPECT_EQ(cancelled.reason(), "the person's account was deleted");
+  EXPECT_FALSE(cancelled.late()) << "no fee";
+
+  // Read again (after a crash), the event finds nothing left to end.
+  EXPECT_TRUE(MatchingFromIdentity(deleted, lookups).empty());
+  EXPECT_TRUE(log.Send(kRequest, reaction[0])->empty());
+  EXPECT_TRUE(log.Send(calendar, reaction[1])->empty());
+
+  // The expert's deletion ends the other person's booking with them.
+  deleted.mutable_meta()->set_aggregate_id(kAnna);
+  reaction = MatchingFromIdentity(deleted, lookups);
+  ASSERT_EQ(reaction.size(), 1u);
+  EXPECT_EQ(reaction[0].cancel_booking().booking_id(), "b2");
+  EXPECT_EQ(reaction[0].cancel_booking().reason(), "the expert's account was deleted");
+
+  // A booking under way is left to end as it will.
+  log.now = start + absl::Hours(1) + absl::Minutes(5);
+  auto started = log.Send(calendar, reaction[0]);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_TRUE(started->empty());
+}
+
 }  // namespace
 }  // namespace helpline::matching

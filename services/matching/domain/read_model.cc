@@ -287,6 +287,21 @@ int MatchingReadModel::OpenRequestsOf(const std::string& person_id) const {
   return found == open_requests_of_.end() ? 0 : found->second;
 }
 
+std::vector<std::string> MatchingReadModel::OpenRequestIdsOf(const std::string& person_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  std::vector<std::string> ids;
+  if (!open_requests_of_.contains(person_id)) return ids;
+  for (const auto& [id, record] : requests_) {
+    const v1::HelpRequestStatus status = record.view.status();
+    if (record.view.person_id() == person_id && (status == v1::HELP_REQUEST_STATUS_WAITING ||
+                                                 status == v1::HELP_REQUEST_STATUS_OFFERED)) {
+      ids.push_back(id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 std::optional<std::string> MatchingReadModel::RequestOfOffer(const std::string& offer_id) const {
   absl::ReaderMutexLock lock(&mutex_);
   auto found = offer_requests_.find(offer_id);

@@ -56,6 +56,7 @@ class MatchingReadModel : public es::Projection {
   std::optional<v1::HelpRequest> Request(const std::string& help_request_id) const;
   // How many of `person_id`'s help requests are open (waiting or offered).
   int OpenRequestsOf(const std::string& person_id) const;
+  std::vector<std::string> OpenRequestIdsOf(const std::string& person_id) const;
   // The help request an offer belongs to (any offer ever made).
   std::optional<std::string> RequestOfOffer(const std::string& offer_id) const;
   // The expert's open offer, if any.

@@ -2,6 +2,9 @@
 
 #include <set>
 
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/runtime/core/ids.h"
@@ -15,9 +18,10 @@ namespace internal {
 kafka::OutgoingRecord ReactionCommand(google::protobuf::Message& command,
                                       runtime::v1::CommandMeta& meta,
                                       const runtime::v1::EventMeta& source_meta,
-                                      const kafka::Record& source, size_t n,
+                                      const kafka::Record& source, absl::string_view discriminator,
                                       const ReactionTarget& target) {
-  meta.set_command_id(ids::DerivedCommandId(source_meta.event_id(), absl::StrCat(target.name, "/", n)));
+  meta.set_command_id(
+      ids::DerivedCommandId(source_meta.event_id(), absl::StrCat(target.name, "/", discriminator)));
   meta.set_correlation_id(source_meta.correlation_id());
   meta.mutable_actor()->set_system(target.name);
   meta.set_traceparent(NewTraceparent(source.HeaderValue("traceparent").value_or("")));
@@ -25,6 +29,23 @@ kafka::OutgoingRecord ReactionCommand(google::protobuf::Message& command,
   *meta.mutable_source_occurred_at() = source_meta.occurred_at();
   return kafka::OutgoingRecord{target.commands_topic, std::nullopt, meta.aggregate_id(),
                                command.SerializeAsString(), {{"traceparent", meta.traceparent()}}};
+}
+
+std::string ContentDiscriminator(const google::protobuf::Message& command,
+                                 const runtime::v1::CommandMeta& meta) {
+  std::unique_ptr<google::protobuf::Message> body(command.New());
+  body->CopyFrom(command);
+  const google::protobuf::FieldDescriptor* meta_field =
+      body->GetDescriptor()->FindFieldByName("meta");
+  if (meta_field != nullptr) body->GetReflection()->ClearField(body.get(), meta_field);
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    body->SerializeToCodedStream(&coded);
+  }
+  return absl::StrCat(meta.aggregate_id(), "/", absl::BytesToHexString(bytes));
 }
 
 }  // namespace internal

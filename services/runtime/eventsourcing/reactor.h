@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "helpline/runtime/v1/envelope.pb.h"
 #include "services/runtime/kafka/consumer.h"
@@ -40,11 +41,19 @@ class Reaction {
 // meta.aggregate_id set; the n-th command of an event gets the id
 // UUIDv5(event id, "<reaction name>/<n>"), so a repeated event sends commands
 // the processor already knows: a no-op.
+//
+// A reaction that reads a read model besides the event (kByContent) may
+// answer a repeated event with other commands (some done meanwhile): each
+// command's id then comes from the event and the command itself (its
+// aggregate and body), never from its place in the answer.
+enum class ReactionIds { kByPosition, kByContent };
+
 template <class SourceEvent, class TargetCommand>
 class TypedReaction : public Reaction {
  public:
-  explicit TypedReaction(std::function<std::vector<TargetCommand>(const SourceEvent&)> react)
-      : react_(std::move(react)) {}
+  explicit TypedReaction(std::function<std::vector<TargetCommand>(const SourceEvent&)> react,
+                         ReactionIds ids = ReactionIds::kByPosition)
+      : react_(std::move(react)), ids_(ids) {}
   std::unique_ptr<google::protobuf::Message> NewEvent() const override {
     return std::make_unique<SourceEvent>();
   }
@@ -54,15 +63,20 @@ class TypedReaction : public Reaction {
 
  private:
   std::function<std::vector<TargetCommand>(const SourceEvent&)> react_;
+  const ReactionIds ids_;
 };
 
 namespace internal {
-// The command record for the n-th reaction to an event.
+// The command record for a reaction to an event; `discriminator` tells the
+// event's commands apart (see ReactionIds).
 kafka::OutgoingRecord ReactionCommand(google::protobuf::Message& command,
                                       runtime::v1::CommandMeta& meta,
                                       const runtime::v1::EventMeta& source_meta,
-                                      const kafka::Record& source, size_t n,
+                                      const kafka::Record& source, absl::string_view discriminator,
                                       const ReactionTarget& target);
+// The discriminator of a kByContent command: its aggregate and body.
+std::string ContentDiscriminator(const google::protobuf::Message& command,
+                                 const runtime::v1::CommandMeta& meta);
 }  // namespace internal
 
 template <class SourceEvent, class TargetCommand>
@@ -73,8 +87,12 @@ std::vector<kafka::OutgoingRecord> TypedReaction<SourceEvent, TargetCommand>::Ou
   std::vector<TargetCommand> commands = react_(event);
   std::vector<kafka::OutgoingRecord> records;
   for (size_t n = 0; n < commands.size(); ++n) {
-    records.push_back(internal::ReactionCommand(commands[n], *commands[n].mutable_meta(),
-                                                event.meta(), source, n, target));
+    TargetCommand& command = commands[n];
+    std::string discriminator = ids_ == ReactionIds::kByContent
+                                    ? internal::ContentDiscriminator(command, command.meta())
+                                    : std::to_string(n);
+    records.push_back(internal::ReactionCommand(command, *command.mutable_meta(), event.meta(),
+                                                source, discriminator, target));
   }
   return records;
 }

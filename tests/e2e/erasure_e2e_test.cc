@@ -1,0 +1,264 @@
+// Deleting an account, across the five services as processes on the test
+// run's Kafka: what the account had live elsewhere ends (an expert's profile
+// leaves search, their bookings still to come are cancelled by the platform
+// with their sessions; a person's waiting request is cancelled), and the
+// account's email is in clear in no topic at all, nor its name in identity's.
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "helpline/catalog/v1/catalog.grpc.pb.h"
+#include "helpline/identity/v1/identity.grpc.pb.h"
+#include "helpline/matching/v1/matching.grpc.pb.h"
+#include "helpline/sessions/v1/sessions.grpc.pb.h"
+#include "services/catalog/domain/catalog_test_log.h"
+#include "services/runtime/core/ids.h"
+#include "services/runtime/core/proto_time.h"
+#include "services/runtime/eventsourcing/topics.h"
+#include "tests/support/grpc_probe.h"
+#include "tests/support/platform.h"
+#include "tests/support/test_stack.h"
+
+namespace helpline {
+namespace {
+
+using ::helpline::testing::Account;
+using ::helpline::testing::Eventually;
+using ::helpline::testing::LocalChannel;
+using ::helpline::testing::Platform;
+using CatalogStub = catalog::v1::CatalogService::Stub;
+using IdentityStub = identity::v1::IdentityService::Stub;
+using MatchingStub = matching::v1::MatchingService::Stub;
+using SessionsStub = sessions::v1::SessionsService::Stub;
+
+// Letters only, so that search takes it as one word of a name.
+std::string UniqueWord() {
+  std::string word;
+  for (char c : ids::NewUuidV7()) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) word += static_cast<char>('k' + (c % 16));
+  }
+  return word.substr(word.size() - 12);
+}
+
+class ErasureE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    Platform::Options options;
+    options.sessions = true;
+    options.payments = true;
+    platform_ = new Platform();
+    ASSERT_TRUE(platform_->Start("erasure", options));
+  }
+
+  static void TearDownTestSuite() {
+    EXPECT_TRUE(platform_->Stop());
+    delete platform_;
+  }
+
+  void SetUp() override {
+    identity_ = identity::v1::IdentityService::NewStub(LocalChannel(platform_->identity().port()));
+    catalog_ = catalog::v1::CatalogService::NewStub(LocalChannel(platform_->catalog().port()));
+    matching_ = matching::v1::MatchingService::NewStub(LocalChannel(platform_->matching().port()));
+    sessions_ = sessions::v1::SessionsService::NewStub(LocalChannel(platform_->sessions().port()));
+  }
+
+  // A new account whose display name is `name`, signed in.
+  Account Register(const std::string& name) {
+    identity::v1::RegisterRequest request;
+    request.set_request_id(ids::NewUuidV7());
+    request.set_email(absl::StrCat(UniqueWord(), ".", UniqueWord(), "@example.org"));
+    request.set_password(::helpline::testing::kPlatformPassword);
+    request.set_display_name(name);
+    request.set_account_type(identity::v1::ACCOUNT_TYPE_PERSON);
+    identity::v1::RegisterResponse registered;
+    grpc::ClientContext context;
+    grpc::Status status = identity_->Register(&context, request, &registered);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return platform_->Login(request.email());
+  }
+
+  absl::Status Delete(const Account& account) {
+    identity::v1::DeleteAccountRequest request;
+    request.set_request_id(ids::NewUuidV7());
+    request.set_password(::helpline::testing::kPlatformPassword);
+    identity::v1::DeleteAccountResponse response;
+    return Platform::Call(*identity_, &IdentityStub::DeleteAccount, account, request, &response);
+  }
+
+  // `expert` (signed in) creates `content` as their profile; an admin
+  // approves it; it is published.
+  void Publish(const Account& expert, const catalog::v1::ProfileContent& content) {
+    catalog::v1::CreateProfileRequest create;
+    create.set_request_id(ids::NewUuidV7());
+    *create.mutable_content() = content;
+    catalog::v1::CreateProfileResponse created;
+    ASSERT_TRUE(Platform::Call(*catalog_, &CatalogStub::CreateProfile, expert, create, &created).ok());
+    catalog::v1::SubmitProfileRequest submit;
+    submit.set_request_id(ids::NewUuidV7());
+    catalog::v1::SubmitProfileResponse submitted;
+    ASSERT_TRUE(Platform::Call(*catalog_, &CatalogStub::SubmitProfile, expert, submit, &submitted).ok());
+    catalog::v1::ApproveProfileRequest approve;
+    approve.set_request_id(ids::NewUuidV7());
+    approve.set_expert_id(expert.user_id);
+    catalog::v1::ApproveProfileResponse approved;
+    ASSERT_TRUE(Platform::Call(*catalog_, &CatalogStub::ApproveProfile, platform_->Admin(), approve,
+                               &approved)
+                    .ok());
+    catalog::v1::PublishProfileRequest publish;
+    publish.set_request_id(ids::NewUuidV7());
+    catalog::v1::PublishProfileResponse published;
+    Account with_role = platform_->LoginWithRole(expert.email, "expert");
+    ASSERT_TRUE(
+        Platform::Call(*catalog_, &CatalogStub::PublishProfile, with_role, publish, &published).ok());
+  }
+
+  int SearchHits(const Account& who, const std::string& text) {
+    catalog::v1::SearchExpertsRequest request;
+    request.set_text(text);
+    catalog::v1::SearchExpertsResponse response;
+    absl::Status status =
+        Platform::Call(*catalog_, &CatalogStub::SearchExperts, who, request, &response);
+    return status.ok() ? response.hits_size() : -1;
+  }
+
+  absl::StatusCode GetExpert(const Account& who, const std::string& expert_id) {
+    catalog::v1::GetExpertRequest request;
+    request.set_expert_id(expert_id);
+    catalog::v1::GetExpertResponse response;
+    return Platform::Call(*catalog_, &CatalogStub::GetExpert, who, request, &response).code();
+  }
+
+  matching::v1::Booking Booking(const Account& who, const std::string& booking_id) {
+    matching::v1::GetBookingRequest request;
+    request.set_booking_id(booking_id);
+    matching::v1::GetBookingResponse response;
+    Platform::Call(*matching_, &MatchingStub::GetBooking, who, request, &response).IgnoreError();
+    return response.booking();
+  }
+
+  // Every record's key and value in every topic the platform writes.
+  std::vector<std::pair<std::string, kafka::Record>> EveryRecord() {
+    std::vector<std::string> topics = {platform_->prefix() + "helpline.identity.keys",
+                                       platform_->prefix() + "helpline.deadletter"};
+    for (const char* service : {"identity", "catalog", "matching", "sessions", "payments"}) {
+      es::ServiceTopics owned = es::ServiceTopics::For(service, platform_->prefix());
+      for (const std::string& topic :
+           {owned.commands, owned.events, owned.replies, owned.snapshots}) {
+        topics.push_back(topic);
+      }
+    }
+    std::vector<std::pair<std::string, kafka::Record>> records;
+    for (const std::string& topic : topics) {
+      for (kafka::Record& record : ::helpline::testing::ReadToEnd(topic, platform_->partitions())) {
+        records.emplace_back(topic, std::move(record));
+      }
+    }
+    return records;
+  }
+
+  static Platform* platform_;
+  std::unique_ptr<IdentityStub> identity_;
+  std::unique_ptr<CatalogStub> catalog_;
+  std::unique_ptr<MatchingStub> matching_;
+  std::unique_ptr<SessionsStub> sessions_;
+};
+
+Platform* ErasureE2eTest::platform_ = nullptr;
+
+TEST_F(ErasureE2eTest, ADeletedAccountLeavesNothingLiveAndItsEmailNowhereInClear) {
+  const std::string name = absl::StrCat("Ottoline ", UniqueWord());
+  Account expert = Register(name);
+  catalog::v1::ProfileContent content = catalog::testing::ValidContent("Erasable bike repairs");
+  content.set_public_name(name);
+  Publish(expert, content);
+  Account person = Register("Wilbur Asker");
+  const std::string word = name.substr(name.find(' ') + 1);
+  ASSERT_EQ(Eventually<int>([&] { return SearchHits(person, word); }, [](int n) { return n == 1; }),
+            1)
+      << "the published expert is found by name";
+
+  // The person books the expert's time, and waits in a line nobody serves.
+  matching::v1::BookSlotRequest book;
+  book.set_request_id(ids::NewUuidV7());
+  book.set_expert_id(expert.user_id);
+  *book.mutable_start() = ToProtoTime(Platform::NextMondayAtTen());
+  book.set_minutes(30);
+  book.set_note(absl::StrCat("See you then, ", name));
+  matching::v1::BookSlotResponse booked;
+  absl::Status booking = Eventually<absl::Status>(
+      [&] { return Platform::Call(*matching_, &MatchingStub::BookSlot, person, book, &booked); },
+      [](const absl::Status& s) { return s.code() != absl::StatusCode::kNotFound; });
+  ASSERT_TRUE(booking.ok()) << booking;
+  const std::string booking_id = booked.booking().booking_id();
+  auto session_status = [&] {
+    sessions::v1::GetSessionRequest get;
+    get.set_session_id(booking_id);
+    sessions::v1::GetSessionResponse got;
+    Platform::Call(*sessions_, &SessionsStub::GetSession, person, get, &got).IgnoreError();
+    return got.session().status();
+  };
+  ASSERT_EQ(Eventually<sessions::v1::SessionStatus>(
+                session_status,
+                [](sessions::v1::SessionStatus s) { return s == sessions::v1::SESSION_STATUS_CREATED; }),
+            sessions::v1::SESSION_STATUS_CREATED);
+  matching::v1::HelpRequest waiting =
+      platform_->AskForHelp(person, Platform::HelpRequestFor(platform_->NewCategory()));
+  ASSERT_EQ(waiting.status(), matching::v1::HELP_REQUEST_STATUS_WAITING);
+
+  // The expert deletes their account.
+  ASSERT_TRUE(Delete(expert).ok());
+  EXPECT_EQ(Eventually<absl::StatusCode>([&] { return GetExpert(person, expert.user_id); },
+                                         [](absl::StatusCode c) { return c == absl::StatusCode::kNotFound; }),
+            absl::StatusCode::kNotFound)
+      << "the profile is gone";
+  EXPECT_EQ(SearchHits(person, word), 0) << "nobody finds the expert by name";
+  EXPECT_EQ(GetExpert(platform_->Admin(), expert.user_id), absl::StatusCode::kNotFound)
+      << "not even an admin";
+  matching::v1::Booking cancelled = Eventually<matching::v1::Booking>(
+      [&] { return Booking(person, booking_id); },
+      [](const matching::v1::Booking& b) { return b.status() == matching::v1::BOOKING_STATUS_CANCELLED; });
+  EXPECT_EQ(cancelled.status(), matching::v1::BOOKING_STATUS_CANCELLED);
+  EXPECT_EQ(cancelled.cancelled_by(), "platform");
+  EXPECT_EQ(cancelled.cancel_reason(), "the expert's account was deleted");
+  EXPECT_FALSE(cancelled.late_cancellation()) << "the person owes nothing";
+  EXPECT_EQ(Eventually<sessions::v1::SessionStatus>(
+                session_status,
+                [](sessions::v1::SessionStatus s) { return s == sessions::v1::SESSION_STATUS_CANCELLED; }),
+            sessions::v1::SESSION_STATUS_CANCELLED)
+      << "the booked session is cancelled with it";
+
+  // The person deletes theirs: the request stops waiting.
+  ASSERT_TRUE(Delete(person).ok());
+  Account admin = platform_->Admin();
+  auto request_status = [&] {
+    matching::v1::GetRequestRequest get;
+    get.set_help_request_id(waiting.help_request_id());
+    matching::v1::GetRequestResponse got;
+    Platform::Call(*matching_, &MatchingStub::GetRequest, admin, get, &got).IgnoreError();
+    return got.help_request().status();
+  };
+  EXPECT_EQ(Eventually<matching::v1::HelpRequestStatus>(
+                request_status,
+                [](matching::v1::HelpRequestStatus s) {
+                  return s == matching::v1::HELP_REQUEST_STATUS_CANCELLED;
+                }),
+            matching::v1::HELP_REQUEST_STATUS_CANCELLED);
+
+  // Nothing of either email is in clear anywhere; identity keeps the name
+  // only sealed with keys that are erased.
+  for (const auto& [topic, record] : EveryRecord()) {
+    for (const std::string& email : {expert.email, person.email}) {
+      EXPECT_FALSE(absl::StrContains(record.value, email) || absl::StrContains(record.key, email))
+          << email << " in clear in " << topic;
+    }
+    if (absl::StrContains(topic, "helpline.identity.")) {
+      EXPECT_FALSE(absl::StrContains(record.value, name)) << name << " in clear in " << topic;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace helpline
