@@ -106,8 +106,11 @@ int Main(int argc, char** argv) {
   auth::IdentityCallGuard callers(
       config, host.wall_clock, config.GetDouble("catalog.requests_per_second_per_caller"),
       host.server);
+  callers.guard().RefuseClosedAccounts(
+      [&](const std::string& user_id) { return host.closed_accounts.IsClosed(user_id); });
 
   if (!server::StartAll({
+           {"closed accounts", [&] { return host.closed_accounts.Start(); }},
            {"read model", [&] { return events.Start(); }},
            {"presence feed", [&] { return presence.Start(); }},
            {"reviews feed", [&] { return reviews.Start(); }},
@@ -134,7 +137,7 @@ int Main(int argc, char** argv) {
   // Serving once the read model has caught up and the category tree exists.
   auto caught_up = [&] {
     return host.processor.Ready() && events.CaughtUp() && presence.CaughtUp() &&
-           reviews.CaughtUp();
+           reviews.CaughtUp() && host.closed_accounts.CaughtUp();
   };
   std::atomic<bool> seeded{!config.GetBool("catalog.seed_categories")};
   host.server.ServeWhen([&] { return caught_up() && seeded.load(); });

@@ -158,6 +158,7 @@ int Main(int argc, char** argv) {
                        {prefix + "matching.from-identity", prefix + "helpline.identity.events",
                         &from_identity}});
   if (!server::StartAll({
+           {"closed accounts", [&] { return host.closed_accounts.Start(); }},
            {"read model", [&] { return events.Start(); }},
            {"catalog feed", [&] { return catalog.Start(); }},
            {"sessions feed", [&] { return session_feed.Start(); }},
@@ -180,6 +181,8 @@ int Main(int argc, char** argv) {
   auth::IdentityCallGuard callers(
       config, host.wall_clock, config.GetDouble("matching.requests_per_second_per_caller"),
       host.server);
+  callers.guard().RefuseClosedAccounts(
+      [&](const std::string& user_id) { return host.closed_accounts.IsClosed(user_id); });
 
   MatchingOptions options;
   options.currency = config.GetString("matching.currency");
@@ -206,7 +209,7 @@ int Main(int argc, char** argv) {
   // Serving with Redis down too: help now says UNAVAILABLE, the rest works.
   host.server.ServeWhen([&] {
     return host.processor.Ready() && events.CaughtUp() && catalog.CaughtUp() &&
-           session_feed.CaughtUp();
+           session_feed.CaughtUp() && host.closed_accounts.CaughtUp();
   });
   DispatcherOptions dispatch;
   dispatch.offer_window = config.GetDuration("matching.offer_window");

@@ -114,7 +114,8 @@ int Main(int argc, char** argv) {
       {{prefix + "payments.from-matching", prefix + "helpline.matching.events", &from_matching},
        {prefix + "payments.from-sessions", prefix + "helpline.sessions.events", &from_sessions},
        {prefix + "payments.from-catalog", prefix + "helpline.catalog.events", &from_catalog}});
-  if (!server::StartAll({{"read model", [&] { return events.Start(); }},
+  if (!server::StartAll({{"closed accounts", [&] { return host.closed_accounts.Start(); }},
+                         {"read model", [&] { return events.Start(); }},
                          {"processor", [&] { return host.processor.Start(); }},
                          {"reactions", [&] { return reactor.Start(); }}})) {
     return 1;
@@ -129,6 +130,8 @@ int Main(int argc, char** argv) {
   auth::IdentityCallGuard callers(
       config, host.wall_clock, config.GetDouble("payments.requests_per_second_per_caller"),
       host.server);
+  callers.guard().RefuseClosedAccounts(
+      [&](const std::string& user_id) { return host.closed_accounts.IsClosed(user_id); });
 
   PaymentsOptions options;
   options.currency = commission.currency;
@@ -142,7 +145,9 @@ int Main(int argc, char** argv) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
-  host.server.ServeWhen([&] { return host.processor.Ready() && events.CaughtUp(); });
+  host.server.ServeWhen([&] {
+    return host.processor.Ready() && events.CaughtUp() && host.closed_accounts.CaughtUp();
+  });
 
   std::unique_ptr<PaymentProcessor> psp = SandboxProcessorClient(options.processor_target);
   IntentWorker worker(

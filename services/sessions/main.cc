@@ -119,6 +119,7 @@ int Main(int argc, char** argv) {
                         &from_payments}});
 
   if (!server::StartAll({
+           {"closed accounts", [&] { return host.closed_accounts.Start(); }},
            {"read model", [&] { return events.Start(); }},
            {"processor", [&] { return host.processor.Start(); }},
            {"reactions", [&] { return reactor.Start(); }}})) {
@@ -134,6 +135,8 @@ int Main(int argc, char** argv) {
   auth::IdentityCallGuard callers(
       config, host.wall_clock, config.GetDouble("sessions.requests_per_second_per_caller"),
       host.server);
+  callers.guard().RefuseClosedAccounts(
+      [&](const std::string& user_id) { return host.closed_accounts.IsClosed(user_id); });
 
   SessionsOptions options;
   options.room_tokens.api_key = config.GetString("sessions.livekit_api_key");
@@ -180,7 +183,9 @@ int Main(int argc, char** argv) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
-  host.server.ServeWhen([&] { return host.processor.Ready() && events.CaughtUp(); });
+  host.server.ServeWhen([&] {
+    return host.processor.Ready() && events.CaughtUp() && host.closed_accounts.CaughtUp();
+  });
   if (keeper) {
     while (!events.CaughtUp() && !shutdown.WaitFor(absl::Milliseconds(100))) {
     }

@@ -1,8 +1,9 @@
 // Deleting an account, across the five services as processes on the test
 // run's Kafka: what the account had live elsewhere ends (an expert's profile
 // leaves search, their bookings still to come are cancelled by the platform
-// with their sessions; a person's waiting request is cancelled), and the
-// account's email is in clear in no topic at all, nor its name in identity's.
+// with their sessions; a person's waiting request is cancelled), its token
+// is refused everywhere before it expires, and the account's email is in
+// clear in no topic at all, nor its name in identity's.
 #include <string>
 #include <vector>
 
@@ -229,6 +230,30 @@ TEST_F(ErasureE2eTest, ADeletedAccountLeavesNothingLiveAndItsEmailNowhereInClear
                 [](sessions::v1::SessionStatus s) { return s == sessions::v1::SESSION_STATUS_CANCELLED; }),
             sessions::v1::SESSION_STATUS_CANCELLED)
       << "the booked session is cancelled with it";
+
+  // The expert's token has not expired, yet no service takes it any more.
+  auto refused = [](const absl::Status& status) {
+    return status.code() == absl::StatusCode::kUnauthenticated &&
+           absl::StrContains(status.message(), "deleted");
+  };
+  matching::v1::BookSlotRequest rebook = book;
+  rebook.set_request_id(ids::NewUuidV7());
+  rebook.set_expert_id(person.user_id);
+  matching::v1::BookSlotResponse rebooked;
+  EXPECT_TRUE(refused(Eventually<absl::Status>(
+      [&] { return Platform::Call(*matching_, &MatchingStub::BookSlot, expert, rebook, &rebooked); },
+      refused)));
+  catalog::v1::CreateProfileRequest again;
+  again.set_request_id(ids::NewUuidV7());
+  *again.mutable_content() = content;
+  catalog::v1::CreateProfileResponse created_again;
+  EXPECT_TRUE(refused(
+      Platform::Call(*catalog_, &CatalogStub::CreateProfile, expert, again, &created_again)));
+  sessions::v1::GetSessionRequest get_session;
+  get_session.set_session_id(booking_id);
+  sessions::v1::GetSessionResponse got_session;
+  EXPECT_TRUE(refused(
+      Platform::Call(*sessions_, &SessionsStub::GetSession, expert, get_session, &got_session)));
 
   // The person deletes theirs: the request stops waiting.
   ASSERT_TRUE(Delete(person).ok());

@@ -62,6 +62,9 @@ grpc::Status CallGuard::Authenticated(
     }
     absl::StatusOr<Principal> caller = verifier_->Verify(authorization.substr(7));
     if (!caller.ok()) return caller.status();
+    if (closed_ && closed_(caller->user_id)) {
+      return absl::UnauthenticatedError("this account was deleted");
+    }
     if (absl::Status allowed = per_caller_.Take(caller->user_id); !allowed.ok()) return allowed;
     return handler(*caller);
   });

@@ -28,6 +28,12 @@ class CallGuard {
   CallGuard(TokenVerifier* verifier, RateLimiter& per_caller,
             std::function<bool()> serving = nullptr, TrustedProxies proxies = {});
 
+  // Calls of the accounts `closed` names (deleted ones, whose tokens have
+  // not expired yet) are UNAUTHENTICATED. Set before the server serves.
+  void RefuseClosedAccounts(std::function<bool(const std::string& user_id)> closed) {
+    closed_ = std::move(closed);
+  }
+
   grpc::Status Authenticated(grpc::ServerContextBase* context,
                              const std::function<absl::Status(const Principal&)>& handler);
   // Register, Login, Refresh, GetJwks: limited per peer address.
@@ -44,6 +50,7 @@ class CallGuard {
   RateLimiter& per_caller_;
   const std::function<bool()> serving_;
   const TrustedProxies proxies_;
+  std::function<bool(const std::string& user_id)> closed_;
 };
 
 // PERMISSION_DENIED unless the caller has the role.

@@ -74,7 +74,8 @@ ServiceHost::ServiceHost(const std::string& service, const server::Config& confi
       server(server::ServerOptionsFromConfig(service, config)),
       processor_metrics(server.metrics().registry()),
       processor(client, ProcessorOptionsFor(service, prefix, topics, config, clock.rate()), type,
-                clock, &processor_metrics) {
+                clock, &processor_metrics),
+      closed_accounts(*kafka, prefix, service, topics.deadletter) {
   // The shared producer writes commands, reactions and dead letters; after a
   // fatal error (its id refused, idempotence broken) it writes nothing again.
   server.AliveWhile([this] { return kafka->producer->FatalError().ok(); });

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "services/runtime/core/clock.h"
+#include "services/runtime/eventsourcing/closed_accounts.h"
 #include "services/runtime/eventsourcing/domain.h"
 #include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/processor_metrics.h"
@@ -39,6 +40,9 @@ class ServiceHost {
   server::GrpcServer server;
   ProcessorMetrics processor_metrics;
   Processor processor;
+  // Accounts identity deleted: the mains start it, serve once it has caught
+  // up, and have their call guard refuse those accounts' tokens.
+  ClosedAccounts closed_accounts;
 };
 
 }  // namespace helpline::es
