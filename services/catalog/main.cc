@@ -90,11 +90,8 @@ int Main(int argc, char** argv) {
       [&](const identity::v1::IdentityEvent& event) {
         return CatalogFromIdentity(event, [&](const std::string& user_id) {
           // A program created just before the account's deletion is closed too.
-          if (absl::Status current = events.WaitUntilCurrent(absl::Now() + absl::Seconds(30));
-              !current.ok()) {
-            log::Warn("catalog's read model not current; closing the programs it knows",
-                      {{"error", current.ToString()}});
-          }
+          es::AwaitCurrent(events, [&] { return shutdown.WaitFor(absl::ZeroDuration()); },
+                           "catalog");
           return read_model.ProgramIdsOf(user_id);
         });
       },

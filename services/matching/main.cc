@@ -135,20 +135,23 @@ int Main(int argc, char** argv) {
   // An account deleted in identity: its requests and bookings still to come end.
   es::TypedReaction<identity::v1::IdentityEvent, v1::MatchingCommand> from_identity(
       [&](const identity::v1::IdentityEvent& event) {
+        // A request or booking made just before the deletion ends too.
         if (event.has_account_deleted()) {
-          // A request or booking made just before the deletion ends too.
-          if (absl::Status current = events.WaitUntilCurrent(absl::Now() + absl::Seconds(30));
-              !current.ok()) {
-            log::Warn("matching's read model not current; ending what it knows",
-                      {{"error", current.ToString()}});
-          }
+          es::AwaitCurrent(events, [&] { return shutdown.WaitFor(absl::ZeroDuration()); },
+                           "matching");
         }
         return MatchingFromIdentity(
             event, {[&](const std::string& person_id) {
                       return read_model.OpenRequestIdsOf(person_id);
                     },
                     [&](const std::string& user_id) {
-                      return read_model.BookingsOf(user_id, host.clock.Now(), /*all=*/false);
+                      // A session joined early is left to end as it will.
+                      std::vector<v1::Booking> bookings =
+                          read_model.BookingsOf(user_id, host.clock.Now(), /*all=*/false);
+                      std::erase_if(bookings, [&](const v1::Booking& booking) {
+                        return read_model.SessionUnderWay(booking.booking_id());
+                      });
+                      return bookings;
                     }});
       },
       es::ReactionIds::kByContent);
@@ -200,7 +203,8 @@ int Main(int argc, char** argv) {
   options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");
   MatchingService service(
       options,
-      MatchingParts{presence, **sender, events, read_model, watches, callers.guard(), host.clock});
+      MatchingParts{presence, **sender, events, read_model, watches, callers.guard(), host.clock,
+                    host.closed_accounts});
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});

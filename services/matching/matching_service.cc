@@ -385,7 +385,8 @@ grpc::Status MatchingService::BookSlot(grpc::ServerContext* context,
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
 
     std::optional<ExpertEntry> expert = parts_.read_model.Expert(request->expert_id());
-    if (!expert || !expert->published || !expert->has_live) {
+    if (!expert || !expert->published || !expert->has_live ||
+        parts_.closed_accounts.IsClosed(expert->id)) {
       return absl::NotFoundError("no published expert with that id");
     }
     if (expert->id == caller.user_id) {

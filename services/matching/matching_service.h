@@ -10,6 +10,7 @@
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/core/clock.h"
 #include "services/runtime/core/errors.h"
+#include "services/runtime/eventsourcing/closed_accounts.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/server/stream_slots.h"
@@ -49,6 +50,9 @@ struct MatchingParts {
   server::WatchHub& watches;
   auth::CallGuard& guard;
   const Clock& clock;
+  // Accounts identity deleted: nobody books a deleted expert's time while
+  // catalog is still unpublishing them.
+  es::ClosedAccounts& closed_accounts;
 };
 
 // The MatchingService API: presence to Redis (status changes become

@@ -43,8 +43,10 @@ absl::Status OnlyHelpline() {
   return absl::PermissionDeniedError("only Helpline itself sends this command");
 }
 
+// Also without a profile: the erased state then refuses a CreateProfile
+// still on its way.
 absl::StatusOr<Events> EraseProfile(const v1::ProfileState& profile, int64_t version) {
-  if (version == 0 || profile.erased()) return Events{};
+  if (profile.erased()) return Events{};
   Events events;
   CatalogEvent event;
   if (profile.status() == v1::PROFILE_STATUS_PUBLISHED) {

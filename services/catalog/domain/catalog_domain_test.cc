@@ -374,8 +374,15 @@ TEST(Erasure, ADeletedExpertsProfileLeavesSearchLosesItsTextAndNeverChangesAgain
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(log.Send(kExpert, Publish(true)).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(log.Send(kExpert, FromHelpline(erase))->empty()) << "erasing twice changes nothing";
-  EXPECT_TRUE(log.Send("0190a1b2-0000-7000-8000-00000000000f", FromHelpline(erase))->empty())
-      << "an account without a profile has nothing to erase";
+  const std::string never_expert = "0190a1b2-0000-7000-8000-00000000000f";
+  absl::StatusOr<std::vector<v1::CatalogEvent>> tombstone = log.Send(never_expert, FromHelpline(erase));
+  ASSERT_TRUE(tombstone.ok()) << tombstone.status();
+  ASSERT_EQ(tombstone->size(), 1u);
+  EXPECT_TRUE((*tombstone)[0].has_profile_erased()) << "an account without a profile is erased too";
+  EXPECT_EQ(log.Send(never_expert, Create(ValidContent())).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "a profile created after the deletion is refused";
+  EXPECT_FALSE(read_model.Profile(never_expert, log.now).has_value());
 }
 
 TEST(Erasure, ADeletedSponsorsProgramsCloseForGood) {

@@ -385,6 +385,12 @@ std::vector<v1::Booking> MatchingReadModel::BookingsOf(const std::string& user_i
   return out;
 }
 
+bool MatchingReadModel::SessionUnderWay(const std::string& session_id) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  auto found = sessions_in_call_.find(session_id);
+  return found != sessions_in_call_.end() && found->second;
+}
+
 bool MatchingReadModel::ActiveCategory(const std::string& category_id) const {
   absl::ReaderMutexLock lock(&mutex_);
   return pool_.ActiveCategory(category_id);

@@ -75,6 +75,8 @@ class MatchingReadModel : public es::Projection {
   // `user_id`'s bookings as person and as expert, soonest first; upcoming
   // confirmed ones only unless `all`.
   std::vector<v1::Booking> BookingsOf(const std::string& user_id, absl::Time now, bool all) const;
+  // Someone has joined the session (a booking's id is its session's), and it has not ended.
+  bool SessionUnderWay(const std::string& session_id) const;
 
   // Catalog facts for the fronts' checks.
   bool ActiveCategory(const std::string& category_id) const;

@@ -165,4 +165,18 @@ absl::Status EventFeed::WaitForOffset(int32_t partition, int64_t offset, absl::T
   return absl::OkStatus();
 }
 
+bool AwaitCurrent(EventFeed& feed, const std::function<bool()>& stopping, const std::string& what) {
+  absl::Time started = absl::Now();
+  absl::Time warned = started;
+  while (!feed.WaitUntilCurrent(absl::Now() + absl::Seconds(1)).ok()) {
+    if (stopping()) return false;
+    if (absl::Now() - warned > absl::Seconds(30)) {
+      log::Warn("waiting for a read model to catch up before reacting",
+                {{"read_model", what}, {"waited", absl::FormatDuration(absl::Now() - started)}});
+      warned = absl::Now();
+    }
+  }
+  return true;
+}
+
 }  // namespace helpline::es

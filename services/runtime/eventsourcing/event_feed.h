@@ -94,4 +94,9 @@ auto ReadOrCatchUp(EventFeed& feed, Read read) -> decltype(read()) {
   return read();
 }
 
+// Waits until `feed` has applied everything in its topic now, however long
+// that takes: a reaction that reads a read model must not act on part of it.
+// Gives up only when `stopping` says so (false then).
+bool AwaitCurrent(EventFeed& feed, const std::function<bool()>& stopping, const std::string& what);
+
 }  // namespace helpline::es
