@@ -15,9 +15,8 @@ namespace {
 
 class GrpcSandboxProcessor : public PaymentProcessor {
  public:
-  explicit GrpcSandboxProcessor(const std::string& target)
-      : stub_(v1::SandboxProcessorService::NewStub(
-            grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))) {}
+  explicit GrpcSandboxProcessor(std::shared_ptr<grpc::Channel> channel)
+      : stub_(v1::SandboxProcessorService::NewStub(std::move(channel))) {}
 
   absl::StatusOr<v1::ExecuteResponse> Execute(const v1::ExecuteRequest& request,
                                               absl::Duration timeout) override {
@@ -35,8 +34,8 @@ class GrpcSandboxProcessor : public PaymentProcessor {
 
 }  // namespace
 
-std::unique_ptr<PaymentProcessor> SandboxProcessorClient(const std::string& target) {
-  return std::make_unique<GrpcSandboxProcessor>(target);
+std::unique_ptr<PaymentProcessor> SandboxProcessorClient(std::shared_ptr<grpc::Channel> channel) {
+  return std::make_unique<GrpcSandboxProcessor>(std::move(channel));
 }
 
 IntentWorker::IntentWorker(Options options, PaymentProcessor& processor, OpenIntents open_intents,

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "grpcpp/channel.h"
 #include "helpline/payments/v1/events.pb.h"
 #include "helpline/payments/v1/processor.pb.h"
 
@@ -24,7 +25,7 @@ class PaymentProcessor {
 };
 
 // The sandbox processor process over gRPC.
-std::unique_ptr<PaymentProcessor> SandboxProcessorClient(const std::string& target);
+std::unique_ptr<PaymentProcessor> SandboxProcessorClient(std::shared_ptr<grpc::Channel> channel);
 
 // Executes the intents payments recorded, outside decide: each open intent
 // goes to the processor with the intent id as idempotency key, and the

@@ -27,6 +27,7 @@
 #include "services/runtime/kafka/client.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
+#include "services/runtime/server/tls.h"
 
 namespace helpline::payments {
 namespace {
@@ -41,6 +42,7 @@ server::ConfigSchema Schema() {
   AddClockKeys(schema);
   auth::AddAuthKeys(schema);
   auth::AddIdentityTargetKey(schema);
+  server::AddClientTlsKeys(schema, "payments.processor", "the payment processor");
   schema.String("topics.prefix", "", "prepended to every topic and group name (tests)")
       .String("payments.currency", "EUR", "the deployment's currency (ISO 4217): its ledger")
       .Int("payments.commission_bps", 2000, 0, 10000, "the platform's commission, basis points")
@@ -135,7 +137,7 @@ int Main(int argc, char** argv) {
 
   PaymentsOptions options;
   options.currency = commission.currency;
-  options.processor_target = config.GetString("payments.processor_target");
+  options.processor_channel = server::ChannelFromConfigOrExit(config, "payments.processor");
   options.payout_minimum_minor = config.GetInt("payments.payout_minimum_minor");
   options.refund_window = config.GetDuration("payments.refund_window");
   PaymentsService service(options,
@@ -149,7 +151,7 @@ int Main(int argc, char** argv) {
     return host.processor.Ready() && events.CaughtUp() && host.closed_accounts.CaughtUp();
   });
 
-  std::unique_ptr<PaymentProcessor> psp = SandboxProcessorClient(options.processor_target);
+  std::unique_ptr<PaymentProcessor> psp = SandboxProcessorClient(options.processor_channel);
   IntentWorker worker(
       {config.GetDuration("payments.processor_timeout"),
        config.GetDuration("payments.processor_retry_after")},

@@ -19,8 +19,7 @@ namespace helpline::payments {
 PaymentsService::PaymentsService(PaymentsOptions options, PaymentsParts parts)
     : options_(std::move(options)),
       parts_(parts),
-      processor_(v1::SandboxProcessorService::NewStub(
-          grpc::CreateChannel(options_.processor_target, grpc::InsecureChannelCredentials()))) {}
+      processor_(v1::SandboxProcessorService::NewStub(options_.processor_channel)) {}
 
 absl::Status PaymentsService::Write(v1::PaymentsCommand& command, const std::string& command_id,
                                     const auth::Principal& caller) {

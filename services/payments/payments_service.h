@@ -18,7 +18,8 @@ namespace helpline::payments {
 struct PaymentsOptions {
   std::string currency = "EUR";
   // Where Reconcile reads the processor's journal.
-  std::string processor_target;
+  // The payment processor (its journal, for Reconcile).
+  std::shared_ptr<grpc::Channel> processor_channel;
   absl::Duration command_timeout = absl::Seconds(10);
   int64_t payout_minimum_minor = 1000;
   absl::Duration refund_window = absl::Hours(72);

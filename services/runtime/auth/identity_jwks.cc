@@ -6,17 +6,21 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "services/runtime/server/tls.h"
 
 namespace helpline::auth {
 
 void AddIdentityTargetKey(server::ConfigSchema& schema) {
   schema.String("auth.identity_target", "127.0.0.1:7001",
                 "identity's gRPC address (host:port): its GetJwks has the token keys");
+  server::AddClientTlsKeys(schema, "auth.identity", "identity");
 }
 
 IdentityJwks::IdentityJwks(const std::string& target)
-    : stub_(identity::v1::IdentityService::NewStub(
-          grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))) {}
+    : IdentityJwks(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())) {}
+
+IdentityJwks::IdentityJwks(std::shared_ptr<grpc::Channel> channel)
+    : stub_(identity::v1::IdentityService::NewStub(std::move(channel))) {}
 
 std::vector<Ed25519Key> IdentityJwks::FromResponse(const identity::v1::GetJwksResponse& response) {
   std::vector<Ed25519Key> keys;
@@ -45,7 +49,7 @@ absl::StatusOr<std::vector<Ed25519Key>> IdentityJwks::FetchKeys() {
 
 IdentityCallGuard::IdentityCallGuard(const server::Config& config, const Clock& clock,
                                      double per_second, const server::GrpcServer& server)
-    : jwks_(config.GetString("auth.identity_target")),
+    : jwks_(server::ChannelFromConfigOrExit(config, "auth.identity")),
       verifier_(VerifierOptionsFromConfig(config), jwks_, clock),
       per_caller_(per_second, per_second * 5, clock),
       guard_(&verifier_, per_caller_, [&server] { return server.serving(); },

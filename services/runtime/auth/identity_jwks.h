@@ -22,7 +22,9 @@ void AddIdentityTargetKey(server::ConfigSchema& schema);
 class IdentityJwks : public PublicKeySource {
  public:
   // `target` is identity's gRPC address ("identity:7001").
+  // Plaintext (tests and tools).
   explicit IdentityJwks(const std::string& target);
+  explicit IdentityJwks(std::shared_ptr<grpc::Channel> channel);
   absl::StatusOr<std::vector<Ed25519Key>> FetchKeys() override;
 
   // The keys of a GetJwks answer; Ed25519 keys only, others are skipped.

@@ -76,6 +76,17 @@ void AddServerKeys(ConfigSchema& schema) {
                 absl::Hours(24),
                 "how long calls open on such a connection may go on: longer than the longest "
                 "Watch stream")
+      .String("grpc.tls.cert_file", "",
+              "PEM certificate chain of the gRPC server; set: TLS, empty: plaintext")
+      .String("grpc.tls.key_file", "", "its private key (PEM)")
+      .String("grpc.tls.client_ca_file", "",
+              "PEM CA: set, only clients presenting a certificate it signed are served (mutual TLS)")
+      .String("grpc.health_listen", "",
+              "host:port of a plaintext port serving only grpc.health.v1 (for kubelet's gRPC "
+              "probes when the server speaks TLS); empty: none")
+      .Bool("tls.required", false,
+            "refuse to serve gRPC or call another service or the payment processor in plaintext "
+            "(production)")
       .String("metrics.listen", "0.0.0.0:9090", "host:port of the Prometheus /metrics endpoint")
       .OneOf("log.level", "info", {"debug", "info", "warn", "error"}, "lowest level logged")
       .String("log.file", "", "file to append JSON log lines to; empty means stderr")
@@ -97,6 +108,11 @@ ServerOptions ServerOptionsFromConfig(const std::string& service_name, const Con
   options.metrics_listen = config.GetString("metrics.listen");
   options.shutdown_grace = config.GetDuration("shutdown.grace");
   options.ports_file = config.GetString("ports_file");
+  options.tls = TlsFiles{config.GetString("grpc.tls.cert_file"),
+                         config.GetString("grpc.tls.key_file"),
+                         config.GetString("grpc.tls.client_ca_file"), ""};
+  options.tls_required = config.GetBool("tls.required");
+  options.health_listen = config.GetString("grpc.health_listen");
   return options;
 }
 
@@ -122,8 +138,11 @@ absl::Status GrpcServer::Start() {
   // a server without reflection drops the plugin.
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentialsFor(options_.tls, options_.tls_required);
+  if (!credentials.ok()) return credentials.status();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.AddListeningPort(options_.grpc_listen, *credentials, &grpc_port_);
   // Without this, Linux lets a second process bind the same port and share the traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
@@ -152,10 +171,28 @@ absl::Status GrpcServer::Start() {
     return absl::UnavailableError(
         absl::StrCat("cannot listen for gRPC on ", options_.grpc_listen));
   }
+  if (!options_.health_listen.empty()) {
+    grpc::ServerBuilder health;
+    health.AddListeningPort(options_.health_listen, grpc::InsecureServerCredentials(), &health_port_);
+    health.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    health.SetOption(std::make_unique<WithoutReflection>());
+    // Answers every other method UNIMPLEMENTED; without a service of its own
+    // gRPC would not poll the health service.
+    health.RegisterCallbackGenericService(&health_only_);
+    health_server_ = health.BuildAndStart();
+    if (health_server_ == nullptr || health_port_ == 0) {
+      server_->Shutdown();
+      server_.reset();
+      health_server_.reset();
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen for health checks on ", options_.health_listen));
+    }
+    other_ports_["health"] = health_port_;
+  }
   // Readiness is the overall status (""); liveness only says the process
   // answers, so a Kafka outage makes a pod unready, not restarted.
-  server_->GetHealthCheckService()->SetServingStatus("", false);
-  server_->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
+  SetHealth("", false);
+  SetHealth(kLivenessService, true);
 
   if (absl::Status status = metrics_.Serve(options_.metrics_listen); !status.ok()) {
     server_->Shutdown();
@@ -169,14 +206,25 @@ absl::Status GrpcServer::Start() {
       return status;
     }
   }
-  log::Info("listening", {{"grpc_port", grpc_port_}, {"metrics_port", metrics_.port()}});
+  log::Info("listening", {{"grpc_port", grpc_port_},
+                          {"tls", options_.tls.cert_file.empty()
+                                      ? "no"
+                                      : (options_.tls.ca_file.empty() ? "server" : "mutual")},
+                          {"metrics_port", metrics_.port()},
+                          {"health_port", health_port_}});
   return absl::OkStatus();
+}
+
+void GrpcServer::SetHealth(const std::string& service, bool serving) {
+  server_->GetHealthCheckService()->SetServingStatus(service, serving);
+  if (health_server_ != nullptr) {
+    health_server_->GetHealthCheckService()->SetServingStatus(service, serving);
+  }
 }
 
 void GrpcServer::SetServing(bool serving) {
   if (server_ == nullptr || shut_down_.load()) return;
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  health->SetServingStatus("", serving);
+  SetHealth("", serving);
   if (serving_.exchange(serving) != serving) log::Info(serving ? "serving" : "not serving");
 }
 
@@ -186,7 +234,7 @@ void GrpcServer::ServeWhen(std::function<bool()> ready) {
       if (!dead_ && alive_ && !alive_()) {
         dead_ = true;
         log::Error("not alive: needs a restart");
-        server_->GetHealthCheckService()->SetServingStatus(kLivenessService, false);
+        SetHealth(kLivenessService, false);
       }
       SetServing(!dead_ && ready());
       absl::SleepFor(absl::Milliseconds(100));
@@ -210,6 +258,10 @@ void GrpcServer::Shutdown() {
   if (!first || server_ == nullptr) return;
   log::Info("shutting down", {{"grace_ms", absl::ToInt64Milliseconds(options_.shutdown_grace)}});
   server_->GetHealthCheckService()->Shutdown();
+  if (health_server_ != nullptr) {
+    health_server_->GetHealthCheckService()->Shutdown();
+    health_server_->Shutdown();
+  }
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(options_.shutdown_grace));
   server_->Wait();

@@ -10,8 +10,10 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "grpcpp/generic/async_generic_service.h"
 #include "grpcpp/grpcpp.h"
 #include "services/runtime/server/config.h"
+#include "services/runtime/server/tls.h"
 #include "services/runtime/server/metrics.h"
 
 namespace helpline::server {
@@ -42,6 +44,14 @@ struct ServerOptions {
   // Server reflection (every API described to anyone who asks, for grpcurl
   // and buf curl): on for development, off in production.
   bool reflection = true;
+  // TLS on grpc_listen when tls.cert_file is set; with tls.ca_file, only
+  // clients with a certificate that CA signed are served (mutual TLS).
+  TlsFiles tls;
+  // Refuse to listen, or to call anyone, in plaintext (production).
+  bool tls_required = false;
+  // If set, a plaintext port serving grpc.health.v1 only (readiness "" and
+  // helpline.liveness): kubelet's gRPC probes cannot speak TLS.
+  std::string health_listen;
 };
 
 // Adds the keys ServerOptionsFromConfig reads (grpc.*, metrics.*, log.*,
@@ -68,6 +78,7 @@ class GrpcServer {
 
   absl::Status Start();
   int grpc_port() const { return grpc_port_; }
+  int health_port() const { return health_port_; }
   int metrics_port() const { return metrics_.port(); }
   Metrics& metrics() { return metrics_; }
 
@@ -92,8 +103,14 @@ class GrpcServer {
   Metrics metrics_;
   std::vector<grpc::Service*> services_;
   std::map<std::string, int> other_ports_;
+  // Sets a health status on the server and on its plaintext health port.
+  void SetHealth(const std::string& service, bool serving);
+
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> health_server_;
+  grpc::CallbackGenericService health_only_;
   int grpc_port_ = 0;
+  int health_port_ = 0;
   std::atomic<bool> shut_down_{false};
   std::atomic<bool> serving_{false};
   std::thread readiness_;
