@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +38,7 @@ type backend struct {
 // backendSettings are what every backend shares.
 type backendSettings struct {
 	transport   http.RoundTripper
+	scheme      string // "http" (h2c) or "https"
 	unaryLimit  time.Duration
 	streamLimit time.Duration
 	// Done when the gateway begins to stop: open streams end then, with
@@ -53,7 +57,7 @@ func newBackend(name, target string, service protoreflect.ServiceDescriptor, set
 		path := fmt.Sprintf("/%s/%s", service.FullName(), method.Name())
 		b.streaming[path], b.inputs[path] = method.IsStreamingServer(), method.Input()
 	}
-	targetURL := &url.URL{Scheme: "http", Host: target}
+	targetURL := &url.URL{Scheme: settings.scheme, Host: target}
 	b.proxy = &httputil.ReverseProxy{
 		Rewrite: func(request *httputil.ProxyRequest) {
 			request.SetURL(targetURL)
@@ -192,6 +196,39 @@ func (b *backend) readRequest(r *http.Request) ([]byte, int, string) {
 type unflushed struct{ http.ResponseWriter }
 
 func (unflushed) Flush() {}
+
+// backendTransport is how the gateway reaches the services: HTTP/2 over TLS
+// when gateway.backend_tls.ca_file names the services' CA (presenting
+// cert_file/key_file when set, for mutual TLS), h2c otherwise, which
+// tls.required refuses. The scheme goes with it.
+func backendTransport(config *Config) (*http.Transport, string, error) {
+	caFile := config.String("gateway.backend_tls.ca_file")
+	if caFile == "" {
+		if config.Bool("tls.required") {
+			return nil, "", fmt.Errorf("gateway.backend_tls.ca_file: tls.required is set, so the services are not called in plaintext")
+		}
+		return h2cTransport(), "http", nil
+	}
+	ca, err := os.ReadFile(caFile)
+	pool := x509.NewCertPool()
+	if err != nil || !pool.AppendCertsFromPEM(ca) {
+		return nil, "", fmt.Errorf("gateway.backend_tls.ca_file: cannot read a PEM CA at %q", caFile)
+	}
+	tlsConfig := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if certFile := config.String("gateway.backend_tls.cert_file"); certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, config.String("gateway.backend_tls.key_file"))
+		if err != nil {
+			return nil, "", fmt.Errorf("gateway.backend_tls.cert_file/key_file: %v", err)
+		}
+		tlsConfig.Certificates = []tls.Certificate{cert}
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	transport := h2cTransport()
+	transport.Protocols = &protocols
+	transport.TLSClientConfig = tlsConfig
+	return transport, "https", nil
+}
 
 // h2cTransport speaks HTTP/2 without TLS to the services (prior knowledge),
 // as gRPC clients inside the cluster do.

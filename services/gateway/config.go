@@ -30,6 +30,10 @@ func gatewaySchema() *Config {
 	for i, service := range backendServices {
 		c.add("gateway."+service.name+"_target", fmt.Sprintf("127.0.0.1:%d", 7001+i), service.name+"'s gRPC address (host:port)")
 	}
+	c.add("gateway.backend_tls.ca_file", "", "PEM CA the services' certificates must chain to; set: TLS to the services, empty: h2c (plaintext)")
+	c.add("gateway.backend_tls.cert_file", "", "PEM certificate the gateway presents to the services (mutual TLS); optional")
+	c.add("gateway.backend_tls.key_file", "", "its private key (PEM)")
+	c.add("tls.required", false, "refuse to call the services in plaintext (production)")
 	c.add("gateway.descriptor_set", "", "the APIs' protobuf image (FileDescriptorSet); empty: helpline.binpb next to the binary")
 	c.add("gateway.openapi_file", "", "OpenAPI description served at /openapi.yaml; empty: openapi.yaml next to the binary")
 	c.add("gateway.max_request_bytes", int64(1<<20), "largest request body accepted (RESOURCE_EXHAUSTED above); requests must come uncompressed")
@@ -139,6 +143,19 @@ func (c *Config) set(name string, raw any) error {
 		default:
 			return fmt.Errorf("%s must be a number", name)
 		}
+	case bool:
+		switch v := raw.(type) {
+		case bool:
+			key.value = v
+		case string:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s must be true or false, not %q", name, v)
+			}
+			key.value = b
+		default:
+			return fmt.Errorf("%s must be true or false", name)
+		}
 	case time.Duration:
 		if !isText {
 			return fmt.Errorf("%s must be a duration such as \"30s\"", name)
@@ -155,6 +172,7 @@ func (c *Config) set(name string, raw any) error {
 func (c *Config) String(name string) string          { return c.keys[name].value.(string) }
 func (c *Config) Int(name string) int64              { return c.keys[name].value.(int64) }
 func (c *Config) Duration(name string) time.Duration { return c.keys[name].value.(time.Duration) }
+func (c *Config) Bool(name string) bool              { return c.keys[name].value.(bool) }
 
 // List splits a comma-separated key into its non-empty, trimmed items.
 func (c *Config) List(name string) []string {

@@ -3,12 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -117,6 +125,11 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, extraConfig map[string]any) *harness {
+	return newHarnessWith(t, extraConfig, nil)
+}
+
+// newHarnessWith's service speaks HTTP/2 over TLS with `backendTLS` (h2c when nil).
+func newHarnessWith(t *testing.T, extraConfig map[string]any, backendTLS *tls.Config) *harness {
 	image := os.Getenv("HELPLINE_PROTO_IMAGE")
 	if image == "" {
 		t.Skip("HELPLINE_PROTO_IMAGE (the build's proto/helpline.binpb) is not set; ctest sets it")
@@ -128,9 +141,14 @@ func newHarness(t *testing.T, extraConfig map[string]any) *harness {
 		t.Fatal(err)
 	}
 	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
-	backend := &http.Server{Handler: service, Protocols: &protocols}
-	go backend.Serve(listener)
+	backend := &http.Server{Handler: service, Protocols: &protocols, TLSConfig: backendTLS}
+	if backendTLS == nil {
+		protocols.SetUnencryptedHTTP2(true)
+		go backend.Serve(listener)
+	} else {
+		protocols.SetHTTP2(true)
+		go backend.ServeTLS(listener, "", "")
+	}
 	t.Cleanup(func() { backend.Close() })
 
 	openapi := t.TempDir() + "/openapi.yaml"
@@ -811,4 +829,97 @@ func (h *harness) watchOffers(ctx context.Context) *http.Response {
 		h.t.Fatal(err)
 	}
 	return response
+}
+
+// testPKI is a CA and what it signed: a certificate for 127.0.0.1 (the
+// services') and a client certificate (the gateway's), as PEM files.
+type testPKI struct {
+	caFile, clientCertFile, clientKeyFile string
+	pool                                  *x509.CertPool
+	server                                tls.Certificate
+}
+
+func newTestPKI(t *testing.T) testPKI {
+	dir := t.TempDir()
+	write := func(name, kind string, der []byte) string {
+		path := dir + "/" + name
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	newKey := func() *ecdsa.PrivateKey {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	caKey := newKey()
+	caTemplate := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	leaf := func(serial int64, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
+		key := newKey()
+		template := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "leaf"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			KeyUsage: x509.KeyUsageDigitalSignature}
+		der, err := x509.CreateCertificate(rand.Reader, template, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der, key
+	}
+	pki := testPKI{caFile: write("ca.pem", "CERTIFICATE", caDER), pool: x509.NewCertPool()}
+	pki.pool.AddCert(ca)
+	serverDER, serverKey := leaf(2, x509.ExtKeyUsageServerAuth)
+	pki.server = tls.Certificate{Certificate: [][]byte{serverDER}, PrivateKey: serverKey}
+	clientDER, clientKey := leaf(3, x509.ExtKeyUsageClientAuth)
+	pki.clientCertFile = write("client.pem", "CERTIFICATE", clientDER)
+	keyDER, _ := x509.MarshalECPrivateKey(clientKey)
+	pki.clientKeyFile = write("client.key", "EC PRIVATE KEY", keyDER)
+	return pki
+}
+
+func TestTheServicesAreCalledOverMutualTlsWhenConfigured(t *testing.T) {
+	pki := newTestPKI(t)
+	backendTLS := &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	h := newHarnessWith(t, map[string]any{"gateway.backend_tls.ca_file": pki.caFile,
+		"gateway.backend_tls.cert_file": pki.clientCertFile, "gateway.backend_tls.key_file": pki.clientKeyFile,
+		"tls.required": true}, backendTLS)
+	response, body := h.do("POST", search, "application/json", []byte(`{}`), map[string]string{"Connect-Protocol-Version": "1"})
+	if response.StatusCode != 200 || !h.service.called(search) {
+		t.Fatalf("over mutual TLS: %d %s", response.StatusCode, body)
+	}
+
+	// Without the gateway's certificate the service does not serve it.
+	plain := newHarnessWith(t, map[string]any{"gateway.backend_tls.ca_file": pki.caFile}, backendTLS)
+	response, body = plain.do("POST", search, "application/json", []byte(`{}`), map[string]string{"Connect-Protocol-Version": "1"})
+	if response.StatusCode != 503 || plain.service.called(search) {
+		t.Errorf("without a client certificate: %d %s", response.StatusCode, body)
+	}
+}
+
+func TestPlaintextToTheServicesIsRefusedWhereTlsIsRequired(t *testing.T) {
+	config := gatewaySchema()
+	if err := config.set("tls.required", "true"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := backendTransport(config); err == nil || !strings.Contains(err.Error(), "gateway.backend_tls.ca_file") {
+		t.Errorf("no CA with tls.required: %v", err)
+	}
+	config.set("gateway.backend_tls.ca_file", t.TempDir()+"/none.pem")
+	if _, _, err := backendTransport(config); err == nil || !strings.Contains(err.Error(), "cannot read") {
+		t.Errorf("a CA file that does not exist: %v", err)
+	}
+	if err := config.set("tls.required", "maybe"); err == nil {
+		t.Error("tls.required took \"maybe\"")
+	}
 }

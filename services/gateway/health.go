@@ -25,6 +25,7 @@ import (
 // with it.
 type health struct {
 	client       *http.Client
+	scheme       string            // "http" or "https"
 	targets      map[string]string // service name -> host:port
 	up           *prometheus.GaugeVec
 	logger       *slog.Logger
@@ -34,9 +35,9 @@ type health struct {
 	failing map[string]string // service -> why it is not serving; nil before the first round
 }
 
-func newHealth(transport http.RoundTripper, targets map[string]string, registry prometheus.Registerer,
-	logger *slog.Logger) *health {
-	h := &health{client: &http.Client{Transport: transport, Timeout: 2 * time.Second}, targets: targets,
+func newHealth(transport http.RoundTripper, scheme string, targets map[string]string,
+	registry prometheus.Registerer, logger *slog.Logger) *health {
+	h := &health{client: &http.Client{Transport: transport, Timeout: 2 * time.Second}, scheme: scheme, targets: targets,
 		logger: logger, up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "helpline_gateway_backend_up",
 			Help: "1 while the service answers its health check SERVING, as the gateway last saw it (every 5 s)",
@@ -65,7 +66,7 @@ func (h *health) checkAll(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := checkHealth(ctx, h.client, target); err != nil {
+			if err := checkHealth(ctx, h.client, h.scheme, target); err != nil {
 				mu.Lock()
 				failing[name] = err.Error()
 				mu.Unlock()
@@ -98,9 +99,9 @@ func (h *health) checkAll(ctx context.Context) {
 }
 
 // checkHealth calls grpc.health.v1.Health/Check{service: ""} on target.
-func checkHealth(ctx context.Context, client *http.Client, target string) error {
+func checkHealth(ctx context.Context, client *http.Client, scheme, target string) error {
 	request, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		"http://"+target+"/grpc.health.v1.Health/Check", bytes.NewReader(make([]byte, 5)))
+		scheme+"://"+target+"/grpc.health.v1.Health/Check", bytes.NewReader(make([]byte, 5)))
 	if err != nil {
 		return err
 	}

@@ -103,7 +103,11 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 			stop()
 		}
 	}()
-	settings := backendSettings{transport: h2cTransport(), unaryLimit: config.Duration("gateway.unary_timeout"),
+	transport, scheme, err := backendTransport(config)
+	if err != nil {
+		return nil, err
+	}
+	settings := backendSettings{transport: transport, scheme: scheme, unaryLimit: config.Duration("gateway.unary_timeout"),
 		streamLimit: config.Duration("gateway.stream_timeout"), stopping: stopping, anonymous: anonymous,
 		logger: logger}
 	targets := map[string]string{}
@@ -131,7 +135,7 @@ func newGateway(config *Config, logger *slog.Logger, registry prometheus.Registe
 	metrics := newEdgeMetrics(registry)
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	g := &gateway{logger: logger, health: newHealth(settings.transport, targets, registry, logger), stop: stop,
+	g := &gateway{logger: logger, health: newHealth(settings.transport, settings.scheme, targets, registry, logger), stop: stop,
 		openapiFile: besideBinary(config.String("gateway.openapi_file"), "openapi.yaml")}
 	if _, err := os.Stat(g.openapiFile); err != nil {
 		return nil, fmt.Errorf("no OpenAPI description: %w", err)
