@@ -82,6 +82,8 @@ def secret_names(values):
                 walk(child)
 
     walk(values)
+    if values.get("tls", {}).get("enabled"):
+        names.add(values["tls"]["secretName"])
     return names
 
 
@@ -188,6 +190,10 @@ def check_config_accepted(deployment, config_text):
         # The image has them in GATEWAY_SHARE, the build beside the binary.
         env["HELPLINE_GATEWAY_DESCRIPTOR_SET"] = os.path.join(os.path.dirname(binary), "helpline.binpb")
         env["HELPLINE_GATEWAY_OPENAPI_FILE"] = os.path.join(os.path.dirname(binary), "openapi.yaml")
+        if "backend_tls" in json.loads(config_text).get("gateway", {}):
+            # The pod's certificate, which the gateway reads at start: one made here.
+            for name, path in test_certificate().items():
+                env[f"HELPLINE_GATEWAY_BACKEND_TLS_{name.upper()}_FILE"] = path
     with tempfile.NamedTemporaryFile("w", suffix=".json") as config:
         config.write(config_text)
         config.flush()
@@ -195,6 +201,22 @@ def check_config_accepted(deployment, config_text):
                               capture_output=True, text=True, timeout=30)
     check(done.returncode == 0,
           f"{deployment['metadata']['name']}: helpline-{service} refuses its config: {done.stderr}")
+
+
+_certificate = {}
+
+
+def test_certificate():
+    """A self-signed certificate and key (PEM files), made once with openssl."""
+    if not _certificate:
+        folder = tempfile.mkdtemp(prefix="chart-test-tls-")
+        cert, key = os.path.join(folder, "tls.crt"), os.path.join(folder, "tls.key")
+        done = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                               "-nodes", "-days", "1", "-subj", "/CN=chart-test", "-keyout", key, "-out", cert],
+                              capture_output=True, text=True)
+        check(done.returncode == 0, f"openssl could not make a test certificate: {done.stderr}")
+        _certificate.update({"ca": cert, "cert": cert, "key": key})
+    return _certificate
 
 
 def check_release(values_file):
@@ -324,9 +346,12 @@ def check_gateway(name, by_kind, values):
         http = container.get(probe, {}).get("httpGet", {})
         check(http.get("path") == path and http.get("port") in ("http", port),
               f"{where}'s {probe} does not ask {path} on its port: {http}")
-    # It holds no secret: no Kafka password, no keys.
+    # It holds no secret: no Kafka password, no keys; only the release's
+    # TLS certificate, to call the services with.
+    tls_secret = values["tls"]["secretName"] if values["tls"]["enabled"] else None
     check(not any("secretKeyRef" in e.get("valueFrom", {}) for e in container.get("env", [])) and
-          not any("secret" in v for v in pod["spec"].get("volumes", [])), f"{where} reads a Secret")
+          not any("secret" in v and v["secret"]["secretName"] != tls_secret
+                  for v in pod["spec"].get("volumes", [])), f"{where} reads a Secret")
     service_ports = {p["name"]: p for p in service["spec"]["ports"]}
     check(service["spec"].get("type", "ClusterIP") == "ClusterIP", f"{where}'s Service is not ClusterIP")
     check(service_ports.get("http", {}).get("port") == port, f"{where}'s Service does not serve port {port}")
@@ -337,7 +362,7 @@ def check_gateway(name, by_kind, values):
     # origins and limits from the values, the schema files where the image has them.
     config = json.loads(config_map["data"]["config.json"])
     own = config.get("gateway", {})
-    check(set(config) == {"gateway", "metrics", "log"}, f"{where}'s config has sections {sorted(config)}")
+    check(set(config) == {"gateway", "metrics", "log", "tls"}, f"{where}'s config has sections {sorted(config)}")
     check(own.get("listen") == f"0.0.0.0:{port}", f"{where} listens on {own.get('listen')}")
     check(config.get("metrics", {}).get("listen") == f"0.0.0.0:{values['metricsPort']}",
           f"{where}'s metrics are not on metricsPort")
@@ -478,6 +503,67 @@ def check_kafka_principals(by_kind, values):
         check(done.returncode != 0 and words in done.stderr, f"production with {settings} was rendered")
 
 
+def check_tls(by_kind, values):
+    """Production's gRPC: mutual TLS everywhere with the release's
+    certificate from cert-manager, probes on the plaintext health port,
+    plaintext refused by the services and by the chart."""
+    tls = values["tls"]
+    check(tls["enabled"] and tls["required"], "production: TLS is not required")
+    mine = {"cert_file": "/etc/helpline/tls/tls.crt", "key_file": "/etc/helpline/tls/tls.key",
+            "ca_file": "/etc/helpline/tls/ca.crt"}
+    configs = {c["metadata"]["name"]: json.loads(c["data"]["config.json"])
+               for c in by_kind.get("ConfigMap", [])}
+    names = []
+    for deployment in by_kind.get("Deployment", []):
+        dname = deployment["metadata"]["name"]
+        service = dname.split("-")[-1] if not dname.endswith("psp-sandbox") else "psp-sandbox"
+        names.append(dname)
+        config = configs.get(dname, {})
+        check(config.get("tls", {}).get("required") is True, f"production: {dname} may fall back to plaintext")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+        check(mounts.get("tls") == "/etc/helpline/tls", f"production: {dname} does not mount the certificate")
+        if service == "gateway":
+            check(config.get("gateway", {}).get("backend_tls") == mine,
+                  f"production: the gateway does not call the services with the release's certificate")
+            continue
+        grpc = config.get("grpc", {})
+        check(grpc.get("tls") == {"cert_file": mine["cert_file"], "key_file": mine["key_file"],
+                                  "client_ca_file": mine["ca_file"]},
+              f"production: {dname} does not serve mutual TLS: {grpc.get('tls')}")
+        health = tls["healthPort"]
+        check(grpc.get("health_listen") == f"0.0.0.0:{health}", f"production: {dname} has no health port")
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            check(container.get(probe, {}).get("grpc", {}).get("port") == health,
+                  f"production: {dname}'s {probe} does not ask the plaintext health port")
+        if service not in ("identity", "psp-sandbox"):
+            check(config.get("auth", {}).get("identity", {}).get("tls") == mine,
+                  f"production: {dname} fetches identity's token keys without TLS")
+        if service == "payments":
+            processor = config.get("payments", {}).get("processor", {}).get("tls", {})
+            check(processor.get("ca_file") == "/etc/helpline/processor-ca/ca.crt" and
+                  processor.get("cert_file") == mine["cert_file"],
+                  f"production: payments calls its processor without TLS: {processor}")
+    certificates = by_kind.get("Certificate", [])
+    check(len(certificates) == 1, "production: no cert-manager Certificate")
+    if certificates:
+        spec = certificates[0]["spec"]
+        check(spec["secretName"] == tls["secretName"], "production: the Certificate writes another Secret")
+        check(all(name in spec["dnsNames"] for name in names),
+              f"production: the certificate does not name every service: {spec['dnsNames']}")
+        check({"server auth", "client auth"} <= set(spec["usages"]),
+              "production: the certificate cannot serve and call")
+    production = os.path.join(VALUES_DIR, "production.yaml")
+    for settings, words in ((("tls.enabled=false",), "tls.required"),
+                            (("services.catalog.config.grpc.health_listen=0.0.0.0:1",), "services.catalog.config.grpc"),
+                            (("services.payments.config.tls.required=false",), "services.payments.config.tls")):
+        args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION, "-f", production]
+        for setting in settings:
+            args += ["--set", setting]
+        done = helm(*args)
+        check(done.returncode != 0 and words in done.stderr, f"production with {settings} was rendered")
+
+
 def render_with(*settings):
     args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION]
     for setting in settings:
@@ -499,6 +585,7 @@ def main():
                   len(by_kind.get("HorizontalPodAutoscaler", [])) == len(by_kind.get("Deployment", [])),
                   "production: not every service autoscales from three replicas")
             check_kafka_principals(by_kind, values)
+            check_tls(by_kind, values)
     # The schema turns wrong values away, naming them.
     for setting, field in (("kafka.securityProtocol=tcp", "securityProtocol"),
                            ("securityContext.readOnlyRootFilesystem=false", "readOnlyRootFilesystem"),

@@ -55,6 +55,10 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
   "log" (dict "level" $v.logLevel)
 -}}
 {{- $own := dict -}}
+{{- $tls := $v.tls.enabled -}}
+{{- /* The release's certificate: served, presented to the services called, and their CA. */ -}}
+{{- $mine := dict "cert_file" "/etc/helpline/tls/tls.crt" "key_file" "/etc/helpline/tls/tls.key" "ca_file" "/etc/helpline/tls/ca.crt" -}}
+{{- $_ := set $config "tls" (dict "required" $v.tls.required) -}}
 {{- if eq .name "gateway" -}}
 {{- /* The gateway refuses keys it does not have: no grpc, clock, kafka or auth. */ -}}
 {{- $gateway := dict
@@ -71,10 +75,16 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- range $service := include "helpline.gatewayBackends" $root | splitList " " -}}
 {{- $_ := set $gateway (printf "%s_target" $service) (printf "%s-%s:%v" (include "helpline.fullname" $root) $service $v.grpcPort) -}}
 {{- end -}}
+{{- if $tls }}{{ $_ := set $gateway "backend_tls" $mine }}{{ end -}}
 {{- $_ := set $config "gateway" $gateway -}}
 {{- $own = $v.gateway.config | default dict -}}
 {{- else -}}
-{{- $_ := set $config "grpc" (dict "listen" (printf "0.0.0.0:%v" $v.grpcPort) "reflection" $v.grpcReflection) -}}
+{{- $grpc := dict "listen" (printf "0.0.0.0:%v" $v.grpcPort) "reflection" $v.grpcReflection -}}
+{{- if $tls -}}
+{{- $_ := set $grpc "tls" (dict "cert_file" $mine.cert_file "key_file" $mine.key_file "client_ca_file" $mine.ca_file) -}}
+{{- $_ := set $grpc "health_listen" (printf "0.0.0.0:%v" $v.tls.healthPort) -}}
+{{- end -}}
+{{- $_ := set $config "grpc" $grpc -}}
 {{- if ne .name "psp-sandbox" -}}
 {{- $_ := set $config "clock" (dict "rate" $v.clockRate) -}}
 {{- $kafka := dict "bootstrap_servers" $v.kafka.bootstrapServers "security_protocol" $v.kafka.securityProtocol "group_protocol" $v.kafka.groupProtocol -}}
@@ -87,6 +97,7 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- $auth := dict -}}
 {{- if ne .name "identity" -}}
 {{- $_ := set $auth "identity_target" (printf "%s-identity:%v" (include "helpline.fullname" $root) $v.grpcPort) -}}
+{{- if $tls }}{{ $_ := set $auth "identity" (dict "tls" $mine) }}{{ end -}}
 {{- end -}}
 {{- if $v.trustedProxies }}{{ $_ := set $auth "trusted_proxies" (join "," $v.trustedProxies) }}{{ end -}}
 {{- if $auth }}{{ $_ := set $config "auth" $auth }}{{ end -}}
@@ -98,7 +109,13 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- $_ := set $config "redis" (dict "host" $v.redis.host "port" $v.redis.port) -}}
 {{- end -}}
 {{- if eq .name "payments" -}}
-{{- $_ := set $config "payments" (dict "processor_target" (include "helpline.processorTarget" $root)) -}}
+{{- $payments := dict "processor_target" (include "helpline.processorTarget" $root) -}}
+{{- if $tls -}}
+{{- $processor := deepCopy $mine -}}
+{{- if $v.tls.processorCaSecret.name }}{{ $_ := set $processor "ca_file" "/etc/helpline/processor-ca/ca.crt" }}{{ end -}}
+{{- $_ := set $payments "processor" (dict "tls" $processor) -}}
+{{- end -}}
+{{- $_ := set $config "payments" $payments -}}
 {{- end -}}
 {{- if eq .name "psp-sandbox" -}}
 {{- $_ := set $config "sandbox" (dict "journal_file" "/var/lib/helpline/psp-journal.jsonl") -}}
@@ -240,6 +257,22 @@ identity catalog matching sessions payments
 {{/* Kafka with SASL: a mechanism, and each principal that runs here its
 own user and password Secret (a shared one would let any service write
 every topic); production requires SASL_SSL. */}}
+{{- define "helpline.checkTls" -}}
+{{- if and .Values.tls.required (not .Values.tls.enabled) -}}
+{{- fail "tls.required is set but tls.enabled is not: production's services talk only over TLS" -}}
+{{- end -}}
+{{- range $name, $service := .Values.services -}}
+{{- range $key := list "tls" "health_listen" -}}
+{{- if hasKey (dig "config" "grpc" dict $service) $key -}}
+{{- fail (printf "services.%s.config.grpc.%s: set TLS with tls.* (the chart checks it there), not per service" $name $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey (dig "config" dict $service) "tls" -}}
+{{- fail (printf "services.%s.config.tls: set TLS with tls.*, not per service" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "helpline.checkKafka" -}}
 {{- $kafka := .Values.kafka -}}
 {{- if and $kafka.acls.create (not $kafka.topics.create) -}}
