@@ -448,6 +448,18 @@ def check_gateway(name, by_kind, values):
                   f"{name}: nginx refuses bodies over {body}, before the gateway's own limit")
 
 
+def check_production_refuses(cases):
+    """Production's values with each case's settings do not render, and the
+    error says the case's words."""
+    production = os.path.join(VALUES_DIR, "production.yaml")
+    for settings, words in cases:
+        args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION, "-f", production]
+        for setting in settings:
+            args += ["--set", setting]
+        done = helm(*args)
+        check(done.returncode != 0 and words in done.stderr, f"production with {settings} was rendered")
+
+
 def check_kafka_principals(by_kind, values):
     """Production's Kafka: SASL_SSL, each service its own user and password
     Secret, the topics Job as the admin principal creating every ACL."""
@@ -487,20 +499,14 @@ def check_kafka_principals(by_kind, values):
         check(env.get("KAFKA_SASL_PASSWORD", {}).get("valueFrom", {}).get("secretKeyRef", {}).get("name")
               == admin["passwordSecret"]["name"], "production: the topics Job's password is not the admin's")
     # A shared user, a shared Secret, a missing one, or less than SASL_SSL is refused.
-    production = os.path.join(VALUES_DIR, "production.yaml")
-    for settings, words in (
+    check_production_refuses((
             (("kafka.principals.catalog.username=helpline-identity",), "same user"),
             (("kafka.principals.catalog.passwordSecret.name=helpline-kafka-identity",), "same password"),
             (("kafka.principals.payments.passwordSecret.name=",), "kafka.principals.payments.passwordSecret.name"),
             (("kafka.principals.analyst.username=helpline-payments",), "same user"),
             (("services.catalog.config.kafka.security_protocol=plaintext",), "services.catalog.config.kafka"),
             (("kafka.topics.create=false",), "kafka.acls.create needs kafka.topics.create"),
-            (("kafka.securityProtocol=sasl_plaintext",), "requireSaslSsl")):
-        args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION, "-f", production]
-        for setting in settings:
-            args += ["--set", setting]
-        done = helm(*args)
-        check(done.returncode != 0 and words in done.stderr, f"production with {settings} was rendered")
+            (("kafka.securityProtocol=sasl_plaintext",), "requireSaslSsl")))
 
 
 def check_tls(by_kind, values):
@@ -553,15 +559,9 @@ def check_tls(by_kind, values):
               f"production: the certificate does not name every service: {spec['dnsNames']}")
         check({"server auth", "client auth"} <= set(spec["usages"]),
               "production: the certificate cannot serve and call")
-    production = os.path.join(VALUES_DIR, "production.yaml")
-    for settings, words in ((("tls.enabled=false",), "tls.required"),
-                            (("services.catalog.config.grpc.health_listen=0.0.0.0:1",), "services.catalog.config.grpc"),
-                            (("services.payments.config.tls.required=false",), "services.payments.config.tls")):
-        args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION, "-f", production]
-        for setting in settings:
-            args += ["--set", setting]
-        done = helm(*args)
-        check(done.returncode != 0 and words in done.stderr, f"production with {settings} was rendered")
+    check_production_refuses(((("tls.enabled=false",), "tls.required"),
+                              (("services.catalog.config.grpc.health_listen=0.0.0.0:1",), "services.catalog.config.grpc"),
+                              (("services.payments.config.tls.required=false",), "services.payments.config.tls")))
 
 
 def render_with(*settings):
