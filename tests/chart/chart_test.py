@@ -83,7 +83,8 @@ def secret_names(values):
 
     walk(values)
     if values.get("tls", {}).get("enabled"):
-        names.add(values["tls"]["secretName"])
+        names.update(f"{values['tls']['secretName']}-{component}"
+                     for component in (*SERVICES, "gateway", "psp-sandbox"))
     return names
 
 
@@ -348,7 +349,7 @@ def check_gateway(name, by_kind, values):
               f"{where}'s {probe} does not ask {path} on its port: {http}")
     # It holds no secret: no Kafka password, no keys; only the release's
     # TLS certificate, to call the services with.
-    tls_secret = values["tls"]["secretName"] if values["tls"]["enabled"] else None
+    tls_secret = f"{values['tls']['secretName']}-gateway" if values["tls"]["enabled"] else None
     check(not any("secretKeyRef" in e.get("valueFrom", {}) for e in container.get("env", [])) and
           not any("secret" in v and v["secret"]["secretName"] != tls_secret
                   for v in pod["spec"].get("volumes", [])), f"{where} reads a Secret")
@@ -550,18 +551,30 @@ def check_tls(by_kind, values):
             check(processor.get("ca_file") == "/etc/helpline/processor-ca/ca.crt" and
                   processor.get("cert_file") == mine["cert_file"],
                   f"production: payments calls its processor without TLS: {processor}")
-    certificates = by_kind.get("Certificate", [])
-    check(len(certificates) == 1, "production: no cert-manager Certificate")
-    if certificates:
-        spec = certificates[0]["spec"]
-        check(spec["secretName"] == tls["secretName"], "production: the Certificate writes another Secret")
-        check(all(name in spec["dnsNames"] for name in names),
-              f"production: the certificate does not name every service: {spec['dnsNames']}")
-        check({"server auth", "client auth"} <= set(spec["usages"]),
-              "production: the certificate cannot serve and call")
+    certificates = {c["spec"]["secretName"]: c["spec"] for c in by_kind.get("Certificate", [])}
+    check(len(certificates) == len(names), f"production: not one cert-manager Certificate per component")
+    check(tls["certManager"]["issuerRef"]["kind"] == "Issuer",
+          "production: a ClusterIssuer signs for anyone in the cluster who may ask")
+    for dname in names:
+        component = "psp-sandbox" if dname.endswith("psp-sandbox") else dname.split("-")[-1]
+        secret = f"{tls['secretName']}-{component}"
+        deployment = next(d for d in by_kind["Deployment"] if d["metadata"]["name"] == dname)
+        mounted = {v["secret"]["secretName"] for v in deployment["spec"]["template"]["spec"]["volumes"]
+                   if "secret" in v and v["name"] == "tls"}
+        check(mounted == {secret}, f"production: {dname} mounts {mounted}, not its own certificate {secret}")
+        spec = certificates.get(secret, {})
+        if component == "gateway":
+            check(not spec.get("dnsNames") and spec.get("usages") == ["client auth", "digital signature"],
+                  f"production: the gateway's certificate can serve: {spec}")
+        else:
+            check(spec.get("dnsNames", [None])[0] == dname and
+                  all(n.startswith(dname + ".") or n == dname for n in spec.get("dnsNames", [])),
+                  f"production: {dname}'s certificate names others: {spec.get('dnsNames')}")
+            check("server auth" in spec.get("usages", []), f"production: {dname}'s certificate cannot serve")
     check_production_refuses(((("tls.enabled=false",), "tls.required"),
                               (("services.catalog.config.grpc.health_listen=0.0.0.0:1",), "services.catalog.config.grpc"),
-                              (("services.payments.config.tls.required=false",), "services.payments.config.tls")))
+                              (("services.payments.config.tls.required=false",), "services.payments.config.tls"),
+                              (("pspSandbox.enabled=true",), "tls.processorCaSecret")))
 
 
 def render_with(*settings):

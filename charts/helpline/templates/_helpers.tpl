@@ -261,6 +261,9 @@ every topic); production requires SASL_SSL. */}}
 {{- if and .Values.tls.required (not .Values.tls.enabled) -}}
 {{- fail "tls.required is set but tls.enabled is not: production's services talk only over TLS" -}}
 {{- end -}}
+{{- if and .Values.tls.processorCaSecret.name .Values.pspSandbox.enabled -}}
+{{- fail "tls.processorCaSecret is for a processor outside the release; the sandbox's certificate is the release's CA's: unset one" -}}
+{{- end -}}
 {{- range $name, $service := .Values.services -}}
 {{- range $key := list "tls" "health_listen" -}}
 {{- if hasKey (dig "config" "grpc" dict $service) $key -}}

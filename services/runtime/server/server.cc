@@ -197,6 +197,7 @@ absl::Status GrpcServer::Start() {
   if (absl::Status status = metrics_.Serve(options_.metrics_listen); !status.ok()) {
     server_->Shutdown();
     server_.reset();
+    StopHealthServer();
     return status;
   }
   if (!options_.ports_file.empty()) {
@@ -213,6 +214,13 @@ absl::Status GrpcServer::Start() {
                           {"metrics_port", metrics_.port()},
                           {"health_port", health_port_}});
   return absl::OkStatus();
+}
+
+void GrpcServer::StopHealthServer() {
+  if (health_server_ == nullptr) return;
+  health_server_->Shutdown(std::chrono::system_clock::now());
+  health_server_->Wait();
+  health_server_.reset();
 }
 
 void GrpcServer::SetHealth(const std::string& service, bool serving) {
@@ -258,13 +266,12 @@ void GrpcServer::Shutdown() {
   if (!first || server_ == nullptr) return;
   log::Info("shutting down", {{"grace_ms", absl::ToInt64Milliseconds(options_.shutdown_grace)}});
   server_->GetHealthCheckService()->Shutdown();
-  if (health_server_ != nullptr) {
-    health_server_->GetHealthCheckService()->Shutdown();
-    health_server_->Shutdown();
-  }
+  if (health_server_ != nullptr) health_server_->GetHealthCheckService()->Shutdown();
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(options_.shutdown_grace));
   server_->Wait();
+  // Probes see NOT_SERVING through the drain; open health Watch calls end now.
+  StopHealthServer();
   log::Info("stopped");
 }
 

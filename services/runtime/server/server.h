@@ -105,10 +105,12 @@ class GrpcServer {
   std::map<std::string, int> other_ports_;
   // Sets a health status on the server and on its plaintext health port.
   void SetHealth(const std::string& service, bool serving);
+  void StopHealthServer();
 
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<grpc::Server> health_server_;
+  // Before health_server_, which uses it until it is destroyed.
   grpc::CallbackGenericService health_only_;
+  std::unique_ptr<grpc::Server> health_server_;
   int grpc_port_ = 0;
   int health_port_ = 0;
   std::atomic<bool> shut_down_{false};
