@@ -201,33 +201,87 @@ func (unflushed) Flush() {}
 // when gateway.backend_tls.ca_file names the services' CA (presenting
 // cert_file/key_file when set, for mutual TLS), h2c otherwise, which
 // tls.required refuses. The scheme goes with it.
-func backendTransport(config *Config) (*http.Transport, string, error) {
-	caFile := config.String("gateway.backend_tls.ca_file")
-	if caFile == "" {
+func backendTransport(config *Config) (http.RoundTripper, string, error) {
+	files := tlsFiles{ca: config.String("gateway.backend_tls.ca_file"),
+		cert: config.String("gateway.backend_tls.cert_file"), key: config.String("gateway.backend_tls.key_file")}
+	if files.ca == "" {
 		if config.Bool("tls.required") {
 			return nil, "", fmt.Errorf("gateway.backend_tls.ca_file: tls.required is set, so the services are not called in plaintext")
 		}
 		return h2cTransport(), "http", nil
 	}
-	ca, err := os.ReadFile(caFile)
+	reloading := &reloadingTransport{files: files, every: time.Minute}
+	if _, err := reloading.load(); err != nil {
+		return nil, "", err
+	}
+	return reloading, "https", nil
+}
+
+type tlsFiles struct{ ca, cert, key string }
+
+// reloadingTransport reads its files again every `every` and, when they
+// changed (a renewed certificate in a Secret updated in place), makes new
+// connections with them; calls under way keep theirs.
+type reloadingTransport struct {
+	files tlsFiles
+	every time.Duration
+
+	mu       sync.Mutex
+	current  *http.Transport
+	contents string
+	checked  time.Time
+}
+
+func (r *reloadingTransport) RoundTrip(request *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	if time.Since(r.checked) >= r.every {
+		if _, err := r.loadLocked(); err != nil {
+			// Keep the certificate that works; the next look tries again.
+			slog.Warn("cannot read the services' TLS files again; keeping the loaded ones", "error", err.Error())
+		}
+	}
+	transport := r.current
+	r.mu.Unlock()
+	return transport.RoundTrip(request)
+}
+
+// load reads the files and, if they changed, builds a transport with them.
+func (r *reloadingTransport) load() (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.loadLocked()
+}
+
+func (r *reloadingTransport) loadLocked() (bool, error) {
+	r.checked = time.Now()
+	ca, err := os.ReadFile(r.files.ca)
 	pool := x509.NewCertPool()
 	if err != nil || !pool.AppendCertsFromPEM(ca) {
-		return nil, "", fmt.Errorf("gateway.backend_tls.ca_file: cannot read a PEM CA at %q", caFile)
+		return false, fmt.Errorf("gateway.backend_tls.ca_file: cannot read a PEM CA at %q", r.files.ca)
 	}
+	contents := string(ca)
 	tlsConfig := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if certFile := config.String("gateway.backend_tls.cert_file"); certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, config.String("gateway.backend_tls.key_file"))
+	if r.files.cert != "" {
+		cert, err := tls.LoadX509KeyPair(r.files.cert, r.files.key)
 		if err != nil {
-			return nil, "", fmt.Errorf("gateway.backend_tls.cert_file/key_file: %v", err)
+			return false, fmt.Errorf("gateway.backend_tls.cert_file/key_file: %v", err)
 		}
 		tlsConfig.Certificates = []tls.Certificate{cert}
+		contents += string(cert.Certificate[0])
+	}
+	if contents == r.contents {
+		return false, nil
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP2(true)
 	transport := h2cTransport()
 	transport.Protocols = &protocols
 	transport.TLSClientConfig = tlsConfig
-	return transport, "https", nil
+	if r.current != nil {
+		r.current.CloseIdleConnections()
+	}
+	r.current, r.contents = transport, contents
+	return true, nil
 }
 
 // h2cTransport speaks HTTP/2 without TLS to the services (prior knowledge),

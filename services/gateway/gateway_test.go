@@ -923,3 +923,59 @@ func TestPlaintextToTheServicesIsRefusedWhereTlsIsRequired(t *testing.T) {
 		t.Error("tls.required took \"maybe\"")
 	}
 }
+
+func TestARenewedCertificateOnDiskIsUsedForNewConnections(t *testing.T) {
+	serve := func(pki testPKI) *httptest.Server {
+		server := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, r.Proto)
+		}))
+		server.EnableHTTP2 = true
+		server.TLS = &tls.Config{Certificates: []tls.Certificate{pki.server}}
+		server.StartTLS()
+		t.Cleanup(server.Close)
+		return server
+	}
+	first, second := newTestPKI(t), newTestPKI(t)
+	before, after := serve(first), serve(second)
+	live := t.TempDir() + "/ca.pem"
+	copyFile := func(from string) {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(live, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(first.caFile)
+	config := gatewaySchema()
+	config.set("gateway.backend_tls.ca_file", live)
+	roundTripper, scheme, err := backendTransport(config)
+	if err != nil || scheme != "https" {
+		t.Fatalf("%v %s", err, scheme)
+	}
+	get := func(server *httptest.Server) (string, error) {
+		response, err := (&http.Client{Transport: roundTripper}).Get(server.URL)
+		if err != nil {
+			return "", err
+		}
+		defer response.Body.Close()
+		body, _ := io.ReadAll(response.Body)
+		return string(body), nil
+	}
+	if proto, err := get(before); err != nil || proto != "HTTP/2.0" {
+		t.Fatalf("the first CA's service: %q %v", proto, err)
+	}
+	if _, err := get(after); err == nil {
+		t.Fatal("a service of a CA not configured was trusted")
+	}
+
+	copyFile(second.caFile) // the Secret's volume is updated in place
+	roundTripper.(*reloadingTransport).every = 0
+	if proto, err := get(after); err != nil || proto != "HTTP/2.0" {
+		t.Errorf("after the renewal: %q %v", proto, err)
+	}
+	if _, err := get(before); err == nil {
+		t.Error("the old CA is still trusted after the renewal")
+	}
+}

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "services/runtime/server/log.h"
 
@@ -35,19 +37,30 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(
     }
     return grpc::InsecureServerCredentials();
   }
-  absl::StatusOr<std::string> cert = ReadPem(files.cert_file, "grpc.tls.cert_file");
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem(files.key_file, "grpc.tls.key_file");
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-  options.pem_key_cert_pairs.push_back({*key, *cert});
-  if (!files.ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadPem(files.ca_file, "grpc.tls.client_ca_file");
-    if (!ca.ok()) return ca.status();
-    options.pem_root_certs = *ca;
-    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  // Read once here for an error that names the key; the provider reads them
+  // again every reload_seconds.
+  if (absl::StatusOr<std::string> cert = ReadPem(files.cert_file, "grpc.tls.cert_file"); !cert.ok()) {
+    return cert.status();
   }
-  return grpc::SslServerCredentials(options);
+  if (absl::StatusOr<std::string> key = ReadPem(files.key_file, "grpc.tls.key_file"); !key.ok()) {
+    return key.status();
+  }
+  if (!files.ca_file.empty()) {
+    if (absl::StatusOr<std::string> ca = ReadPem(files.ca_file, "grpc.tls.client_ca_file"); !ca.ok()) {
+      return ca.status();
+    }
+  }
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      files.key_file, files.cert_file, files.ca_file, files.reload_seconds);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (files.ca_file.empty()) {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(const std::string& target,
@@ -60,21 +73,29 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> ChannelTo(const std::string& targ
     }
     return grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   }
-  grpc::SslCredentialsOptions options;
-  absl::StatusOr<std::string> ca = ReadPem(files.ca_file, what + ".tls.ca_file");
-  if (!ca.ok()) return ca.status();
-  options.pem_root_certs = *ca;
-  if (!files.cert_file.empty()) {
-    absl::StatusOr<std::string> cert = ReadPem(files.cert_file, what + ".tls.cert_file");
-    if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = ReadPem(files.key_file, what + ".tls.key_file");
-    if (!key.ok()) return key.status();
-    options.pem_cert_chain = *cert;
-    options.pem_private_key = *key;
+  if (absl::StatusOr<std::string> ca = ReadPem(files.ca_file, what + ".tls.ca_file"); !ca.ok()) {
+    return ca.status();
   }
+  if (!files.cert_file.empty()) {
+    if (absl::StatusOr<std::string> cert = ReadPem(files.cert_file, what + ".tls.cert_file");
+        !cert.ok()) {
+      return cert.status();
+    }
+    if (absl::StatusOr<std::string> key = ReadPem(files.key_file, what + ".tls.key_file");
+        !key.ok()) {
+      return key.status();
+    }
+  }
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      files.key_file, files.cert_file, files.ca_file, files.reload_seconds);
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(provider);
+  options.watch_root_certs();
+  if (!files.cert_file.empty()) options.watch_identity_key_cert_pairs();
+  options.set_verify_server_certs(true);
   grpc::ChannelArguments arguments;
   if (!files.server_name.empty()) arguments.SetSslTargetNameOverride(files.server_name);
-  return grpc::CreateCustomChannel(target, grpc::SslCredentials(options), arguments);
+  return grpc::CreateCustomChannel(target, grpc::experimental::TlsCredentials(options), arguments);
 }
 
 void AddClientTlsKeys(ConfigSchema& schema, const std::string& prefix, const std::string& what) {

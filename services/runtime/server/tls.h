@@ -21,6 +21,9 @@ struct TlsFiles {
   // A client: the name the server's certificate must carry, if not the
   // target's host (e.g. "identity.helpline.svc").
   std::string server_name;
+  // The files are read again this often: a renewed certificate (a Secret
+  // updated in place) is used for new connections without a restart.
+  unsigned int reload_seconds = 60;
 };
 
 // TLS when `files.cert_file` is set (with `files.ca_file`, only clients with

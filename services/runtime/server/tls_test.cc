@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
 #include "helpline/testing/v1/echo.grpc.pb.h"
@@ -63,7 +64,8 @@ class TlsTest : public ::testing::Test {
         "ca ca; ca other-ca\n",
         "leaf ca server 'subjectAltName=DNS:localhost,IP:127.0.0.1'\n",
         "leaf ca client 'extendedKeyUsage=clientAuth'\n",
-        "leaf other-ca stranger 'extendedKeyUsage=clientAuth'\n");
+        "leaf other-ca stranger 'extendedKeyUsage=clientAuth'\n",
+        "leaf other-ca renewed 'subjectAltName=DNS:localhost,IP:127.0.0.1'\n");
     ASSERT_EQ(std::system(absl::StrCat("bash -c \"$(cat <<'EOF'\n", script, "\nEOF\n)\"").c_str()),
               0)
         << "openssl made the certificates";
@@ -85,11 +87,13 @@ class TlsTest : public ::testing::Test {
     return options;
   }
 
-  // A TLS channel trusting `ca`, presenting `client` (if not empty).
+  // A TLS channel trusting `ca`, presenting `client` (if not empty), asking
+  // the server's certificate for `server_name` (if not empty).
   static std::shared_ptr<grpc::Channel> Channel(int port, const std::string& ca,
-                                                const std::string& client = "") {
+                                                const std::string& client = "",
+                                                const std::string& server_name = "") {
     TlsFiles files{client.empty() ? "" : File(client + ".pem"),
-                   client.empty() ? "" : File(client + ".key"), File(ca + ".pem"), ""};
+                   client.empty() ? "" : File(client + ".key"), File(ca + ".pem"), server_name};
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
         ChannelTo(absl::StrCat("localhost:", port), files, true, "test");
     EXPECT_TRUE(channel.ok()) << channel.status();
@@ -126,6 +130,50 @@ TEST_F(TlsTest, ClientsThatTrustItsCaAreServedOthersAndPlaintextAreNot) {
   EXPECT_EQ(CallEcho(::helpline::testing::LocalChannel(server.grpc_port())),
             grpc::StatusCode::UNAVAILABLE)
       << "no plaintext on a TLS port";
+}
+
+TEST_F(TlsTest, AServerCertificateForAnotherNameIsNotTrusted) {
+  Echoes echo;
+  GrpcServer server(Options(/*mutual=*/false));
+  server.AddService(&echo);
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_EQ(CallEcho(Channel(server.grpc_port(), "ca", "", "localhost")), grpc::StatusCode::OK);
+  EXPECT_EQ(CallEcho(Channel(server.grpc_port(), "ca", "", "identity.helpline.svc")),
+            grpc::StatusCode::UNAVAILABLE)
+      << "a certificate of the right CA for another name: it could be any pod of the CA";
+}
+
+TEST_F(TlsTest, ACertificateRenewedOnDiskIsServedWithoutARestart) {
+  // The server's own copies of its files, as a Secret's volume holds them.
+  std::filesystem::copy_file(File("server.pem"), File("live.pem"),
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(File("server.key"), File("live.key"),
+                             std::filesystem::copy_options::overwrite_existing);
+  Echoes echo;
+  ServerOptions options = Options(/*mutual=*/false);
+  options.tls.cert_file = File("live.pem");
+  options.tls.key_file = File("live.key");
+  options.tls.reload_seconds = 1;
+  GrpcServer server(options);
+  server.AddService(&echo);
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_EQ(CallEcho(Channel(server.grpc_port(), "ca")), grpc::StatusCode::OK);
+
+  // A new certificate (here from another CA, to tell them apart) replaces it.
+  std::filesystem::copy_file(File("renewed.pem"), File("live.pem"),
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(File("renewed.key"), File("live.key"),
+                             std::filesystem::copy_options::overwrite_existing);
+  absl::Time deadline = absl::Now() + absl::Seconds(15);
+  grpc::StatusCode renewed = grpc::StatusCode::UNKNOWN;
+  while (absl::Now() < deadline) {
+    renewed = CallEcho(Channel(server.grpc_port(), "other-ca"));
+    if (renewed == grpc::StatusCode::OK) break;
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  EXPECT_EQ(renewed, grpc::StatusCode::OK) << "new connections get the renewed certificate";
+  EXPECT_EQ(CallEcho(Channel(server.grpc_port(), "ca")), grpc::StatusCode::UNAVAILABLE)
+      << "and no longer the old one";
 }
 
 TEST_F(TlsTest, MutualTlsServesOnlyClientsWithACertificateItsCaSigned) {
