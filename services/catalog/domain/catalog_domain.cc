@@ -35,10 +35,6 @@ absl::Status NothingToReview() {
   return absl::FailedPreconditionError("nothing of this profile waits for review");
 }
 
-bool FromHelpline(const es::DecideContext& context) {
-  return context.meta != nullptr && !context.meta->actor().system().empty();
-}
-
 absl::Status OnlyHelpline() {
   return absl::PermissionDeniedError("only Helpline itself sends this command");
 }
@@ -64,7 +60,7 @@ absl::StatusOr<Events> DecideProfile(const v1::ProfileState& profile, int64_t ve
                                      const es::DecideContext& context) {
   CatalogEvent event;
   if (command.has_erase_profile()) {
-    if (!FromHelpline(context)) return OnlyHelpline();
+    if (!es::SentByHelpline(context)) return OnlyHelpline();
     return EraseProfile(profile, version);
   }
   if (profile.erased()) {
@@ -334,7 +330,7 @@ absl::StatusOr<Events> DecideProgram(const v1::SponsorProgramState& program, int
     return Events{event};
   }
   if (command.has_close_sponsor_program()) {
-    if (!FromHelpline(context)) return OnlyHelpline();
+    if (!es::SentByHelpline(context)) return OnlyHelpline();
     if (version == 0 || program.closed()) return Events{};
     event.mutable_sponsor_program_paused()->set_closed(true);
     event.mutable_sponsor_program_paused()->set_reason(command.close_sponsor_program().reason());

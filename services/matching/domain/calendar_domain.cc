@@ -79,7 +79,7 @@ absl::StatusOr<Events> Book(const v1::CalendarState& calendar, const std::string
 absl::StatusOr<Events> Cancel(const v1::CalendarState& calendar, const std::string& expert_id,
                               const v1::CancelBooking& cancel, const es::DecideContext& context) {
   auto found = calendar.bookings().find(cancel.booking_id());
-  const bool platform = context.meta != nullptr && !context.meta->actor().system().empty();
+  const bool platform = es::SentByHelpline(context);
   const bool by_platform = cancel.payment_failed() || cancel.account_deleted();
   if (by_platform && !platform) {
     return absl::PermissionDeniedError(

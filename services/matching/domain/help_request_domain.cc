@@ -175,7 +175,7 @@ absl::StatusOr<Events> DecideHelpRequest(const v1::HelpRequestState& request,
     case MatchingCommand::kCancelHelpRequest: {
       const bool account_deleted = command.cancel_help_request().account_deleted();
       if (account_deleted) {
-        if (context.meta == nullptr || context.meta->actor().system().empty()) {
+        if (!es::SentByHelpline(context)) {
           return absl::PermissionDeniedError("only Helpline cancels a request for a deleted account");
         }
         if (!Open(request)) return Events{};

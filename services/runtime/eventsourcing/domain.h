@@ -39,6 +39,12 @@ struct DecideContext {
   const runtime::v1::CommandMeta* meta = nullptr;
 };
 
+// The command comes from Helpline itself (a reactor, timer or sweep), never
+// from a user's call: handlers always set a user as the actor.
+inline bool SentByHelpline(const DecideContext& context) {
+  return context.meta != nullptr && !context.meta->actor().system().empty();
+}
+
 // The type-erased form of a Domain that the processor runs.
 class AggregateType {
  public:
