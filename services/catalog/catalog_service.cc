@@ -84,6 +84,18 @@ absl::Status CatalogService::SeedCategories() {
       .status();
 }
 
+absl::StatusOr<v1::ProfileContent> CatalogService::SealTexts(v1::ProfileContent content,
+                                                            const std::string& expert_id) {
+  const absl::Time deadline = absl::Now() + options_.command_timeout;
+  for (std::string* text :
+       {content.mutable_public_name(), content.mutable_headline(), content.mutable_bio()}) {
+    absl::StatusOr<std::string> sealed = parts_.personal.Seal(expert_id, *text, deadline);
+    if (!sealed.ok()) return sealed.status();
+    *text = *std::move(sealed);
+  }
+  return content;
+}
+
 absl::Status CatalogService::WriteProfile(v1::CatalogCommand command,
                                           const std::string& expert_id,
                                           const auth::Principal& caller,
@@ -137,7 +149,10 @@ grpc::Status CatalogService::CreateProfile(grpc::ServerContext* context,
     CheckProfileContent(request->content(), "content.", Rules(), validator);
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     v1::CatalogCommand create;
-    *create.mutable_create_profile()->mutable_content() = Normalised(request->content());
+    absl::StatusOr<v1::ProfileContent> content =
+        SealTexts(Normalised(request->content()), caller.user_id);
+    if (!content.ok()) return content.status();
+    *create.mutable_create_profile()->mutable_content() = *std::move(content);
     return WriteProfile(create, caller.user_id, caller, "create-profile", request->request_id(),
                         response->mutable_profile());
   });
@@ -189,7 +204,9 @@ grpc::Status CatalogService::UpdateProfile(grpc::ServerContext* context,
     CheckProfileContent(content, "content.", Rules(), validator);
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
     v1::CatalogCommand update;
-    *update.mutable_update_profile()->mutable_content() = Normalised(std::move(content));
+    absl::StatusOr<v1::ProfileContent> sealed = SealTexts(Normalised(std::move(content)), caller.user_id);
+    if (!sealed.ok()) return sealed.status();
+    *update.mutable_update_profile()->mutable_content() = *std::move(sealed);
     return WriteProfile(update, caller.user_id, caller, "update-profile", request->request_id(),
                         response->mutable_profile(), request->expected_version());
   });
@@ -300,7 +317,15 @@ grpc::Status CatalogService::UnpublishProfile(grpc::ServerContext* context,
     }
     const std::string& expert_id = for_someone_else ? request->expert_id() : caller.user_id;
     v1::CatalogCommand unpublish;
-    unpublish.mutable_unpublish_profile()->set_reason(request->reason());
+    if (for_someone_else) {
+      unpublish.mutable_unpublish_profile()->set_reason(request->reason());
+    } else {
+      // The expert's own words, sealed like their profile.
+      absl::StatusOr<std::string> reason = parts_.personal.Seal(
+          caller.user_id, request->reason(), absl::Now() + options_.command_timeout);
+      if (!reason.ok()) return reason.status();
+      unpublish.mutable_unpublish_profile()->set_reason(*std::move(reason));
+    }
     unpublish.mutable_unpublish_profile()->set_by_admin(for_someone_else);
     return WriteProfile(unpublish, expert_id, caller, "unpublish-profile", request->request_id(),
                         response->mutable_profile());
@@ -318,7 +343,8 @@ grpc::Status CatalogService::GetExpert(grpc::ServerContext* context,
       return parts_.read_model.Profile(request->expert_id(), parts_.clock.Now());
     });
     const bool privileged = request->expert_id() == caller.user_id || IsAdmin(caller);
-    if (!profile || (!privileged && profile->status() != v1::PROFILE_STATUS_PUBLISHED)) {
+    if (!profile || parts_.closed_accounts.IsClosed(request->expert_id()) ||
+        (!privileged && profile->status() != v1::PROFILE_STATUS_PUBLISHED)) {
       return absl::NotFoundError("no such expert");
     }
     *response->mutable_profile() = privileged ? *std::move(profile) : PublicView(*profile);
@@ -337,7 +363,10 @@ grpc::Status CatalogService::ListReviewQueue(grpc::ServerContext* context,
     auto page = parts_.read_model.ReviewQueue(request->page_size(), request->page_token(),
                                               parts_.clock.Now());
     if (!page.ok()) return page.status();
-    for (v1::ExpertProfile& profile : page->first) *response->add_profiles() = std::move(profile);
+    for (v1::ExpertProfile& profile : page->first) {
+      if (parts_.closed_accounts.IsClosed(profile.expert_id())) continue;
+      *response->add_profiles() = std::move(profile);
+    }
     response->set_next_page_token(page->second);
     return absl::OkStatus();
   });

@@ -10,9 +10,11 @@
 #include "services/catalog/domain/validation.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/core/clock.h"
+#include "services/runtime/eventsourcing/closed_accounts.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/eventsourcing/front.h"
+#include "services/runtime/privacy/personal_text.h"
 
 namespace helpline::catalog {
 
@@ -30,6 +32,9 @@ struct CatalogParts {
   CatalogReadModel& read_model;
   auth::CallGuard& guard;
   const Clock& clock;
+  privacy::PersonalText& personal;
+  // A deleted expert's profile is not shown while its erasure is on its way.
+  es::ClosedAccounts& closed_accounts;
 };
 
 // The CatalogService API: who may do what, request validation, and the
@@ -123,6 +128,10 @@ class CatalogService final
                           const std::string& category_id, errors::Validator& validator,
                           v1::Category* category);
   // Write, then the profile (or category) as the read model has it after.
+  // The expert's name, headline and bio sealed with their key (what the
+  // command, the events and the snapshots carry).
+  absl::StatusOr<v1::ProfileContent> SealTexts(v1::ProfileContent content,
+                                              const std::string& expert_id);
   absl::Status WriteProfile(v1::CatalogCommand command, const std::string& expert_id,
                             const auth::Principal& caller, const std::string& request_kind,
                             const std::string& request_id, v1::ExpertProfile* profile,

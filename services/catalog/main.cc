@@ -20,6 +20,7 @@
 #include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
+#include "services/runtime/privacy/personal_text.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
 
@@ -35,6 +36,7 @@ server::ConfigSchema Schema() {
   es::AddProcessorKeys(schema);
   AddClockKeys(schema);
   auth::AddAuthKeys(schema);
+  privacy::AddPersonalTextKeys(schema);
   auth::AddIdentityTargetKey(schema);
   schema.String("topics.prefix", "", "prepended to every topic and group name (tests)")
       .String("catalog.currency", "EUR",
@@ -69,7 +71,15 @@ int Main(int argc, char** argv) {
 
   CatalogReadModel read_model(RatingOptions{config.GetDouble("catalog.rating_prior_mean"),
                                             config.GetDouble("catalog.rating_prior_weight")});
-  es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "catalog.read-model"},
+  // Search indexes the experts' own words: the read model gets them opened.
+  std::unique_ptr<privacy::PersonalText> personal = privacy::PersonalText::FromConfigOrExit(
+      *host.kafka, config, {topics.keys, topics.deadletter, "catalog.personal-keys"},
+      [&](const std::string& user_id) { return host.closed_accounts.IsClosed(user_id); });
+  es::EventFeed events(*host.kafka,
+                       {topics.events, topics.deadletter, "catalog.read-model",
+                        [&](google::protobuf::Message& event) {
+                          return personal->OpenAll(event, absl::Now() + absl::Seconds(5));
+                        }},
                        [] { return std::make_unique<v1::CatalogEvent>(); }, read_model);
   // "Available now": matching's presence events.
   PresenceProjection presence_projection(read_model);
@@ -108,6 +118,7 @@ int Main(int argc, char** argv) {
 
   if (!server::StartAll({
            {"closed accounts", [&] { return host.closed_accounts.Start(); }},
+           {"personal keys", [&] { return personal->Start(); }},
            {"read model", [&] { return events.Start(); }},
            {"presence feed", [&] { return presence.Start(); }},
            {"reviews feed", [&] { return reviews.Start(); }},
@@ -125,7 +136,8 @@ int Main(int argc, char** argv) {
   CatalogOptions options;
   options.currency = currency;
   CatalogService service(options,
-                         CatalogParts{**sender, events, read_model, callers.guard(), host.clock});
+                         CatalogParts{**sender, events, read_model, callers.guard(), host.clock, *personal,
+                                      host.closed_accounts});
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
@@ -134,7 +146,7 @@ int Main(int argc, char** argv) {
   // Serving once the read model has caught up and the category tree exists.
   auto caught_up = [&] {
     return host.processor.Ready() && events.CaughtUp() && presence.CaughtUp() &&
-           reviews.CaughtUp() && host.closed_accounts.CaughtUp();
+           reviews.CaughtUp() && host.closed_accounts.CaughtUp() && personal->CaughtUp();
   };
   std::atomic<bool> seeded{!config.GetBool("catalog.seed_categories")};
   host.server.ServeWhen([&] { return caught_up() && seeded.load(); });
@@ -160,6 +172,7 @@ int Main(int argc, char** argv) {
   events.Stop();
   presence.Stop();
   reviews.Stop();
+  personal->Stop();
   sender->reset();
   return 0;
 }

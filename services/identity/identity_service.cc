@@ -93,7 +93,7 @@ absl::StatusOr<std::string> IdentityService::Open(const v1::SealedText& sealed) 
     key = parts_.keys.Key(sealed.key_id());
   }
   if (!key) return absl::NotFoundError("the account's data key is gone");
-  return PiiVault::Open(sealed, *key);
+  return privacy::PiiVault::Open(sealed, *key);
 }
 
 absl::Status IdentityService::CheckPassword(const IdentityReadModel::UserView& user,
@@ -109,7 +109,7 @@ absl::Status IdentityService::CheckPassword(const IdentityReadModel::UserView& u
   return absl::OkStatus();
 }
 
-absl::StatusOr<PiiVault::DataKey> IdentityService::DataKeyFor(const std::string& user_id) {
+absl::StatusOr<privacy::PiiVault::DataKey> IdentityService::DataKeyFor(const std::string& user_id) {
   // An earlier attempt of this registration may have stored a key already.
   absl::Time deadline = absl::Now() + options_.command_timeout;
   if (absl::Status current = parts_.keys_feed.WaitUntilCurrent(deadline); !current.ok()) {
@@ -117,10 +117,10 @@ absl::StatusOr<PiiVault::DataKey> IdentityService::DataKeyFor(const std::string&
   }
   for (const std::string& key_id : parts_.keys.KeyIdsOf(user_id)) {
     if (std::optional<std::string> key = parts_.keys.Key(key_id)) {
-      return PiiVault::DataKey{key_id, *key, {}};
+      return privacy::PiiVault::DataKey{key_id, *key, {}};
     }
   }
-  PiiVault::DataKey key = parts_.vault.NewDataKey(user_id, parts_.clock.Now());
+  privacy::PiiVault::DataKey key = parts_.vault.NewDataKey(user_id, parts_.clock.Now());
   kafka::Delivery stored = parts_.keys_producer.ProduceAndWait(
       {options_.keys_topic, std::nullopt, key.key_id, key.record.SerializeAsString(), {}});
   if (!stored.status.ok()) return absl::UnavailableError(stored.status.message());
@@ -144,14 +144,14 @@ absl::StatusOr<std::string> IdentityService::RegisterAccount(
   if (!claimed.ok()) return claimed.status();
   if (parts_.read_model.FindUser(user_id)) return user_id;  // a retry of a finished registration
 
-  absl::StatusOr<PiiVault::DataKey> key = DataKeyFor(user_id);
+  absl::StatusOr<privacy::PiiVault::DataKey> key = DataKeyFor(user_id);
   if (!key.ok()) return key.status();
 
   v1::IdentityCommand create;
   v1::CreateUser& user = *create.mutable_create_user();
-  *user.mutable_email() = PiiVault::Seal(key->key_id, key->key, email);
-  *user.mutable_display_name() = PiiVault::Seal(key->key_id, key->key, display_name);
-  *user.mutable_password_hash() = PiiVault::Seal(key->key_id, key->key, *hash);
+  *user.mutable_email() = privacy::PiiVault::Seal(key->key_id, key->key, email);
+  *user.mutable_display_name() = privacy::PiiVault::Seal(key->key_id, key->key, display_name);
+  *user.mutable_password_hash() = privacy::PiiVault::Seal(key->key_id, key->key, *hash);
   user.set_account_type(type);
   user.set_email_claim_id(claim_id);
   for (const std::string& role : extra_roles) user.add_extra_roles(role);
@@ -410,7 +410,7 @@ grpc::Status IdentityService::ChangePassword(grpc::ServerContext* context,
     if (!hash.ok()) return hash.status();
     v1::IdentityCommand change;
     *change.mutable_change_password()->mutable_password_hash() =
-        PiiVault::Seal(user->password_hash.key_id(), *key, *hash);
+        privacy::PiiVault::Seal(user->password_hash.key_id(), *key, *hash);
     return Execute(change, user->user_id,
                    ids::CommandId(user->user_id, absl::StrCat("password:", request->request_id())),
                    user->user_id)

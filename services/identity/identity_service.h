@@ -8,9 +8,10 @@
 #include "helpline/identity/v1/identity.grpc.pb.h"
 #include "services/identity/device_tokens.h"
 #include "services/identity/domain/read_model.h"
-#include "services/identity/key_cache.h"
+#include "services/runtime/privacy/key_cache.h"
 #include "services/identity/passwords.h"
-#include "services/identity/pii_vault.h"
+#include "services/identity/digests.h"
+#include "services/runtime/privacy/pii_vault.h"
 #include "services/identity/signing_keys.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/rate_limiter.h"
@@ -39,9 +40,9 @@ struct IdentityParts {
   es::EventFeed& events;
   IdentityReadModel& read_model;
   es::EventFeed& keys_feed;
-  KeyCache& keys;
+  privacy::KeyCache& keys;
   kafka::Producer& keys_producer;
-  const PiiVault& vault;
+  const privacy::PiiVault& vault;
   const PasswordHasher& passwords;
   SigningKeys& signing_keys;
   auth::CallGuard& guard;
@@ -108,7 +109,7 @@ class IdentityService final : public v1::IdentityService::Service {
                        const std::string& secret, absl::Time refresh_expires);
   // The data key to seal a new account's PII with: one an earlier attempt of
   // the same registration stored, or a new one, stored before use.
-  absl::StatusOr<PiiVault::DataKey> DataKeyFor(const std::string& user_id);
+  absl::StatusOr<privacy::PiiVault::DataKey> DataKeyFor(const std::string& user_id);
 
   const IdentityOptions options_;
   IdentityParts parts_;

@@ -12,7 +12,7 @@
 #include "services/identity/domain/read_model.h"
 #include "services/identity/domain/validation.h"
 #include "services/identity/identity_service.h"
-#include "services/identity/key_cache.h"
+#include "services/runtime/privacy/key_cache.h"
 #include "services/identity/reactions.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/jwt.h"
@@ -140,9 +140,9 @@ int Main(int argc, char** argv) {
   es::ServiceHost host(kService, config, IdentityType());
   const std::string& prefix = host.prefix;
   const es::ServiceTopics& topics = host.topics;
-  const std::string keys_topic = prefix + "helpline.identity.keys";
+  const std::string& keys_topic = topics.keys;
 
-  PiiVault vault = OrExit(PiiVault::Create(DecodeKey(config, "identity.key_encryption_key"),
+  privacy::PiiVault vault = OrExit(privacy::PiiVault::Create(DecodeKey(config, "identity.key_encryption_key"),
                                            config.GetString("identity.key_encryption_key_id")),
                           "key-encryption key");
   PasswordHasher passwords = OrExit(
@@ -161,7 +161,7 @@ int Main(int argc, char** argv) {
   IdentityReadModel read_model;
   es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "identity.read-model"},
                        [] { return std::make_unique<v1::IdentityEvent>(); }, read_model);
-  KeyCache keys(vault);
+  privacy::KeyCache keys(vault);
   es::EventFeed keys_feed(*host.kafka, {keys_topic, topics.deadletter, "identity.key-cache"},
                           [] { return std::make_unique<v1::DataKeyRecord>(); }, keys);
 

@@ -5,7 +5,7 @@
 
 #include "helpline/catalog/v1/events.pb.h"
 #include "helpline/identity/v1/events.pb.h"
-#include "services/identity/key_cache.h"
+#include "services/runtime/privacy/key_cache.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/eventsourcing/reactor.h"
 
@@ -23,7 +23,7 @@ std::vector<v1::IdentityCommand> ExpertGetsRole(const catalog::v1::CatalogEvent&
 // helpline.identity.keys. Compaction then removes the keys themselves.
 class KeyShredder : public es::Reaction {
  public:
-  KeyShredder(KeyCache& keys, es::EventFeed& keys_feed, std::string keys_topic)
+  KeyShredder(privacy::KeyCache& keys, es::EventFeed& keys_feed, std::string keys_topic)
       : keys_(keys), keys_feed_(keys_feed), keys_topic_(std::move(keys_topic)) {}
 
   std::unique_ptr<google::protobuf::Message> NewEvent() const override {
@@ -34,7 +34,7 @@ class KeyShredder : public es::Reaction {
                                              const es::ReactionTarget& target) const override;
 
  private:
-  KeyCache& keys_;
+  privacy::KeyCache& keys_;
   es::EventFeed& keys_feed_;
   const std::string keys_topic_;
 };

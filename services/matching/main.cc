@@ -16,6 +16,7 @@
 #include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
+#include "services/runtime/privacy/personal_text.h"
 #include "services/runtime/redis/redis_client.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
@@ -33,6 +34,7 @@ server::ConfigSchema Schema() {
   redis::AddRedisKeys(schema);
   AddClockKeys(schema);
   auth::AddAuthKeys(schema);
+  privacy::AddPersonalTextKeys(schema);
   auth::AddIdentityTargetKey(schema);
   schema.String("topics.prefix", "", "prepended to every topic and group name (tests)")
       .String("matching.presence_key_prefix", "helpline:presence:",
@@ -119,7 +121,16 @@ int Main(int argc, char** argv) {
   MatchingReadModel read_model(ranking, config.GetDuration("matching.closed_request_retention"));
   server::WatchHub watches;
   read_model.OnChange([&watches](const std::vector<std::string>& keys) { watches.Changed(keys); });
-  es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "matching.read-model"},
+  // Descriptions and notes stay sealed in the read model, opened per answer;
+  // the feed reads their keys first, so an answer does not wait for one.
+  std::unique_ptr<privacy::PersonalText> personal = privacy::PersonalText::FromConfigOrExit(
+      *host.kafka, config, {topics.keys, topics.deadletter, "matching.personal-keys"},
+      [&](const std::string& user_id) { return host.closed_accounts.IsClosed(user_id); });
+  es::EventFeed events(*host.kafka,
+                       {topics.events, topics.deadletter, "matching.read-model",
+                        [&](google::protobuf::Message& event) {
+                          return personal->ReadKeysOf(event, absl::Now() + absl::Seconds(5));
+                        }},
                        [] { return std::make_unique<v1::MatchingEvent>(); }, read_model);
   es::EventFeed catalog(*host.kafka,
                         {prefix + "helpline.catalog.events", topics.deadletter, "matching.catalog"},
@@ -162,6 +173,7 @@ int Main(int argc, char** argv) {
                         &from_identity}});
   if (!server::StartAll({
            {"closed accounts", [&] { return host.closed_accounts.Start(); }},
+           {"personal keys", [&] { return personal->Start(); }},
            {"read model", [&] { return events.Start(); }},
            {"catalog feed", [&] { return catalog.Start(); }},
            {"sessions feed", [&] { return session_feed.Start(); }},
@@ -204,7 +216,7 @@ int Main(int argc, char** argv) {
   MatchingService service(
       options,
       MatchingParts{presence, **sender, events, read_model, watches, callers.guard(), host.clock,
-                    host.closed_accounts});
+                    host.closed_accounts, *personal});
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
@@ -213,7 +225,7 @@ int Main(int argc, char** argv) {
   // Serving with Redis down too: help now says UNAVAILABLE, the rest works.
   host.server.ServeWhen([&] {
     return host.processor.Ready() && events.CaughtUp() && catalog.CaughtUp() &&
-           session_feed.CaughtUp() && host.closed_accounts.CaughtUp();
+           session_feed.CaughtUp() && host.closed_accounts.CaughtUp() && personal->CaughtUp();
   });
   DispatcherOptions dispatch;
   dispatch.offer_window = config.GetDuration("matching.offer_window");
@@ -243,6 +255,7 @@ int Main(int argc, char** argv) {
   events.Stop();
   catalog.Stop();
   session_feed.Stop();
+  personal->Stop();
   sender->reset();
   return 0;
 }

@@ -71,7 +71,7 @@ absl::Status MatchingService::ReadRequest(const std::string& help_request_id,
   if (!request) return absl::NotFoundError("no such help request");
   if (absl::Status visible = MayRead(*request, caller); !visible.ok()) return visible;
   *out = *std::move(request);
-  return absl::OkStatus();
+  return parts_.personal.OpenAll(*out, Deadline());
 }
 
 absl::Status MatchingService::MayRead(const v1::HelpRequest& request,
@@ -92,7 +92,7 @@ absl::Status MatchingService::ReadBooking(const std::string& booking_id,
     return absl::PermissionDeniedError("only the booking's person and expert can see it");
   }
   *out = *std::move(booking);
-  return absl::OkStatus();
+  return parts_.personal.OpenAll(*out, Deadline());
 }
 
 absl::StatusOr<std::string> MatchingService::OfferedRequest(const std::string& offer_id,
@@ -213,7 +213,10 @@ grpc::Status MatchingService::RequestHelp(grpc::ServerContext* context,
     open.set_person_id(caller.user_id);
     open.set_category_id(request->category_id());
     open.set_language(*language);
-    open.set_description(request->description());
+    absl::StatusOr<std::string> description =
+        parts_.personal.Seal(caller.user_id, request->description(), Deadline());
+    if (!description.ok()) return description.status();
+    open.set_description(*std::move(description));
     if (!program) *open.mutable_budget() = request->budget();
     open.set_max_minutes(minutes);
     open.set_sponsor_program_id(request->sponsor_program_id());
@@ -260,6 +263,13 @@ grpc::Status MatchingService::CancelRequest(grpc::ServerContext* context,
   });
 }
 
+absl::Time MatchingService::Deadline() const { return absl::Now() + options_.command_timeout; }
+
+absl::Time MatchingService::WatchOpenDeadline() {
+  // The streams share one thread: a look waits for a key only briefly.
+  return absl::Now() + absl::Milliseconds(200);
+}
+
 absl::Time MatchingService::WatchEnd(const auth::Principal& caller) const {
   const absl::Time now = absl::Now();
   // A token accepted within the verifier's leeway past its expiry still
@@ -294,6 +304,12 @@ grpc::ServerWriteReactor<v1::WatchRequestResponse>* MatchingService::WatchReques
                        MatchingReadModel::LineKey(now->category_id())};
           view.last = Over(now->status());
           *view.message.mutable_help_request() = *std::move(now);
+          // A key not read yet ends the stream UNAVAILABLE: the client
+          // watches again, as after a restart.
+          if (absl::Status opened = parts_.personal.OpenAll(view.message, WatchOpenDeadline());
+              !opened.ok()) {
+            return opened;
+          }
           return view;
         };
         stream = Stream::Open(parts_.watches, {MatchingReadModel::RequestKey(id)},
@@ -321,6 +337,10 @@ grpc::ServerWriteReactor<v1::WatchOffersResponse>* MatchingService::WatchOffers(
           view.keys = {key};
           if (std::optional<v1::Offer> offer = parts_.read_model.OpenOffer(expert_id)) {
             *view.message.mutable_offer() = *std::move(offer);
+          }
+          if (absl::Status opened = parts_.personal.OpenAll(view.message, WatchOpenDeadline());
+              !opened.ok()) {
+            return opened;
           }
           return view;
         };
@@ -352,7 +372,7 @@ grpc::Status MatchingService::AcceptOffer(grpc::ServerContext* context,
     // The expert sees the match, not the person's budget.
     view->clear_budget();
     *response->mutable_help_request() = *std::move(view);
-    return absl::OkStatus();
+    return parts_.personal.OpenAll(*response, Deadline());
   });
 }
 
@@ -458,7 +478,9 @@ grpc::Status MatchingService::BookSlot(grpc::ServerContext* context,
     *book.mutable_price() = expert->price;
     *book.mutable_max_amount() = terms.max_amount;
     book.set_sponsor_program_id(request->sponsor_program_id());
-    book.set_note(request->note());
+    absl::StatusOr<std::string> note = parts_.personal.Seal(caller.user_id, request->note(), Deadline());
+    if (!note.ok()) return note.status();
+    book.set_note(*std::move(note));
     *book.mutable_minimum_notice() = ToProtoDuration(options_.booking_minimum_notice);
     book.set_max_open_per_person(options_.open_bookings_per_person_per_expert);
     if (absl::Status written = Write(command, CalendarId(expert->id), command_id, caller);
@@ -522,7 +544,7 @@ grpc::Status MatchingService::ListMyBookings(grpc::ServerContext* context,
       }
       *response->add_bookings() = std::move(booking);
     }
-    return absl::OkStatus();
+    return parts_.personal.OpenAll(*response, Deadline());
   });
 }
 

@@ -15,6 +15,7 @@
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/server/stream_slots.h"
 #include "services/runtime/server/watch_hub.h"
+#include "services/runtime/privacy/personal_text.h"
 
 namespace helpline::matching {
 
@@ -53,6 +54,8 @@ struct MatchingParts {
   // Accounts identity deleted: nobody books a deleted expert's time while
   // catalog is still unpublishing them.
   es::ClosedAccounts& closed_accounts;
+  // Seals descriptions and notes with their author's key; opens them per answer.
+  privacy::PersonalText& personal;
 };
 
 // The MatchingService API: presence to Redis (status changes become
@@ -114,6 +117,9 @@ class MatchingService final
                    errors::Validator& validator) const;
   // When a watch stream of `caller` ends at the latest: its lifetime or the
   // token's expiry.
+  // Until when a call waits to seal or open what people typed.
+  absl::Time Deadline() const;
+  static absl::Time WatchOpenDeadline();
   absl::Time WatchEnd(const auth::Principal& caller) const;
 
   const MatchingOptions options_;

@@ -13,6 +13,7 @@
 #include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
+#include "services/runtime/privacy/personal_text.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
 #include "services/payments/domain/reactions.h"
@@ -35,6 +36,7 @@ server::ConfigSchema Schema() {
   es::AddProcessorKeys(schema);
   AddClockKeys(schema);
   auth::AddAuthKeys(schema);
+  privacy::AddPersonalTextKeys(schema);
   auth::AddIdentityTargetKey(schema);
   schema.String("topics.prefix", "", "prepended to every topic and group name (tests)")
       .String("sessions.livekit_url", "ws://127.0.0.1:7880", "the LiveKit server frontends join")
@@ -95,7 +97,16 @@ int Main(int argc, char** argv) {
 
 
   SessionsReadModel read_model;
-  es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "sessions.read-model"},
+  // Reviews and refund reasons stay sealed in the read model, opened per
+  // answer; the feed reads their keys first, so an answer does not wait.
+  std::unique_ptr<privacy::PersonalText> personal = privacy::PersonalText::FromConfigOrExit(
+      *host.kafka, config, {topics.keys, topics.deadletter, "sessions.personal-keys"},
+      [&](const std::string& user_id) { return host.closed_accounts.IsClosed(user_id); });
+  es::EventFeed events(*host.kafka,
+                       {topics.events, topics.deadletter, "sessions.read-model",
+                        [&](google::protobuf::Message& event) {
+                          return personal->ReadKeysOf(event, absl::Now() + absl::Seconds(5));
+                        }},
                        [] { return std::make_unique<v1::SessionsEvent>(); }, read_model);
 
   SessionWindows windows;
@@ -120,6 +131,7 @@ int Main(int argc, char** argv) {
 
   if (!server::StartAll({
            {"closed accounts", [&] { return host.closed_accounts.Start(); }},
+           {"personal keys", [&] { return personal->Start(); }},
            {"read model", [&] { return events.Start(); }},
            {"processor", [&] { return host.processor.Start(); }},
            {"reactions", [&] { return reactor.Start(); }}})) {
@@ -177,14 +189,15 @@ int Main(int argc, char** argv) {
   options.refund_window = config.GetDuration("sessions.refund_window");
   SessionsService service(options,
                           SessionsParts{**sender, events, read_model, callers.guard(), host.clock,
-                                        host.wall_clock, rooms.get()});
+                                        host.wall_clock, *personal, rooms.get()});
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
     return 1;
   }
   host.server.ServeWhen([&] {
-    return host.processor.Ready() && events.CaughtUp() && host.closed_accounts.CaughtUp();
+    return host.processor.Ready() && events.CaughtUp() && host.closed_accounts.CaughtUp() &&
+           personal->CaughtUp();
   });
   if (keeper) {
     while (!events.CaughtUp() && !shutdown.WaitFor(absl::Milliseconds(100))) {
@@ -200,6 +213,7 @@ int Main(int argc, char** argv) {
   reactor.Stop();
   host.processor.Stop();
   events.Stop();
+  personal->Stop();
   sender->reset();
   return 0;
 }

@@ -33,7 +33,7 @@ absl::Status SessionsService::Read(const std::string& session_id, const auth::Pr
     return absl::PermissionDeniedError("only the session's person and expert can see it");
   }
   *out = *std::move(session);
-  return absl::OkStatus();
+  return parts_.personal.OpenAll(*out, absl::Now() + options_.command_timeout);
 }
 
 absl::Status SessionsService::Write(v1::SessionsCommand& command, const std::string& session_id,
@@ -145,7 +145,7 @@ grpc::Status SessionsService::ListMySessions(grpc::ServerContext* context,
                                              const v1::ListMySessionsRequest* request,
                                              v1::ListMySessionsResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    return paging::ListPage(
+    absl::Status listed = paging::ListPage(
         request->page_size(), request->page_token(),
         [&](const std::optional<paging::TimeKey>& after, size_t limit) {
           return parts_.read_model.SessionsOf(caller.user_id, after, limit);
@@ -155,6 +155,8 @@ grpc::Status SessionsService::ListMySessions(grpc::ServerContext* context,
         },
         [&](v1::Session&& session) { *response->add_sessions() = std::move(session); },
         response->mutable_next_page_token());
+    if (!listed.ok()) return listed;
+    return parts_.personal.OpenAll(*response, absl::Now() + options_.command_timeout);
   });
 }
 
@@ -173,7 +175,10 @@ grpc::Status SessionsService::SubmitReview(grpc::ServerContext* context,
     }
     v1::SessionsCommand command;
     command.mutable_submit_review()->set_stars(request->stars());
-    command.mutable_submit_review()->set_text(request->text());
+    absl::StatusOr<std::string> text = parts_.personal.Seal(
+        caller.user_id, request->text(), absl::Now() + options_.command_timeout);
+    if (!text.ok()) return text.status();
+    command.mutable_submit_review()->set_text(*std::move(text));
     *command.mutable_submit_review()->mutable_window() = ToProtoDuration(options_.review_window);
     return Write(command, request->session_id(), caller,
                  ids::CommandId(caller.user_id, absl::StrCat("review:", request->session_id())),
@@ -194,7 +199,10 @@ grpc::Status SessionsService::RequestRefund(grpc::ServerContext* context,
       return visible;
     }
     v1::SessionsCommand command;
-    command.mutable_request_refund()->set_reason(request->reason());
+    absl::StatusOr<std::string> reason = parts_.personal.Seal(
+        caller.user_id, request->reason(), absl::Now() + options_.command_timeout);
+    if (!reason.ok()) return reason.status();
+    command.mutable_request_refund()->set_reason(*std::move(reason));
     *command.mutable_request_refund()->mutable_window() = ToProtoDuration(options_.refund_window);
     return Write(command, request->session_id(), caller,
                  ids::CommandId(caller.user_id, absl::StrCat("refund:", request->session_id())),

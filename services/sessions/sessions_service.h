@@ -12,6 +12,7 @@
 #include "services/sessions/domain/read_model.h"
 #include "services/sessions/livekit_rooms.h"
 #include "services/sessions/livekit_tokens.h"
+#include "services/runtime/privacy/personal_text.h"
 
 namespace helpline::sessions {
 
@@ -31,6 +32,8 @@ struct SessionsParts {
   const Clock& clock;
   // Room tokens carry real time, whatever clock.rate says.
   const Clock& token_clock;
+  // Seals review texts with their author's key; opens them per answer.
+  privacy::PersonalText& personal;
   // Null where Helpline does not manage LiveKit's rooms.
   MediaRooms* rooms = nullptr;
 };

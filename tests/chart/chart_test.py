@@ -82,6 +82,8 @@ def secret_names(values):
                 walk(child)
 
     walk(values)
+    # One Secret, a key per component (catalog, matching, sessions).
+    names.add(values["secrets"]["personalKeys"]["name"])
     if values.get("tls", {}).get("enabled"):
         names.update(f"{values['tls']['secretName']}-{component}"
                      for component in (*SERVICES, "gateway", "psp-sandbox"))

@@ -2,9 +2,12 @@
 // run's Kafka: what the account had live elsewhere ends (an expert's profile
 // leaves search, their bookings still to come are cancelled by the platform
 // with their sessions; a person's waiting request is cancelled), its token
-// is refused everywhere before it expires, and the account's email is in
-// clear in no topic at all, nor its name in identity's.
+// is refused everywhere before it expires, its words are no longer shown,
+// its email, name and what it wrote are in clear in no topic at all, and
+// the keys that sealed them are erased from every service's keys topic.
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -142,12 +145,11 @@ class ErasureE2eTest : public ::testing::Test {
 
   // Every record's key and value in every topic the platform writes.
   std::vector<std::pair<std::string, kafka::Record>> EveryRecord() {
-    std::vector<std::string> topics = {platform_->prefix() + "helpline.identity.keys",
-                                       platform_->prefix() + "helpline.deadletter"};
+    std::vector<std::string> topics = {platform_->prefix() + "helpline.deadletter"};
     for (const char* service : {"identity", "catalog", "matching", "sessions", "payments"}) {
       es::ServiceTopics owned = es::ServiceTopics::For(service, platform_->prefix());
       for (const std::string& topic :
-           {owned.commands, owned.events, owned.replies, owned.snapshots}) {
+           {owned.commands, owned.events, owned.replies, owned.snapshots, owned.keys}) {
         topics.push_back(topic);
       }
     }
@@ -158,6 +160,19 @@ class ErasureE2eTest : public ::testing::Test {
       }
     }
     return records;
+  }
+
+  // How many keys of `user_id` the service's keys topic has, and how many
+  // of them are erased (their last record a tombstone).
+  std::pair<int, int> KeysOf(const std::string& service, const std::string& user_id) {
+    std::map<std::string, bool> erased;
+    for (const kafka::Record& record : ::helpline::testing::ReadToEnd(
+             es::ServiceTopics::For(service, platform_->prefix()).keys, platform_->partitions())) {
+      if (absl::StartsWith(record.key, user_id + "/")) erased[record.key] = record.value.empty();
+    }
+    int gone = 0;
+    for (const auto& [key, tombstone] : erased) gone += tombstone ? 1 : 0;
+    return {static_cast<int>(erased.size()), gone};
   }
 
   static Platform* platform_;
@@ -193,6 +208,7 @@ TEST_F(ErasureE2eTest, ADeletedAccountLeavesNothingLiveAndItsEmailNowhereInClear
       [&] { return Platform::Call(*matching_, &MatchingStub::BookSlot, person, book, &booked); },
       [](const absl::Status& s) { return s.code() != absl::StatusCode::kNotFound; });
   ASSERT_TRUE(booking.ok()) << booking;
+  EXPECT_EQ(booked.booking().note(), book.note()) << "the note reads as the person wrote it";
   const std::string booking_id = booked.booking().booking_id();
   auto session_status = [&] {
     sessions::v1::GetSessionRequest get;
@@ -208,6 +224,11 @@ TEST_F(ErasureE2eTest, ADeletedAccountLeavesNothingLiveAndItsEmailNowhereInClear
   matching::v1::HelpRequest waiting =
       platform_->AskForHelp(person, Platform::HelpRequestFor(platform_->NewCategory()));
   ASSERT_EQ(waiting.status(), matching::v1::HELP_REQUEST_STATUS_WAITING);
+  EXPECT_EQ(waiting.description(), Platform::HelpRequestFor("x").description());
+  EXPECT_EQ(KeysOf("catalog", expert.user_id), std::make_pair(1, 0))
+      << "catalog sealed the profile with one key of the expert's";
+  EXPECT_EQ(KeysOf("matching", person.user_id), std::make_pair(1, 0))
+      << "matching sealed the note and the description with one key of the person's";
 
   // The expert deletes their account.
   ASSERT_TRUE(Delete(expert).ok());
@@ -258,31 +279,42 @@ TEST_F(ErasureE2eTest, ADeletedAccountLeavesNothingLiveAndItsEmailNowhereInClear
   // The person deletes theirs: the request stops waiting.
   ASSERT_TRUE(Delete(person).ok());
   Account admin = platform_->Admin();
-  auto request_status = [&] {
+  auto request_seen = [&] {
     matching::v1::GetRequestRequest get;
     get.set_help_request_id(waiting.help_request_id());
     matching::v1::GetRequestResponse got;
     Platform::Call(*matching_, &MatchingStub::GetRequest, admin, get, &got).IgnoreError();
-    return got.help_request().status();
+    return got.help_request();
   };
-  EXPECT_EQ(Eventually<matching::v1::HelpRequestStatus>(
-                request_status,
-                [](matching::v1::HelpRequestStatus s) {
-                  return s == matching::v1::HELP_REQUEST_STATUS_CANCELLED;
-                }),
-            matching::v1::HELP_REQUEST_STATUS_CANCELLED);
+  matching::v1::HelpRequest ended = Eventually<matching::v1::HelpRequest>(
+      request_seen, [](const matching::v1::HelpRequest& r) {
+        return r.status() == matching::v1::HELP_REQUEST_STATUS_CANCELLED;
+      });
+  EXPECT_EQ(ended.status(), matching::v1::HELP_REQUEST_STATUS_CANCELLED);
+  EXPECT_EQ(ended.description(), "") << "the person's words are gone, even for an admin";
+  EXPECT_FALSE(ended.person_id().empty()) << "the request itself stays in the history";
 
-  // Nothing of either email is in clear anywhere; identity keeps the name
-  // only sealed with keys that are erased.
+  // Every service that sealed their words erases the keys.
+  using Keys = std::pair<int, int>;
+  auto all_erased = [](const Keys& keys) { return keys.first > 0 && keys.second == keys.first; };
+  EXPECT_EQ(Eventually<Keys>([&] { return KeysOf("catalog", expert.user_id); }, all_erased),
+            Keys(1, 1));
+  EXPECT_EQ(Eventually<Keys>([&] { return KeysOf("matching", person.user_id); }, all_erased),
+            Keys(1, 1));
+
+  // Nothing of either email, the expert's name or the person's words is in
+  // clear anywhere: commands, events, replies, snapshots, keys, dead letters.
+  const std::vector<std::string> secrets = {expert.email, person.email, name, word,
+                                            waiting.description()};
+  int records = 0;
   for (const auto& [topic, record] : EveryRecord()) {
-    for (const std::string& email : {expert.email, person.email}) {
-      EXPECT_FALSE(absl::StrContains(record.value, email) || absl::StrContains(record.key, email))
-          << email << " in clear in " << topic;
-    }
-    if (absl::StrContains(topic, "helpline.identity.")) {
-      EXPECT_FALSE(absl::StrContains(record.value, name)) << name << " in clear in " << topic;
+    ++records;
+    for (const std::string& secret : secrets) {
+      EXPECT_FALSE(absl::StrContains(record.value, secret) || absl::StrContains(record.key, secret))
+          << "'" << secret << "' in clear in " << topic;
     }
   }
+  EXPECT_GT(records, 50) << "the scan read the topics";
 }
 
 }  // namespace

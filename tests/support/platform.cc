@@ -25,6 +25,9 @@ nlohmann::json Platform::CommonConfig(const std::string& service) const {
     config["clock"] = {{"rate", options_.clock_rate}, {"anchor", clock_anchor_}};
   }
   config["kafka"] = KafkaConfigJson(StackKafka(StackDir(), service));
+  if (service == "catalog" || service == "matching" || service == "sessions") {
+    config["personal"] = {{"key_encryption_key", personal_key_}};
+  }
   // HL_KAFKA_DEBUG=cgrp,eos puts librdkafka's debug lines of those contexts
   // into each service's log (for a test that fails only now and then).
   if (const char* debug = std::getenv("HL_KAFKA_DEBUG"); debug != nullptr && *debug != '\0') {
@@ -41,6 +44,7 @@ std::string Platform::StackDir() const {
 ::testing::AssertionResult Platform::Start(const std::string& name, Options options) {
   options_ = std::move(options);
   clock_anchor_ = absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone());
+  personal_key_ = RandomKey();
   prefix_ = UniqueName(name) + ".";
   dir_ = ::testing::TempDir() + UniqueName(name);
   std::system(absl::StrCat("mkdir -p '", dir_, "'").c_str());

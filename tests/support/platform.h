@@ -141,6 +141,8 @@ class Platform {
 
   Options options_;
   std::string clock_anchor_;
+  // Wraps the keys catalog, matching and sessions seal people's words with.
+  std::string personal_key_;
   std::string prefix_;
   std::string dir_;
   std::map<std::string, std::vector<std::unique_ptr<ServiceProcess>>> replicas_;

@@ -350,9 +350,14 @@ std::string RenderEventCatalog(const std::vector<const FileDescriptor*>& files,
                   "Encrypted fields: ",
                   sealed.empty() ? "none" : absl::StrJoin(sealed, ", "),
                   ". Users appear by their UUID, emails only as the keyed hash in an email "
-                  "claim's id. Free text people write to each other (a help request's "
-                  "description, a booking's note, a review's text, reasons) is in clear: "
-                  "treat it as possibly personal.\n\n");
+                  "claim's id. What people write in catalog, matching and sessions (a "
+                  "profile's name, headline and bio, a help request's description, a "
+                  "booking's note, a review's text, a refund's or the expert's own "
+                  "unpublishing reason) is a string sealed with the author's key "
+                  "in that service's `helpline.<service>.keys` topic: "
+                  "`hl-sealed:1:<user id>/<key uuid>:<nonce>:<ciphertext>`, erased the same "
+                  "way; the APIs show it opened (payments carries a refund's reason on "
+                  "sealed). Reasons written by admins and the platform are in clear.\n\n");
 
   for (const EventStream& stream : streams) {
     const std::string topic = stream.Topic();

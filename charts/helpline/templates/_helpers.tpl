@@ -160,6 +160,11 @@ gateway has none (and refuses HELPLINE_* variables that name no key of its own).
   valueFrom:
     secretKeyRef: {name: {{ $v.secrets.admin.name }}, key: {{ $v.secrets.admin.key }}}
 {{- end }}
+{{- if has .name (list "catalog" "matching" "sessions") }}
+- name: HELPLINE_PERSONAL_KEY_ENCRYPTION_KEY
+  valueFrom:
+    secretKeyRef: {name: {{ $v.secrets.personalKeys.name }}, key: {{ .name }}}
+{{- end }}
 {{- if and (eq .name "matching") $v.redis.passwordSecret.name }}
 - name: HELPLINE_REDIS_PASSWORD
   valueFrom:

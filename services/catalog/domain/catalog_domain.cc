@@ -21,7 +21,7 @@ using Events = std::vector<CatalogEvent>;
 // command. The front has applied the full rules already.
 absl::Status CheckContent(const v1::ProfileContent& content, const std::string& prefix) {
   errors::Validator validator;
-  CheckProfileContent(content, prefix, ContentRules{}, validator);
+  CheckProfileContent(content, prefix, ContentRules{.sealed_texts = true}, validator);
   return validator.Finish();
 }
 

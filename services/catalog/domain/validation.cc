@@ -17,6 +17,7 @@
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"
 #include "services/runtime/core/text_checks.h"
+#include "services/runtime/privacy/pii_vault.h"
 
 namespace helpline::catalog {
 namespace {
@@ -263,9 +264,14 @@ void CheckAvailability(const v1::Availability& availability, const std::string& 
 
 void CheckProfileContent(const v1::ProfileContent& content, const std::string& prefix,
                          const ContentRules& rules, errors::Validator& validator) {
-  text::CheckText(content.public_name(), 1, 80, prefix + "public_name", validator);
-  text::CheckText(content.headline(), 1, 120, prefix + "headline", validator);
-  text::CheckText(content.bio(), 0, 4000, prefix + "bio", validator, /*multiline=*/true);
+  auto check = [&](const std::string& value, int min, int max, const std::string& field,
+                   bool multiline) {
+    if (rules.sealed_texts && privacy::IsSealedText(value)) return;
+    text::CheckText(value, min, max, prefix + field, validator, multiline);
+  };
+  check(content.public_name(), 1, 80, "public_name", false);
+  check(content.headline(), 1, 120, "headline", false);
+  check(content.bio(), 0, 4000, "bio", true);
   validator.Check(content.skills_size() <= 30, prefix + "skills", "at most 30 skills");
   absl::flat_hash_set<std::string> skills;
   for (int i = 0; i < content.skills_size(); ++i) {

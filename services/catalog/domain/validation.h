@@ -20,6 +20,9 @@ struct ContentRules {
   std::function<bool(const std::string&)> active_category;
   // Loads the IANA time zone to check it exists (reads tzdata).
   bool check_time_zone = false;
+  // The processor's view: name, headline and bio may arrive sealed with the
+  // expert's key (the front checked them before sealing).
+  bool sealed_texts = false;
 };
 
 // Canonical case ("de", "en-GB", "zh-Hant-TW"), or nullopt if `tag` is not

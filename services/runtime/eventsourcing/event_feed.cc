@@ -70,6 +70,18 @@ void EventFeed::Run() {
       event->Clear();
       int64_t version = 0;
       if (event->ParseFromString(r.value)) {
+        absl::Duration backoff = absl::Milliseconds(50);
+        for (absl::Status ready = options_.before_apply ? options_.before_apply(*event)
+                                                        : absl::OkStatus();
+             !ready.ok(); ready = options_.before_apply(*event)) {
+          log::Warn("an event is not ready to apply; trying again",
+                    {{"feed", options_.name}, {"offset", r.offset}, {"error", ready.ToString()}});
+          absl::SleepFor(backoff);
+          backoff = std::min(backoff * 2, absl::Seconds(1));
+          if (stopping_.load()) return;
+          event->Clear();
+          event->ParseFromString(r.value);
+        }
         projection_.Apply(*event, r);
         if (meta_field != nullptr) {
           version = static_cast<const runtime::v1::EventMeta&>(

@@ -31,6 +31,10 @@ struct EventFeedOptions {
   std::string topic;             // the events topic to project
   std::string deadletter_topic;  // where undecodable records go
   std::string name;              // for logs and the dead-letter headers
+  // If set, runs on each event before the projection sees it (what people
+  // typed is opened, or its keys read: privacy::PersonalText); while it
+  // fails, it runs again on the event as read, backing off up to a second.
+  std::function<absl::Status(google::protobuf::Message& event)> before_apply;
 };
 
 // Feeds a Projection from the whole events topic (read_committed, from the

@@ -14,6 +14,8 @@ struct ServiceTopics {
   std::string events;
   std::string replies;
   std::string snapshots;
+  // The per-user data keys that seal what people typed (compacted).
+  std::string keys;
   std::string deadletter;
 
   static ServiceTopics For(const std::string& service, const std::string& prefix = "") {
@@ -22,6 +24,7 @@ struct ServiceTopics {
                          prefix + kafka::ServiceTopic(service, "events"),
                          prefix + kafka::ServiceTopic(service, "replies"),
                          prefix + kafka::ServiceTopic(service, "snapshots"),
+                       prefix + kafka::ServiceTopic(service, "keys"),
                          prefix + "helpline.deadletter"};
   }
 };

@@ -94,6 +94,14 @@ TEST_F(KafkaAccessTest, ServicesReadWhatTheyConsumeAndNoOneElsesSecrets) {
   absl::StatusOr<std::optional<Record>> analysed =
       Read("analyst", "helpline.identity.keys", absl::Seconds(5));
   EXPECT_FALSE(analysed.ok() && analysed->has_value()) << "the analyst read identity's data keys";
+
+  // Each service's keys to what people typed are its own too.
+  ASSERT_TRUE(Write("catalog", "helpline.catalog.keys").status.ok());
+  EXPECT_FALSE(Write("identity", "helpline.catalog.keys").status.ok())
+      << "identity wrote catalog's data keys";
+  absl::StatusOr<std::optional<Record>> others =
+      Read("identity", "helpline.catalog.keys", absl::Seconds(5));
+  EXPECT_FALSE(others.ok() && others->has_value()) << "identity read catalog's data keys";
 }
 
 TEST_F(KafkaAccessTest, NoServiceCanTakeAnotherServicesTransactionalId) {

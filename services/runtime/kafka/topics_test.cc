@@ -35,9 +35,9 @@ TEST(TopicsTest, DeclaredListHasEveryServiceTopicWithItsRetention) {
   absl::StatusOr<std::vector<TopicSpec>> topics =
       TopicsFromDeclaration(ReadFile(testing::SourcePath("deploy/topics.json")), plan);
   ASSERT_TRUE(topics.ok()) << topics.status();
-  EXPECT_EQ(topics->size(), 5u * 4u + 2u);
+  EXPECT_EQ(topics->size(), 5u * 5u + 1u);
   for (const char* service : {"identity", "catalog", "matching", "sessions", "payments"}) {
-    for (const char* kind : {"commands", "events", "replies", "snapshots"}) {
+    for (const char* kind : {"commands", "events", "replies", "snapshots", "keys"}) {
       const TopicSpec* topic = Find(*topics, "t1." + ServiceTopic(service, kind));
       ASSERT_NE(topic, nullptr) << service << " " << kind;
       EXPECT_EQ(topic->partitions, 12);
@@ -51,9 +51,10 @@ TEST(TopicsTest, DeclaredListHasEveryServiceTopicWithItsRetention) {
         "compact");
   }
   ASSERT_NE(Find(*topics, "t1.helpline.deadletter"), nullptr);
-  const TopicSpec* keys = Find(*topics, "t1.helpline.identity.keys");
-  ASSERT_NE(keys, nullptr);
-  EXPECT_EQ(keys->configs.at("cleanup.policy"), "compact");
+  for (const std::string& service : {"identity", "catalog", "sessions"}) {
+    EXPECT_EQ(Find(*topics, "t1." + ServiceTopic(service, "keys"))->configs.at("cleanup.policy"),
+              "compact");
+  }
 }
 
 TEST(TopicsTest, BadDeclarationsAreRejectedWithThePlace) {
@@ -93,7 +94,7 @@ TEST(AccessTest, EachServiceWritesOnlyItsOwnTopicsAndReadsWhatItConsumes) {
     const std::string principal =
         writer == "payments" ? "User:helpline-payments" : "User:" + writer;
     for (const std::string& owner : services) {
-      for (const char* kind : {"commands", "events", "replies", "snapshots"}) {
+      for (const char* kind : {"commands", "events", "replies", "snapshots", "keys"}) {
         const std::string topic = "t1." + ServiceTopic(owner, kind);
         EXPECT_EQ(Allows(*acls, principal, Resource::kTopic, topic, Op::kWrite), writer == owner)
             << writer << " writing " << topic;

@@ -1,14 +1,15 @@
-#include "services/identity/pii_vault.h"
+#include "services/runtime/privacy/pii_vault.h"
 
 #include <sodium.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "services/identity/domain/identity_domain.h"
+#include "absl/strings/str_split.h"
+#include "services/runtime/auth/jwt.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"
 
-namespace helpline::identity {
+namespace helpline::privacy {
 namespace {
 
 std::string Random(size_t bytes) {
@@ -99,25 +100,43 @@ absl::StatusOr<std::string> PiiVault::Open(const v1::SealedText& sealed, const s
   return Decrypt(sealed.ciphertext(), sealed.key_id(), key, sealed.nonce());
 }
 
+std::string PiiVault::SealText(const std::string& key_id, const std::string& key,
+                               std::string_view plaintext) {
+  // The nonce: BLAKE2b of the text keyed with a key of its own derived from
+  // the data key, so equal texts (and only they) share a nonce.
+  unsigned char nonce_key[crypto_generichash_KEYBYTES];
+  constexpr std::string_view kNonceKeyLabel = "helpline sealed text nonce key";
+  crypto_generichash(nonce_key, sizeof nonce_key,
+                     reinterpret_cast<const unsigned char*>(kNonceKeyLabel.data()),
+                     kNonceKeyLabel.size(), reinterpret_cast<const unsigned char*>(key.data()),
+                     key.size());
+  std::string nonce(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(nonce.data()), nonce.size(),
+                     reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(),
+                     nonce_key, sizeof nonce_key);
+  sodium_memzero(nonce_key, sizeof nonce_key);
+  return absl::StrCat(kSealedTextPrefix, key_id, ":", auth::Base64UrlEncode(nonce), ":",
+                      auth::Base64UrlEncode(Encrypt(plaintext, key_id, key, nonce)));
+}
+
+std::optional<PiiVault::SealedString> PiiVault::ParseSealed(std::string_view value) {
+  if (!IsSealedText(value)) return std::nullopt;
+  std::vector<absl::string_view> parts = absl::StrSplit(
+      absl::string_view(value.data(), value.size()).substr(sizeof kSealedTextPrefix - 1), ':');
+  if (parts.size() != 3 || parts[0].find('/') == absl::string_view::npos) return std::nullopt;
+  absl::StatusOr<std::string> nonce = auth::Base64UrlDecode({parts[1].data(), parts[1].size()});
+  absl::StatusOr<std::string> ciphertext =
+      auth::Base64UrlDecode({parts[2].data(), parts[2].size()});
+  if (!nonce.ok() || !ciphertext.ok()) return std::nullopt;
+  return SealedString{std::string(parts[0]), *std::move(nonce), *std::move(ciphertext)};
+}
+
+absl::StatusOr<std::string> PiiVault::OpenText(const SealedString& sealed, const std::string& key) {
+  return Decrypt(sealed.ciphertext, sealed.key_id, key, sealed.nonce);
+}
+
 std::string PiiVault::UserOfKey(const std::string& key_id) {
   return key_id.substr(0, key_id.find('/'));
 }
 
-std::string EmailClaimId(std::string_view normalised_email, std::string_view key) {
-  unsigned char digest[32];
-  crypto_generichash(digest, sizeof digest,
-                     reinterpret_cast<const unsigned char*>(normalised_email.data()),
-                     normalised_email.size(), reinterpret_cast<const unsigned char*>(key.data()),
-                     key.size());
-  return absl::StrCat(kEmailClaimPrefix,
-                      absl::BytesToHexString(std::string(reinterpret_cast<char*>(digest), 32)));
-}
-
-std::string HashTokenSecret(std::string_view secret) {
-  unsigned char digest[32];
-  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(secret.data()),
-                     secret.size(), nullptr, 0);
-  return absl::BytesToHexString(std::string(reinterpret_cast<char*>(digest), 32));
-}
-
-}  // namespace helpline::identity
+}  // namespace helpline::privacy
