@@ -420,7 +420,9 @@ absl::StatusOr<std::string> CatalogService::Search(const std::string& request_by
   std::string serialized;
   identity.SerializeToString(&serialized);
   SearchOptions search{ids::UuidV5(ids::kHelplineNamespace, serialized).substr(0, 13),
-                       parts_.clock.Now()};
+                       parts_.clock.Now(), [this](const std::string& expert_id) {
+                         return parts_.closed_accounts.IsClosed(expert_id);
+                       }};
   return parts_.read_model.SearchSerialized(normalised, search);
 }
 

@@ -78,7 +78,8 @@ int Main(int argc, char** argv) {
   es::EventFeed events(*host.kafka,
                        {topics.events, topics.deadletter, "catalog.read-model",
                         [&](google::protobuf::Message& event) {
-                          return personal->OpenAll(event, absl::Now() + absl::Seconds(5));
+                          return personal->OpenAll(event, absl::Now() + absl::Seconds(5),
+                                                   privacy::PersonalText::Unopenable::kEmpty);
                         }},
                        [] { return std::make_unique<v1::CatalogEvent>(); }, read_model);
   // "Available now": matching's presence events.

@@ -411,6 +411,7 @@ absl::StatusOr<std::string> CatalogReadModel::SearchSerialized(
     std::string extra;
     for (const ExpertMatch& match : matches) {
       const IndexedExpert& expert = *match.expert;
+      if (options.hidden && options.hidden(expert.expert_id)) continue;
       // The hit's changing fields, appended to its kept bytes (two
       // serialized parts of one message make that message).
       v1::ExpertHit changing;

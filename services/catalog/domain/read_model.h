@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +35,9 @@ struct SearchOptions {
   // made for another search is refused.
   std::string fingerprint;
   absl::Time now;
+  // Experts left out of the hits (deleted accounts whose erasure is on its
+  // way); null: none.
+  std::function<bool(const std::string& expert_id)> hidden;
 };
 
 // What catalog's front answers queries from: profiles (every status, for

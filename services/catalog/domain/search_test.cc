@@ -95,6 +95,19 @@ TEST_F(SearchTest, TextMatchesEveryWordAndTheLastAsPrefix) {
       << "skills are searched too";
 }
 
+TEST_F(SearchTest, AHiddenExpertIsLeftOutOfTheHits) {
+  AddExpert(ExpertId(1), ValidContent("Bike gears with Ottoline"));
+  AddExpert(ExpertId(2), ValidContent("Bike gears with Wilbur"));
+  SearchOptions options{"test", log_.now,
+                        [](const std::string& id) { return id == ExpertId(1); }};
+  absl::StatusOr<v1::SearchExpertsResponse> response =
+      read_model_.Search(Text("bike gears"), options);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->hits_size(), 1);
+  EXPECT_EQ(response->hits(0).expert_id(), ExpertId(2));
+  EXPECT_THAT(Ids(Text("bike gears")), UnorderedElementsAre(ExpertId(1), ExpertId(2)));
+}
+
 TEST_F(SearchTest, AHitCarriesWhatAResultCardShows) {  // the rest: GetExpert
   AddExpert(ExpertId(1), ValidContent("Bike help", "bike-repair", 175));
   read_model_.RecordReview(ExpertId(1), 5);

@@ -46,6 +46,19 @@ bool KeyCache::Unusable(const std::string& key_id) {
   return unusable_.contains(key_id);
 }
 
+bool KeyCache::HasUnusableKeyOf(const std::string& user_id) {
+  absl::MutexLock lock(&mutex_);
+  auto user = by_user_.find(user_id);
+  if (user == by_user_.end()) return false;
+  return std::any_of(user->second.begin(), user->second.end(),
+                     [&](const std::string& key_id) { return unusable_.contains(key_id); });
+}
+
+std::pair<int64_t, int64_t> KeyCache::Counts() {
+  absl::MutexLock lock(&mutex_);
+  return {static_cast<int64_t>(keys_.size()), static_cast<int64_t>(unusable_.size())};
+}
+
 std::optional<KeyCache::Entry> KeyCache::AnyKeyOf(const std::string& user_id) {
   absl::MutexLock lock(&mutex_);
   auto user = by_user_.find(user_id);

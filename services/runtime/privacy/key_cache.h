@@ -1,7 +1,9 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -26,6 +28,9 @@ class KeyCache : public es::Projection {
   // unwrap it (a wrong Secret): its texts cannot be opened, nor erased ones
   // told apart from them.
   bool Unusable(const std::string& key_id);
+  bool HasUnusableKeyOf(const std::string& user_id);
+  // Keys that unwrap, and keys that do not.
+  std::pair<int64_t, int64_t> Counts();
   std::vector<std::string> KeyIdsOf(const std::string& user_id);
 
   struct Entry {

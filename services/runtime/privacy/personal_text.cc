@@ -78,6 +78,15 @@ absl::StatusOr<std::string> PersonalText::Seal(const std::string& author, std::s
     }
     absl::MutexLock making(&making_);
     key = keys_.AnyKeyOf(author);
+    if (!key && keys_.HasUnusableKeyOf(author)) {
+      // A new key would split the author's words over two keys, and a
+      // replica with the wrong key-encryption key must not write any.
+      return absl::FailedPreconditionError(
+          "the author's data key does not unwrap with personal.key_encryption_key");
+    }
+    if (!key && absl::Now() > deadline) {
+      return absl::UnavailableError("the data key could not be made in time; try again");
+    }
     if (!key) {
       PiiVault::DataKey made = vault_.NewDataKey(author, absl::Now());
       kafka::Delivery stored = kafka_.producer->ProduceAndWait(
@@ -91,6 +100,13 @@ absl::StatusOr<std::string> PersonalText::Seal(const std::string& author, std::s
     }
   }
   return PiiVault::SealText(key->key_id, key->key, text);
+}
+
+bool PersonalText::CaughtUp() {
+  if (!feed_.CaughtUp()) return false;
+  // Keys in the topic and none unwraps: the wrong key-encryption key.
+  const auto [usable, unusable] = keys_.Counts();
+  return usable > 0 || unusable == 0;
 }
 
 absl::StatusOr<std::optional<std::string>> PersonalText::KeyOf(const std::string& key_id,
@@ -118,11 +134,16 @@ absl::StatusOr<std::optional<std::string>> PersonalText::KeyOf(const std::string
   return std::nullopt;
 }
 
-absl::StatusOr<std::string> PersonalText::Open(std::string_view value, absl::Time deadline) {
+absl::StatusOr<std::string> PersonalText::Open(std::string_view value, absl::Time deadline,
+                                               Unopenable unopenable) {
   if (!IsSealedText(value)) return std::string(value);
   std::optional<PiiVault::SealedString> sealed = PiiVault::ParseSealed(value);
   if (!sealed) return std::string();
   absl::StatusOr<std::optional<std::string>> key = KeyOf(sealed->key_id, deadline);
+  if (!key.ok() && key.status().code() == absl::StatusCode::kInternal &&
+      unopenable == Unopenable::kEmpty) {
+    return std::string();
+  }
   if (!key.ok()) return key.status();
   if (!key->has_value()) return std::string();
   absl::StatusOr<std::string> text = PiiVault::OpenText(*sealed, **key);
@@ -168,9 +189,10 @@ absl::Status PersonalText::ForEachSealed(google::protobuf::Message& message,
   return absl::OkStatus();
 }
 
-absl::Status PersonalText::OpenAll(google::protobuf::Message& message, absl::Time deadline) {
+absl::Status PersonalText::OpenAll(google::protobuf::Message& message, absl::Time deadline,
+                                   Unopenable unopenable) {
   return ForEachSealed(message, [&](std::string& value) -> absl::Status {
-    absl::StatusOr<std::string> text = Open(value, deadline);
+    absl::StatusOr<std::string> text = Open(value, deadline, unopenable);
     if (!text.ok()) return text.status();
     value = *std::move(text);
     return absl::OkStatus();
@@ -181,7 +203,9 @@ absl::Status PersonalText::ReadKeysOf(google::protobuf::Message& message, absl::
   return ForEachSealed(message, [&](std::string& value) -> absl::Status {
     std::optional<PiiVault::SealedString> sealed = PiiVault::ParseSealed(value);
     if (!sealed) return absl::OkStatus();
-    return KeyOf(sealed->key_id, deadline).status();
+    absl::Status read = KeyOf(sealed->key_id, deadline).status();
+    // A key that does not unwrap is read too: answers report it.
+    return read.code() == absl::StatusCode::kInternal ? absl::OkStatus() : read;
   });
 }
 

@@ -60,8 +60,9 @@ class PersonalText {
   // Reads the keys topic and starts erasing the keys of deleted accounts.
   absl::Status Start();
   void Stop();
-  // Has read every key that was in the topic at Start.
-  bool CaughtUp() { return feed_.CaughtUp(); }
+  // Has read every key that was in the topic at Start, and can unwrap them
+  // (a replica with the wrong key-encryption key never serves).
+  bool CaughtUp();
 
   // `text` sealed with `author`'s key. An author's first text makes their key
   // and writes it to the keys topic first. UNAVAILABLE if the keys cannot be
@@ -74,10 +75,15 @@ class PersonalText {
   // by "" once its author's account is deleted. UNAVAILABLE if a key not
   // read yet is still missing at `deadline`; INTERNAL if the configured
   // key-encryption key does not unwrap it.
-  absl::Status OpenAll(google::protobuf::Message& message, absl::Time deadline);
+  // What to do with words whose key does not unwrap: fail (INTERNAL), or
+  // show them empty (a read model, which must go on; the key is logged).
+  enum class Unopenable { kFail, kEmpty };
+  absl::Status OpenAll(google::protobuf::Message& message, absl::Time deadline,
+                       Unopenable unopenable = Unopenable::kFail);
 
   // One value: what OpenAll does to each string.
-  absl::StatusOr<std::string> Open(std::string_view value, absl::Time deadline);
+  absl::StatusOr<std::string> Open(std::string_view value, absl::Time deadline,
+                                   Unopenable unopenable = Unopenable::kFail);
 
   // Waits until the keys of every sealed string in `message` are read (or
   // known erased), so that opening them later does not wait: a read model

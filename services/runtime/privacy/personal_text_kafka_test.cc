@@ -151,6 +151,15 @@ TEST_F(PersonalTextKafkaTest, AReplicaWithTheWrongKeyEncryptionKeyFailsLoudlyAnd
   absl::StatusOr<std::string> kept = right->Open(*sealed, Soon());
   ASSERT_TRUE(kept.ok());
   EXPECT_EQ(*kept, "Words to keep");
+  // It never serves, and writes no key of its own for that author.
+  EXPECT_FALSE(wrong->CaughtUp()) << "a replica that unwraps no key says it is ready";
+  EXPECT_EQ(wrong->Seal("u1", "More words", Soon()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // A read model goes on, showing the words empty.
+  absl::StatusOr<std::string> empty =
+      wrong->Open(*sealed, Soon(), PersonalText::Unopenable::kEmpty);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(*empty, "");
 }
 
 TEST(SealedText, IsTheSameForTheSameWordsAndKeyAndOpensOnlyWithThatKey) {
