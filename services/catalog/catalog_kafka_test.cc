@@ -427,7 +427,8 @@ TEST_F(CatalogKafkaTest, ACrashLosesNoAcknowledgedWrite) {
   v1::GetExpertRequest get;
   get.set_expert_id(expert.user_id);
   v1::GetExpertResponse got;
-  ASSERT_TRUE(Call(&v1::CatalogService::Stub::GetExpert, NewAccount(), get, &got).ok());
+  absl::Status read = Call(&v1::CatalogService::Stub::GetExpert, NewAccount(), get, &got);
+  ASSERT_TRUE(read.ok()) << read;
   EXPECT_EQ(got.profile().status(), v1::PROFILE_STATUS_PUBLISHED);
   v1::SearchExpertsRequest search;
   search.set_text(word);

@@ -146,7 +146,7 @@ int Main(int argc, char** argv) {
   }
   // Serving once the read model has caught up and the category tree exists.
   auto caught_up = [&] {
-    return host.processor.Ready() && events.CaughtUp() && presence.CaughtUp() &&
+    return host.processor.InService() && events.CaughtUp() && presence.CaughtUp() &&
            reviews.CaughtUp() && host.closed_accounts.CaughtUp() && personal->CaughtUp();
   };
   std::atomic<bool> seeded{!config.GetBool("catalog.seed_categories")};

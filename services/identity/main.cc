@@ -215,7 +215,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   auto ready = [&] {
-    return host.processor.Ready() && events.CaughtUp() && keys_feed.CaughtUp();
+    return host.processor.InService() && events.CaughtUp() && keys_feed.CaughtUp();
   };
   host.server.ServeWhen(ready);
   std::thread bootstrap([&] {

@@ -224,7 +224,7 @@ int Main(int argc, char** argv) {
   }
   // Serving with Redis down too: help now says UNAVAILABLE, the rest works.
   host.server.ServeWhen([&] {
-    return host.processor.Ready() && events.CaughtUp() && catalog.CaughtUp() &&
+    return host.processor.InService() && events.CaughtUp() && catalog.CaughtUp() &&
            session_feed.CaughtUp() && host.closed_accounts.CaughtUp() && personal->CaughtUp();
   });
   DispatcherOptions dispatch;

@@ -148,7 +148,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   host.server.ServeWhen([&] {
-    return host.processor.Ready() && events.CaughtUp() && host.closed_accounts.CaughtUp();
+    return host.processor.InService() && events.CaughtUp() && host.closed_accounts.CaughtUp();
   });
 
   std::unique_ptr<PaymentProcessor> psp = SandboxProcessorClient(options.processor_channel);

@@ -196,7 +196,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   host.server.ServeWhen([&] {
-    return host.processor.Ready() && events.CaughtUp() && host.closed_accounts.CaughtUp() &&
+    return host.processor.InService() && events.CaughtUp() && host.closed_accounts.CaughtUp() &&
            personal->CaughtUp();
   });
   if (keeper) {

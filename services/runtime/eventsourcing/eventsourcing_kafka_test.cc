@@ -505,6 +505,51 @@ TEST_F(EventSourcingKafkaTest, PartitionsMoveBetweenProcessorsInTheGroup) {
   ExpectContiguousVersions(events);
 }
 
+// Readiness must not flap on a rebalance: the replica that takes partitions
+// over stays in service while it rebuilds them (a stuck rebuild would not).
+TEST_F(EventSourcingKafkaTest, AReplicaStaysInServiceWhileItRebuildsPartitionsItTakesOver) {
+  options_.replica = "first";
+  auto first = StartProcessor();
+  auto sender = Sender();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(SendUntilAnswered(*sender, Increment(absl::StrCat("taken-", i % 5), 1)).code(), 0);
+  }
+  options_.replica = "second";
+  options_.rebuild_grace = absl::Seconds(30);
+  auto second = StartProcessor();
+  absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline && !second->Ready()) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_TRUE(second->Ready());
+
+  std::atomic<bool> sampling{true};
+  int rebuilding_samples = 0;
+  int out_of_service_samples = 0;
+  std::thread sampler([&] {
+    while (sampling.load()) {
+      rebuilding_samples += second->Ready() ? 0 : 1;
+      out_of_service_samples += second->InService() ? 0 : 1;
+      absl::SleepFor(absl::Microseconds(500));
+    }
+  });
+  first->Stop();  // the second takes the first's partitions and rebuilds them
+  deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline &&
+         (second->OwnedPartitions().size() != static_cast<size_t>(kPartitions) || !second->Ready())) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  sampling.store(false);
+  sampler.join();
+  ASSERT_EQ(second->OwnedPartitions().size(), static_cast<size_t>(kPartitions));
+  EXPECT_GT(rebuilding_samples, 0) << "the second replica rebuilt what it took over";
+  EXPECT_EQ(out_of_service_samples, 0) << "a rebalance took the replica out of service";
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(SendUntilAnswered(*sender, Increment(absl::StrCat("taken-", i % 5), 1)).code(), 0);
+  }
+  std::vector<Event> events = AllEvents();
+  EXPECT_EQ(events.size(), 40u);
+  ExpectContiguousVersions(events);
+}
+
 TEST_F(EventSourcingKafkaTest, ReactorSendsEachReactionOnceEvenWhenEventsAreReadAgain) {
   auto processor = StartProcessor();
   auto sender = Sender();

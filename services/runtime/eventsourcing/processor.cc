@@ -150,6 +150,7 @@ void Processor::Adopt(const std::vector<int32_t>& partitions) {
     owned.state.reset();
     owned.snapshots.reset();
     owned.ownership = next_ownership_++;
+    owned.adopted_at = absl::Now();
     owned.next_command_offset = -1;
     recoveries.push_back({partition, owned.ownership});
   }
@@ -662,6 +663,18 @@ bool Processor::Ready() {
   if (!assignment_known_) return false;
   for (const auto& [partition, owned] : partitions_) {
     if (owned.state == nullptr) return false;
+  }
+  was_ready_ = true;
+  return true;
+}
+
+bool Processor::InService() {
+  if (Ready()) return true;
+  absl::MutexLock lock(&mutex_);
+  if (!was_ready_) return false;
+  const absl::Time now = absl::Now();
+  for (const auto& [partition, owned] : partitions_) {
+    if (owned.state == nullptr && now - owned.adopted_at > options_.rebuild_grace) return false;
   }
   return true;
 }

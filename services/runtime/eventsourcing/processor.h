@@ -61,6 +61,9 @@ struct ProcessorOptions {
   size_t max_event_bytes = 900 * 1024;
   // Tests: own these partitions without joining the consumer group.
   std::vector<int32_t> static_partitions;
+  // Once ready, how long a partition given to this replica may take to
+  // rebuild before the replica stops being InService.
+  absl::Duration rebuild_grace = absl::Seconds(30);
 };
 
 // A service's processor role, the single writer of its aggregates: joins the
@@ -89,6 +92,11 @@ class Processor {
   // The group assigned this processor its partitions (perhaps none) and every
   // one of them is rebuilt and taking commands.
   bool Ready();
+  // For the replica's readiness: Ready once, and since then no partition
+  // has been rebuilding longer than `rebuild_grace`. A rebalance (a replica
+  // joining, or one that died leaving the group) does not take this
+  // replica's calls out of service; a rebuild that is stuck does.
+  bool InService();
   // Digest of an owned, rebuilt partition's state; empty if not owned here.
   std::string StateDigest(int32_t partition);
   // How often another producer with this replica's transactional id fenced it.
@@ -105,6 +113,7 @@ class Processor {
     // a rebuild that finishes after the partition left and came back is
     // not installed.
     uint64_t ownership = 0;
+    absl::Time adopted_at;
     int64_t events_next_offset = 0;
     // The next commands offset to decide, for the lag gauge (-1: unknown).
     int64_t next_command_offset = -1;
@@ -180,6 +189,7 @@ class Processor {
   std::map<int32_t, Partition> partitions_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_ownership_ ABSL_GUARDED_BY(mutex_) = 1;
   bool assignment_known_ ABSL_GUARDED_BY(mutex_) = false;
+  bool was_ready_ ABSL_GUARDED_BY(mutex_) = false;
 
   absl::Mutex recovery_mutex_;
   std::vector<Recovery> to_recover_ ABSL_GUARDED_BY(recovery_mutex_);
