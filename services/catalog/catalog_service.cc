@@ -7,14 +7,24 @@
 #include "services/catalog/domain/default_categories.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
+#include "services/runtime/core/language_tags.h"
 #include "services/runtime/core/text_checks.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::catalog {
 namespace {
 
-constexpr char kFront[] = "catalog.front";
 constexpr int kMaxPageSize = 100;
+
+// A caller's write: its command id comes from the kind of request and the
+// caller's request id, so a retry is the same command.
+es::CommandOrigin ByCaller(const std::string& aggregate_id, const auth::Principal& caller,
+                           const std::string& request_kind, const std::string& request_id,
+                           int64_t expected_version = 0) {
+  return es::CommandOrigin::ByUser(
+      aggregate_id, ids::CommandId(caller.user_id, absl::StrCat(request_kind, ":", request_id)),
+      caller.user_id, expected_version);
+}
 
 void CheckPageSize(int page_size, errors::Validator& validator) {
   validator.Check(page_size >= 0 && page_size <= kMaxPageSize, "page_size",
@@ -63,25 +73,14 @@ ContentRules CatalogService::Rules() const {
   return rules;
 }
 
-absl::Status CatalogService::Write(v1::CatalogCommand command, const std::string& aggregate_id,
-                                   const auth::Principal& caller, const std::string& request_kind,
-                                   const std::string& request_id, int64_t expected_version) {
-  es::CommandOrigin origin{aggregate_id,
-                           ids::CommandId(caller.user_id, absl::StrCat(request_kind, ":", request_id)),
-                           caller.user_id, kFront, expected_version};
-  return es::ExecuteCommand(parts_.commands, parts_.events, command, origin,
-                            options_.command_timeout)
-      .status();
-}
-
 absl::Status CatalogService::SeedCategories() {
   if (parts_.read_model.HasCategories()) return absl::OkStatus();
   v1::CatalogCommand seed;
   *seed.mutable_seed_categories() = DefaultCategories();
-  es::CommandOrigin origin{kCategoryTreeId, ids::DerivedCommandId(kCategoryTreeId, "seed-v1"), "",
-                           "catalog.seed"};
-  return es::ExecuteCommand(parts_.commands, parts_.events, seed, origin, options_.command_timeout)
-      .status();
+  return parts_.front.Write(seed, es::CommandOrigin::ByHelpline(
+                                      kCategoryTreeId,
+                                      ids::DerivedCommandId(kCategoryTreeId, "seed-v1"),
+                                      "catalog.seed"));
 }
 
 absl::StatusOr<v1::ProfileContent> CatalogService::SealTexts(v1::ProfileContent content,
@@ -103,7 +102,8 @@ absl::Status CatalogService::WriteProfile(v1::CatalogCommand command,
                                           const std::string& request_id, v1::ExpertProfile* profile,
                                           int64_t expected_version) {
   if (absl::Status written =
-          Write(command, expert_id, caller, request_kind, request_id, expected_version);
+          parts_.front.Write(command, ByCaller(expert_id, caller, request_kind, request_id,
+                                               expected_version));
       !written.ok()) {
     return written;
   }
@@ -119,7 +119,8 @@ absl::Status CatalogService::WriteCategory(v1::CatalogCommand command,
                                            const std::string& request_kind,
                                            const std::string& request_id,
                                            v1::Category* category) {
-  if (absl::Status written = Write(command, kCategoryTreeId, caller, request_kind, request_id);
+  if (absl::Status written =
+          parts_.front.Write(command, ByCaller(kCategoryTreeId, caller, request_kind, request_id));
       !written.ok()) {
     return written;
   }
@@ -171,8 +172,8 @@ grpc::Status CatalogService::UpdateProfile(grpc::ServerContext* context,
                       "must name a field of ProfileContent, such as \"headline\" or \"price\"");
     }
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
-    std::optional<v1::ExpertProfile> current = es::ReadOrCatchUp(
-        parts_.events, [&] { return parts_.read_model.Profile(caller.user_id, parts_.clock.Now()); });
+    std::optional<v1::ExpertProfile> current = parts_.front.ReadOrCatchUp(
+        [&] { return parts_.read_model.Profile(caller.user_id, parts_.clock.Now()); });
     if (!current) return absl::NotFoundError("you have no expert profile; create one first");
 
     v1::ProfileContent content = current->draft();
@@ -339,7 +340,7 @@ grpc::Status CatalogService::GetExpert(grpc::ServerContext* context,
     errors::Validator validator;
     CheckExpertId(request->expert_id(), "expert_id", validator);
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
-    std::optional<v1::ExpertProfile> profile = es::ReadOrCatchUp(parts_.events, [&] {
+    std::optional<v1::ExpertProfile> profile = parts_.front.ReadOrCatchUp([&] {
       return parts_.read_model.Profile(request->expert_id(), parts_.clock.Now());
     });
     const bool privileged = request->expert_id() == caller.user_id || IsAdmin(caller);
@@ -385,7 +386,7 @@ absl::StatusOr<std::string> CatalogService::Search(const std::string& request_by
   }
   v1::SearchExpertsRequest normalised = request;
   if (!request.language().empty()) {
-    std::optional<std::string> tag = NormaliseLanguageTag(request.language());
+    std::optional<std::string> tag = text::NormaliseLanguageTag(request.language());
     validator.Check(tag.has_value(), "language",
                     "must be a BCP 47 language tag such as \"de\" or \"en-GB\"");
     if (tag) normalised.set_language(*tag);
@@ -554,8 +555,8 @@ grpc::Status CatalogService::CreateSponsorProgram(grpc::ServerContext* context,
     v1::CatalogCommand create;
     create.mutable_create_sponsor_program()->set_sponsor_id(caller.user_id);
     *create.mutable_create_sponsor_program()->mutable_terms() = request->terms();
-    if (absl::Status written = Write(create, program_id, caller, "create-sponsor-program",
-                                     request->request_id());
+    if (absl::Status written = parts_.front.Write(
+            create, ByCaller(program_id, caller, "create-sponsor-program", request->request_id()));
         !written.ok()) {
       return written;
     }
@@ -594,7 +595,8 @@ absl::Status CatalogService::ProgramCommand(v1::CatalogCommand command,
     return allowed;
   }
   if (absl::Status written =
-          Write(command, program_id, caller, request_kind, request_id, command.meta().expected_version());
+          parts_.front.Write(command, ByCaller(program_id, caller, request_kind, request_id,
+                                               command.meta().expected_version()));
       !written.ok()) {
     return written;
   }

@@ -11,8 +11,6 @@
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/core/clock.h"
 #include "services/runtime/eventsourcing/closed_accounts.h"
-#include "services/runtime/eventsourcing/command_sender.h"
-#include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/privacy/personal_text.h"
 
@@ -27,8 +25,7 @@ struct CatalogOptions {
 
 // What the gRPC glue works with; all owned by main.
 struct CatalogParts {
-  es::CommandSender& commands;
-  es::EventFeed& events;
+  es::Front& front;
   CatalogReadModel& read_model;
   auth::CallGuard& guard;
   const Clock& clock;
@@ -111,11 +108,6 @@ class CatalogService final
   ContentRules Rules() const;
   // A serialized SearchExpertsResponse for a serialized request.
   absl::StatusOr<std::string> Search(const std::string& request_bytes);
-  // Sends a command on behalf of `caller` (its request id makes the command
-  // id) and waits until the read model has its events.
-  absl::Status Write(v1::CatalogCommand command, const std::string& aggregate_id,
-                     const auth::Principal& caller, const std::string& request_kind,
-                     const std::string& request_id, int64_t expected_version = 0);
   // An admin's approval or rejection: permission, the request's checks
   // (some in `validator` already), no reviewing one's own profile, the write.
   absl::Status Review(const auth::Principal& caller, v1::CatalogCommand command,

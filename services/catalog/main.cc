@@ -15,6 +15,7 @@
 #include "services/catalog/domain/review_projection.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/reactor.h"
@@ -136,9 +137,9 @@ int Main(int argc, char** argv) {
 
   CatalogOptions options;
   options.currency = currency;
-  CatalogService service(options,
-                         CatalogParts{**sender, events, read_model, callers.guard(), host.clock, *personal,
-                                      host.closed_accounts});
+  es::Front front(**sender, events, options.command_timeout);
+  CatalogService service(options, CatalogParts{front, read_model, callers.guard(), host.clock,
+                                               *personal, host.closed_accounts});
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});

@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 
 namespace helpline::identity {
 namespace {
@@ -36,18 +36,18 @@ DeviceTokens::DeviceTokens(std::string_view key, absl::Duration lifetime, const 
 
 std::string DeviceTokens::AccountBinding(const std::string& user_id,
                                          const std::string& sealed_password_hash) {
-  return absl::StrCat(user_id, "\n", auth::Base64UrlEncode(Blake2b(sealed_password_hash, "")));
+  return absl::StrCat(user_id, "\n", Base64UrlEncode(Blake2b(sealed_password_hash, "")));
 }
 
 std::string DeviceTokens::NewDeviceId() {
   std::string id(16, '\0');
   randombytes_buf(id.data(), id.size());
-  return auth::Base64UrlEncode(id);
+  return Base64UrlEncode(id);
 }
 
 std::string DeviceTokens::Mac(const std::string& account, const std::string& device_id,
                               const std::string& expiry) const {
-  return auth::Base64UrlEncode(
+  return Base64UrlEncode(
       Blake2b(absl::StrCat(account, "\n", device_id, "\n", expiry), key_));
 }
 

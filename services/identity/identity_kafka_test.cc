@@ -22,6 +22,7 @@
 #include "services/runtime/privacy/pii_vault.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 #include "services/runtime/auth/key_set.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
@@ -42,7 +43,7 @@ using ::testing::HasSubstr;
 constexpr int kPartitions = 3;
 
 std::string RandomKey() {
-  return auth::Base64UrlEncode(auth::Ed25519Key::Generate("x").seed());
+  return Base64UrlEncode(auth::Ed25519Key::Generate("x").seed());
 }
 
 void WriteFile(const std::string& path, const std::string& text) {
@@ -75,7 +76,7 @@ class IdentityKafkaTest : public ::testing::Test {
     ::helpline::testing::CreateServiceTopics("identity", *prefix_, kPartitions);
     ::helpline::testing::CreateServiceTopics("catalog", *prefix_, kPartitions);
     keys_file_ = new std::string(*dir_ + "/signing-keys.json");
-    email_hash_key_ = new std::string(*auth::Base64UrlDecode(RandomKey()));
+    email_hash_key_ = new std::string(*Base64UrlDecode(RandomKey()));
     WriteFile(*keys_file_, auth::SigningKeySet::GenerateJson({{"k1", "active"}}));
     nlohmann::json config = {
         {"topics", {{"prefix", *prefix_}}},
@@ -83,7 +84,7 @@ class IdentityKafkaTest : public ::testing::Test {
          {{"signing_keys_file", *keys_file_},
           {"signing_keys_check_interval", "100ms"},
           {"key_encryption_key", RandomKey()},
-          {"email_hash_key", auth::Base64UrlEncode(*email_hash_key_)},
+          {"email_hash_key", Base64UrlEncode(*email_hash_key_)},
           {"argon2_passes", 1},
           {"argon2_memory_mib", 8},
           {"argon2_allow_weak", true},
@@ -378,7 +379,7 @@ TEST_F(IdentityKafkaTest, BadTokensAreRefused) {
   wrong_audience.audience = "another-system";
   std::string good = session.tokens().access_token();
   std::string tampered = good.substr(0, good.size() - 4) + (good.back() == 'A' ? "BBBB" : "AAAA");
-  std::string none = auth::Base64UrlEncode(R"({"alg":"none","kid":"k1"})") + "." +
+  std::string none = Base64UrlEncode(R"({"alg":"none","kid":"k1"})") + "." +
                      good.substr(good.find('.') + 1, good.rfind('.') - good.find('.') - 1) + ".";
   for (const auto& [name, token] : std::vector<std::pair<std::string, std::string>>{
            {"expired", expired},

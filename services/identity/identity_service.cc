@@ -11,6 +11,7 @@
 #include "services/identity/domain/validation.h"
 #include "services/runtime/core/text_checks.h"
 #include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"
@@ -22,6 +23,10 @@ namespace {
 
 constexpr char kRefreshTokenPrefix[] = "rt1";
 constexpr char kWrongCredentials[] = "the email or the password is wrong";
+// The actors of identity's own writes: a registration (no user yet) and the
+// admin role granted at start.
+constexpr char kRegistration[] = "identity.registration";
+constexpr char kAdminBootstrap[] = "identity.admin-bootstrap";
 
 absl::Status WrongCredentials() { return absl::UnauthenticatedError(kWrongCredentials); }
 
@@ -34,7 +39,7 @@ struct RefreshToken {
 std::string FormatRefreshToken(const std::string& user_id, const std::string& family_id,
                                const std::string& secret) {
   return absl::StrCat(kRefreshTokenPrefix, ".", user_id, ".", family_id, ".",
-                      auth::Base64UrlEncode(secret));
+                      Base64UrlEncode(secret));
 }
 
 absl::StatusOr<RefreshToken> ParseRefreshToken(const std::string& token) {
@@ -43,7 +48,7 @@ absl::StatusOr<RefreshToken> ParseRefreshToken(const std::string& token) {
       !ids::IsUuid(parts[2])) {
     return absl::UnauthenticatedError("not a refresh token");
   }
-  absl::StatusOr<std::string> secret = auth::Base64UrlDecode(parts[3]);
+  absl::StatusOr<std::string> secret = Base64UrlDecode(parts[3]);
   if (!secret.ok() || secret->size() != 32) return absl::UnauthenticatedError("not a refresh token");
   return RefreshToken{parts[1], parts[2], *std::move(secret)};
 }
@@ -70,15 +75,6 @@ IdentityService::IdentityService(IdentityOptions options, IdentityParts parts)
 
 std::string IdentityService::EmailClaimFor(const std::string& normalised_email) const {
   return EmailClaimId(normalised_email, options_.email_hash_key);
-}
-
-absl::StatusOr<runtime::v1::Reply> IdentityService::Execute(v1::IdentityCommand command,
-                                                            const std::string& aggregate_id,
-                                                            const std::string& command_id,
-                                                            const std::string& actor_user_id) {
-  return es::ExecuteCommand(parts_.commands, parts_.events, command,
-                            {aggregate_id, command_id, actor_user_id, "identity.front"},
-                            options_.command_timeout);
 }
 
 absl::StatusOr<std::string> IdentityService::Open(const v1::SealedText& sealed) {
@@ -140,7 +136,10 @@ absl::StatusOr<std::string> IdentityService::RegisterAccount(
   v1::IdentityCommand claim;
   claim.mutable_claim_email()->set_user_id(user_id);
   absl::StatusOr<runtime::v1::Reply> claimed =
-      Execute(claim, claim_id, ids::CommandId(absl::StrCat("register:", claim_id), request_id), "");
+      parts_.front.Execute(claim, es::CommandOrigin::ByHelpline(
+                                      claim_id,
+                                      ids::CommandId(absl::StrCat("register:", claim_id), request_id),
+                                      kRegistration));
   if (!claimed.ok()) return claimed.status();
   if (parts_.read_model.FindUser(user_id)) return user_id;  // a retry of a finished registration
 
@@ -156,7 +155,10 @@ absl::StatusOr<std::string> IdentityService::RegisterAccount(
   user.set_email_claim_id(claim_id);
   for (const std::string& role : extra_roles) user.add_extra_roles(role);
   absl::StatusOr<runtime::v1::Reply> created =
-      Execute(create, user_id, ids::CommandId(absl::StrCat("register:", user_id), request_id), "");
+      parts_.front.Execute(create, es::CommandOrigin::ByHelpline(
+                                       user_id,
+                                       ids::CommandId(absl::StrCat("register:", user_id), request_id),
+                                       kRegistration));
   if (!created.ok() && !(created.status().code() == absl::StatusCode::kAlreadyExists &&
                          parts_.read_model.FindUser(user_id))) {
     return created.status();
@@ -168,7 +170,7 @@ absl::StatusOr<std::string> IdentityService::RegisterAccount(
 absl::Status IdentityService::BootstrapAdmin(const std::string& normalised_email,
                                              const std::string& password) {
   // Another replica may have registered the address a moment ago.
-  if (absl::Status current = parts_.events.WaitUntilCurrent(absl::Now() + options_.command_timeout);
+  if (absl::Status current = parts_.front.WaitUntilCurrent(absl::Now() + options_.command_timeout);
       !current.ok()) {
     return current;
   }
@@ -201,8 +203,9 @@ absl::Status IdentityService::GrantRole(const std::string& user_id, const std::s
                                         const std::string& request_id) {
   v1::IdentityCommand grant;
   grant.mutable_grant_role()->set_role(role);
-  return Execute(grant, user_id, ids::CommandId(absl::StrCat("grant:", user_id), request_id), "")
-      .status();
+  return parts_.front.Write(
+      grant, es::CommandOrigin::ByHelpline(
+                 user_id, ids::CommandId(absl::StrCat("grant:", user_id), request_id), kAdminBootstrap));
 }
 
 v1::TokenPair IdentityService::Tokens(const IdentityReadModel::UserView& user,
@@ -235,7 +238,7 @@ absl::StatusOr<v1::TokenPair> IdentityService::StartSession(
   issue.mutable_issue_refresh_token()->set_token_hash(HashTokenSecret(secret));
   *issue.mutable_issue_refresh_token()->mutable_expires_at() = ToProtoTime(expires);
   absl::StatusOr<runtime::v1::Reply> issued =
-      Execute(issue, user.user_id, ids::NewUuidV7(), user.user_id);
+      parts_.front.Execute(issue, es::CommandOrigin::ByUser(user.user_id, ids::NewUuidV7(), user.user_id));
   if (!issued.ok()) return issued.status();
   return Tokens(user, family_id, secret, expires);
 }
@@ -279,7 +282,7 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
     auto look_up = [&] {
       // Whatever replica registered the account: every login reads the log
       // up to now (the same for known and unknown addresses).
-      parts_.events.WaitUntilCurrent(absl::Now() + absl::Seconds(2)).IgnoreError();
+      parts_.front.WaitUntilCurrent(absl::Now() + absl::Seconds(2)).IgnoreError();
       user = parts_.read_model.FindByEmailClaim(claim_id);
     };
     // Per account, whatever address the attempts come from; a device that
@@ -332,7 +335,8 @@ grpc::Status IdentityService::Refresh(grpc::ServerContext* context,
     // A fresh command id each time: presenting a spent token again must reach
     // the aggregate (and end the session), even when it is a client's retry.
     absl::StatusOr<runtime::v1::Reply> rotated =
-        Execute(rotate, token->user_id, ids::NewUuidV7(), token->user_id);
+        parts_.front.Execute(rotate, es::CommandOrigin::ByUser(token->user_id, ids::NewUuidV7(),
+                                                               token->user_id));
     if (!rotated.ok()) {
       return rotated.status().code() == absl::StatusCode::kNotFound
                  ? absl::UnauthenticatedError("the session has ended; sign in again")
@@ -358,7 +362,8 @@ grpc::Status IdentityService::Logout(grpc::ServerContext* context,
     revoke.mutable_revoke_refresh_family()->set_family_id(token->family_id);
     revoke.mutable_revoke_refresh_family()->set_presented_hash(HashTokenSecret(token->secret));
     absl::StatusOr<runtime::v1::Reply> revoked =
-        Execute(revoke, token->user_id, ids::NewUuidV7(), token->user_id);
+        parts_.front.Execute(revoke, es::CommandOrigin::ByUser(token->user_id, ids::NewUuidV7(),
+                                                               token->user_id));
     if (!revoked.ok() && revoked.status().code() != absl::StatusCode::kNotFound) {
       return revoked.status();
     }
@@ -369,8 +374,8 @@ grpc::Status IdentityService::Logout(grpc::ServerContext* context,
 grpc::Status IdentityService::GetMe(grpc::ServerContext* context, const v1::GetMeRequest*,
                                     v1::GetMeResponse* response) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    std::optional<IdentityReadModel::UserView> user = es::ReadOrCatchUp(
-        parts_.events, [&] { return parts_.read_model.FindUser(caller.user_id); });
+    std::optional<IdentityReadModel::UserView> user = parts_.front.ReadOrCatchUp(
+        [&] { return parts_.read_model.FindUser(caller.user_id); });
     if (!user) return absl::NotFoundError("no such account");
     absl::StatusOr<std::string> email = Open(user->email);
     absl::StatusOr<std::string> name = Open(user->display_name);
@@ -390,8 +395,8 @@ grpc::Status IdentityService::ChangePassword(grpc::ServerContext* context,
                                              const v1::ChangePasswordRequest* request,
                                              v1::ChangePasswordResponse*) {
   return parts_.guard.Authenticated(context, [&](const auth::Principal& caller) -> absl::Status {
-    std::optional<IdentityReadModel::UserView> user = es::ReadOrCatchUp(
-        parts_.events, [&] { return parts_.read_model.FindUser(caller.user_id); });
+    std::optional<IdentityReadModel::UserView> user = parts_.front.ReadOrCatchUp(
+        [&] { return parts_.read_model.FindUser(caller.user_id); });
     if (!user) return absl::NotFoundError("no such account");
     absl::StatusOr<std::string> email = Open(user->email);
     errors::Validator validator;
@@ -411,10 +416,11 @@ grpc::Status IdentityService::ChangePassword(grpc::ServerContext* context,
     v1::IdentityCommand change;
     *change.mutable_change_password()->mutable_password_hash() =
         privacy::PiiVault::Seal(user->password_hash.key_id(), *key, *hash);
-    return Execute(change, user->user_id,
-                   ids::CommandId(user->user_id, absl::StrCat("password:", request->request_id())),
-                   user->user_id)
-        .status();
+    return parts_.front.Write(
+        change, es::CommandOrigin::ByUser(
+                    user->user_id,
+                    ids::CommandId(user->user_id, absl::StrCat("password:", request->request_id())),
+                    user->user_id));
   });
 }
 
@@ -426,8 +432,8 @@ grpc::Status IdentityService::DeleteAccount(grpc::ServerContext* context,
     text::CheckRequestId(request->request_id(), "request_id", validator);
     validator.Check(!request->password().empty(), "password", "is required");
     if (absl::Status invalid = validator.Finish(); !invalid.ok()) return invalid;
-    std::optional<IdentityReadModel::UserView> user = es::ReadOrCatchUp(
-        parts_.events, [&] { return parts_.read_model.FindUser(caller.user_id); });
+    std::optional<IdentityReadModel::UserView> user = parts_.front.ReadOrCatchUp(
+        [&] { return parts_.read_model.FindUser(caller.user_id); });
     if (!user) return absl::NotFoundError("no such account");
     if (absl::Status checked = CheckPassword(*user, request->password()); !checked.ok()) {
       if (checked.code() != absl::StatusCode::kUnauthenticated) return checked;  // try again later
@@ -435,10 +441,11 @@ grpc::Status IdentityService::DeleteAccount(grpc::ServerContext* context,
     }
     v1::IdentityCommand remove;
     remove.mutable_delete_user();
-    absl::StatusOr<runtime::v1::Reply> deleted = Execute(
-        remove, user->user_id,
-        ids::CommandId(user->user_id, absl::StrCat("delete:", request->request_id())),
-        user->user_id);
+    absl::StatusOr<runtime::v1::Reply> deleted = parts_.front.Execute(
+        remove, es::CommandOrigin::ByUser(
+                    user->user_id,
+                    ids::CommandId(user->user_id, absl::StrCat("delete:", request->request_id())),
+                    user->user_id));
     if (!deleted.ok()) return deleted.status();
     log::Info("account deleted; its data key will be erased", {{"user_id", user->user_id}});
     return absl::OkStatus();
@@ -453,7 +460,7 @@ grpc::Status IdentityService::GetJwks(grpc::ServerContext* context, const v1::Ge
       jwk.set_kty("OKP");
       jwk.set_crv("Ed25519");
       jwk.set_kid(key.kid);
-      jwk.set_x(auth::Base64UrlEncode(std::string_view(
+      jwk.set_x(Base64UrlEncode(std::string_view(
           reinterpret_cast<const char*>(key.public_key.data()), key.public_key.size())));
       jwk.set_use("sig");
       jwk.set_alg("EdDSA");

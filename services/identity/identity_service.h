@@ -7,18 +7,18 @@
 #include "absl/time/time.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
 #include "services/identity/device_tokens.h"
-#include "services/identity/domain/read_model.h"
-#include "services/runtime/privacy/key_cache.h"
-#include "services/identity/passwords.h"
 #include "services/identity/digests.h"
-#include "services/runtime/privacy/pii_vault.h"
+#include "services/identity/domain/read_model.h"
+#include "services/identity/passwords.h"
 #include "services/identity/signing_keys.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/rate_limiter.h"
 #include "services/runtime/core/clock.h"
-#include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/kafka/producer.h"
+#include "services/runtime/privacy/key_cache.h"
+#include "services/runtime/privacy/pii_vault.h"
 
 namespace helpline::identity {
 
@@ -36,8 +36,7 @@ struct IdentityOptions {
 
 // What the gRPC glue works with; all owned by main.
 struct IdentityParts {
-  es::CommandSender& commands;
-  es::EventFeed& events;
+  es::Front& front;
   IdentityReadModel& read_model;
   es::EventFeed& keys_feed;
   privacy::KeyCache& keys;
@@ -95,11 +94,6 @@ class IdentityService final : public v1::IdentityService::Service {
   absl::Status BootstrapAdmin(const std::string& normalised_email, const std::string& password);
 
  private:
-  // Sends a command and waits until the read model has its events.
-  absl::StatusOr<runtime::v1::Reply> Execute(v1::IdentityCommand command,
-                                             const std::string& aggregate_id,
-                                             const std::string& command_id,
-                                             const std::string& actor_user_id);
   // The account's password hash opened and checked; UNAUTHENTICATED otherwise.
   absl::Status CheckPassword(const IdentityReadModel::UserView& user, const std::string& password);
   absl::StatusOr<std::string> Open(const v1::SealedText& sealed);

@@ -1,6 +1,6 @@
 // helpline-identity: accounts, sign-in and the token signing keys.
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -9,19 +9,22 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/identity/domain/identity_domain.h"
+#include "services/identity/domain/reactions.h"
 #include "services/identity/domain/read_model.h"
 #include "services/identity/domain/validation.h"
 #include "services/identity/identity_service.h"
-#include "services/runtime/privacy/key_cache.h"
-#include "services/identity/reactions.h"
+#include "services/identity/key_shredder.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/kafka/client.h"
+#include "services/runtime/privacy/key_cache.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
 
@@ -82,7 +85,7 @@ PasswordHasher::Limits HashLimits(const server::Config& config) {
 }
 
 std::string DecodeKey(const server::Config& config, const std::string& key) {
-  absl::StatusOr<std::string> bytes = auth::Base64UrlDecode(config.GetString(key));
+  absl::StatusOr<std::string> bytes = Base64UrlDecode(config.GetString(key));
   if (!bytes.ok() || bytes->size() != 32) {
     std::cerr << "helpline-identity: bad config: '" << key
               << "' must be base64url of 32 bytes (set "
@@ -204,8 +207,9 @@ int Main(int argc, char** argv) {
   options.device_token_ttl = config.GetDuration("identity.device_token_ttl");
   options.keys_topic = keys_topic;
   options.email_hash_key = DecodeKey(config, "identity.email_hash_key");
+  es::Front front(*sender, events, options.command_timeout);
   IdentityService service(options,
-                          IdentityParts{*sender, events, read_model, keys_feed, keys,
+                          IdentityParts{front, read_model, keys_feed, keys,
                                         *host.kafka->producer, vault, passwords, *signing_keys, guard,
                                         logins, host.clock, host.wall_clock});
 

@@ -11,14 +11,8 @@
 namespace helpline::matching {
 
 Dispatcher::Dispatcher(DispatcherOptions options, MatchingReadModel& read_model,
-                       PresenceStore& presence, es::CommandSender& commands,
-                       es::EventFeed& events, const Clock& clock)
-    : options_(options),
-      read_model_(read_model),
-      presence_(presence),
-      commands_(commands),
-      events_(events),
-      clock_(clock) {}
+                       PresenceStore& presence, es::Front& front, const Clock& clock)
+    : options_(options), read_model_(read_model), presence_(presence), front_(front), clock_(clock) {}
 
 absl::Duration Dispatcher::Real(absl::Duration service_time) const {
   return service_time / options_.clock_rate;
@@ -57,13 +51,10 @@ absl::StatusOr<bool> Dispatcher::Offer(const WaitingRequest& request) {
     *offer.mutable_max_amount() = candidate.terms.max_amount;
     *offer.mutable_window() = ToProtoDuration(options_.offer_window);
     // Waits for the read model too, so the next pass sees the offer.
-    absl::Status outcome =
-        es::ExecuteCommand(commands_, events_, command,
-                           es::CommandOrigin{HelpRequestAggregate(request.help_request_id),
-                                             ids::DerivedCommandId(offer_id, "offer"), "",
-                                             "matching.dispatcher", 0},
-                           options_.command_timeout)
-            .status();
+    absl::Status outcome = front_.Write(
+        command, es::CommandOrigin::ByHelpline(HelpRequestAggregate(request.help_request_id),
+                                               ids::DerivedCommandId(offer_id, "offer"),
+                                               "matching.dispatcher"));
     if (outcome.ok()) return true;
     // Taken by another dispatcher, cancelled or expired meanwhile: free the expert.
     presence_.Release(candidate.expert_id, offer_id).IgnoreError();

@@ -7,8 +7,7 @@
 #include "services/matching/domain/read_model.h"
 #include "services/matching/presence.h"
 #include "services/runtime/core/clock.h"
-#include "services/runtime/eventsourcing/command_sender.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/front.h"
 
 namespace helpline::matching {
 
@@ -21,12 +20,11 @@ struct DispatcherOptions {
   double clock_rate = 1;
   // Candidates tried per request and pass when the best are reserved.
   size_t candidates_per_try = 10;
-  absl::Duration command_timeout = absl::Seconds(10);
   // A pass at least this often even when nothing changed (expiries in Redis).
   absl::Duration idle_pass = absl::Milliseconds(500);
 };
 
-// Outside decide (DESIGN.md §3): takes waiting help requests from the read
+// Outside decide (docs/architecture.md §5): takes waiting help requests from the read
 // model oldest first, picks the best free expert, reserves the expert in
 // Redis for the offer window, then sends OfferToExpert, which the help
 // request accepts only while it still waits. Also releases reservations of
@@ -35,7 +33,7 @@ struct DispatcherOptions {
 class Dispatcher {
  public:
   Dispatcher(DispatcherOptions options, MatchingReadModel& read_model, PresenceStore& presence,
-             es::CommandSender& commands, es::EventFeed& events, const Clock& clock);
+             es::Front& front, const Clock& clock);
 
   // One pass; the number of offers made.
   int RunOnce();
@@ -52,8 +50,7 @@ class Dispatcher {
   const DispatcherOptions options_;
   MatchingReadModel& read_model_;
   PresenceStore& presence_;
-  es::CommandSender& commands_;
-  es::EventFeed& events_;
+  es::Front& front_;
   const Clock& clock_;
   bool presence_down_ = false;
 };

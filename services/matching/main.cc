@@ -12,6 +12,7 @@
 #include "services/matching/presence.h"
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/eventsourcing/command_sender.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
@@ -82,7 +83,7 @@ server::ConfigSchema Schema() {
 
 // Turns expired heartbeats into offline transitions until `shutdown`.
 void SweepUntil(server::ShutdownSignal& shutdown, PresenceStore& presence,
-                es::CommandSender& commands, absl::Duration interval, absl::Duration timeout) {
+                es::Front& front, absl::Duration interval) {
   while (!shutdown.WaitFor(interval)) {
     absl::StatusOr<std::vector<PresenceStore::Change>> gone = presence.Sweep(absl::Now(), 1000);
     if (!gone.ok()) {
@@ -93,7 +94,7 @@ void SweepUntil(server::ShutdownSignal& shutdown, PresenceStore& presence,
       v1::MatchingCommand offline;
       offline.mutable_mark_offline()->set_sequence(change.sequence);
       absl::Status sent =
-          SendPresenceCommand(commands, offline, change.expert_id, change.sequence, timeout);
+          SendPresenceCommand(front, offline, change.expert_id, change.sequence);
       if (!sent.ok()) {
         log::Warn("offline not recorded; the next sweep tries again",
                   {{"expert_id", change.expert_id}, {"error", sent.ToString()}});
@@ -213,10 +214,10 @@ int Main(int argc, char** argv) {
       static_cast<int>(config.GetInt("matching.watch_streams_per_caller"));
   options.watch_streams = static_cast<int>(config.GetInt("matching.watch_streams"));
   options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");
+  es::Front front(**sender, events, options.command_timeout);
   MatchingService service(
-      options,
-      MatchingParts{presence, **sender, events, read_model, watches, callers.guard(), host.clock,
-                    host.closed_accounts, *personal});
+      options, MatchingParts{presence, front, read_model, watches, callers.guard(), host.clock,
+                             host.closed_accounts, *personal});
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
@@ -231,8 +232,7 @@ int Main(int argc, char** argv) {
   dispatch.offer_window = config.GetDuration("matching.offer_window");
   dispatch.match_hold = config.GetDuration("matching.match_hold");
   dispatch.clock_rate = host.clock.rate();
-  dispatch.command_timeout = options.command_timeout;
-  Dispatcher dispatcher(dispatch, read_model, presence, **sender, events, host.clock);
+  Dispatcher dispatcher(dispatch, read_model, presence, front, host.clock);
   std::thread dispatching([&] {
     while (!shutdown.WaitFor(absl::Milliseconds(50))) {
       if (events.CaughtUp() && catalog.CaughtUp()) break;
@@ -240,8 +240,7 @@ int Main(int argc, char** argv) {
     dispatcher.Run([&](absl::Duration wait) { return shutdown.WaitFor(wait); });
   });
   std::thread sweeper([&] {
-    SweepUntil(shutdown, presence, **sender, config.GetDuration("matching.presence_sweep_interval"),
-               options.command_timeout);
+    SweepUntil(shutdown, presence, front, config.GetDuration("matching.presence_sweep_interval"));
   });
 
   shutdown.Wait();

@@ -2,12 +2,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "services/catalog/domain/validation.h"
 #include "services/matching/domain/availability.h"
 #include "services/matching/domain/matching_domain.h"
 #include "services/matching/domain/pricing.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/core/ids.h"
+#include "services/runtime/core/language_tags.h"
 #include "services/runtime/core/paging.h"
 #include "services/runtime/core/proto_time.h"
 #include "services/runtime/core/text_checks.h"
@@ -35,18 +35,14 @@ absl::Status PresenceDown() {
 
 }  // namespace
 
-absl::Status SendPresenceCommand(es::CommandSender& commands, v1::MatchingCommand command,
-                                 const std::string& expert_id, int64_t sequence,
-                                 absl::Duration timeout) {
+absl::Status SendPresenceCommand(es::Front& front, v1::MatchingCommand command,
+                                 const std::string& expert_id, int64_t sequence) {
   const std::string aggregate_id = PresenceId(expert_id);
-  runtime::v1::CommandMeta& meta = *command.mutable_meta();
-  meta.set_aggregate_id(aggregate_id);
   // One command per change Redis counted: a resend is the same command.
-  meta.set_command_id(ids::DerivedCommandId(aggregate_id, absl::StrCat("presence/", sequence)));
-  meta.mutable_actor()->set_system("matching.presence");
-  absl::StatusOr<runtime::v1::Reply> reply = commands.Send(command, absl::Now() + timeout);
-  if (!reply.ok()) return reply.status();
-  return errors::FromReply(*reply);
+  return front.Send(command, es::CommandOrigin::ByHelpline(
+                                 aggregate_id,
+                                 ids::DerivedCommandId(aggregate_id, absl::StrCat("presence/", sequence)),
+                                 "matching.presence"));
 }
 
 MatchingService::MatchingService(MatchingOptions options, MatchingParts parts)
@@ -54,20 +50,11 @@ MatchingService::MatchingService(MatchingOptions options, MatchingParts parts)
       parts_(parts),
       watch_slots_(options_.watch_streams_per_caller, options_.watch_streams) {}
 
-absl::Status MatchingService::Write(v1::MatchingCommand& command, const std::string& aggregate_id,
-                                    const std::string& command_id,
-                                    const auth::Principal& caller) {
-  return es::ExecuteCommand(parts_.commands, parts_.events, command,
-                            es::CommandOrigin{aggregate_id, command_id, caller.user_id, "", 0},
-                            options_.command_timeout)
-      .status();
-}
-
 absl::Status MatchingService::ReadRequest(const std::string& help_request_id,
                                           const auth::Principal& caller,
                                           v1::HelpRequest* out) const {
   std::optional<v1::HelpRequest> request =
-      es::ReadOrCatchUp(parts_.events, [&] { return parts_.read_model.Request(help_request_id); });
+      parts_.front.ReadOrCatchUp([&] { return parts_.read_model.Request(help_request_id); });
   if (!request) return absl::NotFoundError("no such help request");
   if (absl::Status visible = MayRead(*request, caller); !visible.ok()) return visible;
   *out = *std::move(request);
@@ -85,7 +72,7 @@ absl::Status MatchingService::MayRead(const v1::HelpRequest& request,
 absl::Status MatchingService::ReadBooking(const std::string& booking_id,
                                           const auth::Principal& caller, v1::Booking* out) const {
   std::optional<v1::Booking> booking =
-      es::ReadOrCatchUp(parts_.events, [&] { return parts_.read_model.Booking(booking_id); });
+      parts_.front.ReadOrCatchUp([&] { return parts_.read_model.Booking(booking_id); });
   if (!booking) return absl::NotFoundError("no such booking");
   if (booking->person_id() != caller.user_id && booking->expert_id() != caller.user_id &&
       !caller.HasRole("admin")) {
@@ -98,7 +85,7 @@ absl::Status MatchingService::ReadBooking(const std::string& booking_id,
 absl::StatusOr<std::string> MatchingService::OfferedRequest(const std::string& offer_id,
                                                             const auth::Principal& caller) const {
   std::optional<std::string> request_id =
-      es::ReadOrCatchUp(parts_.events, [&] { return parts_.read_model.RequestOfOffer(offer_id); });
+      parts_.front.ReadOrCatchUp([&] { return parts_.read_model.RequestOfOffer(offer_id); });
   if (!request_id) return absl::NotFoundError("no such offer");
   std::optional<v1::HelpRequest> request = parts_.read_model.Request(*request_id);
   if (request && request->offer().offer_id() == offer_id &&
@@ -151,8 +138,7 @@ grpc::Status MatchingService::Heartbeat(grpc::ServerContext* context,
       v1::MatchingCommand record;
       record.mutable_record_presence()->set_status(status);
       record.mutable_record_presence()->set_sequence(*changed);
-      absl::Status sent = SendPresenceCommand(parts_.commands, record, caller.user_id, *changed,
-                                              options_.command_timeout);
+      absl::Status sent = SendPresenceCommand(parts_.front, record, caller.user_id, *changed);
       if (!sent.ok()) {
         // Forget the change in Redis too, so the next heartbeat makes it again.
         parts_.presence.Forget(caller.user_id).IgnoreError();
@@ -179,7 +165,7 @@ grpc::Status MatchingService::RequestHelp(grpc::ServerContext* context,
       validator.Check(parts_.read_model.ActiveCategory(request->category_id()), "category_id",
                       "is not an active category");
     }
-    std::optional<std::string> language = catalog::NormaliseLanguageTag(request->language());
+    std::optional<std::string> language = text::NormaliseLanguageTag(request->language());
     validator.Check(language.has_value(), "language",
                     "must be a BCP 47 language tag such as \"de\" or \"en-GB\"");
     text::CheckText(request->description(), 1, kMaxDescription, "description", validator, true);
@@ -222,7 +208,8 @@ grpc::Status MatchingService::RequestHelp(grpc::ServerContext* context,
     open.set_sponsor_program_id(request->sponsor_program_id());
     *open.mutable_wait_limit() = ToProtoDuration(options_.request_wait_limit);
     if (absl::Status written =
-            Write(command, HelpRequestAggregate(help_request_id), command_id, caller);
+            parts_.front.Write(command, es::CommandOrigin::ByUser(HelpRequestAggregate(help_request_id),
+                                                                  command_id, caller.user_id));
         !written.ok()) {
       return written;
     }
@@ -253,9 +240,10 @@ grpc::Status MatchingService::CancelRequest(grpc::ServerContext* context,
     }
     v1::MatchingCommand command;
     command.mutable_cancel_help_request();
-    if (absl::Status written = Write(command, HelpRequestAggregate(id),
-                                     ids::CommandId(caller.user_id, absl::StrCat("cancel:", id)),
-                                     caller);
+    if (absl::Status written = parts_.front.Write(
+            command, es::CommandOrigin::ByUser(
+                         HelpRequestAggregate(id),
+                         ids::CommandId(caller.user_id, absl::StrCat("cancel:", id)), caller.user_id));
         !written.ok()) {
       return written;
     }
@@ -362,8 +350,11 @@ grpc::Status MatchingService::AcceptOffer(grpc::ServerContext* context,
     v1::MatchingCommand command;
     command.mutable_accept_offer()->set_offer_id(offer_id);
     if (absl::Status written =
-            Write(command, HelpRequestAggregate(*request_id),
-                  ids::CommandId(caller.user_id, absl::StrCat("accept:", offer_id)), caller);
+            parts_.front.Write(command, es::CommandOrigin::ByUser(
+                                            HelpRequestAggregate(*request_id),
+                                            ids::CommandId(caller.user_id,
+                                                           absl::StrCat("accept:", offer_id)),
+                                            caller.user_id));
         !written.ok()) {
       return written;
     }
@@ -386,8 +377,11 @@ grpc::Status MatchingService::DeclineOffer(grpc::ServerContext* context,
     if (!request_id.ok()) return request_id.status();
     v1::MatchingCommand command;
     command.mutable_decline_offer()->set_offer_id(offer_id);
-    return Write(command, HelpRequestAggregate(*request_id),
-                 ids::CommandId(caller.user_id, absl::StrCat("decline:", offer_id)), caller);
+    return parts_.front.Write(
+        command, es::CommandOrigin::ByUser(
+                     HelpRequestAggregate(*request_id),
+                     ids::CommandId(caller.user_id, absl::StrCat("decline:", offer_id)),
+                     caller.user_id));
   });
 }
 
@@ -483,7 +477,8 @@ grpc::Status MatchingService::BookSlot(grpc::ServerContext* context,
     book.set_note(*std::move(note));
     *book.mutable_minimum_notice() = ToProtoDuration(options_.booking_minimum_notice);
     book.set_max_open_per_person(options_.open_bookings_per_person_per_expert);
-    if (absl::Status written = Write(command, CalendarId(expert->id), command_id, caller);
+    if (absl::Status written = parts_.front.Write(
+            command, es::CommandOrigin::ByUser(CalendarId(expert->id), command_id, caller.user_id));
         !written.ok()) {
       return written;
     }
@@ -504,8 +499,11 @@ grpc::Status MatchingService::CancelBooking(grpc::ServerContext* context,
     *command.mutable_cancel_booking()->mutable_free_until_before() =
         ToProtoDuration(options_.free_cancellation_before);
     if (absl::Status written =
-            Write(command, CalendarId(booking.expert_id()),
-                  ids::CommandId(caller.user_id, absl::StrCat("cancel-booking:", id)), caller);
+            parts_.front.Write(
+                command, es::CommandOrigin::ByUser(
+                             CalendarId(booking.expert_id()),
+                             ids::CommandId(caller.user_id, absl::StrCat("cancel-booking:", id)),
+                             caller.user_id));
         !written.ok()) {
       return written;
     }

@@ -11,8 +11,7 @@
 #include "services/runtime/core/clock.h"
 #include "services/runtime/core/errors.h"
 #include "services/runtime/eventsourcing/closed_accounts.h"
-#include "services/runtime/eventsourcing/command_sender.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/server/stream_slots.h"
 #include "services/runtime/server/watch_hub.h"
 #include "services/runtime/privacy/personal_text.h"
@@ -44,8 +43,7 @@ struct MatchingOptions {
 
 struct MatchingParts {
   PresenceStore& presence;
-  es::CommandSender& commands;
-  es::EventFeed& events;
+  es::Front& front;
   MatchingReadModel& read_model;
   // Woken by the read model's changes (MatchingReadModel::OnChange).
   server::WatchHub& watches;
@@ -99,9 +97,6 @@ class MatchingService final
                               v1::ListMyBookingsResponse* response) override;
 
  private:
-  // Sends a command as the caller and waits for the read model to have it.
-  absl::Status Write(v1::MatchingCommand& command, const std::string& aggregate_id,
-                     const std::string& command_id, const auth::Principal& caller);
   // The request into `out` if the caller may see it (its person or an admin).
   absl::Status ReadRequest(const std::string& help_request_id, const auth::Principal& caller,
                            v1::HelpRequest* out) const;
@@ -129,8 +124,7 @@ class MatchingService final
 
 // Sends a presence change (a heartbeat's or the sweep's) to the expert's
 // presence aggregate and waits for the processor's answer.
-absl::Status SendPresenceCommand(es::CommandSender& commands, v1::MatchingCommand command,
-                                 const std::string& expert_id, int64_t sequence,
-                                 absl::Duration timeout);
+absl::Status SendPresenceCommand(es::Front& front, v1::MatchingCommand command,
+                                 const std::string& expert_id, int64_t sequence);
 
 }  // namespace helpline::matching

@@ -11,7 +11,7 @@
 
 namespace helpline::matching {
 
-// Presence is soft state in Redis (DESIGN.md §3): a key per expert with a
+// Presence is soft state in Redis (docs/architecture.md §5): a key per expert with a
 // TTL, a sorted set of online experts by last heartbeat, and a sequence per
 // expert that orders the changes (Redis's time in microseconds, so it keeps
 // growing across a Redis restart that lost everything). Each operation is

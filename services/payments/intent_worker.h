@@ -14,7 +14,7 @@
 
 namespace helpline::payments {
 
-// The payment processor as payments calls it (DESIGN.md §4): one call per
+// The payment processor as payments calls it (docs/architecture.md §6): one call per
 // operation, the idempotency key making a retry harmless.
 class PaymentProcessor {
  public:

@@ -140,8 +140,8 @@ int Main(int argc, char** argv) {
   options.processor_channel = server::ChannelFromConfigOrExit(config, "payments.processor");
   options.payout_minimum_minor = config.GetInt("payments.payout_minimum_minor");
   options.refund_window = config.GetDuration("payments.refund_window");
-  PaymentsService service(options,
-                          PaymentsParts{**sender, events, read_model, callers.guard(), host.clock});
+  es::Front front(**sender, events, options.command_timeout);
+  PaymentsService service(options, PaymentsParts{front, read_model, callers.guard(), host.clock});
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
@@ -160,12 +160,9 @@ int Main(int argc, char** argv) {
         v1::PaymentsCommand command;
         *command.mutable_record_processor_outcome() = outcome;
         const std::string ledger = LedgerId(options.currency);
-        return es::ExecuteCommand(
-                   **sender, events, command,
-                   es::CommandOrigin{ledger, ids::DerivedCommandId(outcome.intent_id(), "outcome"),
-                                     "", "payments.worker", 0},
-                   options.command_timeout)
-            .status();
+        return front.Write(command, es::CommandOrigin::ByHelpline(
+                                        ledger, ids::DerivedCommandId(outcome.intent_id(), "outcome"),
+                                        "payments.worker"));
       });
   MoneyGauges gauges(host.server.metrics().registry());
   std::thread working([&] {
@@ -192,10 +189,9 @@ int Main(int argc, char** argv) {
       batch.set_minimum_minor(options.payout_minimum_minor);
       *batch.mutable_refund_window() = ToProtoDuration(options.refund_window);
       const std::string ledger = LedgerId(options.currency);
-      es::CommandOrigin origin{ledger, ids::DerivedCommandId(ledger, batch.batch_id()), "",
-                               "payments.payouts", 0};
-      absl::Status sent =
-          es::ExecuteCommand(**sender, events, command, origin, options.command_timeout).status();
+      absl::Status sent = front.Write(
+          command, es::CommandOrigin::ByHelpline(
+                       ledger, ids::DerivedCommandId(ledger, batch.batch_id()), "payments.payouts"));
       if (sent.ok()) {
         done = bucket;
       } else {

@@ -21,15 +21,6 @@ PaymentsService::PaymentsService(PaymentsOptions options, PaymentsParts parts)
       parts_(parts),
       processor_(v1::SandboxProcessorService::NewStub(options_.processor_channel)) {}
 
-absl::Status PaymentsService::Write(v1::PaymentsCommand& command, const std::string& command_id,
-                                    const auth::Principal& caller) {
-  return es::ExecuteCommand(parts_.commands, parts_.events, command,
-                            es::CommandOrigin{LedgerId(options_.currency), command_id,
-                                              caller.user_id, "", 0},
-                            options_.command_timeout)
-      .status();
-}
-
 grpc::Status PaymentsService::FundSponsorBudget(grpc::ServerContext* context,
                                                 const v1::FundSponsorBudgetRequest* request,
                                                 v1::FundSponsorBudgetResponse* response) {
@@ -52,7 +43,12 @@ grpc::Status PaymentsService::FundSponsorBudget(grpc::ServerContext* context,
     fund.set_funding_id(funding_id);
     fund.set_sponsor_id(caller.user_id);
     *fund.mutable_amount() = request->amount();
-    if (absl::Status written = Write(command, command_id, caller); !written.ok()) return written;
+    if (absl::Status written = parts_.front.Write(
+            command, es::CommandOrigin::ByUser(LedgerId(options_.currency), command_id,
+                                               caller.user_id));
+        !written.ok()) {
+      return written;
+    }
     response->set_funding_id(funding_id);
     return absl::OkStatus();
   });
@@ -101,7 +97,12 @@ grpc::Status PaymentsService::RequestPayout(grpc::ServerContext* context,
     payout.set_expert_id(caller.user_id);
     payout.set_minimum_minor(options_.payout_minimum_minor);
     *payout.mutable_refund_window() = ToProtoDuration(options_.refund_window);
-    if (absl::Status written = Write(command, command_id, caller); !written.ok()) return written;
+    if (absl::Status written = parts_.front.Write(
+            command, es::CommandOrigin::ByUser(LedgerId(options_.currency), command_id,
+                                               caller.user_id));
+        !written.ok()) {
+      return written;
+    }
     response->set_payout_id(payout_id);
     if (std::optional<v1::PayoutStarted> started = parts_.read_model.OpenPayout(payout_id)) {
       *response->mutable_amount() = started->amount();
@@ -194,7 +195,7 @@ grpc::Status PaymentsService::Reconcile(grpc::ServerContext* context, const v1::
     if (!suspects.empty()) {
       // A transaction's events come together: once the read model has what
       // is in the topic now, an answer's outcome and posting are both in it.
-      parts_.events.WaitUntilCurrent(absl::Now() + absl::Seconds(5)).IgnoreError();
+      parts_.front.WaitUntilCurrent(absl::Now() + absl::Seconds(5)).IgnoreError();
       for (const v1::JournalEntry& entry : suspects) {
         PaymentsReadModel::LedgerSide in_ledger =
             parts_.read_model.MovedAtProcessor(entry.idempotency_key());
@@ -246,9 +247,12 @@ grpc::Status PaymentsService::RetryRefund(grpc::ServerContext* context,
     }
     v1::PaymentsCommand command;
     command.mutable_retry_refund()->set_session_id(request->session_id());
-    return Write(command,
-                 ids::CommandId(caller.user_id, absl::StrCat("retry-refund:", request->request_id())),
-                 caller);
+    return parts_.front.Write(
+        command, es::CommandOrigin::ByUser(
+                     LedgerId(options_.currency),
+                     ids::CommandId(caller.user_id,
+                                    absl::StrCat("retry-refund:", request->request_id())),
+                     caller.user_id));
   });
 }
 

@@ -10,8 +10,7 @@
 #include "services/payments/domain/read_model.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/core/clock.h"
-#include "services/runtime/eventsourcing/command_sender.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/front.h"
 
 namespace helpline::payments {
 
@@ -29,8 +28,7 @@ struct PaymentsOptions {
 inline constexpr int32_t kJournalPageSize = 5000;
 
 struct PaymentsParts {
-  es::CommandSender& commands;
-  es::EventFeed& events;
+  es::Front& front;
   PaymentsReadModel& read_model;
   auth::CallGuard& guard;
   const Clock& clock;
@@ -57,10 +55,6 @@ class PaymentsService final : public v1::PaymentsService::Service {
                            v1::RetryRefundResponse* response) override;
 
  private:
-  // Sends `command` to the ledger as the caller; the read model has it after.
-  absl::Status Write(v1::PaymentsCommand& command, const std::string& command_id,
-                     const auth::Principal& caller);
-
   const PaymentsOptions options_;
   PaymentsParts parts_;
   std::unique_ptr<v1::SandboxProcessorService::Stub> processor_;

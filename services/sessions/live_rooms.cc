@@ -8,12 +8,11 @@
 #include "services/runtime/core/ids.h"
 #include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/server/log.h"
-#include "services/sessions/domain/session_domain.h"
+#include "services/sessions/domain/sessions_domain.h"
 
 namespace helpline::sessions {
 namespace {
 
-constexpr absl::Duration kCommandTimeout = absl::Seconds(10);
 constexpr char kActor[] = "livekit";
 
 // A bounded label: the events a session cares about, the rest as "other".
@@ -28,14 +27,6 @@ std::string EventLabel(const std::string& event) {
 
 ToServiceTime ServiceTimeOf(const SystemClock& clock) {
   return [&clock](absl::Time wall) { return clock.FromWall(wall); };
-}
-
-absl::Status Execute(LiveRoomsParts& parts, v1::SessionsCommand& command,
-                     const std::string& session_id, const std::string& command_id) {
-  return es::ExecuteCommand(parts.commands, parts.events, command,
-                            es::CommandOrigin{session_id, command_id, "", kActor, 0},
-                            kCommandTimeout)
-      .status();
 }
 
 }  // namespace
@@ -81,7 +72,8 @@ server::HttpResponse WebhookReceiver::Handle(const server::HttpRequest& request)
   std::string event = auth::StringField(body, "event");
   if (!parsed->has_value()) return Count(event, "ignored", {200, "nothing for a session\n"});
   MediaCommand& media = **parsed;
-  absl::Status decided = Execute(parts_, media.command, media.session_id, media.command_id);
+  absl::Status decided = parts_.front.Write(
+      media.command, es::CommandOrigin::ByHelpline(media.session_id, media.command_id, kActor));
   if (decided.ok()) return Count(event, "accepted", {200, "recorded\n"});
   if (absl::IsUnavailable(decided) || absl::IsDeadlineExceeded(decided) ||
       absl::IsAborted(decided) || absl::IsResourceExhausted(decided) ||
@@ -203,7 +195,8 @@ void RoomKeeper::Sync() {
         CommandFromListing(participants, at, ServiceTimeOf(parts_.clock));
     std::string command_id = ids::DerivedCommandId(
         absl::StrCat("room-sync:", session.session_id()), absl::FormatTime(at));
-    if (absl::Status sent = Execute(parts_, command, session.session_id(), command_id);
+    if (absl::Status sent = parts_.front.Write(
+            command, es::CommandOrigin::ByHelpline(session.session_id(), command_id, kActor));
         !sent.ok()) {
       log::Warn("cannot record a room's participants",
                 {{"session_id", session.session_id()}, {"error", sent.ToString()}});

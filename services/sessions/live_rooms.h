@@ -9,8 +9,7 @@
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
 #include "services/runtime/core/clock.h"
-#include "services/runtime/eventsourcing/command_sender.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/server/http_endpoint.h"
 #include "services/sessions/domain/read_model.h"
 #include "services/sessions/livekit_rooms.h"
@@ -23,8 +22,7 @@
 namespace helpline::sessions {
 
 struct LiveRoomsParts {
-  es::CommandSender& commands;
-  es::EventFeed& events;
+  es::Front& front;
   SessionsReadModel& read_model;
   const SystemClock& clock;
   prometheus::Registry& metrics;

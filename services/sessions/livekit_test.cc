@@ -1,6 +1,7 @@
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 #include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 #include "services/runtime/core/proto_time.h"
 #include "services/sessions/livekit_tokens.h"
 #include "services/sessions/livekit_webhook.h"
@@ -22,8 +23,8 @@ std::string SignWebhook(const RoomTokenOptions& keys, const std::string& body, a
                            {"exp", absl::ToUnixSeconds(now + absl::Minutes(5))},
                            {"sha256", Sha256Base64(body)}};
   std::string input =
-      auth::Base64UrlEncode(header.dump()) + "." + auth::Base64UrlEncode(claims.dump());
-  return input + "." + auth::Base64UrlEncode(HmacSha256(keys.api_secret, input));
+      Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
+  return input + "." + Base64UrlEncode(HmacSha256(keys.api_secret, input));
 }
 
 const std::string kJoined = R"({"event":"participant_joined","room":{"sid":"RM_1","name":"session-1"},

@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 
 namespace helpline::sessions {
 namespace {
@@ -17,8 +18,8 @@ constexpr absl::Duration kServerTokenTtl = absl::Minutes(5);
 std::string SignHs256(const RoomTokenOptions& options, const nlohmann::json& claims) {
   nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}};
   std::string signing_input =
-      auth::Base64UrlEncode(header.dump()) + "." + auth::Base64UrlEncode(claims.dump());
-  return signing_input + "." + auth::Base64UrlEncode(HmacSha256(options.api_secret, signing_input));
+      Base64UrlEncode(header.dump()) + "." + Base64UrlEncode(claims.dump());
+  return signing_input + "." + Base64UrlEncode(HmacSha256(options.api_secret, signing_input));
 }
 
 bool SameBytes(std::string_view a, std::string_view b) {

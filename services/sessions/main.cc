@@ -9,6 +9,7 @@
 #include "services/runtime/auth/identity_jwks.h"
 #include "services/runtime/eventsourcing/command_sender.h"
 #include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
@@ -16,10 +17,9 @@
 #include "services/runtime/privacy/personal_text.h"
 #include "services/runtime/server/log.h"
 #include "services/runtime/server/server.h"
-#include "services/payments/domain/reactions.h"
 #include "services/sessions/domain/reactions.h"
 #include "services/sessions/domain/read_model.h"
-#include "services/sessions/domain/session_domain.h"
+#include "services/sessions/domain/sessions_domain.h"
 #include "services/sessions/live_rooms.h"
 #include "services/sessions/livekit_rooms.h"
 #include "services/sessions/sessions_service.h"
@@ -122,7 +122,7 @@ int Main(int argc, char** argv) {
 
   // A hold the card or the sponsor's budget refused cancels the session.
   es::TypedReaction<payments::v1::PaymentsEvent, v1::SessionsCommand> from_payments(
-      payments::SessionsFromPayments);
+      SessionsFromPayments);
   es::Reactor reactor(*host.kafka, {prefix + "sessions.reactions", topics.commands, topics.deadletter},
                       {{prefix + "sessions.from-matching", prefix + "helpline.matching.events",
                         &from_matching},
@@ -161,7 +161,8 @@ int Main(int argc, char** argv) {
   std::unique_ptr<RoomKeeper> keeper;
   std::unique_ptr<WebhookReceiver> webhooks;
   std::unique_ptr<server::HttpEndpoint> webhook_endpoint;
-  LiveRoomsParts live{**sender, events, read_model, host.clock, host.server.metrics().registry()};
+  es::Front front(**sender, events, options.command_timeout);
+  LiveRoomsParts live{front, read_model, host.clock, host.server.metrics().registry()};
   if (!livekit_api_url.empty()) {
     LiveKitRoomServiceOptions room_options;
     room_options.api_url = livekit_api_url;
@@ -188,7 +189,7 @@ int Main(int argc, char** argv) {
   options.review_window = config.GetDuration("sessions.review_window");
   options.refund_window = config.GetDuration("sessions.refund_window");
   SessionsService service(options,
-                          SessionsParts{**sender, events, read_model, callers.guard(), host.clock,
+                          SessionsParts{front, read_model, callers.guard(), host.clock,
                                         host.wall_clock, *personal, rooms.get()});
   host.server.AddService(&service);
   if (absl::Status started = host.server.Start(); !started.ok()) {

@@ -7,7 +7,7 @@
 #include "services/runtime/core/proto_time.h"
 #include "services/runtime/core/text_checks.h"
 #include "services/runtime/eventsourcing/front.h"
-#include "services/sessions/domain/session_domain.h"
+#include "services/sessions/domain/sessions_domain.h"
 
 namespace helpline::sessions {
 namespace {
@@ -27,7 +27,7 @@ absl::Status SessionsService::Read(const std::string& session_id, const auth::Pr
                                    v1::Session* out) const {
   if (session_id.empty()) return errors::InvalidField("session_id", "is required");
   std::optional<v1::Session> session =
-      es::ReadOrCatchUp(parts_.events, [&] { return parts_.read_model.Session(session_id); });
+      parts_.front.ReadOrCatchUp([&] { return parts_.read_model.Session(session_id); });
   if (!session) return absl::NotFoundError("no such session");
   if (!Participant(*session, caller.user_id) && !caller.HasRole("admin")) {
     return absl::PermissionDeniedError("only the session's person and expert can see it");
@@ -36,14 +36,12 @@ absl::Status SessionsService::Read(const std::string& session_id, const auth::Pr
   return parts_.personal.OpenAll(*out, absl::Now() + options_.command_timeout);
 }
 
-absl::Status SessionsService::Write(v1::SessionsCommand& command, const std::string& session_id,
-                                    const auth::Principal& caller, const std::string& command_id,
-                                    v1::Session* out) {
-  if (absl::Status written =
-          es::ExecuteCommand(parts_.commands, parts_.events, command,
-                             es::CommandOrigin{session_id, command_id, caller.user_id, "", 0},
-                             options_.command_timeout)
-              .status();
+absl::Status SessionsService::WriteThenRead(v1::SessionsCommand& command,
+                                            const std::string& session_id,
+                                            const auth::Principal& caller,
+                                            const std::string& command_id, v1::Session* out) {
+  if (absl::Status written = parts_.front.Write(
+          command, es::CommandOrigin::ByUser(session_id, command_id, caller.user_id));
       !written.ok()) {
     return written;
   }
@@ -78,7 +76,7 @@ grpc::Status SessionsService::JoinSession(grpc::ServerContext* context,
       v1::SessionsCommand command;
       *command.mutable_join_session()->mutable_at() = ToProtoTime(arrived);
       // Every join is its own command: a rejoin after leaving must count.
-      if (absl::Status written = Write(command, request->session_id(), caller, ids::NewUuidV7(),
+      if (absl::Status written = WriteThenRead(command, request->session_id(), caller, ids::NewUuidV7(),
                                        &session);
           !written.ok()) {
         // The session ended meanwhile: the room just opened closes again.
@@ -110,7 +108,7 @@ grpc::Status SessionsService::LeaveSession(grpc::ServerContext* context,
     }
     v1::SessionsCommand command;
     *command.mutable_leave_session()->mutable_at() = ToProtoTime(arrived);
-    return Write(command, request->session_id(), caller, ids::NewUuidV7(),
+    return WriteThenRead(command, request->session_id(), caller, ids::NewUuidV7(),
                  response->mutable_session());
   });
 }
@@ -127,7 +125,7 @@ grpc::Status SessionsService::EndSession(grpc::ServerContext* context,
     v1::SessionsCommand command;
     *command.mutable_end_session()->mutable_at() = ToProtoTime(arrived);
     // One end per caller and session: a retry answers as the first did.
-    return Write(command, request->session_id(), caller,
+    return WriteThenRead(command, request->session_id(), caller,
                  ids::CommandId(caller.user_id, absl::StrCat("end:", request->session_id())),
                  response->mutable_session());
   });
@@ -180,7 +178,7 @@ grpc::Status SessionsService::SubmitReview(grpc::ServerContext* context,
     if (!text.ok()) return text.status();
     command.mutable_submit_review()->set_text(*std::move(text));
     *command.mutable_submit_review()->mutable_window() = ToProtoDuration(options_.review_window);
-    return Write(command, request->session_id(), caller,
+    return WriteThenRead(command, request->session_id(), caller,
                  ids::CommandId(caller.user_id, absl::StrCat("review:", request->session_id())),
                  response->mutable_session());
   });
@@ -204,7 +202,7 @@ grpc::Status SessionsService::RequestRefund(grpc::ServerContext* context,
     if (!reason.ok()) return reason.status();
     command.mutable_request_refund()->set_reason(*std::move(reason));
     *command.mutable_request_refund()->mutable_window() = ToProtoDuration(options_.refund_window);
-    return Write(command, request->session_id(), caller,
+    return WriteThenRead(command, request->session_id(), caller,
                  ids::CommandId(caller.user_id, absl::StrCat("refund:", request->session_id())),
                  response->mutable_session());
   });

@@ -7,8 +7,7 @@
 #include "helpline/sessions/v1/sessions.grpc.pb.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/core/clock.h"
-#include "services/runtime/eventsourcing/command_sender.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/sessions/domain/read_model.h"
 #include "services/sessions/livekit_rooms.h"
 #include "services/sessions/livekit_tokens.h"
@@ -25,8 +24,7 @@ struct SessionsOptions {
 };
 
 struct SessionsParts {
-  es::CommandSender& commands;
-  es::EventFeed& events;
+  es::Front& front;
   SessionsReadModel& read_model;
   auth::CallGuard& guard;
   const Clock& clock;
@@ -65,11 +63,11 @@ class SessionsService final : public v1::SessionsService::Service {
   // The session into `out` if the caller is a participant or an admin.
   absl::Status Read(const std::string& session_id, const auth::Principal& caller,
                     v1::Session* out) const;
-  // Sends `command` for the session as the caller (command id from
-  // `request_kind` and `request_key`), then reads the session back.
-  absl::Status Write(v1::SessionsCommand& command, const std::string& session_id,
-                     const auth::Principal& caller, const std::string& command_id,
-                     v1::Session* out);
+  // Writes `command` for the session as the caller, then reads the session
+  // back into `out`.
+  absl::Status WriteThenRead(v1::SessionsCommand& command, const std::string& session_id,
+                             const auth::Principal& caller, const std::string& command_id,
+                             v1::Session* out);
 
   const SessionsOptions options_;
   SessionsParts parts_;

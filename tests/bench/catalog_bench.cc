@@ -248,7 +248,7 @@ int Memory(const Flags& flags) {
   malloc_trim(0);
   size_t before = mallinfo2().uordblks;
   auto read_model = std::make_unique<catalog::CatalogReadModel>();
-  for (const catalog::v1::CatalogEvent& event : events) read_model->Apply(event, kafka::Record{});
+  for (const catalog::v1::CatalogEvent& event : events) read_model->Apply(event);
   size_t after = mallinfo2().uordblks;
   std::cout << nlohmann::json{{"profiles", read_model->published()},
                               {"bytes_per_profile",
@@ -491,7 +491,7 @@ int Search(const Flags& flags) {
 int SearchLocal(const Flags& flags) {
   catalog::CatalogReadModel read_model;
   ForEachEvent(flags.count, [&](const catalog::v1::CatalogEvent& event) {
-    read_model.Apply(event, kafka::Record{});
+    read_model.Apply(event);
   });
   std::vector<std::string> queries = QueryMix();
   std::vector<double> micros(6, 0);

@@ -52,8 +52,10 @@ int PasswordHash(const Flags& flags) {
   if (sodium_init() < 0) return Fail("libsodium");
   char hash[crypto_pwhash_STRBYTES];
   const std::string password = "benchmark-password-1";
-  crypto_pwhash_str_alg(hash, password.data(), password.size(), 2, 19u << 20,
-                        crypto_pwhash_ALG_ARGON2ID13);
+  if (crypto_pwhash_str_alg(hash, password.data(), password.size(), 2, 19u << 20,
+                            crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    return Fail("hashing");
+  }
   std::atomic<int64_t> done{0};
   absl::Time end = absl::Now() + absl::Seconds(flags.seconds);
   std::vector<std::thread> threads;

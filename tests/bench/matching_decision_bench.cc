@@ -34,7 +34,7 @@ MatchingReadModel& World() {
     auto* model = new MatchingReadModel();
     std::mt19937 random(42);
     auto apply_catalog = [&](const catalog::v1::CatalogEvent& event) {
-      model->catalog_projection().Apply(event, kafka::Record{});
+      model->catalog_projection().Apply(event);
     };
     for (int top = 0; top < kTopLevel; ++top) {
       for (int child = -1; child < kChildren; ++child) {
@@ -69,19 +69,19 @@ MatchingReadModel& World() {
       online.mutable_meta()->set_aggregate_id(PresenceId(id));
       online.mutable_expert_went_online()->set_expert_id(id);
       online.mutable_expert_went_online()->set_status(v1::PRESENCE_STATUS_AVAILABLE);
-      model->Apply(online, kafka::Record{});
+      model->Apply(online);
       for (int r = static_cast<int>(random() % 20); r > 0; --r) {
         sessions::v1::SessionsEvent review;
         review.mutable_review_submitted()->set_expert_id(id);
         review.mutable_review_submitted()->set_stars(1 + static_cast<int>(random() % 5));
-        model->sessions_projection().Apply(review, kafka::Record{});
+        model->sessions_projection().Apply(review);
       }
       for (int o = static_cast<int>(random() % 4); o > 0; --o) {
         v1::MatchingEvent offered;
         offered.mutable_meta()->set_aggregate_id(HelpRequestAggregate(absl::StrCat("h", i, o)));
         *offered.mutable_meta()->mutable_occurred_at() = ToProtoTime(kNow - absl::Minutes(o * 7));
         offered.mutable_expert_offered()->set_expert_id(id);
-        model->Apply(offered, kafka::Record{});
+        model->Apply(offered);
       }
     }
     return model;
@@ -115,7 +115,7 @@ std::vector<WaitingRequest> Requests(MatchingReadModel& model) {
     asked.set_language(request.query.language);
     *asked.mutable_budget() = request.query.budget;
     asked.set_max_minutes(30);
-    model.Apply(opened, kafka::Record{});
+    model.Apply(opened);
     requests.push_back(std::move(request));
   }
   return requests;

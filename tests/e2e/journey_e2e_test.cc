@@ -1,4 +1,4 @@
-// The journey of DESIGN.md (tools/demo/journey, the guided demo's) against
+// The journey of docs/architecture.md §1 (tools/demo/journey, the guided demo's) against
 // the five services as processes on the test run's Kafka and Redis, on a
 // clock 60 times faster (a minute a second): a paid session billed per
 // minute with the exact split, the review in the expert's rating in search,

@@ -18,7 +18,7 @@
 #include "gtest/gtest.h"
 #include "helpline/sessions/v1/sessions.grpc.pb.h"
 #include "nlohmann/json.hpp"
-#include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 #include "services/runtime/core/proto_time.h"
 #include "services/runtime/server/http_endpoint.h"
 #include "services/sessions/livekit_tokens.h"
@@ -313,9 +313,9 @@ TEST_F(MediaE2eTest, TheBillIsTheOverlapLiveKitReportedAndTheRoomClosesWithTheSe
                              {"nbf", absl::ToUnixSeconds(at)},
                              {"exp", absl::ToUnixSeconds(at + absl::Minutes(5))},
                              {"sha256", absl::Base64Escape(sessions::Sha256(body))}};
-    std::string input = auth::Base64UrlEncode(R"({"alg":"HS256","typ":"JWT"})") + "." +
-                        auth::Base64UrlEncode(claims.dump());
-    return input + "." + auth::Base64UrlEncode(sessions::HmacSha256(with.api_secret, input));
+    std::string input = Base64UrlEncode(R"({"alg":"HS256","typ":"JWT"})") + "." +
+                        Base64UrlEncode(claims.dump());
+    return input + "." + Base64UrlEncode(sessions::HmacSha256(with.api_secret, input));
   };
   sessions::RoomTokenOptions wrong = keys;
   wrong.api_secret = "not-the-secret-but-32-characters-long";

@@ -7,6 +7,7 @@
 #include "services/catalog/domain/catalog_test_log.h"
 #include "absl/time/clock.h"
 #include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 #include "services/runtime/auth/key_set.h"
 #include "services/runtime/core/ids.h"
 #include "tests/support/grpc_probe.h"
@@ -15,7 +16,7 @@
 namespace helpline::testing {
 namespace {
 
-std::string RandomKey() { return auth::Base64UrlEncode(auth::Ed25519Key::Generate("x").seed()); }
+std::string RandomKey() { return Base64UrlEncode(auth::Ed25519Key::Generate("x").seed()); }
 
 }  // namespace
 

@@ -14,7 +14,7 @@
 #include "helpline/sessions/v1/sessions.pb.h"
 #include "tools/client/client.h"
 
-// The journey of DESIGN.md as a frontend would walk it, against running
+// The journey of docs/architecture.md §1 as a frontend would walk it, against running
 // services: seeds what it needs (categories, approved experts online, a
 // sponsor with a funded program), then a paid session billed per minute, a
 // review, a sponsored session, a refund under the guarantee and a payout.

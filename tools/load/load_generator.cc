@@ -161,10 +161,14 @@ class LoadGenerator::Person {
 
   bool Chance(double share) { return std::uniform_real_distribution<>(0, 1)(random_) < share; }
 
-  // Counts the journey as failed at `step`; returns `status`.
-  absl::Status Fail(const std::string& step, const absl::Status& status) {
+  // Counts the journey as failed at `step`.
+  void CountFailure(const std::string& step, const absl::Status& status) {
     load_.recorder_->Failed(absl::StrCat(step, ": ", CodeName(status.code()), ": ",
                                          status.message().substr(0, 120)));
+  }
+  // The same, returning `status`.
+  absl::Status Fail(const std::string& step, const absl::Status& status) {
+    CountFailure(step, status);
     return status;
   }
 
@@ -207,7 +211,7 @@ class LoadGenerator::Person {
     if (absl::Status s = Rpc("SearchExperts", load_.client_->catalog(),
                               &CatalogStub::SearchExperts, Mine(), search, &found);
         !s.ok()) {
-      Fail("SearchExperts", s);
+      CountFailure("SearchExperts", s);
       return;
     }
 
@@ -222,7 +226,7 @@ class LoadGenerator::Person {
     if (absl::Status s = Rpc("RequestHelp", load_.client_->matching(),
                               &MatchingStub::RequestHelp, Mine(), ask, &asked);
         !s.ok()) {
-      Fail("RequestHelp", s);
+      CountFailure("RequestHelp", s);
       return;
     }
     const std::string request_id = asked.help_request().help_request_id();
@@ -245,7 +249,7 @@ class LoadGenerator::Person {
         return;
       }
       if (s.code() != absl::StatusCode::kFailedPrecondition) {
-        Fail("CancelRequest", s);
+        CountFailure("CancelRequest", s);
         return;
       }
       // Matched in the meantime: the journey goes on.
@@ -254,7 +258,7 @@ class LoadGenerator::Person {
     Expert* expert = nullptr;
     absl::Status matched = Match(request_id, aggregate, &expert);
     if (!matched.ok()) {
-      if (matched.code() != absl::StatusCode::kNotFound) Fail("match", matched);
+      if (matched.code() != absl::StatusCode::kNotFound) CountFailure("match", matched);
       return;
     }
     absl::Status call = HoldCall(request_id, *expert);
@@ -275,7 +279,7 @@ class LoadGenerator::Person {
       if (absl::Status s = Rpc("SubmitReview", load_.client_->sessions(),
                                 &SessionsStub::SubmitReview, Mine(), review, &reviewed);
           !s.ok()) {
-        Fail("SubmitReview", s);
+        CountFailure("SubmitReview", s);
         return;
       }
       recorder.Ack("sessions", request_id, "ReviewSubmitted");
@@ -288,7 +292,7 @@ class LoadGenerator::Person {
       if (absl::Status s = Rpc("RequestRefund", load_.client_->sessions(),
                                 &SessionsStub::RequestRefund, Mine(), refund, &refunded);
           !s.ok()) {
-        Fail("RequestRefund", s);
+        CountFailure("RequestRefund", s);
         return;
       }
       recorder.Ack("sessions", request_id, "RefundRequested");

@@ -60,7 +60,7 @@ class CatalogTestLog {
       meta.set_aggregate_version(++version);
       *meta.mutable_occurred_at() = ToProtoTime(now);
       CatalogDomain::Apply(state, event);
-      if (read_model_ != nullptr) read_model_->Apply(event, kafka::Record{});
+      if (read_model_ != nullptr) read_model_->Apply(event);
     }
     return events;
   }

@@ -2,19 +2,18 @@
 
 #include "helpline/matching/v1/events.pb.h"
 #include "services/catalog/domain/read_model.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/projection.h"
 
 namespace helpline::catalog {
 
 // Matching's presence events into the read model's "available now": an
 // expert online with status AVAILABLE is available; busy, away or offline
 // is not.
-class PresenceProjection : public es::Projection {
+class PresenceProjection : public es::TypedProjection<matching::v1::MatchingEvent> {
  public:
   explicit PresenceProjection(CatalogReadModel& read_model) : read_model_(read_model) {}
 
-  void Apply(const google::protobuf::Message& message, const kafka::Record&) override {
-    const auto& event = static_cast<const matching::v1::MatchingEvent&>(message);
+  void Apply(const matching::v1::MatchingEvent& event) override {
     switch (event.body_case()) {
       case matching::v1::MatchingEvent::kExpertWentOnline:
         read_model_.SetOnline(event.expert_went_online().expert_id(),

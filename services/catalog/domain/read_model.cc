@@ -55,8 +55,7 @@ bool InEffect(const v1::SponsorProgramTerms& terms, bool paused, absl::Time now)
 
 CatalogReadModel::CatalogReadModel(RatingOptions ratings) : rating_options_(ratings) {}
 
-void CatalogReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
-  const auto& event = static_cast<const v1::CatalogEvent&>(message);
+void CatalogReadModel::Apply(const v1::CatalogEvent& event) {
   const std::string& id = event.meta().aggregate_id();
   absl::MutexLock lock(&mutex_);
   if (id == kCategoryTreeId) {

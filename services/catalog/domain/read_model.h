@@ -18,7 +18,7 @@
 #include "helpline/catalog/v1/catalog.pb.h"
 #include "helpline/catalog/v1/events.pb.h"
 #include "services/catalog/domain/expert_index.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/projection.h"
 
 namespace helpline::catalog {
 
@@ -45,11 +45,11 @@ struct SearchOptions {
 // tree, sponsor programs, and what other services say about experts
 // (ratings from reviews, online presence). Thread-safe: queries share a
 // reader lock, events take the writer lock.
-class CatalogReadModel : public es::Projection {
+class CatalogReadModel : public es::TypedProjection<v1::CatalogEvent> {
  public:
   explicit CatalogReadModel(RatingOptions ratings = {});
 
-  void Apply(const google::protobuf::Message& event, const kafka::Record& record) override;
+  void Apply(const v1::CatalogEvent& event) override;
 
   // Sessions' ReviewSubmitted: 1 to 5 stars for an expert.
   void RecordReview(const std::string& expert_id, int stars);

@@ -2,17 +2,16 @@
 
 #include "helpline/sessions/v1/events.pb.h"
 #include "services/catalog/domain/read_model.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/projection.h"
 
 namespace helpline::catalog {
 
 // Sessions' reviews into the experts' ratings.
-class ReviewProjection : public es::Projection {
+class ReviewProjection : public es::TypedProjection<sessions::v1::SessionsEvent> {
  public:
   explicit ReviewProjection(CatalogReadModel& read_model) : read_model_(read_model) {}
 
-  void Apply(const google::protobuf::Message& message, const kafka::Record&) override {
-    const auto& event = static_cast<const sessions::v1::SessionsEvent&>(message);
+  void Apply(const sessions::v1::SessionsEvent& event) override {
     if (event.has_review_submitted()) {
       read_model_.RecordReview(event.review_submitted().expert_id(),
                                event.review_submitted().stars());

@@ -187,7 +187,7 @@ TEST(SearchReplay, AProfileBeforeItsCategoryIsFoundInIt) {
   for (const v1::CatalogCommand& command : {sports, surfing}) {
     auto events = tree.Send(kCategoryTreeId, command);
     ASSERT_TRUE(events.ok());
-    for (const v1::CatalogEvent& event : *events) replayed.Apply(event, kafka::Record{});
+    for (const v1::CatalogEvent& event : *events) replayed.Apply(event);
   }
   v1::SearchExpertsRequest request;
   request.set_category_id("sports");

@@ -25,10 +25,6 @@ struct ContentRules {
   bool sealed_texts = false;
 };
 
-// Canonical case ("de", "en-GB", "zh-Hant-TW"), or nullopt if `tag` is not
-// a BCP 47 language tag this deployment accepts: a known ISO 639-1 language
-// or a three-letter ISO 639 code, then optional script, region and variants.
-std::optional<std::string> NormaliseLanguageTag(std::string_view tag);
 
 // 2 to 40 of a-z, 0-9 and "-", not starting or ending with "-".
 bool IsCategorySlug(std::string_view id);
@@ -49,6 +45,5 @@ v1::ProfileContent Normalised(v1::ProfileContent content);
 // Price per minute in minor units, rounded up, for comparing and sorting
 // both kinds of price: a fixed price counts as price / session minutes.
 int64_t PricePerMinute(const v1::PriceTerms& price);
-std::string PriceCurrency(const v1::PriceTerms& price);
 
 }  // namespace helpline::catalog

@@ -116,17 +116,6 @@ TEST(ProfileValidation, TextLimitsAndUrl) {
                                    "content.intro_video_url"));
 }
 
-TEST(LanguageTags, CanonicalCase) {
-  EXPECT_EQ(NormaliseLanguageTag("en-gb"), "en-GB");
-  EXPECT_EQ(NormaliseLanguageTag("ZH-hant-tw"), "zh-Hant-TW");
-  EXPECT_EQ(NormaliseLanguageTag("gsw"), "gsw");
-  EXPECT_EQ(NormaliseLanguageTag("es-419"), "es-419");
-  EXPECT_EQ(NormaliseLanguageTag("de-CH-1901"), "de-CH-1901");
-  EXPECT_EQ(NormaliseLanguageTag("e"), std::nullopt);
-  EXPECT_EQ(NormaliseLanguageTag("en-"), std::nullopt);
-  EXPECT_EQ(NormaliseLanguageTag("en GB"), std::nullopt);
-}
-
 TEST(PricePerMinute, FixedPricesRoundUp) {
   v1::PriceTerms price;
   price.mutable_fixed()->mutable_price()->set_amount_minor(1000);

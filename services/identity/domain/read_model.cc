@@ -4,8 +4,7 @@
 
 namespace helpline::identity {
 
-void IdentityReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
-  const auto& event = static_cast<const v1::IdentityEvent&>(message);
+void IdentityReadModel::Apply(const v1::IdentityEvent& event) {
   const std::string& id = event.meta().aggregate_id();
   absl::MutexLock lock(&mutex_);
   auto user = users_.find(id);

@@ -10,14 +10,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "helpline/identity/v1/events.pb.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/projection.h"
 
 namespace helpline::identity {
 
 // What the identity front answers queries from: accounts by id and by email
 // claim, with their sealed PII, roles and live sessions. A deleted account is
 // forgotten.
-class IdentityReadModel : public es::Projection {
+class IdentityReadModel : public es::TypedProjection<v1::IdentityEvent> {
  public:
   struct UserView {
     std::string user_id;
@@ -31,7 +31,7 @@ class IdentityReadModel : public es::Projection {
     absl::flat_hash_set<std::string> live_sessions;  // refresh token family ids
   };
 
-  void Apply(const google::protobuf::Message& event, const kafka::Record& record) override;
+  void Apply(const v1::IdentityEvent& event) override;
 
   std::optional<UserView> FindUser(const std::string& user_id);
   std::optional<UserView> FindByEmailClaim(const std::string& claim_id);

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
-#include "services/catalog/domain/catalog_domain.h"
 #include "services/runtime/core/proto_time.h"
 
 namespace helpline::matching {

@@ -100,7 +100,7 @@ class World {
       event.mutable_expert_status_changed()->set_expert_id(id);
       event.mutable_expert_status_changed()->set_status(status);
     }
-    model.Apply(event, kafka::Record{});
+    model.Apply(event);
   }
 
   void Program(const std::string& id, std::vector<std::string> categories, absl::Time from) {
@@ -117,11 +117,11 @@ class World {
   }
 
   void Catalog(const catalog::v1::CatalogEvent& event) {
-    model.catalog_projection().Apply(event, kafka::Record{});
+    model.catalog_projection().Apply(event);
   }
 
   void Session(const sessions::v1::SessionsEvent& event) {
-    model.sessions_projection().Apply(event, kafka::Record{});
+    model.sessions_projection().Apply(event);
   }
 
   void Review(const std::string& expert, int stars) {

@@ -13,9 +13,7 @@ MatchingReadModel::MatchingReadModel(RankingOptions ranking, absl::Duration clos
       sessions_projection_(*this),
       pool_(ranking) {}
 
-void MatchingReadModel::SessionsFeed::Apply(const google::protobuf::Message& message,
-                                            const kafka::Record&) {
-  const auto& event = static_cast<const sessions::v1::SessionsEvent&>(message);
+void MatchingReadModel::SessionsFeed::Apply(const sessions::v1::SessionsEvent& event) {
   const std::string& session_id = event.meta().aggregate_id();
   absl::MutexLock lock(&model_.mutex_);
   switch (event.body_case()) {
@@ -75,15 +73,13 @@ void MatchingReadModel::SessionOver(const std::string& session_id) {
   if (expert != session_experts_.end()) session_experts_.erase(expert);
 }
 
-void MatchingReadModel::CatalogFeed::Apply(const google::protobuf::Message& message,
-                                           const kafka::Record&) {
+void MatchingReadModel::CatalogFeed::Apply(const catalog::v1::CatalogEvent& event) {
   absl::MutexLock lock(&model_.mutex_);
-  model_.pool_.ApplyCatalog(static_cast<const catalog::v1::CatalogEvent&>(message));
+  model_.pool_.ApplyCatalog(event);
   model_.Changed();
 }
 
-void MatchingReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
-  const auto& event = static_cast<const v1::MatchingEvent&>(message);
+void MatchingReadModel::Apply(const v1::MatchingEvent& event) {
   std::vector<std::string> touched;
   {
     absl::MutexLock lock(&mutex_);

@@ -17,7 +17,7 @@
 #include "helpline/matching/v1/events.pb.h"
 #include "helpline/sessions/v1/events.pb.h"
 #include "services/matching/domain/candidate_pool.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/projection.h"
 
 namespace helpline::matching {
 
@@ -39,18 +39,18 @@ struct WaitingRequest {
 // its own events (help requests, offers, bookings, presence), and what the
 // dispatcher and the streams wait on. Thread-safe; Apply runs on the feeds'
 // threads, queries on any thread.
-class MatchingReadModel : public es::Projection {
+class MatchingReadModel : public es::TypedProjection<v1::MatchingEvent> {
  public:
   // Help requests that ended are forgotten `closed_retention` after they did.
   explicit MatchingReadModel(RankingOptions ranking = {},
                              absl::Duration closed_retention = absl::Hours(24 * 7));
 
   // Matching's own events.
-  void Apply(const google::protobuf::Message& event, const kafka::Record& record) override;
+  void Apply(const v1::MatchingEvent& event) override;
   // Catalog's events, through catalog_projection().
-  es::Projection& catalog_projection() { return catalog_projection_; }
+  es::TypedProjection<catalog::v1::CatalogEvent>& catalog_projection() { return catalog_projection_; }
   // Sessions' events (reviews, no-shows), through sessions_projection().
-  es::Projection& sessions_projection() { return sessions_projection_; }
+  es::TypedProjection<sessions::v1::SessionsEvent>& sessions_projection() { return sessions_projection_; }
 
   // The request with its position in line; nullopt if unknown.
   std::optional<v1::HelpRequest> Request(const std::string& help_request_id) const;
@@ -108,18 +108,18 @@ class MatchingReadModel : public es::Projection {
   }
 
  private:
-  class CatalogFeed : public es::Projection {
+  class CatalogFeed : public es::TypedProjection<catalog::v1::CatalogEvent> {
    public:
     explicit CatalogFeed(MatchingReadModel& model) : model_(model) {}
-    void Apply(const google::protobuf::Message& event, const kafka::Record&) override;
+    void Apply(const catalog::v1::CatalogEvent& event) override;
 
    private:
     MatchingReadModel& model_;
   };
-  class SessionsFeed : public es::Projection {
+  class SessionsFeed : public es::TypedProjection<sessions::v1::SessionsEvent> {
    public:
     explicit SessionsFeed(MatchingReadModel& model) : model_(model) {}
-    void Apply(const google::protobuf::Message& event, const kafka::Record&) override;
+    void Apply(const sessions::v1::SessionsEvent& event) override;
 
    private:
     MatchingReadModel& model_;

@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-// Commission arithmetic (DESIGN.md §4): integer minor units, basis points.
+// Commission arithmetic (docs/architecture.md §6): integer minor units, basis points.
 namespace helpline::payments {
 
 struct Split {

@@ -9,7 +9,7 @@
 #include "services/runtime/eventsourcing/domain.h"
 
 // Payments' aggregate, one per currency ("ledger:EUR"): the ledger and the
-// money flows that move it (DESIGN.md §4), decided and applied purely.
+// money flows that move it (docs/architecture.md §6), decided and applied purely.
 namespace helpline::payments {
 
 inline constexpr char kLedgerPrefix[] = "ledger:";

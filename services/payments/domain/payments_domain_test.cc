@@ -912,7 +912,7 @@ TEST(Reactions, ALateFeeIsChargedWhicheverCancellationArrivesFirst) {
   EXPECT_TRUE(PaymentsFromSessions(session_cancelled, options)[0].has_void_session());
 }
 
-TEST(Reactions, SessionsEndsCaptureNoShowsVoidRefundsRefundAndAFailedHoldCancels) {
+TEST(Reactions, SessionsEndsCaptureNoShowsVoidAndRefundsRefund) {
   CommissionOptions options;
   sessions::v1::SessionsEvent ended;
   ended.mutable_meta()->set_aggregate_id("s1");
@@ -932,16 +932,6 @@ TEST(Reactions, SessionsEndsCaptureNoShowsVoidRefundsRefundAndAFailedHoldCancels
   sessions::v1::SessionsEvent review;
   review.mutable_review_submitted();
   EXPECT_TRUE(PaymentsFromSessions(review, options).empty());
-
-  v1::PaymentsEvent failed;
-  failed.mutable_hold_failed()->set_session_id("s1");
-  failed.mutable_hold_failed()->set_reason("card declined");
-  auto cancel = SessionsFromPayments(failed);
-  ASSERT_EQ(cancel.size(), 1u);
-  EXPECT_EQ(cancel[0].meta().aggregate_id(), "s1");
-  EXPECT_EQ(cancel[0].cancel_session().reason(), "card declined");
-  EXPECT_TRUE(cancel[0].cancel_session().payment_failed())
-      << "a session under way ends instead of being cancelled";
 }
 
 TEST(Reactions, SponsorProgramsKeepTheirSponsorAcrossUpdates) {

@@ -161,13 +161,4 @@ std::vector<v1::PaymentsCommand> PaymentsFromCatalog(const catalog::v1::CatalogE
   return {command};
 }
 
-std::vector<sessions::v1::SessionsCommand> SessionsFromPayments(const v1::PaymentsEvent& event) {
-  if (!event.has_hold_failed()) return {};
-  sessions::v1::SessionsCommand command;
-  command.mutable_meta()->set_aggregate_id(event.hold_failed().session_id());
-  command.mutable_cancel_session()->set_reason(event.hold_failed().reason());
-  command.mutable_cancel_session()->set_payment_failed(true);
-  return {command};
-}
-
 }  // namespace helpline::payments

@@ -43,7 +43,5 @@ std::vector<v1::PaymentsCommand> PaymentsFromSessions(const sessions::v1::Sessio
 // Sponsor programs (their sponsor and free sessions per person).
 std::vector<v1::PaymentsCommand> PaymentsFromCatalog(const catalog::v1::CatalogEvent& event,
                                                      const CommissionOptions& options);
-// HoldFailed cancels the session.
-std::vector<sessions::v1::SessionsCommand> SessionsFromPayments(const v1::PaymentsEvent& event);
 
 }  // namespace helpline::payments

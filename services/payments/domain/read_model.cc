@@ -123,8 +123,7 @@ void PaymentsReadModel::UpdateAttention(const std::string& session) {
   entry.set_detail(money.failure());
 }
 
-void PaymentsReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
-  const auto& event = static_cast<const v1::PaymentsEvent&>(message);
+void PaymentsReadModel::Apply(const v1::PaymentsEvent& event) {
   if (event.meta().aggregate_id() != LedgerId(currency_)) return;
   absl::MutexLock lock(&mutex_);
   // A decline that takes back what the ledger had posted before captures

@@ -12,7 +12,7 @@
 #include "helpline/payments/v1/events.pb.h"
 #include "helpline/payments/v1/payments.pb.h"
 #include "services/runtime/core/paging.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/projection.h"
 
 namespace helpline::payments {
 
@@ -30,12 +30,12 @@ struct MoneyFigures {
 // from its transfers, and the money that needs a person's attention. Every
 // figure is kept up to date as events arrive, so no query walks the
 // history. Thread-safe.
-class PaymentsReadModel : public es::Projection {
+class PaymentsReadModel : public es::TypedProjection<v1::PaymentsEvent> {
  public:
   // Earnings become available `refund_window` after they were captured.
   PaymentsReadModel(std::string currency, absl::Duration refund_window);
 
-  void Apply(const google::protobuf::Message& event, const kafka::Record& record) override;
+  void Apply(const v1::PaymentsEvent& event) override;
 
   std::vector<v1::ProcessorIntentRecorded> OpenIntents() const;
   v1::GetBalanceResponse BalanceOf(const std::string& user_id, absl::Time now) const;

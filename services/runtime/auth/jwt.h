@@ -9,12 +9,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "services/runtime/core/base64url.h"
 
 // Compact JWS access tokens signed with Ed25519 (RFC 8037, "alg": "EdDSA").
 namespace helpline::auth {
-
-std::string Base64UrlEncode(std::string_view bytes);
-absl::StatusOr<std::string> Base64UrlDecode(std::string_view text);
 
 // An Ed25519 key pair with its key id; `secret_key` is empty for a key that
 // only verifies.

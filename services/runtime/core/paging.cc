@@ -4,17 +4,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 #include "services/runtime/core/errors.h"
 
 namespace helpline::paging {
 
 std::string EncodeToken(const std::vector<std::string>& parts) {
-  return auth::Base64UrlEncode(absl::StrJoin(parts, "\n"));
+  return Base64UrlEncode(absl::StrJoin(parts, "\n"));
 }
 
 std::optional<std::vector<std::string>> DecodeToken(const std::string& token, size_t parts) {
-  absl::StatusOr<std::string> text = auth::Base64UrlDecode(token);
+  absl::StatusOr<std::string> text = Base64UrlDecode(token);
   if (!text.ok()) return std::nullopt;
   std::vector<std::string> split = absl::StrSplit(*text, '\n');
   if (split.size() != parts) return std::nullopt;

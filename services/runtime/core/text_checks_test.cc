@@ -1,6 +1,7 @@
 #include "services/runtime/core/text_checks.h"
 
 #include "gtest/gtest.h"
+#include "services/runtime/core/language_tags.h"
 
 namespace helpline::text {
 namespace {
@@ -64,6 +65,17 @@ TEST(TextChecksTest, RefusesMalformedUtf8AndControls) {
   EXPECT_EQ(Utf8Length("\xE2\x82"), -1) << "cut";
   EXPECT_EQ(Utf8Length("a\nb"), -1);
   EXPECT_EQ(Utf8Length("a\nb", /*multiline=*/true), 3);
+}
+
+TEST(LanguageTags, CanonicalCase) {
+  EXPECT_EQ(NormaliseLanguageTag("en-gb"), "en-GB");
+  EXPECT_EQ(NormaliseLanguageTag("ZH-hant-tw"), "zh-Hant-TW");
+  EXPECT_EQ(NormaliseLanguageTag("gsw"), "gsw");
+  EXPECT_EQ(NormaliseLanguageTag("es-419"), "es-419");
+  EXPECT_EQ(NormaliseLanguageTag("de-CH-1901"), "de-CH-1901");
+  EXPECT_EQ(NormaliseLanguageTag("e"), std::nullopt);
+  EXPECT_EQ(NormaliseLanguageTag("en-"), std::nullopt);
+  EXPECT_EQ(NormaliseLanguageTag("en GB"), std::nullopt);
 }
 
 }  // namespace

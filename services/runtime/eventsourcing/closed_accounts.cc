@@ -14,8 +14,7 @@ bool ClosedAccounts::IsClosed(const std::string& user_id) {
   return closed_.contains(user_id);
 }
 
-void ClosedAccounts::Apply(const google::protobuf::Message& message, const kafka::Record&) {
-  const auto& event = static_cast<const identity::v1::IdentityEvent&>(message);
+void ClosedAccounts::Apply(const identity::v1::IdentityEvent& event) {
   if (!event.has_account_deleted()) return;
   absl::MutexLock lock(&mutex_);
   closed_.insert(event.meta().aggregate_id());

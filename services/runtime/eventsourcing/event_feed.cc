@@ -82,7 +82,7 @@ void EventFeed::Run() {
           event->Clear();
           event->ParseFromString(r.value);
         }
-        projection_.Apply(*event, r);
+        projection_.Apply(*event, EventSource{r.key, r.value.empty()});
         if (meta_field != nullptr) {
           version = static_cast<const runtime::v1::EventMeta&>(
                         event->GetReflection()->GetMessage(*event, meta_field))

@@ -14,18 +14,10 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "services/runtime/eventsourcing/projection.h"
 #include "services/runtime/kafka/shared_clients.h"
 
 namespace helpline::es {
-
-// A read model: a service's in-memory projection of an events topic. Apply
-// runs on the feed's thread, one event at a time, in each partition's order;
-// the projection guards its own data against the query threads.
-class Projection {
- public:
-  virtual ~Projection() = default;
-  virtual void Apply(const google::protobuf::Message& event, const kafka::Record& record) = 0;
-};
 
 struct EventFeedOptions {
   std::string topic;             // the events topic to project

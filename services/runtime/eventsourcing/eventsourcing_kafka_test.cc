@@ -48,10 +48,9 @@ using testing::SendUntilAnswered;
 
 constexpr int kPartitions = 3;
 
-class CounterProjection : public Projection {
+class CounterProjection : public TypedProjection<Event> {
  public:
-  void Apply(const google::protobuf::Message& message, const kafka::Record&) override {
-    const auto& event = static_cast<const Event&>(message);
+  void Apply(const Event& event) override {
     absl::MutexLock lock(&mutex_);
     if (event.has_incremented()) totals_[event.meta().aggregate_id()] = event.incremented().total();
     if (event.has_alarm_rang()) ++rings_[event.meta().aggregate_id()];

@@ -5,27 +5,25 @@
 
 namespace helpline::es {
 
-absl::StatusOr<runtime::v1::Reply> ExecuteCommand(CommandSender& sender, EventFeed& events,
-                                                  google::protobuf::Message& command,
+absl::StatusOr<runtime::v1::Reply> Front::Execute(google::protobuf::Message& command,
                                                   runtime::v1::CommandMeta& meta,
-                                                  const CommandOrigin& origin,
-                                                  absl::Duration timeout) {
-  absl::Time deadline = absl::Now() + timeout;
+                                                  const CommandOrigin& origin, bool read_back) {
+  const absl::Time deadline = absl::Now() + timeout_;
   meta.set_aggregate_id(origin.aggregate_id);
   meta.set_command_id(origin.command_id);
   if (meta.correlation_id().empty()) meta.set_correlation_id(origin.command_id);
   meta.set_expected_version(origin.expected_version);
-  if (origin.actor_user_id.empty()) {
+  if (origin.user_id.empty()) {
     meta.mutable_actor()->set_system(origin.system);
   } else {
-    meta.mutable_actor()->set_user_id(origin.actor_user_id);
+    meta.mutable_actor()->set_user_id(origin.user_id);
   }
-  absl::StatusOr<runtime::v1::Reply> reply = sender.Send(command, meta, deadline);
+  absl::StatusOr<runtime::v1::Reply> reply = sender_.Send(command, meta, deadline);
   if (!reply.ok()) return reply.status();
   if (absl::Status status = errors::FromReply(*reply); !status.ok()) return status;
-  if (reply->aggregate_version() > 0) {
+  if (read_back && reply->aggregate_version() > 0) {
     absl::Status applied =
-        events.WaitForVersion(reply->aggregate_id(), reply->aggregate_version(), deadline);
+        events_.WaitForVersion(reply->aggregate_id(), reply->aggregate_version(), deadline);
     if (!applied.ok()) return applied;
   }
   return reply;

@@ -11,31 +11,76 @@
 
 namespace helpline::es {
 
-// Where a front's command comes from.
+// Who a write is by, and what it expects of its aggregate.
 struct CommandOrigin {
+  // A signed-in user's write; `command_id` derived from the user and their
+  // request id (ids::CommandId), so a retried request is the same command.
+  static CommandOrigin ByUser(std::string aggregate_id, std::string command_id,
+                              std::string user_id, int64_t expected_version = 0) {
+    return {std::move(aggregate_id), std::move(command_id), std::move(user_id), "",
+            expected_version};
+  }
+  // Helpline's own write (a seed, a sweep, a worker), by `system`
+  // ("catalog.seed"); such commands are es::SentByHelpline.
+  static CommandOrigin ByHelpline(std::string aggregate_id, std::string command_id,
+                                  std::string system) {
+    return {std::move(aggregate_id), std::move(command_id), "", std::move(system), 0};
+  }
+
   std::string aggregate_id;
   std::string command_id;
-  // The signed-in caller; empty when the front acts on its own (`system`).
-  std::string actor_user_id;
+  std::string user_id;  // empty for Helpline's own writes
   std::string system;
   // 0: no expectation; else ABORTED unless the aggregate is at this version.
   int64_t expected_version = 0;
 };
 
-// A write as a front does it: fills the command's meta from `origin`, sends
-// it, turns a rejection into its status, and waits until `events` has applied
-// the command's last event so the caller reads its own write.
-absl::StatusOr<runtime::v1::Reply> ExecuteCommand(CommandSender& sender, EventFeed& events,
-                                                  google::protobuf::Message& command,
-                                                  runtime::v1::CommandMeta& meta,
-                                                  const CommandOrigin& origin,
-                                                  absl::Duration timeout);
+// The one way a service writes (docs/architecture.md §3): a front sends a
+// command to its service's processor, turns a rejection into its status,
+// and waits until its read model has applied the command's last event, so
+// that whatever the caller reads next from this replica has the write.
+// Never waits past `timeout`. Thread-safe.
+class Front {
+ public:
+  Front(CommandSender& sender, EventFeed& events, absl::Duration timeout)
+      : sender_(sender), events_(events), timeout_(timeout) {}
 
-template <class Command>
-absl::StatusOr<runtime::v1::Reply> ExecuteCommand(CommandSender& sender, EventFeed& events,
-                                                  Command& command, const CommandOrigin& origin,
-                                                  absl::Duration timeout) {
-  return ExecuteCommand(sender, events, command, *command.mutable_meta(), origin, timeout);
-}
+  // The reply tells the aggregate's version after the write.
+  template <class Command>
+  absl::StatusOr<runtime::v1::Reply> Execute(Command& command, const CommandOrigin& origin) {
+    return Execute(command, *command.mutable_meta(), origin, /*read_back=*/true);
+  }
+  template <class Command>
+  absl::Status Write(Command& command, const CommandOrigin& origin) {
+    return Execute(command, origin).status();
+  }
+  // A write nobody reads back at once (a presence change): the processor's
+  // outcome, without waiting for the read model.
+  template <class Command>
+  absl::Status Send(Command& command, const CommandOrigin& origin) {
+    return Execute(command, *command.mutable_meta(), origin, /*read_back=*/false).status();
+  }
+
+  // Reads through `read`; when that finds nothing, waits (kCatchUpWait) for
+  // the read model to apply everything in its topic now and reads again: a
+  // write acknowledged by another replica moments ago is found here too.
+  template <class Read>
+  auto ReadOrCatchUp(Read read) -> decltype(read()) {
+    return es::ReadOrCatchUp(events_, read);
+  }
+  // Waits until the read model has applied everything in its topic now.
+  absl::Status WaitUntilCurrent(absl::Time deadline) { return events_.WaitUntilCurrent(deadline); }
+
+  absl::Duration timeout() const { return timeout_; }
+
+ private:
+  absl::StatusOr<runtime::v1::Reply> Execute(google::protobuf::Message& command,
+                                             runtime::v1::CommandMeta& meta,
+                                             const CommandOrigin& origin, bool read_back);
+
+  CommandSender& sender_;
+  EventFeed& events_;
+  const absl::Duration timeout_;
+};
 
 }  // namespace helpline::es

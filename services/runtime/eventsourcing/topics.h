@@ -6,7 +6,7 @@
 
 namespace helpline::es {
 
-// The topics one service owns (DESIGN.md §2), plus the shared dead-letter
+// The topics one service owns (docs/architecture.md §2), plus the shared dead-letter
 // topic. Tests give each run a prefix of its own.
 struct ServiceTopics {
   std::string service;

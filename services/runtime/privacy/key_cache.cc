@@ -6,10 +6,10 @@
 
 namespace helpline::privacy {
 
-void KeyCache::Apply(const google::protobuf::Message& message, const kafka::Record& source) {
-  const std::string& key_id = source.key;
+void KeyCache::Apply(const google::protobuf::Message& message, const es::EventSource& source) {
+  const std::string key_id(source.key);
   std::string user_id = PiiVault::UserOfKey(key_id);
-  if (source.value.empty()) {
+  if (source.tombstone) {
     absl::MutexLock lock(&mutex_);
     keys_.erase(key_id);
     unusable_.erase(key_id);

@@ -10,8 +10,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "services/runtime/eventsourcing/projection.h"
 #include "services/runtime/privacy/pii_vault.h"
-#include "services/runtime/eventsourcing/event_feed.h"
 
 namespace helpline::privacy {
 
@@ -21,7 +21,7 @@ class KeyCache : public es::Projection {
  public:
   explicit KeyCache(const PiiVault& vault) : vault_(vault) {}
 
-  void Apply(const google::protobuf::Message& record, const kafka::Record& source) override;
+  void Apply(const google::protobuf::Message& record, const es::EventSource& source) override;
 
   std::optional<std::string> Key(const std::string& key_id);
   // The topic holds the key but the configured key-encryption key does not

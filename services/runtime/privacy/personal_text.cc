@@ -9,7 +9,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/reflection.h"
-#include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::privacy {
@@ -38,7 +38,7 @@ std::unique_ptr<PersonalText> PersonalText::FromConfigOrExit(
     kafka::SharedClients& kafka, const server::Config& config, Options options,
     std::function<bool(const std::string&)> is_closed) {
   const std::string name = "personal.key_encryption_key";
-  absl::StatusOr<std::string> kek = auth::Base64UrlDecode(config.GetString(name));
+  absl::StatusOr<std::string> kek = Base64UrlDecode(config.GetString(name));
   absl::StatusOr<PiiVault> vault =
       kek.ok() ? PiiVault::Create(*kek, config.GetString("personal.key_encryption_key_id"))
                : kek.status();

@@ -5,7 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "services/runtime/auth/jwt.h"
+#include "services/runtime/core/base64url.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"
 
@@ -115,8 +115,8 @@ std::string PiiVault::SealText(const std::string& key_id, const std::string& key
                      reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(),
                      nonce_key, sizeof nonce_key);
   sodium_memzero(nonce_key, sizeof nonce_key);
-  return absl::StrCat(kSealedTextPrefix, key_id, ":", auth::Base64UrlEncode(nonce), ":",
-                      auth::Base64UrlEncode(Encrypt(plaintext, key_id, key, nonce)));
+  return absl::StrCat(kSealedTextPrefix, key_id, ":", Base64UrlEncode(nonce), ":",
+                      Base64UrlEncode(Encrypt(plaintext, key_id, key, nonce)));
 }
 
 std::optional<PiiVault::SealedString> PiiVault::ParseSealed(std::string_view value) {
@@ -124,9 +124,9 @@ std::optional<PiiVault::SealedString> PiiVault::ParseSealed(std::string_view val
   std::vector<absl::string_view> parts = absl::StrSplit(
       absl::string_view(value.data(), value.size()).substr(sizeof kSealedTextPrefix - 1), ':');
   if (parts.size() != 3 || parts[0].find('/') == absl::string_view::npos) return std::nullopt;
-  absl::StatusOr<std::string> nonce = auth::Base64UrlDecode({parts[1].data(), parts[1].size()});
+  absl::StatusOr<std::string> nonce = Base64UrlDecode({parts[1].data(), parts[1].size()});
   absl::StatusOr<std::string> ciphertext =
-      auth::Base64UrlDecode({parts[2].data(), parts[2].size()});
+      Base64UrlDecode({parts[2].data(), parts[2].size()});
   if (!nonce.ok() || !ciphertext.ok()) return std::nullopt;
   return SealedString{std::string(parts[0]), *std::move(nonce), *std::move(ciphertext)};
 }

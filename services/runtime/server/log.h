@@ -26,7 +26,6 @@ bool ParseLevel(std::string_view text, Level* level);
 
 // `fields` must be a JSON object (or null); its members are added to the line.
 void Write(Level level, std::string_view message, const nlohmann::json& fields = nullptr);
-inline void Debug(std::string_view m, const nlohmann::json& f = nullptr) { Write(Level::kDebug, m, f); }
 inline void Info(std::string_view m, const nlohmann::json& f = nullptr) { Write(Level::kInfo, m, f); }
 inline void Warn(std::string_view m, const nlohmann::json& f = nullptr) { Write(Level::kWarn, m, f); }
 inline void Error(std::string_view m, const nlohmann::json& f = nullptr) { Write(Level::kError, m, f); }

@@ -54,4 +54,13 @@ std::vector<v1::SessionsCommand> SessionsFromMatching(const matching::v1::Matchi
   }
 }
 
+std::vector<v1::SessionsCommand> SessionsFromPayments(const payments::v1::PaymentsEvent& event) {
+  if (!event.has_hold_failed()) return {};
+  v1::SessionsCommand command;
+  command.mutable_meta()->set_aggregate_id(event.hold_failed().session_id());
+  command.mutable_cancel_session()->set_reason(event.hold_failed().reason());
+  command.mutable_cancel_session()->set_payment_failed(true);
+  return {command};
+}
+
 }  // namespace helpline::sessions

@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "helpline/matching/v1/events.pb.h"
+#include "helpline/payments/v1/events.pb.h"
 #include "helpline/sessions/v1/events.pb.h"
 
 namespace helpline::sessions {
@@ -23,5 +24,8 @@ struct SessionWindows {
 // or booking id); BookingCancelled cancels it. Pure.
 std::vector<v1::SessionsCommand> SessionsFromMatching(const matching::v1::MatchingEvent& event,
                                                       const SessionWindows& windows);
+// Payments' HoldFailed (the card or the sponsor's budget refused the hold)
+// cancels the session, or ends it if it is under way. Pure.
+std::vector<v1::SessionsCommand> SessionsFromPayments(const payments::v1::PaymentsEvent& event);
 
 }  // namespace helpline::sessions

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "services/runtime/core/proto_time.h"
-#include "services/sessions/domain/session_domain.h"
+#include "services/sessions/domain/sessions_domain.h"
 
 namespace helpline::sessions {
 namespace {
@@ -12,8 +12,7 @@ constexpr size_t kMaxSessionsOver = 10'000;
 
 }  // namespace
 
-void SessionsReadModel::Apply(const google::protobuf::Message& message, const kafka::Record&) {
-  const auto& event = static_cast<const v1::SessionsEvent&>(message);
+void SessionsReadModel::Apply(const v1::SessionsEvent& event) {
   absl::MutexLock lock(&mutex_);
   auto [it, added] = sessions_.try_emplace(event.meta().aggregate_id());
   SessionsDomain::Apply(it->second, event);

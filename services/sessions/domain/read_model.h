@@ -12,15 +12,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "helpline/sessions/v1/events.pb.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/projection.h"
 
 namespace helpline::sessions {
 
 // Sessions' read model: every session as its participants see it, and each
 // user's sessions newest first. Thread-safe.
-class SessionsReadModel : public es::Projection {
+class SessionsReadModel : public es::TypedProjection<v1::SessionsEvent> {
  public:
-  void Apply(const google::protobuf::Message& event, const kafka::Record& record) override;
+  void Apply(const v1::SessionsEvent& event) override;
 
   std::optional<v1::Session> Session(const std::string& session_id) const;
   // `user_id`'s sessions (as person or expert), newest first, after the

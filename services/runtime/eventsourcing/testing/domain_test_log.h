@@ -9,7 +9,7 @@
 #include "absl/time/time.h"
 #include "services/runtime/core/proto_time.h"
 #include "services/runtime/eventsourcing/domain.h"
-#include "services/runtime/eventsourcing/event_feed.h"
+#include "services/runtime/eventsourcing/projection.h"
 
 // For a service's unit tests: what the processor does with a command
 // (decide as an actor, stamp the events' meta, apply, fire due timers), in
@@ -45,7 +45,7 @@ class DomainTestLog {
       meta.set_aggregate_version(++version);
       *meta.mutable_occurred_at() = ToProtoTime(now);
       Domain::Apply(state, event);
-      if (read_model_ != nullptr) read_model_->Apply(event, kafka::Record{});
+      if (read_model_ != nullptr) read_model_->Apply(event, EventSource{});
     }
     return events;
   }

@@ -10,7 +10,7 @@
 #include "services/runtime/eventsourcing/testing/domain_test_log.h"
 #include "services/sessions/domain/reactions.h"
 #include "services/sessions/domain/read_model.h"
-#include "services/sessions/domain/session_domain.h"
+#include "services/sessions/domain/sessions_domain.h"
 #include "services/sessions/livekit_tokens.h"
 
 namespace helpline::sessions {
@@ -194,11 +194,24 @@ TEST(Session, APersonWhoNeverJoinsOrNobodyIsANoShowAndLateJoinsAreRefused) {
   EXPECT_EQ(fired[0].session_no_show().absent_size(), 2);
 }
 
+// What sessions' reaction makes of payments' HoldFailed.
 v1::SessionsCommand PaymentFailed() {
-  v1::SessionsCommand command;
-  command.mutable_cancel_session()->set_reason("the card was declined: insufficient funds");
-  command.mutable_cancel_session()->set_payment_failed(true);
-  return command;
+  payments::v1::PaymentsEvent failed;
+  failed.mutable_hold_failed()->set_session_id(kSession);
+  failed.mutable_hold_failed()->set_reason("the card was declined: insufficient funds");
+  std::vector<v1::SessionsCommand> commands = SessionsFromPayments(failed);
+  return commands.empty() ? v1::SessionsCommand() : commands[0];
+}
+
+TEST(Reactions, AFailedHoldCancelsItsSessionAndNothingElseDoes) {
+  v1::SessionsCommand cancel = PaymentFailed();
+  EXPECT_EQ(cancel.meta().aggregate_id(), kSession);
+  EXPECT_EQ(cancel.cancel_session().reason(), "the card was declined: insufficient funds");
+  EXPECT_TRUE(cancel.cancel_session().payment_failed())
+      << "a session under way ends instead of being cancelled";
+  payments::v1::PaymentsEvent captured;
+  captured.mutable_meta()->set_aggregate_id("ledger-EUR");
+  EXPECT_TRUE(SessionsFromPayments(captured).empty());
 }
 
 TEST(Session, ABookedSessionsJoinWindowRunsFromTheSlotsStart) {

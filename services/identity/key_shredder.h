@@ -3,21 +3,12 @@
 #include <string>
 #include <vector>
 
-#include "helpline/catalog/v1/events.pb.h"
 #include "helpline/identity/v1/events.pb.h"
-#include "services/runtime/privacy/key_cache.h"
 #include "services/runtime/eventsourcing/event_feed.h"
 #include "services/runtime/eventsourcing/reactor.h"
+#include "services/runtime/privacy/key_cache.h"
 
-// Identity reacting to events: its own, and catalog's.
 namespace helpline::identity {
-
-// UserRegistered confirms the email claim; AccountDeleted releases it.
-std::vector<v1::IdentityCommand> ClaimFollowsAccount(const v1::IdentityEvent& event);
-
-// Catalog's ExpertApproved (an expert's first approved profile) grants the
-// user the role "expert".
-std::vector<v1::IdentityCommand> ExpertGetsRole(const catalog::v1::CatalogEvent& event);
 
 // AccountDeleted erases the account's data keys: a tombstone for each in
 // helpline.identity.keys. Compaction then removes the keys themselves.

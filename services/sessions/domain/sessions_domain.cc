@@ -1,4 +1,4 @@
-#include "services/sessions/domain/session_domain.h"
+#include "services/sessions/domain/sessions_domain.h"
 
 #include <algorithm>
 
