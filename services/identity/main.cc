@@ -1,32 +1,28 @@
 // helpline-identity: accounts, sign-in and the token signing keys.
-#include <functional>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
-#include <thread>
-#include <utility>
-#include <vector>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "helpline/catalog/v1/events.pb.h"
+#include "services/identity/admin_bootstrap.h"
 #include "services/identity/domain/identity_domain.h"
 #include "services/identity/domain/reactions.h"
 #include "services/identity/domain/read_model.h"
-#include "services/identity/domain/validation.h"
 #include "services/identity/identity_service.h"
 #include "services/identity/key_shredder.h"
 #include "services/runtime/auth/call_guard.h"
-#include "services/runtime/auth/jwt.h"
+#include "services/runtime/auth/rate_limiter.h"
+#include "services/runtime/auth/token_verifier.h"
+#include "services/runtime/auth/trusted_proxies.h"
 #include "services/runtime/core/base64url.h"
-#include "services/runtime/eventsourcing/command_sender.h"
-#include "services/runtime/eventsourcing/event_feed.h"
-#include "services/runtime/eventsourcing/front.h"
-#include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
-#include "services/runtime/kafka/client.h"
 #include "services/runtime/privacy/key_cache.h"
+#include "services/runtime/privacy/pii_vault.h"
 #include "services/runtime/server/log.h"
-#include "services/runtime/server/server.h"
 
 namespace helpline::identity {
 namespace {
@@ -35,14 +31,8 @@ constexpr char kService[] = "identity";
 
 server::ConfigSchema Schema() {
   server::ConfigSchema schema;
-  server::AddServerKeys(schema);
-  kafka::AddKafkaKeys(schema);
-  es::AddProcessorKeys(schema);
-  AddClockKeys(schema);
-  auth::AddAuthKeys(schema);
-  schema
-      .String("topics.prefix", "", "prepended to every topic and group name (tests)")
-      .String("identity.signing_keys_file", std::nullopt,
+  es::AddServiceKeys(schema);
+  schema.String("identity.signing_keys_file", std::nullopt,
               "JSON key set the access tokens are signed with (a mounted Secret)")
       .Duration("identity.signing_keys_check_interval", absl::Seconds(10), absl::Milliseconds(10),
                 absl::Hours(1), "how often the signing keys file is looked at for a rotation")
@@ -104,69 +94,29 @@ T OrExit(absl::StatusOr<T> value, const char* what) {
   return *std::move(value);
 }
 
-// The admin account from the configuration, retried while identity cannot
-// answer yet (Kafka, or the hashing queue full at start).
-void BootstrapAdmin(IdentityService& service, const server::Config& config,
-                    server::ShutdownSignal& shutdown) {
-  const std::string& raw_email = config.GetString("admin.email");
-  if (raw_email.empty()) return;
-  std::optional<std::string> email = NormaliseEmail(raw_email);
-  if (!email) {
-    log::Error("admin.email is not an email address; no admin bootstrapped");
-    return;
-  }
-  for (;;) {
-    absl::Status done = service.BootstrapAdmin(*email, config.GetString("admin.password"));
-    if (done.ok()) {
-      log::Info("admin account ready");
-      return;
-    }
-    const bool passing = done.code() == absl::StatusCode::kUnavailable ||
-                         done.code() == absl::StatusCode::kResourceExhausted ||
-                         done.code() == absl::StatusCode::kDeadlineExceeded ||
-                         done.code() == absl::StatusCode::kAborted;
-    if (!passing) {
-      log::Error("admin bootstrap refused", {{"error", done.ToString()}});
-      return;
-    }
-    log::Warn("admin bootstrap failed; retrying in 5 s", {{"error", done.ToString()}});
-    if (shutdown.WaitFor(absl::Seconds(5))) return;
-  }
-}
-
 int Main(int argc, char** argv) {
-  server::ShutdownSignal shutdown;
-  server::Config config = server::LoadConfigOrExit(Schema(), argc, argv);
-  server::InitLogging(kService, config);
-  log::Info("starting", {{"config", config.Describe()}});
-
-  es::ServiceHost host(kService, config, IdentityType());
-  const std::string& prefix = host.prefix;
-  const es::ServiceTopics& topics = host.topics;
-  const std::string& keys_topic = topics.keys;
-
-  privacy::PiiVault vault = OrExit(privacy::PiiVault::Create(DecodeKey(config, "identity.key_encryption_key"),
-                                           config.GetString("identity.key_encryption_key_id")),
-                          "key-encryption key");
+  es::ServiceHost host(kService, Schema(), argc, argv, IdentityType());
+  const server::Config& config = host.config;
+  privacy::PiiVault vault =
+      OrExit(privacy::PiiVault::Create(DecodeKey(config, "identity.key_encryption_key"),
+                                       config.GetString("identity.key_encryption_key_id")),
+             "key-encryption key");
   PasswordHasher passwords = OrExit(
       PasswordHasher::Create(static_cast<uint64_t>(config.GetInt("identity.argon2_passes")),
                              static_cast<uint64_t>(config.GetInt("identity.argon2_memory_mib")) << 20,
-                             config.GetBool("identity.argon2_allow_weak"),
-                             HashLimits(config)),
+                             config.GetBool("identity.argon2_allow_weak"), HashLimits(config)),
       "password hashing");
   std::unique_ptr<SigningKeys> signing_keys =
       OrExit(SigningKeys::Load(config.GetString("identity.signing_keys_file"),
                                config.GetDuration("identity.signing_keys_check_interval")),
              "signing keys");
 
-
-
-  IdentityReadModel read_model;
-  es::EventFeed events(*host.kafka, {topics.events, topics.deadletter, "identity.read-model"},
-                       [] { return std::make_unique<v1::IdentityEvent>(); }, read_model);
+  // The data keys first: the read model's users open with them.
   privacy::KeyCache keys(vault);
-  es::EventFeed keys_feed(*host.kafka, {keys_topic, topics.deadletter, "identity.key-cache"},
-                          [] { return std::make_unique<v1::DataKeyRecord>(); }, keys);
+  es::EventFeed& keys_feed =
+      host.RecordsOf<v1::DataKeyRecord>(host.topics.keys, "key-cache", keys);
+  IdentityReadModel read_model;
+  host.OwnEvents<v1::IdentityEvent>(read_model);
 
   // Its own keys are local: no reason to ration refreshes.
   auth::VerifierOptions verifier_options = auth::VerifierOptionsFromConfig(config);
@@ -181,23 +131,11 @@ int Main(int argc, char** argv) {
                         auth::TrustedProxiesFromConfig(config));
 
   es::TypedReaction<v1::IdentityEvent, v1::IdentityCommand> claim_reaction(ClaimFollowsAccount);
-  KeyShredder shredder(keys, keys_feed, keys_topic);
+  KeyShredder shredder(keys, keys_feed, host.topics.keys);
   es::TypedReaction<catalog::v1::CatalogEvent, v1::IdentityCommand> expert_reaction(ExpertGetsRole);
-  es::Reactor reactor(*host.kafka,
-                      {prefix + "identity.reactions", topics.commands, topics.deadletter},
-                      {{prefix + "identity.email-claims", topics.events, &claim_reaction},
-                       {prefix + "identity.key-shredder", topics.events, &shredder},
-                       {prefix + "identity.expert-role", prefix + "helpline.catalog.events",
-                        &expert_reaction}});
-
-  if (!server::StartAll({{"key cache", [&] { return keys_feed.Start(); }},
-                         {"read model", [&] { return events.Start(); }},
-                         {"processor", [&] { return host.processor.Start(); }},
-                         {"reactions", [&] { return reactor.Start(); }}})) {
-    return 1;
-  }
-  std::unique_ptr<es::CommandSender> sender =
-      OrExit(es::CommandSender::Create(*host.kafka, {topics, ""}), "command sender");
+  host.React({{"email-claims", "identity", &claim_reaction},
+              {"key-shredder", "identity", &shredder},
+              {"expert-role", "catalog", &expert_reaction}});
 
   IdentityOptions options;
   options.issuer = config.GetString("auth.issuer");
@@ -205,39 +143,15 @@ int Main(int argc, char** argv) {
   options.access_token_ttl = config.GetDuration("identity.access_token_ttl");
   options.refresh_token_ttl = config.GetDuration("identity.refresh_token_ttl");
   options.device_token_ttl = config.GetDuration("identity.device_token_ttl");
-  options.keys_topic = keys_topic;
+  options.keys_topic = host.topics.keys;
   options.email_hash_key = DecodeKey(config, "identity.email_hash_key");
-  es::Front front(*sender, events, options.command_timeout);
   IdentityService service(options,
-                          IdentityParts{front, read_model, keys_feed, keys,
-                                        *host.kafka->producer, vault, passwords, *signing_keys, guard,
-                                        logins, host.clock, host.wall_clock});
-
-  host.server.AddService(&service);
-  if (absl::Status started = host.server.Start(); !started.ok()) {
-    log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
-    return 1;
-  }
-  auto ready = [&] {
-    return host.processor.InService() && events.CaughtUp() && keys_feed.CaughtUp();
-  };
-  host.server.ServeWhen(ready);
-  std::thread bootstrap([&] {
-    while (!ready() && !shutdown.WaitFor(absl::Milliseconds(50))) {
-    }
-    if (ready()) BootstrapAdmin(service, config, shutdown);
-  });
-
-  shutdown.Wait();
-  log::Info("stopping");
-  host.server.Shutdown();
-  bootstrap.join();
-  reactor.Stop();
-  host.processor.Stop();
-  events.Stop();
-  keys_feed.Stop();
-  sender.reset();
-  return 0;
+                          IdentityParts{host.front(), read_model, keys_feed, keys,
+                                        *host.kafka->producer, vault, passwords, *signing_keys,
+                                        guard, logins, host.clock, host.wall_clock});
+  AdminBootstrap admin(service, config.GetString("admin.email"), config.GetString("admin.password"));
+  host.AddLoop("admin bootstrap", admin);
+  return host.Run({&service});
 }
 
 }  // namespace

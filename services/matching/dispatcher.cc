@@ -11,7 +11,7 @@
 namespace helpline::matching {
 
 Dispatcher::Dispatcher(DispatcherOptions options, MatchingReadModel& read_model,
-                       PresenceStore& presence, es::Front& front, const Clock& clock)
+                       Presence& presence, es::Writer& front, const Clock& clock)
     : options_(options), read_model_(read_model), presence_(presence), front_(front), clock_(clock) {}
 
 absl::Duration Dispatcher::Real(absl::Duration service_time) const {
@@ -87,14 +87,22 @@ int Dispatcher::RunOnce() {
   return offers;
 }
 
-void Dispatcher::Run(const std::function<bool(absl::Duration)>& wait_or_stop) {
-  uint64_t seen = 0;
-  for (;;) {
-    uint64_t now_seen = read_model_.WaitForChange(seen, options_.idle_pass);
-    if (wait_or_stop(absl::ZeroDuration())) return;
-    seen = now_seen;
-    RunOnce();
-  }
+absl::Status Dispatcher::Start() {
+  thread_ = std::thread([this] {
+    uint64_t seen = 0;
+    while (!stopping_.load()) {
+      uint64_t now_seen = read_model_.WaitForChange(seen, options_.idle_pass);
+      if (stopping_.load()) return;
+      seen = now_seen;
+      RunOnce();
+    }
+  });
+  return absl::OkStatus();
+}
+
+void Dispatcher::Stop() {
+  stopping_.store(true);
+  if (thread_.joinable()) thread_.join();
 }
 
 }  // namespace helpline::matching

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <atomic>
 #include <cstddef>
-#include <functional>
+#include <thread>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "services/matching/domain/read_model.h"
 #include "services/matching/presence.h"
@@ -32,13 +34,17 @@ struct DispatcherOptions {
 // from offering twice.
 class Dispatcher {
  public:
-  Dispatcher(DispatcherOptions options, MatchingReadModel& read_model, PresenceStore& presence,
-             es::Front& front, const Clock& clock);
+  Dispatcher(DispatcherOptions options, MatchingReadModel& read_model, Presence& presence,
+             es::Writer& front, const Clock& clock);
+
+  ~Dispatcher() { Stop(); }
 
   // One pass; the number of offers made.
   int RunOnce();
-  // Passes after every change of the read model until `stop` says so.
-  void Run(const std::function<bool(absl::Duration)>& wait_or_stop);
+  // A pass after every change of the read model (and at least every
+  // idle_pass), on the dispatcher's own thread, until Stop.
+  absl::Status Start();
+  void Stop();
 
  private:
   absl::Duration Real(absl::Duration service_time) const;
@@ -49,10 +55,12 @@ class Dispatcher {
 
   const DispatcherOptions options_;
   MatchingReadModel& read_model_;
-  PresenceStore& presence_;
-  es::Front& front_;
+  Presence& presence_;
+  es::Writer& front_;
   const Clock& clock_;
   bool presence_down_ = false;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
 };
 
 }  // namespace helpline::matching

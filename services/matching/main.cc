@@ -1,26 +1,25 @@
 // helpline-matching: presence of experts, help requests matched through
 // offers (the dispatcher), booked slots.
-#include <memory>
-#include <thread>
+#include <string>
+#include <vector>
 
 #include "absl/time/clock.h"
+#include "helpline/catalog/v1/events.pb.h"
+#include "helpline/identity/v1/events.pb.h"
+#include "helpline/sessions/v1/events.pb.h"
 #include "services/matching/dispatcher.h"
 #include "services/matching/domain/matching_domain.h"
 #include "services/matching/domain/reactions.h"
 #include "services/matching/domain/read_model.h"
 #include "services/matching/matching_service.h"
 #include "services/matching/presence.h"
+#include "services/matching/presence_sweep.h"
 #include "services/runtime/auth/identity_jwks.h"
-#include "services/runtime/eventsourcing/command_sender.h"
-#include "services/runtime/eventsourcing/front.h"
-#include "services/runtime/eventsourcing/processor.h"
 #include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
-#include "services/runtime/kafka/client.h"
 #include "services/runtime/privacy/personal_text.h"
 #include "services/runtime/redis/redis_client.h"
-#include "services/runtime/server/log.h"
-#include "services/runtime/server/server.h"
+#include "services/runtime/server/watch_hub.h"
 
 namespace helpline::matching {
 namespace {
@@ -29,16 +28,12 @@ constexpr char kService[] = "matching";
 
 server::ConfigSchema Schema() {
   server::ConfigSchema schema;
-  server::AddServerKeys(schema);
-  kafka::AddKafkaKeys(schema);
-  es::AddProcessorKeys(schema);
+  es::AddServiceKeys(schema);
+  es::AddCurrencyKey(schema);
   redis::AddRedisKeys(schema);
-  AddClockKeys(schema);
-  auth::AddAuthKeys(schema);
   privacy::AddPersonalTextKeys(schema);
   auth::AddIdentityTargetKey(schema);
-  schema.String("topics.prefix", "", "prepended to every topic and group name (tests)")
-      .String("matching.presence_key_prefix", "helpline:presence:",
+  schema.String("matching.presence_key_prefix", "helpline:presence:",
               "prepended to every Redis key of presence")
       .Int("matching.redis_connections", 4, 1, 64,
            "connections to Redis (each carries one call at a time)")
@@ -48,7 +43,6 @@ server::ConfigSchema Schema() {
                 absl::Minutes(5), "how often expert apps are told to send a heartbeat")
       .Duration("matching.presence_sweep_interval", absl::Seconds(5), absl::Milliseconds(50),
                 absl::Minutes(5), "how often expired heartbeats are looked for")
-      .String("matching.currency", "EUR", "the deployment's currency: budgets must be in it")
       .Int("matching.open_requests_per_person", 3, 1, 100,
            "open help requests a person may have at once")
       .Duration("matching.offer_window", absl::Seconds(30), absl::Seconds(1), absl::Minutes(10),
@@ -81,39 +75,27 @@ server::ConfigSchema Schema() {
   return schema;
 }
 
-// Turns expired heartbeats into offline transitions until `shutdown`.
-void SweepUntil(server::ShutdownSignal& shutdown, PresenceStore& presence,
-                es::Front& front, absl::Duration interval) {
-  while (!shutdown.WaitFor(interval)) {
-    absl::StatusOr<std::vector<PresenceStore::Change>> gone = presence.Sweep(absl::Now(), 1000);
-    if (!gone.ok()) {
-      log::Warn("presence sweep failed", {{"error", gone.status().ToString()}});
-      continue;
-    }
-    for (const PresenceStore::Change& change : *gone) {
-      v1::MatchingCommand offline;
-      offline.mutable_mark_offline()->set_sequence(change.sequence);
-      absl::Status sent =
-          SendPresenceCommand(front, offline, change.expert_id, change.sequence);
-      if (!sent.ok()) {
-        log::Warn("offline not recorded; the next sweep tries again",
-                  {{"expert_id", change.expert_id}, {"error", sent.ToString()}});
-        presence.Requeue(change.expert_id, absl::Now()).IgnoreError();
-      }
-    }
-  }
+MatchingOptions OptionsFrom(const server::Config& config) {
+  MatchingOptions options;
+  options.currency = es::CurrencyOrExit(config);
+  options.heartbeat_interval = config.GetDuration("matching.heartbeat_interval");
+  options.request_wait_limit = config.GetDuration("matching.request_wait_limit");
+  options.open_requests_per_person =
+      static_cast<int>(config.GetInt("matching.open_requests_per_person"));
+  options.booking_minimum_notice = config.GetDuration("matching.booking_minimum_notice");
+  options.open_bookings_per_person_per_expert =
+      static_cast<int>(config.GetInt("matching.open_bookings_per_person_per_expert"));
+  options.booking_horizon = config.GetDuration("matching.booking_horizon");
+  options.watch_streams_per_caller =
+      static_cast<int>(config.GetInt("matching.watch_streams_per_caller"));
+  options.watch_streams = static_cast<int>(config.GetInt("matching.watch_streams"));
+  options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");
+  return options;
 }
 
 int Main(int argc, char** argv) {
-  server::ShutdownSignal shutdown;
-  server::Config config = server::LoadConfigOrExit(Schema(), argc, argv);
-  server::InitLogging(kService, config);
-  log::Info("starting", {{"config", config.Describe()}});
-
-  es::ServiceHost host(kService, config, MatchingType());
-  const std::string& prefix = host.prefix;
-  const es::ServiceTopics& topics = host.topics;
-
+  es::ServiceHost host(kService, Schema(), argc, argv, MatchingType());
+  const server::Config& config = host.config;
 
   RankingOptions ranking;
   ranking.rating_prior_mean = config.GetDouble("matching.rating_prior_mean");
@@ -122,25 +104,18 @@ int Main(int argc, char** argv) {
   MatchingReadModel read_model(ranking, config.GetDuration("matching.closed_request_retention"));
   server::WatchHub watches;
   read_model.OnChange([&watches](const std::vector<std::string>& keys) { watches.Changed(keys); });
+  // Streams end at once (UNAVAILABLE) when stopping: clients reconnect to another replica.
+  host.OnStopping([&watches] { watches.Close(); });
   // Descriptions and notes stay sealed in the read model, opened per answer;
   // the feed reads their keys first, so an answer does not wait for one.
-  std::unique_ptr<privacy::PersonalText> personal = privacy::PersonalText::FromConfigOrExit(
-      *host.kafka, config, {topics.keys, topics.deadletter, "matching.personal-keys"},
-      [&](const std::string& user_id) { return host.closed_accounts.IsClosed(user_id); });
-  es::EventFeed events(*host.kafka,
-                       {topics.events, topics.deadletter, "matching.read-model",
-                        [&](google::protobuf::Message& event) {
-                          return personal->ReadKeysOf(event, absl::Now() + absl::Seconds(5));
-                        }},
-                       [] { return std::make_unique<v1::MatchingEvent>(); }, read_model);
-  es::EventFeed catalog(*host.kafka,
-                        {prefix + "helpline.catalog.events", topics.deadletter, "matching.catalog"},
-                        [] { return std::make_unique<catalog::v1::CatalogEvent>(); },
-                        read_model.catalog_projection());
-  es::EventFeed session_feed(
-      *host.kafka, {prefix + "helpline.sessions.events", topics.deadletter, "matching.sessions"},
-      [] { return std::make_unique<sessions::v1::SessionsEvent>(); },
-      read_model.sessions_projection());
+  privacy::PersonalText& personal = host.PersonalTexts();
+  es::EventFeed& events =
+      host.OwnEvents<v1::MatchingEvent>(read_model, [&](google::protobuf::Message& event) {
+        return personal.ReadKeysOf(event, absl::Now() + absl::Seconds(5));
+      });
+  host.EventsOf<catalog::v1::CatalogEvent>("catalog", read_model.catalog_projection());
+  host.EventsOf<sessions::v1::SessionsEvent>("sessions", read_model.sessions_projection());
+
   // A booking whose payment hold failed gives its slot back.
   es::TypedReaction<sessions::v1::SessionsEvent, v1::MatchingCommand> from_sessions(
       MatchingFromSessions);
@@ -149,7 +124,7 @@ int Main(int argc, char** argv) {
       [&](const identity::v1::IdentityEvent& event) {
         // A request or booking made just before the deletion ends too.
         if (event.has_account_deleted()) {
-          es::AwaitCurrent(events, [&] { return shutdown.WaitFor(absl::ZeroDuration()); },
+          es::AwaitCurrent(events, [&] { return host.shutdown.WaitFor(absl::ZeroDuration()); },
                            "matching");
         }
         return MatchingFromIdentity(
@@ -167,96 +142,29 @@ int Main(int argc, char** argv) {
                     }});
       },
       es::ReactionIds::kByContent);
-  es::Reactor reactor(*host.kafka, {prefix + "matching.reactions", topics.commands, topics.deadletter},
-                      {{prefix + "matching.from-sessions", prefix + "helpline.sessions.events",
-                        &from_sessions},
-                       {prefix + "matching.from-identity", prefix + "helpline.identity.events",
-                        &from_identity}});
-  if (!server::StartAll({
-           {"closed accounts", [&] { return host.closed_accounts.Start(); }},
-           {"personal keys", [&] { return personal->Start(); }},
-           {"read model", [&] { return events.Start(); }},
-           {"catalog feed", [&] { return catalog.Start(); }},
-           {"sessions feed", [&] { return session_feed.Start(); }},
-           {"processor", [&] { return host.processor.Start(); }},
-           {"reactions", [&] { return reactor.Start(); }}})) {
-    return 1;
-  }
-  absl::StatusOr<std::unique_ptr<es::CommandSender>> sender =
-      es::CommandSender::Create(*host.kafka, {topics, ""});
-  if (!sender.ok()) {
-    log::Error("cannot start: command sender", {{"error", sender.status().ToString()}});
-    return 1;
-  }
+  host.React({{"from-sessions", "sessions", &from_sessions},
+              {"from-identity", "identity", &from_identity}});
 
+  // Presence in Redis; with Redis down help now says UNAVAILABLE, the rest works.
   redis::ClientPool redis(redis::ClientOptionsFromConfig(config),
                           static_cast<int>(config.GetInt("matching.redis_connections")));
   PresenceStore presence(redis, config.GetString("matching.presence_key_prefix"),
                          config.GetDuration("matching.presence_ttl"));
-
-  auth::IdentityCallGuard callers(
-      config, host.wall_clock, config.GetDouble("matching.requests_per_second_per_caller"),
-      host.server);
-  callers.guard().RefuseClosedAccounts(
-      [&](const std::string& user_id) { return host.closed_accounts.IsClosed(user_id); });
-
-  MatchingOptions options;
-  options.currency = config.GetString("matching.currency");
-  options.heartbeat_interval = config.GetDuration("matching.heartbeat_interval");
-  options.request_wait_limit = config.GetDuration("matching.request_wait_limit");
-  options.open_requests_per_person =
-      static_cast<int>(config.GetInt("matching.open_requests_per_person"));
-  options.booking_minimum_notice = config.GetDuration("matching.booking_minimum_notice");
-  options.open_bookings_per_person_per_expert =
-      static_cast<int>(config.GetInt("matching.open_bookings_per_person_per_expert"));
-  options.booking_horizon = config.GetDuration("matching.booking_horizon");
-  options.watch_streams_per_caller =
-      static_cast<int>(config.GetInt("matching.watch_streams_per_caller"));
-  options.watch_streams = static_cast<int>(config.GetInt("matching.watch_streams"));
-  options.free_cancellation_before = config.GetDuration("matching.free_cancellation_before");
-  es::Front front(**sender, events, options.command_timeout);
   MatchingService service(
-      options, MatchingParts{presence, front, read_model, watches, callers.guard(), host.clock,
-                             host.closed_accounts, *personal});
-  host.server.AddService(&service);
-  if (absl::Status started = host.server.Start(); !started.ok()) {
-    log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
-    return 1;
-  }
-  // Serving with Redis down too: help now says UNAVAILABLE, the rest works.
-  host.server.ServeWhen([&] {
-    return host.processor.InService() && events.CaughtUp() && catalog.CaughtUp() &&
-           session_feed.CaughtUp() && host.closed_accounts.CaughtUp() && personal->CaughtUp();
-  });
+      OptionsFrom(config),
+      MatchingParts{presence, host.front(), read_model, watches,
+                    host.Callers(config.GetDouble("matching.requests_per_second_per_caller")),
+                    host.clock, host.closed_accounts, personal});
+
   DispatcherOptions dispatch;
   dispatch.offer_window = config.GetDuration("matching.offer_window");
   dispatch.match_hold = config.GetDuration("matching.match_hold");
   dispatch.clock_rate = host.clock.rate();
-  Dispatcher dispatcher(dispatch, read_model, presence, front, host.clock);
-  std::thread dispatching([&] {
-    while (!shutdown.WaitFor(absl::Milliseconds(50))) {
-      if (events.CaughtUp() && catalog.CaughtUp()) break;
-    }
-    dispatcher.Run([&](absl::Duration wait) { return shutdown.WaitFor(wait); });
-  });
-  std::thread sweeper([&] {
-    SweepUntil(shutdown, presence, front, config.GetDuration("matching.presence_sweep_interval"));
-  });
-
-  shutdown.Wait();
-  log::Info("stopping");
-  watches.Close();  // streams end at once (UNAVAILABLE): clients reconnect to another replica
-  host.server.Shutdown();
-  sweeper.join();
-  dispatching.join();
-  reactor.Stop();
-  host.processor.Stop();
-  events.Stop();
-  catalog.Stop();
-  session_feed.Stop();
-  personal->Stop();
-  sender->reset();
-  return 0;
+  Dispatcher dispatcher(dispatch, read_model, presence, host.front(), host.clock);
+  host.AddLoop("dispatcher", dispatcher);
+  PresenceSweep sweep(presence, host.front(), config.GetDuration("matching.presence_sweep_interval"));
+  host.AddLoop("presence sweep", sweep);
+  return host.Run({&service});
 }
 
 }  // namespace

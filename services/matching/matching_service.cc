@@ -35,7 +35,7 @@ absl::Status PresenceDown() {
 
 }  // namespace
 
-absl::Status SendPresenceCommand(es::Front& front, v1::MatchingCommand command,
+absl::Status SendPresenceCommand(es::Writer& front, v1::MatchingCommand command,
                                  const std::string& expert_id, int64_t sequence) {
   const std::string aggregate_id = PresenceId(expert_id);
   // One command per change Redis counted: a resend is the same command.

@@ -42,7 +42,7 @@ struct MatchingOptions {
 };
 
 struct MatchingParts {
-  PresenceStore& presence;
+  Presence& presence;
   es::Front& front;
   MatchingReadModel& read_model;
   // Woken by the read model's changes (MatchingReadModel::OnChange).
@@ -124,7 +124,7 @@ class MatchingService final
 
 // Sends a presence change (a heartbeat's or the sweep's) to the expert's
 // presence aggregate and waits for the processor's answer.
-absl::Status SendPresenceCommand(es::Front& front, v1::MatchingCommand command,
+absl::Status SendPresenceCommand(es::Writer& front, v1::MatchingCommand command,
                                  const std::string& expert_id, int64_t sequence);
 
 }  // namespace helpline::matching

@@ -97,10 +97,11 @@ RoomKeeper::RoomKeeper(RoomKeeperOptions options, MediaRooms& rooms, LiveRoomsPa
 
 RoomKeeper::~RoomKeeper() { Stop(); }
 
-void RoomKeeper::Start() {
+absl::Status RoomKeeper::Start() {
   // What ended before this process started is covered by the first listing.
   parts_.read_model.TakeSessionsOver();
   thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
 }
 
 void RoomKeeper::Stop() {
@@ -202,6 +203,45 @@ void RoomKeeper::Sync() {
                 {{"session_id", session.session_id()}, {"error", sent.ToString()}});
     }
   }
+}
+
+LiveMedia::LiveMedia(const server::Config& config, const RoomTokenOptions& keys,
+                     LiveRoomsParts parts)
+    : webhook_listen_(config.GetString("sessions.webhook_listen")) {
+  if (const std::string& api_url = config.GetString("sessions.livekit_api_url"); !api_url.empty()) {
+    LiveKitRoomServiceOptions room_options;
+    room_options.api_url = api_url;
+    room_options.keys = keys;
+    rooms_ = std::make_unique<LiveKitRoomService>(room_options);
+    RoomKeeperOptions keeper_options;
+    keeper_options.sync_interval = config.GetDuration("sessions.room_sync_interval");
+    keeper_ = std::make_unique<RoomKeeper>(keeper_options, *rooms_, parts);
+  }
+  if (!webhook_listen_.empty()) {
+    webhooks_ = std::make_unique<WebhookReceiver>(keys, parts);
+    endpoint_ = std::make_unique<server::HttpEndpoint>(
+        "/livekit/webhook",
+        [this](const server::HttpRequest& request) { return webhooks_->Handle(request); },
+        64 << 10,
+        [this](const server::HttpRequest& request) { return webhooks_->CheckHeaders(request); });
+  }
+}
+
+void LiveMedia::AddTo(es::ServiceHost& host) {
+  if (endpoint_ != nullptr) {
+    host.AddPart({"webhook endpoint",
+                  [this, &host]() -> absl::Status {
+                    if (absl::Status serving = endpoint_->Serve(webhook_listen_); !serving.ok()) {
+                      return serving;
+                    }
+                    host.server.AddPort("webhook", endpoint_->port());
+                    log::Info("receiving LiveKit's webhooks", {{"port", endpoint_->port()}});
+                    return absl::OkStatus();
+                  },
+                  [this] { endpoint_->Stop(); },
+                  {}});
+  }
+  if (keeper_ != nullptr) host.AddLoop("room keeper", *keeper_);
 }
 
 }  // namespace helpline::sessions

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -10,6 +11,7 @@
 #include "prometheus/registry.h"
 #include "services/runtime/core/clock.h"
 #include "services/runtime/eventsourcing/front.h"
+#include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/server/http_endpoint.h"
 #include "services/sessions/domain/read_model.h"
 #include "services/sessions/livekit_rooms.h"
@@ -64,7 +66,8 @@ class RoomKeeper {
   RoomKeeper(RoomKeeperOptions options, MediaRooms& rooms, LiveRoomsParts parts);
   ~RoomKeeper();
 
-  void Start();
+  // Once the read model has caught up.
+  absl::Status Start();
   void Stop();
 
  private:
@@ -83,6 +86,28 @@ class RoomKeeper {
   bool unreachable_since_listed_ = false;
   absl::Notification stop_;
   std::thread thread_;
+};
+
+// LiveKit's side of sessions as the config asks for it
+// (sessions.livekit_api_url, sessions.webhook_listen, sessions.room_sync_interval):
+// its rooms (created on join, closed when sessions are over, listed to catch
+// up with lost webhooks) and the webhook endpoint.
+class LiveMedia {
+ public:
+  LiveMedia(const server::Config& config, const RoomTokenOptions& keys, LiveRoomsParts parts);
+
+  // The endpoint starts with the host's parts (its port is in the ports
+  // file), the room keeper once the read model has caught up.
+  void AddTo(es::ServiceHost& host);
+  // Null where Helpline does not manage LiveKit's rooms.
+  MediaRooms* rooms() { return rooms_.get(); }
+
+ private:
+  const std::string webhook_listen_;
+  std::unique_ptr<LiveKitRoomService> rooms_;
+  std::unique_ptr<RoomKeeper> keeper_;
+  std::unique_ptr<WebhookReceiver> webhooks_;
+  std::unique_ptr<server::HttpEndpoint> endpoint_;
 };
 
 }  // namespace helpline::sessions

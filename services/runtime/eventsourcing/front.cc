@@ -5,6 +5,13 @@
 
 namespace helpline::es {
 
+absl::Status Front::Start() {
+  absl::StatusOr<std::unique_ptr<CommandSender>> sender = CommandSender::Create(kafka_, {topics_, ""});
+  if (!sender.ok()) return sender.status();
+  sender_ = *std::move(sender);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<runtime::v1::Reply> Front::Execute(google::protobuf::Message& command,
                                                   runtime::v1::CommandMeta& meta,
                                                   const CommandOrigin& origin, bool read_back) {
@@ -18,7 +25,8 @@ absl::StatusOr<runtime::v1::Reply> Front::Execute(google::protobuf::Message& com
   } else {
     meta.mutable_actor()->set_user_id(origin.user_id);
   }
-  absl::StatusOr<runtime::v1::Reply> reply = sender_.Send(command, meta, deadline);
+  if (sender_ == nullptr) return absl::UnavailableError("not started yet, or stopping");
+  absl::StatusOr<runtime::v1::Reply> reply = sender_->Send(command, meta, deadline);
   if (!reply.ok()) return reply.status();
   if (absl::Status status = errors::FromReply(*reply); !status.ok()) return status;
   if (read_back && reply->aggregate_version() > 0) {

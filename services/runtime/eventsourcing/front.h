@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -35,15 +36,11 @@ struct CommandOrigin {
   int64_t expected_version = 0;
 };
 
-// The one way a service writes (docs/architecture.md §3): a front sends a
-// command to its service's processor, turns a rejection into its status,
-// and waits until its read model has applied the command's last event, so
-// that whatever the caller reads next from this replica has the write.
-// Never waits past `timeout`. Thread-safe.
-class Front {
+// What writes commands: the Front, or a fake in unit tests
+// (es::testing::DomainWriter).
+class Writer {
  public:
-  Front(CommandSender& sender, EventFeed& events, absl::Duration timeout)
-      : sender_(sender), events_(events), timeout_(timeout) {}
+  virtual ~Writer() = default;
 
   // The reply tells the aggregate's version after the write.
   template <class Command>
@@ -61,6 +58,34 @@ class Front {
     return Execute(command, *command.mutable_meta(), origin, /*read_back=*/false).status();
   }
 
+  // `meta` is `command`'s; filled from `origin`.
+  virtual absl::StatusOr<runtime::v1::Reply> Execute(google::protobuf::Message& command,
+                                                     runtime::v1::CommandMeta& meta,
+                                                     const CommandOrigin& origin,
+                                                     bool read_back) = 0;
+};
+
+// The one way a service writes (docs/architecture.md §3): a front sends a
+// command to its service's processor, turns a rejection into its status,
+// and waits until its read model has applied the command's last event, so
+// that whatever the caller reads next from this replica has the write.
+// Never waits past `timeout`. Thread-safe between Start and Stop.
+class Front : public Writer {
+ public:
+  Front(kafka::SharedClients& kafka, ServiceTopics topics, EventFeed& events,
+        absl::Duration timeout)
+      : kafka_(kafka), topics_(std::move(topics)), events_(events), timeout_(timeout) {}
+
+  // Starts reading the replies partition this front is answered on.
+  absl::Status Start();
+  // Answers writes still waiting with UNAVAILABLE; call once nothing writes.
+  void Stop() { sender_.reset(); }
+
+  using Writer::Execute;
+  absl::StatusOr<runtime::v1::Reply> Execute(google::protobuf::Message& command,
+                                             runtime::v1::CommandMeta& meta,
+                                             const CommandOrigin& origin, bool read_back) override;
+
   // Reads through `read`; when that finds nothing, waits (kCatchUpWait) for
   // the read model to apply everything in its topic now and reads again: a
   // write acknowledged by another replica moments ago is found here too.
@@ -74,11 +99,9 @@ class Front {
   absl::Duration timeout() const { return timeout_; }
 
  private:
-  absl::StatusOr<runtime::v1::Reply> Execute(google::protobuf::Message& command,
-                                             runtime::v1::CommandMeta& meta,
-                                             const CommandOrigin& origin, bool read_back);
-
-  CommandSender& sender_;
+  kafka::SharedClients& kafka_;
+  const ServiceTopics topics_;
+  std::unique_ptr<CommandSender> sender_;
   EventFeed& events_;
   const absl::Duration timeout_;
 };

@@ -250,16 +250,6 @@ void GrpcServer::ServeWhen(std::function<bool()> ready) {
   });
 }
 
-bool StartAll(const std::vector<std::pair<std::string, std::function<absl::Status()>>>& steps) {
-  for (const auto& [what, start] : steps) {
-    if (absl::Status started = start(); !started.ok()) {
-      log::Error(absl::StrCat("cannot start: ", what), {{"error", started.ToString()}});
-      return false;
-    }
-  }
-  return true;
-}
-
 void GrpcServer::Shutdown() {
   bool first = !shut_down_.exchange(true);
   if (readiness_.joinable()) readiness_.join();

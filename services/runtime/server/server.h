@@ -120,10 +120,6 @@ class GrpcServer {
   bool dead_ = false;  // on the readiness thread only
 };
 
-// Runs each start step in turn; logs "cannot start: <what>" with the error
-// of the first that fails and returns false.
-bool StartAll(const std::vector<std::pair<std::string, std::function<absl::Status()>>>& steps);
-
 // Turns SIGTERM and SIGINT into a request to stop. Construct it in main()
 // before starting threads; Wait() returns once a signal (or Request()) came.
 class ShutdownSignal {

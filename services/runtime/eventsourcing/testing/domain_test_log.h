@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "services/runtime/core/proto_time.h"
 #include "services/runtime/eventsourcing/domain.h"
+#include "services/runtime/eventsourcing/front.h"
 #include "services/runtime/eventsourcing/projection.h"
 
 // For a service's unit tests: what the processor does with a command
@@ -74,6 +75,40 @@ class DomainTestLog {
   Projection* read_model_;
   std::map<std::string, State> states_;
   std::map<std::string, int64_t> versions_;
+};
+
+// A Writer whose commands are decided at once by `log`, as the processor
+// would: for unit tests of what writes (a dispatcher, a worker). Remembers
+// every command it was given.
+template <class Domain>
+class DomainWriter : public Writer {
+ public:
+  explicit DomainWriter(DomainTestLog<Domain>& log) : log_(log) {}
+
+  using Writer::Execute;
+  absl::StatusOr<runtime::v1::Reply> Execute(google::protobuf::Message& message,
+                                             runtime::v1::CommandMeta& meta,
+                                             const CommandOrigin& origin, bool) override {
+    if (!status_.ok()) return status_;
+    auto& command = static_cast<typename Domain::Command&>(message);
+    meta.set_command_id(origin.command_id);
+    sent.push_back(command);
+    absl::StatusOr<std::vector<typename Domain::Event>> events =
+        log_.Send(origin.aggregate_id, command, origin.user_id);
+    if (!events.ok()) return events.status();
+    runtime::v1::Reply reply;
+    reply.set_aggregate_id(origin.aggregate_id);
+    return reply;
+  }
+
+  // Every write fails with `status` from now on (OK: they succeed again).
+  void FailWith(absl::Status status) { status_ = std::move(status); }
+
+  std::vector<typename Domain::Command> sent;
+
+ private:
+  DomainTestLog<Domain>& log_;
+  absl::Status status_;
 };
 
 }  // namespace helpline::es::testing

@@ -1,0 +1,92 @@
+#include "services/matching/dispatcher.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "services/matching/domain/matching_domain.h"
+#include "services/matching/domain/matching_test_log.h"
+#include "services/matching/domain/matching_test_world.h"
+#include "services/matching/fake_presence.h"
+#include "services/runtime/eventsourcing/testing/domain_test_log.h"
+
+// The dispatcher with its edges faked: presence in memory, and commands
+// decided at once by matching's own domain, feeding the read model.
+namespace helpline::matching {
+namespace {
+
+using testing::FakePresence;
+using testing::MatchingTestLog;
+using testing::Open;
+using testing::PerMinute;
+using testing::World;
+
+const std::string kAnna = "expert-anna";
+const std::string kPerson = "person-1";
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  DispatcherTest() : log_(&world_.model), writer_(log_), clock_(log_.now) {
+    presence_.now = log_.now;
+    world_.Expert(kAnna, "bike-repair", PerMinute(150));
+    EXPECT_TRUE(presence_.Heartbeat(kAnna, v1::PRESENCE_STATUS_AVAILABLE, log_.now).ok());
+  }
+
+  // A help request of `person` for bike repair, waiting.
+  void Ask(const std::string& request_id, const std::string& person = kPerson) {
+    ASSERT_TRUE(log_.Send(HelpRequestAggregate(request_id), Open("bike-repair", person), person).ok());
+  }
+  v1::HelpRequestStatus StatusOf(const std::string& request_id) {
+    std::optional<v1::HelpRequest> request = world_.model.Request(request_id);
+    return request ? request->status() : v1::HELP_REQUEST_STATUS_UNSPECIFIED;
+  }
+
+  World world_;
+  MatchingTestLog log_;
+  es::testing::DomainWriter<MatchingDomain> writer_;
+  FakePresence presence_;
+  FakeClock clock_;
+  Dispatcher dispatcher_{DispatcherOptions{}, world_.model, presence_, writer_, clock_};
+};
+
+TEST_F(DispatcherTest, OffersAWaitingRequestToAFreeExpertOnceAndReservesThem) {
+  Ask("req-1");
+  EXPECT_EQ(dispatcher_.RunOnce(), 1);
+  ASSERT_EQ(writer_.sent.size(), 1u);
+  const v1::OfferToExpert& offer = writer_.sent[0].offer_to_expert();
+  EXPECT_EQ(offer.expert_id(), kAnna);
+  EXPECT_EQ(presence_.ReservedFor(kAnna), offer.offer_id()) << "reserved for this offer";
+  EXPECT_EQ(StatusOf("req-1"), v1::HELP_REQUEST_STATUS_OFFERED);
+  EXPECT_EQ(dispatcher_.RunOnce(), 0) << "an offered request is not offered again";
+  EXPECT_EQ(writer_.sent.size(), 1u);
+}
+
+TEST_F(DispatcherTest, AnExpertHoldingAnotherOfferIsNotOfferedASecondRequest) {
+  Ask("req-1");
+  Ask("req-2", "person-2");
+  EXPECT_EQ(dispatcher_.RunOnce(), 1);
+  ASSERT_EQ(writer_.sent.size(), 1u);
+  EXPECT_EQ(StatusOf("req-1"), v1::HELP_REQUEST_STATUS_OFFERED) << "oldest first";
+  EXPECT_EQ(StatusOf("req-2"), v1::HELP_REQUEST_STATUS_WAITING);
+}
+
+TEST_F(DispatcherTest, WithPresenceDownNothingIsOfferedUntilItIsBack) {
+  Ask("req-1");
+  presence_.down = true;
+  EXPECT_EQ(dispatcher_.RunOnce(), 0);
+  EXPECT_TRUE(writer_.sent.empty()) << "no offer without a reservation";
+  presence_.down = false;
+  EXPECT_EQ(dispatcher_.RunOnce(), 1);
+  EXPECT_EQ(StatusOf("req-1"), v1::HELP_REQUEST_STATUS_OFFERED);
+}
+
+TEST_F(DispatcherTest, AnOfferTheRequestRefusesGivesTheExpertBack) {
+  Ask("req-1");
+  writer_.FailWith(absl::FailedPreconditionError("the request no longer waits"));
+  EXPECT_EQ(dispatcher_.RunOnce(), 0);
+  EXPECT_EQ(presence_.ReservedFor(kAnna), "") << "the reservation was released";
+  writer_.FailWith(absl::OkStatus());
+  EXPECT_EQ(dispatcher_.RunOnce(), 1) << "the expert is offered the request again";
+}
+
+}  // namespace
+}  // namespace helpline::matching
