@@ -8,8 +8,17 @@ namespace helpline::es {
 absl::Status Front::Start() {
   absl::StatusOr<std::unique_ptr<CommandSender>> sender = CommandSender::Create(kafka_, {topics_, ""});
   if (!sender.ok()) return sender.status();
-  sender_ = *std::move(sender);
+  absl::MutexLock lock(&mutex_);
+  sender_ = std::shared_ptr<CommandSender>(*std::move(sender));
   return absl::OkStatus();
+}
+
+void Front::Stop() {
+  std::shared_ptr<CommandSender> stopping;
+  {
+    absl::MutexLock lock(&mutex_);
+    stopping.swap(sender_);
+  }
 }
 
 absl::StatusOr<runtime::v1::Reply> Front::Execute(google::protobuf::Message& command,
@@ -25,8 +34,13 @@ absl::StatusOr<runtime::v1::Reply> Front::Execute(google::protobuf::Message& com
   } else {
     meta.mutable_actor()->set_user_id(origin.user_id);
   }
-  if (sender_ == nullptr) return absl::UnavailableError("not started yet, or stopping");
-  absl::StatusOr<runtime::v1::Reply> reply = sender_->Send(command, meta, deadline);
+  std::shared_ptr<CommandSender> sender;
+  {
+    absl::MutexLock lock(&mutex_);
+    sender = sender_;
+  }
+  if (sender == nullptr) return absl::UnavailableError("not started yet, or stopping");
+  absl::StatusOr<runtime::v1::Reply> reply = sender->Send(command, meta, deadline);
   if (!reply.ok()) return reply.status();
   if (absl::Status status = errors::FromReply(*reply); !status.ok()) return status;
   if (read_back && reply->aggregate_version() > 0) {

@@ -4,7 +4,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "helpline/runtime/v1/envelope.pb.h"
 #include "services/runtime/eventsourcing/command_sender.h"
@@ -69,7 +71,8 @@ class Writer {
 // command to its service's processor, turns a rejection into its status,
 // and waits until its read model has applied the command's last event, so
 // that whatever the caller reads next from this replica has the write.
-// Never waits past `timeout`. Thread-safe between Start and Stop.
+// Never waits past `timeout`. Thread-safe; a write before Start or after
+// Stop is UNAVAILABLE.
 class Front : public Writer {
  public:
   Front(kafka::SharedClients& kafka, ServiceTopics topics, EventFeed& events,
@@ -78,8 +81,9 @@ class Front : public Writer {
 
   // Starts reading the replies partition this front is answered on.
   absl::Status Start();
-  // Answers writes still waiting with UNAVAILABLE; call once nothing writes.
-  void Stop() { sender_.reset(); }
+  // Writes from now on are UNAVAILABLE; those still waiting are answered
+  // UNAVAILABLE once the sender goes (the last of them lets it go).
+  void Stop();
 
   using Writer::Execute;
   absl::StatusOr<runtime::v1::Reply> Execute(google::protobuf::Message& command,
@@ -101,7 +105,8 @@ class Front : public Writer {
  private:
   kafka::SharedClients& kafka_;
   const ServiceTopics topics_;
-  std::unique_ptr<CommandSender> sender_;
+  absl::Mutex mutex_;
+  std::shared_ptr<CommandSender> sender_ ABSL_GUARDED_BY(mutex_);
   EventFeed& events_;
   const absl::Duration timeout_;
 };

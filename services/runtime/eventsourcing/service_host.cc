@@ -196,6 +196,7 @@ int ServiceHost::Run(const std::vector<grpc::Service*>& services) {
   for (grpc::Service* service : services) server.AddService(service);
   if (absl::Status started = server.Start(); !started.ok()) {
     log::Error("cannot start the gRPC server", {{"error", started.ToString()}});
+    parts_.StopAll();  // before main's read models and reactions go away
     return 1;
   }
   server.ServeWhen([this] { return parts_.Ready() && loops_.Ready(); });

@@ -91,7 +91,7 @@ class ServiceHost {
   // The read model of this service's events; the front waits on it for a
   // write's events. `before_apply` as in EventFeedOptions. Call once.
   template <class Event>
-  EventFeed& OwnEvents(Projection& projection,
+  EventFeed& OwnEvents(TypedProjection<Event>& projection,
                        std::function<absl::Status(google::protobuf::Message&)> before_apply = {}) {
     EventFeed& feed = Feed(topics.events, "read-model", projection,
                            [] { return std::make_unique<Event>(); }, std::move(before_apply));
@@ -100,7 +100,7 @@ class ServiceHost {
   }
   // A read model of `other` service's events.
   template <class Event>
-  EventFeed& EventsOf(const std::string& other, Projection& projection) {
+  EventFeed& EventsOf(const std::string& other, TypedProjection<Event>& projection) {
     return Feed(ServiceTopics::For(other, prefix).events, other, projection,
                 [] { return std::make_unique<Event>(); }, {});
   }

@@ -6,27 +6,31 @@
 namespace helpline::server {
 
 absl::Status Parts::StartAll() {
-  for (; started_ < parts_.size(); ++started_) {
-    const Part& part = parts_[started_];
+  for (size_t next = started_.load(); next < parts_.size(); next = started_.load()) {
+    const Part& part = parts_[next];
     if (absl::Status started = part.start(); !started.ok()) {
       log::Error(absl::StrCat("cannot start: ", part.name), {{"error", started.ToString()}});
       StopAll();
       return started;
     }
+    started_.store(next + 1);
   }
   return absl::OkStatus();
 }
 
 void Parts::StopAll() {
-  while (started_ > 0) {
-    const Part& part = parts_[--started_];
+  for (size_t started = started_.load(); started > 0; started = started_.load()) {
+    started_.store(started - 1);
+    const Part& part = parts_[started - 1];
     if (part.stop) part.stop();
   }
 }
 
 bool Parts::Ready() const {
-  for (size_t i = 0; i < parts_.size(); ++i) {
-    if (i >= started_ || (parts_[i].ready && !parts_[i].ready())) return false;
+  const size_t started = started_.load();
+  if (started < parts_.size()) return false;
+  for (const Part& part : parts_) {
+    if (part.ready && !part.ready()) return false;
   }
   return true;
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <utility>
@@ -54,7 +55,8 @@ class Parts {
 
  private:
   std::vector<Part> parts_;
-  size_t started_ = 0;
+  // Written by the main thread, read by the readiness thread.
+  std::atomic<size_t> started_{0};
 };
 
 }  // namespace helpline::server
