@@ -100,8 +100,6 @@ class Front : public Writer {
   // Waits until the read model has applied everything in its topic now.
   absl::Status WaitUntilCurrent(absl::Time deadline) { return events_.WaitUntilCurrent(deadline); }
 
-  absl::Duration timeout() const { return timeout_; }
-
  private:
   kafka::SharedClients& kafka_;
   const ServiceTopics topics_;
