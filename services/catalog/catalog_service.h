@@ -5,7 +5,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "helpline/catalog/v1/catalog.grpc.pb.h"
-#include "helpline/catalog/v1/events.pb.h"
+#include "helpline/catalog/v1/commands.pb.h"
 #include "services/catalog/domain/read_model.h"
 #include "services/catalog/domain/validation.h"
 #include "services/runtime/auth/call_guard.h"

@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "helpline/catalog/v1/events.pb.h"
+#include "helpline/identity/v1/commands.pb.h"
 #include "helpline/identity/v1/events.pb.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
 #include "nlohmann/json.hpp"

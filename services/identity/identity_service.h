@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "helpline/identity/v1/commands.pb.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
 #include "services/identity/device_tokens.h"
 #include "services/identity/digests.h"

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "helpline/matching/v1/events.pb.h"
+#include "helpline/matching/v1/commands.pb.h"
 #include "helpline/matching/v1/matching.grpc.pb.h"
 #include "services/matching/domain/read_model.h"
 #include "services/matching/presence.h"

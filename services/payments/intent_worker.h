@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/channel.h"
+#include "helpline/payments/v1/commands.pb.h"
 #include "helpline/payments/v1/events.pb.h"
 #include "helpline/payments/v1/processor.pb.h"
 

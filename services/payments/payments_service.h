@@ -4,7 +4,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "helpline/payments/v1/events.pb.h"
+#include "helpline/payments/v1/commands.pb.h"
 #include "helpline/payments/v1/payments.grpc.pb.h"
 #include "helpline/payments/v1/processor.grpc.pb.h"
 #include "services/payments/domain/read_model.h"

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "helpline/payments/v1/events.pb.h"
+#include "helpline/payments/v1/commands.pb.h"
 #include "services/payments/domain/payments_domain.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/core/proto_time.h"

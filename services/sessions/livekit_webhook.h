@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "helpline/sessions/v1/events.pb.h"
+#include "helpline/sessions/v1/commands.pb.h"
 
 // What LiveKit's webhooks and room listings mean for a session: a room is
 // named after its session, a participant's identity is the user id its room

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "helpline/sessions/v1/events.pb.h"
+#include "helpline/sessions/v1/commands.pb.h"
 #include "helpline/sessions/v1/sessions.grpc.pb.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/core/clock.h"

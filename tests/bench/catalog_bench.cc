@@ -39,6 +39,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "helpline/catalog/v1/catalog.pb.h"
+#include "helpline/catalog/v1/commands.pb.h"
 #include "helpline/catalog/v1/events.pb.h"
 #include "helpline/identity/v1/identity.grpc.pb.h"
 #include "services/catalog/domain/catalog_domain.h"

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "helpline/payments/v1/commands.pb.h"
 #include "helpline/payments/v1/events.pb.h"
 #include "services/payments/domain/payments_domain.h"
 #include "services/runtime/core/clock.h"

@@ -4,7 +4,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "helpline/catalog/v1/commands.pb.h"
 #include "helpline/catalog/v1/events.pb.h"
+#include "helpline/catalog/v1/state.pb.h"
 #include "services/runtime/eventsourcing/domain.h"
 
 // Catalog's three aggregates, decided and applied purely: an expert's

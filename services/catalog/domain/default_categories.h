@@ -1,6 +1,6 @@
 #pragma once
 
-#include "helpline/catalog/v1/events.pb.h"
+#include "helpline/catalog/v1/commands.pb.h"
 
 namespace helpline::catalog {
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "helpline/catalog/v1/events.pb.h"
+#include "helpline/catalog/v1/commands.pb.h"
 #include "helpline/identity/v1/events.pb.h"
 
 namespace helpline::catalog {

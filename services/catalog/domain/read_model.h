@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "helpline/catalog/v1/catalog.pb.h"
 #include "helpline/catalog/v1/events.pb.h"
+#include "helpline/catalog/v1/state.pb.h"
 #include "services/catalog/domain/expert_index.h"
 #include "services/runtime/eventsourcing/projection.h"
 

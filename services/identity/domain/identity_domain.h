@@ -5,7 +5,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "helpline/identity/v1/commands.pb.h"
 #include "helpline/identity/v1/events.pb.h"
+#include "helpline/identity/v1/state.pb.h"
 #include "services/runtime/eventsourcing/domain.h"
 
 // Identity's two aggregates, decided and applied purely: a User, and an

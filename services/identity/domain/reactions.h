@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "helpline/catalog/v1/events.pb.h"
+#include "helpline/identity/v1/commands.pb.h"
 #include "helpline/identity/v1/events.pb.h"
 
 // Identity reacting to events, its own and catalog's. Pure.

@@ -6,10 +6,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "helpline/matching/v1/commands.pb.h"
 #include "helpline/matching/v1/events.pb.h"
+#include "helpline/matching/v1/state.pb.h"
 #include "services/runtime/eventsourcing/domain.h"
 
-// Matching's aggregates, decided and applied purely (events.proto says what
+// Matching's aggregates, decided and applied purely (proto/helpline/matching/v1/events.proto says what
 // each one is): an expert's presence, a help request, an expert's calendar.
 namespace helpline::matching {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "helpline/identity/v1/events.pb.h"
-#include "helpline/matching/v1/events.pb.h"
+#include "helpline/matching/v1/commands.pb.h"
 #include "helpline/sessions/v1/events.pb.h"
 
 namespace helpline::matching {

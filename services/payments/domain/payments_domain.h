@@ -5,7 +5,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "helpline/payments/v1/commands.pb.h"
 #include "helpline/payments/v1/events.pb.h"
+#include "helpline/payments/v1/state.pb.h"
 #include "services/runtime/eventsourcing/domain.h"
 
 // Payments' aggregate, one per currency ("ledger:EUR"): the ledger and the

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "helpline/catalog/v1/events.pb.h"
 #include "helpline/matching/v1/events.pb.h"
+#include "helpline/payments/v1/commands.pb.h"
 #include "helpline/payments/v1/events.pb.h"
 #include "helpline/sessions/v1/events.pb.h"
 

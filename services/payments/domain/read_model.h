@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "helpline/payments/v1/events.pb.h"
 #include "helpline/payments/v1/payments.pb.h"
+#include "helpline/payments/v1/state.pb.h"
 #include "services/runtime/core/paging.h"
 #include "services/runtime/eventsourcing/projection.h"
 

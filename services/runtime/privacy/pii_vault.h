@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "helpline/identity/v1/events.pb.h"
+#include "helpline/identity/v1/keys.pb.h"
 
 namespace helpline::privacy {
 

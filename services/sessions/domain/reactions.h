@@ -5,7 +5,7 @@
 #include "absl/time/time.h"
 #include "helpline/matching/v1/events.pb.h"
 #include "helpline/payments/v1/events.pb.h"
-#include "helpline/sessions/v1/events.pb.h"
+#include "helpline/sessions/v1/commands.pb.h"
 
 namespace helpline::sessions {
 

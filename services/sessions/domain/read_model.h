@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "helpline/sessions/v1/events.pb.h"
+#include "helpline/sessions/v1/state.pb.h"
 #include "services/runtime/eventsourcing/projection.h"
 
 namespace helpline::sessions {

@@ -6,7 +6,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "helpline/sessions/v1/commands.pb.h"
 #include "helpline/sessions/v1/events.pb.h"
+#include "helpline/sessions/v1/state.pb.h"
 #include "services/runtime/eventsourcing/domain.h"
 
 // A session (id: the match id or booking id), decided and applied purely.
