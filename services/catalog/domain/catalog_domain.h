@@ -42,4 +42,23 @@ inline const es::AggregateType& CatalogType() {
   return type;
 }
 
+// Each aggregate's rules (one file each).
+absl::StatusOr<std::vector<v1::CatalogEvent>> DecideProfile(const v1::ProfileState& profile,
+                                                            int64_t version,
+                                                            const v1::CatalogCommand& command,
+                                                            const es::DecideContext& context);
+void ApplyProfile(v1::ProfileState& profile, const v1::CatalogEvent& event);
+
+absl::StatusOr<std::vector<v1::CatalogEvent>> DecideTree(const v1::CategoryTreeState& tree,
+                                                         const v1::CatalogCommand& command);
+void ApplyTree(v1::CategoryTreeState& tree, const v1::CatalogEvent& event);
+
+absl::StatusOr<std::vector<v1::CatalogEvent>> DecideProgram(
+    const v1::SponsorProgramState& program, int64_t version, const v1::CatalogCommand& command,
+    const es::DecideContext& context);
+void ApplyProgram(v1::SponsorProgramState& program, const v1::CatalogEvent& event);
+
+// PERMISSION_DENIED: a command only Helpline's own reactors send.
+absl::Status OnlyHelplineSends();
+
 }  // namespace helpline::catalog
