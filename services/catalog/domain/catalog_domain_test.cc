@@ -55,7 +55,7 @@ v1::CatalogCommand Unpublish(bool by_admin = false, const std::string& reason = 
   return command;
 }
 
-const v1::ProfileState& Profile(CatalogTestLog& log) { return log.State(kExpert).profile(); }
+const v1::ProfileState& Profile(CatalogTestLog& log) { return log.StateOf(kExpert).profile(); }
 
 TEST(ProfileLifecycle, DraftSubmitApprovePublishUnpublish) {
   CatalogTestLog log;
@@ -239,7 +239,7 @@ TEST(CategoryTree, SeedsTheDefaultTreeOnce) {
   auto seeded = log.Send(kCategoryTreeId, seed);
   ASSERT_TRUE(seeded.ok()) << seeded.status();
   EXPECT_EQ(static_cast<int>(seeded->size()), DefaultCategories().categories_size());
-  const auto& tree = log.State(kCategoryTreeId).category_tree().categories();
+  const auto& tree = log.StateOf(kCategoryTreeId).category_tree().categories();
   ASSERT_TRUE(tree.contains("bike-repair"));
   EXPECT_EQ(tree.at("bike-repair").parent_id(), "bikes-cars");
   EXPECT_TRUE(tree.contains("cooking") && tree.contains("computers") && tree.contains("music") &&
@@ -290,7 +290,7 @@ TEST(CategoryTree, CreateRenameMoveRetire) {
   ASSERT_TRUE(log.Send(kCategoryTreeId, RetireCategory("bouldering")).ok());
   ASSERT_TRUE(log.Send(kCategoryTreeId, RetireCategory("climbing")).ok());
   ASSERT_TRUE(log.Send(kCategoryTreeId, RetireCategory("sports")).ok());
-  const auto& tree = log.State(kCategoryTreeId).category_tree().categories();
+  const auto& tree = log.StateOf(kCategoryTreeId).category_tree().categories();
   EXPECT_TRUE(tree.at("climbing").retired());
   EXPECT_EQ(tree.at("climbing").name(), "Climbing & bouldering") << "history is kept";
   EXPECT_EQ(log.Send(kCategoryTreeId, CreateCategory("climbing", "Climbing")).status().code(),
@@ -323,12 +323,12 @@ TEST(SponsorProgram, CreatePauseResumeUpdate) {
   v1::CatalogCommand pause;
   pause.mutable_pause_sponsor_program();
   ASSERT_TRUE(log.Send(id, pause).ok());
-  EXPECT_TRUE(log.State(id).sponsor_program().paused());
+  EXPECT_TRUE(log.StateOf(id).sponsor_program().paused());
   EXPECT_TRUE(log.Send(id, pause)->empty());
   v1::CatalogCommand resume;
   resume.mutable_resume_sponsor_program();
   ASSERT_TRUE(log.Send(id, resume).ok());
-  EXPECT_FALSE(log.State(id).sponsor_program().paused());
+  EXPECT_FALSE(log.StateOf(id).sponsor_program().paused());
 
   v1::CatalogCommand update;
   *update.mutable_update_sponsor_program()->mutable_terms() = Terms();
@@ -355,7 +355,8 @@ TEST(Erasure, ADeletedExpertsProfileLeavesSearchLosesItsTextAndNeverChangesAgain
 
   v1::CatalogCommand erase;
   erase.mutable_erase_profile();
-  EXPECT_EQ(log.Send(kExpert, erase).status().code(), absl::StatusCode::kPermissionDenied)
+  EXPECT_EQ(log.Send(kExpert, erase, kExpert).status().code(),
+            absl::StatusCode::kPermissionDenied)
       << "a user's command cannot erase a profile";
   absl::StatusOr<std::vector<v1::CatalogEvent>> erased = log.Send(kExpert, FromHelpline(erase));
   ASSERT_TRUE(erased.ok()) << erased.status();
@@ -396,7 +397,7 @@ TEST(Erasure, ADeletedSponsorsProgramsCloseForGood) {
 
   v1::CatalogCommand close;
   close.mutable_close_sponsor_program()->set_reason("the sponsor's account was deleted");
-  EXPECT_EQ(log.Send(id, close).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(log.Send(id, close, kExpert).status().code(), absl::StatusCode::kPermissionDenied);
   absl::StatusOr<std::vector<v1::CatalogEvent>> closed = log.Send(id, FromHelpline(close));
   ASSERT_TRUE(closed.ok()) << closed.status();
   ASSERT_EQ(closed->size(), 1u);

@@ -1,17 +1,13 @@
 #pragma once
 
-#include <map>
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "services/catalog/domain/catalog_domain.h"
 #include "services/catalog/domain/read_model.h"
-#include "services/runtime/core/proto_time.h"
+#include "services/runtime/eventsourcing/testing/domain_test_log.h"
 
-// For catalog's unit tests: what the processor does with a command (decide,
-// stamp the events' meta, apply), in memory, feeding a read model.
+// For catalog's unit tests: a valid profile, and the processor in memory.
 namespace helpline::catalog::testing {
 
 // A profile that passes every rule: per-minute price in EUR, Monday mornings
@@ -41,39 +37,8 @@ inline v1::ProfileContent ValidContent(const std::string& headline = "I fix bike
   return content;
 }
 
-class CatalogTestLog {
- public:
-  explicit CatalogTestLog(CatalogReadModel* read_model = nullptr) : read_model_(read_model) {}
-
-  absl::StatusOr<std::vector<v1::CatalogEvent>> Send(const std::string& aggregate_id,
-                                                     v1::CatalogCommand command) {
-    v1::CatalogState& state = states_[aggregate_id];
-    int64_t& version = versions_[aggregate_id];
-    command.mutable_meta()->set_aggregate_id(aggregate_id);
-    es::DecideContext context{now, aggregate_id, version, &command.meta()};
-    absl::StatusOr<std::vector<v1::CatalogEvent>> events =
-        CatalogDomain::Decide(state, command, context);
-    if (!events.ok()) return events;
-    for (v1::CatalogEvent& event : *events) {
-      runtime::v1::EventMeta& meta = *event.mutable_meta();
-      meta.set_aggregate_id(aggregate_id);
-      meta.set_aggregate_version(++version);
-      *meta.mutable_occurred_at() = ToProtoTime(now);
-      CatalogDomain::Apply(state, event);
-      if (read_model_ != nullptr) read_model_->Apply(event);
-    }
-    return events;
-  }
-
-  const v1::CatalogState& State(const std::string& aggregate_id) { return states_[aggregate_id]; }
-  int64_t Version(const std::string& aggregate_id) { return versions_[aggregate_id]; }
-
-  absl::Time now = absl::FromUnixSeconds(1'790'000'000);
-
- private:
-  CatalogReadModel* read_model_;
-  std::map<std::string, v1::CatalogState> states_;
-  std::map<std::string, int64_t> versions_;
-};
+// The processor in memory (es::testing::DomainTestLog): a command sent
+// without an actor comes from Helpline itself.
+using CatalogTestLog = es::testing::DomainTestLog<CatalogDomain>;
 
 }  // namespace helpline::catalog::testing

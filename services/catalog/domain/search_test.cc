@@ -296,7 +296,7 @@ TEST_F(SearchTest, PaginationNeitherRepeatsNorSkipsWhileOthersChange) {
         read_model_.RecordReview(reviewed, 1 + page % 5);
         changed.insert(reviewed);
         std::string gone = ExpertId((page * 17 + 5) % kExperts);
-        if (log_.State(gone).profile().status() == v1::PROFILE_STATUS_PUBLISHED) {
+        if (log_.StateOf(gone).profile().status() == v1::PROFILE_STATUS_PUBLISHED) {
           ASSERT_TRUE(log_.Send(gone, Command("unpublish")).ok());
           changed.insert(gone);
         }
@@ -310,7 +310,7 @@ TEST_F(SearchTest, PaginationNeitherRepeatsNorSkipsWhileOthersChange) {
       }
       // Everyone published again for the next round.
       for (int i = 0; i < kExperts; ++i) {
-        if (log_.State(ExpertId(i)).profile().status() == v1::PROFILE_STATUS_UNPUBLISHED) {
+        if (log_.StateOf(ExpertId(i)).profile().status() == v1::PROFILE_STATUS_UNPUBLISHED) {
           ASSERT_TRUE(log_.Send(ExpertId(i), Command("publish")).ok());
         }
       }

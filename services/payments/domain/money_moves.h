@@ -43,7 +43,8 @@ struct Attempt {
   void CopyTaken(const std::string& transfer_id);
 };
 
-// The first transfer result of `attempt` that is not OK, by name.
+// Why `attempt` was refused: its first result other than OK and
+// LINKED_EVENT_FAILED (which only says another transfer of the chain failed).
 std::string FirstProblem(const Attempt& attempt);
 
 // ProcessorIntentRecorded: something for the worker to do at the processor.

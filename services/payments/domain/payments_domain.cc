@@ -265,8 +265,20 @@ void PaymentsDomain::Apply(v1::PaymentsState& state, const PaymentsEvent& event)
     case PaymentsEvent::kPayoutSettled:
       ApplyToPayouts(state, event);
       break;
-    default:
+    case PaymentsEvent::kHoldPlaced:
+    case PaymentsEvent::kHoldFailed:
+    case PaymentsEvent::kSessionUnpaid:
+    case PaymentsEvent::kCaptureRequested:
+    case PaymentsEvent::kCaptureFailed:
+    case PaymentsEvent::kRefundStarted:
+    case PaymentsEvent::kRefundFailed:
+    case PaymentsEvent::kSettlementQueued:
+    case PaymentsEvent::kSessionCaptured:
+    case PaymentsEvent::kSessionVoided:
+    case PaymentsEvent::kSessionRefunded:
       ApplyToSessionMoney(state, event);
+      break;
+    case PaymentsEvent::BODY_NOT_SET:
       break;
   }
   if (!state.earnings_indexed()) IndexEarnings(state);

@@ -22,7 +22,7 @@ absl::StatusOr<Events> DecideHold(const v1::PaymentsState& state, const v1::Hold
 absl::StatusOr<Events> DecideCapture(const v1::PaymentsState& state,
                                      const v1::CaptureSession& capture, absl::Time now);
 absl::StatusOr<Events> DecideLateCancellation(const v1::PaymentsState& state,
-                                              const v1::ChargeLateCancellation& charge,
+                                              const v1::ChargeLateCancellation& late,
                                               const std::string& currency, absl::Time now);
 absl::StatusOr<Events> DecideVoid(const v1::PaymentsState& state,
                                   const v1::VoidSession& void_session, absl::Time now);
@@ -32,11 +32,11 @@ absl::StatusOr<Events> DecideRetryRefund(const v1::PaymentsState& state,
                                          const v1::RetryRefund& retry, absl::Time now);
 
 // The processor answered a session's authorisation, capture or refund:
-// `recorded` (the answer's ProcessorOutcomeRecorded) and what follows.
+// `events` (the answer's ProcessorOutcomeRecorded) and what follows.
 absl::StatusOr<Events> DecideSessionOutcome(const v1::PaymentsState& state,
                                             const v1::ProcessorIntentRecorded& intent,
                                             const v1::RecordProcessorOutcome& outcome,
-                                            Events recorded, absl::Time now);
+                                            Events events, absl::Time now);
 
 // Applies an event about a session's money (HoldPlaced, SessionCaptured ...);
 // others change nothing here.
