@@ -5,6 +5,7 @@
 #include "gtest/gtest.h"
 #include "services/catalog/domain/catalog_test_log.h"
 #include "services/matching/domain/availability.h"
+#include "services/matching/domain/calls_in_progress.h"
 #include "services/matching/domain/matching_domain.h"
 #include "services/matching/domain/matching_test_log.h"
 #include "services/matching/domain/matching_test_world.h"
@@ -338,6 +339,48 @@ TEST(WaitingLine, AnExpertInACallGetsNoOffersAndIsFreedWhenItEnds) {
   ASSERT_EQ(released.size(), 1u);
   EXPECT_EQ(released[0].offer_id, "offer-1");
   EXPECT_FALSE(released[0].matched) << "the match's reservation is let go";
+}
+
+sessions::v1::SessionsEvent SessionEvent(const std::string& session, const std::string& what,
+                                         const std::string& expert = "") {
+  sessions::v1::SessionsEvent event;
+  event.mutable_meta()->set_aggregate_id(session);
+  if (what == "help-now" || what == "booked") {
+    event.mutable_session_created()->set_expert_id(expert);
+    event.mutable_session_created()->set_kind(what == "help-now"
+                                                  ? sessions::v1::SESSION_KIND_HELP_NOW
+                                                  : sessions::v1::SESSION_KIND_BOOKED);
+  } else if (what == "joined") {
+    event.mutable_participant_joined();
+  } else if (what == "ended") {
+    event.mutable_session_ended();
+  } else if (what == "no-show") {
+    event.mutable_session_no_show();
+  }
+  return event;
+}
+
+TEST(CallsInProgress, ABookedSessionIsACallOnceJoinedAndAnExpertIsFreeWhenAllTheirCallsEnd) {
+  CallsInProgress calls;
+  EXPECT_FALSE(calls.Apply(SessionEvent("now-1", "help-now", kAnna)).has_value());
+  EXPECT_TRUE(calls.InCall(kAnna)) << "a match's expert is in the call at once";
+  EXPECT_TRUE(calls.UnderWay("now-1"));
+
+  calls.Apply(SessionEvent("booked-1", "booked", kAnna));
+  EXPECT_FALSE(calls.UnderWay("booked-1")) << "a booking is no call until someone joins";
+  calls.Apply(SessionEvent("booked-1", "joined"));
+  calls.Apply(SessionEvent("booked-1", "joined"));
+  EXPECT_TRUE(calls.UnderWay("booked-1"));
+
+  EXPECT_EQ(calls.Apply(SessionEvent("now-1", "ended")), kAnna);
+  EXPECT_TRUE(calls.InCall(kAnna)) << "still in the booked call (joined twice counts once)";
+  EXPECT_EQ(calls.Apply(SessionEvent("booked-1", "no-show")), kAnna);
+  EXPECT_FALSE(calls.InCall(kAnna));
+  EXPECT_FALSE(calls.UnderWay("booked-1"));
+  EXPECT_FALSE(calls.Apply(SessionEvent("booked-1", "ended")).has_value())
+      << "an end told twice names no expert";
+  EXPECT_FALSE(calls.Apply(SessionEvent("unknown", "joined")).has_value());
+  EXPECT_FALSE(calls.InCall(kAnna)) << "a session it never saw created counts for no one";
 }
 
 // --- ranking ---

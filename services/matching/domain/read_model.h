@@ -1,33 +1,24 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
-#include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "helpline/catalog/v1/events.pb.h"
 #include "helpline/matching/v1/events.pb.h"
 #include "helpline/sessions/v1/events.pb.h"
+#include "services/matching/domain/bookings_view.h"
+#include "services/matching/domain/calls_in_progress.h"
 #include "services/matching/domain/candidate_pool.h"
+#include "services/matching/domain/help_request_lines.h"
 #include "services/runtime/eventsourcing/projection.h"
 
 namespace helpline::matching {
-
-// An offer whose Redis reservation is to be released (declined, expired,
-// withdrawn) or kept a while longer (the match was made).
-struct ReservationChange {
-  std::string expert_id;
-  std::string offer_id;
-  bool matched = false;
-};
 
 // A waiting help request, as the dispatcher sees it.
 struct WaitingRequest {
@@ -36,8 +27,9 @@ struct WaitingRequest {
 };
 
 // Matching's read model: its projection of catalog (the candidate pool),
-// its own events (help requests, offers, bookings, presence), and what the
-// dispatcher and the streams wait on. Thread-safe; Apply runs on the feeds'
+// its own events (help requests and their lines, bookings, presence),
+// sessions' (calls in progress), and what the dispatcher and the streams
+// wait on. Thread-safe: one lock over its parts; Apply runs on the feeds'
 // threads, queries on any thread.
 class MatchingReadModel : public es::TypedProjection<v1::MatchingEvent> {
  public:
@@ -48,9 +40,13 @@ class MatchingReadModel : public es::TypedProjection<v1::MatchingEvent> {
   // Matching's own events.
   void Apply(const v1::MatchingEvent& event) override;
   // Catalog's events, through catalog_projection().
-  es::TypedProjection<catalog::v1::CatalogEvent>& catalog_projection() { return catalog_projection_; }
+  es::TypedProjection<catalog::v1::CatalogEvent>& catalog_projection() {
+    return catalog_projection_;
+  }
   // Sessions' events (reviews, no-shows), through sessions_projection().
-  es::TypedProjection<sessions::v1::SessionsEvent>& sessions_projection() { return sessions_projection_; }
+  es::TypedProjection<sessions::v1::SessionsEvent>& sessions_projection() {
+    return sessions_projection_;
+  }
 
   // The request with its position in line; nullopt if unknown.
   std::optional<v1::HelpRequest> Request(const std::string& help_request_id) const;
@@ -93,9 +89,15 @@ class MatchingReadModel : public es::TypedProjection<v1::MatchingEvent> {
   // What a change touched, for the streams that watch one thing: a help
   // request (RequestKey), the line of a category, where positions move when
   // a request ahead leaves (LineKey), an expert's open offer (OffersKey).
-  static std::string RequestKey(const std::string& help_request_id);
-  static std::string LineKey(const std::string& category_id);
-  static std::string OffersKey(const std::string& expert_id);
+  static std::string RequestKey(const std::string& help_request_id) {
+    return HelpRequestLines::RequestKey(help_request_id);
+  }
+  static std::string LineKey(const std::string& category_id) {
+    return HelpRequestLines::LineKey(category_id);
+  }
+  static std::string OffersKey(const std::string& expert_id) {
+    return HelpRequestLines::OffersKey(expert_id);
+  }
   // Called after each applied event that touched any of those keys, on the
   // feed's thread and with no lock held. Set before the feeds start.
   void OnChange(std::function<void(const std::vector<std::string>& keys)> listener);
@@ -125,52 +127,18 @@ class MatchingReadModel : public es::TypedProjection<v1::MatchingEvent> {
     MatchingReadModel& model_;
   };
 
-  struct RequestRecord {
-    v1::HelpRequest view;  // without its position
-    std::vector<std::string> offered_experts;
-    std::vector<std::string> offer_ids;
-    std::string match_offer_id;
-  };
-  using Line = std::set<std::pair<absl::Time, std::string>>;
-
-  void ApplyRequestEvent(const std::string& id, const v1::MatchingEvent& event)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void CloseOffer(RequestRecord& record, bool matched) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void LeaveLine(const RequestRecord& record, absl::Time closed_at)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void ApplyBookingEvent(const v1::MatchingEvent& event) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void ForgetClosedBefore(absl::Time cutoff) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void Changed();
   // Changed, and tells the listener the keys touched since the last call.
   void ChangedAndTell(std::vector<std::string> touched) ABSL_LOCKS_EXCLUDED(mutex_);
-  // Sessions: an expert in a call gets no offers.
-  void InCall(const std::string& session_id, bool in_call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void SessionOver(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
-  const absl::Duration closed_retention_;
   CatalogFeed catalog_projection_;
   SessionsFeed sessions_projection_;
   mutable absl::Mutex mutex_;
   CandidatePool pool_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, RequestRecord> requests_ ABSL_GUARDED_BY(mutex_);
-  // Open requests (waiting or offered) per category, by opening time.
-  absl::flat_hash_map<std::string, Line> lines_ ABSL_GUARDED_BY(mutex_);
-  // Requests waiting for an offer, by opening time.
-  Line waiting_ ABSL_GUARDED_BY(mutex_);
-  // Requests that ended, by when they did.
-  std::deque<std::pair<absl::Time, std::string>> closed_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, std::string> offer_requests_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, std::string> open_offers_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, int> open_requests_of_ ABSL_GUARDED_BY(mutex_);
-  // Sessions not over yet: their expert, whether they count as a call now,
-  // and each expert's calls.
-  absl::flat_hash_map<std::string, std::string> session_experts_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, bool> sessions_in_call_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, int> experts_in_call_ ABSL_GUARDED_BY(mutex_);
+  HelpRequestLines requests_ ABSL_GUARDED_BY(mutex_);
+  BookingsView bookings_ ABSL_GUARDED_BY(mutex_);
+  CallsInProgress calls_ ABSL_GUARDED_BY(mutex_);
   std::vector<ReservationChange> reservation_changes_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, v1::Booking> bookings_ ABSL_GUARDED_BY(mutex_);
-  absl::flat_hash_map<std::string, std::vector<std::string>> bookings_of_ ABSL_GUARDED_BY(mutex_);
-  std::vector<std::string> touched_ ABSL_GUARDED_BY(mutex_);
   std::function<void(const std::vector<std::string>&)> on_change_;
   // Apart from mutex_, so that waiting streams cost nothing to its users.
   mutable absl::Mutex changes_mutex_;
