@@ -63,6 +63,99 @@ absl::StatusOr<Events> DecideClaim(const v1::EmailClaimState& claim, int64_t ver
   }
 }
 
+absl::StatusOr<Events> Register(const v1::CreateUser& create) {
+  IdentityEvent event;
+  errors::Validator validator;
+  validator.Check(Sealed(create.email()), "create_user.email", "must be sealed");
+  validator.Check(Sealed(create.display_name()), "create_user.display_name", "must be sealed");
+  validator.Check(Sealed(create.password_hash()), "create_user.password_hash", "must be sealed");
+  validator.Check(create.account_type() != v1::ACCOUNT_TYPE_UNSPECIFIED,
+                  "create_user.account_type", "is required");
+  validator.Check(IsEmailClaimId(create.email_claim_id()), "create_user.email_claim_id",
+                  "must name an email claim");
+  for (const std::string& role : create.extra_roles()) {
+    validator.Check(role == "admin", "create_user.extra_roles", "only \"admin\" may be added");
+  }
+  if (absl::Status s = validator.Finish(); !s.ok()) return s;
+  v1::UserRegistered& registered = *event.mutable_user_registered();
+  *registered.mutable_email() = create.email();
+  *registered.mutable_display_name() = create.display_name();
+  *registered.mutable_password_hash() = create.password_hash();
+  registered.set_account_type(create.account_type());
+  registered.add_roles(create.account_type() == v1::ACCOUNT_TYPE_ORGANISATION ? "sponsor"
+                                                                             : "person");
+  for (const std::string& role : create.extra_roles()) registered.add_roles(role);
+  registered.set_email_claim_id(create.email_claim_id());
+  return Events{event};
+}
+
+absl::StatusOr<Events> IssueRefreshToken(const v1::UserState& user,
+                                         const v1::IssueRefreshToken& issue, absl::Time now) {
+  IdentityEvent event;
+  errors::Validator validator;
+  validator.Check(!issue.family_id().empty(), "issue_refresh_token.family_id", "is required");
+  validator.Check(!issue.token_hash().empty(), "issue_refresh_token.token_hash", "is required");
+  validator.Check(FromProtoTime(issue.expires_at()) > now,
+                  "issue_refresh_token.expires_at", "must be in the future");
+  if (absl::Status s = validator.Finish(); !s.ok()) return s;
+  if (user.refresh_families().contains(issue.family_id())) {
+    return absl::AlreadyExistsError("this session exists already");
+  }
+  v1::RefreshTokenIssued& issued = *event.mutable_refresh_token_issued();
+  issued.set_family_id(issue.family_id());
+  issued.set_token_hash(issue.token_hash());
+  *issued.mutable_expires_at() = issue.expires_at();
+  return Events{event};
+}
+
+absl::StatusOr<Events> RotateRefreshToken(const v1::UserState& user,
+                                          const v1::RotateRefreshToken& rotate, absl::Time now) {
+  IdentityEvent event;
+  auto family = user.refresh_families().find(rotate.family_id());
+  if (family == user.refresh_families().end()) {
+    return absl::UnauthenticatedError("the session has ended; sign in again");
+  }
+  const v1::RefreshFamily& session = family->second;
+  if (rotate.presented_hash() == session.current_hash()) {
+    if (now > FromProtoTime(session.expires_at())) {
+      return absl::UnauthenticatedError("the session has expired; sign in again");
+    }
+    if (rotate.new_hash().empty()) {
+      return errors::InvalidField("rotate_refresh_token.new_hash", "is required");
+    }
+    v1::RefreshTokenRotated& rotated = *event.mutable_refresh_token_rotated();
+    rotated.set_family_id(rotate.family_id());
+    rotated.set_previous_hash(rotate.presented_hash());
+    rotated.set_new_hash(rotate.new_hash());
+    *rotated.mutable_expires_at() = rotate.expires_at();
+    return Events{event};
+  }
+  const auto& spent = session.spent_hashes();
+  if (std::find(spent.begin(), spent.end(), rotate.presented_hash()) != spent.end()) {
+    // A spent token came back: someone else has a copy. End the session.
+    v1::RefreshFamilyRevoked& revoked = *event.mutable_refresh_family_revoked();
+    revoked.set_family_id(rotate.family_id());
+    revoked.set_reason("reuse");
+    return Events{event};
+  }
+  return absl::UnauthenticatedError("not a refresh token of this session");
+}
+
+absl::StatusOr<Events> RevokeRefreshFamily(const v1::UserState& user,
+                                           const v1::RevokeRefreshFamily& revoke) {
+  IdentityEvent event;
+  auto family = user.refresh_families().find(revoke.family_id());
+  if (family == user.refresh_families().end()) return Events{};  // ended already
+  const auto& spent = family->second.spent_hashes();
+  bool holds = revoke.presented_hash() == family->second.current_hash() ||
+               std::find(spent.begin(), spent.end(), revoke.presented_hash()) != spent.end();
+  if (!holds) return absl::UnauthenticatedError("not a refresh token of this session");
+  v1::RefreshFamilyRevoked& revoked = *event.mutable_refresh_family_revoked();
+  revoked.set_family_id(revoke.family_id());
+  revoked.set_reason("logout");
+  return Events{event};
+}
+
 absl::StatusOr<Events> DecideUser(const v1::UserState& user, int64_t version,
                                   const IdentityCommand& command,
                                   const es::DecideContext& context) {
@@ -73,94 +166,17 @@ absl::StatusOr<Events> DecideUser(const v1::UserState& user, int64_t version,
   }
   if (command.body_case() == IdentityCommand::kCreateUser) {
     if (version > 0) return absl::AlreadyExistsError("this account exists already");
-    const v1::CreateUser& create = command.create_user();
-    errors::Validator validator;
-    validator.Check(Sealed(create.email()), "create_user.email", "must be sealed");
-    validator.Check(Sealed(create.display_name()), "create_user.display_name", "must be sealed");
-    validator.Check(Sealed(create.password_hash()), "create_user.password_hash", "must be sealed");
-    validator.Check(create.account_type() != v1::ACCOUNT_TYPE_UNSPECIFIED,
-                    "create_user.account_type", "is required");
-    validator.Check(IsEmailClaimId(create.email_claim_id()), "create_user.email_claim_id",
-                    "must name an email claim");
-    for (const std::string& role : create.extra_roles()) {
-      validator.Check(role == "admin", "create_user.extra_roles", "only \"admin\" may be added");
-    }
-    if (absl::Status s = validator.Finish(); !s.ok()) return s;
-    v1::UserRegistered& registered = *event.mutable_user_registered();
-    *registered.mutable_email() = create.email();
-    *registered.mutable_display_name() = create.display_name();
-    *registered.mutable_password_hash() = create.password_hash();
-    registered.set_account_type(create.account_type());
-    registered.add_roles(create.account_type() == v1::ACCOUNT_TYPE_ORGANISATION ? "sponsor"
-                                                                               : "person");
-    for (const std::string& role : create.extra_roles()) registered.add_roles(role);
-    registered.set_email_claim_id(create.email_claim_id());
-    return Events{event};
+    return Register(command.create_user());
   }
   if (version == 0 || user.deleted()) return absl::NotFoundError("no such account");
 
   switch (command.body_case()) {
-    case IdentityCommand::kIssueRefreshToken: {
-      const v1::IssueRefreshToken& issue = command.issue_refresh_token();
-      errors::Validator validator;
-      validator.Check(!issue.family_id().empty(), "issue_refresh_token.family_id", "is required");
-      validator.Check(!issue.token_hash().empty(), "issue_refresh_token.token_hash", "is required");
-      validator.Check(FromProtoTime(issue.expires_at()) > context.now,
-                      "issue_refresh_token.expires_at", "must be in the future");
-      if (absl::Status s = validator.Finish(); !s.ok()) return s;
-      if (user.refresh_families().contains(issue.family_id())) {
-        return absl::AlreadyExistsError("this session exists already");
-      }
-      v1::RefreshTokenIssued& issued = *event.mutable_refresh_token_issued();
-      issued.set_family_id(issue.family_id());
-      issued.set_token_hash(issue.token_hash());
-      *issued.mutable_expires_at() = issue.expires_at();
-      return Events{event};
-    }
-    case IdentityCommand::kRotateRefreshToken: {
-      const v1::RotateRefreshToken& rotate = command.rotate_refresh_token();
-      auto family = user.refresh_families().find(rotate.family_id());
-      if (family == user.refresh_families().end()) {
-        return absl::UnauthenticatedError("the session has ended; sign in again");
-      }
-      const v1::RefreshFamily& session = family->second;
-      if (rotate.presented_hash() == session.current_hash()) {
-        if (context.now > FromProtoTime(session.expires_at())) {
-          return absl::UnauthenticatedError("the session has expired; sign in again");
-        }
-        if (rotate.new_hash().empty()) {
-          return errors::InvalidField("rotate_refresh_token.new_hash", "is required");
-        }
-        v1::RefreshTokenRotated& rotated = *event.mutable_refresh_token_rotated();
-        rotated.set_family_id(rotate.family_id());
-        rotated.set_previous_hash(rotate.presented_hash());
-        rotated.set_new_hash(rotate.new_hash());
-        *rotated.mutable_expires_at() = rotate.expires_at();
-        return Events{event};
-      }
-      const auto& spent = session.spent_hashes();
-      if (std::find(spent.begin(), spent.end(), rotate.presented_hash()) != spent.end()) {
-        // A spent token came back: someone else has a copy. End the session.
-        v1::RefreshFamilyRevoked& revoked = *event.mutable_refresh_family_revoked();
-        revoked.set_family_id(rotate.family_id());
-        revoked.set_reason("reuse");
-        return Events{event};
-      }
-      return absl::UnauthenticatedError("not a refresh token of this session");
-    }
-    case IdentityCommand::kRevokeRefreshFamily: {
-      const v1::RevokeRefreshFamily& revoke = command.revoke_refresh_family();
-      auto family = user.refresh_families().find(revoke.family_id());
-      if (family == user.refresh_families().end()) return Events{};  // ended already
-      const auto& spent = family->second.spent_hashes();
-      bool holds = revoke.presented_hash() == family->second.current_hash() ||
-                   std::find(spent.begin(), spent.end(), revoke.presented_hash()) != spent.end();
-      if (!holds) return absl::UnauthenticatedError("not a refresh token of this session");
-      v1::RefreshFamilyRevoked& revoked = *event.mutable_refresh_family_revoked();
-      revoked.set_family_id(revoke.family_id());
-      revoked.set_reason("logout");
-      return Events{event};
-    }
+    case IdentityCommand::kIssueRefreshToken:
+      return IssueRefreshToken(user, command.issue_refresh_token(), context.now);
+    case IdentityCommand::kRotateRefreshToken:
+      return RotateRefreshToken(user, command.rotate_refresh_token(), context.now);
+    case IdentityCommand::kRevokeRefreshFamily:
+      return RevokeRefreshFamily(user, command.revoke_refresh_family());
     case IdentityCommand::kChangePassword:
       if (!Sealed(command.change_password().password_hash())) {
         return errors::InvalidField("change_password.password_hash", "must be sealed");

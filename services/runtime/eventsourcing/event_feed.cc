@@ -135,6 +135,9 @@ absl::Status EventFeed::WaitUntilCurrent(absl::Time deadline) {
     absl::MutexLock lock(&mutex_);
     partitions = positions_.size();
   }
+  if (partitions == 0) {
+    return absl::UnavailableError(absl::StrCat("the ", options_.name, " feed has not started"));
+  }
   absl::StatusOr<std::vector<int64_t>> ends = kafka_.reader->consumer().EndOffsets(
       options_.topic, static_cast<int>(partitions),
       std::max(absl::Milliseconds(100), deadline - absl::Now()));

@@ -45,7 +45,8 @@ class EventFeed {
 
   // Applied everything that was in the topic when Start ran.
   bool CaughtUp();
-  // Waits until everything in the topic now is applied.
+  // Waits until everything in the topic now is applied; UNAVAILABLE before
+  // Start.
   absl::Status WaitUntilCurrent(absl::Time deadline);
   // Waits until the event at `offset` of `partition` (and all before it) is
   // applied. DEADLINE_EXCEEDED if not by `deadline`.

@@ -119,6 +119,8 @@ TEST_F(EventSourcingKafkaTest, CommandBecomesEventReplyAndReadModelState) {
   CounterProjection projection;
   EventFeed feed(*kafka_, {topics_.events, topics_.deadletter, "test-feed"},
                  [] { return std::make_unique<Event>(); }, projection);
+  EXPECT_EQ(feed.WaitUntilCurrent(absl::Now()).code(), absl::StatusCode::kUnavailable)
+      << "a feed that has not started has read nothing";
   ASSERT_TRUE(feed.Start().ok());
 
   Command command = Increment("counter-a", 5);

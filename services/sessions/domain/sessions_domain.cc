@@ -379,6 +379,80 @@ absl::Status CheckAfterEnd(const v1::SessionState& state, const std::string& rol
   return absl::OkStatus();
 }
 
+absl::StatusOr<Events> Cancel(const v1::SessionState& state, const v1::CancelSession& cancel,
+                              absl::Time now) {
+  const v1::Session& session = state.session();
+  if (session.status() == v1::SESSION_STATUS_CANCELLED) return Events{};
+  if (cancel.payment_failed()) {
+    // No billable time without money held: a call under way stops now;
+    // payments records its minutes as unpaid. One over already is
+    // payments' to settle as it is.
+    if (session.status() == v1::SESSION_STATUS_LIVE ||
+        session.status() == v1::SESSION_STATUS_RECONNECTING) {
+      return Events{Ended(state, v1::END_REASON_PAYMENT_FAILED, "", std::max(now, LastAt(state)))};
+    }
+    if (!Active(session.status())) return Events{};
+  }
+  if (session.status() != v1::SESSION_STATUS_CREATED &&
+      session.status() != v1::SESSION_STATUS_WAITING) {
+    return absl::FailedPreconditionError("only a session nobody is in yet can be cancelled");
+  }
+  SessionsEvent event;
+  event.mutable_session_cancelled()->set_reason(cancel.reason());
+  event.mutable_session_cancelled()->set_payment_failed(cancel.payment_failed());
+  event.mutable_session_cancelled()->set_kind(session.kind());
+  event.mutable_session_cancelled()->set_expert_id(session.expert_id());
+  return Events{event};
+}
+
+absl::StatusOr<Events> Review(const v1::SessionState& state, const v1::SubmitReview& review,
+                              const std::string& role, absl::Time now) {
+  const v1::Session& session = state.session();
+  if (absl::Status ok =
+          CheckAfterEnd(state, role, FromProtoDuration(review.window()), now, "review");
+      !ok.ok()) {
+    return ok;
+  }
+  if (session.has_review()) return absl::FailedPreconditionError("reviewed already");
+  if (review.stars() < 1 || review.stars() > 5) {
+    return errors::InvalidField("stars", "must be 1 to 5");
+  }
+  SessionsEvent event;
+  v1::ReviewSubmitted& submitted = *event.mutable_review_submitted();
+  submitted.set_expert_id(session.expert_id());
+  submitted.set_person_id(session.person_id());
+  submitted.set_stars(review.stars());
+  submitted.set_text(review.text());
+  return Events{event};
+}
+
+absl::StatusOr<Events> AskForRefund(const v1::SessionState& state,
+                                    const v1::RequestRefund& refund, const std::string& role,
+                                    absl::Time now) {
+  const v1::Session& session = state.session();
+  if (absl::Status ok = CheckAfterEnd(state, role, FromProtoDuration(refund.window()), now,
+                                      "ask for a refund");
+      !ok.ok()) {
+    return ok;
+  }
+  if (session.refund_requested()) return absl::FailedPreconditionError("asked already");
+  if (session.end_reason() == v1::END_REASON_PAYMENT_FAILED) {
+    return absl::FailedPreconditionError("the payment failed: nothing was charged");
+  }
+  if (session.billing().amount().amount_minor() <= 0) {
+    return absl::FailedPreconditionError("nothing was charged");
+  }
+  if (refund.reason().empty()) return errors::InvalidField("reason", "is required");
+  SessionsEvent event;
+  v1::RefundRequested& requested = *event.mutable_refund_requested();
+  requested.set_person_id(session.person_id());
+  requested.set_expert_id(session.expert_id());
+  requested.set_reason(refund.reason());
+  *requested.mutable_amount() = session.billing().amount();
+  requested.set_sponsor_program_id(session.sponsor_program_id());
+  return Events{event};
+}
+
 }  // namespace
 
 bool SessionIsOver(v1::SessionStatus status) {
@@ -430,30 +504,9 @@ absl::StatusOr<std::vector<SessionsEvent>> SessionsDomain::Decide(
     }
     return absl::OkStatus();
   };
-  SessionsEvent event;
   switch (command.body_case()) {
     case SessionsCommand::kCancelSession:
-      if (session.status() == v1::SESSION_STATUS_CANCELLED) return Events{};
-      if (command.cancel_session().payment_failed()) {
-        // No billable time without money held: a call under way stops now;
-        // payments records its minutes as unpaid. One over already is
-        // payments' to settle as it is.
-        if (session.status() == v1::SESSION_STATUS_LIVE ||
-            session.status() == v1::SESSION_STATUS_RECONNECTING) {
-          return Events{Ended(state, v1::END_REASON_PAYMENT_FAILED, "",
-                              std::max(context.now, LastAt(state)))};
-        }
-        if (!Active(session.status())) return Events{};
-      }
-      if (session.status() != v1::SESSION_STATUS_CREATED &&
-          session.status() != v1::SESSION_STATUS_WAITING) {
-        return absl::FailedPreconditionError("only a session nobody is in yet can be cancelled");
-      }
-      event.mutable_session_cancelled()->set_reason(command.cancel_session().reason());
-      event.mutable_session_cancelled()->set_payment_failed(command.cancel_session().payment_failed());
-      event.mutable_session_cancelled()->set_kind(session.kind());
-      event.mutable_session_cancelled()->set_expert_id(session.expert_id());
-      return Events{event};
+      return Cancel(state, command.cancel_session(), context.now);
     case SessionsCommand::kJoinSession: {
       if (absl::Status ok = participant(); !ok.ok()) return ok;
       absl::StatusOr<Events> joined =
@@ -491,47 +544,10 @@ absl::StatusOr<std::vector<SessionsEvent>> SessionsDomain::Decide(
     }
     case SessionsCommand::kTick:
       return Fire(state, std::max(FromProtoTime(command.tick().due()), LastAt(state)));
-    case SessionsCommand::kSubmitReview: {
-      const v1::SubmitReview& review = command.submit_review();
-      if (absl::Status ok = CheckAfterEnd(state, role, FromProtoDuration(review.window()),
-                                          context.now, "review");
-          !ok.ok()) {
-        return ok;
-      }
-      if (session.has_review()) return absl::FailedPreconditionError("reviewed already");
-      if (review.stars() < 1 || review.stars() > 5) {
-        return errors::InvalidField("stars", "must be 1 to 5");
-      }
-      v1::ReviewSubmitted& submitted = *event.mutable_review_submitted();
-      submitted.set_expert_id(session.expert_id());
-      submitted.set_person_id(session.person_id());
-      submitted.set_stars(review.stars());
-      submitted.set_text(review.text());
-      return Events{event};
-    }
-    case SessionsCommand::kRequestRefund: {
-      const v1::RequestRefund& refund = command.request_refund();
-      if (absl::Status ok = CheckAfterEnd(state, role, FromProtoDuration(refund.window()),
-                                          context.now, "ask for a refund");
-          !ok.ok()) {
-        return ok;
-      }
-      if (session.refund_requested()) return absl::FailedPreconditionError("asked already");
-      if (session.end_reason() == v1::END_REASON_PAYMENT_FAILED) {
-        return absl::FailedPreconditionError("the payment failed: nothing was charged");
-      }
-      if (session.billing().amount().amount_minor() <= 0) {
-        return absl::FailedPreconditionError("nothing was charged");
-      }
-      if (refund.reason().empty()) return errors::InvalidField("reason", "is required");
-      v1::RefundRequested& requested = *event.mutable_refund_requested();
-      requested.set_person_id(session.person_id());
-      requested.set_expert_id(session.expert_id());
-      requested.set_reason(refund.reason());
-      *requested.mutable_amount() = session.billing().amount();
-      requested.set_sponsor_program_id(session.sponsor_program_id());
-      return Events{event};
-    }
+    case SessionsCommand::kSubmitReview:
+      return Review(state, command.submit_review(), role, context.now);
+    case SessionsCommand::kRequestRefund:
+      return AskForRefund(state, command.request_refund(), role, context.now);
     default:
       return errors::InvalidField("body", "unknown command");
   }
