@@ -453,6 +453,80 @@ absl::StatusOr<Events> AskForRefund(const v1::SessionState& state,
   return Events{event};
 }
 
+// A participant's media connected or disconnected at `at`: their time
+// connected and whether they ever joined.
+void Connect(v1::SessionState& state, const std::string& user_id,
+             const google::protobuf::Timestamp& at, bool connected) {
+  v1::Session& session = *state.mutable_session();
+  bool person = user_id == session.person_id();
+  google::protobuf::Timestamp* since =
+      person ? state.mutable_person_since() : state.mutable_expert_since();
+  google::protobuf::Duration* total =
+      person ? state.mutable_person_connected_time() : state.mutable_expert_connected_time();
+  if (connected) {
+    *since = at;
+    person ? state.set_person_joined(true) : state.set_expert_joined(true);
+  } else {
+    *total = ToProtoDuration(FromProtoDuration(*total) + FromProtoTime(at) - FromProtoTime(*since));
+  }
+  person ? session.set_person_connected(connected) : session.set_expert_connected(connected);
+}
+
+// A media connection opened (the webhook or a listing said so).
+void ApplyConnectionOpened(v1::SessionState& state, const v1::ConnectionOpened& opened) {
+  v1::ConnectionSpan* last = nullptr;
+  for (v1::ConnectionSpan& candidate : *state.mutable_connections()) {
+    if (candidate.participant_sid() == opened.participant_sid()) last = &candidate;
+  }
+  if (last != nullptr && !IsOpen(*last) &&
+      FromProtoTime(last->opened_at()) == FromProtoTime(last->closed_at()) &&
+      FromProtoTime(opened.at()) < FromProtoTime(last->closed_at())) {
+    *last->mutable_opened_at() = opened.at();  // its join came after its leave
+    return;
+  }
+  v1::ConnectionSpan& span = *state.add_connections();
+  span.set_user_id(opened.user_id());
+  span.set_participant_sid(opened.participant_sid());
+  *span.mutable_opened_at() = opened.at();
+  *state.mutable_last_at() = ToProtoTime(std::max(LastAt(state), FromProtoTime(opened.at())));
+}
+
+void ApplyConnectionClosed(v1::SessionState& state, const v1::ConnectionClosed& closed) {
+  v1::ConnectionSpan* span = nullptr;
+  for (v1::ConnectionSpan& candidate : *state.mutable_connections()) {
+    if (candidate.participant_sid() == closed.participant_sid()) span = &candidate;
+  }
+  if (span == nullptr) {  // it never got media: closed from the start
+    span = state.add_connections();
+    span->set_user_id(closed.user_id());
+    span->set_participant_sid(closed.participant_sid());
+    *span->mutable_opened_at() = closed.at();
+  }
+  *span->mutable_closed_at() = ToProtoTime(
+      std::max(FromProtoTime(span->opened_at()), FromProtoTime(closed.at())));
+  span->set_closed_by_listing(closed.by_listing());
+  *state.mutable_last_at() = ToProtoTime(std::max(LastAt(state), FromProtoTime(closed.at())));
+}
+
+void ApplyEnded(v1::SessionState& state, const v1::SessionEnded& ended) {
+  v1::Session& session = *state.mutable_session();
+  for (const std::string& user : {session.person_id(), session.expert_id()}) {
+    bool connected = user == session.person_id() ? session.person_connected()
+                                                 : session.expert_connected();
+    if (connected) Connect(state, user, ended.at(), false);
+  }
+  state.clear_both_since();
+  state.clear_connections();  // billed: the spans are done with
+  session.set_status(v1::SESSION_STATUS_ENDED);
+  *session.mutable_billable() = ended.billing().billable();
+  *session.mutable_billing() = ended.billing();
+  session.set_end_reason(ended.reason());
+  session.set_ended_by(ended.ended_by());
+  *session.mutable_ended_at() = ended.at();
+  session.clear_reconnect_deadline();
+  *state.mutable_last_at() = ended.at();
+}
+
 }  // namespace
 
 bool SessionIsOver(v1::SessionStatus status) {
@@ -556,21 +630,6 @@ absl::StatusOr<std::vector<SessionsEvent>> SessionsDomain::Decide(
 void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) {
   v1::Session& session = *state.mutable_session();
   session.set_version(event.meta().aggregate_version());
-  auto connect = [&](const std::string& user_id, const google::protobuf::Timestamp& at,
-                     bool connected) {
-    bool person = user_id == session.person_id();
-    google::protobuf::Timestamp* since =
-        person ? state.mutable_person_since() : state.mutable_expert_since();
-    google::protobuf::Duration* total =
-        person ? state.mutable_person_connected_time() : state.mutable_expert_connected_time();
-    if (connected) {
-      *since = at;
-      person ? state.set_person_joined(true) : state.set_expert_joined(true);
-    } else {
-      *total = ToProtoDuration(FromProtoDuration(*total) + FromProtoTime(at) - FromProtoTime(*since));
-    }
-    person ? session.set_person_connected(connected) : session.set_expert_connected(connected);
-  };
   switch (event.body_case()) {
     case SessionsEvent::kSessionCreated: {
       const v1::SessionCreated& created = event.session_created();
@@ -595,43 +654,12 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
       *state.mutable_last_at() = event.meta().occurred_at();
       break;
     }
-    case SessionsEvent::kConnectionOpened: {
-      const v1::ConnectionOpened& opened = event.connection_opened();
-      v1::ConnectionSpan* last = nullptr;
-      for (v1::ConnectionSpan& candidate : *state.mutable_connections()) {
-        if (candidate.participant_sid() == opened.participant_sid()) last = &candidate;
-      }
-      if (last != nullptr && !IsOpen(*last) &&
-          FromProtoTime(last->opened_at()) == FromProtoTime(last->closed_at()) &&
-          FromProtoTime(opened.at()) < FromProtoTime(last->closed_at())) {
-        *last->mutable_opened_at() = opened.at();  // its join came after its leave
-        break;
-      }
-      v1::ConnectionSpan& span = *state.add_connections();
-      span.set_user_id(opened.user_id());
-      span.set_participant_sid(opened.participant_sid());
-      *span.mutable_opened_at() = opened.at();
-      *state.mutable_last_at() = ToProtoTime(std::max(LastAt(state), FromProtoTime(opened.at())));
+    case SessionsEvent::kConnectionOpened:
+      ApplyConnectionOpened(state, event.connection_opened());
       break;
-    }
-    case SessionsEvent::kConnectionClosed: {
-      const v1::ConnectionClosed& closed = event.connection_closed();
-      v1::ConnectionSpan* span = nullptr;
-      for (v1::ConnectionSpan& candidate : *state.mutable_connections()) {
-        if (candidate.participant_sid() == closed.participant_sid()) span = &candidate;
-      }
-      if (span == nullptr) {  // it never got media: closed from the start
-        span = state.add_connections();
-        span->set_user_id(closed.user_id());
-        span->set_participant_sid(closed.participant_sid());
-        *span->mutable_opened_at() = closed.at();
-      }
-      *span->mutable_closed_at() = ToProtoTime(
-          std::max(FromProtoTime(span->opened_at()), FromProtoTime(closed.at())));
-      span->set_closed_by_listing(closed.by_listing());
-      *state.mutable_last_at() = ToProtoTime(std::max(LastAt(state), FromProtoTime(closed.at())));
+    case SessionsEvent::kConnectionClosed:
+      ApplyConnectionClosed(state, event.connection_closed());
       break;
-    }
     case SessionsEvent::kSessionCancelled:
       state.clear_connections();
       session.set_status(v1::SESSION_STATUS_CANCELLED);
@@ -639,7 +667,7 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
       break;
     case SessionsEvent::kParticipantJoined: {
       const v1::ParticipantJoined& joined = event.participant_joined();
-      connect(joined.user_id(), joined.at(), true);
+      Connect(state, joined.user_id(), joined.at(), true);
       session.set_status(joined.status());
       if (joined.status() == v1::SESSION_STATUS_LIVE) {
         *state.mutable_both_since() = joined.at();
@@ -657,7 +685,7 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
             FromProtoTime(state.both_since()));
         state.clear_both_since();
       }
-      connect(left.user_id(), left.at(), false);
+      Connect(state, left.user_id(), left.at(), false);
       session.set_status(left.status());
       if (left.has_reconnect_deadline()) {
         *session.mutable_reconnect_deadline() = left.reconnect_deadline();
@@ -665,25 +693,9 @@ void SessionsDomain::Apply(v1::SessionState& state, const SessionsEvent& event) 
       *state.mutable_last_at() = left.at();
       break;
     }
-    case SessionsEvent::kSessionEnded: {
-      const v1::SessionEnded& ended = event.session_ended();
-      for (const std::string& user : {session.person_id(), session.expert_id()}) {
-        bool connected = user == session.person_id() ? session.person_connected()
-                                                     : session.expert_connected();
-        if (connected) connect(user, ended.at(), false);
-      }
-      state.clear_both_since();
-      state.clear_connections();  // billed: the spans are done with
-      session.set_status(v1::SESSION_STATUS_ENDED);
-      *session.mutable_billable() = ended.billing().billable();
-      *session.mutable_billing() = ended.billing();
-      session.set_end_reason(ended.reason());
-      session.set_ended_by(ended.ended_by());
-      *session.mutable_ended_at() = ended.at();
-      session.clear_reconnect_deadline();
-      *state.mutable_last_at() = ended.at();
+    case SessionsEvent::kSessionEnded:
+      ApplyEnded(state, event.session_ended());
       break;
-    }
     case SessionsEvent::kSessionNoShow:
       state.clear_connections();
       session.set_status(v1::SESSION_STATUS_NO_SHOW);
