@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """What buf's PACKAGE rules let through and users of the public files would
-notice: a message or enum leaving the public file it was released in (the
-generated code of analysts and web apps imports it from that file).
+notice: a message, enum or service leaving the public file it was released
+in (the generated code of analysts, web apps and gRPC clients imports it from
+that file).
 
 Public files are every helpline/ file except a package's private ones
 (commands.proto, state.proto, keys.proto). Checked against the release image:
-- every message and enum a public file had is still in it, or moved to a
-  private file of its package (the processor's commands and state did);
+- every message, enum and service a public file had is still in it, or is
+  one of the types listed in moved_to_private.json and is where it says;
 - no public file imports a private one, so nothing public, an event above
-  all, can be made of (or moved into) a private file.
+  all, can be made of a private message.
 
 usage: public_files_test.py <buf> <release image> <current image>
 """
@@ -19,6 +20,7 @@ import sys
 import tempfile
 
 PRIVATE = {"commands.proto", "state.proto", "keys.proto"}
+MOVED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "moved_to_private.json")
 
 
 def files_of(buf, image):
@@ -34,15 +36,17 @@ def is_private(name):
 
 
 def types_of(file):
-    return {m["name"] for m in file.get("messageType", [])} | {
-        e["name"] for e in file.get("enumType", [])}
+    return {t["name"] for kind in ("messageType", "enumType", "service") for t in file.get(kind, [])}
 
 
 def main():
     buf, release_image, current_image = sys.argv[1:4]
     release = files_of(buf, release_image)
     current = files_of(buf, current_image)
+    with open(MOVED) as f:
+        moved = json.load(f)["moved"]
     problems = []
+    checked = 0
     for name, file in current.items():
         if is_private(name):
             continue
@@ -56,19 +60,21 @@ def main():
         if now is None:
             problems.append(f"{name} was released and is gone")
             continue
-        still_here = types_of(now)
-        moved_to_private = set()
-        for other_name, other in current.items():
-            if is_private(other_name) and other.get("package") == file.get("package"):
-                moved_to_private |= types_of(other)
-        for type_name in sorted(types_of(file) - still_here):
-            if type_name not in moved_to_private:
+        released = types_of(file)
+        checked += len(released)
+        for type_name in sorted(released - types_of(now)):
+            destination = moved.get(name, {}).get(type_name)
+            if destination is None:
                 problems.append(f"{type_name} left the public {name}")
+            elif type_name not in types_of(current.get(destination, {})):
+                problems.append(f"{type_name} left {name} and is not in {destination}")
+    if checked < 100:
+        problems.append(f"only {checked} released public types found: is the image readable?")
     for problem in problems:
         print(problem)
     if problems:
         sys.exit(1)
-    print(f"{sum(not is_private(n) for n in current)} public files keep what they released")
+    print(f"{checked} released types keep their public files")
 
 
 if __name__ == "__main__":
