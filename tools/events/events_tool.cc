@@ -12,7 +12,7 @@
 #include "librdkafka/rdkafkacpp.h"
 #include "services/runtime/core/ids.h"
 #include "services/runtime/kafka/admin.h"
-#include "services/runtime/kafka/consumer.h"
+#include "services/runtime/kafka/rdkafka_consumer.h"
 
 namespace helpline::events {
 
@@ -126,7 +126,7 @@ struct PartitionRange {
   int64_t end = -1;  // export: stop here (exclusive)
 };
 
-absl::StatusOr<std::vector<int64_t>> OffsetsForTime(kafka::Consumer& consumer,
+absl::StatusOr<std::vector<int64_t>> OffsetsForTime(kafka::RdKafkaConsumer& consumer,
                                                     const std::vector<PartitionRange>& ranges,
                                                     absl::Time time) {
   std::vector<RdKafka::TopicPartition*> native;
@@ -145,7 +145,7 @@ absl::StatusOr<std::vector<int64_t>> OffsetsForTime(kafka::Consumer& consumer,
 }
 
 // Offsets of `position` in each range's partition, within [low, high].
-absl::StatusOr<std::vector<int64_t>> Resolve(kafka::Consumer& consumer,
+absl::StatusOr<std::vector<int64_t>> Resolve(kafka::RdKafkaConsumer& consumer,
                                              const std::vector<PartitionRange>& ranges,
                                              const std::vector<std::pair<int64_t, int64_t>>& marks,
                                              const StreamPosition& position) {
@@ -304,8 +304,8 @@ absl::StatusOr<ToolSummary> RunTool(const ToolOptions& options, std::ostream& ou
                                     std::ostream& err, const std::atomic<bool>& stop) {
   kafka::ConsumerOptions consumer_options;
   consumer_options.group_id = absl::StrCat("helpline-events-", ids::NewUuidV7());
-  absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer =
-      kafka::Consumer::Create(options.client, consumer_options);
+  absl::StatusOr<std::unique_ptr<kafka::RdKafkaConsumer>> consumer =
+      kafka::RdKafkaConsumer::Create(options.client, consumer_options);
   if (!consumer.ok()) return consumer.status();
 
   std::vector<PartitionRange> ranges;

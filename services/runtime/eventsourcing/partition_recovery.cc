@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "helpline/runtime/v1/snapshot.pb.h"
-#include "services/runtime/kafka/consumer.h"
+#include "services/runtime/kafka/client_factory.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::es {
@@ -103,16 +103,16 @@ int64_t LoadSnapshot(SnapshotRecords& records, RecoveredPartition& recovered) {
 // RecoverPartitions for some of the partitions, through one consumer (and
 // one read_uncommitted consumer for the ends); by partition.
 absl::StatusOr<std::map<int32_t, RecoveredPartition>> RecoverThroughOneConsumer(
-    const kafka::ClientConfig& client, const ServiceTopics& topics, const AggregateType& type,
+    kafka::ClientFactory& clients, const ServiceTopics& topics, const AggregateType& type,
     absl::Duration dedupe_window, const std::vector<int32_t>& partitions,
     const std::function<bool()>& cancelled) {
   absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer =
-      kafka::Consumer::Create(client, kafka::ConsumerOptions{});
+      clients.NewConsumer(kafka::ConsumerOptions{});
   if (!consumer.ok()) return consumer.status();
   kafka::ConsumerOptions uncommitted_options;
   uncommitted_options.read_committed = false;
   absl::StatusOr<std::unique_ptr<kafka::Consumer>> uncommitted =
-      kafka::Consumer::Create(client, uncommitted_options);
+      clients.NewConsumer(uncommitted_options);
   if (!uncommitted.ok()) return uncommitted.status();
 
   std::map<int32_t, SnapshotRecords> snapshots;
@@ -172,7 +172,7 @@ absl::StatusOr<std::map<int32_t, RecoveredPartition>> RecoverThroughOneConsumer(
 }  // namespace
 
 absl::StatusOr<std::vector<RecoveredPartition>> RecoverPartitions(
-    const kafka::ClientConfig& client, const ServiceTopics& topics, const AggregateType& type,
+    kafka::ClientFactory& clients, const ServiceTopics& topics, const AggregateType& type,
     absl::Duration dedupe_window, const std::vector<int32_t>& partitions,
     const std::function<bool()>& cancelled) {
   // Decoding and applying events is the work: spread over the cores.
@@ -185,7 +185,7 @@ absl::StatusOr<std::vector<RecoveredPartition>> RecoverPartitions(
   std::atomic<bool> failed{false};
   auto stop = [&] { return failed.load() || cancelled(); };
   auto recover_share = [&](size_t i) {
-    results[i] = RecoverThroughOneConsumer(client, topics, type, dedupe_window, shares[i], stop);
+    results[i] = RecoverThroughOneConsumer(clients, topics, type, dedupe_window, shares[i], stop);
     if (!results[i].ok()) failed.store(true);
   };
   std::vector<std::thread> workers;

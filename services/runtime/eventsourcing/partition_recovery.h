@@ -11,7 +11,7 @@
 #include "services/runtime/eventsourcing/domain.h"
 #include "services/runtime/eventsourcing/partition_state.h"
 #include "services/runtime/eventsourcing/topics.h"
-#include "services/runtime/kafka/client.h"
+#include "services/runtime/kafka/client_factory.h"
 
 namespace helpline::es {
 
@@ -40,7 +40,7 @@ struct RecoveredPartition {
 // includes every event committed with those offsets. CANCELLED as soon as
 // `cancelled` says so.
 absl::StatusOr<std::vector<RecoveredPartition>> RecoverPartitions(
-    const kafka::ClientConfig& client, const ServiceTopics& topics, const AggregateType& type,
+    kafka::ClientFactory& clients, const ServiceTopics& topics, const AggregateType& type,
     absl::Duration dedupe_window, const std::vector<int32_t>& partitions,
     const std::function<bool()>& cancelled);
 

@@ -30,7 +30,12 @@ std::vector<kafka::TopicPartitionOffset> OnTopic(const std::string& topic,
 
 Processor::Processor(kafka::ClientConfig client, ProcessorOptions options,
                      const AggregateType& type, const Clock& clock, ProcessorMetrics* metrics)
-    : client_(std::move(client)),
+    : Processor(kafka::RdKafkaClients(std::move(client)), std::move(options), type, clock,
+                metrics) {}
+
+Processor::Processor(std::shared_ptr<kafka::ClientFactory> kafka, ProcessorOptions options,
+                     const AggregateType& type, const Clock& clock, ProcessorMetrics* metrics)
+    : kafka_(std::move(kafka)),
       options_(std::move(options)),
       type_(type),
       clock_(clock),
@@ -47,7 +52,7 @@ absl::Status Processor::Start() {
     consumer_options.on_rebalance = [this](const kafka::Rebalance& r) { OnRebalance(r); };
   }
   absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer =
-      kafka::Consumer::Create(client_, consumer_options);
+      kafka_->NewConsumer(consumer_options);
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
 
@@ -107,7 +112,7 @@ absl::Status Processor::StartProducer() {
   // producer's threads from waking every millisecond.
   producer_options.linger = absl::Milliseconds(100);
   absl::StatusOr<std::unique_ptr<kafka::Producer>> producer =
-      kafka::Producer::Create(client_, producer_options);
+      kafka_->NewProducer(producer_options);
   if (!producer.ok()) return producer.status();
   absl::Status init;
   for (int attempt = 0; attempt < 30 && !stopping_.load(); ++attempt) {
@@ -219,7 +224,7 @@ void Processor::RunRecoveries() {
       each.offset = watermarks->first;
     }
     absl::StatusOr<std::vector<RecoveredPartition>> rebuilt =
-        committed.ok() ? RecoverPartitions(client_, options_.topics, type_, options_.dedupe_window,
+        committed.ok() ? RecoverPartitions(*kafka_, options_.topics, type_, options_.dedupe_window,
                                            partitions, cancelled)
                        : committed.status();
     if (!rebuilt.ok()) {

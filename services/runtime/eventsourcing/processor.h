@@ -4,7 +4,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -22,8 +21,7 @@
 #include "services/runtime/eventsourcing/processor_metrics.h"
 #include "services/runtime/eventsourcing/snapshot_schedule.h"
 #include "services/runtime/eventsourcing/topics.h"
-#include "services/runtime/kafka/consumer.h"
-#include "services/runtime/kafka/producer.h"
+#include "services/runtime/kafka/client_factory.h"
 
 namespace helpline::es {
 
@@ -77,7 +75,10 @@ struct ProcessorOptions {
 // others go on deciding; one that leaves takes nothing else with it.
 class Processor {
  public:
-  // `metrics` may be null.
+  // Every Kafka client it opens comes from `kafka`; `metrics` may be null.
+  Processor(std::shared_ptr<kafka::ClientFactory> kafka, ProcessorOptions options,
+            const AggregateType& type, const Clock& clock, ProcessorMetrics* metrics);
+  // On the real cluster `client` names.
   Processor(kafka::ClientConfig client, ProcessorOptions options, const AggregateType& type,
             const Clock& clock, ProcessorMetrics* metrics);
   ~Processor();
@@ -174,7 +175,7 @@ class Processor {
   absl::Status CommitTransaction(const std::vector<kafka::TopicPartitionOffset>& offsets);
   void ReportLag();
 
-  const kafka::ClientConfig client_;
+  const std::shared_ptr<kafka::ClientFactory> kafka_;
   const ProcessorOptions options_;
   const AggregateType& type_;
   const Clock& clock_;

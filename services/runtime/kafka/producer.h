@@ -1,23 +1,16 @@
 #pragma once
 
-#include <atomic>
 #include <functional>
-#include <future>
+#include <map>
 #include <memory>
 #include <string>
-#include <thread>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "services/runtime/kafka/client.h"
-
-namespace RdKafka {
-class Producer;
-class KafkaConsumer;
-class Topic;
-}  // namespace RdKafka
 
 namespace helpline::kafka {
 
@@ -45,10 +38,6 @@ struct ProducerOptions {
   std::map<std::string, std::string> overrides;
 };
 
-// An idempotent producer (acks=all, enable.idempotence): records with the same
-// key keep their order and are never duplicated by retries. With a
-// transactional id it also writes transactions.
-//
 // Errors from transactional calls come back as statuses whose code says what
 // to do (librdkafka's classification):
 //   UNAVAILABLE         retriable: call the same method again;
@@ -61,15 +50,20 @@ bool IsFenced(const absl::Status& status);
 // True for a refused offset commit of a consumer the group no longer counts
 // as a member (or has fenced): retrying cannot succeed.
 bool LostGroupMembership(const absl::Status& status);
+// The statuses those two recognise: FAILED_PRECONDITION, and ABORTED.
+absl::Status FencedError(absl::string_view message);
+absl::Status LostGroupMembershipError(absl::string_view message);
 
+// An idempotent producer (acks=all, enable.idempotence): records with the same
+// key keep their order and are never duplicated by retries. With a
+// transactional id it also writes transactions. RdKafkaProducer is the real
+// one; kafka::testing::FakeKafka makes in-memory ones for unit tests.
 class Producer {
  public:
+  // A producer to the cluster `client` names (an RdKafkaProducer).
   static absl::StatusOr<std::unique_ptr<Producer>> Create(const ClientConfig& client,
                                                           const ProducerOptions& options);
-  ~Producer();
-
-  Producer(const Producer&) = delete;
-  Producer& operator=(const Producer&) = delete;
+  virtual ~Producer() = default;
 
   using DeliveryCallback = std::function<void(const Delivery&)>;
 
@@ -79,39 +73,29 @@ class Producer {
   // AbortTransaction on the caller's thread. A record that cannot
   // even be queued (unknown topic, too large ...) is an error here and
   // `on_delivery` is not called.
-  absl::Status Produce(const OutgoingRecord& record, DeliveryCallback on_delivery);
+  virtual absl::Status Produce(const OutgoingRecord& record, DeliveryCallback on_delivery) = 0;
   // The same, waiting for the outcome.
-  Delivery ProduceAndWait(const OutgoingRecord& record);
+  virtual Delivery ProduceAndWait(const OutgoingRecord& record) = 0;
 
   // Waits until every queued record was delivered or failed.
-  absl::Status Flush(absl::Duration timeout);
+  virtual absl::Status Flush(absl::Duration timeout) = 0;
 
   // Fetches the topics' metadata now, so that the first record to each does
   // not wait for the next metadata refresh (up to a second).
-  absl::Status WarmUp(const std::vector<std::string>& topics, absl::Duration timeout);
+  virtual absl::Status WarmUp(const std::vector<std::string>& topics, absl::Duration timeout) = 0;
 
   // The producer's fatal error (fencing, idempotence broken), if it had one.
-  absl::Status FatalError() const;
+  virtual absl::Status FatalError() const = 0;
 
-  absl::Status InitTransactions(absl::Duration timeout);
-  absl::Status BeginTransaction();
+  virtual absl::Status InitTransactions(absl::Duration timeout) = 0;
+  virtual absl::Status BeginTransaction() = 0;
   // Commits these consumer positions (next offset to read) with the
-  // transaction, on behalf of `consumer`'s group.
-  absl::Status SendOffsetsToTransaction(const std::vector<TopicPartitionOffset>& offsets,
-                                        Consumer& consumer, absl::Duration timeout);
-  absl::Status CommitTransaction(absl::Duration timeout);
-  absl::Status AbortTransaction(absl::Duration timeout);
-
- private:
-  class DeliveryReporter;
-  Producer() = default;
-
-  std::unique_ptr<DeliveryReporter> reporter_;
-  std::unique_ptr<RdKafka::Producer> producer_;
-  std::unique_ptr<internal::BrokerWatch> broker_watch_;
-  std::vector<std::unique_ptr<RdKafka::Topic>> warm_topics_;
-  std::atomic<bool> stopping_{false};
-  std::thread poller_;
+  // transaction, on behalf of `consumer`'s group (a consumer of the same
+  // kind as this producer).
+  virtual absl::Status SendOffsetsToTransaction(const std::vector<TopicPartitionOffset>& offsets,
+                                                Consumer& consumer, absl::Duration timeout) = 0;
+  virtual absl::Status CommitTransaction(absl::Duration timeout) = 0;
+  virtual absl::Status AbortTransaction(absl::Duration timeout) = 0;
 };
 
 }  // namespace helpline::kafka

@@ -6,7 +6,8 @@
 namespace helpline::kafka {
 
 absl::StatusOr<std::unique_ptr<SharedReader>> SharedReader::Create(const ClientConfig& client) {
-  absl::StatusOr<std::unique_ptr<Consumer>> consumer = Consumer::Create(client, ConsumerOptions{});
+  absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> consumer =
+      RdKafkaConsumer::Create(client, ConsumerOptions{});
   if (!consumer.ok()) return consumer.status();
   std::unique_ptr<SharedReader> reader(new SharedReader());
   reader->consumer_ = *std::move(consumer);

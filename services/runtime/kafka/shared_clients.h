@@ -12,7 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "services/runtime/kafka/consumer.h"
+#include "services/runtime/kafka/rdkafka_consumer.h"
 #include "services/runtime/kafka/producer.h"
 
 namespace helpline::kafka {
@@ -41,7 +41,7 @@ class SharedReader {
   SharedReader() = default;
   void Unfollow(const std::vector<TopicPartitionOffset>& partitions);
 
-  std::unique_ptr<Consumer> consumer_;
+  std::unique_ptr<RdKafkaConsumer> consumer_;
   absl::Mutex mutex_;
   std::set<std::pair<std::string, int32_t>> followed_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stopping_{false};

@@ -1,4 +1,4 @@
-#include "services/runtime/kafka/consumer.h"
+#include "services/runtime/kafka/rdkafka_consumer.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -21,7 +21,7 @@ std::vector<RdKafka::TopicPartition*> ToNative(const std::vector<TopicPartitionO
 // Both group protocols we configure (consumer, classic with the
 // cooperative-sticky assignor) are incremental: a rebalance names only the
 // partitions that move.
-class Consumer::RebalanceAdapter : public RdKafka::RebalanceCb {
+class RdKafkaConsumer::RebalanceAdapter : public RdKafka::RebalanceCb {
  public:
   explicit RebalanceAdapter(std::function<void(const Rebalance&)> handler)
       : handler_(std::move(handler)) {}
@@ -58,6 +58,14 @@ class Consumer::RebalanceAdapter : public RdKafka::RebalanceCb {
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& client,
                                                            const ConsumerOptions& options) {
+  absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> consumer =
+      RdKafkaConsumer::Create(client, options);
+  if (!consumer.ok()) return consumer.status();
+  return std::unique_ptr<Consumer>(*std::move(consumer));
+}
+
+absl::StatusOr<std::unique_ptr<RdKafkaConsumer>> RdKafkaConsumer::Create(
+    const ClientConfig& client, const ConsumerOptions& options) {
   std::map<std::string, std::string> properties = {
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
@@ -89,7 +97,7 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& c
     return status;
   }
   std::string error;
-  std::unique_ptr<Consumer> consumer(new Consumer());
+  std::unique_ptr<RdKafkaConsumer> consumer(new RdKafkaConsumer());
   if (options.on_rebalance) {
     consumer->rebalance_ = std::make_unique<RebalanceAdapter>(options.on_rebalance);
     conf->set("rebalance_cb", consumer->rebalance_.get(), error);
@@ -102,15 +110,15 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& c
   return consumer;
 }
 
-Consumer::~Consumer() { Close(); }
+RdKafkaConsumer::~RdKafkaConsumer() { Close(); }
 
-void Consumer::Close() {
+void RdKafkaConsumer::Close() {
   if (consumer_ == nullptr || closed_) return;
   closed_ = true;
   consumer_->close();
 }
 
-absl::Status Consumer::Assign(const std::vector<TopicPartitionOffset>& partitions) {
+absl::Status RdKafkaConsumer::Assign(const std::vector<TopicPartitionOffset>& partitions) {
   std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
   RdKafka::ErrorCode code = consumer_->assign(native);
   RdKafka::TopicPartition::destroy(native);
@@ -130,21 +138,21 @@ absl::Status FromError(RdKafka::Error* raw, const char* operation) {
 
 }  // namespace
 
-absl::Status Consumer::IncrementalAssign(const std::vector<TopicPartitionOffset>& partitions) {
+absl::Status RdKafkaConsumer::IncrementalAssign(const std::vector<TopicPartitionOffset>& partitions) {
   std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
   absl::Status status = FromError(consumer_->incremental_assign(native), "incremental_assign");
   RdKafka::TopicPartition::destroy(native);
   return status;
 }
 
-absl::Status Consumer::IncrementalUnassign(const std::vector<TopicPartitionOffset>& partitions) {
+absl::Status RdKafkaConsumer::IncrementalUnassign(const std::vector<TopicPartitionOffset>& partitions) {
   std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
   absl::Status status = FromError(consumer_->incremental_unassign(native), "incremental_unassign");
   RdKafka::TopicPartition::destroy(native);
   return status;
 }
 
-absl::Status Consumer::Pause(const std::vector<TopicPartitionOffset>& partitions) {
+absl::Status RdKafkaConsumer::Pause(const std::vector<TopicPartitionOffset>& partitions) {
   std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
   RdKafka::ErrorCode code = consumer_->pause(native);
   RdKafka::TopicPartition::destroy(native);
@@ -154,7 +162,7 @@ absl::Status Consumer::Pause(const std::vector<TopicPartitionOffset>& partitions
   return absl::OkStatus();
 }
 
-absl::Status Consumer::Resume(const std::vector<TopicPartitionOffset>& partitions) {
+absl::Status RdKafkaConsumer::Resume(const std::vector<TopicPartitionOffset>& partitions) {
   std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
   RdKafka::ErrorCode code = consumer_->resume(native);
   RdKafka::TopicPartition::destroy(native);
@@ -199,13 +207,13 @@ absl::StatusOr<std::optional<Record>> ToRecord(RdKafka::Message& message) {
 
 }  // namespace internal
 
-absl::StatusOr<std::optional<Record>> Consumer::Poll(absl::Duration timeout) {
+absl::StatusOr<std::optional<Record>> RdKafkaConsumer::Poll(absl::Duration timeout) {
   broker_watch_->Check(*consumer_);
   std::unique_ptr<RdKafka::Message> message(consumer_->consume(internal::ToMillis(timeout)));
   return internal::ToRecord(*message);
 }
 
-absl::Status Consumer::Subscribe(const std::vector<std::string>& topics) {
+absl::Status RdKafkaConsumer::Subscribe(const std::vector<std::string>& topics) {
   RdKafka::ErrorCode code = consumer_->subscribe(topics);
   if (code != RdKafka::ERR_NO_ERROR) {
     return absl::InvalidArgumentError(absl::StrCat("subscribe: ", RdKafka::err2str(code)));
@@ -213,7 +221,7 @@ absl::Status Consumer::Subscribe(const std::vector<std::string>& topics) {
   return absl::OkStatus();
 }
 
-absl::Status Consumer::Seek(const TopicPartitionOffset& position, absl::Duration timeout) {
+absl::Status RdKafkaConsumer::Seek(const TopicPartitionOffset& position, absl::Duration timeout) {
   std::unique_ptr<RdKafka::TopicPartition> partition(
       RdKafka::TopicPartition::create(position.topic, position.partition, position.offset));
   RdKafka::ErrorCode code = consumer_->seek(*partition, internal::ToMillis(timeout));
@@ -224,7 +232,7 @@ absl::Status Consumer::Seek(const TopicPartitionOffset& position, absl::Duration
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> Consumer::Position(const std::string& topic, int32_t partition) {
+absl::StatusOr<int64_t> RdKafkaConsumer::Position(const std::string& topic, int32_t partition) {
   std::vector<RdKafka::TopicPartition*> native = {RdKafka::TopicPartition::create(topic, partition)};
   RdKafka::ErrorCode code = consumer_->position(native);
   int64_t offset = native[0]->offset();
@@ -235,12 +243,12 @@ absl::StatusOr<int64_t> Consumer::Position(const std::string& topic, int32_t par
   return offset;
 }
 
-std::unique_ptr<RecordQueue> Consumer::NewQueue() {
+std::unique_ptr<RecordQueue> RdKafkaConsumer::NewQueue() {
   return std::make_unique<RecordQueue>(
       std::unique_ptr<RdKafka::Queue>(RdKafka::Queue::create(consumer_.get())));
 }
 
-absl::Status Consumer::Route(const std::string& topic, int32_t partition, RecordQueue& queue) {
+absl::Status RdKafkaConsumer::Route(const std::string& topic, int32_t partition, RecordQueue& queue) {
   std::unique_ptr<RdKafka::TopicPartition> native(RdKafka::TopicPartition::create(topic, partition));
   std::unique_ptr<RdKafka::Queue> source(consumer_->get_partition_queue(native.get()));
   if (source == nullptr) {
@@ -254,7 +262,7 @@ absl::Status Consumer::Route(const std::string& topic, int32_t partition, Record
   return absl::OkStatus();
 }
 
-void Consumer::Unroute(const std::string& topic, int32_t partition) {
+void RdKafkaConsumer::Unroute(const std::string& topic, int32_t partition) {
   std::unique_ptr<RdKafka::TopicPartition> native(RdKafka::TopicPartition::create(topic, partition));
   std::unique_ptr<RdKafka::Queue> source(consumer_->get_partition_queue(native.get()));
   if (source != nullptr) source->forward(nullptr);
@@ -269,7 +277,7 @@ absl::StatusOr<std::optional<Record>> RecordQueue::Poll(absl::Duration timeout) 
   return internal::ToRecord(*message);
 }
 
-absl::StatusOr<int> Consumer::PartitionCount(const std::string& topic, absl::Duration timeout) {
+absl::StatusOr<int> RdKafkaConsumer::PartitionCount(const std::string& topic, absl::Duration timeout) {
   std::string error;
   std::unique_ptr<RdKafka::Topic> handle(RdKafka::Topic::create(consumer_.get(), topic, nullptr, error));
   if (handle == nullptr) return absl::InvalidArgumentError(absl::StrCat(topic, ": ", error));
@@ -298,7 +306,7 @@ absl::StatusOr<int> Consumer::PartitionCount(const std::string& topic, absl::Dur
   }
 }
 
-std::optional<int64_t> Consumer::CachedHighWatermark(const std::string& topic, int32_t partition) {
+std::optional<int64_t> RdKafkaConsumer::CachedHighWatermark(const std::string& topic, int32_t partition) {
   int64_t low = 0, high = 0;
   if (consumer_->get_watermark_offsets(topic, partition, &low, &high) != RdKafka::ERR_NO_ERROR ||
       high < 0) {
@@ -307,7 +315,7 @@ std::optional<int64_t> Consumer::CachedHighWatermark(const std::string& topic, i
   return high;
 }
 
-absl::StatusOr<std::pair<int64_t, int64_t>> Consumer::WatermarkOffsets(const std::string& topic,
+absl::StatusOr<std::pair<int64_t, int64_t>> RdKafkaConsumer::WatermarkOffsets(const std::string& topic,
                                                                        int32_t partition,
                                                                        absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
@@ -329,7 +337,7 @@ absl::StatusOr<std::pair<int64_t, int64_t>> Consumer::WatermarkOffsets(const std
   }
 }
 
-absl::StatusOr<std::vector<int64_t>> Consumer::EndOffsets(const std::string& topic,
+absl::StatusOr<std::vector<int64_t>> RdKafkaConsumer::EndOffsets(const std::string& topic,
                                                           int partitions, absl::Duration timeout) {
   std::vector<TopicPartitionOffset> wanted;
   for (int32_t p = 0; p < partitions; ++p) wanted.push_back({topic, p, -1});  // -1: the latest
@@ -347,7 +355,7 @@ absl::StatusOr<std::vector<int64_t>> Consumer::EndOffsets(const std::string& top
   return ends;
 }
 
-absl::StatusOr<std::vector<TopicPartitionOffset>> Consumer::Committed(
+absl::StatusOr<std::vector<TopicPartitionOffset>> RdKafkaConsumer::Committed(
     const std::vector<TopicPartitionOffset>& partitions, absl::Duration timeout) {
   std::vector<RdKafka::TopicPartition*> native = ToNative(partitions);
   RdKafka::ErrorCode code = consumer_->committed(native, internal::ToMillis(timeout));
@@ -364,7 +372,7 @@ absl::StatusOr<std::vector<TopicPartitionOffset>> Consumer::Committed(
   return out;
 }
 
-absl::Status Consumer::Commit(const std::vector<TopicPartitionOffset>& offsets) {
+absl::Status RdKafkaConsumer::Commit(const std::vector<TopicPartitionOffset>& offsets) {
   std::vector<RdKafka::TopicPartition*> native = ToNative(offsets);
   RdKafka::ErrorCode code = consumer_->commitSync(native);
   RdKafka::TopicPartition::destroy(native);

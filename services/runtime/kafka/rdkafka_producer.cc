@@ -1,8 +1,10 @@
-#include "services/runtime/kafka/producer.h"
+#include "services/runtime/kafka/rdkafka_producer.h"
 
 #include "absl/strings/str_cat.h"
 #include "librdkafka/rdkafkacpp.h"
-#include "services/runtime/kafka/consumer.h"
+#include <future>
+
+#include "services/runtime/kafka/rdkafka_consumer.h"
 
 namespace helpline::kafka {
 namespace {
@@ -24,9 +26,8 @@ bool IsFencingCode(RdKafka::ErrorCode code) {
 }
 
 absl::Status Fatal(RdKafka::ErrorCode code, const std::string& message) {
-  absl::Status status = absl::FailedPreconditionError(absl::StrCat("fatal: ", message));
-  if (IsFencingCode(code)) status.SetPayload(kFencedPayload, absl::Cord("1"));
-  return status;
+  if (IsFencingCode(code)) return FencedError(message);
+  return absl::FailedPreconditionError(absl::StrCat("fatal: ", message));
 }
 
 absl::Status FromTransactionError(RdKafka::Error* raw, const char* operation) {
@@ -35,9 +36,8 @@ absl::Status FromTransactionError(RdKafka::Error* raw, const char* operation) {
   std::string message = absl::StrCat(operation, ": ", error->name(), ": ", error->str());
   if (error->is_fatal()) return Fatal(error->code(), message);
   if (error->txn_requires_abort()) {
-    absl::Status status = absl::AbortedError(message);
-    if (IsLostMembershipCode(error->code())) status.SetPayload(kLostMembershipPayload, absl::Cord("1"));
-    return status;
+    if (IsLostMembershipCode(error->code())) return LostGroupMembershipError(message);
+    return absl::AbortedError(message);
   }
   if (error->is_retriable()) return absl::UnavailableError(message);
   return absl::InternalError(message);
@@ -53,7 +53,19 @@ bool LostGroupMembership(const absl::Status& status) {
   return status.GetPayload(kLostMembershipPayload).has_value();
 }
 
-class Producer::DeliveryReporter : public RdKafka::DeliveryReportCb {
+absl::Status FencedError(absl::string_view message) {
+  absl::Status status = absl::FailedPreconditionError(absl::StrCat("fatal: ", message));
+  status.SetPayload(kFencedPayload, absl::Cord("1"));
+  return status;
+}
+
+absl::Status LostGroupMembershipError(absl::string_view message) {
+  absl::Status status = absl::AbortedError(message);
+  status.SetPayload(kLostMembershipPayload, absl::Cord("1"));
+  return status;
+}
+
+class RdKafkaProducer::DeliveryReporter : public RdKafka::DeliveryReportCb {
  public:
   void dr_cb(RdKafka::Message& message) override {
     std::unique_ptr<DeliveryCallback> callback(static_cast<DeliveryCallback*>(message.msg_opaque()));
@@ -72,6 +84,14 @@ class Producer::DeliveryReporter : public RdKafka::DeliveryReportCb {
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ClientConfig& client,
                                                            const ProducerOptions& options) {
+  absl::StatusOr<std::unique_ptr<RdKafkaProducer>> producer =
+      RdKafkaProducer::Create(client, options);
+  if (!producer.ok()) return producer.status();
+  return std::unique_ptr<Producer>(*std::move(producer));
+}
+
+absl::StatusOr<std::unique_ptr<RdKafkaProducer>> RdKafkaProducer::Create(
+    const ClientConfig& client, const ProducerOptions& options) {
   std::map<std::string, std::string> properties = {
       {"enable.idempotence", "true"},
       {"acks", "all"},
@@ -89,7 +109,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ClientConfig& c
   }
   for (const auto& [name, value] : options.overrides) properties[name] = value;
 
-  std::unique_ptr<Producer> producer(new Producer());
+  std::unique_ptr<RdKafkaProducer> producer(new RdKafkaProducer());
   producer->reporter_ = std::make_unique<DeliveryReporter>();
   std::unique_ptr<RdKafka::Conf> conf = internal::NewGlobalConf();
   if (absl::Status status = internal::BuildConf(client, properties, conf.get()); !status.ok()) {
@@ -109,7 +129,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ClientConfig& c
   // transaction and is replaced; this one lives as long as the process.)
   if (options.transactional_id.empty()) {
     producer->broker_watch_ = std::make_unique<internal::BrokerWatch>(client.bootstrap_servers);
-    Producer* self = producer.get();
+    RdKafkaProducer* self = producer.get();
     producer->poller_ = std::thread([self] {
       while (!self->stopping_.load()) {
         self->producer_->poll(50);
@@ -120,7 +140,7 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ClientConfig& c
   return producer;
 }
 
-Producer::~Producer() {
+RdKafkaProducer::~RdKafkaProducer() {
   if (producer_ != nullptr) producer_->flush(internal::ToMillis(absl::Seconds(5)));
   stopping_.store(true);
   if (poller_.joinable()) poller_.join();
@@ -128,7 +148,7 @@ Producer::~Producer() {
   producer_.reset();
 }
 
-absl::Status Producer::Produce(const OutgoingRecord& record, DeliveryCallback on_delivery) {
+absl::Status RdKafkaProducer::Produce(const OutgoingRecord& record, DeliveryCallback on_delivery) {
   RdKafka::Headers* headers = nullptr;
   if (!record.headers.empty()) {
     headers = RdKafka::Headers::create();
@@ -160,7 +180,7 @@ absl::Status Producer::Produce(const OutgoingRecord& record, DeliveryCallback on
   }
 }
 
-Delivery Producer::ProduceAndWait(const OutgoingRecord& record) {
+Delivery RdKafkaProducer::ProduceAndWait(const OutgoingRecord& record) {
   auto promise = std::make_shared<std::promise<Delivery>>();
   std::future<Delivery> future = promise->get_future();
   absl::Status queued =
@@ -178,14 +198,14 @@ Delivery Producer::ProduceAndWait(const OutgoingRecord& record) {
   return future.get();
 }
 
-absl::Status Producer::Flush(absl::Duration timeout) {
+absl::Status RdKafkaProducer::Flush(absl::Duration timeout) {
   RdKafka::ErrorCode code = producer_->flush(internal::ToMillis(timeout));
   if (code == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
   return absl::DeadlineExceededError(
       absl::StrCat("flush: ", producer_->outq_len(), " records still in flight"));
 }
 
-absl::Status Producer::WarmUp(const std::vector<std::string>& topics, absl::Duration timeout) {
+absl::Status RdKafkaProducer::WarmUp(const std::vector<std::string>& topics, absl::Duration timeout) {
   for (const std::string& name : topics) {
     std::string error;
     std::unique_ptr<RdKafka::Topic> topic(
@@ -203,30 +223,35 @@ absl::Status Producer::WarmUp(const std::vector<std::string>& topics, absl::Dura
   return absl::OkStatus();
 }
 
-absl::Status Producer::FatalError() const {
+absl::Status RdKafkaProducer::FatalError() const {
   std::string reason;
   RdKafka::ErrorCode code = producer_->fatal_error(reason);
   if (code == RdKafka::ERR_NO_ERROR) return absl::OkStatus();
   return Fatal(code, absl::StrCat(RdKafka::err2str(code), ": ", reason));
 }
 
-absl::Status Producer::InitTransactions(absl::Duration timeout) {
+absl::Status RdKafkaProducer::InitTransactions(absl::Duration timeout) {
   return FromTransactionError(producer_->init_transactions(internal::ToMillis(timeout)),
                               "init_transactions");
 }
 
-absl::Status Producer::BeginTransaction() {
+absl::Status RdKafkaProducer::BeginTransaction() {
   return FromTransactionError(producer_->begin_transaction(), "begin_transaction");
 }
 
-absl::Status Producer::SendOffsetsToTransaction(const std::vector<TopicPartitionOffset>& offsets,
+absl::Status RdKafkaProducer::SendOffsetsToTransaction(const std::vector<TopicPartitionOffset>& offsets,
                                                 Consumer& consumer, absl::Duration timeout) {
   std::vector<RdKafka::TopicPartition*> partitions;
   for (const TopicPartitionOffset& offset : offsets) {
     partitions.push_back(
         RdKafka::TopicPartition::create(offset.topic, offset.partition, offset.offset));
   }
-  std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(consumer.native()->groupMetadata());
+  auto* native = dynamic_cast<RdKafkaConsumer*>(&consumer);
+  if (native == nullptr) {
+    RdKafka::TopicPartition::destroy(partitions);
+    return absl::InvalidArgumentError("send_offsets_to_transaction: not a librdkafka consumer");
+  }
+  std::unique_ptr<RdKafka::ConsumerGroupMetadata> group(native->native()->groupMetadata());
   absl::Status status = FromTransactionError(
       producer_->send_offsets_to_transaction(partitions, group.get(), internal::ToMillis(timeout)),
       "send_offsets_to_transaction");
@@ -234,12 +259,12 @@ absl::Status Producer::SendOffsetsToTransaction(const std::vector<TopicPartition
   return status;
 }
 
-absl::Status Producer::CommitTransaction(absl::Duration timeout) {
+absl::Status RdKafkaProducer::CommitTransaction(absl::Duration timeout) {
   return FromTransactionError(producer_->commit_transaction(internal::ToMillis(timeout)),
                               "commit_transaction");
 }
 
-absl::Status Producer::AbortTransaction(absl::Duration timeout) {
+absl::Status RdKafkaProducer::AbortTransaction(absl::Duration timeout) {
   return FromTransactionError(producer_->abort_transaction(internal::ToMillis(timeout)),
                               "abort_transaction");
 }

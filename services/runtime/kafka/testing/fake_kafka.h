@@ -1,0 +1,69 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "services/runtime/kafka/client_factory.h"
+
+// An in-memory Kafka cluster for unit tests of what sits on the clients
+// (the processor), with Kafka's rules where the runtime relies on them:
+//  - topics of partitions whose records get consecutive offsets;
+//  - transactions: a transactional producer's records and the consumer
+//    offsets it sends are committed or aborted together; each ends with a
+//    marker record that takes an offset and is never read; a
+//    read_committed consumer stops at the first record of a transaction
+//    still open (the last stable offset) and skips aborted ones;
+//  - fencing: InitTransactions with a transactional id aborts what an
+//    earlier producer with that id left open and fences it (its next call
+//    is a fatal FencedError); a transaction open longer than its timeout is
+//    aborted and its producer fenced, as the broker does;
+//  - consumer groups: committed offsets; members that Subscribe share the
+//    partitions (partition i to the i-th member modulo their count), a
+//    partition moves only after its owner released it on its next Poll
+//    (revoked through on_rebalance first, as the cooperative protocols do),
+//    and a new owner starts at the committed offset once no open
+//    transaction is committing it; an offset sent with a transaction for a
+//    partition the member no longer owns aborts it
+//    (LostGroupMembershipError once the member has left).
+// Left out: brokers, replication, retention and compaction, timestamps
+// beyond "now", records without a partition go to hash(key) % count (not
+// Kafka's murmur2).
+namespace helpline::kafka::testing {
+
+class FakeKafka : public ClientFactory {
+ public:
+  FakeKafka();
+  ~FakeKafka() override;
+
+  void CreateTopic(const std::string& name, int partitions);
+
+  absl::StatusOr<std::unique_ptr<Consumer>> NewConsumer(const ConsumerOptions& options) override;
+  absl::StatusOr<std::unique_ptr<Producer>> NewProducer(const ProducerOptions& options) override;
+
+  // What a read_committed consumer of the whole topic reads now, by
+  // partition and then offset.
+  std::vector<Record> Committed(const std::string& topic);
+  // The group's committed offset of the partition, if it has one.
+  std::optional<int64_t> CommittedOffset(const std::string& group, const std::string& topic,
+                                         int32_t partition);
+  // How many transactions were committed and aborted so far.
+  int64_t TransactionsCommitted();
+  int64_t TransactionsAborted();
+
+  // The next `times` CommitTransaction calls fail with `error` instead of
+  // committing: ABORTED leaves the transaction for the producer to abort,
+  // FAILED_PRECONDITION is the producer's fatal error (its transaction
+  // aborted).
+  void FailCommits(int times, absl::Status error);
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace helpline::kafka::testing
