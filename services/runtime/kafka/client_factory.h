@@ -11,7 +11,8 @@ namespace helpline::kafka {
 
 // Opens consumers and producers of one cluster. The processor opens every
 // client through one, so that its unit tests can hand it an in-memory
-// cluster (kafka::testing::FakeKafka) instead of a real one.
+// cluster (kafka::testing::FakeKafka) instead of a real one. A producer's
+// SendOffsetsToTransaction takes only a consumer of the same factory.
 class ClientFactory {
  public:
   virtual ~ClientFactory() = default;

@@ -59,7 +59,10 @@ class Consumer {
   // A consumer of the cluster `client` names (an RdKafkaConsumer).
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(const ClientConfig& client,
                                                           const ConsumerOptions& options);
+  Consumer() = default;
   virtual ~Consumer() = default;
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
 
   // Replaces the assignment. Offsets may be kOffsetBeginning or kOffsetEnd.
   virtual absl::Status Assign(const std::vector<TopicPartitionOffset>& partitions) = 0;

@@ -4,11 +4,11 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "services/runtime/kafka/client.h"
 
@@ -63,7 +63,10 @@ class Producer {
   // A producer to the cluster `client` names (an RdKafkaProducer).
   static absl::StatusOr<std::unique_ptr<Producer>> Create(const ClientConfig& client,
                                                           const ProducerOptions& options);
+  Producer() = default;
   virtual ~Producer() = default;
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
 
   using DeliveryCallback = std::function<void(const Delivery&)>;
 

@@ -30,8 +30,6 @@ class RdKafkaConsumer final : public Consumer {
                                                                  const ConsumerOptions& options);
   ~RdKafkaConsumer() override;
 
-  RdKafkaConsumer(const RdKafkaConsumer&) = delete;
-  RdKafkaConsumer& operator=(const RdKafkaConsumer&) = delete;
 
   absl::Status Assign(const std::vector<TopicPartitionOffset>& partitions) override;
   absl::Status IncrementalAssign(const std::vector<TopicPartitionOffset>& partitions) override;

@@ -1,16 +1,13 @@
 #include "services/runtime/kafka/rdkafka_producer.h"
 
-#include "absl/strings/str_cat.h"
-#include "librdkafka/rdkafkacpp.h"
 #include <future>
 
+#include "absl/strings/str_cat.h"
+#include "librdkafka/rdkafkacpp.h"
 #include "services/runtime/kafka/rdkafka_consumer.h"
 
 namespace helpline::kafka {
 namespace {
-
-constexpr char kFencedPayload[] = "helpline.kafka/fenced";
-constexpr char kLostMembershipPayload[] = "helpline.kafka/lost-group-membership";
 
 // Not STALE_MEMBER_EPOCH or ILLEGAL_GENERATION: those come from a member
 // whose epoch or generation moved on (another member joined or left) and
@@ -44,26 +41,6 @@ absl::Status FromTransactionError(RdKafka::Error* raw, const char* operation) {
 }
 
 }  // namespace
-
-bool IsFenced(const absl::Status& status) {
-  return status.GetPayload(kFencedPayload).has_value();
-}
-
-bool LostGroupMembership(const absl::Status& status) {
-  return status.GetPayload(kLostMembershipPayload).has_value();
-}
-
-absl::Status FencedError(absl::string_view message) {
-  absl::Status status = absl::FailedPreconditionError(absl::StrCat("fatal: ", message));
-  status.SetPayload(kFencedPayload, absl::Cord("1"));
-  return status;
-}
-
-absl::Status LostGroupMembershipError(absl::string_view message) {
-  absl::Status status = absl::AbortedError(message);
-  status.SetPayload(kLostMembershipPayload, absl::Cord("1"));
-  return status;
-}
 
 class RdKafkaProducer::DeliveryReporter : public RdKafka::DeliveryReportCb {
  public:

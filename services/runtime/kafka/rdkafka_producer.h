@@ -26,8 +26,6 @@ class RdKafkaProducer final : public Producer {
                                                                  const ProducerOptions& options);
   ~RdKafkaProducer() override;
 
-  RdKafkaProducer(const RdKafkaProducer&) = delete;
-  RdKafkaProducer& operator=(const RdKafkaProducer&) = delete;
 
   absl::Status Produce(const OutgoingRecord& record, DeliveryCallback on_delivery) override;
   Delivery ProduceAndWait(const OutgoingRecord& record) override;

@@ -1,5 +1,6 @@
 #include "services/runtime/kafka/testing/fake_kafka.h"
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
@@ -37,7 +38,12 @@ struct Transaction {
 struct Member {
   std::vector<std::string> topics;
   std::set<TopicPartition> owned;
+  // Closed, or expelled and not yet back (FakeKafka::ExpelMembers).
   bool left = false;
+  // Expelled: its next Poll loses what it owned and joins again.
+  bool expelled = false;
+  // To be expelled when it next sends offsets with a transaction.
+  bool expel_at_next_offsets = false;
 };
 
 struct Group {
@@ -59,7 +65,6 @@ struct FakeKafka::State {
   std::map<std::string, Group> groups ABSL_GUARDED_BY(mutex);
   int failing_commits ABSL_GUARDED_BY(mutex) = 0;
   absl::Status commit_error ABSL_GUARDED_BY(mutex);
-  int64_t committed_count ABSL_GUARDED_BY(mutex) = 0;
   int64_t aborted_count ABSL_GUARDED_BY(mutex) = 0;
 
   std::vector<Entry>* Log(const TopicPartition& tp) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
@@ -96,7 +101,7 @@ struct FakeKafka::State {
     }
     auto open = open_by_id.find(transaction.transactional_id);
     if (open != open_by_id.end() && open->second == id) open_by_id.erase(open);
-    ++(commit ? committed_count : aborted_count);
+    if (!commit) ++aborted_count;
     changed.SignalAll();
   }
 
@@ -148,6 +153,18 @@ struct FakeKafka::State {
     return target;
   }
 
+  void Expel(const std::string& group, Member* member) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
+    std::vector<Member*>& members = groups[group].members;
+    auto found = std::find(members.begin(), members.end(), member);
+    if (found == members.end()) return;
+    members.erase(found);
+    member->owned.clear();
+    member->left = true;
+    member->expelled = true;
+    member->expel_at_next_offsets = false;
+    changed.SignalAll();
+  }
+
   bool OwnedByAnother(const std::string& group, const Member* member, const TopicPartition& tp)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
     for (const Member* other : groups[group].members) {
@@ -191,6 +208,7 @@ class FakeConsumer final : public Consumer {
   absl::Status Subscribe(const std::vector<std::string>& topics) override {
     if (options_.group_id.empty()) return absl::InvalidArgumentError("subscribe needs a group id");
     absl::MutexLock lock(&state_->mutex);
+    if (closed_) return absl::FailedPreconditionError("subscribe: the consumer is closed");
     if (member_ != nullptr) return absl::FailedPreconditionError("already subscribed");
     member_ = std::make_unique<Member>();
     member_->topics = topics;
@@ -211,9 +229,11 @@ class FakeConsumer final : public Consumer {
     absl::MutexLock lock(&state_->mutex);
     if (member_ != nullptr) {
       std::vector<Member*>& members = state_->groups[options_.group_id].members;
-      members.erase(std::find(members.begin(), members.end(), member_.get()));
+      auto found = std::find(members.begin(), members.end(), member_.get());
+      if (found != members.end()) members.erase(found);
       member_->owned.clear();
       member_->left = true;
+      member_->expelled = false;
     }
     assigned_.clear();
     state_->changed.SignalAll();
@@ -254,7 +274,7 @@ class FakeConsumer final : public Consumer {
         state_->mutex.Unlock();
         if (options_.on_rebalance) options_.on_rebalance(*rebalance);
         state_->mutex.Lock();
-        if (!rebalance->assigned) {
+        if (!rebalance->assigned && !rebalance->lost) {
           for (const auto& each : rebalance->partitions) {
             member_->owned.erase({each.topic, each.partition});
             assigned_.erase({each.topic, each.partition});
@@ -355,7 +375,7 @@ class FakeConsumer final : public Consumer {
 
   // For FakeProducer::SendOffsetsToTransaction, holding the state's lock.
   const std::string& group() const { return options_.group_id; }
-  const Member* member() const { return member_.get(); }
+  Member* member() { return member_.get(); }
 
  private:
   struct Assigned {
@@ -416,6 +436,18 @@ class FakeConsumer final : public Consumer {
   // assignment of partitions no other member still owns.
   std::optional<Rebalance> NextRebalance() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mutex) {
     if (member_ == nullptr || closed_) return std::nullopt;
+    if (member_->expelled) {
+      // Its partitions went to the others already; it learns of it now and
+      // joins again, as librdkafka does for a fenced member.
+      std::set<TopicPartition> lost;
+      for (const auto& [tp, assigned] : assigned_) lost.insert(tp);
+      assigned_.clear();
+      member_->expelled = false;
+      member_->left = false;
+      state_->groups[options_.group_id].members.push_back(member_.get());
+      state_->changed.SignalAll();
+      if (!lost.empty()) return Rebalance{false, ToList(lost), /*lost=*/true};
+    }
     std::set<TopicPartition> target = state_->Target(options_.group_id, member_.get());
     std::set<TopicPartition> revoked;
     for (const TopicPartition& tp : member_->owned) {
@@ -465,10 +497,10 @@ class FakeConsumer final : public Consumer {
 
   const std::shared_ptr<State> state_;
   const ConsumerOptions options_;
-  std::map<TopicPartition, Assigned> assigned_;
-  std::unique_ptr<Member> member_;
-  size_t next_ = 0;
-  bool closed_ = false;
+  std::map<TopicPartition, Assigned> assigned_ ABSL_GUARDED_BY(state_->mutex);
+  std::unique_ptr<Member> member_ ABSL_GUARDED_BY(state_->mutex);
+  size_t next_ ABSL_GUARDED_BY(state_->mutex) = 0;
+  bool closed_ ABSL_GUARDED_BY(state_->mutex) = false;
 };
 
 class FakeProducer final : public Producer {
@@ -507,7 +539,6 @@ class FakeProducer final : public Producer {
                            static_cast<int64_t>(log->size()) - 1}});
       state_->changed.SignalAll();
     }
-    if (!transactional()) Report(absl::OkStatus());
     return absl::OkStatus();
   }
 
@@ -520,7 +551,12 @@ class FakeProducer final : public Producer {
   }
 
   absl::Status Flush(absl::Duration) override {
-    Report(absl::OkStatus());
+    absl::Status usable;
+    {
+      absl::MutexLock lock(&state_->mutex);
+      usable = UsableLocked();
+    }
+    Report(usable);
     return absl::OkStatus();
   }
 
@@ -549,9 +585,11 @@ class FakeProducer final : public Producer {
     return absl::OkStatus();
   }
 
+  // Local, as in librdkafka: fencing shows at the next call that reaches
+  // the broker.
   absl::Status BeginTransaction() override {
     absl::MutexLock lock(&state_->mutex);
-    if (absl::Status usable = UsableLocked(); !usable.ok()) return usable;
+    if (!fatal_.ok()) return fatal_;
     if (epoch_ == 0) return absl::InternalError("begin_transaction: InitTransactions first");
     if (open_ != 0) return absl::InternalError("begin_transaction: a transaction is open");
     open_ = state_->next_transaction++;
@@ -570,14 +608,12 @@ class FakeProducer final : public Producer {
     absl::MutexLock lock(&state_->mutex);
     if (absl::Status usable = UsableLocked(); !usable.ok()) return usable;
     if (open_ == 0) return absl::InternalError("send_offsets: no transaction begun");
-    if (const Member* member = fake->member()) {
-      if (member->left) return LostGroupMembershipError("send_offsets: the member left the group");
-      for (const auto& each : offsets) {
-        if (!member->owned.contains({each.topic, each.partition})) {
-          return absl::AbortedError(absl::StrCat("send_offsets: ", each.topic, "/", each.partition,
-                                                 " is no longer this member's"));
-        }
-      }
+    // As the broker (KIP-848), it checks that the member is still in the
+    // group, not which partitions it owns.
+    Member* member = fake->member();
+    if (member != nullptr && member->expel_at_next_offsets) state_->Expel(fake->group(), member);
+    if (member != nullptr && member->left) {
+      return LostGroupMembershipError("send_offsets: not a member of the group (left or expelled)");
     }
     for (const auto& each : offsets) {
       state_->transactions[open_].offsets[fake->group()][{each.topic, each.partition}] = each.offset;
@@ -595,8 +631,9 @@ class FakeProducer final : public Producer {
         --state_->failing_commits;
         failed = state_->commit_error;
         if (failed.code() == absl::StatusCode::kAborted) return failed;
+        // A producer that failed fatally leaves its transaction open until
+        // a successor's InitTransactions or the timeout aborts it.
         fatal_ = failed;
-        state_->End(open_, /*commit=*/false);
       } else {
         state_->End(open_, /*commit=*/true);
       }
@@ -649,10 +686,10 @@ class FakeProducer final : public Producer {
 
   const std::shared_ptr<State> state_;
   const ProducerOptions options_;
-  int64_t epoch_ = 0;
-  int64_t open_ = 0;
-  absl::Status fatal_;
-  std::vector<std::pair<DeliveryCallback, Delivery>> pending_;
+  int64_t epoch_ ABSL_GUARDED_BY(state_->mutex) = 0;
+  int64_t open_ ABSL_GUARDED_BY(state_->mutex) = 0;
+  absl::Status fatal_ ABSL_GUARDED_BY(state_->mutex);
+  std::vector<std::pair<DeliveryCallback, Delivery>> pending_ ABSL_GUARDED_BY(state_->mutex);
 };
 
 }  // namespace
@@ -702,14 +739,25 @@ std::optional<int64_t> FakeKafka::CommittedOffset(const std::string& group,
   return found->second;
 }
 
-int64_t FakeKafka::TransactionsCommitted() {
+int64_t FakeKafka::Epoch(const std::string& transactional_id) {
   absl::MutexLock lock(&state_->mutex);
-  return state_->committed_count;
+  return state_->epochs[transactional_id];
 }
 
 int64_t FakeKafka::TransactionsAborted() {
   absl::MutexLock lock(&state_->mutex);
   return state_->aborted_count;
+}
+
+void FakeKafka::ExpelMember(const std::string& group, size_t index, bool at_next_offsets) {
+  absl::MutexLock lock(&state_->mutex);
+  std::vector<Member*>& members = state_->groups[group].members;
+  if (index >= members.size()) return;
+  if (at_next_offsets) {
+    members[index]->expel_at_next_offsets = true;
+  } else {
+    state_->Expel(group, members[index]);
+  }
 }
 
 void FakeKafka::FailCommits(int times, absl::Status error) {
