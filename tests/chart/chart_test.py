@@ -14,7 +14,13 @@ let streams live; the values schema turns wrong values away, and a refund
 window longer than the payout hold, an ingress that would cut streams, and a
 gateway without its services are refused; production's Kafka is SASL_SSL
 with a user and password Secret of each service's own, and the topics Job
-creates the ACLs as the admin principal."""
+creates the ACLs as the admin principal; when enabled, each Grafana dashboard
+in files/dashboards is a ConfigMap the sidecar loads (valid JSON, a uid and
+title of its own, every panel on the ${datasource} variable) and the
+PrometheusRule carries files/prometheus/alerts.yaml as it is but for the
+runbook base, every alert with a severity and a runbook link, on targets the
+ServiceMonitor labels with helpline_service and the job the rules select;
+neither renders by default."""
 import copy
 import json
 import os
@@ -34,6 +40,9 @@ BUILD_DIR = os.environ.get("BUILD_DIR", "")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHART = os.path.join(ROOT, "charts", "helpline")
 VALUES_DIR = os.path.join(ROOT, "deploy", "values")
+DASHBOARDS_DIR = os.path.join(CHART, "files", "dashboards")
+RULES_FILE = os.path.join(CHART, "files", "prometheus", "alerts.yaml")
+PROMTOOL = os.environ.get("PROMTOOL", "promtool")
 SECRET_WORDS = ("password", "secret", "key_encryption_key", "email_hash_key")
 SERVICES = ("identity", "catalog", "matching", "sessions", "payments")
 # Where deploy/Dockerfile puts the gateway's schema files (dockerfile_test.py
@@ -470,7 +479,7 @@ def check_kafka_principals(by_kind, values):
     check(kafka["securityProtocol"] == "sasl_ssl", "production: Kafka is not SASL_SSL")
     users, secrets = {}, {}
     configs = {c["metadata"]["name"]: json.loads(c["data"]["config.json"])
-               for c in by_kind.get("ConfigMap", [])}
+               for c in by_kind.get("ConfigMap", []) if "config.json" in c["data"]}
     for deployment in by_kind.get("Deployment", []):
         dname = deployment["metadata"]["name"]
         service = dname.split("-")[-1]
@@ -521,7 +530,7 @@ def check_tls(by_kind, values):
     mine = {"cert_file": "/etc/helpline/tls/tls.crt", "key_file": "/etc/helpline/tls/tls.key",
             "ca_file": "/etc/helpline/tls/ca.crt"}
     configs = {c["metadata"]["name"]: json.loads(c["data"]["config.json"])
-               for c in by_kind.get("ConfigMap", [])}
+               for c in by_kind.get("ConfigMap", []) if "config.json" in c["data"]}
     names = []
     for deployment in by_kind.get("Deployment", []):
         dname = deployment["metadata"]["name"]
@@ -579,6 +588,164 @@ def check_tls(by_kind, values):
                               (("pspSandbox.enabled=true",), "tls.processorCaSecret")))
 
 
+def dashboard_files():
+    return sorted(f for f in os.listdir(DASHBOARDS_DIR) if f.endswith(".json"))
+
+
+def replaced(node, old, new):
+    """A parsed YAML document with `old` replaced by `new` in every string."""
+    if isinstance(node, dict):
+        return {key: replaced(value, old, new) for key, value in node.items()}
+    if isinstance(node, list):
+        return [replaced(value, old, new) for value in node]
+    return node.replace(old, new) if isinstance(node, str) else node
+
+
+def check_monitoring():
+    """With the dashboards and the rule enabled (and every Service, the
+    sandbox processor's too): a ConfigMap per dashboard for Grafana's
+    sidecar, the rules file as a PrometheusRule with its runbook links, the
+    ServiceMonitor labelling targets as the rules and dashboards select them."""
+    base = "https://docs.example.org/helpline/v1"
+    monitoring = {"pspSandbox": {"enabled": True},
+                  "metrics": {"serviceMonitor": {"enabled": True},
+                              "dashboards": {"enabled": True, "label": "grafana_dashboard",
+                                             "labelValue": "1", "folder": "Helpline"},
+                              "prometheusRule": {"enabled": True, "runbookBase": base,
+                                                 "labels": {"release": "kube-prometheus-stack"}}}}
+    with tempfile.NamedTemporaryFile("w", suffix="-monitoring.yaml") as values_file:
+        yaml.safe_dump(monitoring, values_file)
+        values_file.flush()
+        lint = helm("lint", "--strict", CHART, "-f", values_file.name)
+        check(lint.returncode == 0, f"monitoring: helm lint --strict failed: {lint.stdout}{lint.stderr}")
+        docs = render(values_file.name)
+    by_kind = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+
+    # Dashboards: each file a ConfigMap of its own with the sidecar's label
+    # and folder, under a ConfigMap's 1 MiB; JSON Grafana takes, with a uid
+    # and title of its own, every panel on the ${datasource} variable.
+    files = dashboard_files()
+    check(len(files) >= 4, f"monitoring: only {files} in {DASHBOARDS_DIR}")
+    shipped = {}
+    for config_map in by_kind.get("ConfigMap", []):
+        metadata = config_map["metadata"]
+        keys = set(config_map.get("data", {})) & set(files)
+        if not keys:
+            continue
+        where = f"monitoring: dashboard ConfigMap {metadata['name']}"
+        check(len(config_map["data"]) == 1, f"{where} holds {sorted(config_map['data'])}, not one dashboard")
+        check(metadata.get("labels", {}).get("grafana_dashboard") == "1", f"{where} lacks grafana_dashboard: \"1\"")
+        check(metadata.get("annotations", {}).get("grafana_folder") == "Helpline",
+              f"{where} is not in the folder metrics.dashboards.folder")
+        check(len(yaml.safe_dump(config_map).encode()) < 2**20, f"{where} is over a ConfigMap's 1 MiB")
+        for key in keys:
+            check(key not in shipped, f"monitoring: {key} is in more than one ConfigMap")
+            shipped[key] = config_map["data"][key]
+    check(sorted(shipped) == files, f"monitoring: dashboards shipped {sorted(shipped)}, files {files}")
+    uids, titles = set(), set()
+    for key, text in sorted(shipped.items()):
+        try:
+            board = json.loads(text)
+        except ValueError as error:
+            check(False, f"monitoring: {key} is not JSON: {error}")
+            continue
+        with open(os.path.join(DASHBOARDS_DIR, key)) as original:
+            check(board == json.load(original), f"monitoring: {key} is not shipped as the file has it")
+        uid, title = board.get("uid"), board.get("title")
+        check(uid and uid not in uids, f"monitoring: {key} has no uid of its own ({uid!r})")
+        check(title and title not in titles, f"monitoring: {key} has no title of its own ({title!r})")
+        uids.add(uid)
+        titles.add(title)
+        variables = {v["name"]: v for v in board.get("templating", {}).get("list", [])}
+        source = variables.get("datasource", {})
+        check(source.get("type") == "datasource" and source.get("query") == "prometheus",
+              f"monitoring: {key} has no Prometheus datasource variable")
+        panels = [p for top in board.get("panels", []) for p in [top, *top.get("panels", [])]]
+        queried = [p for p in panels if p.get("type") != "row"]
+        check(queried, f"monitoring: {key} has no panels")
+        ids = [p.get("id") for p in panels]
+        check(len(set(ids)) == len(ids), f"monitoring: {key} repeats panel ids")
+        for panel in queried:
+            what = f"monitoring: {key}'s panel {panel.get('title')!r}"
+            check(panel.get("datasource", {}).get("uid") == "${datasource}" and panel.get("targets") and
+                  all(t.get("datasource", {}).get("uid") == "${datasource}" for t in panel["targets"]),
+                  f"{what} does not query ${{datasource}}")
+            check(panel.get("description"), f"{what} does not say what to read in it")
+            check(panel.get("fieldConfig", {}).get("defaults", {}).get("unit"), f"{what} has no unit")
+
+    # The rule: the rules file as it is, RUNBOOK_BASE replaced by the base.
+    rules = by_kind.get("PrometheusRule", [])
+    check(len(rules) == 1, f"monitoring: {len(rules)} PrometheusRules")
+    monitors = by_kind.get("ServiceMonitor", [])
+    check(len(monitors) == 1, f"monitoring: {len(monitors)} ServiceMonitors")
+    if not rules or not monitors:
+        return
+    rule = rules[0]
+    check(rule["metadata"].get("labels", {}).get("release") == "kube-prometheus-stack",
+          "monitoring: the PrometheusRule lacks metrics.prometheusRule.labels")
+    with open(RULES_FILE) as original:
+        expected = replaced(yaml.safe_load(original), "RUNBOOK_BASE", base)
+    check(rule["spec"] == expected, "monitoring: the PrometheusRule's spec is not files/prometheus/alerts.yaml")
+    check("RUNBOOK_BASE" not in yaml.safe_dump(rule), "monitoring: RUNBOOK_BASE is left in the PrometheusRule")
+    with tempfile.NamedTemporaryFile("w", suffix="-rules.yaml") as rules_file:
+        yaml.safe_dump(rule["spec"], rules_file)
+        rules_file.flush()
+        try:
+            checked = subprocess.run([PROMTOOL, "check", "rules", rules_file.name], capture_output=True, text=True)
+            check(checked.returncode == 0, f"monitoring: promtool refuses the PrometheusRule's rules: "
+                                           f"{checked.stdout}{checked.stderr}")
+        except FileNotFoundError:
+            check(False, f"monitoring: no {PROMTOOL} to check the PrometheusRule's rules with")
+    alerts = [r for group in rule["spec"].get("groups", []) for r in group.get("rules", []) if "alert" in r]
+    check(alerts, "monitoring: the PrometheusRule has no alert")
+    for alert in alerts:
+        what = f"monitoring: alert {alert['alert']}"
+        check(alert.get("labels", {}).get("severity"), f"{what} has no severity label")
+        check(alert.get("annotations", {}).get("runbook_url", "").startswith(base + "/"),
+              f"{what} does not link to its runbook under metrics.prometheusRule.runbookBase")
+        # The overview's firing-alerts panels select alertname=~"Helpline.*".
+        check(alert["alert"].startswith("Helpline"), f"{what} is not named Helpline*: the overview misses it")
+
+    # The ServiceMonitor labels every target helpline_service (its
+    # Service's app.kubernetes.io/name) and with the job the rules select;
+    # every Service it scrapes has that name and a metrics port.
+    monitor = monitors[0]
+    for endpoint in monitor["spec"]["endpoints"]:
+        relabelings = endpoint.get("relabelings", [])
+        check({"sourceLabels": ["__meta_kubernetes_service_label_app_kubernetes_io_name"],
+               "targetLabel": "helpline_service", "action": "replace"} in relabelings,
+              f"monitoring: the ServiceMonitor's {endpoint['port']} targets get no helpline_service")
+        jobs = {r.get("replacement") for r in relabelings if r.get("targetLabel") == "job"}
+        selected = {job for group in rule["spec"]["groups"] for r in group.get("rules", [])
+                    for job in re.findall(r'\bjob="([^"]*)"', str(r.get("expr", "")))}
+        check(len(jobs) == 1 and selected <= jobs,
+              f"monitoring: the rules select job {sorted(selected)}, the ServiceMonitor sets {sorted(jobs, key=str)}")
+    scraped = [s for s in by_kind.get("Service", []) if selects(monitor["spec"]["selector"], s["metadata"]["labels"])]
+    check(len(scraped) == len(by_kind.get("Deployment", [])),
+          f"monitoring: the ServiceMonitor scrapes {len(scraped)} Services for "
+          f"{len(by_kind.get('Deployment', []))} Deployments")
+    check(any(s["metadata"]["name"].endswith("-psp-sandbox") for s in scraped),
+          "monitoring: the sandbox processor is not scraped")
+    for service in scraped:
+        check(service["metadata"]["labels"].get("app.kubernetes.io/name") and
+              any(p["name"] == "metrics" for p in service["spec"]["ports"]),
+              f"monitoring: {service['metadata']['name']} has no app.kubernetes.io/name or no metrics port")
+
+    # Dashboards elsewhere when asked, in the release's namespace otherwise.
+    elsewhere = render_with("metrics.dashboards.enabled=true", "metrics.dashboards.namespace=monitoring",
+                            "metrics.dashboards.label=grafana.example.org/dashboard",
+                            "metrics.dashboards.labelValue=helpline")
+    maps = [d for d in yaml.safe_load_all(elsewhere.stdout) if d and d["kind"] == "ConfigMap" and
+            set(d.get("data", {})) & set(files)] if elsewhere.returncode == 0 else []
+    check(len(maps) == len(files) and
+          all(m["metadata"].get("namespace") == "monitoring" and
+              m["metadata"]["labels"].get("grafana.example.org/dashboard") == "helpline" and
+              "annotations" not in m["metadata"] for m in maps),
+          f"the dashboards do not follow metrics.dashboards' namespace and label: {elsewhere.stderr}")
+
+
 def render_with(*settings):
     args = ["template", "hl", CHART, "--kube-version", KUBERNETES_VERSION]
     for setting in settings:
@@ -591,6 +758,10 @@ def main():
     for values_file in files:
         by_kind, values = check_release(values_file)
         name = os.path.basename(values_file) if values_file else "defaults"
+        if name == "defaults":
+            check("PrometheusRule" not in by_kind, "defaults: a PrometheusRule renders")
+            check(not any(set(c.get("data", {})) & set(dashboard_files()) for c in by_kind.get("ConfigMap", [])),
+                  "defaults: dashboard ConfigMaps render")
         if name == "production.yaml":
             check(len(by_kind.get("PodDisruptionBudget", [])) == len(by_kind.get("Deployment", [])),
                   "production: not every Deployment has a PodDisruptionBudget")
@@ -611,7 +782,11 @@ def main():
                            ("gateway.corsOrigins[0]=app.example.org", "corsOrigins"),
                            ("gateway.maxRequestBytes=100", "maxRequestBytes"),
                            ("gateway.streamTimeout=ten", "streamTimeout"),
-                           ("gateway.clientsFrom=null", "clientsFrom")):
+                           ("gateway.clientsFrom=null", "clientsFrom"),
+                           ("metrics.dashbords.enabled=true", "dashbords"),
+                           ("metrics.dashboards.labelValue=one two", "labelValue"),
+                           ("metrics.prometheusRule.runbookBase=docs/runbook", "runbookBase"),
+                           ("metrics.prometheusRule.labels.release=1", "release")):
         lint = helm("lint", "--strict", CHART, "--set", setting)
         check(lint.returncode != 0 and field in (lint.stdout + lint.stderr),
               f"the schema accepted {setting}")
@@ -685,6 +860,7 @@ def main():
                             "gateway.config.gateway.payments_target=payments.other:7000")
     check(elsewhere.returncode == 0 and "payments.other:7000" in elsewhere.stdout,
           f"a gateway calling a payments elsewhere was refused: {elsewhere.stderr}")
+    check_monitoring()
     return finish(failures)
 
 
