@@ -19,9 +19,10 @@ LocalStack::~LocalStack() {
 }
 
 bool LocalStack::Run(const std::string& action) {
+  // No Prometheus: these tests restart the broker, nothing scrapes or alerts.
   std::string command = absl::StrCat(
       "HL_STACK_DIR='", dir_, "' HL_KAFKA_PORT=", kafka_port_,
-      " HL_KAFKA_CONTROLLER_PORT=", controller_port_, " HL_REDIS_PORT=0 '",
+      " HL_KAFKA_CONTROLLER_PORT=", controller_port_, " HL_REDIS_PORT=0 HL_PROMETHEUS=no '",
       SourcePath("deploy/local/stack"), "' ", action, " 2>&1");
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return false;
