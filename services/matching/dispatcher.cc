@@ -11,8 +11,14 @@
 namespace helpline::matching {
 
 Dispatcher::Dispatcher(DispatcherOptions options, MatchingReadModel& read_model,
-                       Presence& presence, es::Writer& front, const Clock& clock)
-    : options_(options), read_model_(read_model), presence_(presence), front_(front), clock_(clock) {}
+                       Presence& presence, es::Writer& front, const Clock& clock,
+                       MatchingMetrics* metrics)
+    : options_(options),
+      read_model_(read_model),
+      presence_(presence),
+      front_(front),
+      clock_(clock),
+      metrics_(metrics) {}
 
 absl::Duration Dispatcher::Real(absl::Duration service_time) const {
   return service_time / options_.clock_rate;
@@ -32,7 +38,7 @@ void Dispatcher::SettleReservations() {
   }
 }
 
-absl::StatusOr<bool> Dispatcher::Offer(const WaitingRequest& request) {
+absl::StatusOr<Dispatcher::Offered> Dispatcher::Offer(const WaitingRequest& request) {
   absl::Time now = clock_.Now();
   for (const Candidate& candidate :
        read_model_.CandidatesFor(request, now, options_.candidates_per_try)) {
@@ -55,35 +61,59 @@ absl::StatusOr<bool> Dispatcher::Offer(const WaitingRequest& request) {
         command, es::CommandOrigin::ByHelpline(HelpRequestAggregate(request.help_request_id),
                                                ids::DerivedCommandId(offer_id, "offer"),
                                                "matching.dispatcher"));
-    if (outcome.ok()) return true;
+    if (outcome.ok()) return Offered::kYes;
     // Taken by another dispatcher, cancelled or expired meanwhile: free the expert.
     presence_.Release(candidate.expert_id, offer_id).IgnoreError();
-    if (outcome.code() != absl::StatusCode::kFailedPrecondition) {
-      log::Warn("offer not sent", {{"help_request_id", request.help_request_id},
-                                   {"error", outcome.ToString()}});
-    }
-    return false;
+    if (outcome.code() == absl::StatusCode::kFailedPrecondition) return Offered::kNobodyFree;
+    log::Warn("offer not sent", {{"help_request_id", request.help_request_id},
+                                 {"error", outcome.ToString()}});
+    return Offered::kNotWritten;
   }
-  return false;
+  return Offered::kNobodyFree;
 }
 
 int Dispatcher::RunOnce() {
   SettleReservations();
   int offers = 0;
-  for (const WaitingRequest& request : read_model_.WaitingRequests()) {
-    absl::StatusOr<bool> offered = Offer(request);
+  const absl::Time pass = absl::Now();
+  std::vector<WaitingRequest> waiting = read_model_.WaitingRequests();
+  absl::flat_hash_map<std::string, absl::Time> offerable_since;
+  for (size_t i = 0; i < waiting.size(); ++i) {
+    const std::string& id = waiting[i].help_request_id;
+    auto since = offerable_since_.find(id);
+    const absl::Time from = since != offerable_since_.end() ? since->second : pass;
+    absl::StatusOr<Offered> offered = Offer(waiting[i]);
     if (!offered.ok()) {
       if (!presence_down_) {
         log::Warn("presence unavailable; no offers until it is back",
                   {{"error", offered.status().ToString()}});
       }
       presence_down_ = true;
+      // Not offered for want of presence: their wait goes on.
+      for (size_t rest = i; rest < waiting.size(); ++rest) {
+        const std::string& rest_id = waiting[rest].help_request_id;
+        auto rest_since = offerable_since_.find(rest_id);
+        offerable_since[rest_id] = rest_since != offerable_since_.end() ? rest_since->second : pass;
+      }
       break;
     }
     if (presence_down_) log::Info("presence is back; offering again");
     presence_down_ = false;
-    if (*offered) ++offers;
+    switch (*offered) {
+      case Offered::kYes:
+        ++offers;
+        if (metrics_ != nullptr) metrics_->ObserveOfferWait(absl::Now() - from);
+        break;
+      case Offered::kNobodyFree:  // in line, not kept waiting by us
+        offerable_since[id] = absl::Now();
+        break;
+      case Offered::kNotWritten:  // our failure: its wait goes on
+        offerable_since[id] = from;
+        break;
+    }
   }
+  offerable_since_ = std::move(offerable_since);
+  if (metrics_ != nullptr) metrics_->SetWaitingRequests(waiting.size() - offers);
   return offers;
 }
 

@@ -6,7 +6,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/container/flat_hash_map.h"
 #include "services/matching/domain/read_model.h"
+#include "services/matching/matching_metrics.h"
 #include "services/matching/presence.h"
 #include "services/runtime/core/clock.h"
 #include "services/runtime/eventsourcing/front.h"
@@ -35,7 +37,7 @@ struct DispatcherOptions {
 class Dispatcher {
  public:
   Dispatcher(DispatcherOptions options, MatchingReadModel& read_model, Presence& presence,
-             es::Writer& front, const Clock& clock);
+             es::Writer& front, const Clock& clock, MatchingMetrics* metrics = nullptr);
 
   ~Dispatcher() { Stop(); }
 
@@ -49,15 +51,20 @@ class Dispatcher {
  private:
   absl::Duration Real(absl::Duration service_time) const;
   void SettleReservations();
-  // Offers `request` to the best expert that can be reserved: true if sent,
-  // false if nobody could be, an error if Redis is down.
-  absl::StatusOr<bool> Offer(const WaitingRequest& request);
+  enum class Offered { kYes, kNobodyFree, kNotWritten };
+  // Offers `request` to the best expert that can be reserved; an error if
+  // Redis is down.
+  absl::StatusOr<Offered> Offer(const WaitingRequest& request);
 
   const DispatcherOptions options_;
   MatchingReadModel& read_model_;
   Presence& presence_;
   es::Writer& front_;
   const Clock& clock_;
+  MatchingMetrics* const metrics_;
+  // Since when each waiting request could have been offered (real time):
+  // first seen waiting, or last found with nobody free.
+  absl::flat_hash_map<std::string, absl::Time> offerable_since_;
   bool presence_down_ = false;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

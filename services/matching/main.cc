@@ -146,21 +146,24 @@ int Main(int argc, char** argv) {
               {"from-identity", "identity", &from_identity}});
 
   // Presence in Redis; with Redis down help now says UNAVAILABLE, the rest works.
-  redis::ClientPool redis(redis::ClientOptionsFromConfig(config),
-                          static_cast<int>(config.GetInt("matching.redis_connections")));
+  redis::CallMetrics redis_metrics(host.server.metrics().registry());
+  redis::ClientOptions redis_options = redis::ClientOptionsFromConfig(config);
+  redis_options.metrics = &redis_metrics;
+  redis::ClientPool redis(redis_options, static_cast<int>(config.GetInt("matching.redis_connections")));
+  MatchingMetrics metrics(host.server.metrics().registry(), host.clock.rate());
   PresenceStore presence(redis, config.GetString("matching.presence_key_prefix"),
                          config.GetDuration("matching.presence_ttl"));
   MatchingService service(
       OptionsFrom(config),
       MatchingParts{presence, host.front(), read_model, watches,
                     host.Callers(config.GetDouble("matching.requests_per_second_per_caller")),
-                    host.clock, host.closed_accounts, personal});
+                    host.clock, host.closed_accounts, personal, &metrics});
 
   DispatcherOptions dispatch;
   dispatch.offer_window = config.GetDuration("matching.offer_window");
   dispatch.match_hold = config.GetDuration("matching.match_hold");
   dispatch.clock_rate = host.clock.rate();
-  Dispatcher dispatcher(dispatch, read_model, presence, host.front(), host.clock);
+  Dispatcher dispatcher(dispatch, read_model, presence, host.front(), host.clock, &metrics);
   host.AddLoop("dispatcher", dispatcher);
   PresenceSweep sweep(presence, host.front(), config.GetDuration("matching.presence_sweep_interval"));
   host.AddLoop("presence sweep", sweep);

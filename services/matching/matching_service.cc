@@ -360,6 +360,10 @@ grpc::Status MatchingService::AcceptOffer(grpc::ServerContext* context,
     }
     std::optional<v1::HelpRequest> view = parts_.read_model.Request(*request_id);
     if (!view) return absl::InternalError("the match is not in the read model");
+    if (parts_.metrics != nullptr && view->has_match() && view->has_created_at()) {
+      parts_.metrics->ObserveTimeToMatch(FromProtoTime(view->match().matched_at()) -
+                                         FromProtoTime(view->created_at()));
+    }
     // The expert sees the match, not the person's budget.
     view->clear_budget();
     *response->mutable_help_request() = *std::move(view);

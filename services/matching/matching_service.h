@@ -6,6 +6,7 @@
 #include "helpline/matching/v1/commands.pb.h"
 #include "helpline/matching/v1/matching.grpc.pb.h"
 #include "services/matching/domain/read_model.h"
+#include "services/matching/matching_metrics.h"
 #include "services/matching/presence.h"
 #include "services/runtime/auth/call_guard.h"
 #include "services/runtime/core/clock.h"
@@ -54,6 +55,7 @@ struct MatchingParts {
   es::ClosedAccounts& closed_accounts;
   // Seals descriptions and notes with their author's key; opens them per answer.
   privacy::PersonalText& personal;
+  MatchingMetrics* metrics = nullptr;  // none if null
 };
 
 // The MatchingService API: presence to Redis (status changes become

@@ -39,11 +39,12 @@ std::unique_ptr<PaymentProcessor> SandboxProcessorClient(std::shared_ptr<grpc::C
 }
 
 IntentWorker::IntentWorker(Options options, PaymentProcessor& processor, OpenIntents open_intents,
-                           Report report)
+                           Report report, IntentMetrics* metrics)
     : options_(options),
       processor_(processor),
       open_intents_(std::move(open_intents)),
-      report_(std::move(report)) {}
+      report_(std::move(report)),
+      metrics_(metrics) {}
 
 namespace {
 
@@ -66,6 +67,16 @@ int IntentWorker::RunOnce(absl::Time now) {
   int reported = 0;
   absl::flat_hash_map<std::string, absl::Time> still_open;
   std::vector<v1::ProcessorIntentRecorded> intents = open_intents_();
+  absl::flat_hash_map<std::string, absl::Time> open_since;
+  absl::Duration oldest;
+  for (const v1::ProcessorIntentRecorded& intent : intents) {
+    auto seen = open_since_.find(intent.intent_id());
+    const absl::Time since = seen != open_since_.end() ? seen->second : now;
+    open_since[intent.intent_id()] = since;
+    oldest = std::max(oldest, now - since);
+  }
+  open_since_ = std::move(open_since);
+  if (metrics_ != nullptr) metrics_->SetBacklog(intents.size(), oldest);
   std::sort(intents.begin(), intents.end(), [](const auto& a, const auto& b) {
     return std::make_tuple(a.reference(), StepOf(a.kind()), a.intent_id()) <
            std::make_tuple(b.reference(), StepOf(b.kind()), b.intent_id());
@@ -88,6 +99,11 @@ int IntentWorker::RunOnce(absl::Time now) {
     request.set_reference(intent.reference());
     request.set_authorisation_key(intent.authorisation_id());
     absl::StatusOr<v1::ExecuteResponse> answer = processor_.Execute(request, options_.call_timeout);
+    if (metrics_ != nullptr) {
+      metrics_->CountCall(intent.kind(), !answer.ok()       ? "no_answer"
+                                         : answer->approved() ? "approved"
+                                                              : "declined");
+    }
     if (!answer.ok()) {
       log::Warn("the processor did not answer; trying again later",
                 {{"intent_id", intent.intent_id()}, {"error", answer.status().ToString()}});

@@ -12,6 +12,7 @@
 #include "helpline/payments/v1/commands.pb.h"
 #include "helpline/payments/v1/events.pb.h"
 #include "helpline/payments/v1/processor.pb.h"
+#include "services/payments/money_metrics.h"
 
 namespace helpline::payments {
 
@@ -42,7 +43,7 @@ class IntentWorker {
   using Report = std::function<absl::Status(const v1::RecordProcessorOutcome&)>;
 
   IntentWorker(Options options, PaymentProcessor& processor, OpenIntents open_intents,
-               Report report);
+               Report report, IntentMetrics* metrics = nullptr);
 
   // One pass at `now`; the number of outcomes reported.
   int RunOnce(absl::Time now);
@@ -52,8 +53,11 @@ class IntentWorker {
   PaymentProcessor& processor_;
   OpenIntents open_intents_;
   Report report_;
+  IntentMetrics* const metrics_;
   // When an intent was last tried, to space out the retries.
   absl::flat_hash_map<std::string, absl::Time> tried_;
+  // When this worker first saw each open intent.
+  absl::flat_hash_map<std::string, absl::Time> open_since_;
 };
 
 }  // namespace helpline::payments

@@ -110,6 +110,7 @@ int Main(int argc, char** argv) {
 
   // The intents recorded in events, executed at the processor.
   std::unique_ptr<PaymentProcessor> psp = SandboxProcessorClient(options.processor_channel);
+  IntentMetrics intent_metrics(host.server.metrics().registry());
   IntentWorker worker(
       {config.GetDuration("payments.processor_timeout"),
        config.GetDuration("payments.processor_retry_after")},
@@ -122,7 +123,8 @@ int Main(int argc, char** argv) {
             command, es::CommandOrigin::ByHelpline(
                          ledger, ids::DerivedCommandId(outcome.intent_id(), "outcome"),
                          "payments.worker"));
-      });
+      },
+      &intent_metrics);
   MoneyGauges gauges(host.server.metrics().registry());
   server::Loop working("intent worker", config.GetDuration("payments.worker_interval"), [&] {
     worker.RunOnce(absl::Now());

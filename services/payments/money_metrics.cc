@@ -1,5 +1,9 @@
 #include "services/payments/money_metrics.h"
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/string_view.h"
+
 namespace helpline::payments {
 
 MoneyGauges::MoneyGauges(prometheus::Registry& registry)
@@ -19,6 +23,35 @@ void MoneyGauges::Set(const MoneyFigures& figures) {
   for (const auto& [state, amount] : figures.amount_minor) {
     amount_.Add({{"state", state}}).Set(static_cast<double>(amount));
   }
+}
+
+IntentMetrics::IntentMetrics(prometheus::Registry& registry)
+    : open_(prometheus::BuildGauge()
+                .Name("helpline_payments_open_intents")
+                .Help("Intents recorded and not yet answered by the payment processor")
+                .Register(registry)
+                .Add({})),
+      oldest_(prometheus::BuildGauge()
+                  .Name("helpline_payments_oldest_open_intent_age_seconds")
+                  .Help("How long the oldest open intent has been open, as this worker saw it "
+                        "(from its start at most)")
+                  .Register(registry)
+                  .Add({})),
+      calls_(prometheus::BuildCounter()
+                 .Name("helpline_payments_processor_calls_total")
+                 .Help("Calls to the payment processor, by intent kind and result")
+                 .Register(registry)) {}
+
+void IntentMetrics::SetBacklog(size_t open, absl::Duration oldest) {
+  open_.Set(static_cast<double>(open));
+  oldest_.Set(absl::ToDoubleSeconds(oldest));
+}
+
+void IntentMetrics::CountCall(v1::IntentKind kind, const char* result) {
+  // INTENT_KIND_CAPTURE -> "capture"
+  absl::string_view name = v1::IntentKind_Name(kind);
+  absl::ConsumePrefix(&name, "INTENT_KIND_");
+  calls_.Add({{"kind", absl::AsciiStrToLower(name)}, {"result", result}}).Increment();
 }
 
 }  // namespace helpline::payments

@@ -1,5 +1,10 @@
 #pragma once
 
+#include <cstddef>
+
+#include "absl/time/time.h"
+#include "helpline/payments/v1/events.pb.h"
+#include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
@@ -19,6 +24,24 @@ class MoneyGauges {
  private:
   prometheus::Family<prometheus::Gauge>& count_;
   prometheus::Family<prometheus::Gauge>& amount_;
+};
+
+// What the intent worker sees of the processor:
+//   helpline_payments_open_intents                    intents not answered yet
+//   helpline_payments_oldest_open_intent_age_seconds  since this worker first saw the oldest
+//   helpline_payments_processor_calls_total{kind,result}
+//       kind: authorise, capture, void, refund, charge, payout;
+//       result: approved, declined, no_answer
+class IntentMetrics {
+ public:
+  explicit IntentMetrics(prometheus::Registry& registry);
+  void SetBacklog(size_t open, absl::Duration oldest);
+  void CountCall(v1::IntentKind kind, const char* result);
+
+ private:
+  prometheus::Gauge& open_;
+  prometheus::Gauge& oldest_;
+  prometheus::Family<prometheus::Counter>& calls_;
 };
 
 }  // namespace helpline::payments

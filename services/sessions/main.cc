@@ -3,7 +3,9 @@
 // time both are connected, reviews and refund requests.
 #include <curl/curl.h>
 
+#include <map>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -13,7 +15,9 @@
 #include "services/runtime/eventsourcing/reactor.h"
 #include "services/runtime/eventsourcing/service_host.h"
 #include "services/runtime/privacy/personal_text.h"
+#include "prometheus/gauge.h"
 #include "services/runtime/server/log.h"
+#include "services/runtime/server/loop.h"
 #include "services/sessions/domain/reactions.h"
 #include "services/sessions/domain/read_model.h"
 #include "services/sessions/domain/sessions_domain.h"
@@ -120,6 +124,23 @@ int Main(int argc, char** argv) {
   LiveMedia media(config, options.room_tokens,
                   {host.front(), read_model, host.clock, host.server.metrics().registry()});
   media.AddTo(host);
+
+  // helpline_sessions_open{status}: "live" is the calls under way.
+  prometheus::Family<prometheus::Gauge>& open_sessions =
+      prometheus::BuildGauge()
+          .Name("helpline_sessions_open")
+          .Help("Sessions not over yet, by status (created, waiting, live, reconnecting)")
+          .Register(host.server.metrics().registry());
+  server::Loop counting("open sessions", absl::Seconds(1), [&] {
+    std::map<v1::SessionStatus, int64_t> open = read_model.OpenByStatus();
+    for (auto [status, name] : {std::pair{v1::SESSION_STATUS_CREATED, "created"},
+                                {v1::SESSION_STATUS_WAITING, "waiting"},
+                                {v1::SESSION_STATUS_LIVE, "live"},
+                                {v1::SESSION_STATUS_RECONNECTING, "reconnecting"}}) {
+      open_sessions.Add({{"status", name}}).Set(static_cast<double>(open[status]));
+    }
+  });
+  host.AddLoop("open sessions", counting);
 
   SessionsService service(
       options, SessionsParts{host.front(), read_model,

@@ -29,6 +29,8 @@ absl::Status EventFeed::Start() {
     absl::MutexLock lock(&mutex_);
     start_ends_.assign(*partitions, 0);
     positions_.assign(*partitions, 0);
+    last_applied_written_.assign(*partitions, std::nullopt);
+    lags_.assign(*partitions, PartitionLag(absl::Now()));
     for (int p = 0; p < *partitions; ++p) {
       absl::StatusOr<std::pair<int64_t, int64_t>> watermarks =
           reader.WatermarkOffsets(options_.topic, p, absl::Seconds(30));
@@ -61,6 +63,7 @@ void EventFeed::Run() {
     meta_field = nullptr;
   }
   absl::Time last_positions = absl::InfinitePast();
+  absl::Time last_lag = absl::InfinitePast();
   while (!stopping_.load()) {
     absl::StatusOr<std::optional<kafka::Record>> record = follower_->Poll(absl::Milliseconds(20));
     if (!record.ok()) {
@@ -95,9 +98,11 @@ void EventFeed::Run() {
                                           absl::StrCat("not a ", event->GetDescriptor()->full_name()),
                                           options_.name),
                                [](const kafka::Delivery&) {}).IgnoreError();
+        if (options_.metrics != nullptr) options_.metrics->CountDeadLetter(options_.name, "undecodable");
       }
       absl::MutexLock lock(&mutex_);
       if (r.offset + 1 > positions_[r.partition]) positions_[r.partition] = r.offset + 1;
+      last_applied_written_[r.partition] = r.timestamp;
       if (version > 0) {
         int64_t& applied = versions_[r.key];
         applied = std::max(applied, version);
@@ -109,6 +114,22 @@ void EventFeed::Run() {
       UpdatePositions();
       last_positions = absl::Now();
     }
+    if (options_.metrics != nullptr && absl::Now() - last_lag >= absl::Seconds(1)) {
+      ReportLag();
+      last_lag = absl::Now();
+    }
+  }
+}
+
+void EventFeed::ReportLag() {
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&mutex_);
+  for (size_t p = 0; p < positions_.size(); ++p) {
+    const auto partition = static_cast<int32_t>(p);
+    std::optional<int64_t> end = follower_->consumer().CachedHighWatermark(options_.topic, partition);
+    if (!end) continue;
+    options_.metrics->SetLag(options_.name, options_.topic, partition,
+                             lags_[p].Update(positions_[p], *end, last_applied_written_[p], now));
   }
 }
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
+#include "services/runtime/eventsourcing/consumer_metrics.h"
 #include "services/runtime/eventsourcing/projection.h"
 #include "services/runtime/kafka/shared_clients.h"
 
@@ -27,6 +29,8 @@ struct EventFeedOptions {
   // typed is opened, or its keys read: privacy::PersonalText); while it
   // fails, it runs again on the event as read, backing off up to a second.
   std::function<absl::Status(google::protobuf::Message& event)> before_apply;
+  // Where its lag and dead letters are reported (none if null).
+  ConsumerMetrics* metrics = nullptr;
 };
 
 // Feeds a Projection from the whole events topic (read_committed, from the
@@ -60,6 +64,7 @@ class EventFeed {
  private:
   void Run();
   void UpdatePositions();
+  void ReportLag();
 
   kafka::SharedClients& kafka_;
   const EventFeedOptions options_;
@@ -70,6 +75,9 @@ class EventFeed {
   absl::Mutex mutex_;
   std::vector<int64_t> start_ends_ ABSL_GUARDED_BY(mutex_);   // high watermarks at start
   std::vector<int64_t> positions_ ABSL_GUARDED_BY(mutex_);    // next offset to apply
+  // When the last record applied of each partition was written.
+  std::vector<std::optional<absl::Time>> last_applied_written_ ABSL_GUARDED_BY(mutex_);
+  std::vector<PartitionLag> lags_ ABSL_GUARDED_BY(mutex_);
   // The version of each aggregate's last applied event.
   absl::flat_hash_map<std::string, int64_t> versions_ ABSL_GUARDED_BY(mutex_);
   std::atomic<bool> stopping_{false};

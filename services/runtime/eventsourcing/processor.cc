@@ -157,6 +157,8 @@ void Processor::Adopt(const std::vector<int32_t>& partitions) {
     owned.ownership = next_ownership_++;
     owned.adopted_at = absl::Now();
     owned.next_command_offset = -1;
+    owned.last_command_written.reset();
+    owned.lag = PartitionLag(absl::Now());
     recoveries.push_back({partition, owned.ownership});
   }
   absl::MutexLock lock(&recovery_mutex_);
@@ -166,7 +168,7 @@ void Processor::Adopt(const std::vector<int32_t>& partitions) {
 void Processor::Release(const std::vector<int32_t>& partitions) {
   for (int32_t partition : partitions) {
     partitions_.erase(partition);
-    if (metrics_ != nullptr) metrics_->SetCommandsLag(partition, 0);
+    if (metrics_ != nullptr) metrics_->SetCommandsLag(partition, 0, absl::ZeroDuration());
   }
 }
 
@@ -439,6 +441,7 @@ absl::Status Processor::RunBatch(std::map<int32_t, std::vector<kafka::Record>>& 
         auto found = commands.find(partition);
         if (found != commands.end() && !found->second.empty()) {
           owned.next_command_offset = found->second.back().offset + 1;
+          owned.last_command_written = found->second.back().timestamp;
         }
         decided += static_cast<int>(batch->result_counts().size());
         if (metrics_ != nullptr) {
@@ -647,11 +650,13 @@ void Processor::ReportLag() {
   if (metrics_ == nullptr || now - lag_reported_at_ < absl::Seconds(1)) return;
   lag_reported_at_ = now;
   absl::MutexLock lock(&mutex_);
-  for (const auto& [partition, owned] : partitions_) {
+  for (auto& [partition, owned] : partitions_) {
     if (owned.next_command_offset < 0) continue;
     std::optional<int64_t> high = consumer_->CachedHighWatermark(options_.topics.commands, partition);
     if (high) {
-      metrics_->SetCommandsLag(partition, std::max<int64_t>(0, *high - owned.next_command_offset));
+      PartitionLag::Lag lag =
+          owned.lag.Update(owned.next_command_offset, *high, owned.last_command_written, now);
+      metrics_->SetCommandsLag(partition, lag.records, lag.behind);
     }
   }
 }

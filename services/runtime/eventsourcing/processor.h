@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -116,8 +117,11 @@ class Processor {
     uint64_t ownership = 0;
     absl::Time adopted_at;
     int64_t events_next_offset = 0;
-    // The next commands offset to decide, for the lag gauge (-1: unknown).
+    // The next commands offset to decide, for the lag gauges (-1: unknown).
     int64_t next_command_offset = -1;
+    // When the last command decided was written.
+    std::optional<absl::Time> last_command_written;
+    PartitionLag lag{absl::InfinitePast()};
   };
   struct Recovery {
     int32_t partition = 0;

@@ -2,7 +2,7 @@
 
 namespace helpline::es {
 
-ProcessorMetrics::ProcessorMetrics(prometheus::Registry& registry)
+ProcessorMetrics::ProcessorMetrics(prometheus::Registry& registry, std::string consumer)
     : commands_(prometheus::BuildCounter()
                     .Name("helpline_processor_commands_total")
                     .Help("Commands the processor finished, by result")
@@ -38,10 +38,19 @@ ProcessorMetrics::ProcessorMetrics(prometheus::Registry& registry)
       commands_lag_(prometheus::BuildGauge()
                         .Name("helpline_processor_commands_lag")
                         .Help("Commands written to a partition and not yet handled (consumer lag)")
-                        .Register(registry)) {}
+                        .Register(registry)),
+      commands_lag_seconds_(prometheus::BuildGauge()
+                                .Name("helpline_processor_commands_lag_seconds")
+                                .Help("How long the oldest command not yet handled may have waited "
+                                      "(an upper bound; 0 when none waits)")
+                                .Register(registry)),
+      consumer_(std::move(consumer)),
+      consumers_(registry) {}
 
 void ProcessorMetrics::CountCommand(const std::string& result) {
   commands_.Add({{"result", result}}).Increment();
+  if (result == "dead_letter") consumers_.CountDeadLetter(consumer_, "undecodable");
+  if (result == "refused") consumers_.CountDeadLetter(consumer_, "refused");
 }
 
 void ProcessorMetrics::ObserveTransaction(double seconds, int commands) {
@@ -58,8 +67,10 @@ void ProcessorMetrics::ObserveRecovery(double seconds, int64_t events_replayed) 
   events_replayed_.Increment(static_cast<double>(events_replayed));
 }
 
-void ProcessorMetrics::SetCommandsLag(int32_t partition, int64_t commands) {
-  commands_lag_.Add({{"partition", std::to_string(partition)}}).Set(static_cast<double>(commands));
+void ProcessorMetrics::SetCommandsLag(int32_t partition, int64_t commands, absl::Duration behind) {
+  const prometheus::Labels labels = {{"partition", std::to_string(partition)}};
+  commands_lag_.Add(labels).Set(static_cast<double>(commands));
+  commands_lag_seconds_.Add(labels).Set(absl::ToDoubleSeconds(behind));
 }
 
 }  // namespace helpline::es

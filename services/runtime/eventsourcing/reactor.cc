@@ -145,6 +145,14 @@ absl::Status Reactor::Start() {
   consumer_options.session_timeout = options_.session_timeout;
   // Runs on this reactor's thread, inside Poll.
   consumer_options.on_rebalance = [this](const kafka::Rebalance& rebalance) {
+    for (const kafka::TopicPartitionOffset& each : rebalance.partitions) {
+      const std::pair<std::string, int32_t> key{each.topic, each.partition};
+      if (rebalance.assigned) {
+        owned_.insert_or_assign(key, Owned{PartitionLag(absl::Now()), std::nullopt});
+      } else if (owned_.erase(key) > 0 && options_.metrics != nullptr) {
+        options_.metrics->RemoveLag(options_.group, each.topic, each.partition);
+      }
+    }
     // When closing (consumer_ already let go), Run has committed everything.
     if (rebalance.assigned || consumer_ == nullptr) return;
     std::vector<kafka::TopicPartitionOffset> leaving;
@@ -201,6 +209,9 @@ void Reactor::Run() {
       }
       const kafka::Record& record = **polled;
       next_offsets_[{record.topic, record.partition}] = record.offset + 1;
+      if (auto owned = owned_.find({record.topic, record.partition}); owned != owned_.end()) {
+        owned->second.last_read_written = record.timestamp;
+      }
       ++events_seen_;
       bool dead_lettered = false;
       for (const Subscription& each : subscriptions_) {
@@ -215,6 +226,9 @@ void Reactor::Run() {
                                          absl::StrCat("not a ", event.GetDescriptor()->full_name()),
                                          each.name));
             dead_lettered = true;
+            if (options_.metrics != nullptr) {
+              options_.metrics->CountDeadLetter(options_.group, "undecodable");
+            }
           }
           continue;
         }
@@ -240,8 +254,23 @@ void Reactor::Run() {
       for (const auto& [partition, offset] : next_offsets_) to_commit_[partition] = offset;
     }
     if (absl::Now() - committed_at_ >= absl::Seconds(1)) CommitOffsets();
+    if (options_.metrics != nullptr && absl::Now() - lag_reported_at_ >= absl::Seconds(1)) ReportLag();
   }
   CommitOffsets();
+}
+
+// Behind by what was read; what was read but not yet written out is at most
+// one batch (20 ms).
+void Reactor::ReportLag() {
+  const absl::Time now = absl::Now();
+  lag_reported_at_ = now;
+  for (auto& [partition, owned] : owned_) {
+    std::optional<int64_t> end = consumer_->CachedHighWatermark(partition.first, partition.second);
+    absl::StatusOr<int64_t> position = consumer_->Position(partition.first, partition.second);
+    if (!end || !position.ok() || *position < 0) continue;
+    options_.metrics->SetLag(options_.group, partition.first, partition.second,
+                             owned.lag.Update(*position, *end, owned.last_read_written, now));
+  }
 }
 
 void Reactor::CommitOffsets() {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "helpline/runtime/v1/envelope.pb.h"
+#include "services/runtime/eventsourcing/consumer_metrics.h"
 #include "services/runtime/kafka/consumer.h"
 #include "services/runtime/kafka/shared_clients.h"
 
@@ -113,6 +115,8 @@ struct ReactorOptions {
   // after the subscription: a new group starts where those left off.
   bool continue_from_subscription_groups = true;
   absl::Duration session_timeout = absl::Seconds(10);  // classic group protocol only
+  // Where its lag and dead letters are reported (none if null).
+  ConsumerMetrics* metrics = nullptr;
 };
 
 // A service's reactions: one consumer in one consumer group reads every
@@ -134,6 +138,7 @@ class Reactor {
   void Run();
   absl::Status Send(const std::vector<kafka::OutgoingRecord>& outputs);
   void CommitOffsets();
+  void ReportLag();
 
   kafka::SharedClients& kafka_;
   const ReactorOptions options_;
@@ -146,6 +151,14 @@ class Reactor {
   // Offsets whose events' outputs are in Kafka, not yet committed.
   std::map<std::pair<std::string, int32_t>, int64_t> to_commit_;
   absl::Time committed_at_ = absl::InfinitePast();
+  // The partitions this member reads, for the lag gauges; with when the
+  // last record read from each was written.
+  struct Owned {
+    PartitionLag lag;
+    std::optional<absl::Time> last_read_written;
+  };
+  std::map<std::pair<std::string, int32_t>, Owned> owned_;
+  absl::Time lag_reported_at_ = absl::InfinitePast();
   std::thread thread_;
 };
 

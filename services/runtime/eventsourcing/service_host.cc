@@ -111,7 +111,8 @@ ServiceHost::ServiceHost(const std::string& service, const server::ConfigSchema&
       topics(ServiceTopics::For(service, prefix)),
       kafka(KafkaOrExit(client)),
       server(server::ServerOptionsFromConfig(service, config)),
-      processor_metrics(server.metrics().registry()),
+      processor_metrics(server.metrics().registry(), absl::StrCat(service, ".processor")),
+      consumer_metrics(server.metrics().registry()),
       processor(client, ProcessorOptionsFor(service, prefix, topics, config, clock.rate()), type,
                 clock, &processor_metrics),
       closed_accounts(*kafka, prefix, service, topics.deadletter) {
@@ -131,7 +132,8 @@ EventFeed& ServiceHost::Feed(const std::string& topic, const std::string& name,
                              std::function<absl::Status(google::protobuf::Message&)> before_apply) {
   const std::string feed_name = absl::StrCat(service, ".", name);
   feeds_.push_back(std::make_unique<EventFeed>(
-      *kafka, EventFeedOptions{topic, topics.deadletter, feed_name, std::move(before_apply)},
+      *kafka, EventFeedOptions{topic, topics.deadletter, feed_name, std::move(before_apply),
+                                &consumer_metrics},
       std::move(new_event), projection));
   parts_.Add(feed_name, *feeds_.back());
   return *feeds_.back();
@@ -151,8 +153,10 @@ void ServiceHost::React(const std::vector<ReactionTo>& reactions) {
                              reaction.reaction});
   }
   reactor_ = std::make_unique<Reactor>(
-      *kafka, ReactorOptions{absl::StrCat(prefix, service, ".reactions"), topics.commands,
-                             topics.deadletter},
+      *kafka, ReactorOptions{.group = absl::StrCat(prefix, service, ".reactions"),
+                             .commands_topic = topics.commands,
+                             .deadletter_topic = topics.deadletter,
+                             .metrics = &consumer_metrics},
       std::move(subscriptions));
 }
 

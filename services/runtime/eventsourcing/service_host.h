@@ -84,6 +84,8 @@ class ServiceHost {
   const std::unique_ptr<kafka::SharedClients> kafka;
   server::GrpcServer server;
   ProcessorMetrics processor_metrics;
+  // The read models' feeds' and the reactor's lag and dead letters.
+  ConsumerMetrics consumer_metrics;
   Processor processor;
   // Accounts identity deleted; a part once Callers or PersonalTexts uses it.
   ClosedAccounts closed_accounts;

@@ -4,6 +4,7 @@
 
 #include <sys/time.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "hiredis/hiredis.h"
 
@@ -121,6 +122,34 @@ absl::Status Client::EnsureConnected() {
   return absl::OkStatus();
 }
 
+CallMetrics::CallMetrics(prometheus::Registry& registry)
+    : seconds_(prometheus::BuildHistogram()
+                   .Name("helpline_redis_call_seconds")
+                   .Help("Time of a call to Redis (a command or a pipeline), connecting included")
+                   .Register(registry)),
+      errors_(prometheus::BuildCounter()
+                  .Name("helpline_redis_call_errors_total")
+                  .Help("Redis calls that failed (unavailable) or were answered with an error")
+                  .Register(registry)) {}
+
+void CallMetrics::Record(const std::vector<std::vector<std::string>>& commands, absl::Duration took,
+                         const absl::StatusOr<std::vector<Reply>>& replies) {
+  std::string command = "PIPELINE";
+  if (commands.size() == 1 && !commands.front().empty()) {
+    command = absl::AsciiStrToUpper(commands.front().front());
+  }
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+  seconds_.Add({{"command", command}}, kBuckets).Observe(absl::ToDoubleSeconds(took));
+  if (!replies.ok()) {
+    errors_.Add({{"command", command}, {"kind", "unavailable"}}).Increment();
+    return;
+  }
+  for (const Reply& reply : *replies) {
+    if (reply.is_error()) errors_.Add({{"command", command}, {"kind", "error_reply"}}).Increment();
+  }
+}
+
 absl::StatusOr<Reply> Client::Command(const std::vector<std::string>& args) {
   absl::StatusOr<std::vector<Reply>> replies = Pipeline({args});
   if (!replies.ok()) return replies.status();
@@ -128,6 +157,14 @@ absl::StatusOr<Reply> Client::Command(const std::vector<std::string>& args) {
 }
 
 absl::StatusOr<std::vector<Reply>> Client::Pipeline(
+    const std::vector<std::vector<std::string>>& commands) {
+  const absl::Time started = absl::Now();
+  absl::StatusOr<std::vector<Reply>> replies = Send(commands);
+  if (options_.metrics != nullptr) options_.metrics->Record(commands, absl::Now() - started, replies);
+  return replies;
+}
+
+absl::StatusOr<std::vector<Reply>> Client::Send(
     const std::vector<std::vector<std::string>>& commands) {
   absl::MutexLock lock(&mutex_);
   if (absl::Status status = EnsureConnected(); !status.ok()) return status;

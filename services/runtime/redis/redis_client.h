@@ -1,8 +1,6 @@
 #pragma once
 
 #include <atomic>
-#include <memory>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,6 +11,10 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
 #include "services/runtime/server/config.h"
 
 struct redisContext;
@@ -32,12 +34,28 @@ struct Reply {
   bool is_error() const { return type == Type::kError; }
 };
 
+// Every call's time and failures, by command (the first of a pipeline's,
+// "PIPELINE" for several): helpline_redis_call_seconds{command} and
+// helpline_redis_call_errors_total{command,kind}, kind "unavailable" (no
+// answer: the call failed) or "error_reply" (Redis answered an error).
+class CallMetrics {
+ public:
+  explicit CallMetrics(prometheus::Registry& registry);
+  void Record(const std::vector<std::vector<std::string>>& commands, absl::Duration took,
+              const absl::StatusOr<std::vector<Reply>>& replies);
+
+ private:
+  prometheus::Family<prometheus::Histogram>& seconds_;
+  prometheus::Family<prometheus::Counter>& errors_;
+};
+
 struct ClientOptions {
   std::string host = "127.0.0.1";
   int port = 6379;
   std::string password;  // AUTH when set
   absl::Duration connect_timeout = absl::Seconds(1);
   absl::Duration command_timeout = absl::Seconds(1);
+  CallMetrics* metrics = nullptr;  // none if null
 };
 
 void AddRedisKeys(server::ConfigSchema& schema);
@@ -67,6 +85,7 @@ class Client {
   absl::Status Ping();
 
  private:
+  absl::StatusOr<std::vector<Reply>> Send(const std::vector<std::vector<std::string>>& commands);
   absl::Status EnsureConnected() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status Broken(const char* during) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 

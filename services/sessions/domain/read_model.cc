@@ -15,8 +15,15 @@ constexpr size_t kMaxSessionsOver = 10'000;
 void SessionsReadModel::Apply(const v1::SessionsEvent& event) {
   absl::MutexLock lock(&mutex_);
   auto [it, added] = sessions_.try_emplace(event.meta().aggregate_id());
+  const v1::SessionStatus before = it->second.session().status();
   SessionsDomain::Apply(it->second, event);
   const v1::Session& session = it->second.session();
+  if (session.status() != before) {
+    if (!SessionIsOver(before) && before != v1::SESSION_STATUS_UNSPECIFIED) --open_by_status_[before];
+    if (!SessionIsOver(session.status()) && session.status() != v1::SESSION_STATUS_UNSPECIFIED) {
+      ++open_by_status_[session.status()];
+    }
+  }
   if (event.has_session_ended() || event.has_session_no_show() || event.has_session_cancelled()) {
     running_media_.erase(session.session_id());
     over_.push_back(session.session_id());
@@ -31,6 +38,11 @@ void SessionsReadModel::Apply(const v1::SessionsEvent& event) {
       sessions_of_[user].push_back(event.meta().aggregate_id());
     }
   }
+}
+
+std::map<v1::SessionStatus, int64_t> SessionsReadModel::OpenByStatus() const {
+  absl::ReaderMutexLock lock(&mutex_);
+  return open_by_status_;
 }
 
 std::vector<v1::Session> SessionsReadModel::RunningMediaSessions() const {

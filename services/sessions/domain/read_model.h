@@ -1,6 +1,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -29,6 +30,8 @@ class SessionsReadModel : public es::TypedProjection<v1::SessionsEvent> {
   std::vector<v1::Session> SessionsOf(const std::string& user_id,
                                       std::optional<std::pair<absl::Time, std::string>> after,
                                       size_t limit) const;
+  // Sessions not over yet, by status (created, waiting, live, reconnecting).
+  std::map<v1::SessionStatus, int64_t> OpenByStatus() const;
   // Sessions not over yet whose connections the media server reports.
   std::vector<v1::Session> RunningMediaSessions() const;
   // The sessions that ended, were cancelled or were no-shows since the last
@@ -42,6 +45,7 @@ class SessionsReadModel : public es::TypedProjection<v1::SessionsEvent> {
   absl::flat_hash_map<std::string, std::vector<std::string>> sessions_of_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_set<std::string> running_media_ ABSL_GUARDED_BY(mutex_);
   std::deque<std::string> over_ ABSL_GUARDED_BY(mutex_);
+  std::map<v1::SessionStatus, int64_t> open_by_status_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace helpline::sessions
