@@ -9,6 +9,7 @@
 set(HELPLINE_TEST_STACK_DIR ${CMAKE_BINARY_DIR}/test-stack)
 find_program(BUF_PROGRAM buf HINTS ${HELPLINE_DEPS_DIR}/npm/node_modules/.bin REQUIRED)
 find_program(HELM_PROGRAM helm HINTS ${HELPLINE_DEPS_DIR}/bin REQUIRED)
+find_program(PROMTOOL_PROGRAM promtool REQUIRED)
 find_program(KUBERNETES_VALIDATE_PROGRAM kubernetes-validate HINTS ${HELPLINE_DEPS_DIR}/k8s-venv/bin
              NO_DEFAULT_PATH REQUIRED)
 

@@ -75,7 +75,7 @@ absl::StatusOr<Dispatcher::Offered> Dispatcher::Offer(const WaitingRequest& requ
 int Dispatcher::RunOnce() {
   SettleReservations();
   int offers = 0;
-  const absl::Time pass = absl::Now();
+  const absl::Time pass = clock_.Now();
   std::vector<WaitingRequest> waiting = read_model_.WaitingRequests();
   absl::flat_hash_map<std::string, absl::Time> offerable_since;
   for (size_t i = 0; i < waiting.size(); ++i) {
@@ -102,10 +102,10 @@ int Dispatcher::RunOnce() {
     switch (*offered) {
       case Offered::kYes:
         ++offers;
-        if (metrics_ != nullptr) metrics_->ObserveOfferWait(absl::Now() - from);
+        if (metrics_ != nullptr) metrics_->ObserveOfferWait(Real(clock_.Now() - from));
         break;
       case Offered::kNobodyFree:  // in line, not kept waiting by us
-        offerable_since[id] = absl::Now();
+        offerable_since[id] = clock_.Now();
         break;
       case Offered::kNotWritten:  // our failure: its wait goes on
         offerable_since[id] = from;

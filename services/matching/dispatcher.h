@@ -62,8 +62,8 @@ class Dispatcher {
   es::Writer& front_;
   const Clock& clock_;
   MatchingMetrics* const metrics_;
-  // Since when each waiting request could have been offered (real time):
-  // first seen waiting, or last found with nobody free.
+  // Since when each waiting request could have been offered (service
+  // time): first seen waiting, or last found with nobody free.
   absl::flat_hash_map<std::string, absl::Time> offerable_since_;
   bool presence_down_ = false;
   std::atomic<bool> stopping_{false};

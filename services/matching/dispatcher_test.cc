@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
 #include "services/matching/domain/matching_domain.h"
 #include "services/matching/domain/matching_test_log.h"
 #include "services/matching/domain/matching_test_world.h"
@@ -86,6 +87,80 @@ TEST_F(DispatcherTest, AnOfferTheRequestRefusesGivesTheExpertBack) {
   EXPECT_EQ(presence_.ReservedFor(kAnna), "") << "the reservation was released";
   writer_.FailWith(absl::OkStatus());
   EXPECT_EQ(dispatcher_.RunOnce(), 1) << "the expert is offered the request again";
+}
+
+// The metric the help-now objective is measured with: a request kept in
+// line because nobody was free is not kept waiting by us.
+TEST(DispatcherMetricsTest, TheLineAndTheWaitForAnOfferCountOnlyTheTimeSomeoneWasFree) {
+  World world;
+  MatchingTestLog log(&world.model);
+  es::testing::DomainWriter<MatchingDomain> writer(log);
+  FakePresence presence;
+  presence.now = log.now;
+  FakeClock clock(log.now);
+  prometheus::Registry registry;
+  MatchingMetrics metrics(registry, /*clock_rate=*/1);
+  Dispatcher dispatcher(DispatcherOptions{}, world.model, presence, writer, clock, &metrics);
+  auto read = [&](const std::string& name) {
+    for (const prometheus::MetricFamily& family : registry.Collect()) {
+      if (family.name != name) continue;
+      const prometheus::ClientMetric& metric = family.metric.at(0);
+      return family.type == prometheus::MetricType::Histogram
+                 ? std::pair{static_cast<double>(metric.histogram.sample_count),
+                             metric.histogram.sample_sum}
+                 : std::pair{metric.gauge.value, 0.0};
+    }
+    return std::pair{-1.0, -1.0};
+  };
+
+  world.Expert(kAnna, "bike-repair", PerMinute(150));
+  ASSERT_TRUE(presence.Heartbeat(kAnna, v1::PRESENCE_STATUS_AVAILABLE, log.now).ok());
+  ASSERT_TRUE(log.Send(HelpRequestAggregate("req-1"), Open("bike-repair", "p1"), "p1").ok());
+  ASSERT_TRUE(log.Send(HelpRequestAggregate("req-2"), Open("bike-repair", "p2"), "p2").ok());
+  EXPECT_EQ(dispatcher.RunOnce(), 1);
+  EXPECT_EQ(read("helpline_matching_waiting_requests").first, 1) << "req-2 is in line";
+  EXPECT_EQ(read("helpline_matching_offer_wait_seconds"), (std::pair{1.0, 0.0}));
+
+  // Nobody free for req-2 for ten minutes; then Ben comes online and req-2
+  // is offered three seconds after the last look that found nobody.
+  for (int minute = 0; minute < 10; ++minute) {
+    clock.Advance(absl::Minutes(1));
+    EXPECT_EQ(dispatcher.RunOnce(), 0);
+  }
+  clock.Advance(absl::Seconds(3));
+  world.Expert("expert-ben", "bike-repair", PerMinute(150));
+  ASSERT_TRUE(presence.Heartbeat("expert-ben", v1::PRESENCE_STATUS_AVAILABLE, log.now).ok());
+  EXPECT_EQ(dispatcher.RunOnce(), 1);
+  EXPECT_EQ(read("helpline_matching_waiting_requests").first, 0);
+  EXPECT_EQ(read("helpline_matching_offer_wait_seconds"), (std::pair{2.0, 3.0}));
+}
+
+TEST(DispatcherMetricsTest, ARequestWhoseOfferCouldNotBeWrittenKeepsWaiting) {
+  World world;
+  MatchingTestLog log(&world.model);
+  es::testing::DomainWriter<MatchingDomain> writer(log);
+  FakePresence presence;
+  presence.now = log.now;
+  FakeClock clock(log.now);
+  prometheus::Registry registry;
+  MatchingMetrics metrics(registry, /*clock_rate=*/60);
+  Dispatcher dispatcher(DispatcherOptions{.clock_rate = 60}, world.model, presence, writer, clock,
+                        &metrics);
+  world.Expert(kAnna, "bike-repair", PerMinute(150));
+  ASSERT_TRUE(presence.Heartbeat(kAnna, v1::PRESENCE_STATUS_AVAILABLE, log.now).ok());
+  ASSERT_TRUE(log.Send(HelpRequestAggregate("req-1"), Open("bike-repair", "p1"), "p1").ok());
+  writer.FailWith(absl::UnavailableError("matching's processor is not answering"));
+  EXPECT_EQ(dispatcher.RunOnce(), 0);
+  clock.Advance(absl::Minutes(2));  // two seconds of real time at 60 times
+  writer.FailWith(absl::OkStatus());
+  EXPECT_EQ(dispatcher.RunOnce(), 1);
+  double seconds = -1;
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name == "helpline_matching_offer_wait_seconds") {
+      seconds = family.metric.at(0).histogram.sample_sum;
+    }
+  }
+  EXPECT_DOUBLE_EQ(seconds, 2) << "the failed write's wait counts, in real seconds";
 }
 
 }  // namespace

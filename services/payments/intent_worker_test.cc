@@ -1,8 +1,10 @@
 #include "services/payments/intent_worker.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
 #include "services/payments/domain/payments_domain.h"
 #include "services/payments/sandbox/sandbox.h"
 #include "services/runtime/core/proto_time.h"
@@ -51,7 +53,8 @@ class IntentWorkerTest : public ::testing::Test {
                   *command.mutable_record_processor_outcome() = outcome;
                   ++reports_;
                   return log_.Send(kLedger, command).status();
-                }) {}
+                },
+                &metrics_) {}
   ~IntentWorkerTest() override { std::remove(path_.c_str()); }
 
   void Hold(const std::string& session, int64_t max) {
@@ -95,7 +98,30 @@ class IntentWorkerTest : public ::testing::Test {
     return count;
   }
 
+  // A gauge's or counter's value; -1 if it has no such series.
+  double Metric(const std::string& name, const prometheus::Labels& labels = {}) {
+    for (const prometheus::MetricFamily& family : registry_.Collect()) {
+      if (family.name != name) continue;
+      for (const prometheus::ClientMetric& metric : family.metric) {
+        bool matches = true;
+        for (const auto& [key, value] : labels) {
+          matches = matches && std::any_of(metric.label.begin(), metric.label.end(),
+                                           [&](const prometheus::ClientMetric::Label& label) {
+                                             return label.name == key && label.value == value;
+                                           });
+        }
+        if (matches) {
+          return family.type == prometheus::MetricType::Counter ? metric.counter.value
+                                                                : metric.gauge.value;
+        }
+      }
+    }
+    return -1;
+  }
+
   std::string path_;
+  prometheus::Registry registry_;
+  IntentMetrics metrics_{registry_};
   Log log_;
   std::unique_ptr<SandboxProcessor> sandbox_;
   InProcessSandbox processor_;
@@ -163,6 +189,41 @@ TEST_F(IntentWorkerTest, ARefundGoesToTheProcessorOnlyAfterItsCapture) {
   }
   EXPECT_EQ(Journaled(v1::INTENT_KIND_REFUND), 1);
   EXPECT_TRUE(log_.StateOf(kLedger).open_intents().empty());
+}
+
+TEST_F(IntentWorkerTest, TheOldestOpenIntentAgesUntilAnsweredAndCallsAreCountedByResult) {
+  AnswerSlowlyOnce(v1::INTENT_KIND_AUTHORISE);
+  Hold("s1", 3000);
+  EXPECT_EQ(worker_.RunOnce(log_.now), 0) << "timed out";
+  EXPECT_EQ(Metric("helpline_payments_open_intents"), 1);
+  EXPECT_EQ(Metric("helpline_payments_processor_calls_total",
+                   {{"kind", "authorise"}, {"result", "no_answer"}}),
+            1);
+  EXPECT_EQ(worker_.RunOnce(log_.now + absl::Seconds(3)), 1);
+  EXPECT_EQ(Metric("helpline_payments_oldest_open_intent_age_seconds"), 3)
+      << "open since the worker first saw it";
+  EXPECT_EQ(Metric("helpline_payments_processor_calls_total",
+                   {{"kind", "authorise"}, {"result", "approved"}}),
+            1);
+  EXPECT_EQ(worker_.RunOnce(log_.now + absl::Seconds(4)), 0);
+  EXPECT_EQ(Metric("helpline_payments_open_intents"), 0);
+  EXPECT_EQ(Metric("helpline_payments_oldest_open_intent_age_seconds"), 0);
+
+  v1::ScriptRequest script;
+  v1::ScriptRule& decline = *script.add_rules();
+  decline.set_kind(v1::INTENT_KIND_CAPTURE);
+  decline.set_decline_reason("authorisation expired");
+  sandbox_->Script(script);
+  EXPECT_EQ(Metric("helpline_payments_processor_calls_total",
+                   {{"kind", "capture"}, {"result", "declined"}}),
+            0)
+      << "counted from zero, so the first decline is an increase";
+  Capture("s1", 1800);
+  EXPECT_EQ(worker_.RunOnce(log_.now + absl::Seconds(5)), 1);
+  EXPECT_EQ(Status("s1"), v1::SESSION_MONEY_STATUS_CAPTURE_FAILED);
+  EXPECT_EQ(Metric("helpline_payments_processor_calls_total",
+                   {{"kind", "capture"}, {"result", "declined"}}),
+            1);
 }
 
 }  // namespace

@@ -25,6 +25,17 @@ void MoneyGauges::Set(const MoneyFigures& figures) {
   }
 }
 
+namespace {
+
+// INTENT_KIND_CAPTURE -> "capture"
+std::string KindLabel(v1::IntentKind kind) {
+  absl::string_view name = v1::IntentKind_Name(kind);
+  absl::ConsumePrefix(&name, "INTENT_KIND_");
+  return absl::AsciiStrToLower(name);
+}
+
+}  // namespace
+
 IntentMetrics::IntentMetrics(prometheus::Registry& registry)
     : open_(prometheus::BuildGauge()
                 .Name("helpline_payments_open_intents")
@@ -40,7 +51,15 @@ IntentMetrics::IntentMetrics(prometheus::Registry& registry)
       calls_(prometheus::BuildCounter()
                  .Name("helpline_payments_processor_calls_total")
                  .Help("Calls to the payment processor, by intent kind and result")
-                 .Register(registry)) {}
+                 .Register(registry)) {
+  // From zero, so that the first decline is an increase Prometheus sees.
+  for (int kind = v1::INTENT_KIND_AUTHORISE; kind <= v1::INTENT_KIND_PAYOUT; ++kind) {
+    if (!v1::IntentKind_IsValid(kind)) continue;
+    for (const char* result : {"approved", "declined", "no_answer"}) {
+      calls_.Add({{"kind", KindLabel(static_cast<v1::IntentKind>(kind))}, {"result", result}});
+    }
+  }
+}
 
 void IntentMetrics::SetBacklog(size_t open, absl::Duration oldest) {
   open_.Set(static_cast<double>(open));
@@ -48,10 +67,7 @@ void IntentMetrics::SetBacklog(size_t open, absl::Duration oldest) {
 }
 
 void IntentMetrics::CountCall(v1::IntentKind kind, const char* result) {
-  // INTENT_KIND_CAPTURE -> "capture"
-  absl::string_view name = v1::IntentKind_Name(kind);
-  absl::ConsumePrefix(&name, "INTENT_KIND_");
-  calls_.Add({{"kind", absl::AsciiStrToLower(name)}, {"result", result}}).Increment();
+  calls_.Add({{"kind", KindLabel(kind)}, {"result", result}}).Increment();
 }
 
 }  // namespace helpline::payments

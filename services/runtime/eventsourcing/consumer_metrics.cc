@@ -43,6 +43,12 @@ ConsumerMetrics::ConsumerMetrics(prometheus::Registry& registry)
                         .Help("Records sent to the dead-letter topic, by reader and reason")
                         .Register(registry)) {}
 
+void ConsumerMetrics::AddReader(const std::string& consumer) {
+  for (const char* reason : {"undecodable", "refused"}) {
+    dead_letters_.Add({{"consumer", consumer}, {"reason", reason}});
+  }
+}
+
 void ConsumerMetrics::SetLag(const std::string& consumer, const std::string& topic,
                              int32_t partition, const PartitionLag::Lag& lag) {
   prometheus::Labels labels = LagLabels(consumer, topic, partition);

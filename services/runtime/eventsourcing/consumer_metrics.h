@@ -43,6 +43,9 @@ class ConsumerMetrics {
  public:
   explicit ConsumerMetrics(prometheus::Registry& registry);
 
+  // Starts the reader's dead-letter counts at zero, so that its first dead
+  // letter is an increase Prometheus sees.
+  void AddReader(const std::string& consumer);
   void SetLag(const std::string& consumer, const std::string& topic, int32_t partition,
               const PartitionLag::Lag& lag);
   // The partition is no longer this reader's.

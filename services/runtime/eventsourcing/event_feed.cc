@@ -21,6 +21,7 @@ EventFeed::EventFeed(kafka::SharedClients& kafka, EventFeedOptions options,
 EventFeed::~EventFeed() { Stop(); }
 
 absl::Status EventFeed::Start() {
+  if (options_.metrics != nullptr) options_.metrics->AddReader(options_.name);
   kafka::Consumer& reader = kafka_.reader->consumer();
   absl::StatusOr<int> partitions = reader.PartitionCount(options_.topic, absl::Seconds(30));
   if (!partitions.ok()) return partitions.status();

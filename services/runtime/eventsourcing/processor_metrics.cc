@@ -45,7 +45,9 @@ ProcessorMetrics::ProcessorMetrics(prometheus::Registry& registry, std::string c
                                       "(an upper bound; 0 when none waits)")
                                 .Register(registry)),
       consumer_(std::move(consumer)),
-      consumers_(registry) {}
+      consumers_(registry) {
+  consumers_.AddReader(consumer_);
+}
 
 void ProcessorMetrics::CountCommand(const std::string& result) {
   commands_.Add({{"result", result}}).Increment();

@@ -134,6 +134,7 @@ Reactor::Reactor(kafka::SharedClients& kafka, ReactorOptions options,
 Reactor::~Reactor() { Stop(); }
 
 absl::Status Reactor::Start() {
+  if (options_.metrics != nullptr) options_.metrics->AddReader(options_.group);
   if (options_.continue_from_subscription_groups) {
     if (absl::Status s = ContinueFromSubscriptionGroups(kafka_.config, options_.group, subscriptions_);
         !s.ok()) {

@@ -77,7 +77,13 @@ Metrics::Metrics()
       rpc_seconds_(prometheus::BuildHistogram()
                        .Name("grpc_server_handling_seconds")
                        .Help("Time from receiving an RPC to sending its status")
-                       .Register(*registry_)) {}
+                       .Register(*registry_)),
+      serving_(prometheus::BuildGauge()
+                   .Name("helpline_server_serving")
+                   .Help("1 while the service answers its health check SERVING (ready: Kafka "
+                         "reachable, partitions rebuilt, read models caught up), else 0")
+                   .Register(*registry_)
+                   .Add({})) {}
 
 absl::Status Metrics::Serve(const std::string& listen_address) {
   try {

@@ -11,6 +11,7 @@
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/family.h"
+#include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 
@@ -31,6 +32,8 @@ class Metrics {
   int port() const;
 
   void RecordRpc(std::string_view method, grpc::StatusCode code, absl::Duration latency);
+  // helpline_server_serving: 1 while the health check answers SERVING.
+  void SetServing(bool serving) { serving_.Set(serving ? 1 : 0); }
 
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewRpcInterceptorFactory();
 
@@ -39,6 +42,7 @@ class Metrics {
   std::unique_ptr<prometheus::Exposer> exposer_;
   prometheus::Family<prometheus::Counter>& rpcs_handled_;
   prometheus::Family<prometheus::Histogram>& rpc_seconds_;
+  prometheus::Gauge& serving_;
 };
 
 // "OK", "INVALID_ARGUMENT", ... as in the gRPC spec.

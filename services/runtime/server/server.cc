@@ -233,6 +233,7 @@ void GrpcServer::SetHealth(const std::string& service, bool serving) {
 void GrpcServer::SetServing(bool serving) {
   if (server_ == nullptr || shut_down_.load()) return;
   SetHealth("", serving);
+  metrics_.SetServing(serving);
   if (serving_.exchange(serving) != serving) log::Info(serving ? "serving" : "not serving");
 }
 

@@ -1,3 +1,4 @@
+#include <map>
 #include <random>
 #include <string>
 #include <tuple>
@@ -717,6 +718,23 @@ TEST(ReadModel, ListsAUsersSessionsNewestFirstInPages) {
   EXPECT_EQ(next[0].session_id(), "s2");
   EXPECT_TRUE(model.SessionsOf(kOutsider, std::nullopt, 10).empty());
   EXPECT_EQ(model.Session("s0")->status(), v1::SESSION_STATUS_CREATED);
+}
+
+TEST(ReadModel, CountsOpenSessionsByStatusUntilTheyAreOver) {
+  SessionsReadModel model;
+  Log log(&model);
+  Create(log);
+  using Open = std::map<v1::SessionStatus, int64_t>;
+  EXPECT_EQ(model.OpenByStatus(), (Open{{v1::SESSION_STATUS_CREATED, 1}}));
+  ASSERT_TRUE(At(log, absl::Seconds(5), Join, kPerson).ok());
+  ASSERT_TRUE(At(log, absl::Seconds(5), Join, kExpert).ok());
+  Open live = model.OpenByStatus();
+  EXPECT_EQ(live[v1::SESSION_STATUS_LIVE], 1);
+  EXPECT_EQ(live[v1::SESSION_STATUS_CREATED], 0);
+  ASSERT_TRUE(At(log, absl::Minutes(6), End, kPerson).ok());
+  for (const auto& [status, count] : model.OpenByStatus()) {
+    EXPECT_EQ(count, 0) << v1::SessionStatus_Name(status) << " after the end";
+  }
 }
 
 }  // namespace
