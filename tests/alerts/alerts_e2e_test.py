@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The alerts as an SRE meets them: the local stack with its Prometheus
-(deploy/local/stack, deploy/local/services: the five services, the sandbox
-processor and the gateway) under helpline-load; every metric the rules,
+(deploy/local/stack with LiveKit, deploy/local/services: the five services,
+the sandbox processor and the gateway) under helpline-load; every metric the rules,
 dashboards and runbook name is scraped; no page fires while all is well;
 then payments is frozen (SIGSTOP) and matching killed, and through
 Prometheus's HTTP API HelplineServiceDown fires for both, with a runbook
@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -65,7 +66,8 @@ ENV = dict(
     HL_KAFKA_PORT="0",
     HL_REDIS_PORT="0",
     HL_PROMETHEUS_PORT="0",
-    HL_LIVEKIT="no",
+    HL_LIVEKIT_PORT="0",
+    HL_SESSIONS_WEBHOOK_PORT="0",
     HL_GRPC_PORT_BASE=str(GRPC_BASE),
     HL_METRICS_PORT_BASE=str(METRICS_BASE),
     HL_GATEWAY_PORT=str(GATEWAY_BASE + 1),
@@ -154,6 +156,17 @@ def check_metric_names(prometheus):
     say(f"{len(referenced) - len(missing)} of {len(referenced)} metric names the rules, dashboards and runbook use are scraped")
 
 
+def call_the_gateway():
+    """A browser's calls go through the gateway (the load calls the services
+    directly): a REST read without a token, refused as a browser would see it."""
+    url = f"http://127.0.0.1:{GATEWAY_BASE + 1}/v1/categories"
+    for _ in range(3):
+        try:
+            urllib.request.urlopen(url, timeout=5)
+        except urllib.error.HTTPError as refused:
+            check(refused.code == 401, f"GET {url} without a token: {refused.code}, not 401")
+
+
 def check_runbook_link(alert):
     url = alert["annotations"].get("runbook_url", "")
     path, _, anchor = url.removeprefix("file://").partition("#")
@@ -194,10 +207,13 @@ def main():
              "--people", "4", "--experts", "4", "--duration", "20m", "--tag", f"alerts-{random.randrange(10**6)}"],
             env=ENV, cwd=ROOT, stdout=load_log, stderr=subprocess.STDOUT)
         say("load running; waiting for journeys to reach payments")
+        # The load connects no media: with LiveKit its calls bill nothing, so
+        # authorisations (at the match) are what reaches the processor.
         wait_for(
-            "captures approved under the load",
-            lambda: (prometheus.value('sum(helpline_payments_processor_calls_total{kind="capture",result="approved"})') or 0) > 0,
+            "authorisations approved under the load",
+            lambda: (prometheus.value('sum(helpline_payments_processor_calls_total{kind="authorise",result="approved"})') or 0) > 0,
             180, every=2)
+        call_the_gateway()
         time.sleep(10)
         check_metric_names(prometheus)
         pages = [a["labels"] for a in prometheus.alerts() if a["labels"].get("severity") == "page"]
@@ -226,7 +242,8 @@ def main():
         say("thawing payments and starting matching again")
         recovered_at = time.monotonic()
         os.kill(frozen, signal.SIGCONT)
-        run("deploy/local/services", "start")
+        starting = subprocess.Popen(["deploy/local/services", "start"], env=ENV, cwd=ROOT,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         resolved = {}
         deadline = recovered_at + 180
         while time.monotonic() < deadline and len(resolved) < len(FAULTED):
@@ -236,6 +253,8 @@ def main():
                     resolved[service] = time.monotonic() - recovered_at
                     say(f"HelplineServiceDown{{helpline_service=\"{service}\"}} resolved after {resolved[service]:.0f} s")
             time.sleep(1)
+        output, _ = starting.communicate()
+        check(starting.returncode == 0, f"deploy/local/services start failed:\n{output}")
         for service in FAULTED:
             check(service in resolved, f"HelplineServiceDown for {service} did not resolve within 180 s")
         print("alerts: " + " ".join(

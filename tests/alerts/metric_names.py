@@ -75,6 +75,20 @@ def referenced():
     return found
 
 
+def recorded_names_used():
+    """{recording rule name (helpline:...): files} that dashboards and rules use."""
+    found = {}
+    sources = [RULES] + sorted(glob.glob(os.path.join(DASHBOARDS, "*.json"))) + RUNBOOKS
+    for path in sources:
+        with open(path) as f:
+            text = f.read()
+        if path == RULES:
+            text = "\n".join(rule["expr"] for group in rules() for rule in group["rules"])
+        for name in re.findall(r"\bhelpline:[a-z0-9_:]+[a-z0-9](?![<a-z0-9_:])", text):
+            found.setdefault(name, set()).add(os.path.relpath(path, ROOT))
+    return found
+
+
 def registered():
     """Names the code registers: prometheus-cpp's .Name("..."), Go's Name: "..."."""
     names = {"up"}

@@ -4,6 +4,7 @@ every alert links to a section of deploy/runbook.md that exists, every
 runbook section of an alert has its alert, every alert has a promtool unit
 test (tests/alerts/alerts_test.yaml) and a severity of page or ticket, and
 every metric a rule, dashboard or runbook names is registered by the code
+(and every recording rule's series they name is recorded)
 (alerts_e2e_test.py checks the same names against a running Prometheus)."""
 import os
 import re
@@ -52,6 +53,10 @@ def main():
         check(f"alertname: {name}\n" in unit_tests, f"{name}: no promtool test in {UNIT_TESTS}")
     for section in re.findall(r"^###\s+(Helpline\w+)\s*$", runbook, re.MULTILINE):
         check(section in names, f"deploy/runbook.md has a section for {section}, which is no alert")
+
+    recorded = {rule["record"] for group in metric_names.rules() for rule in group["rules"] if "record" in rule}
+    for name, where in sorted(metric_names.recorded_names_used().items()):
+        check(name in recorded, f"{name} (named in {', '.join(sorted(where))}) is recorded by no rule")
 
     registered = metric_names.registered()
     referenced = metric_names.referenced()

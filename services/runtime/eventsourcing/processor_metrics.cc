@@ -47,6 +47,8 @@ ProcessorMetrics::ProcessorMetrics(prometheus::Registry& registry, std::string c
       consumer_(std::move(consumer)),
       consumers_(registry) {
   consumers_.AddReader(consumer_);
+  // From zero, so that the first failure is an increase Prometheus sees.
+  for (const char* kind : {"aborted", "fatal"}) transaction_failures_.Add({{"kind", kind}});
 }
 
 void ProcessorMetrics::CountCommand(const std::string& result) {
