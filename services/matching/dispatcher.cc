@@ -1,5 +1,7 @@
 #include "services/matching/dispatcher.h"
 
+#include <algorithm>
+
 #include "absl/time/clock.h"
 #include "services/matching/domain/matching_domain.h"
 #include "services/runtime/core/errors.h"
@@ -18,7 +20,8 @@ Dispatcher::Dispatcher(DispatcherOptions options, MatchingReadModel& read_model,
       presence_(presence),
       front_(front),
       clock_(clock),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      started_at_(clock.Now()) {}
 
 absl::Duration Dispatcher::Real(absl::Duration service_time) const {
   return service_time / options_.clock_rate;
@@ -78,10 +81,16 @@ int Dispatcher::RunOnce() {
   const absl::Time pass = clock_.Now();
   std::vector<WaitingRequest> waiting = read_model_.WaitingRequests();
   absl::flat_hash_map<std::string, absl::Time> offerable_since;
+  // A request not seen before waits since it was asked (its way through the
+  // processor and the read model included), or since this dispatcher
+  // started; one back from an offer, since it is seen waiting again.
+  auto first_seen = [&](const WaitingRequest& request) {
+    return request.offers_made > 0 ? pass : std::max(request.asked_at, started_at_);
+  };
   for (size_t i = 0; i < waiting.size(); ++i) {
     const std::string& id = waiting[i].help_request_id;
     auto since = offerable_since_.find(id);
-    const absl::Time from = since != offerable_since_.end() ? since->second : pass;
+    const absl::Time from = since != offerable_since_.end() ? since->second : first_seen(waiting[i]);
     absl::StatusOr<Offered> offered = Offer(waiting[i]);
     if (!offered.ok()) {
       if (!presence_down_) {
@@ -93,7 +102,8 @@ int Dispatcher::RunOnce() {
       for (size_t rest = i; rest < waiting.size(); ++rest) {
         const std::string& rest_id = waiting[rest].help_request_id;
         auto rest_since = offerable_since_.find(rest_id);
-        offerable_since[rest_id] = rest_since != offerable_since_.end() ? rest_since->second : pass;
+        offerable_since[rest_id] = rest_since != offerable_since_.end() ? rest_since->second
+                                                                        : first_seen(waiting[rest]);
       }
       break;
     }

@@ -63,8 +63,9 @@ class Dispatcher {
   const Clock& clock_;
   MatchingMetrics* const metrics_;
   // Since when each waiting request could have been offered (service
-  // time): first seen waiting, or last found with nobody free.
+  // time): asked, back from an offer, or last found with nobody free.
   absl::flat_hash_map<std::string, absl::Time> offerable_since_;
+  const absl::Time started_at_;
   bool presence_down_ = false;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

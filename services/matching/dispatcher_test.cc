@@ -135,6 +135,30 @@ TEST(DispatcherMetricsTest, TheLineAndTheWaitForAnOfferCountOnlyTheTimeSomeoneWa
   EXPECT_EQ(read("helpline_matching_offer_wait_seconds"), (std::pair{2.0, 3.0}));
 }
 
+TEST(DispatcherMetricsTest, ANewRequestWaitsSinceItWasAsked) {
+  World world;
+  MatchingTestLog log(&world.model);
+  es::testing::DomainWriter<MatchingDomain> writer(log);
+  FakePresence presence;
+  presence.now = log.now;
+  FakeClock clock(log.now);
+  prometheus::Registry registry;
+  MatchingMetrics metrics(registry, /*clock_rate=*/1);
+  Dispatcher dispatcher(DispatcherOptions{}, world.model, presence, writer, clock, &metrics);
+  world.Expert(kAnna, "bike-repair", PerMinute(150));
+  ASSERT_TRUE(presence.Heartbeat(kAnna, v1::PRESENCE_STATUS_AVAILABLE, log.now).ok());
+  ASSERT_TRUE(log.Send(HelpRequestAggregate("req-1"), Open("bike-repair", "p1"), "p1").ok());
+  clock.Advance(absl::Seconds(4));  // the request reached the dispatcher late
+  EXPECT_EQ(dispatcher.RunOnce(), 1);
+  double seconds = -1;
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name == "helpline_matching_offer_wait_seconds") {
+      seconds = family.metric.at(0).histogram.sample_sum;
+    }
+  }
+  EXPECT_DOUBLE_EQ(seconds, 4);
+}
+
 TEST(DispatcherMetricsTest, ARequestWhoseOfferCouldNotBeWrittenKeepsWaiting) {
   World world;
   MatchingTestLog log(&world.model);

@@ -11,8 +11,8 @@ MatchingMetrics::MatchingMetrics(prometheus::Registry& registry, double clock_ra
                    .Add({})),
       offer_wait_(prometheus::BuildHistogram()
                       .Name("helpline_matching_offer_wait_seconds")
-                      .Help("From a request being offerable (first seen waiting, or nobody free "
-                            "at the last look) to its offer being written")
+                      .Help("From a request being offerable (asked, back from an offer, or "
+                            "nobody free at the last look) to its offer being written")
                       .Register(registry)
                       .Add({}, prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2,
                                                                        5, 10, 30, 60})),

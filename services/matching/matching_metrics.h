@@ -11,9 +11,10 @@ namespace helpline::matching {
 
 // Help now as people feel it: the line's length
 // (helpline_matching_waiting_requests), how long an offerable request waits
-// for its offer (helpline_matching_offer_wait_seconds: from the dispatcher
-// first seeing it waiting, or last finding nobody free for it, to the offer
-// being written) and from asking to an expert's acceptance
+// for its offer (helpline_matching_offer_wait_seconds: from being asked, or
+// back from an offer, or the dispatcher's last look that found nobody free
+// for it, to the offer being written) and from asking to an expert's
+// acceptance
 // (helpline_matching_time_to_match_seconds). Real seconds, whatever the
 // service clock's rate.
 class MatchingMetrics {

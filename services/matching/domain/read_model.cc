@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "services/matching/domain/matching_domain.h"
+#include "services/runtime/core/proto_time.h"
 
 namespace helpline::matching {
 
@@ -118,6 +119,8 @@ std::vector<WaitingRequest> MatchingReadModel::WaitingRequests() const {
     request.query.budget = view->budget();
     request.query.max_minutes = view->max_minutes();
     request.query.sponsor_program_id = view->sponsor_program_id();
+    request.asked_at = FromProtoTime(view->created_at());
+    request.offers_made = view->offers_made();
     waiting.push_back(std::move(request));
   }
   return waiting;

@@ -24,6 +24,9 @@ namespace helpline::matching {
 struct WaitingRequest {
   std::string help_request_id;
   CandidateQuery query;
+  absl::Time asked_at;  // service time
+  // Offers it had (declined or expired) before waiting again.
+  int offers_made = 0;
 };
 
 // Matching's read model: its projection of catalog (the candidate pool),

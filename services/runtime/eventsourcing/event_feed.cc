@@ -64,7 +64,6 @@ void EventFeed::Run() {
     meta_field = nullptr;
   }
   absl::Time last_positions = absl::InfinitePast();
-  absl::Time last_lag = absl::InfinitePast();
   while (!stopping_.load()) {
     absl::StatusOr<std::optional<kafka::Record>> record = follower_->Poll(absl::Milliseconds(20));
     if (!record.ok()) {
@@ -99,7 +98,9 @@ void EventFeed::Run() {
                                           absl::StrCat("not a ", event->GetDescriptor()->full_name()),
                                           options_.name),
                                [](const kafka::Delivery&) {}).IgnoreError();
-        if (options_.metrics != nullptr) options_.metrics->CountDeadLetter(options_.name, "undecodable");
+        if (options_.metrics != nullptr && r.offset >= StartEnd(r.partition)) {
+          options_.metrics->CountDeadLetter(options_.name, "undecodable");
+        }
       }
       absl::MutexLock lock(&mutex_);
       if (r.offset + 1 > positions_[r.partition]) positions_[r.partition] = r.offset + 1;
@@ -115,14 +116,11 @@ void EventFeed::Run() {
       UpdatePositions();
       last_positions = absl::Now();
     }
-    if (options_.metrics != nullptr && absl::Now() - last_lag >= absl::Seconds(1)) {
-      ReportLag();
-      last_lag = absl::Now();
-    }
   }
 }
 
 void EventFeed::ReportLag() {
+  if (options_.metrics == nullptr || follower_ == nullptr) return;
   const absl::Time now = absl::Now();
   absl::MutexLock lock(&mutex_);
   for (size_t p = 0; p < positions_.size(); ++p) {
@@ -132,6 +130,11 @@ void EventFeed::ReportLag() {
     options_.metrics->SetLag(options_.name, options_.topic, partition,
                              lags_[p].Update(positions_[p], *end, last_applied_written_[p], now));
   }
+}
+
+int64_t EventFeed::StartEnd(int32_t partition) {
+  absl::MutexLock lock(&mutex_);
+  return start_ends_[partition];
 }
 
 void EventFeed::UpdatePositions() {

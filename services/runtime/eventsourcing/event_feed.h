@@ -55,6 +55,10 @@ class EventFeed {
   // Waits until the event at `offset` of `partition` (and all before it) is
   // applied. DEADLINE_EXCEEDED if not by `deadline`.
   absl::Status WaitForOffset(int32_t partition, int64_t offset, absl::Time deadline);
+  // Sets its lag gauges (options.metrics): from any thread, while started.
+  // Not on the feed's own thread, which an event that cannot be applied
+  // yet keeps busy.
+  void ReportLag();
   // Waits until the aggregate's event of this version (and every event
   // before it in its partition) is applied. DEADLINE_EXCEEDED if not by
   // `deadline`. For events with an EventMeta `meta` (field 1).
@@ -64,7 +68,9 @@ class EventFeed {
  private:
   void Run();
   void UpdatePositions();
-  void ReportLag();
+  // Where the partition ended at Start: records before it are replayed at
+  // every start, and their dead letters were counted before.
+  int64_t StartEnd(int32_t partition);
 
   kafka::SharedClients& kafka_;
   const EventFeedOptions options_;

@@ -174,6 +174,7 @@ TEST_F(EventSourcingKafkaTest, CommandsLagShowsWhatWaitsThenZero) {
   double last = -1;
   absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
+    processor.ReportLag();  // as the service's lag loop does every second
     double total = 0;
     bool seen = false;
     for (const auto& family : registry.Collect()) {
@@ -358,6 +359,56 @@ TEST_F(EventSourcingKafkaTest, ReadModelDeadLettersAnUndecodableEventAndGoesOn) 
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].key, "broken");
   EXPECT_EQ(dead[0].HeaderValue("dlq_consumer"), "test-feed");
+}
+
+// What HelplineReadModelBehind reads: a read model stuck on an event (its
+// keys unreachable) keeps its feed's thread busy, and its lag, measured from
+// another thread as the service's lag loop does, still grows.
+TEST_F(EventSourcingKafkaTest, AStuckReadModelsLagGrowsAndFallsToZeroOnceItMovesOn) {
+  auto processor = StartProcessor();
+  auto sender = Sender();
+  std::atomic<bool> stuck{true};
+  prometheus::Registry registry;
+  ConsumerMetrics metrics(registry);
+  CounterProjection projection;
+  EventFeedOptions feed_options{topics_.events, topics_.deadletter, "test-feed",
+                                [&](google::protobuf::Message&) {
+                                  return stuck.load() ? absl::UnavailableError("keys unreachable")
+                                                      : absl::OkStatus();
+                                },
+                                &metrics};
+  EventFeed feed(*kafka_, feed_options, [] { return std::make_unique<Event>(); }, projection);
+  ASSERT_TRUE(feed.Start().ok());
+  for (int i = 0; i < 5; ++i) {
+    Command command = Increment("stuck", 1);
+    ASSERT_TRUE(sender->Send(command, absl::Now() + absl::Seconds(30)).ok());
+  }
+  auto most = [&](const std::string& name) {
+    double most = -1;
+    for (const auto& family : registry.Collect()) {
+      if (family.name != name) continue;
+      for (const auto& metric : family.metric) most = std::max(most, metric.gauge.value);
+    }
+    return most;
+  };
+  absl::SleepFor(absl::Seconds(2));
+  feed.ReportLag();
+  const double seconds = most("helpline_consumer_lag_seconds");
+  EXPECT_GE(most("helpline_consumer_lag_records"), 5) << "the five events wait";
+  absl::SleepFor(absl::Seconds(2));
+  feed.ReportLag();
+  EXPECT_GE(most("helpline_consumer_lag_seconds"), seconds + 1.5) << "a stuck reader's lag grows";
+
+  stuck = false;
+  ASSERT_TRUE(feed.WaitUntilCurrent(absl::Now() + absl::Seconds(30)).ok());
+  EXPECT_EQ(projection.Total("stuck"), 5);
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    absl::SleepFor(absl::Milliseconds(200));
+    feed.ReportLag();
+  } while (most("helpline_consumer_lag_records") != 0 && absl::Now() < deadline);
+  EXPECT_EQ(most("helpline_consumer_lag_records"), 0);
+  EXPECT_EQ(most("helpline_consumer_lag_seconds"), 0);
 }
 
 // Writes 300 increments on 20 aggregates with snapshots every 40 events,

@@ -319,7 +319,6 @@ void Processor::Run() {
     absl::Status result = RunBatch(commands);
     if (result.ok()) result = WriteSnapshotChunks();
     if (!result.ok()) RecoverFromFatalError(result);
-    ReportLag();
   }
 }
 
@@ -646,12 +645,15 @@ absl::Status Processor::WriteSnapshotChunks() {
 }
 
 void Processor::ReportLag() {
+  if (metrics_ == nullptr || consumer_ == nullptr) return;
   const absl::Time now = absl::Now();
-  if (metrics_ == nullptr || now - lag_reported_at_ < absl::Seconds(1)) return;
-  lag_reported_at_ = now;
   absl::MutexLock lock(&mutex_);
   for (auto& [partition, owned] : partitions_) {
-    if (owned.next_command_offset < 0) continue;
+    if (owned.next_command_offset < 0) {
+      // Still being rebuilt: nothing of it is decided meanwhile.
+      metrics_->SetCommandsLagSeconds(partition, now - owned.adopted_at);
+      continue;
+    }
     std::optional<int64_t> high = consumer_->CachedHighWatermark(options_.topics.commands, partition);
     if (high) {
       PartitionLag::Lag lag =

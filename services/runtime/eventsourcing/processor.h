@@ -91,6 +91,10 @@ class Processor {
   void Stop();
 
   std::vector<int32_t> OwnedPartitions();
+  // Sets the commands lag gauges of the partitions it owns: from any thread
+  // between Start and Stop (not its own, which a stuck commit keeps busy).
+  // A partition being rebuilt has waited since it arrived.
+  void ReportLag();
   // The group assigned this processor its partitions (perhaps none) and every
   // one of them is rebuilt and taking commands.
   bool Ready();
@@ -177,7 +181,6 @@ class Processor {
       const std::set<int32_t>& written, const std::map<int32_t, std::vector<kafka::Record>>& commands);
   // Commits the open transaction, with these consumed offsets if any.
   absl::Status CommitTransaction(const std::vector<kafka::TopicPartitionOffset>& offsets);
-  void ReportLag();
 
   const std::shared_ptr<kafka::ClientFactory> kafka_;
   const ProcessorOptions options_;
@@ -202,7 +205,6 @@ class Processor {
 
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> times_fenced_{0};
-  absl::Time lag_reported_at_ = absl::InfinitePast();
   std::thread thread_;
   std::thread recovery_thread_;
 };

@@ -77,4 +77,9 @@ void ProcessorMetrics::SetCommandsLag(int32_t partition, int64_t commands, absl:
   commands_lag_seconds_.Add(labels).Set(absl::ToDoubleSeconds(behind));
 }
 
+void ProcessorMetrics::SetCommandsLagSeconds(int32_t partition, absl::Duration behind) {
+  commands_lag_seconds_.Add({{"partition", std::to_string(partition)}})
+      .Set(absl::ToDoubleSeconds(behind));
+}
+
 }  // namespace helpline::es

@@ -27,6 +27,8 @@ class ProcessorMetrics {
   void ObserveRecovery(double seconds, int64_t events_replayed);
   // Commands written to the partition and not yet handled.
   void SetCommandsLag(int32_t partition, int64_t commands, absl::Duration behind);
+  // While the count is not known (the partition is being rebuilt).
+  void SetCommandsLagSeconds(int32_t partition, absl::Duration behind);
 
  private:
   prometheus::Family<prometheus::Counter>& commands_;

@@ -146,12 +146,15 @@ absl::Status Reactor::Start() {
   consumer_options.session_timeout = options_.session_timeout;
   // Runs on this reactor's thread, inside Poll.
   consumer_options.on_rebalance = [this](const kafka::Rebalance& rebalance) {
-    for (const kafka::TopicPartitionOffset& each : rebalance.partitions) {
-      const std::pair<std::string, int32_t> key{each.topic, each.partition};
-      if (rebalance.assigned) {
-        owned_.insert_or_assign(key, Owned{PartitionLag(absl::Now()), std::nullopt});
-      } else if (owned_.erase(key) > 0 && options_.metrics != nullptr) {
-        options_.metrics->RemoveLag(options_.group, each.topic, each.partition);
+    {
+      absl::MutexLock lock(&owned_mutex_);
+      for (const kafka::TopicPartitionOffset& each : rebalance.partitions) {
+        const std::pair<std::string, int32_t> key{each.topic, each.partition};
+        if (rebalance.assigned) {
+          owned_.insert_or_assign(key, Owned{PartitionLag(absl::Now())});
+        } else if (owned_.erase(key) > 0 && options_.metrics != nullptr) {
+          options_.metrics->RemoveLag(options_.group, each.topic, each.partition);
+        }
       }
     }
     // When closing (consumer_ already let go), Run has committed everything.
@@ -210,9 +213,7 @@ void Reactor::Run() {
       }
       const kafka::Record& record = **polled;
       next_offsets_[{record.topic, record.partition}] = record.offset + 1;
-      if (auto owned = owned_.find({record.topic, record.partition}); owned != owned_.end()) {
-        owned->second.last_read_written = record.timestamp;
-      }
+      batch_written_[{record.topic, record.partition}] = record.timestamp;
       ++events_seen_;
       bool dead_lettered = false;
       for (const Subscription& each : subscriptions_) {
@@ -252,25 +253,35 @@ void Reactor::Run() {
         absl::SleepFor(absl::Milliseconds(200));
       }
       if (!sent) break;  // stopping: these events are read again by the next owner
-      for (const auto& [partition, offset] : next_offsets_) to_commit_[partition] = offset;
+      absl::MutexLock lock(&owned_mutex_);
+      for (const auto& [partition, offset] : next_offsets_) {
+        to_commit_[partition] = offset;
+        if (auto owned = owned_.find(partition); owned != owned_.end()) {
+          owned->second.next_done = offset;
+          owned->second.last_done_written = batch_written_[partition];
+        }
+      }
     }
+    batch_written_.clear();
     if (absl::Now() - committed_at_ >= absl::Seconds(1)) CommitOffsets();
-    if (options_.metrics != nullptr && absl::Now() - lag_reported_at_ >= absl::Seconds(1)) ReportLag();
   }
   CommitOffsets();
 }
 
-// Behind by what was read; what was read but not yet written out is at most
-// one batch (20 ms).
 void Reactor::ReportLag() {
+  if (options_.metrics == nullptr || consumer_ == nullptr) return;
   const absl::Time now = absl::Now();
-  lag_reported_at_ = now;
+  absl::MutexLock lock(&owned_mutex_);
   for (auto& [partition, owned] : owned_) {
     std::optional<int64_t> end = consumer_->CachedHighWatermark(partition.first, partition.second);
-    absl::StatusOr<int64_t> position = consumer_->Position(partition.first, partition.second);
-    if (!end || !position.ok() || *position < 0) continue;
+    int64_t done = owned.next_done;
+    if (done < 0) {  // nothing written out yet: where the consumer starts
+      absl::StatusOr<int64_t> position = consumer_->Position(partition.first, partition.second);
+      if (position.ok()) done = *position;
+    }
+    if (!end || done < 0) continue;
     options_.metrics->SetLag(options_.group, partition.first, partition.second,
-                             owned.lag.Update(*position, *end, owned.last_read_written, now));
+                             owned.lag.Update(done, *end, owned.last_done_written, now));
   }
 }
 

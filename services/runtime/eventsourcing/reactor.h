@@ -9,7 +9,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message.h"
 #include "helpline/runtime/v1/envelope.pb.h"
@@ -133,12 +135,14 @@ class Reactor {
   absl::Status Start();
   void Stop();
   int64_t events_seen() const { return events_seen_.load(); }
+  // Sets its lag gauges (options.metrics) by what it has written out: from
+  // any thread, while started (its own may be retrying a write for long).
+  void ReportLag();
 
  private:
   void Run();
   absl::Status Send(const std::vector<kafka::OutgoingRecord>& outputs);
   void CommitOffsets();
-  void ReportLag();
 
   kafka::SharedClients& kafka_;
   const ReactorOptions options_;
@@ -151,14 +155,18 @@ class Reactor {
   // Offsets whose events' outputs are in Kafka, not yet committed.
   std::map<std::pair<std::string, int32_t>, int64_t> to_commit_;
   absl::Time committed_at_ = absl::InfinitePast();
-  // The partitions this member reads, for the lag gauges; with when the
-  // last record read from each was written.
+  // When the batch's last record of each partition was written.
+  std::map<std::pair<std::string, int32_t>, absl::Time> batch_written_;
+  // The partitions this member reads, for the lag gauges: the offset after
+  // the last record whose outputs are written (-1: none yet), and when that
+  // record was written.
   struct Owned {
     PartitionLag lag;
-    std::optional<absl::Time> last_read_written;
+    int64_t next_done = -1;
+    std::optional<absl::Time> last_done_written;
   };
-  std::map<std::pair<std::string, int32_t>, Owned> owned_;
-  absl::Time lag_reported_at_ = absl::InfinitePast();
+  absl::Mutex owned_mutex_;
+  std::map<std::pair<std::string, int32_t>, Owned> owned_ ABSL_GUARDED_BY(owned_mutex_);
   std::thread thread_;
 };
 

@@ -115,7 +115,12 @@ ServiceHost::ServiceHost(const std::string& service, const server::ConfigSchema&
       consumer_metrics(server.metrics().registry()),
       processor(client, ProcessorOptionsFor(service, prefix, topics, config, clock.rate()), type,
                 clock, &processor_metrics),
-      closed_accounts(*kafka, prefix, service, topics.deadletter) {
+      closed_accounts(*kafka, prefix, service, topics.deadletter),
+      lag_gauges_("lag gauges", absl::Seconds(1), [this] {
+        processor.ReportLag();
+        for (const std::unique_ptr<EventFeed>& feed : feeds_) feed->ReportLag();
+        if (reactor_ != nullptr) reactor_->ReportLag();
+      }) {
   // The shared producer writes commands, reactions and dead letters; after a
   // fatal error (its id refused, idempotence broken) it writes nothing again.
   server.AliveWhile([this] { return kafka->producer->FatalError().ok(); });
@@ -203,6 +208,9 @@ int ServiceHost::Run(const std::vector<grpc::Service*>& services) {
     parts_.StopAll();  // before main's read models and reactions go away
     return 1;
   }
+  // Readers replaying at the start are not behind yet: their lag shows once
+  // the service is ready (loops start then).
+  loops_.Add("lag gauges", lag_gauges_);
   server.ServeWhen([this] { return parts_.Ready() && loops_.Ready(); });
   // Loops act on the read models: only once those have caught up.
   int status = 0;

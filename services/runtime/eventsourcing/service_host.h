@@ -20,6 +20,7 @@
 #include "services/runtime/kafka/shared_clients.h"
 #include "services/runtime/privacy/personal_text.h"
 #include "services/runtime/server/config.h"
+#include "services/runtime/server/loop.h"
 #include "services/runtime/server/parts.h"
 #include "services/runtime/server/server.h"
 
@@ -160,6 +161,9 @@ class ServiceHost {
   std::unique_ptr<auth::IdentityCallGuard> callers_;
   std::unique_ptr<Front> front_;
   std::vector<std::function<void()>> on_stopping_;
+  // Every second once serving: the processor's, feeds' and reactor's lag,
+  // measured from here so that a reader stuck on one record still shows.
+  server::Loop lag_gauges_;
 };
 
 }  // namespace helpline::es
