@@ -112,7 +112,10 @@ int Dispatcher::RunOnce() {
     switch (*offered) {
       case Offered::kYes:
         ++offers;
-        if (metrics_ != nullptr) metrics_->ObserveOfferWait(Real(clock_.Now() - from));
+        // Another replica's clock may run a little ahead of this one's.
+        if (metrics_ != nullptr) {
+          metrics_->ObserveOfferWait(Real(std::max(absl::ZeroDuration(), clock_.Now() - from)));
+        }
         break;
       case Offered::kNobodyFree:  // in line, not kept waiting by us
         offerable_since[id] = clock_.Now();
@@ -128,6 +131,7 @@ int Dispatcher::RunOnce() {
 }
 
 absl::Status Dispatcher::Start() {
+  started_at_ = clock_.Now();  // after the service's replay: not the requests' wait
   thread_ = std::thread([this] {
     uint64_t seen = 0;
     while (!stopping_.load()) {

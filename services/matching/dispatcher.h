@@ -65,7 +65,7 @@ class Dispatcher {
   // Since when each waiting request could have been offered (service
   // time): asked, back from an offer, or last found with nobody free.
   absl::flat_hash_map<std::string, absl::Time> offerable_since_;
-  const absl::Time started_at_;
+  absl::Time started_at_;
   bool presence_down_ = false;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -41,12 +41,29 @@ class DispatcherTest : public ::testing::Test {
     return request ? request->status() : v1::HELP_REQUEST_STATUS_UNSPECIFIED;
   }
 
+  // The registry's only series of `name`.
+  prometheus::ClientMetric Metric(const std::string& name) {
+    for (const prometheus::MetricFamily& family : registry_.Collect()) {
+      if (family.name == name && family.metric.size() == 1) return family.metric[0];
+    }
+    ADD_FAILURE() << "no single series " << name;
+    return {};
+  }
+  // Offers observed, and their waits' sum in seconds.
+  std::pair<uint64_t, double> OfferWaits() {
+    prometheus::ClientMetric::Histogram waits =
+        Metric("helpline_matching_offer_wait_seconds").histogram;
+    return {waits.sample_count, waits.sample_sum};
+  }
+
   World world_;
   MatchingTestLog log_;
   es::testing::DomainWriter<MatchingDomain> writer_;
   FakePresence presence_;
   FakeClock clock_;
-  Dispatcher dispatcher_{DispatcherOptions{}, world_.model, presence_, writer_, clock_};
+  prometheus::Registry registry_;
+  MatchingMetrics metrics_{registry_, /*clock_rate=*/1};
+  Dispatcher dispatcher_{DispatcherOptions{}, world_.model, presence_, writer_, clock_, &metrics_};
 };
 
 TEST_F(DispatcherTest, OffersAWaitingRequestToAFreeExpertOnceAndReservesThem) {
@@ -91,100 +108,44 @@ TEST_F(DispatcherTest, AnOfferTheRequestRefusesGivesTheExpertBack) {
 
 // The metric the help-now objective is measured with: a request kept in
 // line because nobody was free is not kept waiting by us.
-TEST(DispatcherMetricsTest, TheLineAndTheWaitForAnOfferCountOnlyTheTimeSomeoneWasFree) {
-  World world;
-  MatchingTestLog log(&world.model);
-  es::testing::DomainWriter<MatchingDomain> writer(log);
-  FakePresence presence;
-  presence.now = log.now;
-  FakeClock clock(log.now);
-  prometheus::Registry registry;
-  MatchingMetrics metrics(registry, /*clock_rate=*/1);
-  Dispatcher dispatcher(DispatcherOptions{}, world.model, presence, writer, clock, &metrics);
-  auto read = [&](const std::string& name) {
-    for (const prometheus::MetricFamily& family : registry.Collect()) {
-      if (family.name != name) continue;
-      const prometheus::ClientMetric& metric = family.metric.at(0);
-      return family.type == prometheus::MetricType::Histogram
-                 ? std::pair{static_cast<double>(metric.histogram.sample_count),
-                             metric.histogram.sample_sum}
-                 : std::pair{metric.gauge.value, 0.0};
-    }
-    return std::pair{-1.0, -1.0};
-  };
-
-  world.Expert(kAnna, "bike-repair", PerMinute(150));
-  ASSERT_TRUE(presence.Heartbeat(kAnna, v1::PRESENCE_STATUS_AVAILABLE, log.now).ok());
-  ASSERT_TRUE(log.Send(HelpRequestAggregate("req-1"), Open("bike-repair", "p1"), "p1").ok());
-  ASSERT_TRUE(log.Send(HelpRequestAggregate("req-2"), Open("bike-repair", "p2"), "p2").ok());
-  EXPECT_EQ(dispatcher.RunOnce(), 1);
-  EXPECT_EQ(read("helpline_matching_waiting_requests").first, 1) << "req-2 is in line";
-  EXPECT_EQ(read("helpline_matching_offer_wait_seconds"), (std::pair{1.0, 0.0}));
+TEST_F(DispatcherTest, TheLineAndTheWaitForAnOfferCountOnlyTheTimeSomeoneWasFree) {
+  Ask("req-1", "p1");
+  Ask("req-2", "p2");
+  EXPECT_EQ(dispatcher_.RunOnce(), 1);
+  EXPECT_EQ(Metric("helpline_matching_waiting_requests").gauge.value, 1) << "req-2 is in line";
+  EXPECT_EQ(OfferWaits(), (std::pair<uint64_t, double>{1, 0}));
 
   // Nobody free for req-2 for ten minutes; then Ben comes online and req-2
   // is offered three seconds after the last look that found nobody.
   for (int minute = 0; minute < 10; ++minute) {
-    clock.Advance(absl::Minutes(1));
-    EXPECT_EQ(dispatcher.RunOnce(), 0);
+    clock_.Advance(absl::Minutes(1));
+    EXPECT_EQ(dispatcher_.RunOnce(), 0);
   }
-  clock.Advance(absl::Seconds(3));
-  world.Expert("expert-ben", "bike-repair", PerMinute(150));
-  ASSERT_TRUE(presence.Heartbeat("expert-ben", v1::PRESENCE_STATUS_AVAILABLE, log.now).ok());
-  EXPECT_EQ(dispatcher.RunOnce(), 1);
-  EXPECT_EQ(read("helpline_matching_waiting_requests").first, 0);
-  EXPECT_EQ(read("helpline_matching_offer_wait_seconds"), (std::pair{2.0, 3.0}));
+  clock_.Advance(absl::Seconds(3));
+  world_.Expert("expert-ben", "bike-repair", PerMinute(150));
+  ASSERT_TRUE(presence_.Heartbeat("expert-ben", v1::PRESENCE_STATUS_AVAILABLE, log_.now).ok());
+  EXPECT_EQ(dispatcher_.RunOnce(), 1);
+  EXPECT_EQ(Metric("helpline_matching_waiting_requests").gauge.value, 0);
+  EXPECT_EQ(OfferWaits(), (std::pair<uint64_t, double>{2, 3}));
 }
 
-TEST(DispatcherMetricsTest, ANewRequestWaitsSinceItWasAsked) {
-  World world;
-  MatchingTestLog log(&world.model);
-  es::testing::DomainWriter<MatchingDomain> writer(log);
-  FakePresence presence;
-  presence.now = log.now;
-  FakeClock clock(log.now);
-  prometheus::Registry registry;
-  MatchingMetrics metrics(registry, /*clock_rate=*/1);
-  Dispatcher dispatcher(DispatcherOptions{}, world.model, presence, writer, clock, &metrics);
-  world.Expert(kAnna, "bike-repair", PerMinute(150));
-  ASSERT_TRUE(presence.Heartbeat(kAnna, v1::PRESENCE_STATUS_AVAILABLE, log.now).ok());
-  ASSERT_TRUE(log.Send(HelpRequestAggregate("req-1"), Open("bike-repair", "p1"), "p1").ok());
-  clock.Advance(absl::Seconds(4));  // the request reached the dispatcher late
-  EXPECT_EQ(dispatcher.RunOnce(), 1);
-  double seconds = -1;
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name == "helpline_matching_offer_wait_seconds") {
-      seconds = family.metric.at(0).histogram.sample_sum;
-    }
-  }
-  EXPECT_DOUBLE_EQ(seconds, 4);
+TEST_F(DispatcherTest, ANewRequestWaitsSinceItWasAsked) {
+  Ask("req-1");
+  clock_.Advance(absl::Seconds(4));  // the request reached the dispatcher late
+  EXPECT_EQ(dispatcher_.RunOnce(), 1);
+  EXPECT_EQ(OfferWaits(), (std::pair<uint64_t, double>{1, 4}));
 }
 
-TEST(DispatcherMetricsTest, ARequestWhoseOfferCouldNotBeWrittenKeepsWaiting) {
-  World world;
-  MatchingTestLog log(&world.model);
-  es::testing::DomainWriter<MatchingDomain> writer(log);
-  FakePresence presence;
-  presence.now = log.now;
-  FakeClock clock(log.now);
-  prometheus::Registry registry;
-  MatchingMetrics metrics(registry, /*clock_rate=*/60);
-  Dispatcher dispatcher(DispatcherOptions{.clock_rate = 60}, world.model, presence, writer, clock,
-                        &metrics);
-  world.Expert(kAnna, "bike-repair", PerMinute(150));
-  ASSERT_TRUE(presence.Heartbeat(kAnna, v1::PRESENCE_STATUS_AVAILABLE, log.now).ok());
-  ASSERT_TRUE(log.Send(HelpRequestAggregate("req-1"), Open("bike-repair", "p1"), "p1").ok());
-  writer.FailWith(absl::UnavailableError("matching's processor is not answering"));
+TEST_F(DispatcherTest, ARequestWhoseOfferCouldNotBeWrittenKeepsWaitingInRealSeconds) {
+  MatchingMetrics metrics(registry_, /*clock_rate=*/60);
+  Dispatcher dispatcher({.clock_rate = 60}, world_.model, presence_, writer_, clock_, &metrics);
+  Ask("req-1");
+  writer_.FailWith(absl::UnavailableError("matching's processor is not answering"));
   EXPECT_EQ(dispatcher.RunOnce(), 0);
-  clock.Advance(absl::Minutes(2));  // two seconds of real time at 60 times
-  writer.FailWith(absl::OkStatus());
+  clock_.Advance(absl::Minutes(2));  // two seconds of real time at 60 times
+  writer_.FailWith(absl::OkStatus());
   EXPECT_EQ(dispatcher.RunOnce(), 1);
-  double seconds = -1;
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name == "helpline_matching_offer_wait_seconds") {
-      seconds = family.metric.at(0).histogram.sample_sum;
-    }
-  }
-  EXPECT_DOUBLE_EQ(seconds, 2) << "the failed write's wait counts, in real seconds";
+  EXPECT_EQ(OfferWaits(), (std::pair<uint64_t, double>{1, 2}));
 }
 
 }  // namespace

@@ -151,14 +151,19 @@ void Processor::Adopt(const std::vector<int32_t>& partitions) {
   consumer_->Pause(OnTopic(options_.topics.commands, partitions)).IgnoreError();
   std::vector<Recovery> recoveries;
   for (int32_t partition : partitions) {
+    // Adopted again after a fatal error, it keeps waiting since it last
+    // decided: a replica failing over and over shows as stalled.
+    const bool arriving = !partitions_.contains(partition);
     Partition& owned = partitions_[partition];
     owned.state.reset();
     owned.snapshots.reset();
     owned.ownership = next_ownership_++;
     owned.adopted_at = absl::Now();
     owned.next_command_offset = -1;
-    owned.last_command_written.reset();
-    owned.lag = PartitionLag(absl::Now());
+    if (arriving) {
+      owned.undecided_since = absl::Now();
+      owned.lag = PartitionLag(absl::Now());
+    }
     recoveries.push_back({partition, owned.ownership});
   }
   absl::MutexLock lock(&recovery_mutex_);
@@ -441,6 +446,7 @@ absl::Status Processor::RunBatch(std::map<int32_t, std::vector<kafka::Record>>& 
         if (found != commands.end() && !found->second.empty()) {
           owned.next_command_offset = found->second.back().offset + 1;
           owned.last_command_written = found->second.back().timestamp;
+          owned.undecided_since = absl::Now();
         }
         decided += static_cast<int>(batch->result_counts().size());
         if (metrics_ != nullptr) {
@@ -650,14 +656,15 @@ void Processor::ReportLag() {
   absl::MutexLock lock(&mutex_);
   for (auto& [partition, owned] : partitions_) {
     if (owned.next_command_offset < 0) {
-      // Still being rebuilt: nothing of it is decided meanwhile.
-      metrics_->SetCommandsLagSeconds(partition, now - owned.adopted_at);
+      // Being rebuilt: nothing of it is decided meanwhile.
+      metrics_->SetCommandsLagSeconds(partition, now - owned.undecided_since);
       continue;
     }
     std::optional<int64_t> high = consumer_->CachedHighWatermark(options_.topics.commands, partition);
     if (high) {
       PartitionLag::Lag lag =
           owned.lag.Update(owned.next_command_offset, *high, owned.last_command_written, now);
+      if (lag.records == 0) owned.undecided_since = now;
       metrics_->SetCommandsLag(partition, lag.records, lag.behind);
     }
   }

@@ -126,6 +126,9 @@ class Processor {
     // When the last command decided was written.
     std::optional<absl::Time> last_command_written;
     PartitionLag lag{absl::InfinitePast()};
+    // Since when commands of it may have waited: its arrival, its last
+    // decided batch, or the last time nothing waited.
+    absl::Time undecided_since;
   };
   struct Recovery {
     int32_t partition = 0;

@@ -1,5 +1,6 @@
 #include "services/runtime/eventsourcing/reactor.h"
 
+#include <algorithm>
 #include <set>
 
 #include "google/protobuf/io/coded_stream.h"
@@ -214,6 +215,8 @@ void Reactor::Run() {
       const kafka::Record& record = **polled;
       next_offsets_[{record.topic, record.partition}] = record.offset + 1;
       batch_written_[{record.topic, record.partition}] = record.timestamp;
+      batch_first_.emplace(std::pair{record.topic, record.partition}, record.offset);
+      batch_pending_.store(true);
       ++events_seen_;
       bool dead_lettered = false;
       for (const Subscription& each : subscriptions_) {
@@ -241,6 +244,15 @@ void Reactor::Run() {
       }
     }
     if (!next_offsets_.empty()) {
+      {
+        // What was read before this batch is done: a first batch that
+        // cannot be written shows as lag, not as caught up.
+        absl::MutexLock lock(&owned_mutex_);
+        for (const auto& [partition, first] : batch_first_) {
+          auto owned = owned_.find(partition);
+          if (owned != owned_.end() && owned->second.next_done < 0) owned->second.next_done = first;
+        }
+      }
       bool sent = false;
       while (!stopping_.load()) {
         absl::Status status = Send(outputs);
@@ -263,6 +275,8 @@ void Reactor::Run() {
       }
     }
     batch_written_.clear();
+    batch_first_.clear();
+    batch_pending_.store(false);
     if (absl::Now() - committed_at_ >= absl::Seconds(1)) CommitOffsets();
   }
   CommitOffsets();
@@ -275,9 +289,9 @@ void Reactor::ReportLag() {
   for (auto& [partition, owned] : owned_) {
     std::optional<int64_t> end = consumer_->CachedHighWatermark(partition.first, partition.second);
     int64_t done = owned.next_done;
-    if (done < 0) {  // nothing written out yet: where the consumer starts
+    if (!batch_pending_.load()) {
       absl::StatusOr<int64_t> position = consumer_->Position(partition.first, partition.second);
-      if (position.ok()) done = *position;
+      if (position.ok()) done = std::max(done, *position);
     }
     if (!end || done < 0) continue;
     options_.metrics->SetLag(options_.group, partition.first, partition.second,

@@ -155,8 +155,13 @@ class Reactor {
   // Offsets whose events' outputs are in Kafka, not yet committed.
   std::map<std::pair<std::string, int32_t>, int64_t> to_commit_;
   absl::Time committed_at_ = absl::InfinitePast();
-  // When the batch's last record of each partition was written.
+  // The batch's first offset of each partition, and when its last record
+  // of each was written.
+  std::map<std::pair<std::string, int32_t>, int64_t> batch_first_;
   std::map<std::pair<std::string, int32_t>, absl::Time> batch_written_;
+  // Records are read whose outputs are not written yet. While not, the
+  // consumer's position (past transaction markers too) is what is done.
+  std::atomic<bool> batch_pending_{false};
   // The partitions this member reads, for the lag gauges: the offset after
   // the last record whose outputs are written (-1: none yet), and when that
   // record was written.
