@@ -9,6 +9,7 @@
 #include "services/matching/domain/matching_test_world.h"
 #include "services/matching/fake_presence.h"
 #include "services/runtime/eventsourcing/testing/domain_test_log.h"
+#include "services/runtime/server/testing/registry_values.h"
 
 // The dispatcher with its edges faked: presence in memory, and commands
 // decided at once by matching's own domain, feeding the read model.
@@ -41,19 +42,14 @@ class DispatcherTest : public ::testing::Test {
     return request ? request->status() : v1::HELP_REQUEST_STATUS_UNSPECIFIED;
   }
 
-  // The registry's only series of `name`.
-  prometheus::ClientMetric Metric(const std::string& name) {
-    for (const prometheus::MetricFamily& family : registry_.Collect()) {
-      if (family.name == name && family.metric.size() == 1) return family.metric[0];
-    }
-    ADD_FAILURE() << "no single series " << name;
-    return {};
+  double Waiting() {
+    return server::testing::ValueOf(registry_, "helpline_matching_waiting_requests").value_or(-1);
   }
   // Offers observed, and their waits' sum in seconds.
   std::pair<uint64_t, double> OfferWaits() {
-    prometheus::ClientMetric::Histogram waits =
-        Metric("helpline_matching_offer_wait_seconds").histogram;
-    return {waits.sample_count, waits.sample_sum};
+    auto waits = server::testing::FindSeries(registry_, "helpline_matching_offer_wait_seconds");
+    if (!waits) return {0, -1};
+    return {waits->second.histogram.sample_count, waits->second.histogram.sample_sum};
   }
 
   World world_;
@@ -112,7 +108,7 @@ TEST_F(DispatcherTest, TheLineAndTheWaitForAnOfferCountOnlyTheTimeSomeoneWasFree
   Ask("req-1", "p1");
   Ask("req-2", "p2");
   EXPECT_EQ(dispatcher_.RunOnce(), 1);
-  EXPECT_EQ(Metric("helpline_matching_waiting_requests").gauge.value, 1) << "req-2 is in line";
+  EXPECT_EQ(Waiting(), 1) << "req-2 is in line";
   EXPECT_EQ(OfferWaits(), (std::pair<uint64_t, double>{1, 0}));
 
   // Nobody free for req-2 for ten minutes; then Ben comes online and req-2
@@ -125,7 +121,7 @@ TEST_F(DispatcherTest, TheLineAndTheWaitForAnOfferCountOnlyTheTimeSomeoneWasFree
   world_.Expert("expert-ben", "bike-repair", PerMinute(150));
   ASSERT_TRUE(presence_.Heartbeat("expert-ben", v1::PRESENCE_STATUS_AVAILABLE, log_.now).ok());
   EXPECT_EQ(dispatcher_.RunOnce(), 1);
-  EXPECT_EQ(Metric("helpline_matching_waiting_requests").gauge.value, 0);
+  EXPECT_EQ(Waiting(), 0);
   EXPECT_EQ(OfferWaits(), (std::pair<uint64_t, double>{2, 3}));
 }
 

@@ -1,6 +1,5 @@
 #include "services/payments/intent_worker.h"
 
-#include <algorithm>
 #include <cstdio>
 
 #include "gtest/gtest.h"
@@ -9,6 +8,7 @@
 #include "services/payments/sandbox/sandbox.h"
 #include "services/runtime/core/proto_time.h"
 #include "services/runtime/eventsourcing/testing/domain_test_log.h"
+#include "services/runtime/server/testing/registry_values.h"
 #include "tests/support/test_stack.h"
 
 namespace helpline::payments {
@@ -100,23 +100,7 @@ class IntentWorkerTest : public ::testing::Test {
 
   // A gauge's or counter's value; -1 if it has no such series.
   double Metric(const std::string& name, const prometheus::Labels& labels = {}) {
-    for (const prometheus::MetricFamily& family : registry_.Collect()) {
-      if (family.name != name) continue;
-      for (const prometheus::ClientMetric& metric : family.metric) {
-        bool matches = true;
-        for (const auto& [key, value] : labels) {
-          matches = matches && std::any_of(metric.label.begin(), metric.label.end(),
-                                           [&](const prometheus::ClientMetric::Label& label) {
-                                             return label.name == key && label.value == value;
-                                           });
-        }
-        if (matches) {
-          return family.type == prometheus::MetricType::Counter ? metric.counter.value
-                                                                : metric.gauge.value;
-        }
-      }
-    }
-    return -1;
+    return server::testing::ValueOf(registry_, name, labels).value_or(-1);
   }
 
   std::string path_;

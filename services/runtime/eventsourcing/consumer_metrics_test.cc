@@ -2,6 +2,7 @@
 
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
+#include "services/runtime/server/testing/registry_values.h"
 
 namespace helpline::es {
 namespace {
@@ -51,15 +52,7 @@ TEST(ConsumerMetricsTest, LagAndDeadLettersAreExportedByReaderAndRemovedWhenAPar
                  {.records = 7, .behind = absl::Seconds(12)});
   metrics.CountDeadLetter("payments.processor", "refused");
   metrics.CountDeadLetter("payments.processor", "refused");
-  auto value = [&](const std::string& name) -> std::optional<double> {
-    for (const prometheus::MetricFamily& family : registry.Collect()) {
-      if (family.name != name || family.metric.empty()) continue;
-      const prometheus::ClientMetric& metric = family.metric.front();
-      return family.type == prometheus::MetricType::Counter ? metric.counter.value
-                                                             : metric.gauge.value;
-    }
-    return std::nullopt;
-  };
+  auto value = [&](const std::string& name) { return server::testing::ValueOf(registry, name); };
   EXPECT_EQ(value("helpline_consumer_lag_records"), 7);
   EXPECT_EQ(value("helpline_consumer_lag_seconds"), 12);
   EXPECT_EQ(value("helpline_dead_letters_total"), 2);
