@@ -2,8 +2,13 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <iostream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
 #include "tests/support/test_stack.h"
 
 namespace helpline::testing {
@@ -15,6 +20,8 @@ LocalStack::LocalStack()
 
 LocalStack::~LocalStack() {
   Stop();
+  // A failed test's broker side goes with it: its log is deleted next.
+  if (::testing::Test::HasFailure()) std::cerr << BrokerWarnings(60) << std::flush;
   std::system(absl::StrCat("rm -rf '", dir_, "'").c_str());
 }
 
@@ -35,6 +42,21 @@ bool LocalStack::Run(const std::string& action) {
 
 bool LocalStack::Start() { return Run("start"); }
 bool LocalStack::Stop() { return Run("stop"); }
+
+std::string LocalStack::BrokerWarnings(size_t max_lines) const {
+  std::deque<std::string> kept;
+  for (const std::string name : {"server.log.1", "server.log"}) {
+    std::ifstream log(absl::StrCat(dir_, "/kafka/", name));
+    for (std::string line; std::getline(log, line);) {
+      if (!absl::StrContains(line, "] WARN ") && !absl::StrContains(line, "] ERROR ")) continue;
+      kept.push_back(line.substr(0, 600));
+      if (kept.size() > max_lines) kept.pop_front();
+    }
+  }
+  std::string text = absl::StrCat("--- the broker's last ", kept.size(), " warnings and errors ---\n");
+  for (const std::string& line : kept) absl::StrAppend(&text, line, "\n");
+  return text;
+}
 
 kafka::ClientConfig LocalStack::Kafka() const { return StackKafka(dir_, "admin"); }
 

@@ -22,6 +22,9 @@ class LocalStack {
   kafka::ClientConfig Kafka() const;
   const std::string& dir() const { return dir_; }
   const std::string& last_output() const { return last_output_; }
+  // The broker log's last WARN and ERROR lines (printed when a test that
+  // used this stack has failed).
+  std::string BrokerWarnings(size_t max_lines) const;
 
  private:
   bool Run(const std::string& action);

@@ -118,6 +118,12 @@ absl::Status Processor::StartProducer() {
   for (int attempt = 0; attempt < 30 && !stopping_.load(); ++attempt) {
     init = (*producer)->InitTransactions(options_.transaction_timeout);
     if (init.code() != absl::StatusCode::kUnavailable) break;
+    // The coordinator is away, or still ending the previous holder's
+    // transaction: nothing is decided meanwhile, so it is said.
+    log::Warn("transactional id not ready yet; retrying",
+              {{"transactional_id", producer_options.transactional_id},
+               {"attempt", attempt + 1},
+               {"error", init.ToString()}});
   }
   if (!init.ok()) return init;
   if (absl::Status warm = (*producer)->WarmUp({options_.topics.events, options_.topics.replies,

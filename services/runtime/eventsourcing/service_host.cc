@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "services/runtime/server/log.h"
 
 namespace helpline::es {
@@ -211,7 +213,26 @@ int ServiceHost::Run(const std::vector<grpc::Service*>& services) {
   // Readers replaying at the start are not behind yet: their lag shows once
   // the service is ready (loops start then).
   loops_.Add("lag gauges", lag_gauges_);
-  server.ServeWhen([this] { return parts_.Ready() && loops_.Ready(); });
+  // Not serving for a while: the log says what it is waiting for, every
+  // 15 s (called on the readiness thread only).
+  server.ServeWhen([this, waiting_since = std::optional<absl::Time>(),
+                    told_at = absl::InfinitePast()]() mutable {
+    if (parts_.Ready() && loops_.Ready()) {
+      waiting_since.reset();
+      return true;
+    }
+    const absl::Time now = absl::Now();
+    if (!waiting_since) waiting_since = now;
+    if (now - *waiting_since >= absl::Seconds(15) && now - told_at >= absl::Seconds(15)) {
+      told_at = now;
+      std::vector<std::string> waiting = parts_.NotReady();
+      for (const std::string& loop : loops_.NotReady()) waiting.push_back(loop);
+      log::Warn("not serving yet: waiting for parts",
+                {{"parts", absl::StrJoin(waiting, ", ")},
+                 {"seconds", absl::ToInt64Seconds(now - *waiting_since)}});
+    }
+    return false;
+  });
   // Loops act on the read models: only once those have caught up.
   int status = 0;
   while (!parts_.Ready()) {

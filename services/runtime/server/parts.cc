@@ -35,4 +35,13 @@ bool Parts::Ready() const {
   return true;
 }
 
+std::vector<std::string> Parts::NotReady() const {
+  const size_t started = started_.load();
+  std::vector<std::string> waiting;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    if (i >= started || (parts_[i].ready && !parts_[i].ready())) waiting.push_back(parts_[i].name);
+  }
+  return waiting;
+}
+
 }  // namespace helpline::server

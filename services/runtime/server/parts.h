@@ -52,6 +52,8 @@ class Parts {
   // Stops the started parts, last first. Idempotent.
   void StopAll();
   bool Ready() const;
+  // The names of the parts not started or not ready yet, in order.
+  std::vector<std::string> NotReady() const;
 
  private:
   std::vector<Part> parts_;
