@@ -16,7 +16,16 @@
 
 namespace helpline::events {
 
-const char kToolUsage[] = R"(helpline-events: Helpline's event streams as JSON lines or CSV.
+const char kKafkaFlagsUsage[] = R"(  --bootstrap-servers H:P      default 127.0.0.1:$HL_KAFKA_PORT (19092)
+  --topic-prefix P             prepended to topic names (test runs)
+  --security-protocol P        plaintext, ssl, sasl_plaintext, sasl_ssl
+  --sasl-mechanism M           PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+  --sasl-username U            the password comes from HELPLINE_KAFKA_SASL_PASSWORD
+  --ssl-ca-location FILE       CA of the brokers' certificates
+  --property KEY=VALUE         any librdkafka setting (repeatable)
+)";
+
+const std::string kToolUsage = absl::StrCat(R"(helpline-events: Helpline's event streams as JSON lines or CSV.
 
   helpline-events tail [TOPIC...] [options]     follow events as they are written
   helpline-events export [TOPIC...] [options]   write a range of events, then exit
@@ -52,18 +61,11 @@ Output:
   --output FILE          write here instead of standard output
 
 Kafka (defaults reach the local stack):
-  --bootstrap-servers H:P      default 127.0.0.1:$HL_KAFKA_PORT (19092)
-  --topic-prefix P             prepended to topic names (test runs)
-  --security-protocol P        plaintext, ssl, sasl_plaintext, sasl_ssl
-  --sasl-mechanism M           PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
-  --sasl-username U            the password comes from HELPLINE_KAFKA_SASL_PASSWORD
-  --ssl-ca-location FILE       CA of the brokers' certificates
-  --property KEY=VALUE         any librdkafka setting (repeatable)
-
+)", kKafkaFlagsUsage, R"(
 Records that are not events of their topic are reported on standard error and
 skipped; the exit status is 0 unless Kafka or the output fails (1) or the
 command line is wrong (2). Event types and fields: docs/events.md.
-)";
+)");
 
 namespace {
 
@@ -174,9 +176,42 @@ std::string Where(const kafka::Record& record) {
 
 }  // namespace
 
+kafka::ClientConfig DefaultKafkaClient() {
+  kafka::ClientConfig client;
+  client.bootstrap_servers = DefaultBootstrapServers();
+  if (const char* password = std::getenv("HELPLINE_KAFKA_SASL_PASSWORD")) {
+    client.properties["sasl.password"] = password;
+  }
+  return client;
+}
+
+absl::StatusOr<bool> ParseKafkaFlag(const std::string& arg, const std::string& value,
+                                    kafka::ClientConfig& client, std::string& prefix) {
+  if (arg == "--bootstrap-servers") {
+    client.bootstrap_servers = value;
+  } else if (arg == "--topic-prefix") {
+    prefix = value;
+  } else if (arg == "--security-protocol") {
+    client.properties["security.protocol"] = value;
+  } else if (arg == "--sasl-mechanism") {
+    client.properties["sasl.mechanisms"] = value;
+  } else if (arg == "--sasl-username") {
+    client.properties["sasl.username"] = value;
+  } else if (arg == "--ssl-ca-location") {
+    client.properties["ssl.ca.location"] = value;
+  } else if (arg == "--property") {
+    size_t equals = value.find('=');
+    if (equals == std::string::npos || equals == 0) return FlagError(arg, "KEY=VALUE");
+    client.properties[value.substr(0, equals)] = value.substr(equals + 1);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 absl::StatusOr<ToolOptions> ParseToolArgs(const std::vector<std::string>& args) {
   ToolOptions options;
-  options.client.bootstrap_servers = DefaultBootstrapServers();
+  options.client = DefaultKafkaClient();
   if (args.empty() || (args[0] != "tail" && args[0] != "export")) {
     return absl::InvalidArgumentError("the first word is tail or export");
   }
@@ -233,31 +268,14 @@ absl::StatusOr<ToolOptions> ParseToolArgs(const std::vector<std::string>& args) 
       options.csv = value == "csv";
     } else if (arg == "--output") {
       options.output_file = value;
-    } else if (arg == "--bootstrap-servers") {
-      options.client.bootstrap_servers = value;
-    } else if (arg == "--topic-prefix") {
-      prefix = value;
-    } else if (arg == "--security-protocol") {
-      options.client.properties["security.protocol"] = value;
-    } else if (arg == "--sasl-mechanism") {
-      options.client.properties["sasl.mechanisms"] = value;
-    } else if (arg == "--sasl-username") {
-      options.client.properties["sasl.username"] = value;
-    } else if (arg == "--ssl-ca-location") {
-      options.client.properties["ssl.ca.location"] = value;
-    } else if (arg == "--property") {
-      size_t equals = value.find('=');
-      if (equals == std::string::npos || equals == 0) return FlagError(arg, "KEY=VALUE");
-      options.client.properties[value.substr(0, equals)] = value.substr(equals + 1);
     } else {
-      return FlagError(arg, "unknown option");
+      absl::StatusOr<bool> taken = ParseKafkaFlag(arg, value, options.client, prefix);
+      if (!taken.ok()) return taken.status();
+      if (!*taken) return FlagError(arg, "unknown option");
     }
   }
   if (options.tail && to_given) return FlagError("--to", "only for export");
   if (!options.tail && for_given) return FlagError("--for", "only for tail");
-  if (const char* password = std::getenv("HELPLINE_KAFKA_SASL_PASSWORD")) {
-    options.client.properties["sasl.password"] = password;
-  }
 
   const std::vector<EventStream>& streams = CompiledEventStreams();
   std::vector<const EventStream*> selected;

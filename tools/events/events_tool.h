@@ -58,6 +58,17 @@ struct ToolSummary {
 absl::StatusOr<ToolSummary> RunTool(const ToolOptions& options, std::ostream& out,
                                     std::ostream& err, const std::atomic<bool>& stop);
 
-extern const char kToolUsage[];
+extern const std::string kToolUsage;
+
+// The local stack's broker ($HL_KAFKA_PORT, else 19092), with the SASL
+// password from HELPLINE_KAFKA_SASL_PASSWORD if set.
+kafka::ClientConfig DefaultKafkaClient();
+// The Kafka flags every tool reading the streams takes (--bootstrap-servers,
+// --topic-prefix, --security-protocol, --sasl-*, --ssl-ca-location,
+// --property), and their help text. True when `arg` was one of them; an
+// INVALID_ARGUMENT naming it when its value is wrong.
+absl::StatusOr<bool> ParseKafkaFlag(const std::string& arg, const std::string& value,
+                                    kafka::ClientConfig& client, std::string& prefix);
+extern const char kKafkaFlagsUsage[];
 
 }  // namespace helpline::events

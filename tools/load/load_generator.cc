@@ -85,7 +85,8 @@ struct LoadGenerator::Recorder {
   std::vector<std::string> help_requests ABSL_GUARDED_BY(mutex);
   std::vector<std::string> people ABSL_GUARDED_BY(mutex);
   std::map<std::string, int64_t> failed ABSL_GUARDED_BY(mutex);
-  std::atomic<int64_t> started{0}, completed{0}, cancelled{0}, expired{0}, offers_to_busy{0};
+  std::atomic<int64_t> started{0}, completed{0}, cancelled{0}, expired{0}, offers_to_busy{0},
+      offers_unanswered{0};
 
   void Rpc(const std::string& method, absl::StatusCode code, absl::Duration latency) {
     absl::MutexLock lock(&mutex);
@@ -321,6 +322,13 @@ class LoadGenerator::Person {
       switch (request.status()) {
         case matching::v1::HELP_REQUEST_STATUS_OFFERED: {
           if (request.offer().offer_id() == declined_offer) break;
+          if (Chance(load_.options_.unanswered_offer_share)) {
+            // The expert is away from the screen: the offer runs out and
+            // the request is offered again.
+            ++recorder.offers_unanswered;
+            declined_offer = request.offer().offer_id();
+            break;
+          }
           Expert* offered = load_.TakeExpert(request.offer().expert_id());
           if (offered == nullptr) {
             ++recorder.offers_to_busy;
@@ -639,6 +647,7 @@ LoadReport LoadGenerator::Run(absl::Duration duration, const std::atomic<bool>& 
   report.journeys_expired = recorder_->expired;
   report.journeys_per_second = report.journeys_completed / seconds;
   report.offers_to_busy_experts = recorder_->offers_to_busy;
+  report.offers_unanswered = recorder_->offers_unanswered;
   report.max_commands_lag = max_lag_;
   absl::MutexLock lock(&recorder_->mutex);
   report.journeys_failed = recorder_->failed;
@@ -675,7 +684,7 @@ std::string LoadReport::Text() const {
     absl::StrAppend(&out, "  failed at ", why, ": ", count, "\n");
   }
   absl::StrAppend(&out, "offers to experts already in a call: ", offers_to_busy_experts,
-                  "; most commands waiting for a processor: ", max_commands_lag, "\n");
+                  "; offers left to run out: ", offers_unanswered, "; most commands waiting for a processor: ", max_commands_lag, "\n");
   absl::StrAppend(&out, absl::StrFormat("%-16s %8s %8s %8s %8s %8s  %s\n", "RPC", "calls",
                                         "per s", "p50 ms", "p95 ms", "p99 ms", "errors"));
   for (const auto& [method, figures] : rpcs) {
@@ -707,6 +716,7 @@ nlohmann::json LoadReport::Json() const {
           {"journeys_per_sec", journeys_per_second},
           {"writes_acknowledged", acknowledged.size()},
           {"offers_to_busy_experts", offers_to_busy_experts},
+          {"offers_unanswered", offers_unanswered},
           {"max_commands_lag", max_commands_lag},
           {"rpcs", rpc_figures}};
 }

@@ -44,6 +44,8 @@ struct LoadOptions {
   double cancel_share = 0.1;
   double review_share = 0.7;
   double refund_share = 0.1;
+  // Offers the expert lets run out without answering (away from the screen).
+  double unanswered_offer_share = 0;
   // How long a call is retried while the services answer UNAVAILABLE (a
   // restart, a broker away) before the journey counts as failed.
   absl::Duration retry_for = absl::Seconds(90);
@@ -86,6 +88,7 @@ struct LoadReport {
   double journeys_per_second = 0;
   // Offers that reached an expert already in a call (declined).
   int64_t offers_to_busy_experts = 0;
+  int64_t offers_unanswered = 0;
   int64_t max_commands_lag = 0;
   std::map<std::string, RpcFigures> rpcs;
   std::vector<Acknowledged> acknowledged;

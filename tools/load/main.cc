@@ -27,6 +27,7 @@ refund. Prints a progress line every second and a report at the end.
   --categories N           categories the experts are spread over (default 2)
   --rate R                 journeys started per second; 0 = as fast as they go (default 0)
   --call-length D          real time both stay in the call (default 200ms)
+  --unanswered-share S     share of offers left to run out unanswered, 0..1 (default 0)
   --journeys-per-person N  journeys before a new person registers (default 5)
   --clock-rate R           the services' clock rate (default 1; the demo stack runs 60)
   --admin-email E          default admin@helpline.local
@@ -73,6 +74,10 @@ int main(int argc, char** argv) {
     else if (name == "--categories") ok = absl::SimpleAtoi(value, &options.categories);
     else if (name == "--rate") ok = absl::SimpleAtod(value, &options.journeys_per_second);
     else if (name == "--call-length") ok = absl::ParseDuration(value, &options.call_length);
+    else if (name == "--unanswered-share") {
+      ok = absl::SimpleAtod(value, &options.unanswered_offer_share) &&
+           options.unanswered_offer_share >= 0 && options.unanswered_offer_share <= 1;
+    }
     else if (name == "--journeys-per-person") {
       ok = absl::SimpleAtoi(value, &options.journeys_per_person);
     } else if (name == "--clock-rate") ok = absl::SimpleAtod(value, &options.clock_rate);

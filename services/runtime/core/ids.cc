@@ -4,6 +4,7 @@
 
 #include <array>
 #include <chrono>
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <random>
@@ -49,6 +50,20 @@ bool IsUuid(std::string_view text) {
   return true;
 }
 
+namespace {
+
+std::string UuidV7(uint64_t millis, uint64_t random_high, uint64_t random_low) {
+  std::array<uint8_t, 16> bytes;
+  for (int i = 0; i < 6; ++i) bytes[i] = static_cast<uint8_t>(millis >> (40 - 8 * i));
+  for (int i = 6; i < 8; ++i) bytes[i] = static_cast<uint8_t>(random_high >> (8 * i));
+  for (int i = 8; i < 16; ++i) bytes[i] = static_cast<uint8_t>(random_low >> (8 * (i - 8)));
+  bytes[6] = (bytes[6] & 0x0f) | 0x70;  // version 7
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;  // variant 10
+  return Format(bytes);
+}
+
+}  // namespace
+
 std::string NewUuidV7() {
   static std::mutex mutex;
   static std::mt19937_64 generator{std::random_device{}()};
@@ -61,13 +76,21 @@ std::string NewUuidV7() {
   uint64_t millis = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
                         .count();
-  std::array<uint8_t, 16> bytes;
-  for (int i = 0; i < 6; ++i) bytes[i] = static_cast<uint8_t>(millis >> (40 - 8 * i));
-  for (int i = 6; i < 8; ++i) bytes[i] = static_cast<uint8_t>(random_high >> (8 * i));
-  for (int i = 8; i < 16; ++i) bytes[i] = static_cast<uint8_t>(random_low >> (8 * (i - 8)));
-  bytes[6] = (bytes[6] & 0x0f) | 0x70;  // version 7
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;  // variant 10
-  return Format(bytes);
+  return UuidV7(millis, random_high, random_low);
+}
+
+std::string EventUuidV7(int64_t unix_millis, std::string_view aggregate_id, int64_t version) {
+  std::string input = absl::StrCat(std::string(kHelplineNamespace), "\nevent\n", std::string(aggregate_id),
+                                   "\n", version);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha1(), nullptr);
+  uint64_t high = 0, low = 0;
+  for (int i = 0; i < 8; ++i) {
+    high = high << 8 | digest[i];
+    low = low << 8 | digest[8 + i];
+  }
+  return UuidV7(static_cast<uint64_t>(std::max<int64_t>(0, unix_millis)), high, low);
 }
 
 std::string UuidV5(std::string_view namespace_uuid, std::string_view name) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,12 @@ namespace helpline::ids {
 
 // Random, with the current Unix milliseconds in the first 48 bits (RFC 9562).
 std::string NewUuidV7();
+
+// An event's id: a UUIDv7 with `at`'s Unix milliseconds in the first 48 bits
+// and the rest from SHA-1 of (aggregate id, version), so deciding the same
+// command again (a replay, a batch redone after an abort) names its events
+// the same, and two events of one aggregate never share an id.
+std::string EventUuidV7(int64_t unix_millis, std::string_view aggregate_id, int64_t version);
 
 // Deterministic: the same namespace and name give the same id.
 std::string UuidV5(std::string_view namespace_uuid, std::string_view name);

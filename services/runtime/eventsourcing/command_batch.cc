@@ -62,8 +62,10 @@ void PartitionBatch::FireDueTimers(absl::Time now, size_t limit) {
 
 void PartitionBatch::DeadLetter(const kafka::Record& record, const std::string& reason,
                                 const char* result) {
-  log::Warn("command sent to the dead-letter topic",
-            {{"partition", partition_}, {"offset", record.offset}, {"reason", reason}});
+  if (settings_.log_dead_letters) {
+    log::Warn("command sent to the dead-letter topic",
+              {{"partition", partition_}, {"offset", record.offset}, {"reason", reason}});
+  }
   dead_letters_.push_back(es::DeadLetter(settings_.topics.deadletter, record, reason,
                                          absl::StrCat(settings_.service, "-processor")));
   result_counts_.push_back(result);
@@ -153,7 +155,9 @@ void PartitionBatch::Decide(Message& command, absl::Time now, const kafka::Recor
   }
   for (auto& event : *events) {
     runtime::v1::EventMeta& event_meta = *type.MutableEventMeta(*event);
-    event_meta.set_event_id(ids::NewUuidV7());
+    // Named by what it is, not by chance: deciding it again names it the same.
+    event_meta.set_event_id(ids::EventUuidV7(absl::ToUnixMillis(context.now), meta.aggregate_id(),
+                                             record.version + 1));
     event_meta.set_aggregate_id(meta.aggregate_id());
     event_meta.set_aggregate_version(record.version + 1);
     *event_meta.mutable_occurred_at() = ToProtoTime(context.now);

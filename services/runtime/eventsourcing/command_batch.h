@@ -26,6 +26,9 @@ struct BatchSettings {
   // The replies topic's partitions (0: not checked). A reply addressed
   // elsewhere is not written: one bad command must not fail every batch.
   int replies_partitions = 0;
+  // Off for a replay, which writes no dead letters and reports differences
+  // instead.
+  bool log_dead_letters = true;
 };
 
 // One partition's share of a transaction: its commands and due timers, each

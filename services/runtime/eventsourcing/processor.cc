@@ -222,7 +222,7 @@ void Processor::RunRecoveries() {
     // owner's open transaction to end, so the events read next include
     // every event that transaction committed along with these offsets.
     absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> committed =
-        consumer_->Committed(OnTopic(options_.topics.commands, partitions), absl::Seconds(30));
+        CommittedOffsets(OnTopic(options_.topics.commands, partitions));
     // Where the group has no offset yet: the partition's first command (an
     // explicit offset; a logical one costs the consumer an extra lookup).
     for (size_t i = 0; committed.ok() && i < committed->size(); ++i) {
@@ -258,6 +258,40 @@ void Processor::RunRecoveries() {
     absl::MutexLock lock(&recovery_mutex_);
     for (Rebuilt& each : done) recovered_.push_back(std::move(each));
   }
+}
+
+absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> Processor::CommittedOffsets(
+    const std::vector<kafka::TopicPartitionOffset>& partitions) {
+  const absl::Duration patience =
+      options_.unsettled_offsets_patience > absl::ZeroDuration()
+          ? options_.unsettled_offsets_patience
+          : std::max(absl::Seconds(30), 3 * options_.transaction_timeout);
+  absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> committed =
+      consumer_->Committed(partitions, std::min(absl::Seconds(30), patience));
+  const absl::Time now = absl::Now();
+  if (committed.ok()) {
+    offsets_unstable_since_.reset();
+    return committed;
+  }
+  if (!offsets_unstable_since_) offsets_unstable_since_ = now;
+  // Longer than any transaction may stay open, the group's offsets still
+  // wait for one: the broker lost track of its end (seen after a broker
+  // restart: the transaction complete, its offsets never released). The
+  // last offsets released stand; the commands after them that were decided
+  // are in the events read next, and answered from there as retries.
+  if (now - *offsets_unstable_since_ < patience) return committed;
+  log::Warn("the group's committed offsets stay unsettled; rebuilding from the last settled ones",
+            {{"error", committed.status().ToString()},
+             {"seconds", absl::ToInt64Seconds(now - *offsets_unstable_since_)}});
+  kafka::ConsumerOptions options;
+  options.group_id = absl::StrCat(options_.service, "-processor");
+  options.read_committed = false;  // asks for the settled offsets, not for stable ones
+  absl::StatusOr<std::unique_ptr<kafka::Consumer>> settled = kafka_->NewConsumer(options);
+  if (!settled.ok()) return settled.status();
+  committed = (*settled)->Committed(partitions, std::min(absl::Seconds(30), patience));
+  (*settled)->Close();
+  if (committed.ok() && metrics_ != nullptr) metrics_->CountUnsettledOffsetsPassed();
+  return committed;
 }
 
 void Processor::InstallRecovered() {

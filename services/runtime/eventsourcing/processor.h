@@ -63,6 +63,11 @@ struct ProcessorOptions {
   // Once ready, how long a partition given to this replica may take to
   // rebuild before the replica stops being InService.
   absl::Duration rebuild_grace = absl::Seconds(30);
+  // How long a rebuild waits for the group's committed offsets to settle
+  // before it starts from the last settled ones (0: three transaction
+  // timeouts, at least 30 s). Only a broker that lost track of a
+  // transaction keeps them unsettled that long.
+  absl::Duration unsettled_offsets_patience = absl::ZeroDuration();
 };
 
 // A service's processor role, the single writer of its aggregates: joins the
@@ -150,6 +155,10 @@ class Processor {
   // Producer with this replica's transactional id; fences its predecessor.
   absl::Status StartProducer();
   void RecoverFromFatalError(const absl::Status& error);
+  // The group's committed offsets of these commands partitions, as the
+  // rebuild starts from them (recovery thread only).
+  absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> CommittedOffsets(
+      const std::vector<kafka::TopicPartitionOffset>& partitions);
   // The background rebuilds: one round rebuilds whatever is waiting.
   void RunRecoveries();
   void InstallRecovered();
@@ -210,6 +219,8 @@ class Processor {
   std::atomic<int64_t> times_fenced_{0};
   std::thread thread_;
   std::thread recovery_thread_;
+  // Since when the committed offsets have been waiting for a transaction.
+  std::optional<absl::Time> offsets_unstable_since_;
 };
 
 }  // namespace helpline::es

@@ -44,6 +44,14 @@ ProcessorMetrics::ProcessorMetrics(prometheus::Registry& registry, std::string c
                                 .Help("How long the oldest command not yet handled may have waited "
                                       "(an upper bound; 0 when none waits)")
                                 .Register(registry)),
+      unsettled_offsets_passed_(
+          prometheus::BuildCounter()
+              .Name("helpline_processor_unsettled_offsets_passed_total")
+              .Help("Rebuilds that started from the group's last settled offsets because the "
+                    "broker never settled a transaction's (decided commands are then answered "
+                    "from the log)")
+              .Register(registry)
+              .Add({})),
       consumer_(std::move(consumer)),
       consumers_(registry) {
   consumers_.AddReader(consumer_);
@@ -65,6 +73,8 @@ void ProcessorMetrics::ObserveTransaction(double seconds, int commands) {
 void ProcessorMetrics::CountTransactionFailure(const std::string& kind) {
   transaction_failures_.Add({{"kind", kind}}).Increment();
 }
+
+void ProcessorMetrics::CountUnsettledOffsetsPassed() { unsettled_offsets_passed_.Increment(); }
 
 void ProcessorMetrics::ObserveRecovery(double seconds, int64_t events_replayed) {
   recovery_seconds_.Observe(seconds);

@@ -25,6 +25,7 @@ class ProcessorMetrics {
   void ObserveTransaction(double seconds, int commands);
   void CountTransactionFailure(const std::string& kind);  // "aborted", "fatal"
   void ObserveRecovery(double seconds, int64_t events_replayed);
+  void CountUnsettledOffsetsPassed();
   // Commands written to the partition and not yet handled.
   void SetCommandsLag(int32_t partition, int64_t commands, absl::Duration behind);
   // While the count is not known (the partition is being rebuilt).
@@ -39,6 +40,7 @@ class ProcessorMetrics {
   prometheus::Counter& events_replayed_;
   prometheus::Family<prometheus::Gauge>& commands_lag_;
   prometheus::Family<prometheus::Gauge>& commands_lag_seconds_;
+  prometheus::Counter& unsettled_offsets_passed_;
   const std::string consumer_;
   ConsumerMetrics consumers_;
 };

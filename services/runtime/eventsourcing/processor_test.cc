@@ -20,6 +20,7 @@
 #include "services/runtime/eventsourcing/testing/counter_commands.h"
 #include "services/runtime/eventsourcing/testing/counter_domain.h"
 #include "services/runtime/kafka/testing/fake_kafka.h"
+#include "services/runtime/server/testing/registry_values.h"
 
 namespace helpline::es {
 namespace {
@@ -208,6 +209,38 @@ TEST_F(ProcessorTest, AFatalCommitRebuildsFromTheLogAndDecidesNothingTwice) {
   EXPECT_EQ(processor->TimesFenced(), 0);
   EXPECT_EQ(kafka_->Epoch("counter-processor-local"), 2)
       << "a new producer, which aborted the failed one's transaction before the rebuild";
+}
+
+// Seen after a broker restart: a transaction committed its events, but the
+// broker never settled the offsets it sent, so a rebuild waiting for them
+// would wait for good.
+TEST_F(ProcessorTest, OffsetsTheBrokerNeverSettlesDoNotStopARebuildNorDoubleAnything) {
+  options_.unsettled_offsets_patience = absl::Seconds(1);
+  std::vector<std::string> acknowledged;
+  {
+    auto processor = Start();
+    for (int i = 0; i < 6; ++i) {
+      if (i == 3) kafka_->StrandNextOffsets("counter-processor");
+      Command command = Increment(absl::StrCat("counter-", i % 3), 1);
+      ASSERT_EQ(SendUntilAnswered(command).code(), 0);
+      acknowledged.push_back(command.meta().command_id());
+    }
+  }
+  prometheus::Registry registry;
+  ProcessorMetrics metrics(registry, "counter.processor");
+  auto restarted = Start(options_, clock_, &metrics);
+  ASSERT_TRUE(restarted->Ready()) << "rebuilt from the offsets settled before";
+  for (int i = 0; i < 3; ++i) {
+    Command command = Increment(absl::StrCat("counter-", i), 1);
+    Reply reply = SendUntilAnswered(command);
+    ASSERT_EQ(reply.code(), 0) << reply.message();
+    acknowledged.push_back(command.meta().command_id());
+  }
+  // The commands after the settled offsets were read again and answered
+  // from the events: nothing decided twice.
+  ExpectExactlyOnce(acknowledged, Events());
+  EXPECT_GE(server::testing::ValueOf(registry, "helpline_processor_unsettled_offsets_passed_total"),
+            1);
 }
 
 TEST_F(ProcessorTest, AProcessorFencedByItsOwnIdTakesItsPartitionsBackWithoutDoubling) {

@@ -48,6 +48,10 @@ struct Member {
 
 struct Group {
   std::map<TopicPartition, int64_t> committed;
+  // The next committed transaction's offsets are never settled
+  // (FakeKafka::StrandNextOffsets): they stay in flight for good.
+  bool strand_next_offsets = false;
+  std::set<TopicPartition> stranded;
   std::vector<Member*> members;  // in the order they joined
 };
 
@@ -96,7 +100,15 @@ struct FakeKafka::State {
     }
     if (commit) {
       for (const auto& [group, offsets] : transaction.offsets) {
-        for (const auto& [tp, offset] : offsets) groups[group].committed[tp] = offset;
+        Group& of = groups[group];
+        for (const auto& [tp, offset] : offsets) {
+          if (of.strand_next_offsets) {
+            of.stranded.insert(tp);
+          } else {
+            of.committed[tp] = offset;
+          }
+        }
+        of.strand_next_offsets = false;
       }
     }
     auto open = open_by_id.find(transaction.transactional_id);
@@ -122,6 +134,7 @@ struct FakeKafka::State {
 
   bool OffsetInFlight(const std::string& group, const TopicPartition& tp)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
+    if (groups[group].stranded.contains(tp)) return true;
     for (const auto& [id, transaction] : open_by_id) {
       auto offsets = transactions[transaction].offsets.find(group);
       if (offsets != transactions[transaction].offsets.end() && offsets->second.contains(tp)) {
@@ -728,6 +741,11 @@ std::vector<Record> FakeKafka::Committed(const std::string& topic) {
     }
   }
   return out;
+}
+
+void FakeKafka::StrandNextOffsets(const std::string& group) {
+  absl::MutexLock lock(&state_->mutex);
+  state_->groups[group].strand_next_offsets = true;
 }
 
 std::optional<int64_t> FakeKafka::CommittedOffset(const std::string& group,

@@ -1,0 +1,126 @@
+// Determinism, proven on what really happened: the guided demo's journey and
+// a minute of the load's journeys run through the five services, then
+// helpline-replay decides every recorded command and timer again in process
+// and must write every recorded event exactly as the services wrote it.
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/platform.h"
+#include "tests/support/test_stack.h"
+#include "tools/demo/journey.h"
+#include "tools/load/load_generator.h"
+
+namespace helpline {
+namespace {
+
+using ::helpline::testing::Platform;
+
+constexpr double kClockRate = 60;
+
+std::string RunReplay(const std::string& prefix, int& exit_code) {
+  std::vector<std::string> words{HELPLINE_REPLAY_TOOL, "--json", "--topic-prefix", prefix};
+  for (std::string& flag : ::helpline::testing::KafkaFlags(::helpline::testing::StackKafka(
+           ::helpline::testing::TestStackDir(), "admin"))) {
+    words.push_back(std::move(flag));
+  }
+  std::string command;
+  for (const std::string& word : words) absl::StrAppend(&command, "'", word, "' ");
+  FILE* pipe = popen(absl::StrCat(command, "2>/dev/null").c_str(), "r");
+  if (pipe == nullptr) return "";
+  std::string out;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  const int status = pclose(pipe);
+  exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+void Say(const std::string& what) {
+  std::cout << absl::FormatTime("%H:%M:%S ", absl::Now(), absl::LocalTimeZone()) << what
+            << std::endl;
+}
+
+TEST(ReplayE2eTest, TheDemoAndTheLoadReDecideExactlyAsRecorded) {
+  Platform::Options options;
+  options.sessions = true;
+  options.payments = true;
+  options.clock_rate = kClockRate;
+  options.matching_config = {
+      {"matching", {{"offer_window", "3m"}, {"request_wait_limit", "2h"}, {"match_hold", "1h"}}}};
+  options.sessions_config = {{"sessions", {{"help_now_join_window", "1h"}}}};
+  options.payments_config = {
+      {"payments", {{"refund_window", "10m"}, {"payout_batch_interval", "167h"}}}};
+  Platform platform;
+  ASSERT_TRUE(platform.Start("replay", options));
+  auto at = [](::helpline::testing::ServiceProcess& service) {
+    return absl::StrCat("127.0.0.1:", service.port());
+  };
+  const client::Targets targets{at(platform.identity()), at(platform.catalog()),
+                                at(platform.matching()), at(platform.sessions()),
+                                at(platform.payments())};
+
+  Say("platform up; the demo's journey");
+  client::Client client(targets);
+  demo::JourneyOptions journey_options;
+  journey_options.admin_email = ::helpline::testing::kPlatformAdminEmail;
+  journey_options.admin_password = ::helpline::testing::kPlatformAdminPassword;
+  journey_options.clock_rate = kClockRate;
+  journey_options.refund_window = absl::Minutes(10);
+  journey_options.run_tag = "replay";
+  std::vector<std::string> narration;
+  demo::Journey journey(client, journey_options,
+                        [&](const std::string& line) { narration.push_back(line); });
+  ASSERT_TRUE(journey.Seed().ok());
+  absl::StatusOr<demo::JourneyReport> report = journey.Run();
+  ASSERT_TRUE(report.ok()) << report.status() << "\n" << absl::StrJoin(narration, "\n");
+
+  Say("the load's journeys");
+  load::LoadOptions load_options;
+  load_options.targets = targets;
+  load_options.admin_email = ::helpline::testing::kPlatformAdminEmail;
+  load_options.admin_password = ::helpline::testing::kPlatformAdminPassword;
+  load_options.clock_rate = kClockRate;
+  load_options.run_tag = "replay-load";
+  load_options.experts = 4;
+  load_options.people = 4;
+  load_options.journeys_per_second = 2;
+  // Offers that run out (3 s on this clock) fire matching's timers.
+  load_options.unanswered_offer_share = 0.2;
+  load::LoadGenerator load(load_options);
+  ASSERT_TRUE(load.Setup().ok());
+  std::atomic<bool> stop{false};
+  load::LoadReport load_report = load.Run(absl::Seconds(30), stop);
+  ASSERT_GT(load_report.journeys_completed, 10) << load_report.Text();
+  ASSERT_GT(load_report.offers_unanswered, 0) << load_report.Text();
+
+  Say("helpline-replay");
+  int exit_code = -1;
+  const std::string out = RunReplay(platform.prefix(), exit_code);
+  nlohmann::json replay = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(replay.is_discarded()) << "helpline-replay printed no JSON: " << out;
+  EXPECT_EQ(exit_code, 0) << out;
+  EXPECT_EQ(replay["divergences"], 0) << replay.dump(2);
+  ASSERT_EQ(replay["services"].size(), 5u);
+  for (const nlohmann::json& service : replay["services"]) {
+    EXPECT_TRUE(service["divergences"].empty()) << service.dump(2);
+    EXPECT_GT(service["commands"].get<int64_t>(), 0) << service.dump();
+    EXPECT_GT(service["events_reproduced"].get<int64_t>(), 0) << service.dump();
+    // Everything was recorded in this test: every event's command is held.
+    EXPECT_EQ(service["events_applied_unchecked"], 0) << service.dump();
+  }
+  // Timers too: the offers that ran out.
+  int64_t timers = 0;
+  for (const nlohmann::json& service : replay["services"]) timers += service["timers"].get<int64_t>();
+  EXPECT_GT(timers, 0);
+  std::cout << "replay: " << replay["events_reproduced"] << " events re-decided at "
+            << replay["events_per_sec"] << " events/s" << std::endl;
+  EXPECT_TRUE(platform.Stop());
+}
+
+}  // namespace
+}  // namespace helpline
