@@ -126,9 +126,11 @@ int Main(int argc, char** argv) {
       },
       &intent_metrics);
   MoneyGauges gauges(host.server.metrics().registry());
+  SponsorGauges sponsor_gauges(host.server.metrics().registry());
   server::Loop working("intent worker", config.GetDuration("payments.worker_interval"), [&] {
     worker.RunOnce(absl::Now());
     gauges.Set(read_model.Figures());
+    sponsor_gauges.Set(read_model.SponsorPrograms(host.clock.Now()));
   });
   host.AddLoop("intent worker", working);
   PayoutScheduler payouts({options.currency, config.GetDuration("payments.payout_batch_interval"),

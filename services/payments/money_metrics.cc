@@ -70,4 +70,51 @@ void IntentMetrics::CountCall(v1::IntentKind kind, const char* result) {
   calls_.Add({{"kind", KindLabel(kind)}, {"result", result}}).Increment();
 }
 
+namespace {
+
+prometheus::Family<prometheus::Gauge>& SponsorGauge(prometheus::Registry& registry,
+                                                    const std::string& name,
+                                                    const std::string& help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+}
+
+}  // namespace
+
+SponsorGauges::SponsorGauges(prometheus::Registry& registry)
+    : funded_(SponsorGauge(registry, "helpline_sponsor_budget_funded_minor_units",
+                           "What the sponsor paid into its budget")),
+      left_(SponsorGauge(registry, "helpline_sponsor_budget_left_minor_units",
+                         "The sponsor's budget not spent nor reserved by an open hold")),
+      pace_(SponsorGauge(registry, "helpline_sponsor_spend_per_day_minor_units",
+                         "The sponsor's spending per day over the last 7 days")),
+      runs_out_(SponsorGauge(registry, "helpline_sponsor_budget_runs_out_timestamp_seconds",
+                             "When the budget left runs out at the last 7 days' pace")),
+      reserved_(SponsorGauge(registry, "helpline_sponsor_program_reserved_minor_units",
+                             "What the program's open holds reserve of the budget")),
+      spent_(SponsorGauge(registry, "helpline_sponsor_program_spent_minor_units",
+                          "What the program's sessions cost, refunds given back")),
+      sessions_(SponsorGauge(registry, "helpline_sponsor_program_sessions_paid",
+                             "Sessions the program paid for")) {}
+
+void SponsorGauges::Set(const std::vector<SponsorProgramBurn>& programs) {
+  for (const SponsorProgramBurn& program : programs) {
+    const prometheus::Labels sponsor = {{"sponsor", program.sponsor_id},
+                                        {"currency", program.currency}};
+    const prometheus::Labels labels = {{"program", program.program_id},
+                                       {"sponsor", program.sponsor_id},
+                                       {"currency", program.currency}};
+    funded_.Add(sponsor).Set(static_cast<double>(program.budget_funded_minor));
+    left_.Add(sponsor).Set(static_cast<double>(program.budget_left_minor));
+    pace_.Add(sponsor).Set(static_cast<double>(program.pace_minor_per_day));
+    if (program.runs_out_at) {
+      runs_out_.Add(sponsor).Set(absl::ToDoubleSeconds(*program.runs_out_at - absl::UnixEpoch()));
+    } else if (runs_out_.Has(sponsor)) {
+      runs_out_.Remove(&runs_out_.Add(sponsor));
+    }
+    reserved_.Add(labels).Set(static_cast<double>(program.reserved_minor));
+    spent_.Add(labels).Set(static_cast<double>(program.spent_minor));
+    sessions_.Add(labels).Set(static_cast<double>(program.sessions_paid));
+  }
+}
+
 }  // namespace helpline::payments

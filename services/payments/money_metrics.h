@@ -8,7 +8,10 @@
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
+#include <vector>
+
 #include "services/payments/domain/read_model.h"
+#include "services/payments/domain/sponsor_burn_down.h"
 
 namespace helpline::payments {
 
@@ -42,6 +45,30 @@ class IntentMetrics {
   prometheus::Gauge& open_;
   prometheus::Gauge& oldest_;
   prometheus::Family<prometheus::Counter>& calls_;
+};
+
+// Sponsor programs' budgets burning down (SponsorBurnDown), amounts in
+// minor units of `currency`:
+//   helpline_sponsor_budget_funded_minor_units{sponsor,currency}
+//   helpline_sponsor_budget_left_minor_units{sponsor,currency}
+//   helpline_sponsor_spend_per_day_minor_units{sponsor,currency}     last 7 days' pace
+//   helpline_sponsor_budget_runs_out_timestamp_seconds{sponsor,currency}  absent without spending
+//   helpline_sponsor_program_reserved_minor_units{program,sponsor,currency}
+//   helpline_sponsor_program_spent_minor_units{program,sponsor,currency}
+//   helpline_sponsor_program_sessions_paid{program,sponsor,currency}
+class SponsorGauges {
+ public:
+  explicit SponsorGauges(prometheus::Registry& registry);
+  void Set(const std::vector<SponsorProgramBurn>& programs);
+
+ private:
+  prometheus::Family<prometheus::Gauge>& funded_;
+  prometheus::Family<prometheus::Gauge>& left_;
+  prometheus::Family<prometheus::Gauge>& pace_;
+  prometheus::Family<prometheus::Gauge>& runs_out_;
+  prometheus::Family<prometheus::Gauge>& reserved_;
+  prometheus::Family<prometheus::Gauge>& spent_;
+  prometheus::Family<prometheus::Gauge>& sessions_;
 };
 
 }  // namespace helpline::payments

@@ -19,6 +19,7 @@
 #include "services/runtime/kafka/rdkafka_consumer.h"
 #include "services/sessions/domain/sessions_domain.h"
 #include "tools/events/events_tool.h"
+#include "tools/events/topic_reader.h"
 #include "tools/replay/replay.h"
 
 namespace helpline::replay {
@@ -59,55 +60,17 @@ const std::map<std::string, const es::AggregateType*>& Services() {
   return *services;
 }
 
-// Every record of `topic`'s partitions from their start to `ends` (the
-// default: the end the broker reports now; for read_committed, the last
-// stable offset).
-absl::StatusOr<std::map<int32_t, std::vector<kafka::Record>>> ReadTopic(
+// Every record of `topic` up to `ends` (default: its end now), by partition.
+absl::StatusOr<std::map<int32_t, std::vector<kafka::Record>>> ReadAll(
     const kafka::ClientConfig& client, const std::string& topic,
     std::map<int32_t, int64_t> ends = {}) {
-  kafka::ConsumerOptions options;
-  options.group_id = absl::StrCat("helpline-replay-", ids::NewUuidV7());
-  absl::StatusOr<std::unique_ptr<kafka::RdKafkaConsumer>> consumer =
-      kafka::RdKafkaConsumer::Create(client, options);
-  if (!consumer.ok()) return consumer.status();
-  absl::StatusOr<int> partitions = (*consumer)->PartitionCount(topic, absl::Seconds(30));
-  if (!partitions.ok()) return partitions.status();
   std::map<int32_t, std::vector<kafka::Record>> records;
-  std::vector<kafka::TopicPartitionOffset> assignment;
-  std::map<int32_t, int64_t> open;
-  for (int32_t partition = 0; partition < *partitions; ++partition) {
-    records[partition];
-    absl::StatusOr<std::pair<int64_t, int64_t>> marks =
-        (*consumer)->WatermarkOffsets(topic, partition, absl::Seconds(30));
-    if (!marks.ok()) return marks.status();
-    const int64_t end = ends.contains(partition) ? std::min(ends[partition], marks->second)
-                                                 : marks->second;
-    if (marks->first >= end) continue;
-    open[partition] = end;
-    assignment.push_back({topic, partition, marks->first});
-  }
-  if (open.empty()) return records;
-  if (absl::Status assigned = (*consumer)->Assign(assignment); !assigned.ok()) return assigned;
-  absl::Time next_check = absl::Now();
-  while (!open.empty()) {
-    absl::StatusOr<std::optional<kafka::Record>> polled = (*consumer)->Poll(absl::Milliseconds(100));
-    if (!polled.ok()) return polled.status();
-    if (polled->has_value()) {
-      kafka::Record& record = **polled;
-      auto end = open.find(record.partition);
-      if (end == open.end() || record.offset >= end->second) continue;
-      const bool last = record.offset + 1 >= end->second;
-      records[record.partition].push_back(std::move(record));
-      if (last) open.erase(end);
-      if (absl::Now() < next_check) continue;
-    }
-    // A partition whose end is a transaction marker is passed only by its position.
-    next_check = absl::Now() + absl::Milliseconds(100);
-    for (auto it = open.begin(); it != open.end();) {
-      absl::StatusOr<int64_t> position = (*consumer)->Position(topic, it->first);
-      it = position.ok() && *position >= it->second ? open.erase(it) : std::next(it);
-    }
-  }
+  events::TopicReading reading;
+  reading.ends = std::move(ends);
+  absl::Status read = events::ReadTopic(
+      client, topic, [&](kafka::Record& record) { records[record.partition].push_back(std::move(record)); },
+      reading);
+  if (!read.ok()) return read;
   return records;
 }
 
@@ -210,9 +173,9 @@ int Run(const Options& options) {
     absl::StatusOr<std::map<int32_t, int64_t>> decided =
         DecidedUpTo(options.client, log.service, topics.commands);
     absl::StatusOr<std::map<int32_t, std::vector<kafka::Record>>> events =
-        decided.ok() ? ReadTopic(options.client, topics.events) : decided.status();
+        decided.ok() ? ReadAll(options.client, topics.events) : decided.status();
     absl::StatusOr<std::map<int32_t, std::vector<kafka::Record>>> commands =
-        events.ok() ? ReadTopic(options.client, topics.commands, *decided) : events.status();
+        events.ok() ? ReadAll(options.client, topics.commands, *decided) : events.status();
     if (!commands.ok()) {
       std::cerr << "helpline-replay: " << name << ": " << commands.status().message() << "\n";
       return 3;

@@ -126,6 +126,7 @@ void PaymentsReadModel::UpdateAttention(const std::string& session) {
 void PaymentsReadModel::Apply(const v1::PaymentsEvent& event) {
   if (event.meta().aggregate_id() != LedgerId(currency_)) return;
   absl::MutexLock lock(&mutex_);
+  sponsors_.Apply(event);
   // A decline that takes back what the ledger had posted before captures
   // and refunds waited for the processor: the status it takes back.
   v1::SessionMoneyStatus before = v1::SESSION_MONEY_STATUS_UNSPECIFIED;
@@ -395,6 +396,11 @@ MoneyFigures PaymentsReadModel::Figures() const {
     figures.amount_minor[entry.state()] += entry.amount().amount_minor();
   }
   return figures;
+}
+
+std::vector<SponsorProgramBurn> PaymentsReadModel::SponsorPrograms(absl::Time now) const {
+  absl::ReaderMutexLock lock(&mutex_);
+  return sponsors_.Report(now);
 }
 
 }  // namespace helpline::payments

@@ -12,6 +12,7 @@
 #include "helpline/payments/v1/events.pb.h"
 #include "helpline/payments/v1/payments.pb.h"
 #include "helpline/payments/v1/state.pb.h"
+#include "services/payments/domain/sponsor_burn_down.h"
 #include "services/runtime/core/paging.h"
 #include "services/runtime/eventsourcing/projection.h"
 
@@ -75,6 +76,8 @@ class PaymentsReadModel : public es::TypedProjection<v1::PaymentsEvent> {
 
   std::vector<v1::MoneyAttention> Attention() const;
   MoneyFigures Figures() const;
+  // Every sponsor program's budget burning down, as of `now`.
+  std::vector<SponsorProgramBurn> SponsorPrograms(absl::Time now) const;
 
  private:
   runtime::v1::Money Amount(int64_t minor) const;
@@ -94,6 +97,7 @@ class PaymentsReadModel : public es::TypedProjection<v1::PaymentsEvent> {
   absl::flat_hash_map<std::string, int64_t> owed_by_person_ ABSL_GUARDED_BY(mutex_);
   // Per sponsor budget account: refunds credited back to it.
   absl::flat_hash_map<std::string, int64_t> given_back_ ABSL_GUARDED_BY(mutex_);
+  SponsorBurnDown sponsors_ ABSL_GUARDED_BY(mutex_);
   struct Moved {
     int64_t amount = 0;
     uint64_t recorded = 0;  // its place in the order they were recorded
