@@ -22,8 +22,10 @@ using ::helpline::testing::Platform;
 
 constexpr double kClockRate = 60;
 
-std::string RunReplay(const std::string& prefix, int& exit_code) {
-  std::vector<std::string> words{HELPLINE_REPLAY_TOOL, "--json", "--topic-prefix", prefix};
+// Runs a tool with the platform's Kafka (as admin); its standard output.
+std::string RunTool(std::vector<std::string> words, const std::string& prefix, int& exit_code) {
+  words.push_back("--topic-prefix");
+  words.push_back(prefix);
   for (std::string& flag : ::helpline::testing::KafkaFlags(::helpline::testing::StackKafka(
            ::helpline::testing::TestStackDir(), "admin"))) {
     words.push_back(std::move(flag));
@@ -79,6 +81,23 @@ TEST(ReplayE2eTest, TheDemoAndTheLoadReDecideExactlyAsRecorded) {
   absl::StatusOr<demo::JourneyReport> report = journey.Run();
   ASSERT_TRUE(report.ok()) << report.status() << "\n" << absl::StrJoin(narration, "\n");
 
+  // The demo's sponsor program paid Cleo's session from its budget.
+  int sponsors_exit = -1;
+  nlohmann::json sponsors = nlohmann::json::parse(
+      RunTool({HELPLINE_SPONSORS_TOOL, "--json"}, platform.prefix(), sponsors_exit), nullptr,
+      /*allow_exceptions=*/false);
+  ASSERT_FALSE(sponsors.is_discarded());
+  EXPECT_EQ(sponsors_exit, 0);
+  ASSERT_EQ(sponsors["programs"].size(), 1u) << sponsors.dump(2);
+  const nlohmann::json& program = sponsors["programs"][0];
+  EXPECT_EQ(program["sessions_paid"], 1) << program.dump();
+  EXPECT_EQ(program["spent_minor"],
+            report->sponsor_spent_after_minor - report->sponsor_spent_before_minor);
+  EXPECT_EQ(program["reserved_minor"], 0) << "the session is over: nothing held";
+  EXPECT_EQ(program["budget_left_minor"].get<int64_t>(),
+            program["budget_funded_minor"].get<int64_t>() - program["spent_minor"].get<int64_t>());
+  EXPECT_FALSE(program["runs_out_on"].is_null()) << "spent this week: a date";
+
   Say("the load's journeys");
   load::LoadOptions load_options;
   load_options.targets = targets;
@@ -100,7 +119,7 @@ TEST(ReplayE2eTest, TheDemoAndTheLoadReDecideExactlyAsRecorded) {
 
   Say("helpline-replay");
   int exit_code = -1;
-  const std::string out = RunReplay(platform.prefix(), exit_code);
+  const std::string out = RunTool({HELPLINE_REPLAY_TOOL, "--json"}, platform.prefix(), exit_code);
   nlohmann::json replay = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(replay.is_discarded()) << "helpline-replay printed no JSON: " << out;
   EXPECT_EQ(exit_code, 0) << out;

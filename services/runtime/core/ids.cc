@@ -79,9 +79,10 @@ std::string NewUuidV7() {
   return UuidV7(millis, random_high, random_low);
 }
 
-std::string EventUuidV7(int64_t unix_millis, std::string_view aggregate_id, int64_t version) {
-  std::string input = absl::StrCat(std::string(kHelplineNamespace), "\nevent\n", std::string(aggregate_id),
-                                   "\n", version);
+std::string EventUuidV7(int64_t unix_millis, std::string_view writer, std::string_view aggregate_id,
+                        int64_t version) {
+  std::string input = absl::StrCat(std::string(kHelplineNamespace), "\nevent\n", std::string(writer),
+                                   "\n", std::string(aggregate_id), "\n", version);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha1(), nullptr);

@@ -13,11 +13,13 @@ namespace helpline::ids {
 // Random, with the current Unix milliseconds in the first 48 bits (RFC 9562).
 std::string NewUuidV7();
 
-// An event's id: a UUIDv7 with `at`'s Unix milliseconds in the first 48 bits
-// and the rest from SHA-1 of (aggregate id, version), so deciding the same
-// command again (a replay, a batch redone after an abort) names its events
-// the same, and two events of one aggregate never share an id.
-std::string EventUuidV7(int64_t unix_millis, std::string_view aggregate_id, int64_t version);
+// An event's id: a UUIDv7 with the decision's Unix milliseconds in the
+// first 48 bits and the rest from SHA-1 of (writer, aggregate id, version),
+// so deciding the same command again (a replay, a batch redone after an
+// abort) names its events the same, and no two events share an id (the
+// writer, the service, keeps aggregates of the same id in two services apart).
+std::string EventUuidV7(int64_t unix_millis, std::string_view writer, std::string_view aggregate_id,
+                        int64_t version);
 
 // Deterministic: the same namespace and name give the same id.
 std::string UuidV5(std::string_view namespace_uuid, std::string_view name);

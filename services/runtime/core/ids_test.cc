@@ -40,19 +40,20 @@ TEST(IdsTest, UuidV7IsUniqueTimeOrderedAndVersioned) {
 
 TEST(IdsTest, EventIdsComeOutTheSameForTheSameEventAndDifferForOthers) {
   const int64_t millis = 1'780'000'000'123;  // 2026-05-28T20:26:40.123Z
-  const std::string id = EventUuidV7(millis, "session-1", 3);
-  EXPECT_EQ(id, EventUuidV7(millis, "session-1", 3));
-  EXPECT_NE(id, EventUuidV7(millis, "session-1", 4));
-  EXPECT_NE(id, EventUuidV7(millis, "session-2", 3));
+  const std::string id = EventUuidV7(millis, "sessions", "session-1", 3);
+  EXPECT_EQ(id, EventUuidV7(millis, "sessions", "session-1", 3));
+  EXPECT_NE(id, EventUuidV7(millis, "sessions", "session-1", 4));
+  EXPECT_NE(id, EventUuidV7(millis, "sessions", "session-2", 3));
+  EXPECT_NE(id, EventUuidV7(millis, "payments", "session-1", 3)) << "another service's aggregate";
   ASSERT_TRUE(IsUuid(id)) << id;
   EXPECT_EQ(id[14], '7');
   EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b');
   // 1780000000123 = 0x019e7044887b: the time leads, so ids sort by time.
   EXPECT_EQ(id.substr(0, 13), "019e7044-887b");
-  EXPECT_LT(id, EventUuidV7(millis + 1, "session-1", 3));
+  EXPECT_LT(id, EventUuidV7(millis + 1, "sessions", "session-1", 3));
   std::set<std::string> seen;
   for (int version = 1; version <= 1000; ++version) {
-    EXPECT_TRUE(seen.insert(EventUuidV7(millis, "session-1", version)).second);
+    EXPECT_TRUE(seen.insert(EventUuidV7(millis, "sessions", "session-1", version)).second);
   }
 }
 

@@ -29,11 +29,13 @@ WorkingAggregate& PartitionBatch::Get(const std::string& aggregate_id) {
 void PartitionBatch::Decide(const kafka::Record& record, absl::Time now) {
   if (command_ == nullptr) command_ = settings_.type->NewCommand();
   command_->Clear();
+  const size_t events_before = event_sources_.size();
   if (!command_->ParseFromString(record.value)) {
     DeadLetter(record, absl::StrCat("not a ", command_->GetDescriptor()->full_name()));
-    return;
+  } else {
+    Decide(*command_, now, &record);
   }
-  Decide(*command_, now, &record);
+  if (event_sources_.size() == events_before) command_without_events_ = true;
 }
 
 void PartitionBatch::FireDueTimers(absl::Time now, size_t limit) {
@@ -156,8 +158,8 @@ void PartitionBatch::Decide(Message& command, absl::Time now, const kafka::Recor
   for (auto& event : *events) {
     runtime::v1::EventMeta& event_meta = *type.MutableEventMeta(*event);
     // Named by what it is, not by chance: deciding it again names it the same.
-    event_meta.set_event_id(ids::EventUuidV7(absl::ToUnixMillis(context.now), meta.aggregate_id(),
-                                             record.version + 1));
+    event_meta.set_event_id(ids::EventUuidV7(absl::ToUnixMillis(context.now), settings_.service,
+                                             meta.aggregate_id(), record.version + 1));
     event_meta.set_aggregate_id(meta.aggregate_id());
     event_meta.set_aggregate_version(record.version + 1);
     *event_meta.mutable_occurred_at() = ToProtoTime(context.now);

@@ -75,6 +75,9 @@ class PartitionBatch {
   // a reactor's command, written to the dead letters with the reason).
   const std::vector<std::string>& result_counts() const { return result_counts_; }
   int64_t events_next_offset() const { return events_next_offset_; }
+  // A command of this batch left no event (refused, a retry, a no-op, a
+  // dead letter): deciding it again could come out differently.
+  bool left_a_command_without_events() const { return command_without_events_; }
 
  private:
   struct PendingReply {
@@ -103,6 +106,7 @@ class PartitionBatch {
   int misaddressed_replies_ = 0;
   std::vector<std::string> result_counts_;
   int64_t events_next_offset_ = -1;
+  bool command_without_events_ = false;
 };
 
 }  // namespace helpline::es

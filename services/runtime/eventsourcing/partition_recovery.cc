@@ -69,6 +69,7 @@ struct SnapshotRecords {
   // Aggregate id -> version -> the parts read, by index.
   std::map<std::string, std::map<int64_t, std::map<int32_t, runtime::v1::AggregatePart>>> parts;
   std::optional<runtime::v1::SnapshotMarker> marker;
+  int64_t commands_checkpoint = -1;
 };
 
 // Loads a partition's snapshot into `recovered`; its events offset, or 0
@@ -129,6 +130,9 @@ absl::StatusOr<std::map<int32_t, RecoveredPartition>> RecoverThroughOneConsumer(
         SnapshotRecords& records = snapshots[record.partition];
         if (snapshot.has_marker()) {
           records.marker = snapshot.marker();
+        } else if (snapshot.has_checkpoint()) {
+          records.commands_checkpoint =
+              std::max(records.commands_checkpoint, snapshot.checkpoint().commands_offset());
         } else if (snapshot.has_aggregate()) {
           records.latest[record.key] = std::move(*snapshot.mutable_aggregate());
         } else if (snapshot.has_part()) {
@@ -145,6 +149,7 @@ absl::StatusOr<std::map<int32_t, RecoveredPartition>> RecoverThroughOneConsumer(
     each.partition = partition;
     each.state = std::make_unique<PartitionState>(type, dedupe_window);
     each.snapshot_events_offset = LoadSnapshot(snapshots[partition], each);
+    each.commands_checkpoint = snapshots[partition].commands_checkpoint;
     each.events_next_offset = each.snapshot_events_offset;
     events_from[partition] = each.snapshot_events_offset;
   }

@@ -48,6 +48,12 @@ absl::Status Processor::Start() {
   kafka::ConsumerOptions consumer_options;
   consumer_options.group_id = absl::StrCat(options_.service, "-processor");
   consumer_options.session_timeout = options_.session_timeout;
+  // Commands are never written in transactions, so this reads them all the
+  // same; and a partition it is given starts fetching from the settled
+  // offset at once instead of waiting for a stable one, which a broker that
+  // lost track of a transaction never gives (the rebuild asks for the
+  // stable offsets itself, and seeks).
+  consumer_options.read_committed = false;
   if (options_.static_partitions.empty()) {
     consumer_options.on_rebalance = [this](const kafka::Rebalance& r) { OnRebalance(r); };
   }
@@ -55,6 +61,13 @@ absl::Status Processor::Start() {
       kafka_->NewConsumer(consumer_options);
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
+  // The same group's offsets as a read_committed consumer asks for them:
+  // waiting for a transaction still committing some. It never joins.
+  kafka::ConsumerOptions stable_options;
+  stable_options.group_id = consumer_options.group_id;
+  absl::StatusOr<std::unique_ptr<kafka::Consumer>> stable = kafka_->NewConsumer(stable_options);
+  if (!stable.ok()) return stable.status();
+  stable_offsets_ = *std::move(stable);
 
   std::map<std::string, int> partitions;
   for (const std::string& topic : {options_.topics.commands, options_.topics.events,
@@ -99,6 +112,7 @@ void Processor::Stop() {
   if (consumer_ != nullptr) consumer_->Close();  // leaves the group
   producer_.reset();
   consumer_.reset();
+  stable_offsets_.reset();
 }
 
 absl::Status Processor::StartProducer() {
@@ -251,8 +265,9 @@ void Processor::RunRecoveries() {
     }
     std::vector<Rebuilt> done;
     for (size_t i = 0; i < round.size(); ++i) {
-      Rebuilt each{round[i], std::move((*rebuilt)[i]), (*committed)[i].offset,
-                   absl::Now() - started};
+      // Past the group's offset only when the broker never settled them.
+      const int64_t from = std::max((*committed)[i].offset, (*rebuilt)[i].commands_checkpoint);
+      Rebuilt each{round[i], std::move((*rebuilt)[i]), from, absl::Now() - started};
       done.push_back(std::move(each));
     }
     absl::MutexLock lock(&recovery_mutex_);
@@ -266,31 +281,30 @@ absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> Processor::CommittedOff
       options_.unsettled_offsets_patience > absl::ZeroDuration()
           ? options_.unsettled_offsets_patience
           : std::max(absl::Seconds(30), 3 * options_.transaction_timeout);
+  const absl::Time asked_at = absl::Now();
   absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> committed =
-      consumer_->Committed(partitions, std::min(absl::Seconds(30), patience));
-  const absl::Time now = absl::Now();
+      stable_offsets_->Committed(partitions, std::min(absl::Seconds(30), patience));
   if (committed.ok()) {
     offsets_unstable_since_.reset();
     return committed;
   }
-  if (!offsets_unstable_since_) offsets_unstable_since_ = now;
+  if (!offsets_unstable_since_) offsets_unstable_since_ = asked_at;
   // Longer than any transaction may stay open, the group's offsets still
   // wait for one: the broker lost track of its end (seen after a broker
   // restart: the transaction complete, its offsets never released). The
-  // last offsets released stand; the commands after them that were decided
-  // are in the events read next, and answered from there as retries.
-  if (now - *offsets_unstable_since_ < patience) return committed;
-  log::Warn("the group's committed offsets stay unsettled; rebuilding from the last settled ones",
+  // settled offsets stand, raised to the last checkpoint (written with
+  // every batch in which a command left no event): of the commands after
+  // that, those decided left events, read next and answered as retries.
+  const absl::Duration waited = absl::Now() - *offsets_unstable_since_;
+  if (waited < patience) return committed;
+  log::Warn("the group's committed offsets stay unsettled; rebuilding from the settled ones",
             {{"error", committed.status().ToString()},
-             {"seconds", absl::ToInt64Seconds(now - *offsets_unstable_since_)}});
-  kafka::ConsumerOptions options;
-  options.group_id = absl::StrCat(options_.service, "-processor");
-  options.read_committed = false;  // asks for the settled offsets, not for stable ones
-  absl::StatusOr<std::unique_ptr<kafka::Consumer>> settled = kafka_->NewConsumer(options);
-  if (!settled.ok()) return settled.status();
-  committed = (*settled)->Committed(partitions, std::min(absl::Seconds(30), patience));
-  (*settled)->Close();
-  if (committed.ok() && metrics_ != nullptr) metrics_->CountUnsettledOffsetsPassed();
+             {"seconds", absl::ToInt64Seconds(waited)}});
+  committed = consumer_->Committed(partitions, std::min(absl::Seconds(30), patience));
+  if (committed.ok()) {
+    offsets_unstable_since_.reset();
+    if (metrics_ != nullptr) metrics_->CountUnsettledOffsetsPassed();
+  }
   return committed;
 }
 
@@ -611,6 +625,16 @@ absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatc
     std::vector<kafka::OutgoingRecord> replies = batch->Replies();
     others.insert(others.end(), std::make_move_iterator(replies.begin()),
                   std::make_move_iterator(replies.end()));
+    auto decided = commands.find(partition);
+    if (batch->left_a_command_without_events() && decided != commands.end() &&
+        !decided->second.empty()) {
+      runtime::v1::SnapshotRecord checkpoint;
+      checkpoint.mutable_checkpoint()->set_partition(partition);
+      checkpoint.mutable_checkpoint()->set_commands_offset(decided->second.back().offset + 1);
+      others.push_back({options_.topics.snapshots, partition,
+                        absl::StrCat("commands-checkpoint:", partition),
+                        checkpoint.SerializeAsString()});
+    }
   }
   absl::StatusOr<std::shared_ptr<Deliveries>> event_deliveries = QueueAll(events);
   if (!event_deliveries.ok()) return event_deliveries.status();

@@ -219,6 +219,8 @@ class Processor {
   std::atomic<int64_t> times_fenced_{0};
   std::thread thread_;
   std::thread recovery_thread_;
+  // Asks for the group's stable committed offsets (read_committed).
+  std::unique_ptr<kafka::Consumer> stable_offsets_;
   // Since when the committed offsets have been waiting for a transaction.
   std::optional<absl::Time> offsets_unstable_since_;
 };

@@ -48,9 +48,9 @@ struct Member {
 
 struct Group {
   std::map<TopicPartition, int64_t> committed;
-  // The next committed transaction's offsets are never settled
-  // (FakeKafka::StrandNextOffsets): they stay in flight for good.
-  bool strand_next_offsets = false;
+  // Committed transactions' offsets are never settled from now on
+  // (FakeKafka::StrandOffsets): they stay in flight for good.
+  bool strand_offsets = false;
   std::set<TopicPartition> stranded;
   std::vector<Member*> members;  // in the order they joined
 };
@@ -102,13 +102,12 @@ struct FakeKafka::State {
       for (const auto& [group, offsets] : transaction.offsets) {
         Group& of = groups[group];
         for (const auto& [tp, offset] : offsets) {
-          if (of.strand_next_offsets) {
+          if (of.strand_offsets) {
             of.stranded.insert(tp);
           } else {
             of.committed[tp] = offset;
           }
         }
-        of.strand_next_offsets = false;
       }
     }
     auto open = open_by_id.find(transaction.transactional_id);
@@ -743,9 +742,9 @@ std::vector<Record> FakeKafka::Committed(const std::string& topic) {
   return out;
 }
 
-void FakeKafka::StrandNextOffsets(const std::string& group) {
+void FakeKafka::StrandOffsets(const std::string& group) {
   absl::MutexLock lock(&state_->mutex);
-  state_->groups[group].strand_next_offsets = true;
+  state_->groups[group].strand_offsets = true;
 }
 
 std::optional<int64_t> FakeKafka::CommittedOffset(const std::string& group,

@@ -76,11 +76,11 @@ class FakeKafka : public ClientFactory {
   // FAILED_PRECONDITION is the producer's fatal error (its transaction
   // aborted).
   void FailCommits(int times, absl::Status error);
-  // The broker's fault seen after a restart: the next transaction that
-  // commits offsets for `group` commits its records, but its offsets are
-  // never settled. A read_committed consumer's Committed waits for them for
-  // good; a read_uncommitted one gets the offsets settled before.
-  void StrandNextOffsets(const std::string& group);
+  // The broker's fault seen after a restart: from now on, transactions
+  // that commit offsets for `group` commit their records, but the offsets
+  // are never settled. A read_committed consumer's Committed waits for them
+  // for good; a read_uncommitted one gets the offsets settled before.
+  void StrandOffsets(const std::string& group);
 
   struct State;
 
