@@ -40,6 +40,8 @@ applied as recorded (counted, not checked). Nothing is written to Kafka.
 Options:
   --json                 one JSON object instead of the table
   --dedupe-window D      the processors' dedupe window (default 24h)
+  --ignore-event-ids     compare events without their ids (for events written
+                         before ids were derived from the event, 2026-12)
 
 Kafka (defaults reach the local stack):
 )";
@@ -81,6 +83,9 @@ absl::StatusOr<std::map<int32_t, int64_t>> DecidedUpTo(const kafka::ClientConfig
                                                        const std::string& commands_topic) {
   kafka::ConsumerOptions options;
   options.group_id = absl::StrCat(service, "-processor");
+  // The settled offsets, not waiting for a transaction still committing:
+  // commands decided past them are read as the events' (applied, unchecked).
+  options.read_committed = false;
   absl::StatusOr<std::unique_ptr<kafka::RdKafkaConsumer>> consumer =
       kafka::RdKafkaConsumer::Create(client, options);
   if (!consumer.ok()) return consumer.status();
@@ -105,6 +110,7 @@ struct Options {
   kafka::ClientConfig client = events::DefaultKafkaClient();
   std::string prefix;
   bool json = false;
+  bool ignore_event_ids = false;
   absl::Duration dedupe_window = absl::Hours(24);
 };
 
@@ -114,6 +120,10 @@ absl::StatusOr<Options> Parse(const std::vector<std::string>& args) {
     const std::string& arg = args[i];
     if (arg == "--json") {
       options.json = true;
+      continue;
+    }
+    if (arg == "--ignore-event-ids") {
+      options.ignore_event_ids = true;
       continue;
     }
     if (!arg.starts_with("--")) {
@@ -168,6 +178,7 @@ int Run(const Options& options) {
     log.service = options.prefix + name;
     log.type = Services().at(name);
     log.dedupe_window = options.dedupe_window;
+    log.ignore_event_ids = options.ignore_event_ids;
     // The decided offsets first: every event of those commands is then
     // already written (they commit together).
     absl::StatusOr<std::map<int32_t, int64_t>> decided =

@@ -63,6 +63,14 @@ class PartitionReplay {
       if (starts_decision) decision_starts_[each.meta.command_id()].push_back(recorded_.size());
       recorded_.push_back(std::move(each));
     }
+    auto commands = log.commands.find(partition);
+    if (commands == log.commands.end()) return;
+    std::unique_ptr<Message> parsed = log.type->NewCommand();
+    for (const kafka::Record& command : commands->second) {
+      if (parsed->ParseFromString(command.value)) {
+        held_.try_emplace(log.type->MutableCommandMeta(*parsed)->command_id(), command.timestamp);
+      }
+    }
   }
 
   void Run() {
@@ -82,15 +90,29 @@ class PartitionReplay {
     return recorded.meta.actor().system() == absl::StrCat(log_.service, ".timer");
   }
 
+  // Its command is in the log: written before these events were (a later
+  // record of the same id is a retry, answered from them).
+  bool IsHeld(const Recorded& recorded) const {
+    if (recorded.event == nullptr) return false;
+    auto found = held_.find(recorded.meta.command_id());
+    return found != held_.end() && found->second <= recorded.record->timestamp;
+  }
+
   // Where the record has the events of this command: the index of its first
-  // not yet passed, or npos.
+  // not yet passed, or npos. Not when another held command's events come
+  // first: those are of a retry decided later (this time it left none).
   size_t RecordedDecision(const std::string& command_id) {
     auto found = decision_starts_.find(command_id);
     if (found == decision_starts_.end()) return std::string::npos;
     std::deque<size_t>& starts = found->second;
     while (!starts.empty() && starts.front() < cursor_) starts.pop_front();
     if (starts.empty()) return std::string::npos;
-    size_t start = starts.front();
+    const size_t start = starts.front();
+    for (size_t i = cursor_; i < start; ++i) {
+      if (IsHeld(recorded_[i]) && recorded_[i].meta.command_id() != command_id) {
+        return std::string::npos;
+      }
+    }
     starts.pop_front();
     return start;
   }
@@ -107,10 +129,15 @@ class PartitionReplay {
       if (!CatchUpTo(decision)) return false;
       now = TimeOf(decision);
     } else {
-      // Refused, a retry, or a no-op: decided after whatever was decided
-      // before it was written.
-      if (!CatchUpTo(recorded_.size(), command.timestamp)) return false;
-      now = std::max(last_time_, command.timestamp);
+      // Refused, a retry, or a no-op. The events of commands no longer held
+      // came before it; it was decided in a batch at or before the next
+      // decision recorded, which is as close as the record tells (a
+      // batch's commands are decided before its timers fire).
+      if (!CatchUpTo(recorded_.size(), absl::InfiniteFuture(), /*only_unheld=*/true)) return false;
+      now = cursor_ < recorded_.size() && recorded_[cursor_].event != nullptr
+                ? std::max(last_time_, TimeOf(cursor_))
+                : last_time_;
+      if (now == absl::InfinitePast()) now = command.timestamp;
     }
     es::PartitionBatch batch(settings_, partition_, state_);
     batch.Decide(command, now);
@@ -130,9 +157,10 @@ class PartitionReplay {
   // Passes the recorded decisions before `limit` (those made by `until`):
   // timers are fired again and checked; events of commands no longer held
   // are applied as recorded.
-  bool CatchUpTo(size_t limit, absl::Time until = absl::InfiniteFuture()) {
+  bool CatchUpTo(size_t limit, absl::Time until = absl::InfiniteFuture(), bool only_unheld = false) {
     while (cursor_ < limit && (recorded_[cursor_].event == nullptr || TimeOf(cursor_) <= until)) {
       const Recorded& next = recorded_[cursor_];
+      if (only_unheld && (next.event == nullptr || IsTimer(next) || IsHeld(next))) break;
       if (next.event != nullptr && IsTimer(next)) {
         const absl::Time now = TimeOf(cursor_);
         es::PartitionBatch batch(settings_, partition_, state_);
@@ -191,6 +219,9 @@ class PartitionReplay {
       if (produced[i].value == recorded.record->value && produced[i].key == recorded.record->key) {
         continue;
       }
+      if (log_.ignore_event_ids && recorded.event != nullptr) {
+        log_.type->MutableEventMeta(*replayed)->set_event_id(recorded.meta.event_id());
+      }
       google::protobuf::util::MessageDifferencer differ;
       std::string differences;
       differ.ReportDifferencesToString(&differences);
@@ -239,6 +270,8 @@ class PartitionReplay {
   std::vector<Recorded> recorded_;
   // Command id -> the indexes in recorded_ where its decisions start.
   absl::flat_hash_map<std::string, std::deque<size_t>> decision_starts_;
+  // The commands the log holds: id -> when its first record was written.
+  absl::flat_hash_map<std::string, absl::Time> held_;
   size_t cursor_ = 0;  // recorded_ before it are passed
   absl::Time last_time_ = absl::InfinitePast();
 };

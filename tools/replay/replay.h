@@ -23,6 +23,9 @@ struct RecordedLog {
   std::map<int32_t, std::vector<kafka::Record>> events;
   // The processor's dedupe window (the command ids an aggregate remembers).
   absl::Duration dedupe_window = absl::Hours(24);
+  // Events written before event ids were derived from what the event is
+  // (they were random) are compared without their ids.
+  bool ignore_event_ids = false;
 };
 
 // The first event where re-deciding differs from the record.
