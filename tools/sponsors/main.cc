@@ -68,11 +68,11 @@ void Print(const payments::SponsorBurnDown& burn, bool json) {
     return;
   }
   std::cout << absl::FormatTime("as of %Y-%m-%d %H:%M:%S UTC\n", now, absl::UTCTimeZone());
-  std::cout << absl::StrFormat("%-38s %-38s %-4s %10s %10s %9s %9s %9s %9s %-10s\n", "program",
+  std::cout << absl::StrFormat("%-52s %-36s %-4s %10s %10s %9s %9s %9s %9s %-10s\n", "program",
                                "sponsor", "cur", "budget", "left", "reserved", "spent",
                                "sessions", "per day", "runs out");
   for (const payments::SponsorProgramBurn& r : rows) {
-    std::cout << absl::StrFormat("%-38s %-38s %-4s %10d %10d %9d %9d %9d %9d %-10s\n",
+    std::cout << absl::StrFormat("%-52s %-36s %-4s %10d %10d %9d %9d %9d %9d %-10s\n",
                                  r.program_id, r.sponsor_id, r.currency, r.budget_funded_minor,
                                  r.budget_left_minor, r.reserved_minor, r.spent_minor,
                                  r.sessions_paid, r.pace_minor_per_day, Date(r.runs_out_at));
