@@ -633,7 +633,7 @@ absl::Status Processor::Transact(std::map<int32_t, std::unique_ptr<PartitionBatc
       checkpoint.mutable_checkpoint()->set_commands_offset(decided->second.back().offset + 1);
       others.push_back({options_.topics.snapshots, partition,
                         absl::StrCat("commands-checkpoint:", partition),
-                        checkpoint.SerializeAsString()});
+                        checkpoint.SerializeAsString(), {}});
     }
   }
   absl::StatusOr<std::shared_ptr<Deliveries>> event_deliveries = QueueAll(events);
