@@ -131,8 +131,7 @@ absl::StatusOr<std::map<int32_t, RecoveredPartition>> RecoverThroughOneConsumer(
         if (snapshot.has_marker()) {
           records.marker = snapshot.marker();
         } else if (snapshot.has_checkpoint()) {
-          records.commands_checkpoint =
-              std::max(records.commands_checkpoint, snapshot.checkpoint().commands_offset());
+          records.commands_checkpoint = snapshot.checkpoint().commands_offset();  // the newest
         } else if (snapshot.has_aggregate()) {
           records.latest[record.key] = std::move(*snapshot.mutable_aggregate());
         } else if (snapshot.has_part()) {

@@ -27,7 +27,8 @@ struct RecoveredPartition {
   int64_t events_replayed = 0;
   std::set<std::string> changed;
   int64_t snapshot_events_offset = 0;
-  // The newest CommandsCheckpoint's offset (-1: none).
+  // The newest CommandsCheckpoint's offset (-1: none); used only when the
+  // group's stable offsets could not be had.
   int64_t commands_checkpoint = -1;
 };
 

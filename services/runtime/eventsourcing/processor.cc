@@ -255,7 +255,10 @@ void Processor::RunRecoveries() {
                                            partitions, cancelled)
                        : committed.status();
     if (!rebuilt.ok()) {
-      if (cancelled()) continue;
+      if (cancelled()) {
+        offsets_unstable_since_.reset();  // the next partitions wait their own patience
+        continue;
+      }
       log::Warn("rebuilding partitions failed; retrying",
                 {{"partitions", partitions}, {"error", rebuilt.status().ToString()}});
       absl::SleepFor(absl::Seconds(1));
@@ -266,7 +269,9 @@ void Processor::RunRecoveries() {
     std::vector<Rebuilt> done;
     for (size_t i = 0; i < round.size(); ++i) {
       // Past the group's offset only when the broker never settled them.
-      const int64_t from = std::max((*committed)[i].offset, (*rebuilt)[i].commands_checkpoint);
+      const int64_t from = offsets_fell_back_
+                               ? std::max((*committed)[i].offset, (*rebuilt)[i].commands_checkpoint)
+                               : (*committed)[i].offset;
       Rebuilt each{round[i], std::move((*rebuilt)[i]), from, absl::Now() - started};
       done.push_back(std::move(each));
     }
@@ -281,9 +286,15 @@ absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> Processor::CommittedOff
       options_.unsettled_offsets_patience > absl::ZeroDuration()
           ? options_.unsettled_offsets_patience
           : std::max(absl::Seconds(30), 3 * options_.transaction_timeout);
+  // Several lookups within the patience, each shorter than it.
+  const absl::Duration lookup = std::min(absl::Seconds(10), patience / 3);
+  offsets_fell_back_ = false;
   const absl::Time asked_at = absl::Now();
+  // Polled for its broker watch (a client that lost every broker in a
+  // restart finds them again there); it is assigned nothing, so gets nothing.
+  stable_offsets_->Poll(absl::ZeroDuration()).IgnoreError();
   absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> committed =
-      stable_offsets_->Committed(partitions, std::min(absl::Seconds(30), patience));
+      stable_offsets_->Committed(partitions, lookup);
   if (committed.ok()) {
     offsets_unstable_since_.reset();
     return committed;
@@ -300,9 +311,10 @@ absl::StatusOr<std::vector<kafka::TopicPartitionOffset>> Processor::CommittedOff
   log::Warn("the group's committed offsets stay unsettled; rebuilding from the settled ones",
             {{"error", committed.status().ToString()},
              {"seconds", absl::ToInt64Seconds(waited)}});
-  committed = consumer_->Committed(partitions, std::min(absl::Seconds(30), patience));
+  committed = consumer_->Committed(partitions, lookup);
   if (committed.ok()) {
     offsets_unstable_since_.reset();
+    offsets_fell_back_ = true;
     if (metrics_ != nullptr) metrics_->CountUnsettledOffsetsPassed();
   }
   return committed;

@@ -223,6 +223,8 @@ class Processor {
   std::unique_ptr<kafka::Consumer> stable_offsets_;
   // Since when the committed offsets have been waiting for a transaction.
   std::optional<absl::Time> offsets_unstable_since_;
+  // The last lookup gave the settled offsets after the stable ones failed.
+  bool offsets_fell_back_ = false;
 };
 
 }  // namespace helpline::es
