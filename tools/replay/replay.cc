@@ -133,7 +133,7 @@ class PartitionReplay {
       // came before it; it was decided in a batch at or before the next
       // decision recorded, which is as close as the record tells (a
       // batch's commands are decided before its timers fire).
-      if (!CatchUpTo(recorded_.size(), absl::InfiniteFuture(), /*only_unheld=*/true)) return false;
+      if (!CatchUpTo(recorded_.size(), /*only_unheld=*/true)) return false;
       now = cursor_ < recorded_.size() && recorded_[cursor_].event != nullptr
                 ? std::max(last_time_, TimeOf(cursor_))
                 : last_time_;
@@ -154,11 +154,12 @@ class PartitionReplay {
     return Check(batch, now, expected, command.key, command_id);
   }
 
-  // Passes the recorded decisions before `limit` (those made by `until`):
+  // Passes the recorded decisions before `limit` (only those of commands
+  // no longer held, when `only_unheld`):
   // timers are fired again and checked; events of commands no longer held
   // are applied as recorded.
-  bool CatchUpTo(size_t limit, absl::Time until = absl::InfiniteFuture(), bool only_unheld = false) {
-    while (cursor_ < limit && (recorded_[cursor_].event == nullptr || TimeOf(cursor_) <= until)) {
+  bool CatchUpTo(size_t limit, bool only_unheld = false) {
+    while (cursor_ < limit) {
       const Recorded& next = recorded_[cursor_];
       if (only_unheld && (next.event == nullptr || IsTimer(next) || IsHeld(next))) break;
       if (next.event != nullptr && IsTimer(next)) {
