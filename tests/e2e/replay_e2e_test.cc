@@ -1,7 +1,8 @@
 // Determinism, proven on what really happened: the guided demo's journey and
 // a minute of the load's journeys run through the five services, then
 // helpline-replay decides every recorded command and timer again in process
-// and must write every recorded event exactly as the services wrote it.
+// and must write every recorded event exactly as the services wrote it;
+// helpline-whatif then replays the same demand under another policy.
 #include <cstdio>
 #include <string>
 
@@ -138,6 +139,43 @@ TEST(ReplayE2eTest, TheDemoAndTheLoadReDecideExactlyAsRecorded) {
   EXPECT_GT(timers, 0);
   std::cout << "replay: " << replay["events_reproduced"] << " events re-decided at "
             << replay["events_per_sec"] << " events/s" << std::endl;
+
+  Say("helpline-whatif");
+  // The same demand with a tenth as commission and a 1 s offer window (a
+  // sixtieth of a second here): hardly anyone answers that fast.
+  int whatif_exit = -1;
+  const std::string whatif_out = RunTool(
+      {HELPLINE_WHATIF_TOOL, "--json", "--commission", "1000", "--offer-window", "1s"},
+      platform.prefix(), whatif_exit);
+  nlohmann::json whatif = nlohmann::json::parse(whatif_out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(whatif.is_discarded()) << "helpline-whatif printed no JSON: " << whatif_out;
+  EXPECT_EQ(whatif_exit, 0);
+  EXPECT_EQ(whatif["policies"]["recorded"]["offer_window_seconds"], 180) << "matching's 3m";
+  EXPECT_EQ(whatif["policies"]["recorded"]["commission"]["default_bps"], 2000);
+  const nlohmann::json& as_recorded = whatif["outcomes"]["recorded"];
+  const nlohmann::json& simulated = whatif["outcomes"]["simulated_recorded_policy"];
+  const nlohmann::json& what_if = whatif["outcomes"]["simulated_what_if"];
+  // The demo's help request and every journey the load completed were matched.
+  EXPECT_GE(as_recorded["matched"].get<int64_t>(), load_report.journeys_completed + 1)
+      << as_recorded.dump();
+  EXPECT_GT(as_recorded["revenue_minor"].get<int64_t>(), 0);
+  for (const nlohmann::json* outcome : {&as_recorded, &simulated, &what_if}) {
+    EXPECT_EQ((*outcome)["requests"], as_recorded["requests"]);
+    EXPECT_EQ((*outcome)["commission_minor"].get<int64_t>() +
+                  (*outcome)["expert_earnings_minor"].get<int64_t>(),
+              (*outcome)["revenue_minor"].get<int64_t>() -
+                  (*outcome)["refunded_minor"].get<int64_t>())
+        << "every split sums: " << outcome->dump();
+  }
+  EXPECT_GT(simulated["matched"].get<int64_t>(), as_recorded["matched"].get<int64_t>() / 2)
+      << simulated.dump();
+  EXPECT_LT(what_if["matched"].get<int64_t>(), simulated["matched"].get<int64_t>())
+      << what_if.dump();
+  const int64_t kept = what_if["revenue_minor"].get<int64_t>() -
+                       what_if["refunded_minor"].get<int64_t>();
+  EXPECT_LE(std::abs(10 * what_if["commission_minor"].get<int64_t>() - kept),
+            5 * what_if["sessions"].get<int64_t>())
+      << "a tenth of what was kept, each session rounded half up: " << what_if.dump();
   EXPECT_TRUE(platform.Stop());
 }
 
