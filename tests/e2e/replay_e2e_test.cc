@@ -141,11 +141,11 @@ TEST(ReplayE2eTest, TheDemoAndTheLoadReDecideExactlyAsRecorded) {
             << replay["events_per_sec"] << " events/s" << std::endl;
 
   Say("helpline-whatif");
-  // The same demand with a tenth as commission and a 1 s offer window (a
-  // sixtieth of a second here): hardly anyone answers that fast.
+  // The same demand with a tenth as commission and a 1 ms offer window
+  // (17 µs of real time here): nobody answers that fast.
   int whatif_exit = -1;
   const std::string whatif_out = RunTool(
-      {HELPLINE_WHATIF_TOOL, "--json", "--commission", "1000", "--offer-window", "1s"},
+      {HELPLINE_WHATIF_TOOL, "--json", "--commission", "1000", "--offer-window", "1ms"},
       platform.prefix(), whatif_exit);
   nlohmann::json whatif = nlohmann::json::parse(whatif_out, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(whatif.is_discarded()) << "helpline-whatif printed no JSON: " << whatif_out;

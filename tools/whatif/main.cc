@@ -3,6 +3,7 @@
 // It reads Kafka and writes nothing.
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,9 @@ be read.
 
 struct Options {
   Policy recorded_defaults;
-  std::vector<std::function<absl::Status(Policy&)>> what_if;  // applied in order
+  // --commission replaces every rate first; the other changes follow in order.
+  std::optional<int32_t> commission_bps;
+  std::vector<std::function<absl::Status(Policy&)>> what_if;
   Window window;
   uint64_t seed = 1;
   bool json = false;
@@ -122,12 +125,7 @@ absl::StatusOr<bool> ParseOption(const std::string& flag, const std::string& val
     if (!absl::SimpleAtoi(value, &bps) || bps < 0 || bps > 10000) {
       return absl::InvalidArgumentError("--commission: basis points, 0 to 10000");
     }
-    options.what_if.push_back([bps](Policy& p) {
-      p.commission.default_bps = bps;
-      p.commission.category_bps.clear();
-      p.commission.program_bps.clear();
-      return absl::OkStatus();
-    });
+    options.commission_bps = bps;
   } else if (flag == "--commission-overrides") {
     payments::CommissionOptions check;
     if (absl::Status ok = payments::ParseCommissionOverrides(value, check); !ok.ok()) {
@@ -233,6 +231,12 @@ int Main(const std::vector<std::string>& args) {
   report.currency = recording.currency();
   report.recorded_policy = RecordedPolicy(recording, options.recorded_defaults);
   report.what_if_policy = report.recorded_policy;
+  if (options.commission_bps) {
+    payments::CommissionOptions& commission = report.what_if_policy.commission;
+    commission.default_bps = *options.commission_bps;
+    commission.category_bps.clear();
+    commission.program_bps.clear();
+  }
   for (const auto& change : options.what_if) {
     if (absl::Status ok = change(report.what_if_policy); !ok.ok()) {
       std::cerr << "helpline-whatif: " << ok.message() << "\n";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "services/runtime/core/proto_time.h"
 
@@ -17,12 +18,23 @@ RecordedRequest* Recording::Request(const std::string& id) {
   return found == request_index_.end() ? nullptr : &requests_[found->second];
 }
 
+namespace {
+
+PoolInput InputOf(const runtime::v1::EventMeta& meta, PoolInput::Kind kind) {
+  PoolInput input;
+  input.at = FromProtoTime(meta.occurred_at());
+  input.kind = kind;
+  input.aggregate_id = meta.aggregate_id();
+  input.version = meta.aggregate_version();
+  return input;
+}
+
+}  // namespace
+
 void Recording::Apply(const catalog::v1::CatalogEvent& event) {
   const absl::Time at = FromProtoTime(event.meta().occurred_at());
   Saw(at);
-  PoolInput input;
-  input.at = at;
-  input.kind = PoolInput::Kind::kCatalog;
+  PoolInput input = InputOf(event.meta(), PoolInput::Kind::kCatalog);
   input.catalog = event;
   pool_inputs_.push_back(std::move(input));
 }
@@ -39,7 +51,8 @@ void Recording::Apply(const matching::v1::MatchingEvent& event) {
     AnswerHistory& history = answers_[open->second.expert_id];
     ++history.offers;
     if (in_time) {
-      history.answer_times.push_back(at - open->second.at);
+      // Replicas' clocks may disagree by a little: never a negative time.
+      history.answer_times.push_back(std::max(absl::ZeroDuration(), at - open->second.at));
       ++(accepted ? history.accepted : history.declined);
     }
     open_offers_.erase(open);
@@ -49,9 +62,7 @@ void Recording::Apply(const matching::v1::MatchingEvent& event) {
     case MatchingEvent::kOfferDeclined:
     case MatchingEvent::kOfferExpired:
     case MatchingEvent::kMatchMade: {
-      PoolInput input;
-      input.at = at;
-      input.kind = PoolInput::Kind::kOfferOutcome;
+      PoolInput input = InputOf(event.meta(), PoolInput::Kind::kOfferOutcome);
       input.matching = event;
       pool_inputs_.push_back(std::move(input));
       break;
@@ -63,9 +74,7 @@ void Recording::Apply(const matching::v1::MatchingEvent& event) {
     case MatchingEvent::kExpertWentOnline:
     case MatchingEvent::kExpertStatusChanged:
     case MatchingEvent::kExpertWentOffline: {
-      PoolInput input;
-      input.at = at;
-      input.kind = PoolInput::Kind::kPresence;
+      PoolInput input = InputOf(event.meta(), PoolInput::Kind::kPresence);
       input.matching = event;
       pool_inputs_.push_back(std::move(input));
       break;
@@ -89,7 +98,9 @@ void Recording::Apply(const matching::v1::MatchingEvent& event) {
     case MatchingEvent::kExpertOffered: {
       const matching::v1::ExpertOffered& offered = event.expert_offered();
       open_offers_[offered.offer_id()] = {offered.expert_id(), at};
-      ++offer_lengths_ms_[absl::ToInt64Milliseconds(FromProtoTime(offered.expires_at()) - at)];
+      if (offered.has_expires_at() && FromProtoTime(offered.expires_at()) > at) {
+        ++offer_lengths_ms_[absl::ToInt64Milliseconds(FromProtoTime(offered.expires_at()) - at)];
+      }
       offers_by_request_[aggregate].push_back(offered.expert_id());
       if (RecordedRequest* request = Request(aggregate)) ++request->offers;
       break;
@@ -110,6 +121,7 @@ void Recording::Apply(const matching::v1::MatchingEvent& event) {
       RecordedSessionMoney& money = sessions_[event.match_made().match().match_id()];
       money.expert_id = event.match_made().match().expert_id();
       money.category_id = event.match_made().match().category_id();
+      money.started_at = at;
       break;
     }
     case MatchingEvent::kHelpRequestCancelled:
@@ -136,7 +148,10 @@ void Recording::Apply(const matching::v1::MatchingEvent& event) {
       booking.sponsor_program_id = confirmed.sponsor_program_id();
       booking_index_[booking.id] = bookings_.size();
       bookings_.push_back(std::move(booking));
-      sessions_[confirmed.booking_id()].expert_id = confirmed.expert_id();
+      RecordedSessionMoney& money = sessions_[confirmed.booking_id()];
+      money.expert_id = confirmed.expert_id();
+      money.booked = true;
+      money.started_at = FromProtoTime(confirmed.start());
       break;
     }
     case MatchingEvent::kBookingCancelled: {
@@ -146,6 +161,7 @@ void Recording::Apply(const matching::v1::MatchingEvent& event) {
       RecordedBooking& booking = bookings_[found->second];
       booking.cancelled = true;
       booking.late_cancellation_by_person = cancelled.late() && cancelled.cancelled_by() == "person";
+      booking.cancelled_at = at;
       break;
     }
     default:
@@ -179,9 +195,7 @@ void Recording::Apply(const sessions::v1::SessionsEvent& event) {
       sessions_[session].refund_asked_at = at;
       break;
     case SessionsEvent::kReviewSubmitted: {
-      PoolInput input;
-      input.at = at;
-      input.kind = PoolInput::Kind::kReview;
+      PoolInput input = InputOf(event.meta(), PoolInput::Kind::kReview);
       input.expert_id = event.review_submitted().expert_id();
       input.stars = event.review_submitted().stars();
       pool_inputs_.push_back(std::move(input));
@@ -223,12 +237,20 @@ void Recording::Apply(const payments::v1::PaymentsEvent& event) {
 }
 
 void Recording::Finish() {
+  // Topics' partitions are read in no fixed order: sort on what the events
+  // say, so that every run sees the same order.
   std::stable_sort(pool_inputs_.begin(), pool_inputs_.end(),
-                   [](const PoolInput& a, const PoolInput& b) { return a.at < b.at; });
+                   [](const PoolInput& a, const PoolInput& b) {
+                     return std::tie(a.at, a.aggregate_id, a.version, a.kind) <
+                            std::tie(b.at, b.aggregate_id, b.version, b.kind);
+                   });
   std::stable_sort(requests_.begin(), requests_.end(),
                    [](const RecordedRequest& a, const RecordedRequest& b) {
-                     return a.asked_at < b.asked_at;
+                     return std::tie(a.asked_at, a.id) < std::tie(b.asked_at, b.id);
                    });
+  for (auto& [expert, history] : answers_) {
+    std::sort(history.answer_times.begin(), history.answer_times.end());
+  }
   request_index_.clear();
   for (size_t i = 0; i < requests_.size(); ++i) request_index_[requests_[i].id] = i;
   for (RecordedBooking& booking : bookings_) {
@@ -237,7 +259,7 @@ void Recording::Finish() {
   }
   std::stable_sort(bookings_.begin(), bookings_.end(),
                    [](const RecordedBooking& a, const RecordedBooking& b) {
-                     return a.start < b.start;
+                     return std::tie(a.start, a.id) < std::tie(b.start, b.id);
                    });
   booking_index_.clear();
   for (size_t i = 0; i < bookings_.size(); ++i) booking_index_[bookings_[i].id] = i;

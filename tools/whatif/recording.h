@@ -53,6 +53,7 @@ struct RecordedBooking {
   std::string category_id;  // from sessions' SessionCreated
   bool cancelled = false;
   bool late_cancellation_by_person = false;
+  absl::Time cancelled_at;
 };
 
 // How an expert answered the offers they were given (offers withdrawn
@@ -67,6 +68,10 @@ struct AnswerHistory {
 // Anything that changes the candidate pool, at its recorded time.
 struct PoolInput {
   absl::Time at;
+  // Ties at one instant go in this order, whatever order the topics'
+  // partitions were read in.
+  std::string aggregate_id;
+  int64_t version = 0;
   // kOfferOutcome: an offer made, declined, run out or accepted, which the
   // simulation applies only before its window (it makes its own inside).
   enum class Kind { kCatalog, kPresence, kReview, kOfferOutcome } kind = Kind::kCatalog;
@@ -80,6 +85,7 @@ struct PoolInput {
 struct RecordedSessionMoney {
   std::string expert_id;
   std::string category_id;
+  bool booked = false;  // payments charges bookings the rate of no category
   std::string sponsor_program_id;
   int32_t commission_bps = -1;  // -1: no hold recorded
   int64_t amount_minor = 0;     // captured
@@ -87,6 +93,7 @@ struct RecordedSessionMoney {
   int64_t expert_share_minor = 0;
   bool captured = false;
   bool refunded = false;
+  std::optional<absl::Time> started_at;  // matched, or the booking's start
   std::optional<absl::Time> ended_at;
   std::optional<absl::Time> refund_asked_at;
   absl::Duration billable;

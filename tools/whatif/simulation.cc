@@ -91,12 +91,20 @@ struct Behaviour {
   std::vector<absl::Duration> everyone_answer_times;
   std::map<std::string, Answers> experts;
 
-  std::vector<absl::Duration> all_calls;
-  std::map<std::string, std::vector<absl::Duration>> calls_by_category;
+  // A recorded call: the time billed, and the time its expert was taken
+  // (from the match, or the booking's start, to the session's end).
+  struct Call {
+    absl::Duration billable;
+    absl::Duration occupied;
+  };
+  std::vector<Call> all_calls;
+  std::map<std::string, std::vector<Call>> calls_by_category;
   double everyone_refunds = 0;
   std::map<std::string, std::pair<int64_t, int64_t>> refunds_by_category;  // asked, billed
   std::vector<absl::Duration> refund_delays;
 
+  Behaviour(const Behaviour&) = delete;  // `Answers::times` points into it
+  Behaviour& operator=(const Behaviour&) = delete;
   explicit Behaviour(const Recording& recording) {
     int64_t offers = 0, answered = 0, accepted = 0;
     for (const auto& [expert, history] : recording.answers()) {
@@ -122,8 +130,11 @@ struct Behaviour {
     int64_t billed = 0, asked = 0;
     for (const auto& [session, money] : recording.sessions()) {
       if (!money.ended_at || money.billable <= absl::ZeroDuration()) continue;
-      all_calls.push_back(money.billable);
-      calls_by_category[money.category_id].push_back(money.billable);
+      const Call call{money.billable,
+                      std::max(money.billable, money.started_at ? *money.ended_at - *money.started_at
+                                                                : money.billable)};
+      all_calls.push_back(call);
+      calls_by_category[money.category_id].push_back(call);
       ++billed;
       ++refunds_by_category[money.category_id].second;
       if (money.refund_asked_at) {
@@ -132,7 +143,7 @@ struct Behaviour {
         refund_delays.push_back(*money.refund_asked_at - *money.ended_at);
       }
     }
-    if (all_calls.empty()) all_calls.push_back(kCallUnrecorded);
+    if (all_calls.empty()) all_calls.push_back({kCallUnrecorded, kCallUnrecorded});
     if (billed > 0) everyone_refunds = static_cast<double>(asked) / billed;
     std::sort(refund_delays.begin(), refund_delays.end());
   }
@@ -142,7 +153,7 @@ struct Behaviour {
     if (found != experts.end()) return found->second;
     return {everyone_answers, everyone_accepts, &everyone_answer_times};
   }
-  const std::vector<absl::Duration>& Calls(const std::string& category) const {
+  const std::vector<Call>& Calls(const std::string& category) const {
     auto found = calls_by_category.find(category);
     return found != calls_by_category.end() && found->second.size() >= kOwnTimesNeeded
                ? found->second
@@ -187,11 +198,19 @@ class Simulation {
     }
     const std::vector<RecordedBooking>& bookings = recording_.bookings();
     for (size_t i = 0; i < bookings.size(); ++i) {
-      if (window_.Contains(bookings[i].start)) Schedule(bookings[i].start, kBookingStarts, i);
+      const RecordedBooking& booking = bookings[i];
+      if (!window_.Contains(booking.start)) continue;
+      if (!booking.cancelled) {
+        Schedule(booking.start, kBookingStarts, i);
+      } else if (booking.late_cancellation_by_person) {
+        Schedule(booking.cancelled_at, kBookingCancelledLate, i);
+      }
     }
     for (const std::string& expert : recording_.Experts()) outcome_.experts[expert];
 
-    while (!queue_.empty()) {
+    // Nothing is known past the recording's end: a request open then is
+    // still waiting, as in the recorded column.
+    while (!queue_.empty() && queue_.top().at <= recording_.latest()) {
       Happening next = queue_.top();
       queue_.pop();
       now_ = next.at;
@@ -217,7 +236,8 @@ class Simulation {
     kOfferRunsOut = 4,
     kCallEnds = 5,
     kBookingStarts = 6,
-    kAsk = 7,
+    kBookingCancelledLate = 7,
+    kAsk = 8,
   };
   struct Happening {
     absl::Time at;
@@ -248,7 +268,9 @@ class Simulation {
 
   void Schedule(absl::Time at, Kind kind, size_t index, int64_t offer = 0, bool accepted = false,
                 std::string expert_id = {}) {
-    queue_.push({at, kind, sequence_++, index, offer, accepted, std::move(expert_id)});
+    // Never into the past, whatever the recorded clocks said.
+    queue_.push({std::max(at, now_), kind, sequence_++, index, offer, accepted,
+                 std::move(expert_id)});
   }
 
   void Handle(const Happening& happening) {
@@ -287,7 +309,7 @@ class Simulation {
           ++outcome_.matched;
           outcome_.waits.push_back(now_ - recording_.requests()[i].asked_at);
           const RecordedRequest& recorded = recording_.requests()[i];
-          StartCall(recorded.id, expert, recorded.query.category_id,
+          StartCall(recorded.id, expert, recorded.query.category_id, /*booked=*/false,
                     recorded.query.sponsor_program_id, request.candidate.price,
                     request.candidate.terms.max_minutes);
           return;
@@ -309,18 +331,19 @@ class Simulation {
         return;
       case kBookingStarts: {
         const RecordedBooking& booking = recording_.bookings()[i];
-        if (!booking.cancelled) {
-          StartCall(booking.id, booking.expert_id, booking.category_id,
-                    booking.sponsor_program_id, booking.price, booking.max_minutes);
-        } else if (booking.late_cancellation_by_person) {
-          // The minimum charge: the least a billed session costs.
-          catalog::v1::PriceTerms price = Priced(booking.price);
-          Bill(booking.id, booking.expert_id, booking.category_id, booking.sponsor_program_id,
-               sessions::BillFor(price, absl::Nanoseconds(1), booking.max_minutes)
-                   .amount()
-                   .amount_minor(),
-               /*may_refund=*/false);
-        }
+        StartCall(booking.id, booking.expert_id, booking.category_id, /*booked=*/true,
+                  booking.sponsor_program_id, booking.price, booking.max_minutes);
+        return;
+      }
+      case kBookingCancelledLate: {
+        // The minimum charge: the least a billed session costs.
+        const RecordedBooking& booking = recording_.bookings()[i];
+        Bill(booking.id, booking.expert_id, booking.category_id, /*booked=*/true,
+             booking.sponsor_program_id,
+             sessions::BillFor(Priced(booking.price), absl::Nanoseconds(1), booking.max_minutes)
+                 .amount()
+                 .amount_minor(),
+             /*may_refund=*/false);
         return;
       }
     }
@@ -430,23 +453,26 @@ class Simulation {
   }
 
   void StartCall(const std::string& session, const std::string& expert,
-                 const std::string& category, const std::string& program,
+                 const std::string& category, bool booked, const std::string& program,
                  const catalog::v1::PriceTerms& price, int max_minutes) {
-    const absl::Duration length =
-        std::min(Pick(behaviour_.Calls(category), Draw(seed_, session, "call")),
-                 absl::Minutes(std::max(max_minutes, 1)));
+    const Behaviour::Call& call = Pick(behaviour_.Calls(category), Draw(seed_, session, "call"));
+    // A longer recorded call is cut at this session's length, as its timer
+    // would; the time around it (joining, leaving) stays.
+    const absl::Duration billable =
+        std::min(call.billable, absl::Minutes(std::max(max_minutes, 1)));
     ++experts_[expert].calls;
-    Schedule(now_ + length, kCallEnds, 0, 0, false, expert);
-    Bill(session, expert, category, program,
-         sessions::BillFor(Priced(price), length, max_minutes).amount().amount_minor(),
+    Schedule(now_ + call.occupied - (call.billable - billable), kCallEnds, 0, 0, false, expert);
+    Bill(session, expert, category, booked, program,
+         sessions::BillFor(Priced(price), billable, max_minutes).amount().amount_minor(),
          /*may_refund=*/true);
   }
 
   void Bill(const std::string& session, const std::string& expert, const std::string& category,
-            const std::string& program, int64_t amount, bool may_refund) {
+            bool booked, const std::string& program, int64_t amount, bool may_refund) {
     if (amount <= 0) return;
-    const payments::Split split =
-        payments::SplitAmount(amount, policy_.commission.For(category, program));
+    // Payments charges a booking the rate of no category (reactions.cc).
+    const payments::Split split = payments::SplitAmount(
+        amount, policy_.commission.For(booked ? "" : category, program));
     ExpertOutcome& earner = outcome_.experts[expert];
     ++outcome_.sessions;
     ++earner.sessions;
@@ -469,7 +495,7 @@ class Simulation {
 
   const Recording& recording_;
   const Behaviour behaviour_;
-  const Policy& policy_;
+  const Policy policy_;
   const Window window_;
   const uint64_t seed_;
   matching::CandidatePool pool_;
@@ -495,31 +521,36 @@ Key MostCommon(const std::map<Key, int64_t>& counts) {
 Policy RecordedPolicy(const Recording& recording, Policy defaults) {
   Policy policy = std::move(defaults);
   if (std::optional<absl::Duration> window = recording.OfferWindow()) policy.offer_window = *window;
+  // The rates the holds carried: by category where no program paid (the
+  // most common overall is the default), then a program's own rate where
+  // its sessions carried another than their category's.
   std::map<int32_t, int64_t> overall;
-  std::map<std::string, std::map<int32_t, int64_t>> by_category, by_program;
+  std::map<std::string, std::map<int32_t, int64_t>> by_category;
   for (const auto& [session, money] : recording.sessions()) {
-    if (money.commission_bps < 0) continue;
+    if (money.commission_bps < 0 || !money.sponsor_program_id.empty()) continue;
     ++overall[money.commission_bps];
-    if (money.sponsor_program_id.empty()) {
-      ++by_category[money.category_id][money.commission_bps];
-    } else {
+    ++by_category[money.booked ? "" : money.category_id][money.commission_bps];
+  }
+  payments::CommissionOptions& commission = policy.commission;
+  if (!overall.empty()) {
+    commission.category_bps.clear();
+    commission.default_bps = MostCommon(overall);
+    for (const auto& [category, counts] : by_category) {
+      if (int32_t bps = MostCommon(counts); bps != commission.default_bps) {
+        commission.category_bps[category] = bps;
+      }
+    }
+  }
+  std::map<std::string, std::map<int32_t, int64_t>> by_program;
+  for (const auto& [session, money] : recording.sessions()) {
+    if (money.commission_bps < 0 || money.sponsor_program_id.empty()) continue;
+    if (money.commission_bps != commission.For(money.booked ? "" : money.category_id, "")) {
       ++by_program[money.sponsor_program_id][money.commission_bps];
     }
   }
-  if (overall.empty()) return policy;
-  payments::CommissionOptions& commission = policy.commission;
-  commission.category_bps.clear();
   commission.program_bps.clear();
-  commission.default_bps = MostCommon(overall);
-  for (const auto& [category, counts] : by_category) {
-    if (int32_t bps = MostCommon(counts); bps != commission.default_bps) {
-      commission.category_bps[category] = bps;
-    }
-  }
   for (const auto& [program, counts] : by_program) {
-    if (int32_t bps = MostCommon(counts); bps != commission.default_bps) {
-      commission.program_bps[program] = bps;
-    }
+    commission.program_bps[program] = MostCommon(counts);
   }
   return policy;
 }
@@ -630,10 +661,10 @@ std::vector<std::string> Assumptions(const Recording& recording) {
                                                    ? 0
                                                    : behaviour.everyone_answer_times.size()),
       absl::StrFormat(
-          "A call lasts a billable time drawn from the recorded ones of its category (everyone's "
-          "when the category has fewer than %d; %d recorded in all), at most the session's "
-          "length; the expert takes no offer meanwhile. No-shows are not simulated: every match "
-          "is a call.",
+          "A call is drawn from the recorded ones of its category (everyone's when the category "
+          "has fewer than %d; %d recorded in all): its billable time, at most the session's "
+          "length, and the time its expert was taken, from the match to the session's end, during "
+          "which they get no offer. No-shows are not simulated: every match is a call.",
           kOwnTimesNeeded, behaviour.all_calls.size()),
       absl::StrFormat(
           "A refund is asked for with the category's recorded share of billed sessions (everyone's: "
@@ -641,6 +672,10 @@ std::vector<std::string> Assumptions(const Recording& recording) {
           "window. Refunds a shorter recorded window refused were never asked, so a longer window "
           "adds none.",
           100 * behaviour.everyone_refunds, behaviour.refund_delays.size()),
+      "Demand does not react to the policy: the same people ask at the same times, and a person "
+      "the recording matched waits, if need be, until the request's recorded expiry.",
+      "Sponsor programs' limits (free sessions per person, the sponsor's budget) are not "
+      "applied again: a sponsored session is billed to its program as recorded.",
       "Random draws are keyed by the request, the expert and the seed: where both policies make "
       "the same offer, the expert answers it the same way.",
   };

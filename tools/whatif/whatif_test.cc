@@ -59,15 +59,26 @@ class Log {
     }
   }
 
+  void Program(const std::string& id) {
+    Catalog(kStart, id, [](catalog::v1::CatalogEvent& e) {
+      catalog::v1::SponsorProgramTerms& terms =
+          *e.mutable_sponsor_program_created()->mutable_terms();
+      terms.add_category_ids("bikes");
+      terms.set_max_minutes_per_session(30);
+      *terms.mutable_active_from() = ToProtoTime(kStart);
+    });
+  }
+
   // A help request asked at `at`, offered to each of `declined` (who said
   // no after `answer`) then to `expert`, who accepted after `answer`; the
   // call lasted `call`, billed at `rate` per minute with `bps` commission,
   // refunded `refund_after` the end if set.
   void Journey(const std::string& id, absl::Time at, const std::string& expert, int64_t rate,
                absl::Duration answer, absl::Duration call, int32_t bps = 2000,
-               std::optional<absl::Duration> refund_after = std::nullopt) {
+               std::optional<absl::Duration> refund_after = std::nullopt,
+               const std::string& program = "") {
     const std::string request = "help-request:" + id;
-    Ask(request, at);
+    Ask(request, at, program);
     absl::Time offered_at = at;
     const std::string offer = "offer-" + id;
     Offer(request, offer, expert, offered_at);
@@ -93,16 +104,10 @@ class Log {
     hold.mutable_hold_placed()->mutable_hold()->set_session_id(id);
     hold.mutable_hold_placed()->mutable_hold()->set_expert_id(expert);
     hold.mutable_hold_placed()->mutable_hold()->set_commission_bps(bps);
+    hold.mutable_hold_placed()->mutable_hold()->set_sponsor_program_id(program);
     *hold.mutable_hold_placed()->mutable_hold()->mutable_max_amount() = Eur(rate * 30);
     recording.Apply(hold);
-    const int64_t amount = ended.session_ended().billing().amount().amount_minor();
-    const payments::Split split = payments::SplitAmount(amount, bps);
-    payments::v1::PaymentsEvent captured = Payments(ended_at);
-    captured.mutable_session_captured()->set_session_id(id);
-    *captured.mutable_session_captured()->mutable_amount() = Eur(amount);
-    captured.mutable_session_captured()->set_fee_minor(split.fee);
-    captured.mutable_session_captured()->set_expert_share_minor(split.expert_share);
-    recording.Apply(captured);
+    Captured(id, ended_at, ended.session_ended().billing().amount().amount_minor(), bps);
     if (refund_after) {
       sessions::v1::SessionsEvent asked = Sessions(ended_at + *refund_after, id);
       asked.mutable_refund_requested()->set_expert_id(expert);
@@ -112,6 +117,65 @@ class Log {
       recording.Apply(refunded);
     }
   }
+
+  // A slot booked a day ahead with `expert` at `rate`: the call lasted
+  // `call`, or the person cancelled late and paid the minimum (5 minutes).
+  void Booking(const std::string& id, const std::string& expert, absl::Time start, int64_t rate,
+               absl::Duration call, int32_t bps, bool cancelled_late = false) {
+    matching::v1::MatchingEvent booked = Matching(start - absl::Hours(24), "calendar:" + expert);
+    matching::v1::Booking& booking = *booked.mutable_booking_confirmed()->mutable_booking();
+    booking.set_booking_id(id);
+    booking.set_expert_id(expert);
+    *booking.mutable_start() = ToProtoTime(start);
+    *booking.mutable_price() = PerMinute(rate, 5);
+    booking.set_max_minutes(30);
+    recording.Apply(booked);
+    sessions::v1::SessionsEvent created = Sessions(start - absl::Hours(24), id);
+    created.mutable_session_created()->set_expert_id(expert);
+    created.mutable_session_created()->set_category_id("bikes");
+    recording.Apply(created);
+    payments::v1::PaymentsEvent hold = Payments(start - absl::Hours(24));
+    hold.mutable_hold_placed()->mutable_hold()->set_session_id(id);
+    hold.mutable_hold_placed()->mutable_hold()->set_expert_id(expert);
+    hold.mutable_hold_placed()->mutable_hold()->set_commission_bps(bps);
+    recording.Apply(hold);
+    if (cancelled_late) {
+      matching::v1::MatchingEvent cancelled = Matching(start - absl::Hours(1), "calendar:" + expert);
+      cancelled.mutable_booking_cancelled()->set_booking_id(id);
+      cancelled.mutable_booking_cancelled()->set_cancelled_by("person");
+      cancelled.mutable_booking_cancelled()->set_late(true);
+      recording.Apply(cancelled);
+      Captured(id, start - absl::Hours(1), rate * 5, bps);
+      return;
+    }
+    sessions::v1::SessionsEvent ended = Sessions(start + call, id);
+    ended.mutable_session_ended()->set_expert_id(expert);
+    *ended.mutable_session_ended()->mutable_at() = ToProtoTime(start + call);
+    *ended.mutable_session_ended()->mutable_billing() =
+        sessions::BillFor(PerMinute(rate, 5), call, 30);
+    recording.Apply(ended);
+    Captured(id, start + call, ended.session_ended().billing().amount().amount_minor(), bps);
+  }
+
+  // A help request nobody was offered, cancelled by the person `after`.
+  void GaveUp(const std::string& id, absl::Time at, absl::Duration after) {
+    const std::string request = "help-request:" + id;
+    Ask(request, at);
+    matching::v1::MatchingEvent cancelled = Matching(at + after, request);
+    cancelled.mutable_help_request_cancelled()->set_person_id("person-" + request);
+    recording.Apply(cancelled);
+  }
+
+  void Captured(const std::string& id, absl::Time at, int64_t amount, int32_t bps) {
+    const payments::Split split = payments::SplitAmount(amount, bps);
+    payments::v1::PaymentsEvent captured = Payments(at);
+    captured.mutable_session_captured()->set_session_id(id);
+    *captured.mutable_session_captured()->mutable_amount() = Eur(amount);
+    captured.mutable_session_captured()->set_fee_minor(split.fee);
+    captured.mutable_session_captured()->set_expert_share_minor(split.expert_share);
+    recording.Apply(captured);
+  }
+
 
   // A help request offered to `expert`, who let the offer run out; then
   // the request expired.
@@ -162,13 +226,14 @@ class Log {
     *event.mutable_meta()->mutable_occurred_at() = ToProtoTime(at);
     return event;
   }
-  void Ask(const std::string& request, absl::Time at) {
+  void Ask(const std::string& request, absl::Time at, const std::string& program = "") {
     matching::v1::MatchingEvent asked = Matching(at, request);
     asked.mutable_help_requested()->set_person_id("person-" + request);
     asked.mutable_help_requested()->set_category_id("bikes");
     asked.mutable_help_requested()->set_language("de");
     *asked.mutable_help_requested()->mutable_budget()->mutable_max_per_minute() = Eur(1000);
     asked.mutable_help_requested()->set_max_minutes(30);
+    asked.mutable_help_requested()->set_sponsor_program_id(program);
     *asked.mutable_help_requested()->mutable_expires_at() = ToProtoTime(at + absl::Minutes(10));
     recording.Apply(asked);
   }
@@ -375,6 +440,82 @@ TEST(WhatIf, TheSameSeedGivesTheSameOutcomeAndTheReportShowsBoth) {
   EXPECT_NE(json.find("\"offer_window_seconds\": 8.0"), std::string::npos);
   EXPECT_NE(json.find(absl::StrCat("\"requests\": ", report.recorded.requests)),
             std::string::npos);
+}
+
+TEST(WhatIf, OnlyTheWindowsRequestsAndBookingsAreSimulated) {
+  Log log;
+  log.Expert("ana", 100);
+  for (int i = 0; i < 6; ++i) {
+    log.Journey(absl::StrCat("s", i), Hour(i + 1), "ana", 100, absl::Seconds(5),
+                absl::Minutes(10));
+  }
+  log.Booking("b1", "ana", Hour(2) + absl::Minutes(30), 100, absl::Minutes(10), 2000);
+  log.Booking("b2", "ana", Hour(5) + absl::Minutes(30), 100, absl::Minutes(10), 2000);
+  const Recording& recording = log.Finished();
+  const Window window{Hour(4), Hour(6)};  // s3, s4 and b2
+  const Outcome recorded = RecordedOutcome(recording, window);
+  const Outcome simulated = Simulate(recording, RecordedPolicy(recording, {}), window, 1);
+  EXPECT_EQ(recorded.requests, 2);
+  EXPECT_EQ(recorded.sessions, 3);
+  EXPECT_EQ(simulated.requests, 2);
+  EXPECT_EQ(simulated.matched, 2);
+  EXPECT_EQ(simulated.sessions, 3);
+  EXPECT_EQ(simulated.revenue_minor, recorded.revenue_minor);
+}
+
+// Payments charges a booking the rate of no category, and a person who
+// cancels late the minimum: both as recorded under the recorded policy.
+TEST(WhatIf, BookingsAndLateCancellationsAreBilledAsPaymentsBillsThem) {
+  Log log;
+  log.Expert("ana", 100);
+  log.Journey("s1", Hour(1), "ana", 100, absl::Seconds(5), absl::Minutes(20), 1500);
+  log.Journey("s2", Hour(2), "ana", 100, absl::Seconds(5), absl::Minutes(20), 1500);
+  log.Booking("b1", "ana", Hour(3), 100, absl::Minutes(20), 2000);
+  log.Booking("b2", "ana", Hour(4), 100, absl::Minutes(20), 2000);
+  log.Booking("b3", "ana", Hour(5), 100, absl::Minutes(20), 2000, /*cancelled_late=*/true);
+  const Recording& recording = log.Finished();
+  const Policy policy = RecordedPolicy(recording, {});
+  EXPECT_EQ(policy.commission.default_bps, 2000);
+  EXPECT_EQ(policy.commission.For("bikes", ""), 1500);
+  const Outcome recorded = RecordedOutcome(recording, {});
+  EXPECT_EQ(recorded.sessions, 5);
+  EXPECT_EQ(recorded.revenue_minor, 2 * 2000 + 2 * 2000 + 500);
+  EXPECT_EQ(recorded.commission_minor, 2 * 300 + 2 * 400 + 100);
+  const Outcome simulated = Simulate(recording, policy, {}, 1);
+  EXPECT_EQ(simulated.sessions, 5);
+  EXPECT_EQ(simulated.revenue_minor, recorded.revenue_minor);
+  EXPECT_EQ(simulated.commission_minor, recorded.commission_minor);
+}
+
+TEST(WhatIf, ASponsorProgramKeepsItsOwnRateOnlyWhereItHadOne) {
+  Log log;
+  log.Expert("ana", 100);
+  log.Program("sponsor-program:free");
+  log.Program("sponsor-program:plain");
+  log.Journey("s1", Hour(1), "ana", 100, absl::Seconds(5), absl::Minutes(10), 2000);
+  log.Journey("s2", Hour(2), "ana", 100, absl::Seconds(5), absl::Minutes(10), 0, std::nullopt,
+              "sponsor-program:free");
+  log.Journey("s3", Hour(3), "ana", 100, absl::Seconds(5), absl::Minutes(10), 2000, std::nullopt,
+              "sponsor-program:plain");
+  const Recording& recording = log.Finished();
+  const Policy policy = RecordedPolicy(recording, {});
+  EXPECT_EQ(policy.commission.For("bikes", "sponsor-program:free"), 0);
+  EXPECT_FALSE(policy.commission.program_bps.contains("sponsor-program:plain"));
+  Policy cheaper = policy;
+  ASSERT_TRUE(payments::ParseCommissionOverrides("category:bikes=1000", cheaper.commission).ok());
+  const Outcome outcome = Simulate(recording, cheaper, {}, 1);
+  EXPECT_EQ(outcome.commission_minor, 100 + 0 + 100) << "the plain program follows its category";
+}
+
+TEST(WhatIf, APersonWhoGaveUpGivesUpAfterTheSameWait) {
+  Log log;
+  log.GaveUp("g1", Hour(1), absl::Minutes(2));
+  log.Expert("ana", 2000);  // beyond the person's budget
+  const Recording& recording = log.Finished();
+  const Outcome simulated = Simulate(recording, RecordedPolicy(recording, {}), {}, 1);
+  EXPECT_EQ(simulated.cancelled, 1);
+  EXPECT_EQ(simulated.matched, 0);
+  EXPECT_EQ(RecordedOutcome(recording, {}).cancelled, 1);
 }
 
 TEST(WhatIf, GiniAndPercentiles) {
