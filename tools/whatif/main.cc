@@ -49,7 +49,10 @@ events; what they do not carry can be given if the deployment changed it:
 Options:
   --since T, --until T      simulate the requests asked (bookings starting) in
                             [T, T) only, RFC 3339 (e.g. 2026-11-01T00:00:00Z)
-  --seed N                  the draws' seed (default 1)
+  --runs N                  simulate each policy N times, with seeds S to S+N-1; the
+                            report shows medians, and in how many runs the what-if
+                            moved each figure the way its median did (default 5)
+  --seed S                  the first run's seed (default 1)
   --json                    one JSON object instead of the table
 
 Kafka (defaults reach the local stack):
@@ -67,6 +70,7 @@ struct Options {
   std::vector<std::function<absl::Status(Policy&)>> what_if;
   Window window;
   uint64_t seed = 1;
+  int runs = 5;
   bool json = false;
   kafka::ClientConfig client = events::DefaultKafkaClient();
   std::string prefix;
@@ -156,6 +160,10 @@ absl::StatusOr<bool> ParseOption(const std::string& flag, const std::string& val
   } else if (flag == "--since" || flag == "--until") {
     absl::Time& bound = flag == "--since" ? options.window.since : options.window.until;
     if (absl::Status ok = ParseTimeFlag(flag, value, bound); !ok.ok()) return ok;
+  } else if (flag == "--runs") {
+    if (!absl::SimpleAtoi(value, &options.runs) || options.runs < 1 || options.runs > 1000) {
+      return absl::InvalidArgumentError("--runs: 1 to 1000");
+    }
   } else if (flag == "--seed") {
     if (!absl::SimpleAtoi(value, &options.seed)) {
       return absl::InvalidArgumentError("--seed: a whole number");
@@ -244,9 +252,13 @@ int Main(const std::vector<std::string>& args) {
     }
   }
   report.recorded = RecordedOutcome(recording, options.window);
-  report.simulated_recorded_policy =
-      Simulate(recording, report.recorded_policy, options.window, options.seed);
-  report.simulated_what_if = Simulate(recording, report.what_if_policy, options.window, options.seed);
+  for (int run = 0; run < options.runs; ++run) {
+    const uint64_t seed = options.seed + static_cast<uint64_t>(run);
+    report.simulated_recorded_policy.push_back(
+        Simulate(recording, report.recorded_policy, options.window, seed));
+    report.simulated_what_if.push_back(
+        Simulate(recording, report.what_if_policy, options.window, seed));
+  }
   report.experts = recording.Experts();
   report.assumptions = Assumptions(recording);
   std::cout << (options.json ? ReportJson(report) + "\n" : ReportTable(report)) << std::flush;

@@ -1,5 +1,7 @@
 #include "tools/whatif/report.h"
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 
@@ -99,7 +101,7 @@ std::vector<Figure> Figures(const std::vector<std::string>& experts) {
 std::string Show(double value, Figure::Unit unit) {
   switch (unit) {
     case Figure::Unit::kSeconds:
-      return absl::FormatDuration(absl::Seconds(value));
+      return absl::FormatDuration(absl::Trunc(absl::Seconds(value), absl::Milliseconds(100)));
     case Figure::Unit::kRatio:
       return absl::StrFormat("%.3f", value);
     case Figure::Unit::kCount:
@@ -109,7 +111,7 @@ std::string Show(double value, Figure::Unit unit) {
 }
 
 std::string Change(double from, double to, Figure::Unit unit) {
-  if (from == to) return "=";
+  if (Show(from, unit) == Show(to, unit)) return "=";
   std::string sign = to > from ? "+" : "-";
   std::string text = absl::StrCat(sign, Show(std::abs(to - from), unit));
   if (from != 0) absl::StrAppend(&text, absl::StrFormat(" (%+.0f%%)", 100 * (to - from) / from));
@@ -140,23 +142,70 @@ nlohmann::json PolicyJson(const Policy& policy) {
   };
 }
 
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
+std::vector<double> PerRun(const Figure& figure, const std::vector<Outcome>& runs) {
+  std::vector<double> values;
+  for (const Outcome& outcome : runs) values.push_back(figure.of(outcome));
+  return values;
+}
+
+// Each expert's median share (of offers or of earnings) over the runs.
+std::vector<double> MedianShares(const std::vector<Outcome>& runs,
+                                 const std::vector<std::string>& experts, bool earnings) {
+  std::vector<std::vector<double>> by_expert(experts.size());
+  for (const Outcome& outcome : runs) {
+    const std::vector<double> shares = Shares(outcome, experts, earnings);
+    for (size_t e = 0; e < experts.size(); ++e) by_expert[e].push_back(shares[e]);
+  }
+  std::vector<double> medians;
+  for (std::vector<double>& values : by_expert) medians.push_back(Median(std::move(values)));
+  return medians;
+}
+
+// In how many runs the what-if moved the figure the way its median did.
+std::string Agreement(const std::vector<double>& baseline, const std::vector<double>& what_if) {
+  const double median_change = Median(what_if) - Median(baseline);
+  if (baseline.size() < 2 || median_change == 0) return "";
+  size_t agreeing = 0;
+  for (size_t i = 0; i < baseline.size() && i < what_if.size(); ++i) {
+    if ((what_if[i] - baseline[i]) * median_change > 0) ++agreeing;
+  }
+  return absl::StrFormat(", %d of %d runs", agreeing, baseline.size());
+}
+
+nlohmann::json Number(double value, Figure::Unit unit) {
+  if (unit == Figure::Unit::kCount && value == std::floor(value)) {
+    return static_cast<int64_t>(value);
+  }
+  return value;
+}
+
 }  // namespace
 
 std::string ReportTable(const Report& report) {
+  const size_t runs = report.simulated_what_if.size();
   std::string out = absl::StrFormat(
-      "What-if over %d help requests (%s to %s) from %d events; seed %d; amounts in %s minor "
-      "units.\n\n",
-      report.recorded.requests, Time(report.window.since).empty() ? "the start" : Time(report.window.since),
+      "What-if over %d help requests (%s to %s) from %d events; simulated columns are medians of "
+      "%d runs (seeds %d to %d); amounts in %s minor units.\n\n",
+      report.recorded.requests,
+      Time(report.window.since).empty() ? "the start" : Time(report.window.since),
       Time(report.window.until).empty() ? "the end" : Time(report.window.until), report.events,
-      report.seed, report.currency.empty() ? "the deployment's" : report.currency);
+      runs, report.seed, report.seed + std::max<size_t>(runs, 1) - 1,
+      report.currency.empty() ? "the deployment's" : report.currency);
   const Policy& a = report.recorded_policy;
   const Policy& b = report.what_if_policy;
   auto policy_row = [&](const std::string& name, const std::string& recorded,
                         const std::string& what_if) {
-    absl::StrAppend(&out, absl::StrFormat("  %-22s %-44s %s\n", name, recorded,
+    absl::StrAppend(&out, absl::StrFormat("  %-22s %-52s %s\n", name, recorded,
                                           recorded == what_if ? "(same)" : what_if));
   };
-  absl::StrAppend(&out, absl::StrFormat("  %-22s %-44s %s\n", "policy", "recorded", "what-if"));
+  absl::StrAppend(&out, absl::StrFormat("  %-22s %-52s %s\n", "policy", "recorded", "what-if"));
   policy_row("offer window", absl::FormatDuration(a.offer_window),
              absl::FormatDuration(b.offer_window));
   policy_row("ranking weights", Weights(a.ranking), Weights(b.ranking));
@@ -173,31 +222,32 @@ std::string ReportTable(const Report& report) {
   absl::StrAppend(&out, absl::StrFormat("\n  %-28s %14s %14s %14s  %s\n", "", "as recorded",
                                         "sim: recorded", "sim: what-if", "what-if vs sim: recorded"));
   for (const Figure& figure : Figures(report.experts)) {
-    const double recorded = figure.of(report.recorded);
-    const double baseline = figure.of(report.simulated_recorded_policy);
-    const double what_if = figure.of(report.simulated_what_if);
-    absl::StrAppend(&out, absl::StrFormat("  %-28s %14s %14s %14s  %s\n", figure.name,
-                                          Show(recorded, figure.unit),
-                                          Show(baseline, figure.unit),
-                                          Show(what_if, figure.unit),
-                                          Change(baseline, what_if, figure.unit)));
+    const std::vector<double> baseline = PerRun(figure, report.simulated_recorded_policy);
+    const std::vector<double> what_if = PerRun(figure, report.simulated_what_if);
+    const std::string change = Change(Median(baseline), Median(what_if), figure.unit);
+    absl::StrAppend(
+        &out, absl::StrFormat("  %-28s %14s %14s %14s  %s\n", figure.name,
+                              Show(figure.of(report.recorded), figure.unit),
+                              Show(Median(baseline), figure.unit),
+                              Show(Median(what_if), figure.unit),
+                              change == "=" ? change : change + Agreement(baseline, what_if)));
   }
 
   absl::StrAppend(&out, "\n  Each expert's share of offers and of earnings (%):\n");
   absl::StrAppend(&out, absl::StrFormat("  %-40s %17s %17s %17s\n", "expert", "as recorded",
                                         "sim: recorded", "sim: what-if"));
-  const std::vector<const Outcome*> outcomes = {&report.recorded, &report.simulated_recorded_policy,
-                                                &report.simulated_what_if};
+  const std::vector<std::vector<Outcome>> columns = {
+      {report.recorded}, report.simulated_recorded_policy, report.simulated_what_if};
   std::vector<std::vector<double>> offer_shares, earning_shares;
-  for (const Outcome* outcome : outcomes) {
-    offer_shares.push_back(Shares(*outcome, report.experts, false));
-    earning_shares.push_back(Shares(*outcome, report.experts, true));
+  for (const std::vector<Outcome>& column : columns) {
+    offer_shares.push_back(MedianShares(column, report.experts, false));
+    earning_shares.push_back(MedianShares(column, report.experts, true));
   }
   for (size_t e = 0; e < report.experts.size(); ++e) {
     std::string row = absl::StrFormat("  %-40s", report.experts[e]);
-    for (size_t o = 0; o < outcomes.size(); ++o) {
-      absl::StrAppend(&row, absl::StrFormat(" %8.1f /%7.1f", 100 * offer_shares[o][e],
-                                            100 * earning_shares[o][e]));
+    for (size_t c = 0; c < columns.size(); ++c) {
+      absl::StrAppend(&row, absl::StrFormat(" %8.1f /%7.1f", 100 * offer_shares[c][e],
+                                            100 * earning_shares[c][e]));
     }
     absl::StrAppend(&out, row, "\n");
   }
@@ -214,34 +264,39 @@ std::string ReportJson(const Report& report) {
   json["window"] = {{"since", Time(report.window.since)}, {"until", Time(report.window.until)}};
   json["events"] = report.events;
   json["seed"] = report.seed;
+  json["runs"] = report.simulated_what_if.size();
   json["currency"] = report.currency;
   json["policies"] = {{"recorded", PolicyJson(report.recorded_policy)},
                       {"what_if", PolicyJson(report.what_if_policy)}};
-  const std::vector<std::pair<std::string, const Outcome*>> outcomes = {
-      {"recorded", &report.recorded},
-      {"simulated_recorded_policy", &report.simulated_recorded_policy},
-      {"simulated_what_if", &report.simulated_what_if}};
-  for (const auto& [name, outcome] : outcomes) {
+  const std::vector<std::pair<std::string, std::vector<Outcome>>> columns = {
+      {"recorded", {report.recorded}},
+      {"simulated_recorded_policy", report.simulated_recorded_policy},
+      {"simulated_what_if", report.simulated_what_if}};
+  for (const auto& [name, runs] : columns) {
     nlohmann::json figures;
     for (const Figure& figure : Figures(report.experts)) {
-      const double value = figure.of(*outcome);
-      if (figure.unit == Figure::Unit::kCount) {
-        figures[figure.key] = static_cast<int64_t>(value);
-      } else {
-        figures[figure.key] = value;
+      const std::vector<double> values = PerRun(figure, runs);
+      figures[figure.key] = Number(Median(values), figure.unit);
+      if (name != "recorded") {
+        for (double value : values) figures["per_run"][figure.key].push_back(Number(value, figure.unit));
       }
     }
     nlohmann::json experts = nlohmann::json::array();
-    const std::vector<double> offers = Shares(*outcome, report.experts, false);
-    const std::vector<double> earnings = Shares(*outcome, report.experts, true);
+    const std::vector<double> offers = MedianShares(runs, report.experts, false);
+    const std::vector<double> earnings = MedianShares(runs, report.experts, true);
     for (size_t e = 0; e < report.experts.size(); ++e) {
-      auto found = outcome->experts.find(report.experts[e]);
-      const ExpertOutcome figures_of =
-          found != outcome->experts.end() ? found->second : ExpertOutcome{};
+      std::vector<double> offered, sessions, earned;
+      for (const Outcome& outcome : runs) {
+        auto found = outcome.experts.find(report.experts[e]);
+        const ExpertOutcome of = found != outcome.experts.end() ? found->second : ExpertOutcome{};
+        offered.push_back(static_cast<double>(of.offers));
+        sessions.push_back(static_cast<double>(of.sessions));
+        earned.push_back(static_cast<double>(of.earnings_minor));
+      }
       experts.push_back({{"expert_id", report.experts[e]},
-                         {"offers", figures_of.offers},
-                         {"sessions", figures_of.sessions},
-                         {"earnings_minor", figures_of.earnings_minor},
+                         {"offers", Number(Median(offered), Figure::Unit::kCount)},
+                         {"sessions", Number(Median(sessions), Figure::Unit::kCount)},
+                         {"earnings_minor", Number(Median(earned), Figure::Unit::kCount)},
                          {"offer_share", offers[e]},
                          {"earnings_share", earnings[e]}});
     }

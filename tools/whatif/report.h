@@ -14,13 +14,14 @@ namespace helpline::whatif {
 struct Report {
   Window window;
   int64_t events = 0;
-  uint64_t seed = 0;
+  uint64_t seed = 0;  // run i's draws use seed + i, under both policies
   std::string currency;
   Policy recorded_policy;
   Policy what_if_policy;
   Outcome recorded;
-  Outcome simulated_recorded_policy;
-  Outcome simulated_what_if;
+  // One outcome per run; the report shows each figure's median over them.
+  std::vector<Outcome> simulated_recorded_policy;
+  std::vector<Outcome> simulated_what_if;
   // The experts compared: everyone ever online, offered or booked.
   std::vector<std::string> experts;
   std::vector<std::string> assumptions;

@@ -98,6 +98,7 @@ struct Behaviour {
     absl::Duration occupied;
   };
   std::vector<Call> all_calls;
+  int64_t billed_calls = 0;
   std::map<std::string, std::vector<Call>> calls_by_category;
   double everyone_refunds = 0;
   std::map<std::string, std::pair<int64_t, int64_t>> refunds_by_category;  // asked, billed
@@ -129,12 +130,14 @@ struct Behaviour {
 
     int64_t billed = 0, asked = 0;
     for (const auto& [session, money] : recording.sessions()) {
-      if (!money.ended_at || money.billable <= absl::ZeroDuration()) continue;
+      // Calls that billed nothing (nobody connected long enough) count too.
+      if (!money.ended_at) continue;
       const Call call{money.billable,
                       std::max(money.billable, money.started_at ? *money.ended_at - *money.started_at
                                                                 : money.billable)};
       all_calls.push_back(call);
       calls_by_category[money.category_id].push_back(call);
+      if (money.billable <= absl::ZeroDuration()) continue;
       ++billed;
       ++refunds_by_category[money.category_id].second;
       if (money.refund_asked_at) {
@@ -144,6 +147,7 @@ struct Behaviour {
       }
     }
     if (all_calls.empty()) all_calls.push_back({kCallUnrecorded, kCallUnrecorded});
+    billed_calls = billed;
     if (billed > 0) everyone_refunds = static_cast<double>(asked) / billed;
     std::sort(refund_delays.begin(), refund_delays.end());
   }
@@ -661,11 +665,12 @@ std::vector<std::string> Assumptions(const Recording& recording) {
                                                    ? 0
                                                    : behaviour.everyone_answer_times.size()),
       absl::StrFormat(
-          "A call is drawn from the recorded ones of its category (everyone's when the category "
-          "has fewer than %d; %d recorded in all): its billable time, at most the session's "
-          "length, and the time its expert was taken, from the match to the session's end, during "
-          "which they get no offer. No-shows are not simulated: every match is a call.",
-          kOwnTimesNeeded, behaviour.all_calls.size()),
+          "A call is drawn from the recorded sessions that ended in its category (everyone's when "
+          "the category has fewer than %d; %d recorded in all, of which %d billed something): its "
+          "billable time, at most the session's length, and the time its expert was taken, from "
+          "the match to the session's end, during which they get no offer. No-shows (sessions that "
+          "never started) are not simulated: every match is a call.",
+          kOwnTimesNeeded, behaviour.all_calls.size(), behaviour.billed_calls),
       absl::StrFormat(
           "A refund is asked for with the category's recorded share of billed sessions (everyone's: "
           "%.1f%%), after a delay drawn from the %d recorded ones, and granted inside the refund "

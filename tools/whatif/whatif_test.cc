@@ -1,7 +1,9 @@
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "services/payments/domain/money.h"
 #include "services/runtime/core/proto_time.h"
 #include "services/sessions/domain/sessions_domain.h"
@@ -422,14 +424,18 @@ TEST(WhatIf, TheSameSeedGivesTheSameOutcomeAndTheReportShowsBoth) {
   report.what_if_policy = report.recorded_policy;
   report.what_if_policy.offer_window = absl::Seconds(8);
   report.recorded = RecordedOutcome(recording, {});
-  report.simulated_recorded_policy = Simulate(recording, report.recorded_policy, {}, 7);
-  report.simulated_what_if = Simulate(recording, report.what_if_policy, {}, 7);
+  report.seed = 7;
+  for (uint64_t seed : {7, 8, 9}) {
+    report.simulated_recorded_policy.push_back(
+        Simulate(recording, report.recorded_policy, {}, seed));
+    report.simulated_what_if.push_back(Simulate(recording, report.what_if_policy, {}, seed));
+  }
   report.experts = recording.Experts();
   report.assumptions = Assumptions(recording);
   const Outcome again = Simulate(recording, report.what_if_policy, {}, 7);
-  EXPECT_EQ(again.offers, report.simulated_what_if.offers);
-  EXPECT_EQ(again.waits, report.simulated_what_if.waits);
-  EXPECT_EQ(again.revenue_minor, report.simulated_what_if.revenue_minor);
+  EXPECT_EQ(again.offers, report.simulated_what_if[0].offers);
+  EXPECT_EQ(again.waits, report.simulated_what_if[0].waits);
+  EXPECT_EQ(again.revenue_minor, report.simulated_what_if[0].revenue_minor);
 
   const std::string table = ReportTable(report);
   EXPECT_NE(table.find("offer window"), std::string::npos);
@@ -438,6 +444,14 @@ TEST(WhatIf, TheSameSeedGivesTheSameOutcomeAndTheReportShowsBoth) {
   const std::string json = ReportJson(report);
   EXPECT_NE(json.find("\"simulated_what_if\""), std::string::npos);
   EXPECT_NE(json.find("\"offer_window_seconds\": 8.0"), std::string::npos);
+  EXPECT_NE(json.find("\"runs\": 3"), std::string::npos);
+  const nlohmann::json parsed = nlohmann::json::parse(json);
+  std::vector<int64_t> offers;
+  for (const Outcome& run : report.simulated_what_if) offers.push_back(run.offers);
+  std::sort(offers.begin(), offers.end());
+  EXPECT_EQ(parsed["outcomes"]["simulated_what_if"]["offers"], offers[1]) << "the median run";
+  EXPECT_EQ(parsed["outcomes"]["simulated_what_if"]["per_run"]["offers"].size(), 3u);
+  EXPECT_NE(table.find("medians of 3 runs (seeds 7 to 9)"), std::string::npos);
   EXPECT_NE(json.find(absl::StrCat("\"requests\": ", report.recorded.requests)),
             std::string::npos);
 }
