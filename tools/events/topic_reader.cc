@@ -15,7 +15,9 @@ absl::Status ReadTopic(const kafka::ClientConfig& client, const std::string& top
                        const std::function<void(kafka::Record&)>& visit,
                        const TopicReading& reading) {
   kafka::ConsumerOptions options;
-  options.group_id = absl::StrCat("helpline-reader-", ids::NewUuidV7());  // commits nothing
+  // Commits nothing; the prefix is the one analysts' principal may use
+  // (deploy/topics.json), so helpline-sponsors and helpline-whatif run as them.
+  options.group_id = absl::StrCat("helpline-events-", ids::NewUuidV7());
   absl::StatusOr<std::unique_ptr<kafka::RdKafkaConsumer>> consumer =
       kafka::RdKafkaConsumer::Create(client, options);
   if (!consumer.ok()) return consumer.status();
