@@ -159,6 +159,17 @@ class Log {
     Captured(id, start + call, ended.session_ended().billing().amount().amount_minor(), bps);
   }
 
+  // `count` journeys of "ana" at `rate`, an hour apart from Hour(1): each
+  // accepted after 5 s, a 10-minute call, refunded `refund_after` the end
+  // if set.
+  void SteadyJourneys(int count, int64_t rate,
+                      std::optional<absl::Duration> refund_after = std::nullopt) {
+    for (int i = 0; i < count; ++i) {
+      Journey(absl::StrCat("s", i), kStart + absl::Hours(i + 1), "ana", rate, absl::Seconds(5),
+              absl::Minutes(10), 2000, refund_after);
+    }
+  }
+
   // A help request nobody was offered, cancelled by the person `after`.
   void GaveUp(const std::string& id, absl::Time at, absl::Duration after) {
     const std::string request = "help-request:" + id;
@@ -294,10 +305,7 @@ TEST(WhatIf, TheRecordedFiguresAndPolicyComeFromTheEvents) {
 TEST(WhatIf, TheRecordedPolicyReproducesARecordingOfSteadyHabits) {
   Log log;
   log.Expert("ana", 100);
-  for (int i = 0; i < 8; ++i) {
-    log.Journey(absl::StrCat("s", i), Hour(i + 1), "ana", 100, absl::Seconds(5),
-                absl::Minutes(10));
-  }
+  log.SteadyJourneys(8, 100);
   const Recording& recording = log.Finished();
   const Outcome recorded = RecordedOutcome(recording, {});
   const Outcome simulated = Simulate(recording, RecordedPolicy(recording, {}), {}, 1);
@@ -338,10 +346,7 @@ TEST(WhatIf, AShorterOfferWindowLosesTheSlowExpertsAnswers) {
 TEST(WhatIf, CommissionAndMinimumMinutesChangeTheMoneyAndEverySplitSums) {
   Log log;
   log.Expert("ana", 133);
-  for (int i = 0; i < 6; ++i) {
-    log.Journey(absl::StrCat("s", i), Hour(i + 1), "ana", 133, absl::Seconds(5),
-                absl::Minutes(10));
-  }
+  log.SteadyJourneys(6, 133);
   const Recording& recording = log.Finished();
   Policy policy = RecordedPolicy(recording, {});
   policy.commission.default_bps = 1550;
@@ -359,10 +364,7 @@ TEST(WhatIf, CommissionAndMinimumMinutesChangeTheMoneyAndEverySplitSums) {
 TEST(WhatIf, AShorterRefundWindowRefusesTheRefundsAskedLate) {
   Log log;
   log.Expert("ana", 100);
-  for (int i = 0; i < 5; ++i) {
-    log.Journey(absl::StrCat("s", i), Hour(i + 1), "ana", 100, absl::Seconds(5),
-                absl::Minutes(10), 2000, absl::Hours(30));
-  }
+  log.SteadyJourneys(5, 100, /*refund_after=*/absl::Hours(30));
   const Recording& recording = log.Finished();
   const Policy recorded = RecordedPolicy(recording, {});
   Policy shorter = recorded;
@@ -459,10 +461,7 @@ TEST(WhatIf, TheSameSeedGivesTheSameOutcomeAndTheReportShowsBoth) {
 TEST(WhatIf, OnlyTheWindowsRequestsAndBookingsAreSimulated) {
   Log log;
   log.Expert("ana", 100);
-  for (int i = 0; i < 6; ++i) {
-    log.Journey(absl::StrCat("s", i), Hour(i + 1), "ana", 100, absl::Seconds(5),
-                absl::Minutes(10));
-  }
+  log.SteadyJourneys(6, 100);
   log.Booking("b1", "ana", Hour(2) + absl::Minutes(30), 100, absl::Minutes(10), 2000);
   log.Booking("b2", "ana", Hour(5) + absl::Minutes(30), 100, absl::Minutes(10), 2000);
   const Recording& recording = log.Finished();

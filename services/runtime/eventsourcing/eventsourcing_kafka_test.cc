@@ -519,6 +519,12 @@ TEST_F(EventSourcingKafkaTest, TwoProcessorsOnTheSamePartitionsWriteEachCommandO
     });
   }
   for (auto& client : clients) client.join();
+  // The first learns it is fenced when it next tries to commit, which can
+  // come after the newer one has answered everything.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (first->TimesFenced() == 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
   EXPECT_GT(first->TimesFenced(), 0) << "the newer processor fenced the first";
   ASSERT_EQ(acknowledged.size(), 200u);
   ExpectExactlyOnce(acknowledged, AllEvents());
