@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -11,6 +12,15 @@ namespace helpline::es {
 namespace {
 
 constexpr int kMaxBatchRetries = 5;
+
+// Sending the offsets and committing are retried while the transaction
+// coordinator times out, for this many transaction timeouts in all; then the
+// transaction counts as failed and every partition is rebuilt with a new
+// producer. After a broker restart librdkafka can keep a dead coordinator
+// connection for minutes; a new producer finds the broker at once.
+constexpr int kTransactionTimeoutsWhileUnavailable = 3;
+// Marks a fatal error that is the coordinator's silence, not a fencing.
+constexpr char kCoordinatorSilentPayload[] = "helpline.es/coordinator-silent";
 
 // Anything that is not ABORTED ends the producer: FAILED_PRECONDITION, with
 // the original's payload (fencing) when it already was.
@@ -394,7 +404,10 @@ void Processor::Run() {
 }
 
 void Processor::RecoverFromFatalError(const absl::Status& error) {
-  if (metrics_ != nullptr) metrics_->CountTransactionFailure("fatal");
+  if (metrics_ != nullptr) {
+    metrics_->CountTransactionFailure(
+        error.GetPayload(kCoordinatorSilentPayload) ? "coordinator_silent" : "fatal");
+  }
   bool fenced = kafka::IsFenced(error) || (producer_ != nullptr && kafka::IsFenced(producer_->FatalError()));
   producer_.reset();
   {
@@ -596,30 +609,37 @@ std::vector<kafka::TopicPartitionOffset> Processor::ConsumedOffsets(
 }
 
 absl::Status Processor::CommitTransaction(const std::vector<kafka::TopicPartitionOffset>& offsets) {
+  const absl::Time give_up =
+      absl::Now() + kTransactionTimeoutsWhileUnavailable * options_.transaction_timeout;
+  auto fatal = [](const absl::Status& status) {
+    absl::Status out = AsFatal(status);
+    if (status.code() == absl::StatusCode::kUnavailable) {
+      out.SetPayload(kCoordinatorSilentPayload, absl::Cord("1"));
+    }
+    return out;
+  };
   if (!offsets.empty()) {
     absl::Status sent;
-    for (int attempt = 0; attempt < 10; ++attempt) {
+    do {
       sent = producer_->SendOffsetsToTransaction(offsets, *consumer_, options_.transaction_timeout);
-      if (sent.code() != absl::StatusCode::kUnavailable) break;
-    }
+    } while (sent.code() == absl::StatusCode::kUnavailable && absl::Now() < give_up);
     if (!sent.ok()) {
       if (sent.code() == absl::StatusCode::kAborted &&
           producer_->AbortTransaction(options_.transaction_timeout).ok()) {
         return sent;
       }
-      return AsFatal(sent);
+      return fatal(sent);
     }
   }
   absl::Status committed;
-  for (int attempt = 0; attempt < 10; ++attempt) {
+  do {
     committed = producer_->CommitTransaction(options_.transaction_timeout);
-    if (committed.code() != absl::StatusCode::kUnavailable) break;
-  }
+  } while (committed.code() == absl::StatusCode::kUnavailable && absl::Now() < give_up);
   if (committed.code() == absl::StatusCode::kAborted &&
       producer_->AbortTransaction(options_.transaction_timeout).ok()) {
     return committed;
   }
-  if (!committed.ok()) return AsFatal(committed);
+  if (!committed.ok()) return fatal(committed);
   return absl::OkStatus();
 }
 

@@ -56,7 +56,9 @@ ProcessorMetrics::ProcessorMetrics(prometheus::Registry& registry, std::string c
       consumers_(registry) {
   consumers_.AddReader(consumer_);
   // From zero, so that the first failure is an increase Prometheus sees.
-  for (const char* kind : {"aborted", "fatal"}) transaction_failures_.Add({{"kind", kind}});
+  for (const char* kind : {"aborted", "fatal", "coordinator_silent"}) {
+    transaction_failures_.Add({{"kind", kind}});
+  }
 }
 
 void ProcessorMetrics::CountCommand(const std::string& result) {
